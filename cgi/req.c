@@ -1,0 +1,351 @@
+/*
+ * DESIGN
+ * One request at a time per process (libfcgi's FCGX_Accept_r loop).
+ * Nothing in a request outlives it: the body buffer and the parsed JSON
+ * are freed before the next accept, so a long-lived process does not
+ * grow.  Writes to the client are checked; a client that went away only
+ * costs the rest of its own response (SIGPIPE is ignored).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include <openssl/rand.h>
+
+#include "err.h"
+#include "jsonv.h"
+#include "log.h"
+#include "num.h"
+#include "req.h"
+#include "server.h"
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+static int64_t
+now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+const char *
+req_param(struct req *r, const char *name)
+{
+	return FCGX_GetParam(name, r->fcgx->envp);
+}
+
+/* Writes the status line and headers, then the body. */
+static void
+req_send(struct req *r, int status, const char *ctype, const char *cache,
+	 const char *extra, const char *body, size_t len)
+{
+	FCGX_Stream *out = r->fcgx->out;
+	char head[768];
+	int n;
+
+	r->status = status;
+	n = snprintf(head, sizeof(head),
+		     "Status: %d %s\r\nContent-Type: %s\r\n"
+		     "Cache-Control: %s\r\nX-Request-Id: %s\r\n"
+		     "X-Content-Type-Options: nosniff\r\n%s\r\n",
+		     status, reason(status), ctype, cache ? cache : "no-store",
+		     r->id, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    FCGX_PutStr(head, n, out) != n ||
+	    (len > 0 && FCGX_PutStr(body, (int)len, out) != (int)len))
+		log_req(LOG_LVL_DEBUG, r->id, "client went away mid-response");
+}
+
+static void
+req_json_ex(struct req *r, int status, struct json_object *o,
+	    const char *cache, const char *extra)
+{
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+	if (o == NULL || s == NULL) {
+		static const char oom[] =
+		    "{\"error\":\"Out of memory\",\"code\":\"INTERNAL_ERROR\"}";
+		req_send(r, 500, "application/json; charset=utf-8", NULL, NULL,
+			 oom, sizeof(oom) - 1);
+		return;
+	}
+	req_send(r, status, "application/json; charset=utf-8", cache, extra, s,
+		 len);
+}
+
+void
+req_json(struct req *r, int status, struct json_object *o, const char *cache)
+{
+	req_json_ex(r, status, o, cache, NULL);
+}
+
+static void
+req_error_ex(struct req *r, int status, const char *code, const char *msg,
+	     struct json_object *details, const char *extra)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL || jv_add_str(o, "error", msg) != SJ_OK ||
+	    jv_add_str(o, "code", code) != SJ_OK ||
+	    (details != NULL &&
+	     jv_add(o, "details", json_object_get(details)) != SJ_OK)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	req_json_ex(r, status, o, NULL, extra);
+	json_object_put(o);
+}
+
+void
+req_error(struct req *r, int status, const char *code, const char *msg,
+	  struct json_object *details)
+{
+	req_error_ex(r, status, code, msg, details, NULL);
+}
+
+void
+req_fail(struct req *r, int e)
+{
+	if (e == SJ_EDB)
+		req_error(r, 503, "DATABASE_ERROR",
+			  "The database is unavailable; try again shortly",
+			  NULL);
+	else
+		req_error(r, 500, "INTERNAL_ERROR", sj_strerror(e), NULL);
+}
+
+int
+req_read_body(struct req *r, size_t cap)
+{
+	const char *cl = req_param(r, "CONTENT_LENGTH");
+	uint64_t len = 0;
+	int got;
+
+	if (cl == NULL || *cl == '\0') {
+		req_error(r, 411, "INVALID_INPUT", "Content-Length is required",
+			  NULL);
+		return -1;
+	}
+	if (num_u64_digits(cl, UINT64_MAX, &len) != SJ_OK) {
+		req_error(r, 400, "INVALID_INPUT", "Invalid Content-Length",
+			  NULL);
+		return -1;
+	}
+	if (len > cap) {
+		req_error(r, 413, "PAYLOAD_TOO_LARGE",
+			  "Request body too large", NULL);
+		return -1;
+	}
+	if ((r->body = malloc((size_t)len + 1)) == NULL) {
+		req_error(r, 500, "INTERNAL_ERROR", "Out of memory", NULL);
+		return -1;
+	}
+	got = len ? FCGX_GetStr(r->body, (int)len, r->fcgx->in) : 0;
+	if (got < 0 || (uint64_t)got != len) {
+		req_error(r, 400, "INVALID_INPUT",
+			  "Request body shorter than Content-Length", NULL);
+		return -1;
+	}
+	r->body[len] = '\0';
+	r->body_len = (size_t)len;
+	return 0;
+}
+
+/* "application/json" optionally followed by parameters. */
+static int
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	return ct != NULL && strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+int
+req_read_json(struct req *r, struct json_object **out)
+{
+	const char *why = NULL;
+	enum sj_err e;
+
+	*out = NULL;
+	if (!is_json_type(req_param(r, "CONTENT_TYPE"))) {
+		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
+			  "Content-Type must be application/json", NULL);
+		return -1;
+	}
+	if (req_read_body(r, (size_t)r->cfg->max_body_bytes) != 0)
+		return -1;
+	e = json_parse_strict(r->body, r->body_len, JSONV_DEPTH, out, &why);
+	if (e == SJ_OK && !json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+		why = "Request body must be a JSON object";
+		e = SJ_EINVAL;
+	}
+	if (e != SJ_OK) {
+		if (e == SJ_ETOOBIG)
+			req_error(r, 413, "PAYLOAD_TOO_LARGE",
+				  "Request body too large", NULL);
+		else if (e == SJ_EINVAL)
+			req_error(r, 400, "INVALID_INPUT", why, NULL);
+		else
+			req_fail(r, e);
+		return -1;
+	}
+	return 0;
+}
+
+/* Matches path against pattern; '*' captures one non-empty segment. */
+static int
+route_match(const char *pattern, const char *path, char *scratch,
+	    size_t scratch_len, const char *caps[REQ_MAX_CAPS])
+{
+	size_t len = strlen(path);
+	char *p = scratch;
+	int ncaps = 0;
+
+	if (len >= scratch_len)
+		return 0;
+	memcpy(scratch, path, len + 1);
+	while (*pattern != '\0' && *p != '\0') {
+		if (*pattern == '*') {
+			size_t seg = strcspn(p, "/");
+
+			if (seg == 0 || ncaps == REQ_MAX_CAPS)
+				return 0;
+			caps[ncaps++] = p;
+			pattern++;
+			p += seg;
+			if (*p == '/') {
+				if (*pattern != '/')
+					return 0;
+				*p++ = '\0';
+				pattern++;
+			}
+			continue;
+		}
+		if (*pattern++ != *p++)
+			return 0;
+	}
+	return *pattern == '\0' && *p == '\0';
+}
+
+void
+req_dispatch(struct req *r, const struct route *routes, size_t n)
+{
+	char scratch[1024], allow[128] = "", extra[160];
+	const char *caps[REQ_MAX_CAPS];
+	size_t al = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!route_match(routes[i].pattern, r->path, scratch,
+				 sizeof(scratch), caps))
+			continue;
+		if (strcmp(routes[i].method, r->method) == 0) {
+			routes[i].fn(r, caps);
+			return;
+		}
+		if (al + strlen(routes[i].method) + 3 < sizeof(allow))
+			al += (size_t)snprintf(allow + al, sizeof(allow) - al,
+					       "%s%s", al ? ", " : "",
+					       routes[i].method);
+	}
+	if (al == 0) {
+		req_error(r, 404, "NOT_FOUND", "Not found", NULL);
+		return;
+	}
+	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	req_error_ex(r, 405, "INVALID_INPUT", "Method not allowed", NULL,
+		     extra);
+}
+
+/* nginx's $request_id is 32 hex digits; anything else is replaced. */
+static void
+req_set_id(struct req *r)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *v = req_param(r, "REQUEST_ID");
+	unsigned char rnd[16];
+	size_t n = v ? strlen(v) : 0;
+
+	if (n >= 8 && n < sizeof(r->id) &&
+	    strspn(v, "0123456789abcdefABCDEF") == n) {
+		memcpy(r->id, v, n + 1);
+		return;
+	}
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		r->id[2 * i] = hex[rnd[i] >> 4];
+		r->id[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	r->id[32] = '\0';
+}
+
+void
+req_serve(int listen_fd, const struct cfg *c, const char *prog,
+	  void (*handle)(struct req *r))
+{
+	FCGX_Request fcgx;
+	struct db *db = NULL;
+	struct req r;
+
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fcgx, listen_fd, 0) != 0 ||
+	    db_open(c->database_url, prog, (long)c->statement_timeout_ms,
+		    &db) != SJ_OK) {
+		log_error("cannot initialise the request loop");
+		return;
+	}
+	while (!server_stopping() && FCGX_Accept_r(&fcgx) >= 0) {
+		server_request_begin();
+		memset(&r, 0, sizeof(r));
+		r.fcgx = &fcgx;
+		r.cfg = c;
+		r.db = db;
+		r.start_us = now_us();
+		r.method = req_param(&r, "REQUEST_METHOD");
+		r.path = req_param(&r, "DOCUMENT_URI");
+		r.query = req_param(&r, "QUERY_STRING");
+		req_set_id(&r);
+		if (r.method == NULL || r.path == NULL)
+			req_error(&r, 400, "INVALID_INPUT", "Bad request",
+				  NULL);
+		else
+			handle(&r);
+		log_req(LOG_LVL_INFO, r.id, "%s %s %d %.1fms",
+			r.method ? r.method : "-", r.path ? r.path : "-",
+			r.status, (double)(now_us() - r.start_us) / 1000.0);
+		free(r.body);
+		FCGX_Finish_r(&fcgx);
+		server_request_end();
+	}
+	FCGX_Free(&fcgx, 1);
+	db_close(db);
+}

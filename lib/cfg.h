@@ -1,0 +1,120 @@
+/*
+ * Configuration: one table of settings (see cfg.c), read from a lookup
+ * function so tests can feed values without touching the environment.
+ * cfg_load_env() reads the optional file named by STORYJOBS_CONFIG
+ * (KEY=VALUE lines) and then the process environment, which wins.
+ *
+ * Validation reports every problem at once.  A program refuses to start
+ * on any error; a reload that fails keeps the old configuration.
+ */
+#ifndef SJ_CFG_H
+#define SJ_CFG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum job_type {
+	JOB_STORYBOOK = 0,
+	JOB_AUTO_STORY,
+	JOB_SCENES,
+	JOB_CARTOONIZE,
+	JOB_IMAGE_GENERATION,
+	JOB_TYPE_MAX
+};
+
+enum cfg_feature {
+	FEAT_AUTO_PROCESSING = 0,	/* enableAutoProcessing */
+	FEAT_PRIORITY_PROCESSING,	/* enablePriorityProcessing */
+	FEAT_JOB_CANCELLATION,		/* enableJobCancellation */
+	FEAT_METRICS_COLLECTION,	/* enableMetricsCollection */
+	FEAT_HEALTH_CHECKS,		/* enableHealthChecks */
+	FEAT_MAX
+};
+
+/* Per-type settings; defaults from CONTRACT section 1. */
+struct cfg_type {
+	int64_t timeout_s;	/* JOB_<TYPE>_TIMEOUT_SECONDS */
+	int64_t max_retries;	/* JOB_<TYPE>_MAX_RETRIES */
+	int64_t priority;	/* JOB_<TYPE>_PRIORITY; lower runs first */
+	int64_t concurrency;	/* JOB_<TYPE>_CONCURRENCY */
+	int64_t est_duration_s; /* JOB_<TYPE>_ESTIMATED_SECONDS */
+};
+
+struct cfg {
+	char *database_url;
+	char *webhook_secret;		/* NULL: cron routes refuse all */
+	char *openai_api_key;
+	char *openai_base_url;
+	char *cloudinary_cloud_name;
+	char *cloudinary_api_key;
+	char *cloudinary_api_secret;
+	char *generation_provider;	/* "local" or "openai" */
+	char *storage;			/* "local" or "cloudinary" */
+	char *media_dir;
+	char *public_base_url;		/* "" : media URLs are relative */
+	char *log_level;
+	int64_t processing_interval_ms;
+	int64_t max_concurrent_jobs;
+	int64_t max_jobs_per_user;
+	double job_timeout_minutes;	/* cap on every type's timeout */
+	int64_t retention_days;
+	bool allow_anonymous_jobs;
+	bool allow_signup;
+	int64_t max_upload_bytes;
+	int64_t max_body_bytes;		/* JSON request bodies */
+	int64_t lease_seconds;
+	int64_t heartbeat_ms;
+	int64_t statement_timeout_ms;
+	int64_t local_delay_ms;		/* local provider: pause per step */
+	bool features[FEAT_MAX];
+	struct cfg_type types[JOB_TYPE_MAX];
+};
+
+#define CFG_ERRS_MAX 32
+struct cfg_errs {
+	int n;
+	char msg[CFG_ERRS_MAX][160];
+};
+
+/* Returns the value of a setting, or NULL when it is not set. */
+typedef const char *(*cfg_lookup_fn)(const char *name, void *ctx);
+
+/*
+ * Fills c with defaults, then the values lookup gives, then validates.
+ * Returns SJ_ECONFIG with every problem in errs, SJ_ENOMEM, or SJ_OK.
+ * On error c is freed.  The caller frees c with cfg_free() on success.
+ */
+enum sj_err cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx,
+		     struct cfg_errs *errs) SJ_WUR;
+/* cfg_load() from $STORYJOBS_CONFIG (if set) and the environment. */
+enum sj_err cfg_load_env(struct cfg *c, struct cfg_errs *errs) SJ_WUR;
+/* Appends the problems of c to errs; returns how many it found. */
+int cfg_validate(const struct cfg *c, struct cfg_errs *errs);
+void cfg_free(struct cfg *c);
+/* Prints errs to the log, one line each, with a leading context. */
+void cfg_log_errs(const struct cfg_errs *errs);
+
+/* Feature flags by their contract names ("enableAutoProcessing"). */
+bool cfg_feature_enabled(const struct cfg *c, const char *name);
+
+/* Effective timeout of a type in seconds: min(type, JOB_TIMEOUT_MINUTES). */
+int64_t cfg_job_timeout(const struct cfg *c, enum job_type t);
+int64_t cfg_estimated_duration(const struct cfg *c, enum job_type t);
+
+/* "storybook", "auto-story", ... */
+const char *job_type_name(enum job_type t);
+/* Returns SJ_EINVAL for an unknown name. */
+enum sj_err job_type_parse(const char *s, enum job_type *out) SJ_WUR;
+
+/* Documentation of every setting, for --help and the README check. */
+struct cfg_doc {
+	const char *name;
+	const char *def;
+	const char *doc;
+};
+/* Calls fn for each setting in table order. */
+void cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * DESIGN
+ * One libpq session, lazily connected.  Before each statement db_ready()
+ * checks the socket with a zero-timeout poll(): when the server has gone
+ * away (restart, pg_terminate_backend) the socket is readable at EOF and
+ * PQconsumeInput() reports the break without a round trip, so the session
+ * is rebuilt before the statement is sent and no statement is ever sent
+ * twice.  A break discovered mid-statement fails that one call (SJ_EDB)
+ * and the next call reconnects.  Prepared statements are remembered per
+ * session and prepared again after a reconnect.
+ */
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+#define DB_MAX_PREPARED 64
+
+struct db {
+	PGconn *conn;
+	char *url;
+	char *appname;
+	char options[64];
+	const struct db_stmt *prepared[DB_MAX_PREPARED];
+	int nprepared;
+	char sqlstate[6];
+};
+
+enum sj_err
+db_open(const char *url, const char *appname, long stmt_timeout_ms,
+	struct db **out)
+{
+	struct db *db;
+
+	*out = NULL;
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return SJ_ENOMEM;
+	db->url = strdup(url);
+	db->appname = strdup(appname);
+	if (db->url == NULL || db->appname == NULL) {
+		db_close(db);
+		return SJ_ENOMEM;
+	}
+	snprintf(db->options, sizeof(db->options), "-c statement_timeout=%ld",
+		 stmt_timeout_ms);
+	*out = db;
+	return SJ_OK;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->url);
+	free(db->appname);
+	free(db);
+}
+
+void
+db_reset(struct db *db)
+{
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	db->conn = NULL;
+	db->nprepared = 0;
+}
+
+PGconn *
+db_pg(struct db *db)
+{
+	return db->conn;
+}
+
+const char *
+db_sqlstate(const struct db *db)
+{
+	return db->sqlstate;
+}
+
+/* Server notices go to the log, not to stderr unformatted. */
+static void
+db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("database notice: %s", msg);
+}
+
+enum sj_err
+db_connect(struct db *db)
+{
+	/* Later keywords override what the URL says. */
+	const char *keys[] = {"dbname", "application_name", "options",
+			      "connect_timeout", NULL};
+	const char *vals[] = {db->url, db->appname, db->options, "5", NULL};
+
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return SJ_OK;
+	db_reset(db);
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (db->conn == NULL)
+		return SJ_ENOMEM;
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		log_warn("database connection failed: %s",
+			 PQerrorMessage(db->conn));
+		db_reset(db);
+		return SJ_EDB;
+	}
+	PQsetNoticeProcessor(db->conn, db_notice, NULL);
+	return SJ_OK;
+}
+
+/*
+ * Makes sure the session is usable before a statement is sent.  Pending
+ * input on an idle session is either a notification (kept for the
+ * caller's PQnotifies) or the server closing the connection.
+ */
+static enum sj_err
+db_ready(struct db *db)
+{
+	struct pollfd pfd;
+
+	/*
+	 * A terminated backend first sends its FATAL message, then closes:
+	 * keep reading while input is pending, at most a few times.
+	 */
+	for (int i = 0; i < 4 && db->conn != NULL; i++) {
+		if (PQstatus(db->conn) != CONNECTION_OK) {
+			db_reset(db);
+			break;
+		}
+		pfd.fd = PQsocket(db->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+			break;
+		if (!PQconsumeInput(db->conn)) {
+			log_warn("database session lost; reconnecting");
+			db_reset(db);
+		}
+	}
+	return db_connect(db);
+}
+
+/* Takes ownership of r; classifies a failed result. */
+static enum sj_err
+db_check(struct db *db, PGresult *r, const char *what, PGresult **res)
+{
+	ExecStatusType st = PQresultStatus(r);
+	const char *state;
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		db->sqlstate[0] = '\0';
+		if (res != NULL)
+			*res = r;
+		else
+			PQclear(r);
+		return SJ_OK;
+	}
+	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+	PQclear(r);
+	if (strcmp(db->sqlstate, "23505") == 0 ||
+	    strcmp(db->sqlstate, "23P01") == 0)
+		return SJ_ECONFLICT;
+	log_warn("statement %s failed: sqlstate=%s %s", what,
+		 db->sqlstate[0] ? db->sqlstate : "none",
+		 db->conn ? PQerrorMessage(db->conn) : "");
+	if (db->conn != NULL && PQstatus(db->conn) != CONNECTION_OK)
+		db_reset(db);
+	return SJ_EDB;
+}
+
+static bool
+db_is_prepared(const struct db *db, const struct db_stmt *st)
+{
+	for (int i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == st)
+			return true;
+	return false;
+}
+
+enum sj_err
+db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
+	PGresult **res)
+{
+	enum sj_err e;
+
+	if (res != NULL)
+		*res = NULL;
+	if ((e = db_ready(db)) != SJ_OK)
+		return e;
+	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
+		return db_check(db, PQexecParams(db->conn, st->sql, st->nparams,
+						 NULL, params, NULL, NULL, 0),
+				st->name, res);
+	if (!db_is_prepared(db, st)) {
+		e = db_check(db, PQprepare(db->conn, st->name, st->sql,
+					   st->nparams, NULL),
+			     st->name, NULL);
+		if (e != SJ_OK)
+			return e;
+		db->prepared[db->nprepared++] = st;
+	}
+	return db_check(db, PQexecPrepared(db->conn, st->name, st->nparams,
+					   params, NULL, NULL, 0),
+			st->name, res);
+}
+
+enum sj_err
+db_exec_simple(struct db *db, const char *sql)
+{
+	enum sj_err e;
+
+	if ((e = db_ready(db)) != SJ_OK)
+		return e;
+	return db_check(db, PQexec(db->conn, sql), "simple", NULL);
+}
+
+const char *
+db_str(const PGresult *r, int row, int col)
+{
+	if (r == NULL || row >= PQntuples(r) || col >= PQnfields(r) ||
+	    PQgetisnull(r, row, col))
+		return NULL;
+	return PQgetvalue(r, row, col);
+}
+
+long long
+db_ll(const PGresult *r, int row, int col, long long dflt)
+{
+	const char *s = db_str(r, row, col);
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return dflt;
+	v = strtoll(s, &end, 10);
+	return *end == '\0' ? v : dflt;
+}
+
+long long
+db_rows(const PGresult *r)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		return PQntuples(r);
+	s = PQcmdTuples((PGresult *)(uintptr_t)r);
+	if (s == NULL || *s == '\0')
+		return 0;
+	v = strtoll(s, &end, 10);
+	return *end == '\0' ? v : 0;
+}

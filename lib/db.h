@@ -1,0 +1,61 @@
+/*
+ * A PostgreSQL session that survives server restarts.  Connecting is lazy:
+ * db_open() only records the settings.  Before each statement the session
+ * is checked without a round trip (a closed socket is readable); a broken
+ * session is reset there, so a restart of PostgreSQL costs at most the one
+ * call that was in flight when it happened.  Statements are prepared once
+ * per session on first use.  Every session runs with statement_timeout.
+ *
+ * A struct db is used by one thread at a time.
+ */
+#ifndef SJ_DB_H
+#define SJ_DB_H
+
+#include <libpq-fe.h>
+
+#include "err.h"
+
+struct db;
+
+/* A statement known at compile time; declare them static const. */
+struct db_stmt {
+	const char *name;	/* unique per program */
+	const char *sql;
+	int nparams;
+};
+
+/*
+ * Records the connection settings; does not connect.  url is copied.
+ * appname shows in pg_stat_activity.  stmt_timeout_ms 0 means none.
+ */
+enum sj_err db_open(const char *url, const char *appname, long stmt_timeout_ms,
+		    struct db **out) SJ_WUR;
+void db_close(struct db *db);
+
+/* Connects now if not connected.  SJ_EDB when the server is unreachable. */
+enum sj_err db_connect(struct db *db) SJ_WUR;
+/* The live connection, or NULL.  Borrowed. */
+PGconn *db_pg(struct db *db);
+/* Drops the session; the next call reconnects. */
+void db_reset(struct db *db);
+
+/*
+ * Runs a prepared statement with text parameters (NULL entries are SQL
+ * NULL).  On SJ_OK *res holds a PGRES_TUPLES_OK or PGRES_COMMAND_OK result
+ * the caller PQclear()s; res may be NULL to discard it.  A unique or
+ * exclusion violation is SJ_ECONFLICT; anything else SJ_EDB.
+ */
+enum sj_err db_exec(struct db *db, const struct db_stmt *st,
+		    const char *const *params, PGresult **res) SJ_WUR;
+/* Runs SQL text without parameters (may hold several statements). */
+enum sj_err db_exec_simple(struct db *db, const char *sql) SJ_WUR;
+/* SQLSTATE of the last failed statement, or "" . */
+const char *db_sqlstate(const struct db *db);
+
+/* Helpers for reading results: NULL-safe, bounded. */
+const char *db_str(const PGresult *r, int row, int col); /* NULL if SQL NULL */
+long long db_ll(const PGresult *r, int row, int col, long long dflt);
+/* Rows returned (SELECT, RETURNING) or affected (UPDATE, DELETE). */
+long long db_rows(const PGresult *r);
+
+#endif

@@ -1,0 +1,722 @@
+/*
+ * DESIGN
+ * Each state change of a job is one SQL statement, so there is never a
+ * transaction open across anything slow.  Worker writes are fenced by
+ * (id, lease_owner, lease_epoch, status = 'processing'): zero rows means
+ * the worker lost the job (lease expired and rescued, cancelled, timed
+ * out) and SJ_ELOST tells it to stop touching it.  NOTIFY is sent from the
+ * same statement as the change, so it is delivered only if that commits.
+ * Timestamps cross the wire as unix milliseconds.
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "job.h"
+#include "log.h"
+
+/* The columns job_from_row() reads, in its order. */
+#define MS(c) "(floor(extract(epoch from " c ") * 1000))::int8"
+#define JOB_COLS                                                              \
+	"id, type, status, progress, current_step, coalesce(user_id, 0), "     \
+	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "    \
+	"result, checkpoint, error_code, error_message, " MS("created_at")     \
+	", " MS("updated_at") ", " MS("started_at") ", " MS("completed_at")    \
+	", " MS("run_at")
+#define FENCE                                                                 \
+	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \
+	"lease_epoch = $3::int8"
+
+static const char *const status_names[JOB_STATUS_MAX] = {
+    "pending", "processing", "completed", "failed", "cancelled"};
+
+const char *
+job_status_name(enum job_status s)
+{
+	return (unsigned)s < JOB_STATUS_MAX ? status_names[s] : "unknown";
+}
+
+enum sj_err
+job_status_parse(const char *s, enum job_status *out)
+{
+	for (int i = 0; i < JOB_STATUS_MAX; i++)
+		if (s != NULL && strcmp(s, status_names[i]) == 0) {
+			*out = (enum job_status)i;
+			return SJ_OK;
+		}
+	return SJ_EINVAL;
+}
+
+bool
+job_status_terminal(enum job_status s)
+{
+	return s == JOB_COMPLETED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+enum sj_err
+job_id_new(char out[JOB_ID_MAX])
+{
+	static const char alpha[] = "0123456789abcdefghijklmnopqrstuv";
+	unsigned char rnd[13];
+	char tail[21];
+	struct timespec ts;
+	long long ms;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return SJ_EIO;
+	/* 20 chars x 5 bits = 100 bits from the first 100 bits of rnd */
+	for (int i = 0; i < 20; i++) {
+		int bit = i * 5, byte = bit / 8, shift = bit % 8;
+		unsigned v = ((unsigned)rnd[byte] << 8 | rnd[byte + 1]) >>
+			     (11 - shift);
+		tail[i] = alpha[v & 31];
+	}
+	tail[20] = '\0';
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	snprintf(out, JOB_ID_MAX, "job_%lld_%s", ms, tail);
+	return SJ_OK;
+}
+
+bool
+job_id_valid(const char *s)
+{
+	size_t digits = 0, tail = 0, len;
+
+	if (s == NULL || (len = strlen(s)) >= JOB_ID_MAX ||
+	    strncmp(s, "job_", 4) != 0)
+		return false;
+	for (s += 4; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (digits == 0 || digits > 20 || *s++ != '_')
+		return false;
+	for (; (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9'); s++)
+		tail++;
+	return tail > 0 && *s == '\0';
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static struct json_object *
+json_or_null(const char *s)
+{
+	return s ? json_tokener_parse(s) : NULL;
+}
+
+/* Fills j from row; the columns are JOB_COLS. */
+static enum sj_err
+job_from_row(const PGresult *r, int row, struct job *j)
+{
+	memset(j, 0, sizeof(*j));
+	snprintf(j->id, sizeof(j->id), "%s", db_str(r, row, 0));
+	if (job_type_parse(db_str(r, row, 1), &j->type) != SJ_OK ||
+	    job_status_parse(db_str(r, row, 2), &j->status) != SJ_OK)
+		return SJ_EDB;
+	j->progress = (int)db_ll(r, row, 3, 0);
+	j->user_id = db_ll(r, row, 5, 0);
+	j->priority = (int)db_ll(r, row, 6, 0);
+	j->attempts = (int)db_ll(r, row, 7, 0);
+	j->max_attempts = (int)db_ll(r, row, 8, 1);
+	j->lease_epoch = db_ll(r, row, 9, 0);
+	j->timeout_s = db_ll(r, row, 10, 0);
+	j->created_ms = db_ll(r, row, 16, 0);
+	j->updated_ms = db_ll(r, row, 17, 0);
+	j->started_ms = db_ll(r, row, 18, 0);
+	j->completed_ms = db_ll(r, row, 19, 0);
+	j->run_at_ms = db_ll(r, row, 20, 0);
+	j->current_step = dup_or_null(db_str(r, row, 4));
+	j->error_code = dup_or_null(db_str(r, row, 14));
+	j->error_message = dup_or_null(db_str(r, row, 15));
+	j->input = json_or_null(db_str(r, row, 11));
+	j->result = json_or_null(db_str(r, row, 12));
+	j->checkpoint = json_or_null(db_str(r, row, 13));
+	if ((db_str(r, row, 4) && !j->current_step) ||
+	    (db_str(r, row, 14) && !j->error_code) ||
+	    (db_str(r, row, 15) && !j->error_message) || j->input == NULL) {
+		job_free(j);
+		return SJ_ENOMEM;
+	}
+	return SJ_OK;
+}
+
+/* Reads every row of r into a new list. */
+static enum sj_err
+job_rows(const PGresult *r, struct job_list *out)
+{
+	int n = PQntuples(r);
+	enum sj_err e;
+
+	out->jobs = NULL;
+	out->n = 0;
+	if (n == 0)
+		return SJ_OK;
+	if ((out->jobs = calloc((size_t)n, sizeof(struct job))) == NULL)
+		return SJ_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		if ((e = job_from_row(r, i, &out->jobs[i])) != SJ_OK) {
+			job_list_free(out);
+			return e;
+		}
+		out->n++;
+	}
+	return SJ_OK;
+}
+
+void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->current_step);
+	free(j->error_code);
+	free(j->error_message);
+	json_object_put(j->input);
+	json_object_put(j->result);
+	json_object_put(j->checkpoint);
+	j->current_step = j->error_code = j->error_message = NULL;
+	j->input = j->result = j->checkpoint = NULL;
+}
+
+void
+job_list_free(struct job_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		job_free(&l->jobs[i]);
+	free(l->jobs);
+	l->jobs = NULL;
+	l->n = 0;
+}
+
+static const struct db_stmt st_create = {
+    "job_create",
+    "WITH ins AS (INSERT INTO jobs (id, type, priority, max_attempts, "
+    "timeout_s, input, user_id) VALUES ($1, $2, $3::int2, $4::int4, "
+    "$5::int4, $6::jsonb, nullif($7::int8, 0)) RETURNING " JOB_COLS ") "
+    "SELECT ins.*, pg_notify('" JOB_CHANNEL_NEW "', ins.type) FROM ins",
+    7};
+
+enum sj_err
+job_create(struct db *db, const struct cfg *c, enum job_type t,
+	   struct json_object *norm, int64_t user_id, struct job *out)
+{
+	char id[JOB_ID_MAX], prio[24], maxa[24], tmo[24], uid[24];
+	const char *params[7];
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = job_id_new(id)) != SJ_OK)
+		return e;
+	snprintf(prio, sizeof(prio), "%lld", (long long)c->types[t].priority);
+	snprintf(maxa, sizeof(maxa), "%lld",
+		 (long long)c->types[t].max_retries + 1);
+	snprintf(tmo, sizeof(tmo), "%lld", (long long)cfg_job_timeout(c, t));
+	snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
+	params[0] = id;
+	params[1] = job_type_name(t);
+	params[2] = prio;
+	params[3] = maxa;
+	params[4] = tmo;
+	params[5] = json_object_to_json_string_ext(norm, JSON_C_TO_STRING_PLAIN);
+	params[6] = uid;
+	if (params[5] == NULL)
+		return SJ_ENOMEM;
+	if ((e = db_exec(db, &st_create, params, &r)) != SJ_OK)
+		return e;
+	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_EDB;
+	PQclear(r);
+	if (e == SJ_OK)
+		log_job(LOG_LVL_INFO, out->id, "created type=%s user=%lld",
+			job_type_name(t), (long long)user_id);
+	return e;
+}
+
+static const struct db_stmt st_get = {
+    "job_get", "SELECT " JOB_COLS " FROM jobs WHERE id = $1", 1};
+
+enum sj_err
+job_get(struct db *db, const char *id, struct job *out)
+{
+	PGresult *r = NULL;
+	enum sj_err e;
+	const char *params[1] = {id};
+
+	if (!job_id_valid(id))
+		return SJ_ENOTFOUND;
+	if ((e = db_exec(db, &st_get, params, &r)) != SJ_OK)
+		return e;
+	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_ENOTFOUND;
+	PQclear(r);
+	return e;
+}
+
+static const struct db_stmt st_list = {
+    "job_list",
+    "SELECT " JOB_COLS " FROM jobs WHERE ($1::int8 = 0 OR user_id = $1) "
+    "AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR type = "
+    "$3) AND ($4::text IS NULL OR (created_at, id) < (SELECT created_at, id "
+    "FROM jobs WHERE id = $4)) ORDER BY created_at DESC, id DESC LIMIT "
+    "$5::int4",
+    5};
+
+enum sj_err
+job_list(struct db *db, const struct job_filter *f, struct job_list *out)
+{
+	char uid[24], lim[16];
+	const char *params[5];
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	out->jobs = NULL;
+	out->n = 0;
+	snprintf(uid, sizeof(uid), "%lld", (long long)f->user_id);
+	snprintf(lim, sizeof(lim), "%d",
+		 f->limit < 1 ? 20 : f->limit > 100 ? 100 : f->limit);
+	params[0] = uid;
+	params[1] = f->has_status ? job_status_name(f->status) : NULL;
+	params[2] = f->has_type ? job_type_name(f->type) : NULL;
+	params[3] = f->before;
+	params[4] = lim;
+	if ((e = db_exec(db, &st_list, params, &r)) != SJ_OK)
+		return e;
+	e = job_rows(r, out);
+	PQclear(r);
+	return e;
+}
+
+/* Runs a fenced or keyed UPDATE; zero rows is miss. */
+static enum sj_err
+job_update(struct db *db, const struct db_stmt *st, const char *const *params,
+	   enum sj_err miss, PGresult **res)
+{
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = db_exec(db, st, params, &r)) != SJ_OK)
+		return e;
+	if (db_rows(r) == 0) {
+		PQclear(r);
+		return miss;
+	}
+	if (res != NULL)
+		*res = r;
+	else
+		PQclear(r);
+	return SJ_OK;
+}
+
+/* Formats the fence parameters $1..$3 of lease into params. */
+static void
+lease_params(const struct job_lease *l, char epoch[24], const char **params)
+{
+	snprintf(epoch, 24, "%lld", (long long)l->epoch);
+	params[0] = l->job_id;
+	params[1] = l->worker_id;
+	params[2] = epoch;
+}
+
+static const struct db_stmt st_progress_leased = {
+    "job_progress_leased",
+    "UPDATE jobs SET progress = $4::int2, current_step = coalesce($5, "
+    "current_step), updated_at = now(), lease_expires_at = now() + "
+    "make_interval(secs => $6::int8)" FENCE,
+    6};
+static const struct db_stmt st_progress_free = {
+    "job_progress_free",
+    "UPDATE jobs SET progress = $2::int2, current_step = coalesce($3, "
+    "current_step), status = 'processing', updated_at = now(), started_at = "
+    "coalesce(started_at, now()), claimed_at = coalesce(claimed_at, now()), "
+    "lease_owner = coalesce(lease_owner, 'manual'), lease_expires_at = "
+    "coalesce(lease_expires_at, now() + make_interval(secs => $4::int8)) "
+    "WHERE id = $1 AND status IN ('pending', 'processing')",
+    4};
+
+enum sj_err
+job_update_progress(struct db *db, const struct cfg *c, const char *id,
+		    const struct job_lease *lease, int progress,
+		    const char *step)
+{
+	char prog[16], epoch[24], lease_s[24];
+	const char *params[6];
+
+	progress = progress < 0 ? 0 : progress > 100 ? 100 : progress;
+	snprintf(prog, sizeof(prog), "%d", progress);
+	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)c->lease_seconds);
+	if (lease == NULL) {
+		params[0] = id;
+		params[1] = prog;
+		params[2] = step;
+		params[3] = lease_s;
+		return job_update(db, &st_progress_free, params, SJ_ENOTFOUND,
+				  NULL);
+	}
+	lease_params(lease, epoch, params);
+	params[3] = prog;
+	params[4] = step;
+	params[5] = lease_s;
+	return job_update(db, &st_progress_leased, params, SJ_ELOST, NULL);
+}
+
+static const struct db_stmt st_checkpoint = {
+    "job_checkpoint",
+    "UPDATE jobs SET checkpoint = $4::jsonb, updated_at = now(), "
+    "lease_expires_at = now() + make_interval(secs => $5::int8)" FENCE,
+    5};
+
+enum sj_err
+job_save_checkpoint(struct db *db, const struct cfg *c,
+		    const struct job_lease *lease,
+		    struct json_object *checkpoint)
+{
+	char epoch[24], lease_s[24];
+	const char *params[5];
+
+	lease_params(lease, epoch, params);
+	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)c->lease_seconds);
+	params[3] =
+	    json_object_to_json_string_ext(checkpoint, JSON_C_TO_STRING_PLAIN);
+	params[4] = lease_s;
+	if (params[3] == NULL)
+		return SJ_ENOMEM;
+	return job_update(db, &st_checkpoint, params, SJ_ELOST, NULL);
+}
+
+static const struct db_stmt st_complete = {
+    "job_complete",
+    "UPDATE jobs SET status = 'completed', progress = 100, current_step = "
+    "coalesce($5, current_step), result = $4::jsonb, error_code = NULL, "
+    "error_message = NULL, completed_at = now(), updated_at = now(), "
+    "lease_owner = NULL, lease_expires_at = NULL" FENCE,
+    5};
+
+enum sj_err
+job_complete(struct db *db, const struct job_lease *lease,
+	     struct json_object *result, const char *step)
+{
+	char epoch[24];
+	const char *params[5];
+	enum sj_err e;
+
+	lease_params(lease, epoch, params);
+	params[3] = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
+	params[4] = step;
+	if (params[3] == NULL)
+		return SJ_ENOMEM;
+	e = job_update(db, &st_complete, params, SJ_ELOST, NULL);
+	if (e == SJ_OK)
+		log_job(LOG_LVL_INFO, lease->job_id, "completed");
+	return e;
+}
+
+/* Backoff min(2^attempts s, 60 s) plus up to 25% jitter, in SQL. */
+#define RETRYABLE "($4::bool AND attempts + 1 < max_attempts)"
+static const struct db_stmt st_fail = {
+    "job_fail",
+    "UPDATE jobs SET attempts = attempts + 1, status = CASE WHEN " RETRYABLE
+    " THEN 'pending' ELSE 'failed' END, run_at = CASE WHEN " RETRYABLE
+    " THEN now() + make_interval(secs => least(power(2, attempts), 60) * (1 "
+    "+ random() * 0.25)) ELSE run_at END, completed_at = CASE WHEN " RETRYABLE
+    " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
+    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE
+    " RETURNING status",
+    6};
+
+enum sj_err
+job_fail(struct db *db, const struct job_lease *lease, bool transient,
+	 const char *code, const char *msg, enum job_status *out_status)
+{
+	char epoch[24];
+	const char *params[6];
+	PGresult *r = NULL;
+	enum job_status st = JOB_FAILED;
+	enum sj_err e;
+
+	lease_params(lease, epoch, params);
+	params[3] = transient ? "true" : "false";
+	params[4] = code;
+	params[5] = msg;
+	if ((e = job_update(db, &st_fail, params, SJ_ELOST, &r)) != SJ_OK)
+		return e;
+	if (job_status_parse(db_str(r, 0, 0), &st) != SJ_OK)
+		st = JOB_FAILED;
+	PQclear(r);
+	log_job(st == JOB_FAILED ? LOG_LVL_WARN : LOG_LVL_INFO, lease->job_id,
+		"%s code=%s: %s", st == JOB_FAILED ? "failed" : "will retry",
+		code, msg);
+	if (out_status != NULL)
+		*out_status = st;
+	return SJ_OK;
+}
+
+static const struct db_stmt st_release = {
+    "job_release",
+    "UPDATE jobs SET status = 'pending', run_at = now(), updated_at = now(), "
+    "lease_owner = NULL, lease_expires_at = NULL" FENCE,
+    3};
+
+enum sj_err
+job_release(struct db *db, const struct job_lease *lease)
+{
+	char epoch[24];
+	const char *params[3];
+
+	lease_params(lease, epoch, params);
+	return job_update(db, &st_release, params, SJ_ELOST, NULL);
+}
+
+/* Zero rows changed: tell a missing job from one in the wrong state. */
+static enum sj_err
+job_missing_or_conflict(struct db *db, const char *id)
+{
+	struct job j;
+	enum sj_err e = job_get(db, id, &j);
+
+	if (e != SJ_OK)
+		return e;
+	job_free(&j);
+	return SJ_ECONFLICT;
+}
+
+static const struct db_stmt st_cancel = {
+    "job_cancel",
+    "WITH c AS (UPDATE jobs SET status = 'cancelled', current_step = "
+    "'Cancelled', completed_at = now(), updated_at = now(), lease_owner = "
+    "NULL, lease_expires_at = NULL WHERE id = $1 AND status IN ('pending', "
+    "'processing') RETURNING id) SELECT pg_notify('" JOB_CHANNEL_CANCEL
+    "', c.id) FROM c",
+    1};
+
+enum sj_err
+job_cancel(struct db *db, const char *id, enum job_status *out_status)
+{
+	const char *params[1] = {id};
+	enum sj_err e;
+
+	if (!job_id_valid(id))
+		return SJ_ENOTFOUND;
+	e = job_update(db, &st_cancel, params, SJ_ECONFLICT, NULL);
+	if (e == SJ_ECONFLICT)
+		return job_missing_or_conflict(db, id);
+	if (e == SJ_OK) {
+		log_job(LOG_LVL_INFO, id, "cancelled");
+		if (out_status != NULL)
+			*out_status = JOB_CANCELLED;
+	}
+	return e;
+}
+
+static const struct db_stmt st_retry = {
+    "job_retry",
+    "WITH r AS (UPDATE jobs SET status = 'pending', attempts = 0, rescues = "
+    "0, run_at = now(), result = NULL, error_code = NULL, error_message = "
+    "NULL, completed_at = NULL, current_step = 'Queued for retry', "
+    "updated_at = now() WHERE id = $1 AND status IN ('failed', 'cancelled') "
+    "RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW "', r.type) FROM r",
+    1};
+
+enum sj_err
+job_retry(struct db *db, const char *id)
+{
+	const char *params[1] = {id};
+	enum sj_err e;
+
+	if (!job_id_valid(id))
+		return SJ_ENOTFOUND;
+	e = job_update(db, &st_retry, params, SJ_ECONFLICT, NULL);
+	if (e == SJ_ECONFLICT)
+		return job_missing_or_conflict(db, id);
+	if (e == SJ_OK)
+		log_job(LOG_LVL_INFO, id, "queued for retry");
+	return e;
+}
+
+/*
+ * Per type with free slots, the first due pending jobs by the index
+ * jobs_claim_idx; then the best of those overall.  SKIP LOCKED lets any
+ * number of workers claim at once without waiting on each other.
+ */
+#define CLAIM_SQL(order)                                                       \
+	"WITH cand AS (SELECT c.id FROM unnest($1::text[], $2::int4[]) AS "    \
+	"t(type, cap) CROSS JOIN LATERAL (SELECT j.id, j.priority, j.run_at "  \
+	"FROM jobs j WHERE j.status = 'pending' AND j.type = t.type AND "      \
+	"j.run_at <= now() ORDER BY " order " LIMIT t.cap FOR UPDATE SKIP "    \
+	"LOCKED) c ORDER BY " order " LIMIT $3::int4) UPDATE jobs j SET "      \
+	"status = 'processing', lease_owner = $4, lease_epoch = "              \
+	"j.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => " \
+	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \
+	"now()), updated_at = now() FROM cand WHERE j.id = cand.id "           \
+	"RETURNING " JOB_COLS_J
+#define JOB_COLS_J                                                            \
+	"j.id, j.type, j.status, j.progress, j.current_step, "                 \
+	"coalesce(j.user_id, 0), j.priority, j.attempts, j.max_attempts, "     \
+	"j.lease_epoch, j.timeout_s, j.input, j.result, j.checkpoint, "        \
+	"j.error_code, j.error_message, " MS("j.created_at") ", "              \
+	MS("j.updated_at") ", " MS("j.started_at") ", " MS("j.completed_at")   \
+	", " MS("j.run_at")
+
+static const struct db_stmt st_claim_prio = {
+    "job_claim_prio", CLAIM_SQL("priority, run_at, id"), 5};
+static const struct db_stmt st_claim_fifo = {
+    "job_claim_fifo", CLAIM_SQL("run_at, id"), 5};
+
+enum sj_err
+job_claim(struct db *db, const struct cfg *c, const char *worker,
+	  const int free[JOB_TYPE_MAX], int max, struct job_list *out)
+{
+	char types[160], caps[96], lim[16], lease_s[24];
+	const char *params[5];
+	size_t tl = 1, cl = 1;
+	PGresult *r = NULL;
+	enum sj_err e;
+	int offered = 0;
+
+	out->jobs = NULL;
+	out->n = 0;
+	types[0] = caps[0] = '{';
+	for (int t = 0; t < JOB_TYPE_MAX; t++) {
+		if (free[t] <= 0)
+			continue;
+		tl += (size_t)snprintf(types + tl, sizeof(types) - tl, "%s%s",
+				       offered ? "," : "", job_type_name(t));
+		cl += (size_t)snprintf(caps + cl, sizeof(caps) - cl, "%s%d",
+				       offered ? "," : "", free[t]);
+		offered++;
+	}
+	if (offered == 0 || max <= 0)
+		return SJ_OK;
+	snprintf(types + tl, sizeof(types) - tl, "}");
+	snprintf(caps + cl, sizeof(caps) - cl, "}");
+	snprintf(lim, sizeof(lim), "%d", max);
+	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)c->lease_seconds);
+	params[0] = types;
+	params[1] = caps;
+	params[2] = lim;
+	params[3] = worker;
+	params[4] = lease_s;
+	e = db_exec(db,
+		    c->features[FEAT_PRIORITY_PROCESSING] ? &st_claim_prio
+							  : &st_claim_fifo,
+		    params, &r);
+	if (e != SJ_OK)
+		return e;
+	e = job_rows(r, out);
+	PQclear(r);
+	return e;
+}
+
+static const struct db_stmt st_heartbeat = {
+    "job_heartbeat",
+    "WITH w AS (INSERT INTO workers (id, host, pid, jobs_in_hand, "
+    "mem_used_pct) VALUES ($1, $2, $3::int4, $4::int4, nullif($5::int2, -1)) "
+    "ON CONFLICT (id) DO UPDATE SET last_heartbeat = now(), jobs_in_hand = "
+    "excluded.jobs_in_hand, mem_used_pct = excluded.mem_used_pct RETURNING "
+    "id) UPDATE jobs SET lease_expires_at = now() + make_interval(secs => "
+    "$6::int8) WHERE status = 'processing' AND lease_owner = (SELECT id FROM "
+    "w)",
+    6};
+
+enum sj_err
+job_heartbeat(struct db *db, const struct worker_beat *b)
+{
+	char pid[24], inhand[16], mem[16], lease_s[24];
+	const char *params[6];
+
+	snprintf(pid, sizeof(pid), "%ld", b->pid);
+	snprintf(inhand, sizeof(inhand), "%d", b->jobs_in_hand);
+	snprintf(mem, sizeof(mem), "%d", b->mem_used_pct);
+	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)b->lease_s);
+	params[0] = b->id;
+	params[1] = b->host;
+	params[2] = pid;
+	params[3] = inhand;
+	params[4] = mem;
+	params[5] = lease_s;
+	return db_exec(db, &st_heartbeat, params, NULL);
+}
+
+static const struct db_stmt st_worker_gone = {
+    "job_worker_gone", "DELETE FROM workers WHERE id = $1", 1};
+
+enum sj_err
+job_worker_gone(struct db *db, const char *worker)
+{
+	const char *params[1] = {worker};
+
+	return db_exec(db, &st_worker_gone, params, NULL);
+}
+
+/*
+ * Expired leases (the worker died) go back to pending, unless the job has
+ * been abandoned JOB_RESCUES_MAX times: then it fails rather than crash
+ * workers forever.  Jobs past their timeout fail with JOB_TIMEOUT.  The
+ * two sets are disjoint, so no row is updated twice in the statement.
+ */
+#define JOB_RESCUES_MAX "5"
+#define OVERDUE "claimed_at + make_interval(secs => timeout_s) < now()"
+#define GIVE_UP "rescues + 1 > " JOB_RESCUES_MAX
+static const struct db_stmt st_maintain = {
+    "job_maintain",
+    "WITH exp AS (UPDATE jobs SET status = CASE WHEN " GIVE_UP " THEN "
+    "'failed' ELSE 'pending' END, rescues = rescues + 1, run_at = now(), "
+    "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
+    "completed_at = CASE WHEN " GIVE_UP " THEN now() END, error_code = CASE "
+    "WHEN " GIVE_UP " THEN 'JOB_FAILED' ELSE error_code END, error_message = "
+    "CASE WHEN " GIVE_UP " THEN 'Job was abandoned by its workers too many "
+    "times' ELSE error_message END WHERE status = 'processing' AND "
+    "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status), "
+    "tmo AS (UPDATE jobs SET status = 'failed', error_code = 'JOB_TIMEOUT', "
+    "error_message = 'Job exceeded maximum processing time', completed_at = "
+    "now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
+    "WHERE status = 'processing' AND " OVERDUE " RETURNING id), "
+    "n AS (SELECT count(*) FILTER (WHERE status = 'pending') AS requeued, "
+    "count(*) FILTER (WHERE status = 'failed') AS abandoned FROM exp) "
+    "SELECT n.requeued, n.abandoned, (SELECT count(*) FROM tmo), CASE WHEN "
+    "n.requeued > 0 THEN pg_notify('" JOB_CHANNEL_NEW "', 'rescued') END "
+    "FROM n",
+    0};
+
+enum sj_err
+job_maintain(struct db *db, struct job_maint *out)
+{
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	memset(out, 0, sizeof(*out));
+	if ((e = db_exec(db, &st_maintain, NULL, &r)) != SJ_OK)
+		return e;
+	out->requeued = (long)db_ll(r, 0, 0, 0);
+	out->abandoned = (long)db_ll(r, 0, 1, 0);
+	out->timed_out = (long)db_ll(r, 0, 2, 0);
+	PQclear(r);
+	if (out->requeued || out->abandoned || out->timed_out)
+		log_info("maintenance: requeued=%ld abandoned=%ld timed_out=%ld",
+			 out->requeued, out->abandoned, out->timed_out);
+	return SJ_OK;
+}
+
+int64_t
+job_estimated_remaining(const struct cfg *c, const struct job *j)
+{
+	int64_t est = cfg_estimated_duration(c, j->type);
+
+	if (job_status_terminal(j->status))
+		return 0;
+	return est * (100 - j->progress) / 100;
+}
+
+void
+job_iso8601(int64_t ms, char out[32])
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	char base[24];
+
+	gmtime_r(&s, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
+}

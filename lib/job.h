@@ -1,0 +1,216 @@
+/*
+ * The job core: every state change of a job is one short, fenced SQL
+ * statement here.  The jobs table is the truth; NOTIFY is only a hint.
+ *
+ * Life of a job:
+ *   job_create     -> pending (NOTIFY JOB_CHANNEL_NEW after commit)
+ *   job_claim      -> processing, lease_owner = worker, lease_epoch + 1
+ *   job_update_progress / job_save_checkpoint (fenced, renew the lease)
+ *   job_complete   -> completed
+ *   job_fail       -> pending again at run_at (transient, budget left)
+ *                     or failed (permanent, or out of attempts)
+ *   job_release    -> pending (worker shutting down; no attempt spent)
+ *   job_cancel     -> cancelled (NOTIFY JOB_CHANNEL_CANCEL)
+ *   job_retry      -> pending (from failed or cancelled)
+ *   job_maintain   -> expired leases back to pending, overdue jobs failed
+ *                     with JOB_TIMEOUT
+ *
+ * Fencing: a worker's writes carry (job id, worker id, lease epoch) and
+ * require status = 'processing'.  A worker that lost its lease, or whose
+ * job was cancelled or timed out meanwhile, updates zero rows and gets
+ * SJ_ELOST: it must drop the job without further writes.
+ */
+#ifndef SJ_JOB_H
+#define SJ_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "err.h"
+
+#define JOB_CHANNEL_NEW "storyjobs_new"
+#define JOB_CHANNEL_CANCEL "storyjobs_cancel"
+
+/* "job_" + 13 digits of ms + "_" + 20 chars of base32 (100 bits). */
+#define JOB_ID_MAX 48
+
+enum job_status {
+	JOB_PENDING = 0,
+	JOB_PROCESSING,
+	JOB_COMPLETED,
+	JOB_FAILED,
+	JOB_CANCELLED,
+	JOB_STATUS_MAX
+};
+
+struct job {
+	char id[JOB_ID_MAX];
+	enum job_type type;
+	enum job_status status;
+	int progress;			/* 0..100 */
+	char *current_step;		/* NULL when none */
+	int64_t user_id;		/* 0: anonymous */
+	int priority;			/* lower runs first */
+	int attempts;			/* failed attempts so far */
+	int max_attempts;		/* 1 + the type's max retries */
+	int64_t lease_epoch;		/* fence token of the current claim */
+	int64_t timeout_s;
+	struct json_object *input;	/* never NULL after a read */
+	struct json_object *result;	/* NULL until completed */
+	struct json_object *checkpoint; /* NULL until a step saved one */
+	char *error_code;		/* NULL unless failed */
+	char *error_message;
+	int64_t created_ms;		/* unix ms; 0 means unset */
+	int64_t updated_ms;
+	int64_t started_ms;
+	int64_t completed_ms;
+	int64_t run_at_ms;
+};
+
+/* Identifies the claim a worker holds; all strings borrowed. */
+struct job_lease {
+	const char *job_id;
+	const char *worker_id;
+	int64_t epoch;
+};
+
+struct job_filter {
+	int64_t user_id;		/* 0: any user */
+	int has_status;
+	enum job_status status;
+	int has_type;
+	enum job_type type;
+	int limit;			/* 1..100 */
+	const char *before;		/* job id cursor, or NULL */
+};
+
+struct job_list {
+	struct job *jobs;
+	size_t n;
+};
+
+/* What a worker reports with each heartbeat. */
+struct worker_beat {
+	const char *id;
+	const char *host;
+	long pid;
+	int jobs_in_hand;
+	int mem_used_pct;		/* host memory in use, -1 unknown */
+	int64_t lease_s;		/* renew leases for this long */
+};
+
+/* What one maintenance pass did. */
+struct job_maint {
+	long requeued;			/* expired leases back to pending */
+	long abandoned;			/* expired leases failed: no budget */
+	long timed_out;			/* processing too long: failed */
+};
+
+const char *job_status_name(enum job_status s);
+enum sj_err job_status_parse(const char *s, enum job_status *out) SJ_WUR;
+bool job_status_terminal(enum job_status s);
+
+/* Writes a fresh id (RAND_bytes) into out. */
+enum sj_err job_id_new(char out[JOB_ID_MAX]) SJ_WUR;
+/* True when s matches ^job_[0-9]+_[a-z0-9]+$ and fits JOB_ID_MAX. */
+bool job_id_valid(const char *s);
+
+/*
+ * Checks a start request for type t.  On SJ_OK *norm is a new object with
+ * only the known fields, defaults filled in (caller puts it).  On
+ * SJ_EINVAL *msg is the contract's message for the first problem.
+ */
+enum sj_err job_input_validate(enum job_type t, struct json_object *in,
+			       struct json_object **norm, const char **msg)
+    SJ_WUR;
+
+/*
+ * Inserts a pending job for the validated input norm (borrowed) and sends
+ * one NOTIFY with it.  user_id 0 is anonymous.  On SJ_OK *out is filled
+ * (caller job_free()s).
+ */
+enum sj_err job_create(struct db *db, const struct cfg *c, enum job_type t,
+		       struct json_object *norm, int64_t user_id,
+		       struct job *out) SJ_WUR;
+
+/* SJ_ENOTFOUND when no such job. */
+enum sj_err job_get(struct db *db, const char *id, struct job *out) SJ_WUR;
+enum sj_err job_list(struct db *db, const struct job_filter *f,
+		     struct job_list *out) SJ_WUR;
+
+/*
+ * Sets progress (clamped to 0..100) and the step text, and the status to
+ * processing.  With a lease the write is fenced and renews the lease;
+ * without one it applies to any pending or processing job (admin and
+ * tests).  SJ_ELOST: fenced out.  SJ_ENOTFOUND: no live job of that id.
+ */
+enum sj_err job_update_progress(struct db *db, const struct cfg *c,
+				const char *id, const struct job_lease *lease,
+				int progress, const char *step) SJ_WUR;
+/* Stores the step outputs so far (fenced; renews the lease). */
+enum sj_err job_save_checkpoint(struct db *db, const struct cfg *c,
+				const struct job_lease *lease,
+				struct json_object *checkpoint) SJ_WUR;
+/* Marks the job completed with result (borrowed); progress 100. */
+enum sj_err job_complete(struct db *db, const struct job_lease *lease,
+			 struct json_object *result, const char *step) SJ_WUR;
+/*
+ * Records a failure.  transient and budget left: pending again with
+ * run_at = now + min(2^attempts s, 60 s) + up to 25% jitter.  Otherwise
+ * failed with code and msg.  *out_status (may be NULL) says which.
+ */
+enum sj_err job_fail(struct db *db, const struct job_lease *lease,
+		     bool transient, const char *code, const char *msg,
+		     enum job_status *out_status) SJ_WUR;
+/* Gives the job back untouched (shutdown): pending, no attempt spent. */
+enum sj_err job_release(struct db *db, const struct job_lease *lease) SJ_WUR;
+
+/*
+ * Cancels a pending or processing job.  SJ_ECONFLICT if terminal.
+ * *out_status (may be NULL) receives the new status.
+ */
+enum sj_err job_cancel(struct db *db, const char *id,
+		       enum job_status *out_status) SJ_WUR;
+/* failed|cancelled -> pending with a fresh budget; SJ_ECONFLICT else. */
+enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
+
+/*
+ * Claims up to max due pending jobs, at most free[t] of each type t,
+ * ordered by priority (when enablePriorityProcessing) then run_at, with
+ * FOR UPDATE SKIP LOCKED and a lease of c->lease_seconds.  *out is a
+ * malloced array of *n jobs (caller job_list_free()s).
+ */
+enum sj_err job_claim(struct db *db, const struct cfg *c, const char *worker,
+		      const int free[JOB_TYPE_MAX], int max,
+		      struct job_list *out) SJ_WUR;
+
+/* Upserts the worker row and renews the leases of its jobs. */
+enum sj_err job_heartbeat(struct db *db, const struct worker_beat *b) SJ_WUR;
+/* Removes the worker row at a clean exit. */
+enum sj_err job_worker_gone(struct db *db, const char *worker) SJ_WUR;
+
+/*
+ * One maintenance pass: expired leases go back to pending (or fail when
+ * the job was abandoned too often), jobs processing past their timeout
+ * fail with JOB_TIMEOUT.  Safe to run from many places at once.
+ */
+enum sj_err job_maintain(struct db *db, struct job_maint *out) SJ_WUR;
+
+/* Seconds left by the type's estimate and the progress; >= 0. */
+int64_t job_estimated_remaining(const struct cfg *c, const struct job *j);
+
+/* The status document of CONTRACT section 2 (new reference or NULL). */
+struct json_object *job_status_json(const struct cfg *c, const struct job *j);
+
+/* Formats unix ms as 2026-11-24T19:58:01.123Z. */
+void job_iso8601(int64_t ms, char out[32]);
+
+void job_free(struct job *j);
+void job_list_free(struct job_list *l);
+
+#endif

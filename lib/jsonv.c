@@ -1,0 +1,231 @@
+/*
+ * DESIGN
+ * json-c is lenient by default and its getters coerce silently.  Input
+ * from the network passes json_parse_strict() once; after that a document
+ * is known to be RFC 8259 JSON in valid UTF-8, with finite numbers and no
+ * NUL inside strings, and the jv_ getters below check every type before
+ * reading.  Integers are read through their decimal text so values json-c
+ * stores as uint64 or clamps never turn into a different number.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "jsonv.h"
+#include "num.h"
+
+/* Refuses what the strict tokener lets through; depth is bounded. */
+static enum sj_err
+json_walk(struct json_object *o, const char **why)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		if (!isfinite(json_object_get_double(o))) {
+			*why = "Numbers must be finite";
+			return SJ_EINVAL;
+		}
+		return SJ_OK;
+	case json_type_string:
+		if (strlen(json_object_get_string(o)) !=
+		    (size_t)json_object_get_string_len(o)) {
+			*why = "Strings must not contain NUL characters";
+			return SJ_EINVAL;
+		}
+		return SJ_OK;
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+
+		for (size_t i = 0; i < n; i++)
+			if (json_walk(json_object_array_get_idx(o, i), why) !=
+			    SJ_OK)
+				return SJ_EINVAL;
+		return SJ_OK;
+	}
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			if (json_walk(val, why) != SJ_OK)
+				return SJ_EINVAL;
+		}
+		return SJ_OK;
+	}
+	default:
+		return SJ_OK;
+	}
+}
+
+/*
+ * A lexical pass json-c's strict mode still needs in 0.16: outside
+ * strings only structural characters, number characters, whitespace and
+ * the letters of true/false/null may appear.  This refuses single-quoted
+ * strings, comments, NaN and Infinity before the tokener sees them.
+ */
+static bool
+json_lex_ok(const char *buf, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = buf[i];
+
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+			continue;
+		}
+		if (ch == '"')
+			in_str = true;
+		else if (ch == '\0' || strchr("{}[]:,-+.0123456789eE \t\r\n"
+						"truefalsn",
+						ch) == NULL)
+			return false;
+	}
+	return !in_str;
+}
+
+enum sj_err
+json_parse_strict(const char *buf, size_t len, int max_depth,
+		  struct json_object **out, const char **why)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	*out = NULL;
+	*why = "Malformed JSON";
+	if (len == 0) {
+		*why = "Request body is required";
+		return SJ_EINVAL;
+	}
+	if (len > (size_t)INT32_MAX)
+		return SJ_ETOOBIG;
+	if (!json_lex_ok(buf, len))
+		return SJ_EINVAL;
+	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
+		return SJ_ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success || o == NULL) {
+		if (jerr == json_tokener_error_depth)
+			*why = "JSON nested too deeply";
+		else if (jerr == json_tokener_error_parse_utf8_string)
+			*why = "Invalid UTF-8 in JSON";
+		json_object_put(o);
+		return SJ_EINVAL;
+	}
+	/* only whitespace may follow the document */
+	for (; end < len; end++)
+		if (strchr(" \t\r\n", buf[end]) == NULL || buf[end] == '\0') {
+			*why = "Unexpected data after JSON";
+			json_object_put(o);
+			return SJ_EINVAL;
+		}
+	if (json_walk(o, why) != SJ_OK) {
+		json_object_put(o);
+		return SJ_EINVAL;
+	}
+	*out = o;
+	return SJ_OK;
+}
+
+/* Finds key; SJ_ENOTFOUND when absent or JSON null. */
+static enum sj_err
+jv_find(struct json_object *obj, const char *key, json_type want,
+	struct json_object **val)
+{
+	if (obj == NULL || !json_object_is_type(obj, json_type_object) ||
+	    !json_object_object_get_ex(obj, key, val) || *val == NULL)
+		return SJ_ENOTFOUND;
+	return json_object_is_type(*val, want) ? SJ_OK : SJ_EINVAL;
+}
+
+enum sj_err
+jv_str(struct json_object *obj, const char *key, size_t maxlen,
+       const char **out)
+{
+	struct json_object *v;
+	enum sj_err e;
+
+	if ((e = jv_find(obj, key, json_type_string, &v)) != SJ_OK)
+		return e;
+	if ((size_t)json_object_get_string_len(v) > maxlen)
+		return SJ_ETOOBIG;
+	*out = json_object_get_string(v);
+	return SJ_OK;
+}
+
+enum sj_err
+jv_i64(struct json_object *obj, const char *key, int64_t min, int64_t max,
+       int64_t *out)
+{
+	struct json_object *v;
+	enum sj_err e;
+
+	if ((e = jv_find(obj, key, json_type_int, &v)) != SJ_OK)
+		return e;
+	return num_i64(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+		       min, max, out);
+}
+
+enum sj_err
+jv_bool(struct json_object *obj, const char *key, bool *out)
+{
+	struct json_object *v;
+	enum sj_err e;
+
+	if ((e = jv_find(obj, key, json_type_boolean, &v)) != SJ_OK)
+		return e;
+	*out = json_object_get_boolean(v);
+	return SJ_OK;
+}
+
+enum sj_err
+jv_array(struct json_object *obj, const char *key, struct json_object **out)
+{
+	return jv_find(obj, key, json_type_array, out);
+}
+
+enum sj_err
+jv_object(struct json_object *obj, const char *key, struct json_object **out)
+{
+	return jv_find(obj, key, json_type_object, out);
+}
+
+enum sj_err
+jv_add(struct json_object *obj, const char *key, struct json_object *val)
+{
+	if (val == NULL)
+		return SJ_ENOMEM;
+	if (json_object_object_add(obj, key, val) != 0) {
+		json_object_put(val);
+		return SJ_ENOMEM;
+	}
+	return SJ_OK;
+}
+
+enum sj_err
+jv_add_str(struct json_object *obj, const char *key, const char *val)
+{
+	return jv_add(obj, key, json_object_new_string(val));
+}
+
+enum sj_err
+jv_add_i64(struct json_object *obj, const char *key, int64_t val)
+{
+	return jv_add(obj, key, json_object_new_int64(val));
+}
+
+enum sj_err
+jv_add_bool(struct json_object *obj, const char *key, bool val)
+{
+	return jv_add(obj, key, json_object_new_boolean(val));
+}

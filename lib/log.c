@@ -1,0 +1,108 @@
+/*
+ * logfmt lines on stderr.  A line is formatted into a stack buffer and
+ * written with one write(2) so concurrent writers never interleave; a
+ * message longer than the buffer is cut, never split across lines.
+ * Newlines, quotes and control bytes in the message are escaped, so a
+ * hostile value cannot forge a log line.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_prog = "storyjobs";
+static enum log_level log_min = LOG_LVL_INFO;
+static const char *const log_names[LOG_LVL_MAX] = {"debug", "info", "warn",
+						   "error"};
+
+void
+log_init(const char *prog, enum log_level min)
+{
+	log_prog = prog;
+	log_min = min;
+}
+
+int
+log_level_parse(const char *s)
+{
+	for (int i = 0; i < LOG_LVL_MAX; i++)
+		if (strcasecmp(s, log_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Appends src escaped for a quoted logfmt value; returns the new length. */
+static size_t
+log_escape(char *dst, size_t len, size_t cap, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *src != '\0' && len + 4 < cap; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (ch == '"' || ch == '\\') {
+			dst[len++] = '\\';
+			dst[len++] = (char)ch;
+		} else if (ch == '\n') {
+			dst[len++] = '\\';
+			dst[len++] = 'n';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			dst[len++] = '\\';
+			dst[len++] = 'x';
+			dst[len++] = hex[ch >> 4];
+			dst[len++] = hex[ch & 0xf];
+		} else
+			dst[len++] = (char)ch;
+	}
+	return len;
+}
+
+void
+log_msg(enum log_level lvl, const char *key, const char *id, const char *fmt,
+	...)
+{
+	char line[2048], msg[1536], ts[32];
+	struct timeval tv;
+	struct tm tm;
+	size_t len;
+	va_list ap;
+	int n, saved = errno;
+
+	if (lvl < log_min || (unsigned)lvl >= LOG_LVL_MAX)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	n = snprintf(line, sizeof(line), "ts=%s.%03dZ prog=%s pid=%ld level=%s",
+		     ts, (int)(tv.tv_usec / 1000), log_prog, (long)getpid(),
+		     log_names[lvl]);
+	len = n < 0 ? 0 : (size_t)n;
+	if (key != NULL && id != NULL && len < sizeof(line)) {
+		n = snprintf(line + len, sizeof(line) - len, " %s=\"", key);
+		len += n < 0 ? 0 : (size_t)n;
+		len = log_escape(line, len, sizeof(line) - 16, id);
+		if (len < sizeof(line))
+			line[len++] = '"';
+	}
+	if (len + 7 < sizeof(line)) {
+		memcpy(line + len, " msg=\"", 6);
+		len = log_escape(line, len + 6, sizeof(line) - 2, msg);
+		line[len++] = '"';
+	}
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	line[len++] = '\n';
+	(void)!write(STDERR_FILENO, line, len);
+	errno = saved;
+}

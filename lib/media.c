@@ -1,0 +1,117 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "media.h"
+
+static bool
+media_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 128 || name[0] == '.')
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return false;
+	return true;
+}
+
+/* Writes all of data to fd; short writes are continued. */
+static int
+write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+enum sj_err
+media_write(const char *dir, const char *name, const void *data, size_t len)
+{
+	static unsigned seq;
+	char tmp[4096], dst[4096];
+	int fd = -1, dfd = -1;
+	enum sj_err e = SJ_EIO;
+
+	if (!media_name_ok(name))
+		return SJ_EINVAL;
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >=
+		sizeof(dst) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%ld-%u", dir, name,
+			     (long)getpid(),
+			     __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) >= sizeof(tmp))
+		return SJ_EINVAL;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0644);
+	if (fd < 0)
+		goto out;
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, dst) != 0)
+		goto out;
+	/* make the rename itself durable */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	e = SJ_OK;
+out:
+	if (e != SJ_OK) {
+		log_warn("media write %s failed: %s", name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+	}
+	return e;
+}
+
+bool
+media_exists(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	if (!media_name_ok(name) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+		sizeof(path))
+		return false;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+enum sj_err
+media_url(const struct cfg *c, const char *name, char *out, size_t outsz)
+{
+	const char *base = c->public_base_url ? c->public_base_url : "";
+	size_t bl = strlen(base);
+
+	while (bl > 0 && base[bl - 1] == '/')
+		bl--;
+	if (!media_name_ok(name) ||
+	    (size_t)snprintf(out, outsz, "%.*s/media/%s", (int)bl, base, name) >=
+		outsz)
+		return SJ_EINVAL;
+	return SJ_OK;
+}

@@ -1,0 +1,642 @@
+/*
+ * The job core against a real PostgreSQL: the testing guide's JobManager
+ * cases, then the retry policy, claiming, leases, fencing, timeouts,
+ * cancellation, notifications and reconnection.
+ */
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "job.h"
+#include "jsonv.h"
+#include "testdb.h"
+
+static struct cfg cfg;
+static struct db *db;	/* the library's session under test */
+static struct db *side; /* a second session for inspecting and forcing */
+
+static int
+group_setup(void **state)
+{
+	const char *conninfo = testdb_create();
+
+	testdb_cfg(&cfg);
+	if (db_open(conninfo, "test", 5000, &db) != SJ_OK ||
+	    db_open(conninfo, "test-side", 5000, &side) != SJ_OK)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	db_close(db);
+	db_close(side);
+	cfg_free(&cfg);
+	testdb_drop();
+	return 0;
+}
+
+static int
+fresh(void **state)
+{
+	testdb_sql(side, "TRUNCATE jobs, workers");
+	return 0;
+}
+
+static struct json_object *
+parse(const char *s)
+{
+	struct json_object *o = NULL;
+	const char *why;
+
+	assert_int_equal(json_parse_strict(s, strlen(s), 32, &o, &why), SJ_OK);
+	return o;
+}
+
+/* Creates a job of type t from JSON text; returns its id in id. */
+static void
+create(enum job_type t, const char *input, char id[JOB_ID_MAX])
+{
+	struct json_object *in = parse(input), *norm = NULL;
+	const char *msg = NULL;
+	struct job j;
+
+	assert_int_equal(job_input_validate(t, in, &norm, &msg), SJ_OK);
+	assert_int_equal(job_create(db, &cfg, t, norm, 0, &j), SJ_OK);
+	memcpy(id, j.id, JOB_ID_MAX);
+	job_free(&j);
+	json_object_put(norm);
+	json_object_put(in);
+}
+
+#define CARTOON "{\"prompt\":\"a brave fox\",\"style\":\"storybook\"}"
+#define STORYBOOK                                                              \
+	"{\"title\":\"Test\",\"story\":\"Test story\",\"characterImage\":"     \
+	"\"https://example.com/image.jpg\",\"pages\":[{\"pageNumber\":1,"      \
+	"\"scenes\":[{\"description\":\"A fox\",\"emotion\":\"happy\","        \
+	"\"imagePrompt\":\"a fox in a field\"}]}],\"audience\":\"children\"}"
+
+static void
+get(const char *id, struct job *j)
+{
+	assert_int_equal(job_get(db, id, j), SJ_OK);
+}
+
+static void
+test_id_format(void **state)
+{
+	char a[JOB_ID_MAX], b[JOB_ID_MAX];
+	regex_t re;
+
+	assert_int_equal(regcomp(&re, "^job_[0-9]+_[a-z0-9]+$", REG_EXTENDED),
+			 0);
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(job_id_new(a), SJ_OK);
+		assert_int_equal(job_id_new(b), SJ_OK);
+		assert_int_equal(regexec(&re, a, 0, NULL, 0), 0);
+		assert_true(job_id_valid(a));
+		assert_string_not_equal(a, b);
+		/* 20 base32 characters: 100 random bits */
+		assert_int_equal(strlen(strrchr(a, '_') + 1), 20);
+	}
+	regfree(&re);
+	assert_false(job_id_valid("job_1_"));
+	assert_false(job_id_valid("job__abc"));
+	assert_false(job_id_valid("job_1_ABC"));
+	assert_false(job_id_valid("job_1_a'b"));
+	assert_false(job_id_valid("non-existent-job"));
+}
+
+static void
+test_create_pending(void **state)
+{
+	char id[JOB_ID_MAX];
+	struct job j;
+
+	create(JOB_STORYBOOK, STORYBOOK, id);
+	get(id, &j);
+	assert_string_equal(j.id, id);
+	assert_int_equal(j.status, JOB_PENDING);
+	assert_int_equal(j.progress, 0);
+	assert_int_equal(j.user_id, 0); /* missing user id is fine */
+	assert_int_equal(j.max_attempts, 3);
+	assert_int_equal(j.priority, 2);
+	assert_int_equal(j.timeout_s, 20 * 60);
+	assert_true(j.created_ms > 0);
+	job_free(&j);
+}
+
+static void
+test_missing_job(void **state)
+{
+	struct job j;
+
+	assert_int_equal(job_get(db, "non-existent-job", &j), SJ_ENOTFOUND);
+	assert_int_equal(job_get(db, "job_1_doesnotexist", &j), SJ_ENOTFOUND);
+}
+
+static void
+test_progress(void **state)
+{
+	char id[JOB_ID_MAX];
+	struct job j;
+
+	create(JOB_STORYBOOK, STORYBOOK, id);
+	assert_int_equal(job_update_progress(db, &cfg, id, NULL, 50,
+					     "Processing scenes"),
+			 SJ_OK);
+	get(id, &j);
+	assert_int_equal(j.progress, 50);
+	assert_string_equal(j.current_step, "Processing scenes");
+	assert_int_equal(j.status, JOB_PROCESSING);
+	job_free(&j);
+
+	assert_int_equal(job_update_progress(db, &cfg, id, NULL, 150, NULL),
+			 SJ_OK);
+	get(id, &j);
+	assert_int_equal(j.progress, 100);
+	job_free(&j);
+	assert_int_equal(job_update_progress(db, &cfg, id, NULL, -10, NULL),
+			 SJ_OK);
+	get(id, &j);
+	assert_int_equal(j.progress, 0);
+	job_free(&j);
+	assert_int_equal(job_update_progress(db, &cfg, "job_1_nosuchjob",
+					     NULL, 5, NULL),
+			 SJ_ENOTFOUND);
+}
+
+/* The contract's validation messages, one row each. */
+static void
+test_validation_messages(void **state)
+{
+	static const struct {
+		enum job_type t;
+		const char *in, *msg;
+	} rows[] = {
+	    {JOB_STORYBOOK, "{}", "Title is required"},
+	    {JOB_STORYBOOK, "{\"title\":\"  \"}", "Title is required"},
+	    {JOB_STORYBOOK, "{\"title\":\"T\"}", "Story content is required"},
+	    {JOB_STORYBOOK, "{\"title\":\"T\",\"story\":\"s\"}",
+	     "Character image is required"},
+	    {JOB_STORYBOOK,
+	     "{\"title\":\"T\",\"story\":\"s\",\"characterImage\":\"https://"
+	     "x/y.png\",\"audience\":\"toddlers\"}",
+	     "Invalid audience type"},
+	    {JOB_STORYBOOK,
+	     "{\"title\":\"T\",\"story\":\"s\",\"characterImage\":\"https://"
+	     "x/y.png\",\"pages\":[]}",
+	     "At least one page is required"},
+	    {JOB_STORYBOOK, "{\"title\":42}",
+	     "Title must be a string of at most 200 characters"},
+	    {JOB_CARTOONIZE, "{}", "Prompt is required"},
+	    {JOB_CARTOONIZE, "{\"prompt\":\"\"}", "Prompt is required"},
+	    {JOB_CARTOONIZE, "{\"prompt\":\"p\",\"style\":\"oil\"}",
+	     "Invalid style. Must be one of: storybook, semi-realistic, "
+	     "comic-book, flat-illustration, anime"},
+	    {JOB_CARTOONIZE, "{\"prompt\":\"p\",\"imageUrl\":\"file:///etc\"}",
+	     "imageUrl must be an http(s) URL or a /media/ path"},
+	    {JOB_AUTO_STORY, "{\"genre\":\"horror\"}", "Invalid genre"},
+	    {JOB_AUTO_STORY, "{}", "Invalid genre"},
+	    {JOB_SCENES, "{}", "Story content is required"},
+	    {JOB_SCENES, "{\"story\":\"Too short.\"}",
+	     "Story must be at least 50 characters long."},
+	    {JOB_IMAGE_GENERATION, "{}", "Prompt is required"},
+	    {JOB_IMAGE_GENERATION,
+	     "{\"image_prompt\":\"p\",\"isReusedImage\":\"yes\"}",
+	     "isReusedImage must be true or false"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct json_object *in = parse(rows[i].in), *norm = NULL;
+		const char *msg = NULL;
+
+		assert_int_equal(job_input_validate(rows[i].t, in, &norm, &msg),
+				 SJ_EINVAL);
+		assert_null(norm);
+		assert_string_equal(msg, rows[i].msg);
+		json_object_put(in);
+	}
+}
+
+static void
+test_validation_normalizes(void **state)
+{
+	struct json_object *in =
+	    parse("{\"prompt\":\"a fox\",\"evil\":{\"x\":1}}");
+	struct json_object *norm = NULL;
+	const char *msg, *style;
+
+	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
+			 SJ_OK);
+	assert_int_equal(jv_str(norm, "style", 64, &style), SJ_OK);
+	assert_string_equal(style, "semi-realistic");
+	assert_false(json_object_object_get_ex(norm, "evil", NULL));
+	json_object_put(norm);
+	json_object_put(in);
+}
+
+static void
+claim(const char *worker, int cartoon, int storybook, int max,
+      struct job_list *l)
+{
+	int free[JOB_TYPE_MAX] = {0};
+
+	free[JOB_CARTOONIZE] = cartoon;
+	free[JOB_STORYBOOK] = storybook;
+	assert_int_equal(job_claim(db, &cfg, worker, free, max, l), SJ_OK);
+}
+
+static void
+test_claim_caps_and_priority(void **state)
+{
+	char c1[JOB_ID_MAX], c2[JOB_ID_MAX], c3[JOB_ID_MAX], s1[JOB_ID_MAX];
+	struct job_list l;
+
+	create(JOB_STORYBOOK, STORYBOOK, s1);
+	create(JOB_CARTOONIZE, CARTOON, c1);
+	create(JOB_CARTOONIZE, CARTOON, c2);
+	create(JOB_CARTOONIZE, CARTOON, c3);
+	/* cartoonize (priority 1) before storybook (2), oldest first */
+	claim("w1", 1, 1, 1, &l);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.jobs[0].id, c1);
+	assert_int_equal(l.jobs[0].status, JOB_PROCESSING);
+	assert_int_equal(l.jobs[0].lease_epoch, 1);
+	job_list_free(&l);
+	/* per-type cap: one cartoonize, one storybook */
+	claim("w1", 1, 5, 10, &l);
+	assert_int_equal(l.n, 2);
+	job_list_free(&l);
+	/* a type with no free slot is not offered */
+	claim("w1", 0, 5, 10, &l);
+	assert_int_equal(l.n, 0);
+	claim("w1", 5, 0, 10, &l);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.jobs[0].id, c3);
+	job_list_free(&l);
+	(void)c2;
+}
+
+static void
+claim_one(const char *worker, struct job *out)
+{
+	struct job_list l;
+
+	claim(worker, 1, 0, 1, &l);
+	assert_int_equal(l.n, 1);
+	*out = l.jobs[0];
+	free(l.jobs);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void
+test_retry_policy(void **state)
+{
+	char id[JOB_ID_MAX];
+	enum job_status st;
+	struct job j, r;
+	int64_t before;
+
+	create(JOB_CARTOONIZE, CARTOON, id); /* 3 retries: 4 attempts */
+	for (int n = 0; n < 3; n++) {
+		struct job_lease l;
+
+		testdb_sql(side, "UPDATE jobs SET run_at = now()");
+		claim_one("w1", &j);
+		l = (struct job_lease){j.id, "w1", j.lease_epoch};
+		before = now_ms();
+		assert_int_equal(job_fail(db, &l, true, "EXTERNAL_SERVICE_ERROR",
+					  "upstream 503", &st),
+				 SJ_OK);
+		assert_int_equal(st, JOB_PENDING);
+		get(id, &r);
+		assert_int_equal(r.status, JOB_PENDING);
+		assert_int_equal(r.attempts, n + 1);
+		/* backoff 2^n s plus at most 25% jitter */
+		assert_true(r.run_at_ms >= before + (1000 << n) - 50);
+		assert_true(r.run_at_ms <= now_ms() + (1250 << n) + 50);
+		job_free(&r);
+		job_free(&j);
+	}
+	testdb_sql(side, "UPDATE jobs SET run_at = now()");
+	claim_one("w1", &j);
+	assert_int_equal(job_fail(db, &(struct job_lease){j.id, "w1",
+							  j.lease_epoch},
+				  true, "EXTERNAL_SERVICE_ERROR", "again", &st),
+			 SJ_OK);
+	assert_int_equal(st, JOB_FAILED); /* out of attempts */
+	job_free(&j);
+	get(id, &r);
+	assert_int_equal(r.status, JOB_FAILED);
+	assert_string_equal(r.error_code, "EXTERNAL_SERVICE_ERROR");
+	assert_true(r.completed_ms > 0);
+	job_free(&r);
+}
+
+static void
+test_permanent_failure(void **state)
+{
+	char id[JOB_ID_MAX];
+	enum job_status st;
+	struct job j;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("w1", &j);
+	assert_int_equal(job_fail(db, &(struct job_lease){j.id, "w1",
+							  j.lease_epoch},
+				  false, "INVALID_INPUT", "bad image", &st),
+			 SJ_OK);
+	assert_int_equal(st, JOB_FAILED);
+	job_free(&j);
+}
+
+static void
+test_lease_expiry_and_fencing(void **state)
+{
+	struct job a, b, r;
+	struct job_lease la, lb;
+	struct job_maint m;
+	char id[JOB_ID_MAX];
+	struct json_object *res = parse("{\"url\":\"/media/x.svg\"}");
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("worker-a", &a);
+	la = (struct job_lease){a.id, "worker-a", a.lease_epoch};
+	assert_int_equal(job_update_progress(db, &cfg, id, &la, 10, "step"),
+			 SJ_OK);
+	/* a's lease runs out: nobody renewed it */
+	testdb_sql(side, "UPDATE jobs SET lease_expires_at = now() - "
+			 "interval '1 second'");
+	assert_int_equal(job_maintain(db, &m), SJ_OK);
+	assert_int_equal(m.requeued, 1);
+	assert_int_equal(job_maintain(db, &m), SJ_OK); /* idempotent */
+	assert_int_equal(m.requeued, 0);
+	claim_one("worker-b", &b);
+	assert_string_equal(b.id, id);
+	assert_int_equal(b.lease_epoch, a.lease_epoch + 1);
+	lb = (struct job_lease){b.id, "worker-b", b.lease_epoch};
+	/* the old holder is fenced out of every write */
+	assert_int_equal(job_update_progress(db, &cfg, id, &la, 66, "late"),
+			 SJ_ELOST);
+	assert_int_equal(job_complete(db, &la, res, "done"), SJ_ELOST);
+	assert_int_equal(job_fail(db, &la, true, "X", "y", NULL), SJ_ELOST);
+	assert_int_equal(job_release(db, &la), SJ_ELOST);
+	/* the same worker id with the old epoch is fenced too */
+	la.worker_id = "worker-b";
+	assert_int_equal(job_complete(db, &la, res, "done"), SJ_ELOST);
+	assert_int_equal(job_complete(db, &lb, res, "Done"), SJ_OK);
+	get(id, &r);
+	assert_int_equal(r.status, JOB_COMPLETED);
+	assert_int_equal(r.progress, 100);
+	assert_string_equal(r.current_step, "Done");
+	assert_non_null(r.result);
+	job_free(&r);
+	job_free(&a);
+	job_free(&b);
+	json_object_put(res);
+}
+
+static void
+test_abandoned_too_often(void **state)
+{
+	struct job_maint m;
+	char id[JOB_ID_MAX];
+	struct job j;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	for (int i = 0; i < 6; i++) {
+		claim_one("crashy", &j);
+		job_free(&j);
+		testdb_sql(side, "UPDATE jobs SET lease_expires_at = now() - "
+				 "interval '1 second'");
+		assert_int_equal(job_maintain(db, &m), SJ_OK);
+	}
+	assert_int_equal(m.abandoned, 1);
+	get(id, &j);
+	assert_int_equal(j.status, JOB_FAILED);
+	assert_string_equal(j.error_code, "JOB_FAILED");
+	job_free(&j);
+}
+
+static void
+test_timeout(void **state)
+{
+	struct job_maint m;
+	char id[JOB_ID_MAX];
+	struct job j;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("slow", &j);
+	job_free(&j);
+	testdb_sql(side, "UPDATE jobs SET claimed_at = now() - interval '301 "
+			 "seconds'");
+	assert_int_equal(job_maintain(db, &m), SJ_OK);
+	assert_int_equal(m.timed_out, 1);
+	get(id, &j);
+	assert_int_equal(j.status, JOB_FAILED);
+	assert_string_equal(j.error_code, "JOB_TIMEOUT");
+	assert_string_equal(j.error_message,
+			    "Job exceeded maximum processing time");
+	job_free(&j);
+}
+
+static void
+test_heartbeat_renews(void **state)
+{
+	struct worker_beat b = {"hb", "host", 42, 1, 37, 30};
+	char id[JOB_ID_MAX];
+	struct job_maint m;
+	struct job j;
+	PGresult *r = NULL;
+	static const struct db_stmt q = {
+	    "t_lease",
+	    "SELECT extract(epoch from lease_expires_at - now())::int, "
+	    "(SELECT mem_used_pct FROM workers WHERE id = 'hb') FROM jobs",
+	    0};
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("hb", &j);
+	job_free(&j);
+	testdb_sql(side, "UPDATE jobs SET lease_expires_at = now() + "
+			 "interval '1 second'");
+	assert_int_equal(job_heartbeat(db, &b), SJ_OK);
+	assert_int_equal(db_exec(side, &q, NULL, &r), SJ_OK);
+	assert_in_range(db_ll(r, 0, 0, 0), 28, 30);
+	assert_int_equal(db_ll(r, 0, 1, 0), 37);
+	PQclear(r);
+	assert_int_equal(job_maintain(db, &m), SJ_OK);
+	assert_int_equal(m.requeued, 0);
+	assert_int_equal(job_worker_gone(db, "hb"), SJ_OK);
+}
+
+static void
+test_cancel_and_retry(void **state)
+{
+	char id[JOB_ID_MAX], id2[JOB_ID_MAX];
+	enum job_status st;
+	struct job j;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	assert_int_equal(job_retry(db, id), SJ_ECONFLICT); /* pending */
+	assert_int_equal(job_cancel(db, id, &st), SJ_OK);
+	assert_int_equal(st, JOB_CANCELLED);
+	assert_int_equal(job_cancel(db, id, &st), SJ_ECONFLICT);
+	assert_int_equal(job_cancel(db, "job_1_nosuchjob", &st), SJ_ENOTFOUND);
+	assert_int_equal(job_retry(db, id), SJ_OK);
+	get(id, &j);
+	assert_int_equal(j.status, JOB_PENDING);
+	assert_int_equal(j.attempts, 0);
+	job_free(&j);
+	/* a processing job is cancelled under its worker's feet */
+	assert_int_equal(job_cancel(db, id, &st), SJ_OK);
+	create(JOB_CARTOONIZE, CARTOON, id2);
+	claim_one("w", &j);
+	assert_string_equal(j.id, id2);
+	assert_int_equal(job_cancel(db, j.id, &st), SJ_OK);
+	assert_int_equal(job_update_progress(db, &cfg, j.id,
+					     &(struct job_lease){j.id, "w",
+								 j.lease_epoch},
+					     50, "x"),
+			 SJ_ELOST);
+	job_free(&j);
+}
+
+static void
+test_release(void **state)
+{
+	char id[JOB_ID_MAX];
+	struct job j, r;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("w", &j);
+	assert_int_equal(job_release(db, &(struct job_lease){j.id, "w",
+							     j.lease_epoch}),
+			 SJ_OK);
+	get(id, &r);
+	assert_int_equal(r.status, JOB_PENDING);
+	assert_int_equal(r.attempts, 0);
+	job_free(&r);
+	job_free(&j);
+}
+
+static void
+test_notify_on_create(void **state)
+{
+	char id[JOB_ID_MAX];
+	PGnotify *n = NULL;
+	PGconn *pg;
+	fd_set rfds;
+	struct timeval tv = {2, 0};
+	int fd;
+
+	testdb_sql(side, "LISTEN " JOB_CHANNEL_NEW);
+	pg = db_pg(side);
+	create(JOB_CARTOONIZE, CARTOON, id);
+	fd = PQsocket(pg);
+	FD_ZERO(&rfds);
+	FD_SET(fd, &rfds);
+	assert_true(select(fd + 1, &rfds, NULL, NULL, &tv) > 0);
+	assert_int_equal(PQconsumeInput(pg), 1);
+	n = PQnotifies(pg);
+	assert_non_null(n);
+	assert_string_equal(n->relname, JOB_CHANNEL_NEW);
+	assert_string_equal(n->extra, "cartoonize");
+	PQfreemem(n);
+	assert_null(PQnotifies(pg)); /* exactly one */
+	testdb_sql(side, "UNLISTEN *");
+}
+
+static void
+test_reconnect_after_termination(void **state)
+{
+	char id[JOB_ID_MAX], sql[160];
+	struct job j;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
+		 PQbackendPID(db_pg(db)));
+	testdb_sql(side, sql);
+	usleep(100 * 1000);
+	/* the broken session is noticed before sending: no error at all */
+	get(id, &j);
+	job_free(&j);
+}
+
+static void
+test_status_json_and_list(void **state)
+{
+	char id[JOB_ID_MAX];
+	struct json_object *o, *v;
+	struct job_list l;
+	struct job j;
+	struct job_filter f = {0};
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	get(id, &j);
+	o = job_status_json(&cfg, &j);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "jobId", &v));
+	assert_string_equal(json_object_get_string(v), id);
+	assert_true(json_object_object_get_ex(o, "estimatedTimeRemaining", &v));
+	assert_int_equal(json_object_get_int(v), 120);
+	assert_true(json_object_object_get_ex(o, "createdAt", &v));
+	assert_false(json_object_object_get_ex(o, "result", NULL));
+	json_object_put(o);
+	job_free(&j);
+	f.has_type = 1;
+	f.type = JOB_CARTOONIZE;
+	f.limit = 10;
+	assert_int_equal(job_list(db, &f, &l), SJ_OK);
+	assert_int_equal(l.n, 1);
+	job_list_free(&l);
+	f.type = JOB_SCENES;
+	assert_int_equal(job_list(db, &f, &l), SJ_OK);
+	assert_int_equal(l.n, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_id_format),
+	    cmocka_unit_test_setup(test_create_pending, fresh),
+	    cmocka_unit_test_setup(test_missing_job, fresh),
+	    cmocka_unit_test_setup(test_progress, fresh),
+	    cmocka_unit_test(test_validation_messages),
+	    cmocka_unit_test(test_validation_normalizes),
+	    cmocka_unit_test_setup(test_claim_caps_and_priority, fresh),
+	    cmocka_unit_test_setup(test_retry_policy, fresh),
+	    cmocka_unit_test_setup(test_permanent_failure, fresh),
+	    cmocka_unit_test_setup(test_lease_expiry_and_fencing, fresh),
+	    cmocka_unit_test_setup(test_abandoned_too_often, fresh),
+	    cmocka_unit_test_setup(test_timeout, fresh),
+	    cmocka_unit_test_setup(test_heartbeat_renews, fresh),
+	    cmocka_unit_test_setup(test_cancel_and_retry, fresh),
+	    cmocka_unit_test_setup(test_release, fresh),
+	    cmocka_unit_test_setup(test_notify_on_create, fresh),
+	    cmocka_unit_test_setup(test_reconnect_after_termination, fresh),
+	    cmocka_unit_test_setup(test_status_json_and_list, fresh),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

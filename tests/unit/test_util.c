@@ -1,0 +1,181 @@
+/* Bounded parsing, capped buffers and the strict JSON edge. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "jsonv.h"
+#include "num.h"
+
+static void
+test_num(void **state)
+{
+	int64_t v;
+	uint64_t u;
+	double d;
+	bool b;
+
+	assert_int_equal(num_i64("42", 0, 100, &v), SJ_OK);
+	assert_int_equal(v, 42);
+	assert_int_equal(num_i64("-9223372036854775808", INT64_MIN, 0, &v),
+			 SJ_OK);
+	assert_true(v == INT64_MIN);
+	assert_int_equal(num_i64("9223372036854775808", 0, INT64_MAX, &v),
+			 SJ_EINVAL);
+	assert_int_equal(num_i64("101", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(num_i64(" 1", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(num_i64("1 ", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(num_i64("", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(num_i64("-", -5, 100, &v), SJ_EINVAL);
+	assert_int_equal(num_i64("0x10", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(num_u64_digits("18446744073709551615", UINT64_MAX, &u),
+			 SJ_OK);
+	assert_int_equal(num_u64_digits("18446744073709551616", UINT64_MAX, &u),
+			 SJ_EINVAL);
+	assert_int_equal(num_u64_digits("+5", 10, &u), SJ_EINVAL);
+	assert_int_equal(num_u64_digits("-0", 10, &u), SJ_EINVAL);
+	assert_int_equal(num_double("0.25", &d), SJ_OK);
+	assert_true(d == 0.25);
+	assert_int_equal(num_double("nan", &d), SJ_EINVAL);
+	assert_int_equal(num_double("inf", &d), SJ_EINVAL);
+	assert_int_equal(num_double("1e999", &d), SJ_EINVAL);
+	assert_int_equal(num_double("0x1p3", &d), SJ_EINVAL);
+	assert_int_equal(num_bool("On", &b), SJ_OK);
+	assert_true(b);
+	assert_int_equal(num_bool("0", &b), SJ_OK);
+	assert_false(b);
+	assert_int_equal(num_bool("maybe", &b), SJ_EINVAL);
+}
+
+static void
+test_buf_cap(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	assert_int_equal(buf_addstr(&b, "abcd"), SJ_OK);
+	assert_int_equal(buf_addf(&b, "%d", 123), SJ_OK);
+	assert_string_equal(b.data, "abcd123");
+	assert_int_equal(buf_add(&b, "xy", 2), SJ_ETOOBIG);
+	/* a failed append leaves nothing behind */
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+}
+
+/* Inputs the strict parser refuses, with the reason it gives. */
+static void
+test_json_rejects(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *why;
+	} rows[] = {
+	    {"", 0, "Request body is required"},
+	    {"{\"a\":1", 6, "Malformed JSON"},
+	    {"{\"a\":1} x", 9, "Malformed JSON"},
+	    {"{\"a\":1}{}", 9, "Malformed JSON"},
+	    {"{'a':1}", 7, "Malformed JSON"},
+	    {"{\"a\":1,}", 8, "Malformed JSON"},
+	    {"{\"a\":NaN}", 9, "Malformed JSON"},
+	    {"{\"a\":1e999}", 11, "Numbers must be finite"},
+	    {"{\"a\":\"\\u0000\"}", 14,
+	     "Strings must not contain NUL characters"},
+	    {"{\"a\":\"\xff\"}", 8, "Invalid UTF-8 in JSON"},
+	    {"{\"a\":\"\xc3\x28\"}", 9, "Invalid UTF-8 in JSON"},
+	    {"{\"a\":1}\0", 8, "Malformed JSON"},
+	    {"{\"a\":Infinity}", 14, "Malformed JSON"},
+	    {"{\"a\":-nan}", 10, "Malformed JSON"},
+	    {"/*c*/{}", 7, "Malformed JSON"},
+	    {"{\"a\":TRUE}", 10, "Malformed JSON"},
+	};
+
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct json_object *o = NULL;
+		const char *why = NULL;
+		enum sj_err e =
+		    json_parse_strict(rows[i].in, rows[i].len, 32, &o, &why);
+
+		if (e != SJ_EINVAL || strcmp(why, rows[i].why) != 0) {
+			print_error("row %zu: e=%d why=%s\n", i, e, why);
+			bad++;
+		}
+		assert_null(o);
+	}
+	assert_int_equal(bad, 0);
+}
+
+static void
+test_json_deep(void **state)
+{
+	size_t n = 10000;
+	char *s = malloc(2 * n + 1);
+	struct json_object *o = NULL;
+	const char *why;
+
+	assert_non_null(s);
+	memset(s, '[', n);
+	memset(s + n, ']', n);
+	s[2 * n] = '\0';
+	assert_int_equal(json_parse_strict(s, 2 * n, 32, &o, &why), SJ_EINVAL);
+	assert_string_equal(why, "JSON nested too deeply");
+	assert_null(o);
+	free(s);
+}
+
+static void
+test_json_getters(void **state)
+{
+	static const char doc[] =
+	    "{\"s\":\"h\xc3\xa9llo\",\"i\":12,\"big\":9223372036854775808,"
+	    "\"neg\":-3,\"f\":1.5,\"t\":true,\"n\":null,\"a\":[1],\"o\":{}}\n";
+	struct json_object *o = NULL, *x;
+	const char *why, *s;
+	int64_t v;
+	bool b;
+
+	assert_int_equal(json_parse_strict(doc, sizeof(doc) - 1, 32, &o, &why),
+			 SJ_OK);
+	assert_int_equal(jv_str(o, "s", 64, &s), SJ_OK);
+	assert_string_equal(s, "h\xc3\xa9llo");
+	assert_int_equal(jv_str(o, "s", 3, &s), SJ_ETOOBIG);
+	assert_int_equal(jv_str(o, "i", 64, &s), SJ_EINVAL);
+	assert_int_equal(jv_str(o, "n", 64, &s), SJ_ENOTFOUND);
+	assert_int_equal(jv_str(o, "missing", 64, &s), SJ_ENOTFOUND);
+	assert_int_equal(jv_i64(o, "i", 0, 100, &v), SJ_OK);
+	assert_int_equal(v, 12);
+	assert_int_equal(jv_i64(o, "big", INT64_MIN, INT64_MAX, &v), SJ_EINVAL);
+	assert_int_equal(jv_i64(o, "neg", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(jv_i64(o, "f", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(jv_i64(o, "s", 0, 100, &v), SJ_EINVAL);
+	assert_int_equal(jv_bool(o, "t", &b), SJ_OK);
+	assert_true(b);
+	assert_int_equal(jv_bool(o, "i", &b), SJ_EINVAL);
+	assert_int_equal(jv_array(o, "a", &x), SJ_OK);
+	assert_int_equal(jv_array(o, "o", &x), SJ_EINVAL);
+	assert_int_equal(jv_object(o, "o", &x), SJ_OK);
+	json_object_put(o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_num),
+	    cmocka_unit_test(test_buf_cap),
+	    cmocka_unit_test(test_json_rejects),
+	    cmocka_unit_test(test_json_deep),
+	    cmocka_unit_test(test_json_getters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,105 @@
+/*
+ * storyjobsctl: the sysadmin's command line.
+ *
+ *   storyjobsctl migrate [--sql-dir DIR]   apply pending schema migrations
+ *   storyjobsctl check-config              validate the configuration
+ *   storyjobsctl settings                  list every setting and default
+ *   storyjobsctl maintain                  one maintenance pass (leases,
+ *                                          timeouts)
+ *
+ * Configuration comes from the environment, as for every program.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "job.h"
+#include "log.h"
+#include "migrate.h"
+
+#define PROG "storyjobsctl"
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: %s migrate [--sql-dir DIR] | check-config | "
+			"settings | maintain\n",
+		PROG);
+	return 64;
+}
+
+static void
+print_doc(const struct cfg_doc *d, void *ctx)
+{
+	(void)ctx;
+	printf("%-36s %-28s %s\n", d->name, *d->def ? d->def : "(unset)",
+	       d->doc);
+}
+
+static int
+cmd_migrate(struct db *db, int argc, char **argv)
+{
+	const char *dir = SJ_SQL_DIR;
+	int applied = 0;
+
+	if (argc == 4 && strcmp(argv[2], "--sql-dir") == 0)
+		dir = argv[3];
+	else if (argc != 2)
+		return usage();
+	if (migrate_run(db, dir, &applied) != SJ_OK)
+		return 1;
+	printf("migrations applied: %d\n", applied);
+	return 0;
+}
+
+static int
+cmd_maintain(struct db *db)
+{
+	struct job_maint m;
+
+	if (job_maintain(db, &m) != SJ_OK)
+		return 1;
+	printf("requeued %ld, abandoned %ld, timed out %ld\n", m.requeued,
+	       m.abandoned, m.timed_out);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cfg_errs errs;
+	struct db *db = NULL;
+	struct cfg c;
+	int rc;
+
+	log_init(PROG, LOG_LVL_INFO);
+	if (argc < 2)
+		return usage();
+	if (strcmp(argv[1], "settings") == 0) {
+		cfg_each_doc(print_doc, NULL);
+		return 0;
+	}
+	if (cfg_load_env(&c, &errs) != SJ_OK) {
+		cfg_log_errs(&errs);
+		return 78;
+	}
+	if (strcmp(argv[1], "check-config") == 0) {
+		printf("configuration is valid\n");
+		cfg_free(&c);
+		return 0;
+	}
+	if (db_open(c.database_url, PROG, 0, &db) != SJ_OK) {
+		cfg_free(&c);
+		return 1;
+	}
+	if (strcmp(argv[1], "migrate") == 0)
+		rc = cmd_migrate(db, argc, argv);
+	else if (strcmp(argv[1], "maintain") == 0)
+		rc = cmd_maintain(db);
+	else
+		rc = usage();
+	db_close(db);
+	cfg_free(&c);
+	return rc;
+}
