@@ -49,7 +49,8 @@ start_answer(const struct cfg *c, const struct job *j)
 	snprintf(url, sizeof(url), "/api/jobs/%s/status/%s",
 		 job_type_name(j->type), j->id);
 	snprintf(msg, sizeof(msg), "%s job started",
-		 j->type == JOB_CARTOONIZE ? "Cartoonize" : job_type_name(j->type));
+		 j->type == JOB_CARTOONIZE ? "Cartoonize"
+					   : job_type_name(j->type));
 	if (jv_add_str(o, "jobId", j->id) != SJ_OK ||
 	    jv_add_str(o, "status", job_status_name(j->status)) != SJ_OK ||
 	    jv_add_str(o, "estimatedCompletion", iso) != SJ_OK ||
@@ -117,8 +118,8 @@ status_of(struct req *r, const char *id, int want_type)
 		return;
 	}
 	e = job_get(r->db, id, &j);
-	if (e == SJ_ENOTFOUND || (e == SJ_OK && want_type >= 0 &&
-				  (int)j.type != want_type)) {
+	if (e == SJ_ENOTFOUND ||
+	    (e == SJ_OK && want_type >= 0 && (int)j.type != want_type)) {
 		if (e == SJ_OK)
 			job_free(&j);
 		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);

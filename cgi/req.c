@@ -26,21 +26,36 @@ static const char *
 reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
 	}
 }
 
@@ -82,8 +97,8 @@ req_send(struct req *r, int status, const char *ctype, const char *cache,
 }
 
 static void
-req_json_ex(struct req *r, int status, struct json_object *o,
-	    const char *cache, const char *extra)
+req_json_ex(struct req *r, int status, struct json_object *o, const char *cache,
+	    const char *extra)
 {
 	size_t len = 0;
 	const char *s = json_object_to_json_string_length(
@@ -159,8 +174,8 @@ req_read_body(struct req *r, size_t cap)
 		return -1;
 	}
 	if (len > cap) {
-		req_error(r, 413, "PAYLOAD_TOO_LARGE",
-			  "Request body too large", NULL);
+		req_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body too large",
+			  NULL);
 		return -1;
 	}
 	if ((r->body = malloc((size_t)len + 1)) == NULL) {

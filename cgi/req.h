@@ -22,20 +22,20 @@
 struct req {
 	FCGX_Request *fcgx;
 	const struct cfg *cfg;
-	struct db *db;		/* this process's session */
+	struct db *db; /* this process's session */
 	const char *method;
-	const char *path;	/* decoded, normalized by nginx ($uri) */
+	const char *path; /* decoded, normalized by nginx ($uri) */
 	const char *query;
-	char id[40];		/* request id, for logs and X-Request-Id */
-	char *body;		/* NUL-terminated; NULL until read */
+	char id[40]; /* request id, for logs and X-Request-Id */
+	char *body;  /* NUL-terminated; NULL until read */
 	size_t body_len;
-	int status;		/* status sent, for the access log */
+	int status; /* status sent, for the access log */
 	int64_t start_us;
 };
 
 struct route {
 	const char *method;
-	const char *pattern;	/* "/api/jobs/ * /start": '*' is a segment */
+	const char *pattern; /* "/api/jobs/ * /start": '*' is a segment */
 	void (*fn)(struct req *r, const char *caps[REQ_MAX_CAPS]);
 };
 

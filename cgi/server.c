@@ -188,8 +188,8 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 			path = optarg;
 		else if (ch == 'g')
 			group = optarg;
-		else if (ch == 'p' && num_i64(optarg, 1, SERVER_MAX_PROCS,
-					      &nprocs) == SJ_OK)
+		else if (ch == 'p' &&
+			 num_i64(optarg, 1, SERVER_MAX_PROCS, &nprocs) == SJ_OK)
 			continue;
 		else {
 			usage(prog);

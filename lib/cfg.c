@@ -25,7 +25,7 @@ struct cfg_entry {
 	const char *name;
 	enum cfg_kind kind;
 	size_t off;
-	const char *def;	/* NULL: unset */
+	const char *def; /* NULL: unset */
 	const char *doc;
 };
 
@@ -35,36 +35,65 @@ struct cfg_entry {
 #define F(i) CFG_BOOL, offsetof(struct cfg, features) + (i) * sizeof(bool)
 
 static const struct cfg_entry cfg_table[] = {
-    {"DATABASE_URL", S(database_url), NULL, "PostgreSQL connection URL (required)"},
-    {"WEBHOOK_SECRET", S(webhook_secret), NULL, "shared secret of the cron routes; unset refuses them all"},
+    {"DATABASE_URL", S(database_url), NULL,
+     "PostgreSQL connection URL (required)"},
+    {"WEBHOOK_SECRET", S(webhook_secret), NULL,
+     "shared secret of the cron routes; unset refuses them all"},
     {"OPENAI_API_KEY", S(openai_api_key), NULL, "key for the openai provider"},
-    {"OPENAI_BASE_URL", S(openai_base_url), "https://api.openai.com/v1", "OpenAI-compatible API base URL"},
-    {"CLOUDINARY_CLOUD_NAME", S(cloudinary_cloud_name), NULL, "cloudinary storage: cloud name"},
-    {"CLOUDINARY_API_KEY", S(cloudinary_api_key), NULL, "cloudinary storage: API key"},
-    {"CLOUDINARY_API_SECRET", S(cloudinary_api_secret), NULL, "cloudinary storage: API secret"},
-    {"GENERATION_PROVIDER", S(generation_provider), NULL, "local or openai (default: openai when OPENAI_API_KEY is set, else local)"},
+    {"OPENAI_BASE_URL", S(openai_base_url), "https://api.openai.com/v1",
+     "OpenAI-compatible API base URL"},
+    {"CLOUDINARY_CLOUD_NAME", S(cloudinary_cloud_name), NULL,
+     "cloudinary storage: cloud name"},
+    {"CLOUDINARY_API_KEY", S(cloudinary_api_key), NULL,
+     "cloudinary storage: API key"},
+    {"CLOUDINARY_API_SECRET", S(cloudinary_api_secret), NULL,
+     "cloudinary storage: API secret"},
+    {"GENERATION_PROVIDER", S(generation_provider), NULL,
+     "local or openai (default: openai when OPENAI_API_KEY is set, else "
+     "local)"},
     {"STORAGE", S(storage), "local", "local or cloudinary"},
-    {"MEDIA_DIR", S(media_dir), "/var/lib/storyjobs/media", "directory of the local media store, served under /media/"},
-    {"PUBLIC_BASE_URL", S(public_base_url), "", "absolute base of media URLs; empty gives relative /media/ URLs"},
+    {"MEDIA_DIR", S(media_dir), "/var/lib/storyjobs/media",
+     "directory of the local media store, served under /media/"},
+    {"PUBLIC_BASE_URL", S(public_base_url), "",
+     "absolute base of media URLs; empty gives relative /media/ URLs"},
     {"LOG_LEVEL", S(log_level), "info", "debug, info, warn or error"},
-    {"ENABLE_AUTO_PROCESSING", F(FEAT_AUTO_PROCESSING), "true", "workers claim jobs on their own (else only on a cron tick)"},
-    {"ENABLE_PRIORITY_PROCESSING", F(FEAT_PRIORITY_PROCESSING), "true", "claim by priority, then due time"},
-    {"ENABLE_JOB_CANCELLATION", F(FEAT_JOB_CANCELLATION), "true", "the cancel routes are open"},
-    {"ENABLE_METRICS_COLLECTION", F(FEAT_METRICS_COLLECTION), "true", "/metrics is served"},
-    {"ENABLE_HEALTH_CHECKS", F(FEAT_HEALTH_CHECKS), "true", "the health route runs its checks"},
-    {"JOB_PROCESSING_INTERVAL", I(processing_interval_ms), "5000", "worker poll interval in ms (NOTIFY is only a hint)"},
-    {"MAX_CONCURRENT_JOBS", I(max_concurrent_jobs), "5", "jobs one worker runs at once"},
-    {"MAX_JOBS_PER_USER", I(max_jobs_per_user), "10", "active (pending or processing) jobs per user"},
-    {"JOB_TIMEOUT_MINUTES", CFG_DOUBLE, offsetof(struct cfg, job_timeout_minutes), "30", "cap on every type's timeout, in minutes"},
-    {"JOB_RETENTION_DAYS", I(retention_days), "30", "finished jobs older than this are pruned"},
-    {"ALLOW_ANONYMOUS_JOBS", B(allow_anonymous_jobs), "true", "jobs may be started without logging in"},
-    {"ALLOW_SIGNUP", B(allow_signup), "false", "POST /api/auth/register is open"},
-    {"MAX_UPLOAD_BYTES", I(max_upload_bytes), "10485760", "largest accepted upload"},
-    {"MAX_BODY_BYTES", I(max_body_bytes), "262144", "largest accepted JSON request body"},
-    {"JOB_LEASE_SECONDS", I(lease_seconds), "30", "a claimed job is rescued this long after its worker's last heartbeat"},
-    {"HEARTBEAT_MS", I(heartbeat_ms), "5000", "worker heartbeat and lease renewal interval"},
-    {"STATEMENT_TIMEOUT_MS", I(statement_timeout_ms), "5000", "PostgreSQL statement_timeout of every session"},
-    {"LOCAL_DELAY_MS", I(local_delay_ms), "0", "local provider: pause per step, to make progress visible"},
+    {"ENABLE_AUTO_PROCESSING", F(FEAT_AUTO_PROCESSING), "true",
+     "workers claim jobs on their own (else only on a cron tick)"},
+    {"ENABLE_PRIORITY_PROCESSING", F(FEAT_PRIORITY_PROCESSING), "true",
+     "claim by priority, then due time"},
+    {"ENABLE_JOB_CANCELLATION", F(FEAT_JOB_CANCELLATION), "true",
+     "the cancel routes are open"},
+    {"ENABLE_METRICS_COLLECTION", F(FEAT_METRICS_COLLECTION), "true",
+     "/metrics is served"},
+    {"ENABLE_HEALTH_CHECKS", F(FEAT_HEALTH_CHECKS), "true",
+     "the health route runs its checks"},
+    {"JOB_PROCESSING_INTERVAL", I(processing_interval_ms), "5000",
+     "worker poll interval in ms (NOTIFY is only a hint)"},
+    {"MAX_CONCURRENT_JOBS", I(max_concurrent_jobs), "5",
+     "jobs one worker runs at once"},
+    {"MAX_JOBS_PER_USER", I(max_jobs_per_user), "10",
+     "active (pending or processing) jobs per user"},
+    {"JOB_TIMEOUT_MINUTES", CFG_DOUBLE,
+     offsetof(struct cfg, job_timeout_minutes), "30",
+     "cap on every type's timeout, in minutes"},
+    {"JOB_RETENTION_DAYS", I(retention_days), "30",
+     "finished jobs older than this are pruned"},
+    {"ALLOW_ANONYMOUS_JOBS", B(allow_anonymous_jobs), "true",
+     "jobs may be started without logging in"},
+    {"ALLOW_SIGNUP", B(allow_signup), "false",
+     "POST /api/auth/register is open"},
+    {"MAX_UPLOAD_BYTES", I(max_upload_bytes), "10485760",
+     "largest accepted upload"},
+    {"MAX_BODY_BYTES", I(max_body_bytes), "262144",
+     "largest accepted JSON request body"},
+    {"JOB_LEASE_SECONDS", I(lease_seconds), "30",
+     "a claimed job is rescued this long after its worker's last heartbeat"},
+    {"HEARTBEAT_MS", I(heartbeat_ms), "5000",
+     "worker heartbeat and lease renewal interval"},
+    {"STATEMENT_TIMEOUT_MS", I(statement_timeout_ms), "5000",
+     "PostgreSQL statement_timeout of every session"},
+    {"LOCAL_DELAY_MS", I(local_delay_ms), "0",
+     "local provider: pause per step, to make progress visible"},
 };
 
 #undef S
@@ -80,11 +109,16 @@ struct cfg_type_field {
 };
 
 static const struct cfg_type_field cfg_type_fields[] = {
-    {"TIMEOUT_SECONDS", offsetof(struct cfg_type, timeout_s), "processing time limit"},
-    {"MAX_RETRIES", offsetof(struct cfg_type, max_retries), "automatic retries of transient failures"},
-    {"PRIORITY", offsetof(struct cfg_type, priority), "claim order; lower runs first"},
-    {"CONCURRENCY", offsetof(struct cfg_type, concurrency), "jobs of this type one worker runs at once"},
-    {"ESTIMATED_SECONDS", offsetof(struct cfg_type, est_duration_s), "estimate shown to users"},
+    {"TIMEOUT_SECONDS", offsetof(struct cfg_type, timeout_s),
+     "processing time limit"},
+    {"MAX_RETRIES", offsetof(struct cfg_type, max_retries),
+     "automatic retries of transient failures"},
+    {"PRIORITY", offsetof(struct cfg_type, priority),
+     "claim order; lower runs first"},
+    {"CONCURRENCY", offsetof(struct cfg_type, concurrency),
+     "jobs of this type one worker runs at once"},
+    {"ESTIMATED_SECONDS", offsetof(struct cfg_type, est_duration_s),
+     "estimate shown to users"},
 };
 #define CFG_TYPE_FIELDS (sizeof(cfg_type_fields) / sizeof(cfg_type_fields[0]))
 
@@ -102,8 +136,8 @@ static const struct cfg_type type_defaults[JOB_TYPE_MAX] = {
 };
 
 static const char *const feature_names[FEAT_MAX] = {
-    "enableAutoProcessing", "enablePriorityProcessing",
-    "enableJobCancellation", "enableMetricsCollection", "enableHealthChecks"};
+    "enableAutoProcessing", "enablePriorityProcessing", "enableJobCancellation",
+    "enableMetricsCollection", "enableHealthChecks"};
 
 const char *
 job_type_name(enum job_type t)
@@ -122,8 +156,7 @@ job_type_parse(const char *s, enum job_type *out)
 	return SJ_EINVAL;
 }
 
-static void
-errs_add(struct cfg_errs *errs, const char *fmt, ...)
+static void errs_add(struct cfg_errs *errs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -165,7 +198,8 @@ cfg_set(struct cfg *c, const char *name, enum cfg_kind kind, size_t off,
 		break;
 	case CFG_BOOL:
 		if (num_bool(val, (bool *)(void *)(base + off)) != SJ_OK)
-			errs_add(errs, "%s must be true or false, got \"%.40s\"",
+			errs_add(errs,
+				 "%s must be true or false, got \"%.40s\"",
 				 name, val);
 		break;
 	case CFG_DOUBLE:
@@ -179,8 +213,7 @@ cfg_set(struct cfg *c, const char *name, enum cfg_kind kind, size_t off,
 
 /* Applies defaults (lookup NULL) or looked-up values to every row. */
 static enum sj_err
-cfg_apply(struct cfg *c, cfg_lookup_fn lookup, void *ctx,
-	  struct cfg_errs *errs)
+cfg_apply(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
 {
 	char name[64];
 	enum sj_err e;
@@ -221,16 +254,14 @@ cfg_resolve(struct cfg *c)
 {
 	if (c->generation_provider != NULL)
 		return SJ_OK;
-	c->generation_provider =
-	    strdup(c->openai_api_key != NULL && *c->openai_api_key != '\0'
-		       ? "openai"
-		       : "local");
+	c->generation_provider = strdup(
+	    c->openai_api_key != NULL && *c->openai_api_key != '\0' ? "openai"
+								    : "local");
 	return c->generation_provider ? SJ_OK : SJ_ENOMEM;
 }
 
 enum sj_err
-cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx,
-	 struct cfg_errs *errs)
+cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
 {
 	enum sj_err e;
 
@@ -307,7 +338,8 @@ cfg_validate_jobs(const struct cfg *c, struct cfg_errs *errs)
 		errs_add(errs, "retentionDays must be at least 1");
 	if (c->lease_seconds < 2)
 		errs_add(errs, "leaseSeconds must be at least 2");
-	if (c->heartbeat_ms < 100 || c->heartbeat_ms * 2 > c->lease_seconds * 1000)
+	if (c->heartbeat_ms < 100 ||
+	    c->heartbeat_ms * 2 > c->lease_seconds * 1000)
 		errs_add(errs, "heartbeat must be at least 100ms and at most "
 			       "half the lease");
 }
@@ -364,8 +396,8 @@ cfg_free(struct cfg *c)
 {
 	for (size_t i = 0; i < sizeof(cfg_table) / sizeof(cfg_table[0]); i++)
 		if (cfg_table[i].kind == CFG_STR) {
-			char **p = (char **)(void *)((char *)c +
-						     cfg_table[i].off);
+			char **p =
+			    (char **)(void *)((char *)c + cfg_table[i].off);
 			free(*p);
 			*p = NULL;
 		}
@@ -419,8 +451,10 @@ cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
 	for (int t = 0; t < JOB_TYPE_MAX; t++)
 		for (size_t f = 0; f < CFG_TYPE_FIELDS; f++) {
 			const int64_t *v =
-			    (const int64_t *)(const void *)((const char *)&type_defaults[t] +
-							    cfg_type_fields[f].off);
+			    (const int64_t
+				 *)(const void
+					*)((const char *)&type_defaults[t] +
+					   cfg_type_fields[f].off);
 			snprintf(name, sizeof(name), "JOB_%s_%s", type_keys[t],
 				 cfg_type_fields[f].suffix);
 			snprintf(def, sizeof(def), "%lld", (long long)*v);
@@ -470,7 +504,8 @@ cfg_file_read(struct cfg_file *f, const char *path, struct cfg_errs *errs)
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
 		if (buf_add(&b, chunk, n) != SJ_OK) {
 			fclose(fp);
-			errs_add(errs, "STORYJOBS_CONFIG is larger than 64 KiB");
+			errs_add(errs,
+				 "STORYJOBS_CONFIG is larger than 64 KiB");
 			return SJ_OK;
 		}
 	fclose(fp);
@@ -489,7 +524,8 @@ cfg_file_read(struct cfg_file *f, const char *path, struct cfg_errs *errs)
 		if (strncmp(line, "export ", 7) == 0)
 			line = trim(line + 7);
 		if ((eq = strchr(line, '=')) == NULL || f->n >= 256) {
-			errs_add(errs, "STORYJOBS_CONFIG line %d is not KEY=VALUE",
+			errs_add(errs,
+				 "STORYJOBS_CONFIG line %d is not KEY=VALUE",
 				 lineno);
 			continue;
 		}
@@ -497,7 +533,8 @@ cfg_file_read(struct cfg_file *f, const char *path, struct cfg_errs *errs)
 		k = trim(line);
 		v = trim(eq + 1);
 		vl = strlen(v);
-		if (vl >= 2 && (v[0] == '\'' || v[0] == '"') && v[vl - 1] == v[0]) {
+		if (vl >= 2 && (v[0] == '\'' || v[0] == '"') &&
+		    v[vl - 1] == v[0]) {
 			v[vl - 1] = '\0';
 			v++;
 		}

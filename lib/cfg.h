@@ -25,11 +25,11 @@ enum job_type {
 };
 
 enum cfg_feature {
-	FEAT_AUTO_PROCESSING = 0,	/* enableAutoProcessing */
-	FEAT_PRIORITY_PROCESSING,	/* enablePriorityProcessing */
-	FEAT_JOB_CANCELLATION,		/* enableJobCancellation */
-	FEAT_METRICS_COLLECTION,	/* enableMetricsCollection */
-	FEAT_HEALTH_CHECKS,		/* enableHealthChecks */
+	FEAT_AUTO_PROCESSING = 0, /* enableAutoProcessing */
+	FEAT_PRIORITY_PROCESSING, /* enablePriorityProcessing */
+	FEAT_JOB_CANCELLATION,	  /* enableJobCancellation */
+	FEAT_METRICS_COLLECTION,  /* enableMetricsCollection */
+	FEAT_HEALTH_CHECKS,	  /* enableHealthChecks */
 	FEAT_MAX
 };
 
@@ -44,30 +44,30 @@ struct cfg_type {
 
 struct cfg {
 	char *database_url;
-	char *webhook_secret;		/* NULL: cron routes refuse all */
+	char *webhook_secret; /* NULL: cron routes refuse all */
 	char *openai_api_key;
 	char *openai_base_url;
 	char *cloudinary_cloud_name;
 	char *cloudinary_api_key;
 	char *cloudinary_api_secret;
-	char *generation_provider;	/* "local" or "openai" */
-	char *storage;			/* "local" or "cloudinary" */
+	char *generation_provider; /* "local" or "openai" */
+	char *storage;		   /* "local" or "cloudinary" */
 	char *media_dir;
-	char *public_base_url;		/* "" : media URLs are relative */
+	char *public_base_url; /* "" : media URLs are relative */
 	char *log_level;
 	int64_t processing_interval_ms;
 	int64_t max_concurrent_jobs;
 	int64_t max_jobs_per_user;
-	double job_timeout_minutes;	/* cap on every type's timeout */
+	double job_timeout_minutes; /* cap on every type's timeout */
 	int64_t retention_days;
 	bool allow_anonymous_jobs;
 	bool allow_signup;
 	int64_t max_upload_bytes;
-	int64_t max_body_bytes;		/* JSON request bodies */
+	int64_t max_body_bytes; /* JSON request bodies */
 	int64_t lease_seconds;
 	int64_t heartbeat_ms;
 	int64_t statement_timeout_ms;
-	int64_t local_delay_ms;		/* local provider: pause per step */
+	int64_t local_delay_ms; /* local provider: pause per step */
 	bool features[FEAT_MAX];
 	struct cfg_type types[JOB_TYPE_MAX];
 };

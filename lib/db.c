@@ -198,19 +198,22 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 	if ((e = db_ready(db)) != SJ_OK)
 		return e;
 	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
-		return db_check(db, PQexecParams(db->conn, st->sql, st->nparams,
-						 NULL, params, NULL, NULL, 0),
+		return db_check(db,
+				PQexecParams(db->conn, st->sql, st->nparams,
+					     NULL, params, NULL, NULL, 0),
 				st->name, res);
 	if (!db_is_prepared(db, st)) {
-		e = db_check(db, PQprepare(db->conn, st->name, st->sql,
-					   st->nparams, NULL),
-			     st->name, NULL);
+		e = db_check(
+		    db,
+		    PQprepare(db->conn, st->name, st->sql, st->nparams, NULL),
+		    st->name, NULL);
 		if (e != SJ_OK)
 			return e;
 		db->prepared[db->nprepared++] = st;
 	}
-	return db_check(db, PQexecPrepared(db->conn, st->name, st->nparams,
-					   params, NULL, NULL, 0),
+	return db_check(db,
+			PQexecPrepared(db->conn, st->name, st->nparams, params,
+				       NULL, NULL, 0),
 			st->name, res);
 }
 

@@ -19,7 +19,7 @@ struct db;
 
 /* A statement known at compile time; declare them static const. */
 struct db_stmt {
-	const char *name;	/* unique per program */
+	const char *name; /* unique per program */
 	const char *sql;
 	int nparams;
 };

@@ -18,14 +18,16 @@
 #include "log.h"
 
 /* The columns job_from_row() reads, in its order. */
+/* clang-format off */
 #define MS(c) "(floor(extract(epoch from " c ") * 1000))::int8"
 #define JOB_COLS                                                              \
-	"id, type, status, progress, current_step, coalesce(user_id, 0), "     \
-	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "    \
-	"result, checkpoint, error_code, error_message, " MS("created_at")     \
-	", " MS("updated_at") ", " MS("started_at") ", " MS("completed_at")    \
-	", " MS("run_at")
-#define FENCE                                                                 \
+	"id, type, status, progress, current_step, coalesce(user_id, 0), "    \
+	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "   \
+	"result, checkpoint, error_code, error_message, "                     \
+	MS("created_at") ", " MS("updated_at") ", " MS("started_at") ", "     \
+	MS("completed_at") ", " MS("run_at")
+/* clang-format on */
+#define FENCE                                                                  \
 	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \
 	"lease_epoch = $3::int8"
 
@@ -69,8 +71,8 @@ job_id_new(char out[JOB_ID_MAX])
 	/* 20 chars x 5 bits = 100 bits from the first 100 bits of rnd */
 	for (int i = 0; i < 20; i++) {
 		int bit = i * 5, byte = bit / 8, shift = bit % 8;
-		unsigned v = ((unsigned)rnd[byte] << 8 | rnd[byte + 1]) >>
-			     (11 - shift);
+		unsigned v =
+		    ((unsigned)rnd[byte] << 8 | rnd[byte + 1]) >> (11 - shift);
 		tail[i] = alpha[v & 31];
 	}
 	tail[20] = '\0';
@@ -222,7 +224,8 @@ job_create(struct db *db, const struct cfg *c, enum job_type t,
 	params[2] = prio;
 	params[3] = maxa;
 	params[4] = tmo;
-	params[5] = json_object_to_json_string_ext(norm, JSON_C_TO_STRING_PLAIN);
+	params[5] =
+	    json_object_to_json_string_ext(norm, JSON_C_TO_STRING_PLAIN);
 	params[6] = uid;
 	if (params[5] == NULL)
 		return SJ_ENOMEM;
@@ -276,7 +279,9 @@ job_list(struct db *db, const struct job_filter *f, struct job_list *out)
 	out->n = 0;
 	snprintf(uid, sizeof(uid), "%lld", (long long)f->user_id);
 	snprintf(lim, sizeof(lim), "%d",
-		 f->limit < 1 ? 20 : f->limit > 100 ? 100 : f->limit);
+		 f->limit < 1	  ? 20
+		 : f->limit > 100 ? 100
+				  : f->limit);
 	params[0] = uid;
 	params[1] = f->has_status ? job_status_name(f->status) : NULL;
 	params[2] = f->has_type ? job_type_name(f->type) : NULL;
@@ -403,7 +408,8 @@ job_complete(struct db *db, const struct job_lease *lease,
 	enum sj_err e;
 
 	lease_params(lease, epoch, params);
-	params[3] = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
+	params[3] =
+	    json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
 	params[4] = step;
 	if (params[3] == NULL)
 		return SJ_ENOMEM;
@@ -551,18 +557,20 @@ job_retry(struct db *db, const char *id)
 	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \
 	"now()), updated_at = now() FROM cand WHERE j.id = cand.id "           \
 	"RETURNING " JOB_COLS_J
+/* clang-format off */
 #define JOB_COLS_J                                                            \
 	"j.id, j.type, j.status, j.progress, j.current_step, "                 \
 	"coalesce(j.user_id, 0), j.priority, j.attempts, j.max_attempts, "     \
 	"j.lease_epoch, j.timeout_s, j.input, j.result, j.checkpoint, "        \
-	"j.error_code, j.error_message, " MS("j.created_at") ", "              \
-	MS("j.updated_at") ", " MS("j.started_at") ", " MS("j.completed_at")   \
-	", " MS("j.run_at")
+	"j.error_code, j.error_message, "                                      \
+	MS("j.created_at") ", " MS("j.updated_at") ", "                        \
+	MS("j.started_at") ", " MS("j.completed_at") ", " MS("j.run_at")
+/* clang-format on */
 
 static const struct db_stmt st_claim_prio = {
     "job_claim_prio", CLAIM_SQL("priority, run_at, id"), 5};
-static const struct db_stmt st_claim_fifo = {
-    "job_claim_fifo", CLAIM_SQL("run_at, id"), 5};
+static const struct db_stmt st_claim_fifo = {"job_claim_fifo",
+					     CLAIM_SQL("run_at, id"), 5};
 
 enum sj_err
 job_claim(struct db *db, const struct cfg *c, const char *worker,
@@ -617,14 +625,14 @@ static const struct db_stmt st_heartbeat = {
     "excluded.jobs_in_hand, mem_used_pct = excluded.mem_used_pct RETURNING "
     "id) UPDATE jobs SET lease_expires_at = now() + make_interval(secs => "
     "$6::int8) WHERE status = 'processing' AND lease_owner = (SELECT id FROM "
-    "w)",
-    6};
+    "w) AND id = ANY($7::text[])",
+    7};
 
 enum sj_err
 job_heartbeat(struct db *db, const struct worker_beat *b)
 {
 	char pid[24], inhand[16], mem[16], lease_s[24];
-	const char *params[6];
+	const char *params[7];
 
 	snprintf(pid, sizeof(pid), "%ld", b->pid);
 	snprintf(inhand, sizeof(inhand), "%d", b->jobs_in_hand);
@@ -636,6 +644,7 @@ job_heartbeat(struct db *db, const struct worker_beat *b)
 	params[3] = inhand;
 	params[4] = mem;
 	params[5] = lease_s;
+	params[6] = b->job_ids ? b->job_ids : "{}";
 	return db_exec(db, &st_heartbeat, params, NULL);
 }
 
@@ -657,8 +666,8 @@ job_worker_gone(struct db *db, const char *worker)
  * two sets are disjoint, so no row is updated twice in the statement.
  */
 #define JOB_RESCUES_MAX "5"
-#define OVERDUE "claimed_at + make_interval(secs => timeout_s) < now()"
-#define GIVE_UP "rescues + 1 > " JOB_RESCUES_MAX
+#define OVERDUE		"claimed_at + make_interval(secs => timeout_s) < now()"
+#define GIVE_UP		"rescues + 1 > " JOB_RESCUES_MAX
 static const struct db_stmt st_maintain = {
     "job_maintain",
     "WITH exp AS (UPDATE jobs SET status = CASE WHEN " GIVE_UP " THEN "
@@ -680,6 +689,11 @@ static const struct db_stmt st_maintain = {
     "FROM n",
     0};
 
+/* Rows of workers silent for a day: crashed, their jobs long rescued. */
+static const struct db_stmt st_forget_workers = {
+    "job_forget_workers",
+    "DELETE FROM workers WHERE last_heartbeat < now() - interval '1 day'", 0};
+
 enum sj_err
 job_maintain(struct db *db, struct job_maint *out)
 {
@@ -687,15 +701,17 @@ job_maintain(struct db *db, struct job_maint *out)
 	enum sj_err e;
 
 	memset(out, 0, sizeof(*out));
-	if ((e = db_exec(db, &st_maintain, NULL, &r)) != SJ_OK)
+	if ((e = db_exec(db, &st_forget_workers, NULL, NULL)) != SJ_OK ||
+	    (e = db_exec(db, &st_maintain, NULL, &r)) != SJ_OK)
 		return e;
 	out->requeued = (long)db_ll(r, 0, 0, 0);
 	out->abandoned = (long)db_ll(r, 0, 1, 0);
 	out->timed_out = (long)db_ll(r, 0, 2, 0);
 	PQclear(r);
 	if (out->requeued || out->abandoned || out->timed_out)
-		log_info("maintenance: requeued=%ld abandoned=%ld timed_out=%ld",
-			 out->requeued, out->abandoned, out->timed_out);
+		log_info(
+		    "maintenance: requeued=%ld abandoned=%ld timed_out=%ld",
+		    out->requeued, out->abandoned, out->timed_out);
 	return SJ_OK;
 }
 

@@ -33,7 +33,7 @@
 #include "db.h"
 #include "err.h"
 
-#define JOB_CHANNEL_NEW "storyjobs_new"
+#define JOB_CHANNEL_NEW	   "storyjobs_new"
 #define JOB_CHANNEL_CANCEL "storyjobs_cancel"
 
 /* "job_" + 13 digits of ms + "_" + 20 chars of base32 (100 bits). */
@@ -52,20 +52,20 @@ struct job {
 	char id[JOB_ID_MAX];
 	enum job_type type;
 	enum job_status status;
-	int progress;			/* 0..100 */
-	char *current_step;		/* NULL when none */
-	int64_t user_id;		/* 0: anonymous */
-	int priority;			/* lower runs first */
-	int attempts;			/* failed attempts so far */
-	int max_attempts;		/* 1 + the type's max retries */
-	int64_t lease_epoch;		/* fence token of the current claim */
+	int progress;	     /* 0..100 */
+	char *current_step;  /* NULL when none */
+	int64_t user_id;     /* 0: anonymous */
+	int priority;	     /* lower runs first */
+	int attempts;	     /* failed attempts so far */
+	int max_attempts;    /* 1 + the type's max retries */
+	int64_t lease_epoch; /* fence token of the current claim */
 	int64_t timeout_s;
 	struct json_object *input;	/* never NULL after a read */
 	struct json_object *result;	/* NULL until completed */
 	struct json_object *checkpoint; /* NULL until a step saved one */
 	char *error_code;		/* NULL unless failed */
 	char *error_message;
-	int64_t created_ms;		/* unix ms; 0 means unset */
+	int64_t created_ms; /* unix ms; 0 means unset */
 	int64_t updated_ms;
 	int64_t started_ms;
 	int64_t completed_ms;
@@ -80,13 +80,13 @@ struct job_lease {
 };
 
 struct job_filter {
-	int64_t user_id;		/* 0: any user */
+	int64_t user_id; /* 0: any user */
 	int has_status;
 	enum job_status status;
 	int has_type;
 	enum job_type type;
-	int limit;			/* 1..100 */
-	const char *before;		/* job id cursor, or NULL */
+	int limit;	    /* 1..100 */
+	const char *before; /* job id cursor, or NULL */
 };
 
 struct job_list {
@@ -100,15 +100,18 @@ struct worker_beat {
 	const char *host;
 	long pid;
 	int jobs_in_hand;
-	int mem_used_pct;		/* host memory in use, -1 unknown */
-	int64_t lease_s;		/* renew leases for this long */
+	int mem_used_pct;    /* host memory in use, -1 unknown */
+	int64_t lease_s;     /* renew leases for this long */
+	const char *job_ids; /* array literal "{id,...}" of the
+				jobs still in hand: only these
+				leases are renewed */
 };
 
 /* What one maintenance pass did. */
 struct job_maint {
-	long requeued;			/* expired leases back to pending */
-	long abandoned;			/* expired leases failed: no budget */
-	long timed_out;			/* processing too long: failed */
+	long requeued;	/* expired leases back to pending */
+	long abandoned; /* expired leases failed: no budget */
+	long timed_out; /* processing too long: failed */
 };
 
 const char *job_status_name(enum job_status s);
@@ -126,8 +129,8 @@ bool job_id_valid(const char *s);
  * SJ_EINVAL *msg is the contract's message for the first problem.
  */
 enum sj_err job_input_validate(enum job_type t, struct json_object *in,
-			       struct json_object **norm, const char **msg)
-    SJ_WUR;
+			       struct json_object **norm,
+			       const char **msg) SJ_WUR;
 
 /*
  * Inserts a pending job for the validated input norm (borrowed) and sends
@@ -189,7 +192,11 @@ enum sj_err job_claim(struct db *db, const struct cfg *c, const char *worker,
 		      const int free[JOB_TYPE_MAX], int max,
 		      struct job_list *out) SJ_WUR;
 
-/* Upserts the worker row and renews the leases of its jobs. */
+/*
+ * Upserts the worker row and renews the leases of the jobs in hand.  A
+ * job the worker gave up on is not in b->job_ids, so its lease runs out
+ * and another worker rescues it.
+ */
 enum sj_err job_heartbeat(struct db *db, const struct worker_beat *b) SJ_WUR;
 /* Removes the worker row at a clean exit. */
 enum sj_err job_worker_gone(struct db *db, const char *worker) SJ_WUR;

@@ -12,23 +12,23 @@
 #include "job.h"
 #include "jsonv.h"
 
-#define TITLE_MAX 200
-#define STORY_MAX 50000
-#define PROMPT_MAX 4000
-#define TEXT_MAX 2000
-#define URL_MAX 2048
-#define WORD_MAX 64
-#define PAGES_MAX 50
-#define SCENES_MAX 20
+#define TITLE_MAX	200
+#define STORY_MAX	50000
+#define PROMPT_MAX	4000
+#define TEXT_MAX	2000
+#define URL_MAX		2048
+#define WORD_MAX	64
+#define PAGES_MAX	50
+#define SCENES_MAX	20
 #define STORY_MIN_CHARS 50
 
 static const char *const audiences[] = {"children", "young_adults", "adults",
 					NULL};
-static const char *const styles[] = {"storybook", "semi-realistic",
+static const char *const styles[] = {"storybook",  "semi-realistic",
 				     "comic-book", "flat-illustration",
-				     "anime", NULL};
+				     "anime",	   NULL};
 static const char *const genres[] = {"adventure", "siblings", "bedtime",
-				     "fantasy", "history", NULL};
+				     "fantasy",	  "history",  NULL};
 #define STYLE_MSG                                                              \
 	"Invalid style. Must be one of: storybook, semi-realistic, "           \
 	"comic-book, flat-illustration, anime"
@@ -37,11 +37,11 @@ static const char *const genres[] = {"adventure", "siblings", "bedtime",
 struct field {
 	const char *key;
 	size_t maxlen;
-	const char *missing;	/* NULL: optional */
-	const char *bad;	/* wrong type, too long, not allowed */
+	const char *missing;	    /* NULL: optional */
+	const char *bad;	    /* wrong type, too long, not allowed */
 	const char *const *allowed; /* NULL: free text */
-	const char *dflt;	/* stored when absent */
-	int url;		/* must be http(s):// or /media/ */
+	const char *dflt;	    /* stored when absent */
+	int url;		    /* must be http(s):// or /media/ */
 };
 
 static bool
@@ -65,8 +65,8 @@ in_set(const char *s, const char *const *set)
 static bool
 url_ok(const char *s)
 {
-	return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0 ||
-	       strncmp(s, "/media/", 7) == 0;
+	return strncmp(s, "https://", 8) == 0 ||
+	       strncmp(s, "http://", 7) == 0 || strncmp(s, "/media/", 7) == 0;
 }
 
 /* Code points in a valid UTF-8 string, not counting outer spaces. */
@@ -139,8 +139,10 @@ take_bool(struct json_object *in, struct json_object *norm, const char *key,
 }
 
 #define AUDIENCE                                                               \
-	{"audience", WORD_MAX, NULL, "Invalid audience type", audiences,       \
-	 "children", 0}
+	{                                                                      \
+		"audience", WORD_MAX, NULL, "Invalid audience type",           \
+		    audiences, "children", 0                                   \
+	}
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct field scene_fields[] = {
@@ -270,12 +272,16 @@ check_auto_story(struct json_object *in, struct json_object *norm,
 }
 
 static enum sj_err
-check_scenes(struct json_object *in, struct json_object *norm,
-	     const char **msg)
+check_scenes(struct json_object *in, struct json_object *norm, const char **msg)
 {
 	static const struct field story = {
-	    "story", STORY_MAX, "Story content is required",
-	    "Story must be a string of at most 50000 characters", NULL, NULL, 0};
+	    "story",
+	    STORY_MAX,
+	    "Story content is required",
+	    "Story must be a string of at most 50000 characters",
+	    NULL,
+	    NULL,
+	    0};
 	static const struct field fs[] = {
 	    {"characterImage", URL_MAX, "Character image is required",
 	     "Character image must be an http(s) URL or a /media/ path", NULL,

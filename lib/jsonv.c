@@ -80,8 +80,8 @@ json_lex_ok(const char *buf, size_t len)
 		if (ch == '"')
 			in_str = true;
 		else if (ch == '\0' || strchr("{}[]:,-+.0123456789eE \t\r\n"
-						"truefalsn",
-						ch) == NULL)
+					      "truefalsn",
+					      ch) == NULL)
 			return false;
 	}
 	return !in_str;
@@ -172,8 +172,9 @@ jv_i64(struct json_object *obj, const char *key, int64_t min, int64_t max,
 
 	if ((e = jv_find(obj, key, json_type_int, &v)) != SJ_OK)
 		return e;
-	return num_i64(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
-		       min, max, out);
+	return num_i64(
+	    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), min, max,
+	    out);
 }
 
 enum sj_err

@@ -23,8 +23,8 @@
  * a static message fit for a client ("Malformed JSON", ...).
  */
 enum sj_err json_parse_strict(const char *buf, size_t len, int max_depth,
-			      struct json_object **out, const char **why)
-    SJ_WUR;
+			      struct json_object **out,
+			      const char **why) SJ_WUR;
 
 /*
  * Field getters on an object.  SJ_ENOTFOUND: absent or null.  SJ_EINVAL:
@@ -35,8 +35,7 @@ enum sj_err jv_str(struct json_object *obj, const char *key, size_t maxlen,
 		   const char **out) SJ_WUR;
 enum sj_err jv_i64(struct json_object *obj, const char *key, int64_t min,
 		   int64_t max, int64_t *out) SJ_WUR;
-enum sj_err jv_bool(struct json_object *obj, const char *key, bool *out)
-    SJ_WUR;
+enum sj_err jv_bool(struct json_object *obj, const char *key, bool *out) SJ_WUR;
 enum sj_err jv_array(struct json_object *obj, const char *key,
 		     struct json_object **out) SJ_WUR;
 enum sj_err jv_object(struct json_object *obj, const char *key,
@@ -45,10 +44,10 @@ enum sj_err jv_object(struct json_object *obj, const char *key,
 /* Adds a string (copied) / int to obj; SJ_ENOMEM on failure. */
 enum sj_err jv_add_str(struct json_object *obj, const char *key,
 		       const char *val) SJ_WUR;
-enum sj_err jv_add_i64(struct json_object *obj, const char *key, int64_t val)
-    SJ_WUR;
-enum sj_err jv_add_bool(struct json_object *obj, const char *key, bool val)
-    SJ_WUR;
+enum sj_err jv_add_i64(struct json_object *obj, const char *key,
+		       int64_t val) SJ_WUR;
+enum sj_err jv_add_bool(struct json_object *obj, const char *key,
+			bool val) SJ_WUR;
 /* Takes the reference val (puts it on failure). */
 enum sj_err jv_add(struct json_object *obj, const char *key,
 		   struct json_object *val) SJ_WUR;

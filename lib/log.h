@@ -28,9 +28,9 @@ void log_msg(enum log_level lvl, const char *key, const char *id,
 
 #define log_job(lvl, jobid, ...) log_msg((lvl), "job", (jobid), __VA_ARGS__)
 #define log_req(lvl, reqid, ...) log_msg((lvl), "req", (reqid), __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_LVL_DEBUG, NULL, NULL, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LVL_INFO, NULL, NULL, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_LVL_WARN, NULL, NULL, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_LVL_ERROR, NULL, NULL, __VA_ARGS__)
+#define log_debug(...)		 log_msg(LOG_LVL_DEBUG, NULL, NULL, __VA_ARGS__)
+#define log_info(...)		 log_msg(LOG_LVL_INFO, NULL, NULL, __VA_ARGS__)
+#define log_warn(...)		 log_msg(LOG_LVL_WARN, NULL, NULL, __VA_ARGS__)
+#define log_error(...)		 log_msg(LOG_LVL_ERROR, NULL, NULL, __VA_ARGS__)
 
 #endif

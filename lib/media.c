@@ -57,7 +57,8 @@ media_write(const char *dir, const char *name, const void *data, size_t len)
 		sizeof(dst) ||
 	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%ld-%u", dir, name,
 			     (long)getpid(),
-			     __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) >= sizeof(tmp))
+			     __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) >=
+		sizeof(tmp))
 		return SJ_EINVAL;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		  0644);
@@ -110,8 +111,8 @@ media_url(const struct cfg *c, const char *name, char *out, size_t outsz)
 	while (bl > 0 && base[bl - 1] == '/')
 		bl--;
 	if (!media_name_ok(name) ||
-	    (size_t)snprintf(out, outsz, "%.*s/media/%s", (int)bl, base, name) >=
-		outsz)
+	    (size_t)snprintf(out, outsz, "%.*s/media/%s", (int)bl, base,
+			     name) >= outsz)
 		return SJ_EINVAL;
 	return SJ_OK;
 }

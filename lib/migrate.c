@@ -10,7 +10,7 @@
 #include "migrate.h"
 #include "num.h"
 
-#define MIGRATE_LOCK "7271720415"
+#define MIGRATE_LOCK	 "7271720415"
 #define MIGRATE_FILE_MAX (1 << 20)
 
 static const struct db_stmt st_applied = {

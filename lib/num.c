@@ -45,8 +45,8 @@ num_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	if ((e = num_u64_digits(s, lim, &mag)) != SJ_OK)
 		return e;
 	if (neg) {
-		int64_t v = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN
-							    : -(int64_t)mag;
+		int64_t v =
+		    mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
 		if (v < min)
 			return SJ_EINVAL;
 		*out = v;

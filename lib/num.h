@@ -12,8 +12,8 @@
 #include "err.h"
 
 /* Optional leading '-', then decimal digits. */
-enum sj_err num_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-    SJ_WUR;
+enum sj_err num_i64(const char *s, int64_t min, int64_t max,
+		    int64_t *out) SJ_WUR;
 /* Decimal digits only (no sign): for Content-Length and the like. */
 enum sj_err num_u64_digits(const char *s, uint64_t max, uint64_t *out) SJ_WUR;
 /* A finite decimal number, e.g. "0.5" or "-3". */

@@ -23,8 +23,9 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: %s migrate [--sql-dir DIR] | check-config | "
-			"settings | maintain\n",
+	fprintf(stderr,
+		"usage: %s migrate [--sql-dir DIR] | check-config | "
+		"settings | maintain\n",
 		PROG);
 	return 64;
 }

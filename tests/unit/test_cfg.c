@@ -27,7 +27,11 @@ lookup(const char *name, void *ctx)
 	return NULL;
 }
 
-#define BASE {"DATABASE_URL", "postgresql:///x"}, {"MEDIA_DIR", "/tmp"}
+#define BASE                                                                   \
+	{"DATABASE_URL", "postgresql:///x"},                                   \
+	{                                                                      \
+		"MEDIA_DIR", "/tmp"                                            \
+	}
 
 static bool
 has(const struct cfg_errs *e, const char *msg)
@@ -85,8 +89,8 @@ test_all_problems_at_once(void **state)
 	assert_true(has(&errs, "processingInterval must be at least 1000ms"));
 	assert_true(has(&errs, "jobTimeout must be at least 30 seconds"));
 	assert_true(has(&errs, "maxRetries cannot be negative"));
-	assert_true(has(&errs,
-			"MAX_JOBS_PER_USER must be an integer, got \"abc\""));
+	assert_true(
+	    has(&errs, "MAX_JOBS_PER_USER must be an integer, got \"abc\""));
 	assert_int_equal(errs.n, 5); /* each message once */
 }
 
@@ -111,8 +115,8 @@ test_missing_required(void **state)
 static void
 test_feature_flags(void **state)
 {
-	struct kv kv[] = {BASE, {"ENABLE_AUTO_PROCESSING", "false"},
-			  {NULL, NULL}};
+	struct kv kv[] = {
+	    BASE, {"ENABLE_AUTO_PROCESSING", "false"}, {NULL, NULL}};
 	struct kv kv0[] = {BASE, {NULL, NULL}};
 	struct cfg_errs errs;
 	struct cfg c;
@@ -134,8 +138,10 @@ static void
 test_type_table(void **state)
 {
 	struct kv kv[] = {BASE, {NULL, NULL}};
-	struct kv capped[] = {BASE, {"JOB_TIMEOUT_MINUTES", "10"},
-			      {"JOB_SCENES_CONCURRENCY", "7"}, {NULL, NULL}};
+	struct kv capped[] = {BASE,
+			      {"JOB_TIMEOUT_MINUTES", "10"},
+			      {"JOB_SCENES_CONCURRENCY", "7"},
+			      {NULL, NULL}};
 	struct cfg_errs errs;
 	struct cfg c;
 

@@ -153,9 +153,9 @@ test_progress(void **state)
 	struct job j;
 
 	create(JOB_STORYBOOK, STORYBOOK, id);
-	assert_int_equal(job_update_progress(db, &cfg, id, NULL, 50,
-					     "Processing scenes"),
-			 SJ_OK);
+	assert_int_equal(
+	    job_update_progress(db, &cfg, id, NULL, 50, "Processing scenes"),
+	    SJ_OK);
 	get(id, &j);
 	assert_int_equal(j.progress, 50);
 	assert_string_equal(j.current_step, "Processing scenes");
@@ -172,9 +172,9 @@ test_progress(void **state)
 	get(id, &j);
 	assert_int_equal(j.progress, 0);
 	job_free(&j);
-	assert_int_equal(job_update_progress(db, &cfg, "job_1_nosuchjob",
-					     NULL, 5, NULL),
-			 SJ_ENOTFOUND);
+	assert_int_equal(
+	    job_update_progress(db, &cfg, "job_1_nosuchjob", NULL, 5, NULL),
+	    SJ_ENOTFOUND);
 }
 
 /* The contract's validation messages, one row each. */
@@ -325,7 +325,8 @@ test_retry_policy(void **state)
 		claim_one("w1", &j);
 		l = (struct job_lease){j.id, "w1", j.lease_epoch};
 		before = now_ms();
-		assert_int_equal(job_fail(db, &l, true, "EXTERNAL_SERVICE_ERROR",
+		assert_int_equal(job_fail(db, &l, true,
+					  "EXTERNAL_SERVICE_ERROR",
 					  "upstream 503", &st),
 				 SJ_OK);
 		assert_int_equal(st, JOB_PENDING);
@@ -340,10 +341,10 @@ test_retry_policy(void **state)
 	}
 	testdb_sql(side, "UPDATE jobs SET run_at = now()");
 	claim_one("w1", &j);
-	assert_int_equal(job_fail(db, &(struct job_lease){j.id, "w1",
-							  j.lease_epoch},
-				  true, "EXTERNAL_SERVICE_ERROR", "again", &st),
-			 SJ_OK);
+	assert_int_equal(
+	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, true,
+		     "EXTERNAL_SERVICE_ERROR", "again", &st),
+	    SJ_OK);
 	assert_int_equal(st, JOB_FAILED); /* out of attempts */
 	job_free(&j);
 	get(id, &r);
@@ -362,10 +363,10 @@ test_permanent_failure(void **state)
 
 	create(JOB_CARTOONIZE, CARTOON, id);
 	claim_one("w1", &j);
-	assert_int_equal(job_fail(db, &(struct job_lease){j.id, "w1",
-							  j.lease_epoch},
-				  false, "INVALID_INPUT", "bad image", &st),
-			 SJ_OK);
+	assert_int_equal(
+	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, false,
+		     "INVALID_INPUT", "bad image", &st),
+	    SJ_OK);
 	assert_int_equal(st, JOB_FAILED);
 	job_free(&j);
 }
@@ -463,8 +464,8 @@ test_timeout(void **state)
 static void
 test_heartbeat_renews(void **state)
 {
-	struct worker_beat b = {"hb", "host", 42, 1, 37, 30};
-	char id[JOB_ID_MAX];
+	struct worker_beat b = {"hb", "host", 42, 1, 37, 30, NULL};
+	char id[JOB_ID_MAX], ids[JOB_ID_MAX + 2];
 	struct job_maint m;
 	struct job j;
 	PGresult *r = NULL;
@@ -476,9 +477,17 @@ test_heartbeat_renews(void **state)
 
 	create(JOB_CARTOONIZE, CARTOON, id);
 	claim_one("hb", &j);
+	snprintf(ids, sizeof(ids), "{%s}", j.id);
 	job_free(&j);
 	testdb_sql(side, "UPDATE jobs SET lease_expires_at = now() + "
 			 "interval '1 second'");
+	/* a job not named as in hand is not renewed */
+	b.job_ids = "{}";
+	assert_int_equal(job_heartbeat(db, &b), SJ_OK);
+	assert_int_equal(db_exec(side, &q, NULL, &r), SJ_OK);
+	assert_in_range(db_ll(r, 0, 0, 99), 0, 1);
+	PQclear(r);
+	b.job_ids = ids;
 	assert_int_equal(job_heartbeat(db, &b), SJ_OK);
 	assert_int_equal(db_exec(side, &q, NULL, &r), SJ_OK);
 	assert_in_range(db_ll(r, 0, 0, 0), 28, 30);
@@ -513,11 +522,11 @@ test_cancel_and_retry(void **state)
 	claim_one("w", &j);
 	assert_string_equal(j.id, id2);
 	assert_int_equal(job_cancel(db, j.id, &st), SJ_OK);
-	assert_int_equal(job_update_progress(db, &cfg, j.id,
-					     &(struct job_lease){j.id, "w",
-								 j.lease_epoch},
-					     50, "x"),
-			 SJ_ELOST);
+	assert_int_equal(
+	    job_update_progress(db, &cfg, j.id,
+				&(struct job_lease){j.id, "w", j.lease_epoch},
+				50, "x"),
+	    SJ_ELOST);
 	job_free(&j);
 }
 
@@ -529,9 +538,9 @@ test_release(void **state)
 
 	create(JOB_CARTOONIZE, CARTOON, id);
 	claim_one("w", &j);
-	assert_int_equal(job_release(db, &(struct job_lease){j.id, "w",
-							     j.lease_epoch}),
-			 SJ_OK);
+	assert_int_equal(
+	    job_release(db, &(struct job_lease){j.id, "w", j.lease_epoch}),
+	    SJ_OK);
 	get(id, &r);
 	assert_int_equal(r.status, JOB_PENDING);
 	assert_int_equal(r.attempts, 0);

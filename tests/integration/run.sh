@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# tests/integration/run.sh BUILD_DIR: runs the integration test of one
+# build against a throwaway stack made of the real parts: a fresh
+# PostgreSQL cluster (fsync off), the schema applied by storyjobsctl, the
+# jobs FastCGI program (2 processes) and nginx from the project's template,
+# each on a free loopback port.  The test binary (BUILD_DIR/tests/
+# integration/test_stack) starts and kills worker processes itself, so it
+# gets the worker's settings and WORKER_BIN.
+#
+# Everything is started through tools/stack.sh, the code ./dev uses, and
+# stopped by pid at exit.  On failure the end of each log is printed and
+# the state directory is kept.  State goes under $SJ_TEST_STATE_ROOT
+# (./dev test points it into .dev/test) or $TMPDIR.  Needs root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/stack.sh
+. "$ROOT/tools/stack.sh"
+
+[ $# -eq 1 ] || sj_die "usage: $0 BUILD_DIR"
+[ "$(id -u)" = 0 ] || sj_die "must run as root (PostgreSQL runs via runuser)"
+BUILD=$(cd "$1" && pwd)
+TEST_BIN=$BUILD/tests/integration/test_stack
+WORKER_BIN=$BUILD/worker/storyjobs-worker
+for f in "$BUILD/cgi/storyjobs-jobs" "$WORKER_BIN" \
+	"$BUILD/tools/storyjobsctl" "$TEST_BIN"; do
+	[ -x "$f" ] || sj_die "$f is missing (build with 'make check' first)"
+done
+
+STATE_ROOT=${SJ_TEST_STATE_ROOT:-${TMPDIR:-/tmp}}
+STATE=$(mktemp -d "$STATE_ROOT/integ.XXXXXX")
+# postgres and www-data must traverse it (mktemp makes it 0700).
+chmod 755 "$STATE"
+SJ_CLEANUP_LIST=$STATE/cleanup.list
+LOG=$STATE/log
+DATABASE_URL=
+
+# leftover_workers: pids of workers of this build that still talk to this
+# run's database; the test should have stopped them all.
+leftover_workers() {
+	local p exe
+	for p in /proc/[0-9]*; do
+		exe=$(readlink "$p/exe" 2>/dev/null) || continue
+		[ "${exe% (deleted)}" = "$WORKER_BIN" ] || continue
+		tr '\0' '\n' <"$p/environ" 2>/dev/null |
+			grep -qxF "DATABASE_URL=$DATABASE_URL" || continue
+		printf '%s\n' "${p#/proc/}"
+	done
+}
+
+# reap_workers: kills (by pid) workers the test left running; true if any.
+reap_workers() {
+	local pids
+	[ -n "$DATABASE_URL" ] || return 1
+	pids=$(leftover_workers)
+	[ -n "$pids" ] || return 1
+	sj_say "the test left workers running (pids ${pids//$'\n'/ }): killing them"
+	# shellcheck disable=SC2086 # one pid per word
+	kill -KILL $pids 2>/dev/null || true
+	return 0
+}
+
+# sanitizer_reports: true when a sanitizer complained in a program's log.
+sanitizer_reports() {
+	grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+		"$LOG"/*.log 2>/dev/null
+}
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if reap_workers; then
+		rc=1
+	fi
+	sj_sweep "$SJ_CLEANUP_LIST"
+	if sanitizer_reports >&2; then
+		sj_say "sanitizer reports in the logs above"
+		rc=1
+	fi
+	if [ "$rc" -ne 0 ]; then
+		sj_tail_logs "$LOG"/*.log "$STATE/nginx/error.log" \
+			"$STATE/nginx/access.log"
+		sj_say "integration test FAILED; state kept in $STATE"
+	else
+		rm -rf "$STATE"
+	fi
+	exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_db: the cluster, the database and the schema.
+start_db() {
+	local pgport
+	sj_free_port pgport
+	install -d -m 755 "$LOG"
+	sj_pg_init "$STATE/pg" "$STATE/pgsock" "$pgport" fsync=off \
+		synchronous_commit=off full_page_writes=off
+	sj_pg_start "$STATE/pg" "$LOG/postgres.log"
+	sj_createdb "$pgport" storyjobs
+	DATABASE_URL=$(sj_pg_url "$pgport" storyjobs)
+}
+
+# write_env: the settings every program of the stack gets.  Sanitizer
+# options pass through so the jobs program runs under the same ones.
+write_env() {
+	local secret opt
+	local extra=()
+	secret=$(sj_secret)
+	for opt in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+		[ -z "${!opt:-}" ] || extra+=("$opt=${!opt}")
+	done
+	sj_write_env "$STATE/stack.env" \
+		"BASE_URL=$BASE_URL" \
+		"DATABASE_URL=$DATABASE_URL" \
+		"WEBHOOK_SECRET=$secret" \
+		"GENERATION_PROVIDER=local" \
+		"STORAGE=local" \
+		"MEDIA_DIR=$STATE/media" \
+		"PUBLIC_BASE_URL=$BASE_URL" \
+		"JOB_PROCESSING_INTERVAL=1000" \
+		"MAX_CONCURRENT_JOBS=3" \
+		"JOB_LEASE_SECONDS=3" \
+		"HEARTBEAT_MS=1000" \
+		"LOCAL_DELAY_MS=300" \
+		"LOG_LEVEL=info" \
+		"${extra[@]}"
+}
+
+main() {
+	local port
+	start_db
+	sj_free_port port
+	BASE_URL=http://127.0.0.1:$port
+	install -d -m 755 "$STATE/media"
+	sj_run_dir "$STATE/run"
+	write_env
+	sj_migrate "$BUILD" "$STATE/stack.env" "$ROOT/sql" >>"$LOG/migrate.log" 2>&1 ||
+		sj_die "migrate failed; see $LOG/migrate.log"
+	sj_jobs_start "$BUILD" "$STATE/run" "$LOG/jobs.log" "$STATE/stack.env" 2
+	sj_nginx_render "$ROOT/nginx/storyjobs.conf.in" "$STATE/nginx" "$port" \
+		"$STATE/run" "$STATE/media"
+	sj_nginx_start "$STATE/nginx"
+	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
+	sj_say "stack up at $BASE_URL; running $TEST_BIN"
+	# A hung test must not hang CI; the limit is generous on purpose.
+	# --foreground keeps the test in our process group, so ^C reaches it.
+	sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
+		timeout --foreground -k 10 "${SJ_TEST_TIMEOUT:-300}" "$TEST_BIN"
+}
+
+main

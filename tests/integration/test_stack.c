@@ -1,0 +1,463 @@
+/*
+ * End to end through the real stack: HTTP to nginx, the jobs FastCGI
+ * program, PostgreSQL, NOTIFY, real worker processes and the media served
+ * back by nginx.  tests/integration/run.sh starts everything but the
+ * workers, which this program starts and kills itself.
+ *
+ * Environment: BASE_URL, DATABASE_URL, WORKER_BIN, and the worker's
+ * settings (inherited by the workers it starts).
+ */
+#include <regex.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "buf.h"
+
+static const char *base_url;
+static PGconn *pg;
+
+struct resp {
+	long status;
+	char ctype[128];
+	struct buf body;
+	struct json_object *json;
+};
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+
+	return buf_add(&r->body, p, size * n) == SJ_OK ? size * n : 0;
+}
+
+static void
+resp_free(struct resp *r)
+{
+	buf_free(&r->body);
+	json_object_put(r->json);
+	r->json = NULL;
+}
+
+/* One request; body may be NULL.  The answer's JSON is parsed if any. */
+static void
+http(const char *method, const char *path, const char *ctype, const char *body,
+     long len, struct resp *r)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[1024], hdr[160];
+	char *ct = NULL;
+
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, 4 << 20);
+	assert_non_null(c);
+	snprintf(url, sizeof(url), "%s%s", path[0] == '/' ? base_url : "",
+		 path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	if (ctype != NULL) {
+		snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype);
+		h = curl_slist_append(h, hdr);
+	}
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+				 len < 0 ? (long)strlen(body) : len);
+	}
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	snprintf(r->ctype, sizeof(r->ctype), "%s", ct ? ct : "");
+	if (strncmp(r->ctype, "application/json", 16) == 0 && r->body.data)
+		r->json = json_tokener_parse(r->body.data);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
+static const char *
+jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static long long
+count_jobs(void)
+{
+	PGresult *r = PQexec(pg, "SELECT count(*) FROM jobs");
+	long long n;
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return n;
+}
+
+static pid_t
+worker_start(void)
+{
+	const char *bin = getenv("WORKER_BIN");
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Sends sig and waits; returns the exit status (or 128+signal). */
+static int
+worker_stop(pid_t pid, int sig)
+{
+	int st = 0;
+
+	kill(pid, sig);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static double
+now_s(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* Starts a cartoonize job and returns its id (static storage). */
+static const char *
+start_cartoon(const char *prompt, const char *style)
+{
+	static char id[64];
+	char body[512];
+	struct resp r;
+
+	snprintf(body, sizeof(body), "{\"prompt\":\"%s\",\"style\":\"%s\"}",
+		 prompt, style);
+	http("POST", "/api/jobs/cartoonize/start", "application/json", body, -1,
+	     &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(r.json);
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "jobId"));
+	assert_string_equal(jstr(r.json, "status"), "pending");
+	resp_free(&r);
+	return id;
+}
+
+struct seen {
+	int progress[64];
+	int n;
+	char last_status[32];
+	struct json_object *final; /* status document at the end */
+};
+
+/*
+ * Polls the status route every 50 ms until a terminal status or until
+ * stop_at_progress is reached (-1: never), for at most timeout_s.
+ */
+static void
+poll_job(const char *id, int stop_at_progress, double timeout_s, struct seen *s)
+{
+	double end = now_s() + timeout_s;
+	char path[160];
+
+	memset(s, 0, sizeof(*s));
+	snprintf(path, sizeof(path), "/api/jobs/cartoonize/status/%s", id);
+	while (now_s() < end) {
+		struct json_object *v;
+		struct resp r;
+		int p;
+
+		http("GET", path, NULL, NULL, 0, &r);
+		assert_int_equal(r.status, 200);
+		assert_true(json_object_object_get_ex(r.json, "progress", &v));
+		p = json_object_get_int(v);
+		if (s->n == 0 || s->progress[s->n - 1] != p)
+			if (s->n < 64)
+				s->progress[s->n++] = p;
+		snprintf(s->last_status, sizeof(s->last_status), "%s",
+			 jstr(r.json, "status"));
+		if (strcmp(s->last_status, "completed") == 0 ||
+		    strcmp(s->last_status, "failed") == 0 ||
+		    strcmp(s->last_status, "cancelled") == 0 ||
+		    (stop_at_progress >= 0 && p >= stop_at_progress)) {
+			s->final = json_object_get(r.json);
+			resp_free(&r);
+			return;
+		}
+		resp_free(&r);
+		usleep(50 * 1000);
+	}
+	fail_msg("job %s did not finish in %.0f s (status %s)", id, timeout_s,
+		 s->last_status);
+}
+
+/* The result image answers 200 with an image type and real content. */
+static void
+check_image(struct json_object *status)
+{
+	struct json_object *res;
+	const char *url;
+	struct resp r;
+
+	assert_true(json_object_object_get_ex(status, "result", &res));
+	assert_non_null(url = jstr(res, "url"));
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "image/svg+xml");
+	assert_true(r.body.len > 500);
+	assert_non_null(strstr(r.body.data, "<svg"));
+	assert_null(strstr(r.body.data, "<script"));
+	resp_free(&r);
+}
+
+static void
+test_cartoonize_end_to_end(void **state)
+{
+	static const int steps[] = {0, 10, 33, 40, 66, 90, 100};
+	pid_t w = worker_start();
+	struct json_object *res, *cached;
+	const char *id = start_cartoon("a brave fox", "storybook");
+	regex_t re;
+	struct seen s;
+
+	assert_int_equal(regcomp(&re, "^job_[0-9]+_[a-z0-9]+$", REG_EXTENDED),
+			 0);
+	assert_int_equal(regexec(&re, id, 0, NULL, 0), 0);
+	regfree(&re);
+	poll_job(id, -1, 30, &s);
+	assert_string_equal(s.last_status, "completed");
+	/* progress rose through the contract's steps, never backwards */
+	assert_true(s.n >= 3);
+	for (int i = 0; i < s.n; i++) {
+		int ok = 0;
+
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
+			ok |= s.progress[i] == steps[k];
+		assert_true(ok);
+		if (i > 0)
+			assert_true(s.progress[i] > s.progress[i - 1]);
+	}
+	assert_int_equal(s.progress[s.n - 1], 100);
+	assert_string_equal(jstr(s.final, "currentStep"),
+			    "Cartoonization complete");
+	assert_non_null(jstr(s.final, "completedAt"));
+	assert_true(json_object_object_get_ex(s.final, "result", &res));
+	assert_true(json_object_object_get_ex(res, "cached", &cached));
+	assert_false(json_object_get_boolean(cached));
+	check_image(s.final);
+	json_object_put(s.final);
+
+	/* the same prompt and style come from the cache */
+	id = start_cartoon("a brave fox", "storybook");
+	poll_job(id, -1, 30, &s);
+	assert_string_equal(s.last_status, "completed");
+	json_object_object_get_ex(s.final, "result", &res);
+	json_object_object_get_ex(res, "cached", &cached);
+	assert_true(json_object_get_boolean(cached));
+	json_object_put(s.final);
+	assert_int_equal(worker_stop(w, SIGTERM), 0);
+}
+
+/* Bad requests: the right status, a JSON error, and no row written. */
+static void
+test_bad_requests(void **state)
+{
+	static const struct {
+		const char *method, *path, *ctype, *body;
+		long status;
+		const char *code, *error;
+	} rows[] = {
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":", 400, "INVALID_INPUT", "Malformed JSON"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"x\"} trailing", 400, "INVALID_INPUT", NULL},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json", "[]",
+	     400, "INVALID_INPUT", "Request body must be a JSON object"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json", "{}",
+	     400, "INVALID_INPUT", "Prompt is required"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":7}", 400, "INVALID_INPUT", NULL},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"p\",\"style\":\"oil\"}", 400, "INVALID_INPUT",
+	     "Invalid style. Must be one of: storybook, semi-realistic, "
+	     "comic-book, flat-illustration, anime"},
+	    {"POST", "/api/jobs/cartoonize/start", "text/plain",
+	     "{\"prompt\":\"p\"}", 415, "UNSUPPORTED_MEDIA_TYPE", NULL},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"\\u0000\"}", 400, "INVALID_INPUT", NULL},
+	    {"POST", "/api/jobs/teleport/start", "application/json",
+	     "{\"prompt\":\"p\"}", 404, "NOT_FOUND", NULL},
+	    {"GET", "/api/jobs/cartoonize/start", NULL, NULL, 405,
+	     "INVALID_INPUT", NULL},
+	    {"GET", "/api/jobs/not-a-job-id", NULL, NULL, 400, "INVALID_INPUT",
+	     "Invalid job id"},
+	    {"GET", "/api/jobs/job_1_doesnotexist", NULL, NULL, 404,
+	     "JOB_NOT_FOUND", NULL},
+	    {"GET", "/api/jobs/storybook/status/job_1_nothere", NULL, NULL, 404,
+	     "JOB_NOT_FOUND", NULL},
+	    {"GET", "/api/nothing/here", NULL, NULL, 404, "NOT_FOUND", NULL},
+	};
+	long long before = count_jobs();
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct resp r;
+
+		http(rows[i].method, rows[i].path, rows[i].ctype, rows[i].body,
+		     -1, &r);
+		if (r.status != rows[i].status || r.json == NULL ||
+		    jstr(r.json, "code") == NULL ||
+		    strcmp(jstr(r.json, "code"), rows[i].code) != 0 ||
+		    jstr(r.json, "error") == NULL ||
+		    (rows[i].error &&
+		     strcmp(jstr(r.json, "error"), rows[i].error) != 0))
+			fail_msg("row %zu: %s %s -> %ld %s", i, rows[i].method,
+				 rows[i].path, r.status,
+				 r.body.data ? r.body.data : "");
+		resp_free(&r);
+	}
+	assert_int_equal(count_jobs(), before);
+}
+
+/* A body past nginx's limit is refused there, as JSON. */
+static void
+test_oversized_body(void **state)
+{
+	size_t n = 2 << 20;
+	char *big = malloc(n + 1);
+	long long before = count_jobs();
+	struct resp r;
+
+	assert_non_null(big);
+	memset(big, 'a', n);
+	memcpy(big, "{\"prompt\":\"", 11);
+	memcpy(big + n - 2, "\"}", 2);
+	big[n] = '\0';
+	http("POST", "/api/jobs/cartoonize/start", "application/json", big,
+	     (long)n, &r);
+	assert_int_equal(r.status, 413);
+	assert_non_null(r.json);
+	assert_string_equal(jstr(r.json, "code"), "PAYLOAD_TOO_LARGE");
+	resp_free(&r);
+	free(big);
+	assert_int_equal(count_jobs(), before);
+}
+
+static long long
+job_epoch(const char *id)
+{
+	const char *params[1] = {id};
+	PGresult *r =
+	    PQexecParams(pg, "SELECT lease_epoch FROM jobs WHERE id = $1", 1,
+			 NULL, params, NULL, NULL, 0);
+	long long v;
+
+	assert_int_equal(PQntuples(r), 1);
+	v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return v;
+}
+
+/* SIGKILL mid-job: a new worker rescues the job after its lease. */
+static void
+test_kill_mid_job(void **state)
+{
+	pid_t a = worker_start(), b;
+	const char *id = start_cartoon("a lighthouse keeper", "anime");
+	struct seen s;
+
+	poll_job(id, 33, 20, &s);
+	assert_string_equal(s.last_status, "processing");
+	json_object_put(s.final);
+	assert_int_equal(worker_stop(a, SIGKILL), 128 + SIGKILL);
+	b = worker_start();
+	poll_job(id, -1, 30, &s);
+	assert_string_equal(s.last_status, "completed");
+	check_image(s.final);
+	json_object_put(s.final);
+	/* claimed twice (a, then b), completed once */
+	assert_int_equal(job_epoch(id), 2);
+	assert_int_equal(worker_stop(b, SIGTERM), 0);
+}
+
+/* SIGTERM mid-job: the worker exits 0 and the job is not stranded. */
+static void
+test_sigterm_releases(void **state)
+{
+	pid_t a = worker_start(), b;
+	const char *id = start_cartoon("a sleepy owl", "comic-book");
+	struct seen s;
+
+	poll_job(id, 10, 20, &s);
+	json_object_put(s.final);
+	assert_int_equal(worker_stop(a, SIGTERM), 0);
+	poll_job(id, 0, 5, &s); /* read the status once */
+	assert_true(strcmp(s.last_status, "pending") == 0 ||
+		    strcmp(s.last_status, "completed") == 0);
+	json_object_put(s.final);
+	b = worker_start();
+	poll_job(id, -1, 30, &s);
+	assert_string_equal(s.last_status, "completed");
+	json_object_put(s.final);
+	assert_int_equal(worker_stop(b, SIGTERM), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bad_requests),
+	    cmocka_unit_test(test_oversized_body),
+	    cmocka_unit_test(test_cartoonize_end_to_end),
+	    cmocka_unit_test(test_kill_mid_job),
+	    cmocka_unit_test(test_sigterm_releases),
+	};
+	int rc;
+
+	base_url = getenv("BASE_URL");
+	if (base_url == NULL || getenv("DATABASE_URL") == NULL ||
+	    getenv("WORKER_BIN") == NULL) {
+		fprintf(stderr, "BASE_URL, DATABASE_URL and WORKER_BIN are "
+				"required (see tests/integration/run.sh)\n");
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pg = PQconnectdb(getenv("DATABASE_URL"));
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "database: %s", PQerrorMessage(pg));
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	PQfinish(pg);
+	curl_global_cleanup();
+	return rc;
+}

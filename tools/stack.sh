@@ -1,0 +1,381 @@
+# shellcheck shell=bash
+# tools/stack.sh: the one copy of the code that starts and stops the parts
+# of a storyjobs stack on this machine (a private PostgreSQL cluster, the
+# jobs FastCGI program, the worker, a non-system nginx).
+#
+# DESIGN. Sourced by ./dev and tests/integration/run.sh; it only defines
+# functions and relies on the caller's `set -euo pipefail` and on running as
+# root (PostgreSQL runs as the postgres user through runuser; nginx's
+# workers drop to www-data).  Every process is stopped by the pid its own
+# pid file names, never by process name.  When SJ_CLEANUP_LIST names a file,
+# each start function appends a line ("pg DIR", "nginx DIR", "pid FILE")
+# to it, so an EXIT trap can stop whatever a failed step left running
+# (sj_sweep).  Programs are started with exactly the variables of an env
+# file (`export NAME='value'` lines) and nothing inherited.
+
+SJ_PGBIN=${SJ_PGBIN:-/usr/lib/postgresql/15/bin}
+SJ_NGINX=${SJ_NGINX:-/usr/sbin/nginx}
+# Ports this shell already handed out, so two picks in a row differ even
+# before anything listens on the first.
+SJ_TAKEN_PORTS=${SJ_TAKEN_PORTS:-}
+
+sj_die() {
+	printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+	exit 1
+}
+
+sj_say() {
+	printf '==> %s\n' "$*" >&2
+}
+
+# sj_register KIND ARG: remembers something for sj_sweep to stop.
+sj_register() {
+	[ -n "${SJ_CLEANUP_LIST:-}" ] || return 0
+	printf '%s %s\n' "$1" "$2" >>"$SJ_CLEANUP_LIST"
+}
+
+# sj_sweep LIST: stops everything LIST names, newest first.  Meant for
+# traps: a failure to stop one thing does not stop the sweep.
+sj_sweep() {
+	local list=$1 kind arg
+	[ -f "$list" ] || return 0
+	while read -r kind arg; do
+		case $kind in
+		pg) sj_pg_stop "$arg" || true ;;
+		nginx) sj_nginx_stop "$arg" || true ;;
+		pid) sj_stop_pidfile "$arg" || true ;;
+		esac
+	done < <(tac "$list")
+}
+
+# sj_running PID: true when PID exists and is not a zombie.  Daemons are
+# orphans, and this machine's init reaps orphans lazily: a dead one can
+# stay a zombie for seconds, and kill -0 still succeeds on a zombie.
+sj_running() {
+	local stat
+	kill -0 "$1" 2>/dev/null || return 1
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
+
+# sj_pid_alive FILE: true when the pid on FILE's first line is running.
+# (postmaster.pid and nginx.pid both start with the pid.)
+sj_pid_alive() {
+	local pid
+	[ -s "$1" ] || return 1
+	pid=$(head -n 1 "$1")
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	sj_running "$pid"
+}
+
+# sj_wait_gone PID SECONDS: true when PID exited within SECONDS.
+sj_wait_gone() {
+	local pid=$1 i
+	for ((i = 0; i < $2 * 10; i++)); do
+		sj_running "$pid" || return 0
+		sleep 0.1
+	done
+	! sj_running "$pid"
+}
+
+# sj_group_left PGID: prints the live (non-zombie) members of process
+# group PGID.
+sj_group_left() {
+	local f stat fields
+	for f in /proc/[0-9]*/stat; do
+		stat=$(cat "$f" 2>/dev/null) || continue
+		# After "pid (comm) ": state, ppid, pgrp, ...
+		read -r -a fields <<<"${stat##*) }"
+		if [ "${fields[2]}" = "$1" ] && [ "${fields[0]}" != Z ]; then
+			f=${f#/proc/}
+			echo "${f%/stat}"
+		fi
+	done
+}
+
+# sj_stop_pidfile FILE: SIGTERM, up to 10 s to exit, then SIGKILL.
+# sj_daemon_start makes each program the leader of its own process group,
+# so whatever is left in that group afterwards (children a crashed or
+# killed parent orphaned) is killed too.
+sj_stop_pidfile() {
+	local file=$1 pid
+	if sj_pid_alive "$file"; then
+		pid=$(head -n 1 "$file")
+		kill -TERM "$pid" 2>/dev/null || true
+		sj_wait_gone "$pid" 10 ||
+			sj_say "pid $pid ($file) ignored SIGTERM for 10 s: SIGKILL"
+	elif [ -s "$file" ]; then
+		pid=$(head -n 1 "$file")
+	fi
+	if [[ ${pid:-} =~ ^[0-9]+$ ]] && [ -n "$(sj_group_left "$pid")" ]; then
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	fi
+	rm -f "$file"
+}
+
+# sj_port_busy PORT: true when something accepts connections on
+# 127.0.0.1:PORT.
+sj_port_busy() {
+	(: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# sj_free_port VAR: sets VAR to a loopback TCP port nobody listens on.
+# Probing is racy in principle; the range (below Linux's ephemeral ports)
+# and the remembered picks make a clash unlikely, and a clash fails loudly.
+# (A variable, not output: a $(...) subshell would forget the pick.)
+sj_free_port() {
+	# Locals carry a prefix: printf -v would set a caller's "port" here.
+	local _sj_port _sj_i
+	for ((_sj_i = 0; _sj_i < 200; _sj_i++)); do
+		_sj_port=$((20000 + RANDOM % 12000))
+		case " $SJ_TAKEN_PORTS " in *" $_sj_port "*) continue ;; esac
+		if ! sj_port_busy "$_sj_port"; then
+			SJ_TAKEN_PORTS="$SJ_TAKEN_PORTS $_sj_port"
+			printf -v "$1" '%s' "$_sj_port"
+			return 0
+		fi
+	done
+	sj_die "no free port found on 127.0.0.1"
+}
+
+# sj_check_path PATH: refuses paths that would need quoting in nginx.conf,
+# postgresql.conf or a sed replacement, instead of quoting them everywhere.
+sj_check_path() {
+	[[ $1 =~ ^/[A-Za-z0-9._/+-]*$ ]] ||
+		sj_die "path '$1' has characters this tooling does not quote"
+}
+
+# sj_quote VALUE: VALUE as one single-quoted shell word.
+sj_quote() {
+	printf "'%s'" "${1//\'/\'\\\'\'}"
+}
+
+# sj_write_env FILE NAME=VALUE...: writes `export NAME='value'` lines,
+# mode 0600 (the file holds the webhook secret), replacing FILE at once.
+sj_write_env() {
+	local file=$1 kv
+	shift
+	(
+		umask 077
+		for kv in "$@"; do
+			printf 'export %s=%s\n' "${kv%%=*}" "$(sj_quote "${kv#*=}")"
+		done >"$file.tmp"
+	)
+	mv -f "$file.tmp" "$file"
+}
+
+# The shell that loads an env file: it sources $1, writes its own pid to
+# $2 unless that is empty, then execs the command in the same process (so
+# the pid written is the program's).
+# shellcheck disable=SC2016 # expanded by that shell, not this one
+SJ_ENV_SCRIPT='. "$1" && { [ -z "$2" ] || echo "$$" >"$2"; } && shift 2 && exec "$@"'
+
+# sj_env_exec ENVFILE PIDFILE CMD...: runs CMD with only PATH, LANG and
+# the variables of ENVFILE; PIDFILE may be empty.
+sj_env_exec() {
+	env -i PATH="$PATH" LANG=C.UTF-8 bash -c "$SJ_ENV_SCRIPT" sj-env "$@"
+}
+
+# sj_daemon_start PIDFILE LOG ENVFILE CMD...: starts CMD in the background
+# in its own session and process group (a terminal's ^C or hangup does not
+# reach it; sj_stop_pidfile can kill the group), with the variables of
+# ENVFILE, output appended to LOG; waits for the pid file.
+sj_daemon_start() {
+	local pidfile=$1 log=$2 envfile=$3 i
+	shift 3
+	rm -f "$pidfile"
+	# Logs are appended across runs; a header marks where each run starts.
+	printf -- '---- %s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
+	setsid nohup env -i PATH="$PATH" LANG=C.UTF-8 \
+		bash -c "$SJ_ENV_SCRIPT" sj-env "$envfile" "$pidfile" "$@" \
+		</dev/null >>"$log" 2>&1 &
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$pidfile" ] && break
+		sleep 0.1
+	done
+	[ -s "$pidfile" ] || sj_die "$1 did not start; see $log"
+	sj_register pid "$pidfile"
+}
+
+# sj_pg_init DATA SOCKDIR PORT [SETTING=VALUE...]: creates a cluster owned
+# by postgres, trust auth, listening on 127.0.0.1:PORT and in SOCKDIR.
+# PostgreSQL 15's initdb has no -c, so settings go to postgresql.conf.
+sj_pg_init() {
+	local data=$1 sockdir=$2 port=$3 kv
+	shift 3
+	sj_check_path "$data"
+	sj_check_path "$sockdir"
+	install -d -o postgres -g postgres -m 700 "$data"
+	install -d -o postgres -g postgres -m 755 "$sockdir"
+	runuser -u postgres -- "$SJ_PGBIN/initdb" -D "$data" -A trust \
+		-U postgres -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+	{
+		printf "\n# storyjobs tooling\n"
+		printf "port = %s\n" "$port"
+		printf "listen_addresses = '127.0.0.1'\n"
+		printf "unix_socket_directories = '%s'\n" "$sockdir"
+		for kv in "$@"; do
+			printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+		done
+	} >>"$data/postgresql.conf"
+}
+
+# sj_pg_start DATA LOG [PORT]: starts an initialised cluster unless it
+# runs; PORT, when given, overrides the port in postgresql.conf.
+sj_pg_start() {
+	local data=$1 log=$2 opts=()
+	sj_pid_alive "$data/postmaster.pid" && return 0
+	[ -z "${3:-}" ] || opts=(-o "-p $3")
+	[ -f "$log" ] || install -o postgres -g postgres -m 644 /dev/null "$log"
+	sj_register pg "$data"
+	runuser -u postgres -- "$SJ_PGBIN/pg_ctl" -D "$data" -l "$log" \
+		"${opts[@]}" -w -t 30 start >/dev/null ||
+		{
+			tail -n 20 "$log" >&2
+			sj_die "PostgreSQL in $data did not start"
+		}
+}
+
+# sj_pg_stop DATA: fast shutdown (rolls back open transactions) if running.
+sj_pg_stop() {
+	local data=$1
+	sj_pid_alive "$data/postmaster.pid" || return 0
+	runuser -u postgres -- "$SJ_PGBIN/pg_ctl" -D "$data" -m fast -w \
+		-t 30 stop >/dev/null
+}
+
+# sj_pg_url PORT DB: the libpq URL of database DB on the cluster.
+sj_pg_url() {
+	printf 'postgresql://postgres@127.0.0.1:%s/%s\n' "$1" "$2"
+}
+
+# sj_createdb PORT DB: creates DB unless it exists.
+sj_createdb() {
+	local port=$1 db=$2 found
+	# psql interpolates :'db' (quoted safely) only in input, not in -c.
+	found=$(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+		-v ON_ERROR_STOP=1 -v db="$db" \
+		<<<"SELECT 1 FROM pg_database WHERE datname = :'db'")
+	[ "$found" = 1 ] || createdb -h 127.0.0.1 -p "$port" -U postgres "$db"
+}
+
+# sj_migrate BUILD ENVFILE SQLDIR: applies the schema with storyjobsctl.
+sj_migrate() {
+	sj_env_exec "$2" "" "$1/tools/storyjobsctl" migrate --sql-dir "$3"
+}
+
+# sj_run_dir DIR: sockets live here; group www-data, 0750, so nginx's
+# workers (user www-data) can reach them and nobody else can.
+sj_run_dir() {
+	sj_check_path "$1"
+	install -d -m 750 -g www-data "$1"
+}
+
+# sj_jobs_start BUILD RUN LOG ENVFILE PROCS: starts the jobs FastCGI server
+# on RUN/jobs.sock and waits until the socket exists.
+sj_jobs_start() {
+	local build=$1 run=$2 log=$3 envfile=$4 procs=$5 i
+	local sock=$run/jobs.sock
+	# sun_path holds 108 bytes; fail here rather than in bind().
+	[ "${#sock}" -lt 100 ] || sj_die "socket path too long: $sock"
+	rm -f "$sock"
+	sj_daemon_start "$run/jobs.pid" "$log" "$envfile" \
+		"$build/cgi/storyjobs-jobs" --socket "$sock" \
+		--processes "$procs" --socket-group www-data
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$sock" ] && return 0
+		sj_pid_alive "$run/jobs.pid" || break
+		sleep 0.1
+	done
+	tail -n 20 "$log" >&2
+	sj_die "storyjobs-jobs did not create $sock"
+}
+
+# sj_nginx_render TEMPLATE STATE PORT RUN MEDIA: writes STATE/nginx.conf
+# from the template (placeholders documented at its top) and checks it.
+sj_nginx_render() {
+	local tpl=$1 state=$2 port=$3 run=$4 media=$5 conf=$2/nginx.conf
+	sj_check_path "$state"
+	sj_check_path "$run"
+	sj_check_path "$media"
+	[[ $port =~ ^[0-9]+$ ]] || sj_die "bad port '$port'"
+	install -d -m 755 "$state"
+	sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$state|g" \
+		-e "s|@RUN@|$run|g" -e "s|@MEDIA_DIR@|$media|g" "$tpl" >"$conf"
+	if grep -n '@[A-Z_]*@' "$conf" >&2; then
+		sj_die "$conf: placeholder left unreplaced"
+	fi
+	sj_nginx_cmd "$state" -t -q ||
+		sj_die "nginx rejected $conf"
+}
+
+# sj_nginx_cmd STATE ARGS...: nginx with the instance's prefix and config;
+# -e keeps even start-up errors out of the system log.
+sj_nginx_cmd() {
+	local state=$1
+	shift
+	"$SJ_NGINX" -p "$state/" -c "$state/nginx.conf" \
+		-e "$state/error.log" "$@"
+}
+
+# sj_nginx_start STATE: starts the instance; it daemonises and the master
+# writes STATE/nginx.pid (named in the template).
+sj_nginx_start() {
+	local state=$1 i
+	sj_pid_alive "$state/nginx.pid" && return 0
+	sj_register nginx "$state"
+	sj_nginx_cmd "$state"
+	for ((i = 0; i < 50; i++)); do
+		sj_pid_alive "$state/nginx.pid" && return 0
+		sleep 0.1
+	done
+	tail -n 20 "$state/error.log" >&2
+	sj_die "nginx did not start"
+}
+
+# sj_nginx_stop STATE: graceful quit (in-flight requests finish), then the
+# same 10 s / SIGKILL rule as the programs.
+sj_nginx_stop() {
+	local state=$1 pid
+	sj_pid_alive "$state/nginx.pid" || return 0
+	pid=$(head -n 1 "$state/nginx.pid")
+	sj_nginx_cmd "$state" -s quit 2>/dev/null || kill -QUIT "$pid"
+	sj_wait_gone "$pid" 10 || {
+		kill -KILL "$pid" 2>/dev/null || true
+		sj_say "nginx $pid ignored quit for 10 s: SIGKILL"
+	}
+}
+
+# sj_wait_ready BASE_URL SECONDS: waits until GET /api/jobs/job_0_a gets
+# a 4xx JSON answer.  Only the jobs program answers that path with a 4xx
+# (nginx's own failures there are 502/504), so it proves nginx -> socket ->
+# program -> database.
+sj_wait_ready() {
+	local url=$1/api/jobs/job_0_a i out
+	for ((i = 0; i < $2 * 4; i++)); do
+		out=$(curl -s --noproxy '*' -m 2 -w '\n%{http_code}' "$url" || true)
+		if [[ ${out##*$'\n'} == 4[0-9][0-9] && $out == '{'* ]]; then
+			return 0
+		fi
+		sleep 0.25
+	done
+	printf 'last answer from %s:\n%s\n' "$url" "$out" >&2
+	return 1
+}
+
+# sj_tail_logs FILE...: the end of each existing log, for post-mortems.
+sj_tail_logs() {
+	local f n=${SJ_TAIL_LINES:-30}
+	for f in "$@"; do
+		[ -s "$f" ] || continue
+		printf -- '----- %s (last %s lines) -----\n' "$f" "$n" >&2
+		tail -n "$n" "$f" >&2
+	done
+}
+
+# sj_secret: 32 random bytes as hex.
+sj_secret() {
+	openssl rand -hex 32 2>/dev/null ||
+		od -An -tx1 -N32 /dev/urandom | tr -d ' \n'
+}

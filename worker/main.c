@@ -1,0 +1,640 @@
+/*
+ * storyjobs-worker: runs jobs from the PostgreSQL queue.
+ *
+ * DESIGN
+ * The main thread owns one database session, used only for LISTEN,
+ * claiming, heartbeats and maintenance; job threads (runner.c) have their
+ * own.  Its loop waits in ppoll() on that session's socket and on the
+ * runner's self-pipe, with a timeout that ends at the next poll tick
+ * (JOB_PROCESSING_INTERVAL) or heartbeat, whichever is first.  It claims
+ * when a NOTIFY on JOB_CHANNEL_NEW arrives, when a job thread frees a
+ * hand, on every tick, and after every (re)connect.  A NOTIFY on
+ * JOB_CHANNEL_CANCEL flags the named job if it is in hand.
+ *
+ * The table is the truth and NOTIFY a hint: after any new session (ours
+ * or one the db layer silently replaced, noticed by its backend pid) the
+ * loop LISTENs again and then claims, so a notification lost with the old
+ * session costs nothing; the tick is the fallback.  Statements run in
+ * autocommit, so no transaction is ever held open.  A broken session is
+ * reset and reconnected with backoff from 100 ms doubling to 5 s.
+ *
+ * Signals only set flags.  TERM, INT and HUP are blocked except inside
+ * ppoll(), so they always interrupt the wait and no flag is missed between
+ * the check and the wait; threads inherit the blocked mask.  SIGTERM stops
+ * claiming, lets every thread release its job at its next step boundary
+ * (within one step pause), joins them and removes the worker row.
+ *
+ * SIGHUP re-reads the configuration.  A bad one is logged and the old one
+ * kept.  Job threads read struct cfg without locks, so it is never
+ * modified; only settings the main thread alone uses (poll interval,
+ * heartbeat period) or that live in an atomic (LOCAL_DELAY_MS) change at
+ * once.  Everything else is logged as needing a restart.
+ *
+ * Exit codes: 0 clean stop, 78 invalid configuration, 1 anything else.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* ppoll */
+#endif
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "num.h"
+#include "worker.h"
+
+#define EXIT_CONFIG    78
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define WAIT_MAX_MS    60000
+
+/* Everything the main thread's loop keeps between iterations. */
+struct loop {
+	struct worker *w;
+	struct db *db;
+	int listen_pid;	      /* backend pid that holds our LISTEN; 0 none */
+	int64_t backoff_ms;   /* current reconnect backoff; 0 when healthy */
+	int64_t retry_ms;     /* no connect attempt before this */
+	int64_t next_tick_ms; /* maintenance and fallback claim */
+	int64_t next_beat_ms;
+	int64_t interval_ms; /* reloadable copies of the cfg values */
+	int64_t beat_ms;
+	bool want_claim;
+	sigset_t waitmask; /* the mask inside ppoll: our signals open */
+};
+
+static volatile sig_atomic_t sig_stop;
+static volatile sig_atomic_t sig_hup;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	sig_stop = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	sig_hup = 1;
+}
+
+/* Installs the handlers and blocks TERM, INT and HUP outside ppoll(). */
+static int
+signals_setup(sigset_t *waitmask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = on_hup;
+	if (sigaction(SIGHUP, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return -1;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &block, waitmask) != 0)
+		return -1;
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGHUP);
+	return 0;
+}
+
+static void
+usage_doc(const struct cfg_doc *d, void *ctx)
+{
+	if (d->def != NULL && d->def[0] != '\0')
+		fprintf(ctx, "  %-30s %s (default: %s)\n", d->name, d->doc,
+			d->def);
+	else
+		fprintf(ctx, "  %-30s %s\n", d->name, d->doc);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: storyjobs-worker [--help]\n\n"
+		   "Runs jobs from the storyjobs queue.  Settings come from "
+		   "the environment\n(and the file named by "
+		   "STORYJOBS_CONFIG):\n\n");
+	cfg_each_doc(usage_doc, f);
+	fprintf(f, "\nSignals: TERM/INT stop after releasing jobs in hand; "
+		   "HUP reloads.\nExit: 0 clean, 78 invalid configuration, "
+		   "1 other errors.\n");
+}
+
+/* Finds "key   <digits> kB" in /proc/meminfo text. */
+static bool
+meminfo_kb(const char *text, const char *key, uint64_t *out)
+{
+	const char *p = text;
+	size_t klen = strlen(key), n = 0;
+	char digits[24];
+
+	while (p != NULL && strncmp(p, key, klen) != 0)
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	if (p == NULL)
+		return false;
+	for (p += klen; *p == ' ' || *p == '\t'; p++)
+		;
+	while (n < sizeof(digits) - 1 && p[n] >= '0' && p[n] <= '9') {
+		digits[n] = p[n];
+		n++;
+	}
+	digits[n] = '\0';
+	return num_u64_digits(digits, UINT64_MAX / 100, out) == SJ_OK;
+}
+
+/* 100 * (MemTotal - MemAvailable) / MemTotal, or -1 if unknown. */
+static int
+mem_used_pct(void)
+{
+	char text[8192];
+	uint64_t total, avail;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen("/proc/meminfo", "re")) == NULL)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	if (!meminfo_kb(text, "MemTotal:", &total) ||
+	    !meminfo_kb(text, "MemAvailable:", &avail) || total == 0 ||
+	    avail > total)
+		return -1;
+	return (int)(100 * (total - avail) / total);
+}
+
+/* "<hostname>:<pid>:<8 hex from RAND_bytes>". */
+static enum sj_err
+worker_ident(struct worker *w)
+{
+	unsigned char r[4];
+
+	if (gethostname(w->host, sizeof(w->host)) != 0 || w->host[0] == '\0')
+		snprintf(w->host, sizeof(w->host), "%s", "unknown");
+	w->host[sizeof(w->host) - 1] = '\0';
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return SJ_EIO;
+	snprintf(w->id, sizeof(w->id), "%s:%ld:%02x%02x%02x%02x", w->host,
+		 (long)getpid(), r[0], r[1], r[2], r[3]);
+	return SJ_OK;
+}
+
+/* The session broke: drop it and schedule a reconnect with backoff. */
+static void
+loop_lost(struct loop *l, const char *what)
+{
+	int64_t b = l->backoff_ms;
+
+	l->backoff_ms = b == 0			 ? BACKOFF_MIN_MS
+			: b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+						 : b * 2;
+	l->retry_ms = worker_now_ms() + l->backoff_ms;
+	l->listen_pid = 0;
+	/* Log first: what may be PQerrorMessage() of the session. */
+	log_warn("database connection lost (%s); reconnecting in %lld ms", what,
+		 (long long)l->backoff_ms);
+	db_reset(l->db);
+}
+
+/* Handles a failed call: a broken session is reset, else just logged. */
+static void
+loop_failed(struct loop *l, enum sj_err e, const char *what)
+{
+	PGconn *pg = db_pg(l->db);
+
+	if (e == SJ_EDB && (pg == NULL || PQstatus(pg) != CONNECTION_OK))
+		loop_lost(l, what);
+	else
+		log_error("%s failed: %s (sqlstate %s)", what, sj_strerror(e),
+			  db_sqlstate(l->db));
+}
+
+/* Makes sure a session that LISTENs exists; false while there is none. */
+static bool
+loop_listen(struct loop *l)
+{
+	PGconn *pg = db_pg(l->db);
+
+	if (l->listen_pid != 0 && pg != NULL && PQstatus(pg) == CONNECTION_OK &&
+	    PQbackendPID(pg) == l->listen_pid)
+		return true;
+	if (l->listen_pid != 0)
+		log_warn("database session was replaced; listening again");
+	l->listen_pid = 0;
+	if (worker_now_ms() < l->retry_ms)
+		return false;
+	if (db_connect(l->db) != SJ_OK ||
+	    db_exec_simple(l->db, "LISTEN " JOB_CHANNEL_NEW
+				  "; LISTEN " JOB_CHANNEL_CANCEL) != SJ_OK ||
+	    (pg = db_pg(l->db)) == NULL) {
+		loop_lost(l, "connect and LISTEN");
+		return false;
+	}
+	l->listen_pid = PQbackendPID(pg);
+	l->want_claim = true; /* drain what arrived while not listening */
+	l->next_beat_ms = worker_now_ms();
+	log_info("listening on %s and %s", JOB_CHANNEL_NEW, JOB_CHANNEL_CANCEL);
+	return true;
+}
+
+/*
+ * Whether a new-job notice may concern us: its payload is the job's type
+ * (or another word, e.g. "rescued", that may concern any type).
+ */
+static bool
+wanted(const char *payload)
+{
+	enum job_type t;
+
+	if (payload == NULL || job_type_parse(payload, &t) != SJ_OK)
+		return true;
+	return steps_handler(t) != NULL;
+}
+
+/* Notifications libpq has read, whether in PQconsumeInput or a query. */
+static void
+loop_notifies(struct loop *l)
+{
+	PGconn *pg = db_pg(l->db);
+	PGnotify *n;
+
+	while (pg != NULL && (n = PQnotifies(pg)) != NULL) {
+		if (strcmp(n->relname, JOB_CHANNEL_NEW) == 0)
+			l->want_claim = l->want_claim || wanted(n->extra);
+		else if (strcmp(n->relname, JOB_CHANNEL_CANCEL) == 0 &&
+			 n->extra != NULL && runner_cancel(l->w, n->extra))
+			log_job(LOG_LVL_INFO, n->extra,
+				"cancel notice; stopping at the next step");
+		PQfreemem(n);
+	}
+}
+
+/* Hands a claimed job to the pool, or gives it straight back. */
+static void
+loop_take(struct loop *l, struct job *j)
+{
+	struct job_lease lease = {j->id, l->w->id, j->lease_epoch};
+	enum sj_err e;
+
+	log_job(LOG_LVL_INFO, j->id, "claimed type=%s attempt=%d/%d",
+		job_type_name(j->type), j->attempts + 1, j->max_attempts);
+	if (steps_handler(j->type) != NULL && runner_submit(l->w, j))
+		return;
+	e = job_release(l->db, &lease);
+	log_job(LOG_LVL_ERROR, j->id, "cannot run it here; released: %s",
+		sj_strerror(e));
+}
+
+/* Claims as many jobs as there are free hands, per type and in all. */
+static enum sj_err
+loop_claim(struct loop *l)
+{
+	const struct cfg *cfg = l->w->cfg;
+	int freet[JOB_TYPE_MAX], per[JOB_TYPE_MAX], total, gfree, offer = 0;
+	struct job_list list = {NULL, 0};
+	enum sj_err e;
+	size_t i;
+	int t;
+
+	runner_counts(l->w, &total, per);
+	gfree = (int)cfg->max_concurrent_jobs - total;
+	for (t = 0; t < JOB_TYPE_MAX; t++) {
+		int64_t f = cfg->types[t].concurrency - per[t];
+
+		if (steps_handler((enum job_type)t) == NULL || f < 0)
+			f = 0;
+		freet[t] = (int)(f < gfree ? f : gfree);
+		offer += freet[t];
+	}
+	if (gfree <= 0 || offer == 0)
+		return SJ_OK;
+	e = job_claim(l->db, cfg, l->w->id, freet, gfree, &list);
+	if (e != SJ_OK)
+		return e;
+	for (i = 0; i < list.n; i++)
+		loop_take(l, &list.jobs[i]);
+	job_list_free(&list);
+	return SJ_OK;
+}
+
+static enum sj_err
+loop_beat(struct loop *l)
+{
+	size_t idsz = l->w->nhands * JOB_ID_MAX + 3;
+	struct worker_beat b;
+	int per[JOB_TYPE_MAX];
+	enum sj_err e;
+	char *ids;
+
+	if ((ids = malloc(idsz)) == NULL)
+		return SJ_ENOMEM;
+	runner_job_ids(l->w, ids, idsz);
+	memset(&b, 0, sizeof(b));
+	b.id = l->w->id;
+	b.host = l->w->host;
+	b.pid = (long)getpid();
+	runner_counts(l->w, &b.jobs_in_hand, per);
+	b.mem_used_pct = mem_used_pct();
+	b.lease_s = l->w->cfg->lease_seconds;
+	b.job_ids = ids;
+	e = job_heartbeat(l->db, &b);
+	free(ids);
+	return e;
+}
+
+static enum sj_err
+loop_maintain(struct loop *l)
+{
+	struct job_maint m;
+
+	/* job_maintain() logs the counts when any is non-zero. */
+	memset(&m, 0, sizeof(m));
+	return job_maintain(l->db, &m);
+}
+
+/* Heartbeat, tick and claim, each when due.  Needs a listening session. */
+static void
+loop_work(struct loop *l)
+{
+	int64_t now = worker_now_ms();
+	enum sj_err e;
+
+	if (now >= l->next_beat_ms) {
+		l->next_beat_ms = now + l->beat_ms;
+		if ((e = loop_beat(l)) != SJ_OK) {
+			loop_failed(l, e, "heartbeat");
+			return;
+		}
+		l->backoff_ms = 0; /* the session has proved itself */
+	}
+	if (now >= l->next_tick_ms) {
+		l->next_tick_ms = now + l->interval_ms;
+		l->want_claim = true;
+		if ((e = loop_maintain(l)) != SJ_OK) {
+			loop_failed(l, e, "maintenance");
+			return;
+		}
+	}
+	if (l->want_claim && !sig_stop) {
+		l->want_claim = false;
+		if ((e = loop_claim(l)) != SJ_OK) {
+			loop_failed(l, e, "claim");
+			return;
+		}
+	}
+	loop_notifies(l);
+}
+
+/* Drains the self-pipe: a hand was freed. */
+static void
+loop_woken(struct loop *l)
+{
+	char b[64];
+
+	while (read(l->w->wake_rd, b, sizeof(b)) > 0)
+		;
+	l->want_claim = true;
+}
+
+/* Waits for a notification, a freed hand, a signal or the next timer. */
+static void
+loop_wait(struct loop *l, bool listening)
+{
+	struct pollfd p[2] = {{l->w->wake_rd, POLLIN, 0}, {-1, POLLIN, 0}};
+	PGconn *pg = listening ? db_pg(l->db) : NULL;
+	int64_t until, wait;
+	struct timespec ts;
+
+	until = l->next_tick_ms < l->next_beat_ms ? l->next_tick_ms
+						  : l->next_beat_ms;
+	if (!listening)
+		until = l->retry_ms;
+	wait = until - worker_now_ms();
+	if (listening && l->want_claim)
+		wait = 0;
+	wait = wait < 0 ? 0 : wait > WAIT_MAX_MS ? WAIT_MAX_MS : wait;
+	if (pg != NULL)
+		p[1].fd = PQsocket(pg);
+	ts.tv_sec = (time_t)(wait / 1000);
+	ts.tv_nsec = (long)(wait % 1000) * 1000000L;
+	if (ppoll(p, 2, &ts, &l->waitmask) < 0) {
+		if (errno != EINTR)
+			log_error("ppoll: %s", strerror(errno));
+		return;
+	}
+	if (p[0].revents != 0)
+		loop_woken(l);
+	if (p[1].fd >= 0 && p[1].revents != 0) {
+		if (PQconsumeInput(pg) == 0) {
+			loop_lost(l, PQerrorMessage(pg));
+			return;
+		}
+		loop_notifies(l);
+	}
+}
+
+static bool
+str_differs(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0;
+}
+
+/* Logs each changed setting that only a restart applies. */
+static void
+reload_note(const struct cfg *o, const struct cfg *n)
+{
+	const char *what[12];
+	size_t k = 0, i;
+
+	if (str_differs(o->database_url, n->database_url))
+		what[k++] = "DATABASE_URL";
+	if (str_differs(o->media_dir, n->media_dir))
+		what[k++] = "MEDIA_DIR";
+	if (str_differs(o->public_base_url, n->public_base_url))
+		what[k++] = "PUBLIC_BASE_URL";
+	if (str_differs(o->generation_provider, n->generation_provider))
+		what[k++] = "GENERATION_PROVIDER";
+	if (str_differs(o->storage, n->storage))
+		what[k++] = "STORAGE";
+	if (str_differs(o->log_level, n->log_level))
+		what[k++] = "the log level";
+	if (o->max_concurrent_jobs != n->max_concurrent_jobs)
+		what[k++] = "MAX_CONCURRENT_JOBS";
+	if (o->job_timeout_minutes != n->job_timeout_minutes)
+		what[k++] = "JOB_TIMEOUT_MINUTES";
+	if (o->lease_seconds != n->lease_seconds)
+		what[k++] = "the lease length";
+	if (o->statement_timeout_ms != n->statement_timeout_ms)
+		what[k++] = "the statement timeout";
+	if (memcmp(o->types, n->types, sizeof(o->types)) != 0)
+		what[k++] = "the per-type job settings";
+	if (memcmp(o->features, n->features, sizeof(o->features)) != 0)
+		what[k++] = "the feature flags";
+	for (i = 0; i < k; i++)
+		log_warn("reload: %s changed; restart the worker to apply it",
+			 what[i]);
+}
+
+static void
+loop_reload(struct loop *l)
+{
+	struct cfg_errs errs;
+	struct cfg n;
+	enum sj_err e;
+
+	memset(&errs, 0, sizeof(errs));
+	if ((e = cfg_load_env(&n, &errs)) != SJ_OK) {
+		if (e == SJ_ECONFIG)
+			cfg_log_errs(&errs);
+		log_error("reload failed (%s); keeping the running "
+			  "configuration",
+			  sj_strerror(e));
+		return;
+	}
+	atomic_store(&l->w->delay_ms, (long long)n.local_delay_ms);
+	l->interval_ms = n.processing_interval_ms;
+	l->beat_ms = n.heartbeat_ms;
+	if (l->next_tick_ms > worker_now_ms() + l->interval_ms)
+		l->next_tick_ms = worker_now_ms() + l->interval_ms;
+	if (l->next_beat_ms > worker_now_ms() + l->beat_ms)
+		l->next_beat_ms = worker_now_ms() + l->beat_ms;
+	reload_note(l->w->cfg, &n);
+	cfg_free(&n);
+	log_info("configuration reloaded");
+}
+
+static void
+loop_run(struct loop *l)
+{
+	bool listening;
+
+	while (!sig_stop) {
+		if (sig_hup) {
+			sig_hup = 0;
+			loop_reload(l);
+		}
+		listening = loop_listen(l);
+		if (listening)
+			loop_work(l);
+		listening = listening && l->listen_pid != 0;
+		if (!sig_stop)
+			loop_wait(l, listening);
+	}
+}
+
+/* Stops the pool (jobs released), then says goodbye to the database. */
+static void
+worker_shutdown(struct loop *l)
+{
+	enum sj_err e;
+
+	log_info("stopping: jobs in hand are released at their next step");
+	runner_stop(l->w);
+	if ((e = job_worker_gone(l->db, l->w->id)) != SJ_OK)
+		log_warn("could not remove the worker row: %s", sj_strerror(e));
+	runner_free(l->w);
+	log_info("stopped");
+}
+
+static int
+worker_run(const struct cfg *cfg)
+{
+	struct worker w;
+	struct loop l;
+
+	memset(&w, 0, sizeof(w));
+	memset(&l, 0, sizeof(l));
+	w.cfg = cfg;
+	atomic_init(&w.stop, false);
+	atomic_init(&w.delay_ms, (long long)cfg->local_delay_ms);
+	l.w = &w;
+	l.interval_ms = cfg->processing_interval_ms;
+	l.beat_ms = cfg->heartbeat_ms;
+	if (worker_ident(&w) != SJ_OK || signals_setup(&l.waitmask) != 0) {
+		log_error("start-up failed: worker id or signals");
+		return EXIT_FAILURE;
+	}
+	if (db_open(cfg->database_url, WORKER_APPNAME,
+		    (long)cfg->statement_timeout_ms, &l.db) != SJ_OK) {
+		log_error("start-up failed: database settings");
+		return EXIT_FAILURE;
+	}
+	if (runner_start(&w) != SJ_OK) {
+		log_error("start-up failed: job threads");
+		db_close(l.db);
+		return EXIT_FAILURE;
+	}
+	log_msg(LOG_LVL_INFO, "worker", w.id, "started: %lld job threads",
+		(long long)cfg->max_concurrent_jobs);
+	l.next_tick_ms = worker_now_ms();
+	l.next_beat_ms = l.next_tick_ms;
+	loop_run(&l);
+	worker_shutdown(&l);
+	db_close(l.db);
+	return EXIT_SUCCESS;
+}
+
+/* Settings this worker does not implement yet; it says so once. */
+static void
+warn_unsupported(const struct cfg *cfg)
+{
+	if (str_differs(cfg->generation_provider, "local"))
+		log_warn("GENERATION_PROVIDER=%s is not supported by the "
+			 "worker yet; using the local provider",
+			 cfg->generation_provider);
+	if (str_differs(cfg->storage, "local"))
+		log_warn("STORAGE=%s is not supported by the worker yet; "
+			 "writing to MEDIA_DIR",
+			 cfg->storage);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cfg_errs errs;
+	struct cfg cfg;
+	enum sj_err e;
+	int lvl, rc;
+
+	if (argc > 1) {
+		bool help = argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+					  strcmp(argv[1], "-h") == 0);
+		usage(help ? stdout : stderr);
+		return help ? EXIT_SUCCESS : EXIT_FAILURE;
+	}
+	log_init(WORKER_APPNAME, LOG_LVL_INFO);
+	memset(&errs, 0, sizeof(errs));
+	if ((e = cfg_load_env(&cfg, &errs)) != SJ_OK) {
+		if (e == SJ_ECONFIG)
+			cfg_log_errs(&errs);
+		log_error("refusing to start: %s", sj_strerror(e));
+		return e == SJ_ECONFIG ? EXIT_CONFIG : EXIT_FAILURE;
+	}
+	lvl = log_level_parse(cfg.log_level);
+	log_init(WORKER_APPNAME, lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
+	warn_unsupported(&cfg);
+	rc = worker_run(&cfg);
+	cfg_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,598 @@
+/*
+ * The job threads and the step helpers.
+ *
+ * DESIGN
+ * The pool has one hand per allowed concurrent job (MAX_CONCURRENT_JOBS)
+ * and one thread per hand.  The main thread is the only producer: it puts
+ * a claimed job into a FREE hand (runner_submit), making it READY; the
+ * hand's thread takes it (BUSY), runs the type's handler, records the
+ * outcome and frees the hand, then writes a byte to a self-pipe so the
+ * main thread claims again at once.  One mutex guards hand states and the
+ * in-hand counters; one condition variable wakes the threads.  Each thread
+ * opens its own database session on its first job, so no PGconn is ever
+ * shared and the main thread's LISTEN session is never used for work.
+ *
+ * A handler is a straight line of steps written with the step_* helpers.
+ * Each boundary checks, in order: shutdown (the job is released, no
+ * attempt spent), the type's timeout (failed with JOB_TIMEOUT), then
+ * writes the progress fenced by the lease.  The fence is also how a
+ * cancel is confirmed: a cancelled job fences the write out (SJ_ELOST) and
+ * is dropped with no further write.  A cancel notice itself only cuts the
+ * current pause short, so a forged or stale notice costs nothing.
+ *
+ * Guarantees: a job in hand ends exactly one way: completed, failed (a
+ * retry or final, as job_fail decides), released, dropped, or left (the
+ * database is unusable: no more writes, the lease expires and
+ * job_maintain rescues it).  A fenced write that fails for a connection
+ * reason is retried with backoff (100 ms doubling to 5 s) until it works,
+ * is fenced out, the job's time runs out or the worker stops; the fence
+ * makes a retry safe even when the first try did commit.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pipe2 */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+#define RETRY_MIN_MS   100  /* first wait after a failed write */
+#define RETRY_MAX_MS   5000 /* longest wait between retries */
+#define LAST_WRITE_MS  2000 /* retry budget of a fail or release */
+#define PAUSE_SLICE_MS 100  /* stop and cancel are seen this fast */
+
+enum fence_op { FENCE_PROGRESS, FENCE_COMPLETE, FENCE_FAIL, FENCE_RELEASE };
+
+/* One fenced write of a job in hand. */
+struct fence {
+	enum fence_op op;
+	int pct;
+	const char *step;
+	struct json_object *result;
+	enum job_status status; /* FENCE_FAIL: what job_fail decided */
+};
+
+int64_t
+worker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+worker_sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static bool
+stopping(const struct step_ctx *c)
+{
+	return atomic_load(&c->w->stop);
+}
+
+/* Sleeps ms in slices; returns early on stop when heed_stop. */
+static void
+nap(const struct step_ctx *c, int64_t ms, bool heed_stop)
+{
+	int64_t s;
+
+	while (ms > 0 && !(heed_stop && stopping(c))) {
+		s = ms < PAUSE_SLICE_MS ? ms : PAUSE_SLICE_MS;
+		worker_sleep_ms(s);
+		ms -= s;
+	}
+}
+
+static enum sj_err
+fence_once(struct step_ctx *c, struct fence *f)
+{
+	switch (f->op) {
+	case FENCE_PROGRESS:
+		return job_update_progress(c->db, c->cfg, c->job->id, &c->lease,
+					   f->pct, f->step);
+	case FENCE_COMPLETE:
+		return job_complete(c->db, &c->lease, f->result, f->step);
+	case FENCE_FAIL:
+		return job_fail(c->db, &c->lease, c->transient, c->code, c->msg,
+				&f->status);
+	case FENCE_RELEASE:
+		return job_release(c->db, &c->lease);
+	}
+	return SJ_EINVAL;
+}
+
+/*
+ * Whether a failed statement is worth another try: the session broke, or
+ * the server said connection trouble (08), rollback (40), resources (53),
+ * operator intervention such as a restart or statement timeout (57) or a
+ * system error (58).  A data or syntax error would fail the same way.
+ */
+static bool
+db_retryable(struct db *db)
+{
+	static const char *const classes[] = {"08", "40", "53", "57", "58"};
+	const char *s = db_sqlstate(db);
+	PGconn *pg = db_pg(db);
+	size_t i;
+
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK || s == NULL ||
+	    s[0] == '\0')
+		return true;
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (strncmp(s, classes[i], 2) == 0)
+			return true;
+	return false;
+}
+
+static enum sj_err
+fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
+{
+	bool last = f->op == FENCE_FAIL || f->op == FENCE_RELEASE;
+	int64_t wait = RETRY_MIN_MS;
+	enum sj_err e;
+
+	for (;;) {
+		e = fence_once(c, f);
+		if (e != SJ_EDB)
+			return e;
+		if (!db_retryable(c->db)) {
+			log_job(LOG_LVL_ERROR, c->job->id,
+				"database error, sqlstate %s",
+				db_sqlstate(c->db));
+			db_reset(c->db);
+			c->db_refused = true;
+			return SJ_EDB;
+		}
+		db_reset(c->db);
+		if (worker_now_ms() + wait > deadline_ms ||
+		    (!last && stopping(c)))
+			return SJ_EDB;
+		log_job(LOG_LVL_WARN, c->job->id,
+			"database unreachable; retrying in %lld ms",
+			(long long)wait);
+		nap(c, wait, !last);
+		wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
+	}
+}
+
+/*
+ * Sets c->end for a fenced write that did not succeed.  When the server
+ * refused the statement itself (not a connection problem) job_fail() is
+ * still tried: it is another statement, and a job left in hand would
+ * have its lease renewed by our heartbeats until it times out.
+ */
+static void
+step_lost(struct step_ctx *c, enum sj_err e)
+{
+	if (e == SJ_ELOST || e == SJ_ENOTFOUND)
+		c->end = RUN_DROP;
+	else if (e == SJ_EDB && !c->db_refused)
+		c->end = RUN_LEAVE;
+	else
+		step_fail_err(c, e, "Recording progress failed");
+}
+
+static bool
+step_timed_out(struct step_ctx *c)
+{
+	if (worker_now_ms() < c->deadline_ms)
+		return false;
+	step_fail(c, false, "JOB_TIMEOUT",
+		  "Job exceeded maximum processing time");
+	return true;
+}
+
+bool
+step_progress(struct step_ctx *c, int pct, const char *step)
+{
+	struct fence f = {.op = FENCE_PROGRESS, .pct = pct, .step = step};
+	bool notice;
+	enum sj_err e;
+
+	if (stopping(c)) {
+		c->end = RUN_RELEASE;
+		return false;
+	}
+	if (step_timed_out(c))
+		return false;
+	/* Taken before the write: a notice arriving later stays set. */
+	notice = atomic_exchange(&c->hand->cancel, false);
+	c->cancel_seen = c->cancel_seen || notice;
+	e = fence(c, &f, c->deadline_ms);
+	if (e != SJ_OK) {
+		step_lost(c, e);
+		return false;
+	}
+	if (notice)
+		log_job(LOG_LVL_WARN, c->job->id,
+			"cancel notice, but the job is still ours; continuing");
+	log_job(LOG_LVL_DEBUG, c->job->id, "progress %d: %s", pct, step);
+	return true;
+}
+
+void
+step_pause(struct step_ctx *c)
+{
+	int64_t left = atomic_load(&c->w->delay_ms), s;
+
+	while (left > 0 && !stopping(c) && !atomic_load(&c->hand->cancel)) {
+		s = left < PAUSE_SLICE_MS ? left : PAUSE_SLICE_MS;
+		worker_sleep_ms(s);
+		left -= s;
+	}
+}
+
+/*
+ * Completing is not a step boundary for shutdown: the result is in hand,
+ * so recording it is better than giving the job back.
+ */
+void
+step_complete(struct step_ctx *c, struct json_object *result, const char *step)
+{
+	struct fence f = {.op = FENCE_COMPLETE, .result = result, .step = step};
+	enum sj_err e;
+
+	if (step_timed_out(c))
+		return;
+	c->cancel_seen = c->cancel_seen || atomic_load(&c->hand->cancel);
+	e = fence(c, &f, c->deadline_ms);
+	if (e != SJ_OK) {
+		step_lost(c, e);
+		return;
+	}
+	c->end = RUN_DONE;
+}
+
+void
+step_fail(struct step_ctx *c, bool transient, const char *code, const char *fmt,
+	  ...)
+{
+	va_list ap;
+
+	c->end = RUN_FAIL;
+	c->transient = transient;
+	c->code = code;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+}
+
+void
+step_fail_err(struct step_ctx *c, enum sj_err e, const char *what)
+{
+	bool transient =
+	    e == SJ_EIO || e == SJ_ENOMEM || e == SJ_EDB || e == SJ_ETRANSIENT;
+
+	step_fail(c, transient, "INTERNAL_ERROR", "%s: %s", what,
+		  sj_strerror(e));
+}
+
+static void
+finish_fail(struct step_ctx *c)
+{
+	struct fence f = {.op = FENCE_FAIL, .status = JOB_FAILED};
+	const char *id = c->job->id;
+	enum sj_err e;
+
+	/* On success job_fail() logs the outcome itself. */
+	e = fence(c, &f, worker_now_ms() + LAST_WRITE_MS);
+	if (e == SJ_OK)
+		return;
+	if (e == SJ_ELOST || e == SJ_ENOTFOUND)
+		log_job(LOG_LVL_INFO, id,
+			"fenced out while failing (%s); dropped", c->code);
+	else
+		log_job(LOG_LVL_ERROR, id,
+			"could not record failure (%s: %s): %s; the lease "
+			"will expire",
+			c->code, c->msg, sj_strerror(e));
+}
+
+static void
+finish_release(struct step_ctx *c)
+{
+	struct fence f = {.op = FENCE_RELEASE};
+	const char *id = c->job->id;
+	enum sj_err e;
+
+	e = fence(c, &f, worker_now_ms() + LAST_WRITE_MS);
+	if (e == SJ_OK)
+		log_job(LOG_LVL_INFO, id, "released (worker stopping)");
+	else if (e == SJ_ELOST || e == SJ_ENOTFOUND)
+		log_job(LOG_LVL_INFO, id,
+			"fenced out while releasing; dropped");
+	else
+		log_job(LOG_LVL_ERROR, id,
+			"could not release: %s; the lease will expire",
+			sj_strerror(e));
+}
+
+static void
+runner_finish(struct step_ctx *c)
+{
+	const char *id = c->job->id;
+
+	switch (c->end) {
+	case RUN_NONE:
+		step_fail(c, false, "INTERNAL_ERROR",
+			  "The job ended without a result");
+		/* FALLTHROUGH */
+	case RUN_FAIL:
+		finish_fail(c);
+		break;
+	case RUN_DONE: /* job_complete() logged "completed" */
+		log_job(LOG_LVL_DEBUG, id, "finished in %lld ms",
+			(long long)(worker_now_ms() - c->taken_ms));
+		break;
+	case RUN_RELEASE:
+		finish_release(c);
+		break;
+	case RUN_DROP:
+		if (c->cancel_seen)
+			log_job(LOG_LVL_INFO, id, "cancelled; dropped");
+		else
+			log_job(LOG_LVL_INFO, id,
+				"lease lost (cancelled, timed out or "
+				"expired); dropped");
+		break;
+	case RUN_LEAVE:
+		log_job(LOG_LVL_ERROR, id,
+			"database error; left for its lease to expire");
+		break;
+	}
+}
+
+/* Runs the job in h on the thread's session *dbp (opened on first use). */
+static void
+runner_run(struct hand *h, struct db **dbp)
+{
+	const struct cfg *cfg = h->w->cfg;
+	struct step_ctx c;
+	step_handler fn;
+
+	if (*dbp == NULL &&
+	    db_open(cfg->database_url, WORKER_APPNAME,
+		    (long)cfg->statement_timeout_ms, dbp) != SJ_OK) {
+		*dbp = NULL;
+		log_job(LOG_LVL_ERROR, h->job.id,
+			"no database session; left for its lease to expire");
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.w = h->w;
+	c.hand = h;
+	c.db = *dbp;
+	c.cfg = cfg;
+	c.job = &h->job;
+	c.lease.job_id = h->job.id;
+	c.lease.worker_id = h->w->id;
+	c.lease.epoch = h->job.lease_epoch;
+	c.taken_ms = worker_now_ms();
+	c.deadline_ms = c.taken_ms + cfg_job_timeout(cfg, h->job.type) * 1000;
+	fn = steps_handler(h->job.type);
+	if (fn != NULL)
+		fn(&c);
+	else
+		c.end = RUN_RELEASE;
+	runner_finish(&c);
+}
+
+/* Waits for a job in h; false when the pool stops and none is ready. */
+static bool
+runner_take(struct hand *h)
+{
+	struct worker *w = h->w;
+	bool got;
+
+	pthread_mutex_lock(&w->mu);
+	while (h->state != HAND_READY && !atomic_load(&w->stop))
+		pthread_cond_wait(&w->cv, &w->mu);
+	got = h->state == HAND_READY;
+	if (got)
+		h->state = HAND_BUSY;
+	pthread_mutex_unlock(&w->mu);
+	return got;
+}
+
+static void
+runner_done(struct hand *h)
+{
+	struct worker *w = h->w;
+
+	pthread_mutex_lock(&w->mu);
+	h->state = HAND_FREE;
+	h->job_id[0] = '\0';
+	w->in_hand--;
+	w->in_hand_type[h->type]--;
+	pthread_mutex_unlock(&w->mu);
+	if (write(w->wake_wr, "", 1) < 0) {
+		/* EAGAIN: the pipe is full, so main is awake anyway. */
+	}
+}
+
+static void *
+runner_main(void *arg)
+{
+	struct hand *h = arg;
+	struct db *db = NULL;
+
+	while (runner_take(h)) {
+		runner_run(h, &db);
+		job_free(&h->job);
+		memset(&h->job, 0, sizeof(h->job));
+		runner_done(h);
+	}
+	if (db != NULL)
+		db_close(db);
+	return NULL;
+}
+
+enum sj_err
+runner_start(struct worker *w)
+{
+	int fds[2], rc;
+	size_t i, n = (size_t)w->cfg->max_concurrent_jobs;
+
+	w->wake_rd = w->wake_wr = -1;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		return SJ_ENOMEM;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return SJ_ENOMEM;
+	}
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+		log_error("pipe2: %s", strerror(errno));
+		goto fail;
+	}
+	w->wake_rd = fds[0];
+	w->wake_wr = fds[1];
+	if ((w->hands = calloc(n, sizeof(*w->hands))) == NULL)
+		goto fail;
+	w->nhands = n;
+	for (i = 0; i < n; i++) {
+		w->hands[i].w = w;
+		atomic_init(&w->hands[i].cancel, false);
+	}
+	for (i = 0; i < n; i++) {
+		rc = pthread_create(&w->hands[i].thread, NULL, runner_main,
+				    &w->hands[i]);
+		if (rc != 0) {
+			log_error("pthread_create: %s", strerror(rc));
+			goto fail;
+		}
+		w->hands[i].started = true;
+	}
+	return SJ_OK;
+fail:
+	runner_stop(w);
+	runner_free(w);
+	return SJ_ENOMEM;
+}
+
+bool
+runner_submit(struct worker *w, struct job *j)
+{
+	struct hand *h = NULL;
+	size_t i;
+
+	if ((unsigned)j->type >= JOB_TYPE_MAX)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	for (i = 0; i < w->nhands && h == NULL; i++)
+		if (w->hands[i].state == HAND_FREE)
+			h = &w->hands[i];
+	if (h != NULL) {
+		h->job = *j;
+		memset(j, 0, sizeof(*j));
+		snprintf(h->job_id, sizeof(h->job_id), "%s", h->job.id);
+		h->type = h->job.type;
+		atomic_store(&h->cancel, false);
+		h->state = HAND_READY;
+		w->in_hand++;
+		w->in_hand_type[h->type]++;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return h != NULL;
+}
+
+bool
+runner_cancel(struct worker *w, const char *job_id)
+{
+	bool found = false;
+	size_t i;
+
+	pthread_mutex_lock(&w->mu);
+	for (i = 0; i < w->nhands; i++) {
+		struct hand *h = &w->hands[i];
+
+		if (h->state != HAND_FREE && strcmp(h->job_id, job_id) == 0) {
+			atomic_store(&h->cancel, true);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return found;
+}
+
+void
+runner_counts(struct worker *w, int *total, int per_type[JOB_TYPE_MAX])
+{
+	pthread_mutex_lock(&w->mu);
+	*total = w->in_hand;
+	memcpy(per_type, w->in_hand_type, sizeof(w->in_hand_type));
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+runner_job_ids(struct worker *w, char *out, size_t outsz)
+{
+	size_t len = 1;
+
+	out[0] = '{';
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < w->nhands; i++) {
+		const struct hand *h = &w->hands[i];
+
+		if (h->state == HAND_FREE || len + JOB_ID_MAX + 2 > outsz)
+			continue;
+		len += (size_t)snprintf(out + len, outsz - len, "%s%s",
+					len > 1 ? "," : "", h->job_id);
+	}
+	pthread_mutex_unlock(&w->mu);
+	snprintf(out + len, outsz - len, "}");
+}
+
+void
+runner_stop(struct worker *w)
+{
+	size_t i;
+
+	pthread_mutex_lock(&w->mu);
+	atomic_store(&w->stop, true);
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	for (i = 0; i < w->nhands; i++) {
+		if (w->hands[i].started) {
+			pthread_join(w->hands[i].thread, NULL);
+			w->hands[i].started = false;
+		}
+	}
+}
+
+void
+runner_free(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nhands; i++)
+		if (w->hands[i].state == HAND_READY)
+			job_free(&w->hands[i].job);
+	free(w->hands);
+	w->hands = NULL;
+	w->nhands = 0;
+	if (w->wake_rd >= 0)
+		close(w->wake_rd);
+	if (w->wake_wr >= 0)
+		close(w->wake_wr);
+	w->wake_rd = w->wake_wr = -1;
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
