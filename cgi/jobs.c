@@ -1,15 +1,26 @@
 /*
  * storyjobs-jobs: the jobs endpoint family.
  *
- *   POST /api/jobs/{type}/start          create a job
+ *   POST /api/jobs/{type}/start          create a job (Bearer optional)
+ *   GET  /api/jobs/user                  the caller's jobs (Bearer)
  *   GET  /api/jobs/{type}/status/{id}    its status (no login: the id is
  *   GET  /api/jobs/{id}                  the capability)
+ *   POST /api/jobs/{id}/cancel, /retry   owner or admin; an anonymous
+ *                                        job by anyone holding its id
+ *   POST /api/uploads                    raw image body -> {url}
+ *   GET  /api/storybooks[/{id}]          saved storybooks
  *
- * Only the job types the worker can run are accepted at start; the others
- * answer 404 until their steps exist, so no job is queued that nothing
- * would ever process.
+ * Someone else's job answers 404 exactly like a missing one, so ids
+ * cannot be probed.  Literal routes come before the one-segment
+ * /api/jobs/{id} pattern: req_dispatch takes the first match.
+ *
+ * Uploads: the declared Content-Type must be one of three image types and
+ * the first bytes must really be that format; the file gets a random
+ * name, so nothing the client sends reaches the file system as a name.
  */
+#include <openssl/rand.h>
 #include <stdio.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -17,14 +28,13 @@
 #include "jsonv.h"
 #include "log.h"
 #include "req.h"
+#include "req_auth.h"
 #include "server.h"
+#include "media.h"
+#include "storybook.h"
 
-#define PROG "storyjobs-jobs"
-
-/* Types a worker can process today. */
-static const bool start_enabled[JOB_TYPE_MAX] = {
-    [JOB_CARTOONIZE] = true,
-};
+#define PROG	     "storyjobs-jobs"
+#define IDEM_KEY_MAX 200
 
 static int64_t
 now_ms(void)
@@ -48,9 +58,7 @@ start_answer(const struct cfg *c, const struct job *j)
 	job_iso8601(now_ms() + est * 1000, iso);
 	snprintf(url, sizeof(url), "/api/jobs/%s/status/%s",
 		 job_type_name(j->type), j->id);
-	snprintf(msg, sizeof(msg), "%s job started",
-		 j->type == JOB_CARTOONIZE ? "Cartoonize"
-					   : job_type_name(j->type));
+	snprintf(msg, sizeof(msg), "%s job started", job_type_name(j->type));
 	if (jv_add_str(o, "jobId", j->id) != SJ_OK ||
 	    jv_add_str(o, "status", job_status_name(j->status)) != SJ_OK ||
 	    jv_add_str(o, "estimatedCompletion", iso) != SJ_OK ||
@@ -63,42 +71,91 @@ start_answer(const struct cfg *c, const struct job *j)
 	return o;
 }
 
+/* The Idempotency-Key header: 0 none, 1 *key set, -1 answered 400. */
+static int
+idem_key(struct req *r, const char **key)
+{
+	const char *k = req_param(r, "HTTP_IDEMPOTENCY_KEY");
+	size_t n = 0;
+
+	*key = NULL;
+	if (k == NULL)
+		return 0;
+	for (; k[n] != '\0'; n++)
+		if (k[n] < 0x21 || k[n] > 0x7e)
+			break;
+	if (n == 0 || n > IDEM_KEY_MAX || k[n] != '\0') {
+		req_error(
+		    r, 400, "INVALID_INPUT",
+		    "Idempotency-Key must be 1 to 200 printable characters",
+		    NULL);
+		return -1;
+	}
+	*key = k;
+	return 1;
+}
+
+/* Who may start: 0 with s->user_id set, -1 when answered. */
+static int
+start_who(struct req *r, enum job_type t, struct job_start *s)
+{
+	struct user u;
+	int got = req_user(r, &u);
+
+	if (got < 0)
+		return -1;
+	if (got == 0 && t == JOB_AUTO_STORY) {
+		req_error(r, 401, "UNAUTHORIZED", "Authentication required",
+			  NULL);
+		return -1;
+	}
+	if (got == 0 && !r->cfg->allow_anonymous_jobs) {
+		req_error(r, 401, "UNAUTHORIZED", "Authentication required",
+			  NULL);
+		return -1;
+	}
+	s->user_id = got > 0 ? u.id : 0;
+	s->max_active = r->cfg->max_jobs_per_user;
+	return idem_key(r, &s->idem_key) < 0 ? -1 : 0;
+}
+
 static void
 h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
-	struct json_object *in = NULL, *norm = NULL, *out = NULL;
+	struct json_object *in = NULL, *out = NULL;
+	struct job_start s = {0};
 	const char *msg = NULL;
-	enum job_type t;
+	bool reused = false;
 	struct job j;
 	enum sj_err e;
 
-	if (job_type_parse(caps[0], &t) != SJ_OK || !start_enabled[t]) {
+	if (job_type_parse(caps[0], &s.type) != SJ_OK) {
 		req_error(r, 404, "NOT_FOUND", "Unknown job type", NULL);
 		return;
 	}
-	if (!r->cfg->allow_anonymous_jobs) {
-		req_error(r, 401, "UNAUTHORIZED", "Login required", NULL);
+	if (start_who(r, s.type, &s) != 0 || req_read_json(r, &in) != 0)
 		return;
-	}
-	if (req_read_json(r, &in) != 0)
-		return;
-	e = job_input_validate(t, in, &norm, &msg);
+	e = job_input_validate(s.type, in, &s.norm, &msg);
 	json_object_put(in);
 	if (e == SJ_EINVAL) {
 		req_error(r, 400, "INVALID_INPUT", msg, NULL);
 		return;
 	}
+	if (e == SJ_OK)
+		e = job_start(r->db, r->cfg, &s, &j, &reused);
+	json_object_put(s.norm);
+	if (e == SJ_ECONFLICT) {
+		req_error(r, 403, "QUOTA_EXCEEDED",
+			  "Too many active jobs; wait for some to finish",
+			  NULL);
+		return;
+	}
 	if (e != SJ_OK) {
 		req_fail(r, e);
 		return;
 	}
-	e = job_create(r->db, r->cfg, t, norm, 0, &j);
-	json_object_put(norm);
-	if (e != SJ_OK) {
-		req_fail(r, e);
-		return;
-	}
-	log_req(LOG_LVL_INFO, r->id, "created job %s", j.id);
+	log_req(LOG_LVL_INFO, r->id, "%s job %s", reused ? "reused" : "created",
+		j.id);
 	out = start_answer(r->cfg, &j);
 	req_json(r, 200, out, NULL);
 	json_object_put(out);
@@ -155,8 +212,323 @@ h_status(struct req *r, const char *caps[REQ_MAX_CAPS])
 	status_of(r, caps[0], -1);
 }
 
+/*
+ * Loads job id for a change by the caller: the owner, an admin, or
+ * anyone for an anonymous job.  0 with *j filled; -1 when answered.
+ */
+static int
+job_for_change(struct req *r, const char *id, struct job *j)
+{
+	struct user u;
+	int got;
+	enum sj_err e;
+
+	if ((got = req_user(r, &u)) < 0)
+		return -1;
+	if (!job_id_valid(id)) {
+		req_error(r, 400, "INVALID_INPUT", "Invalid job id", NULL);
+		return -1;
+	}
+	if ((e = job_get(r->db, id, j)) == SJ_OK && j->user_id != 0 &&
+	    (got == 0 || (u.id != j->user_id && u.role != ROLE_ADMIN))) {
+		job_free(j);
+		e = SJ_ENOTFOUND;
+	}
+	if (e == SJ_ENOTFOUND)
+		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);
+	else if (e != SJ_OK)
+		req_fail(r, e);
+	return e == SJ_OK ? 0 : -1;
+}
+
+/* Answers {jobId, status} or the error of a cancel or retry. */
+static void
+change_answer(struct req *r, const char *id, enum sj_err e, enum job_status st,
+	      const char *conflict)
+{
+	struct json_object *o;
+
+	if (e == SJ_ECONFLICT) {
+		req_error(r, 409, "CONFLICT", conflict, NULL);
+		return;
+	}
+	if (e == SJ_ENOTFOUND) {
+		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);
+		return;
+	}
+	if (e != SJ_OK) {
+		req_fail(r, e);
+		return;
+	}
+	o = json_object_new_object();
+	if (o == NULL || jv_add_str(o, "jobId", id) != SJ_OK ||
+	    jv_add_str(o, "status", job_status_name(st)) != SJ_OK) {
+		json_object_put(o);
+		req_fail(r, SJ_ENOMEM);
+		return;
+	}
+	req_json(r, 200, o, NULL);
+	json_object_put(o);
+}
+
+static void
+h_cancel(struct req *r, const char *caps[REQ_MAX_CAPS])
+{
+	enum job_status st = JOB_CANCELLED;
+	struct job j;
+
+	if (!r->cfg->features[FEAT_JOB_CANCELLATION]) {
+		req_error(r, 403, "FORBIDDEN", "Job cancellation is disabled",
+			  NULL);
+		return;
+	}
+	if (job_for_change(r, caps[0], &j) != 0)
+		return;
+	job_free(&j);
+	change_answer(r, caps[0], job_cancel(r->db, caps[0], &st), st,
+		      "Job already finished");
+}
+
+static void
+h_retry(struct req *r, const char *caps[REQ_MAX_CAPS])
+{
+	struct job j;
+
+	if (job_for_change(r, caps[0], &j) != 0)
+		return;
+	job_free(&j);
+	change_answer(r, caps[0], job_retry(r->db, caps[0]), JOB_PENDING,
+		      "Only failed or cancelled jobs can be retried");
+}
+
+/* The page of jobs with counts and cursor; NULL on ENOMEM. */
+static struct json_object *
+user_jobs_doc(struct req *r, const struct job_list *l, int limit,
+	      const long counts[JOB_STATUS_MAX])
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *a = json_object_new_array();
+	struct json_object *cn = json_object_new_object();
+	long total = 0;
+	int bad = o == NULL || a == NULL || cn == NULL;
+
+	for (size_t i = 0; !bad && i < l->n; i++)
+		bad = json_object_array_add(
+			  a, job_item_json(r->cfg, &l->jobs[i], false)) != 0 ||
+		      json_object_array_get_idx(a, i) == NULL;
+	for (int s = 0; !bad && s < JOB_STATUS_MAX; s++) {
+		total += counts[s];
+		bad = jv_add_i64(cn, job_status_name(s), counts[s]) != SJ_OK;
+	}
+	if (!bad && jv_add_i64(cn, "total", total) == SJ_OK &&
+	    jv_add(o, "jobs", json_object_get(a)) == SJ_OK &&
+	    jv_add(o, "counts", json_object_get(cn)) == SJ_OK &&
+	    json_object_object_add(
+		o, "nextCursor",
+		l->n == (size_t)limit && l->n > 0
+		    ? json_object_new_string(l->jobs[l->n - 1].id)
+		    : NULL) == 0) {
+		json_object_put(a);
+		json_object_put(cn);
+		return o;
+	}
+	json_object_put(a);
+	json_object_put(cn);
+	json_object_put(o);
+	return NULL;
+}
+
+static void
+h_user_jobs(struct req *r, const char *caps[REQ_MAX_CAPS])
+{
+	struct job_list l = {0};
+	struct job_filter f;
+	struct json_object *o;
+	char before[JOB_ID_MAX];
+	long counts[JOB_STATUS_MAX];
+	const char *msg = NULL;
+	struct user u;
+	enum sj_err e;
+
+	(void)caps;
+	if (req_require(r, &u, 0) != 0)
+		return;
+	if (job_filter_parse(r->query, false, &f, before, &msg) != SJ_OK) {
+		req_error(r, 400, "INVALID_INPUT", msg, NULL);
+		return;
+	}
+	f.user_id = u.id;
+	if ((e = job_list(r->db, &f, &l)) != SJ_OK ||
+	    (e = job_counts(r->db, u.id, counts)) != SJ_OK) {
+		job_list_free(&l);
+		req_fail(r, e);
+		return;
+	}
+	o = user_jobs_doc(r, &l, f.limit, counts);
+	job_list_free(&l);
+	if (o == NULL) {
+		req_fail(r, SJ_ENOMEM);
+		return;
+	}
+	req_json(r, 200, o, NULL);
+	json_object_put(o);
+}
+
+/* An accepted upload type: its Content-Type, magic and extension. */
+struct img_type {
+	const char *ctype;
+	const char *ext;
+	bool (*is)(const unsigned char *b, size_t n);
+};
+
+static bool
+is_png(const unsigned char *b, size_t n)
+{
+	return n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0;
+}
+
+static bool
+is_jpeg(const unsigned char *b, size_t n)
+{
+	return n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
+}
+
+static bool
+is_webp(const unsigned char *b, size_t n)
+{
+	return n >= 12 && memcmp(b, "RIFF", 4) == 0 &&
+	       memcmp(b + 8, "WEBP", 4) == 0;
+}
+
+static const struct img_type img_types[] = {
+    {"image/png", "png", is_png},
+    {"image/jpeg", "jpg", is_jpeg},
+    {"image/webp", "webp", is_webp},
+};
+
+/* The type of the declared Content-Type (parameters ignored), or NULL. */
+static const struct img_type *
+img_type_of(const char *ct)
+{
+	size_t n;
+
+	if (ct == NULL)
+		return NULL;
+	n = strcspn(ct, ";");
+	while (n > 0 && ct[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < sizeof(img_types) / sizeof(img_types[0]); i++)
+		if (strlen(img_types[i].ctype) == n &&
+		    strncasecmp(ct, img_types[i].ctype, n) == 0)
+			return &img_types[i];
+	return NULL;
+}
+
+/* Stores the body under a random name; url receives its address. */
+static enum sj_err
+upload_store(struct req *r, const struct img_type *t, char *url, size_t urlsz)
+{
+	unsigned char rnd[16];
+	char name[48];
+	enum sj_err e;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return SJ_EIO;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(name + 32, sizeof(name) - 32, ".%s", t->ext);
+	if ((e = media_write(r->cfg->media_dir, name, r->body, r->body_len)) !=
+	    SJ_OK)
+		return e;
+	return media_url(r->cfg, name, url, urlsz);
+}
+
+static void
+h_upload(struct req *r, const char *caps[REQ_MAX_CAPS])
+{
+	const struct img_type *t;
+	struct json_object *o;
+	char url[1024];
+	enum sj_err e;
+
+	(void)caps;
+	if ((t = img_type_of(req_param(r, "CONTENT_TYPE"))) == NULL) {
+		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
+			  "Content-Type must be image/png, image/jpeg or "
+			  "image/webp",
+			  NULL);
+		return;
+	}
+	if (req_read_body(r, (size_t)r->cfg->max_upload_bytes) != 0)
+		return;
+	if (!t->is((const unsigned char *)r->body, r->body_len)) {
+		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
+			  "File content does not match its type", NULL);
+		return;
+	}
+	if ((e = upload_store(r, t, url, sizeof(url))) != SJ_OK) {
+		req_fail(r, e);
+		return;
+	}
+	o = json_object_new_object();
+	if (o == NULL || jv_add_str(o, "url", url) != SJ_OK) {
+		json_object_put(o);
+		req_fail(r, SJ_ENOMEM);
+		return;
+	}
+	req_json(r, 201, o, NULL);
+	json_object_put(o);
+}
+
+static void
+h_storybook(struct req *r, const char *caps[REQ_MAX_CAPS])
+{
+	struct json_object *o = NULL;
+	enum sj_err e = storybook_get(r->db, caps[0], &o);
+
+	if (e == SJ_ENOTFOUND)
+		req_error(r, 404, "NOT_FOUND", "Storybook not found", NULL);
+	else if (e != SJ_OK)
+		req_fail(r, e);
+	else
+		req_json(r, 200, o, NULL);
+	json_object_put(o);
+}
+
+static void
+h_storybooks(struct req *r, const char *caps[REQ_MAX_CAPS])
+{
+	struct json_object *a = NULL, *o = NULL;
+	struct user u;
+	enum sj_err e;
+
+	(void)caps;
+	if (req_require(r, &u, 0) != 0)
+		return;
+	if ((e = storybook_list(r->db, u.id, 100, &a)) != SJ_OK) {
+		req_fail(r, e);
+		return;
+	}
+	if ((o = json_object_new_object()) == NULL ||
+	    jv_add(o, "storybooks", a) != SJ_OK) {
+		if (o == NULL)
+			json_object_put(a);
+		json_object_put(o);
+		req_fail(r, SJ_ENOMEM);
+		return;
+	}
+	req_json(r, 200, o, NULL);
+	json_object_put(o);
+}
+
 static const struct route routes[] = {
+    {"GET", "/api/jobs/user", h_user_jobs},
+    {"POST", "/api/uploads", h_upload},
+    {"GET", "/api/storybooks", h_storybooks},
+    {"GET", "/api/storybooks/*", h_storybook},
     {"POST", "/api/jobs/*/start", h_start},
+    {"POST", "/api/jobs/*/cancel", h_cancel},
+    {"POST", "/api/jobs/*/retry", h_retry},
     {"GET", "/api/jobs/*/status/*", h_status_typed},
     {"GET", "/api/jobs/*", h_status},
 };

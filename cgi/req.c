@@ -20,6 +20,7 @@
 #include "log.h"
 #include "num.h"
 #include "req.h"
+#include "route.h"
 #include "server.h"
 
 static const char *
@@ -237,41 +238,6 @@ req_read_json(struct req *r, struct json_object **out)
 	return 0;
 }
 
-/* Matches path against pattern; '*' captures one non-empty segment. */
-static int
-route_match(const char *pattern, const char *path, char *scratch,
-	    size_t scratch_len, const char *caps[REQ_MAX_CAPS])
-{
-	size_t len = strlen(path);
-	char *p = scratch;
-	int ncaps = 0;
-
-	if (len >= scratch_len)
-		return 0;
-	memcpy(scratch, path, len + 1);
-	while (*pattern != '\0' && *p != '\0') {
-		if (*pattern == '*') {
-			size_t seg = strcspn(p, "/");
-
-			if (seg == 0 || ncaps == REQ_MAX_CAPS)
-				return 0;
-			caps[ncaps++] = p;
-			pattern++;
-			p += seg;
-			if (*p == '/') {
-				if (*pattern != '/')
-					return 0;
-				*p++ = '\0';
-				pattern++;
-			}
-			continue;
-		}
-		if (*pattern++ != *p++)
-			return 0;
-	}
-	return *pattern == '\0' && *p == '\0';
-}
-
 void
 req_dispatch(struct req *r, const struct route *routes, size_t n)
 {
@@ -363,4 +329,30 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 	}
 	FCGX_Free(&fcgx, 1);
 	db_close(db);
+}
+
+void
+req_text(struct req *r, int status, const char *ctype, const char *body,
+	 size_t len)
+{
+	req_send(r, status, ctype, NULL, NULL, body, len);
+}
+
+void
+req_too_many(struct req *r, int retry_after)
+{
+	struct json_object *o = json_object_new_object();
+	char hdr[48];
+
+	snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry_after);
+	if (o == NULL ||
+	    jv_add_str(o, "error", "Too many requests; try again later") !=
+		SJ_OK ||
+	    jv_add_str(o, "code", "RATE_LIMIT_EXCEEDED") != SJ_OK ||
+	    jv_add_i64(o, "retryAfter", retry_after) != SJ_OK) {
+		json_object_put(o);
+		o = NULL;
+	}
+	req_json_ex(r, 429, o, NULL, hdr);
+	json_object_put(o);
 }

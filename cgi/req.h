@@ -17,7 +17,9 @@
 #include "cfg.h"
 #include "db.h"
 
-#define REQ_MAX_CAPS 4
+#include "route.h"
+
+#define REQ_MAX_CAPS ROUTE_MAX_CAPS
 
 struct req {
 	FCGX_Request *fcgx;
@@ -75,5 +77,11 @@ void req_dispatch(struct req *r, const struct route *routes, size_t n);
  */
 void req_serve(int listen_fd, const struct cfg *c, const char *prog,
 	       void (*handle)(struct req *r));
+
+/* Sends a non-JSON body (e.g. the Prometheus text) with ctype. */
+void req_text(struct req *r, int status, const char *ctype, const char *body,
+	      size_t len);
+/* 429 RATE_LIMIT_EXCEEDED with retryAfter (seconds) and Retry-After. */
+void req_too_many(struct req *r, int retry_after);
 
 #endif

@@ -9,27 +9,16 @@
  * Timestamps cross the wire as unix milliseconds.
  */
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "job.h"
+#include "job_internal.h"
+#include "jsonv.h"
 #include "log.h"
-
-/* The columns job_from_row() reads, in its order. */
-/* clang-format off */
-#define MS(c) "(floor(extract(epoch from " c ") * 1000))::int8"
-#define JOB_COLS                                                              \
-	"id, type, status, progress, current_step, coalesce(user_id, 0), "    \
-	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "   \
-	"result, checkpoint, error_code, error_message, "                     \
-	MS("created_at") ", " MS("updated_at") ", " MS("started_at") ", "     \
-	MS("completed_at") ", " MS("run_at")
-/* clang-format on */
-#define FENCE                                                                  \
-	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \
-	"lease_epoch = $3::int8"
+#include "num.h"
 
 static const char *const status_names[JOB_STATUS_MAX] = {
     "pending", "processing", "completed", "failed", "cancelled"};
@@ -112,7 +101,7 @@ json_or_null(const char *s)
 }
 
 /* Fills j from row; the columns are JOB_COLS. */
-static enum sj_err
+enum sj_err
 job_from_row(const PGresult *r, int row, struct job *j)
 {
 	memset(j, 0, sizeof(*j));
@@ -148,7 +137,7 @@ job_from_row(const PGresult *r, int row, struct job *j)
 }
 
 /* Reads every row of r into a new list. */
-static enum sj_err
+enum sj_err
 job_rows(const PGresult *r, struct job_list *out)
 {
 	int n = PQntuples(r);
@@ -295,7 +284,7 @@ job_list(struct db *db, const struct job_filter *f, struct job_list *out)
 }
 
 /* Runs a fenced or keyed UPDATE; zero rows is miss. */
-static enum sj_err
+enum sj_err
 job_update(struct db *db, const struct db_stmt *st, const char *const *params,
 	   enum sj_err miss, PGresult **res)
 {
@@ -316,7 +305,7 @@ job_update(struct db *db, const struct db_stmt *st, const char *const *params,
 }
 
 /* Formats the fence parameters $1..$3 of lease into params. */
-static void
+void
 lease_params(const struct job_lease *l, char epoch[24], const char **params)
 {
 	snprintf(epoch, 24, "%lld", (long long)l->epoch);
@@ -476,7 +465,7 @@ job_release(struct db *db, const struct job_lease *lease)
 }
 
 /* Zero rows changed: tell a missing job from one in the wrong state. */
-static enum sj_err
+enum sj_err
 job_missing_or_conflict(struct db *db, const char *id)
 {
 	struct job j;
@@ -539,180 +528,6 @@ job_retry(struct db *db, const char *id)
 	if (e == SJ_OK)
 		log_job(LOG_LVL_INFO, id, "queued for retry");
 	return e;
-}
-
-/*
- * Per type with free slots, the first due pending jobs by the index
- * jobs_claim_idx; then the best of those overall.  SKIP LOCKED lets any
- * number of workers claim at once without waiting on each other.
- */
-#define CLAIM_SQL(order)                                                       \
-	"WITH cand AS (SELECT c.id FROM unnest($1::text[], $2::int4[]) AS "    \
-	"t(type, cap) CROSS JOIN LATERAL (SELECT j.id, j.priority, j.run_at "  \
-	"FROM jobs j WHERE j.status = 'pending' AND j.type = t.type AND "      \
-	"j.run_at <= now() ORDER BY " order " LIMIT t.cap FOR UPDATE SKIP "    \
-	"LOCKED) c ORDER BY " order " LIMIT $3::int4) UPDATE jobs j SET "      \
-	"status = 'processing', lease_owner = $4, lease_epoch = "              \
-	"j.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => " \
-	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \
-	"now()), updated_at = now() FROM cand WHERE j.id = cand.id "           \
-	"RETURNING " JOB_COLS_J
-/* clang-format off */
-#define JOB_COLS_J                                                            \
-	"j.id, j.type, j.status, j.progress, j.current_step, "                 \
-	"coalesce(j.user_id, 0), j.priority, j.attempts, j.max_attempts, "     \
-	"j.lease_epoch, j.timeout_s, j.input, j.result, j.checkpoint, "        \
-	"j.error_code, j.error_message, "                                      \
-	MS("j.created_at") ", " MS("j.updated_at") ", "                        \
-	MS("j.started_at") ", " MS("j.completed_at") ", " MS("j.run_at")
-/* clang-format on */
-
-static const struct db_stmt st_claim_prio = {
-    "job_claim_prio", CLAIM_SQL("priority, run_at, id"), 5};
-static const struct db_stmt st_claim_fifo = {"job_claim_fifo",
-					     CLAIM_SQL("run_at, id"), 5};
-
-enum sj_err
-job_claim(struct db *db, const struct cfg *c, const char *worker,
-	  const int free[JOB_TYPE_MAX], int max, struct job_list *out)
-{
-	char types[160], caps[96], lim[16], lease_s[24];
-	const char *params[5];
-	size_t tl = 1, cl = 1;
-	PGresult *r = NULL;
-	enum sj_err e;
-	int offered = 0;
-
-	out->jobs = NULL;
-	out->n = 0;
-	types[0] = caps[0] = '{';
-	for (int t = 0; t < JOB_TYPE_MAX; t++) {
-		if (free[t] <= 0)
-			continue;
-		tl += (size_t)snprintf(types + tl, sizeof(types) - tl, "%s%s",
-				       offered ? "," : "", job_type_name(t));
-		cl += (size_t)snprintf(caps + cl, sizeof(caps) - cl, "%s%d",
-				       offered ? "," : "", free[t]);
-		offered++;
-	}
-	if (offered == 0 || max <= 0)
-		return SJ_OK;
-	snprintf(types + tl, sizeof(types) - tl, "}");
-	snprintf(caps + cl, sizeof(caps) - cl, "}");
-	snprintf(lim, sizeof(lim), "%d", max);
-	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)c->lease_seconds);
-	params[0] = types;
-	params[1] = caps;
-	params[2] = lim;
-	params[3] = worker;
-	params[4] = lease_s;
-	e = db_exec(db,
-		    c->features[FEAT_PRIORITY_PROCESSING] ? &st_claim_prio
-							  : &st_claim_fifo,
-		    params, &r);
-	if (e != SJ_OK)
-		return e;
-	e = job_rows(r, out);
-	PQclear(r);
-	return e;
-}
-
-static const struct db_stmt st_heartbeat = {
-    "job_heartbeat",
-    "WITH w AS (INSERT INTO workers (id, host, pid, jobs_in_hand, "
-    "mem_used_pct) VALUES ($1, $2, $3::int4, $4::int4, nullif($5::int2, -1)) "
-    "ON CONFLICT (id) DO UPDATE SET last_heartbeat = now(), jobs_in_hand = "
-    "excluded.jobs_in_hand, mem_used_pct = excluded.mem_used_pct RETURNING "
-    "id) UPDATE jobs SET lease_expires_at = now() + make_interval(secs => "
-    "$6::int8) WHERE status = 'processing' AND lease_owner = (SELECT id FROM "
-    "w) AND id = ANY($7::text[])",
-    7};
-
-enum sj_err
-job_heartbeat(struct db *db, const struct worker_beat *b)
-{
-	char pid[24], inhand[16], mem[16], lease_s[24];
-	const char *params[7];
-
-	snprintf(pid, sizeof(pid), "%ld", b->pid);
-	snprintf(inhand, sizeof(inhand), "%d", b->jobs_in_hand);
-	snprintf(mem, sizeof(mem), "%d", b->mem_used_pct);
-	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)b->lease_s);
-	params[0] = b->id;
-	params[1] = b->host;
-	params[2] = pid;
-	params[3] = inhand;
-	params[4] = mem;
-	params[5] = lease_s;
-	params[6] = b->job_ids ? b->job_ids : "{}";
-	return db_exec(db, &st_heartbeat, params, NULL);
-}
-
-static const struct db_stmt st_worker_gone = {
-    "job_worker_gone", "DELETE FROM workers WHERE id = $1", 1};
-
-enum sj_err
-job_worker_gone(struct db *db, const char *worker)
-{
-	const char *params[1] = {worker};
-
-	return db_exec(db, &st_worker_gone, params, NULL);
-}
-
-/*
- * Expired leases (the worker died) go back to pending, unless the job has
- * been abandoned JOB_RESCUES_MAX times: then it fails rather than crash
- * workers forever.  Jobs past their timeout fail with JOB_TIMEOUT.  The
- * two sets are disjoint, so no row is updated twice in the statement.
- */
-#define JOB_RESCUES_MAX "5"
-#define OVERDUE		"claimed_at + make_interval(secs => timeout_s) < now()"
-#define GIVE_UP		"rescues + 1 > " JOB_RESCUES_MAX
-static const struct db_stmt st_maintain = {
-    "job_maintain",
-    "WITH exp AS (UPDATE jobs SET status = CASE WHEN " GIVE_UP " THEN "
-    "'failed' ELSE 'pending' END, rescues = rescues + 1, run_at = now(), "
-    "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
-    "completed_at = CASE WHEN " GIVE_UP " THEN now() END, error_code = CASE "
-    "WHEN " GIVE_UP " THEN 'JOB_FAILED' ELSE error_code END, error_message = "
-    "CASE WHEN " GIVE_UP " THEN 'Job was abandoned by its workers too many "
-    "times' ELSE error_message END WHERE status = 'processing' AND "
-    "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status), "
-    "tmo AS (UPDATE jobs SET status = 'failed', error_code = 'JOB_TIMEOUT', "
-    "error_message = 'Job exceeded maximum processing time', completed_at = "
-    "now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-    "WHERE status = 'processing' AND " OVERDUE " RETURNING id), "
-    "n AS (SELECT count(*) FILTER (WHERE status = 'pending') AS requeued, "
-    "count(*) FILTER (WHERE status = 'failed') AS abandoned FROM exp) "
-    "SELECT n.requeued, n.abandoned, (SELECT count(*) FROM tmo), CASE WHEN "
-    "n.requeued > 0 THEN pg_notify('" JOB_CHANNEL_NEW "', 'rescued') END "
-    "FROM n",
-    0};
-
-/* Rows of workers silent for a day: crashed, their jobs long rescued. */
-static const struct db_stmt st_forget_workers = {
-    "job_forget_workers",
-    "DELETE FROM workers WHERE last_heartbeat < now() - interval '1 day'", 0};
-
-enum sj_err
-job_maintain(struct db *db, struct job_maint *out)
-{
-	PGresult *r = NULL;
-	enum sj_err e;
-
-	memset(out, 0, sizeof(*out));
-	if ((e = db_exec(db, &st_forget_workers, NULL, NULL)) != SJ_OK ||
-	    (e = db_exec(db, &st_maintain, NULL, &r)) != SJ_OK)
-		return e;
-	out->requeued = (long)db_ll(r, 0, 0, 0);
-	out->abandoned = (long)db_ll(r, 0, 1, 0);
-	out->timed_out = (long)db_ll(r, 0, 2, 0);
-	PQclear(r);
-	if (out->requeued || out->abandoned || out->timed_out)
-		log_info(
-		    "maintenance: requeued=%ld abandoned=%ld timed_out=%ld",
-		    out->requeued, out->abandoned, out->timed_out);
-	return SJ_OK;
 }
 
 int64_t

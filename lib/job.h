@@ -217,6 +217,45 @@ struct json_object *job_status_json(const struct cfg *c, const struct job *j);
 /* Formats unix ms as 2026-11-24T19:58:01.123Z. */
 void job_iso8601(int64_t ms, char out[32]);
 
+/* A start request of the HTTP API. */
+struct job_start {
+	enum job_type type;
+	struct json_object *norm; /* validated input, borrowed */
+	int64_t user_id;	  /* 0: anonymous (no quota) */
+	const char *idem_key;	  /* Idempotency-Key, or NULL */
+	int64_t max_active;	  /* pending+processing cap; <= 0 none */
+};
+
+/*
+ * job_create with a per-user quota and an idempotency key, race-free
+ * (one transaction behind a per-user advisory lock).  A key seen before
+ * for the same user (or both anonymous) gives back that job with
+ * *reused set.  SJ_ECONFLICT: the user is at the quota.
+ */
+enum sj_err job_start(struct db *db, const struct cfg *c,
+		      const struct job_start *s, struct job *out,
+		      bool *reused) SJ_WUR;
+/* The user's jobs by status (every status, zero when none). */
+enum sj_err job_counts(struct db *db, int64_t user_id,
+		       long counts[JOB_STATUS_MAX]) SJ_WUR;
+/* Deletes a job that is not processing; SJ_ECONFLICT if it is. */
+enum sj_err job_delete(struct db *db, const char *id) SJ_WUR;
+/*
+ * {counts:{type:{status:n}}, successRates:{type:pct},
+ * averageProcessingTimes:{type:s}, workers:[...]} (caller puts).
+ */
+enum sj_err job_stats(struct db *db, struct json_object **out) SJ_WUR;
+/*
+ * Parses ?status=&type=&limit=&before=(&user= when allow_user) into f;
+ * before is its cursor storage.  SJ_EINVAL with *msg for a bad value.
+ */
+enum sj_err job_filter_parse(const char *query, bool allow_user,
+			     struct job_filter *f, char before[JOB_ID_MAX],
+			     const char **msg) SJ_WUR;
+/* A list item {jobId, jobType, status, ...} (+ userId); new or NULL. */
+struct json_object *job_item_json(const struct cfg *c, const struct job *j,
+				  bool with_user);
+
 void job_free(struct job *j);
 void job_list_free(struct job_list *l);
 

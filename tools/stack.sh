@@ -272,24 +272,43 @@ sj_run_dir() {
 	install -d -m 750 -g www-data "$1"
 }
 
-# sj_jobs_start BUILD RUN LOG ENVFILE PROCS: starts the jobs FastCGI server
-# on RUN/jobs.sock and waits until the socket exists.
-sj_jobs_start() {
-	local build=$1 run=$2 log=$3 envfile=$4 procs=$5 i
-	local sock=$run/jobs.sock
+# The FastCGI programs, one per endpoint family; each serves RUN/NAME.sock.
+SJ_FCGI_PROGRAMS=(jobs auth health cron admin)
+
+# sj_fcgi_start BUILD RUN NAME LOG ENVFILE PROCS: starts storyjobs-NAME on
+# RUN/NAME.sock (pid file RUN/NAME.pid) and waits until the socket exists.
+sj_fcgi_start() {
+	local build=$1 run=$2 name=$3 log=$4 envfile=$5 procs=$6 i
+	local sock=$run/$name.sock
 	# sun_path holds 108 bytes; fail here rather than in bind().
 	[ "${#sock}" -lt 100 ] || sj_die "socket path too long: $sock"
 	rm -f "$sock"
-	sj_daemon_start "$run/jobs.pid" "$log" "$envfile" \
-		"$build/cgi/storyjobs-jobs" --socket "$sock" \
+	sj_daemon_start "$run/$name.pid" "$log" "$envfile" \
+		"$build/cgi/storyjobs-$name" --socket "$sock" \
 		--processes "$procs" --socket-group www-data
 	for ((i = 0; i < 100; i++)); do
 		[ -S "$sock" ] && return 0
-		sj_pid_alive "$run/jobs.pid" || break
+		sj_pid_alive "$run/$name.pid" || break
 		sleep 0.1
 	done
 	tail -n 20 "$log" >&2
-	sj_die "storyjobs-jobs did not create $sock"
+	sj_die "storyjobs-$name did not create $sock"
+}
+
+# sj_fcgi_start_all BUILD RUN LOGDIR ENVFILE PROCS: every FastCGI program.
+sj_fcgi_start_all() {
+	local name
+	for name in "${SJ_FCGI_PROGRAMS[@]}"; do
+		sj_fcgi_start "$1" "$2" "$name" "$3/$name.log" "$4" "$5"
+	done
+}
+
+# sj_fcgi_stop_all RUN: stops every FastCGI program by its pid file.
+sj_fcgi_stop_all() {
+	local name
+	for name in "${SJ_FCGI_PROGRAMS[@]}"; do
+		sj_stop_pidfile "$1/$name.pid"
+	done
 }
 
 # sj_nginx_render TEMPLATE STATE PORT RUN MEDIA: writes STATE/nginx.conf

@@ -6,6 +6,9 @@
  *   storyjobsctl settings                  list every setting and default
  *   storyjobsctl maintain                  one maintenance pass (leases,
  *                                          timeouts)
+ *   storyjobsctl user ...                  accounts (tools/ctl_users.c)
+ *   storyjobsctl health | prune ...        operations (tools/ctl_ops.c)
+ *   storyjobsctl jobs ...                  jobs (tools/ctl_jobs.c)
  *
  * Configuration comes from the environment, as for every program.
  */
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "ctl.h"
 #include "db.h"
 #include "job.h"
 #include "log.h"
@@ -98,6 +102,13 @@ main(int argc, char **argv)
 		rc = cmd_migrate(db, argc, argv);
 	else if (strcmp(argv[1], "maintain") == 0)
 		rc = cmd_maintain(db);
+	else if (strcmp(argv[1], "user") == 0)
+		rc = ctl_users(db, &c, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "health") == 0 ||
+		 strcmp(argv[1], "prune") == 0)
+		rc = ctl_ops(db, &c, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "jobs") == 0)
+		rc = ctl_jobs(db, &c, argc - 1, argv + 1);
 	else
 		rc = usage();
 	db_close(db);

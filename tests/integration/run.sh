@@ -20,10 +20,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 [ $# -eq 1 ] || sj_die "usage: $0 BUILD_DIR"
 [ "$(id -u)" = 0 ] || sj_die "must run as root (PostgreSQL runs via runuser)"
 BUILD=$(cd "$1" && pwd)
-TEST_BIN=$BUILD/tests/integration/test_stack
+# Every integration program; each is a cmocka suite against this stack.
+TEST_NAMES=(test_stack test_auth test_jobs_api test_ops)
 WORKER_BIN=$BUILD/worker/storyjobs-worker
-for f in "$BUILD/cgi/storyjobs-jobs" "$WORKER_BIN" \
-	"$BUILD/tools/storyjobsctl" "$TEST_BIN"; do
+for f in "${SJ_FCGI_PROGRAMS[@]}"; do
+	[ -x "$BUILD/cgi/storyjobs-$f" ] || sj_die "$BUILD/cgi/storyjobs-$f is missing"
+done
+for f in "$WORKER_BIN" "$BUILD/tools/storyjobsctl" "${TEST_NAMES[@]/#/$BUILD/tests/integration/}"; do
 	[ -x "$f" ] || sj_die "$f is missing (build with 'make check' first)"
 done
 
@@ -125,6 +128,7 @@ write_env() {
 		"HEARTBEAT_MS=1000" \
 		"LOCAL_DELAY_MS=300" \
 		"LOG_LEVEL=info" \
+		"ALLOW_SIGNUP=true" \
 		"${extra[@]}"
 }
 
@@ -138,16 +142,43 @@ main() {
 	write_env
 	sj_migrate "$BUILD" "$STATE/stack.env" "$ROOT/sql" >>"$LOG/migrate.log" 2>&1 ||
 		sj_die "migrate failed; see $LOG/migrate.log"
-	sj_jobs_start "$BUILD" "$STATE/run" "$LOG/jobs.log" "$STATE/stack.env" 2
+	sj_fcgi_start_all "$BUILD" "$STATE/run" "$LOG" "$STATE/stack.env" 2
 	sj_nginx_render "$ROOT/nginx/storyjobs.conf.in" "$STATE/nginx" "$port" \
 		"$STATE/run" "$STATE/media"
 	sj_nginx_start "$STATE/nginx"
 	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
-	sj_say "stack up at $BASE_URL; running $TEST_BIN"
-	# A hung test must not hang CI; the limit is generous on purpose.
-	# --foreground keeps the test in our process group, so ^C reaches it.
-	sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
-		timeout --foreground -k 10 "${SJ_TEST_TIMEOUT:-300}" "$TEST_BIN"
+	run_tests
+	check_health_db_down
+}
+
+# run_tests: every suite, each under a time limit; all run, any failure
+# fails the whole.  --foreground keeps a test in our process group, so ^C
+# reaches it.
+run_tests() {
+	local name failed=()
+	for name in "${TEST_NAMES[@]}"; do
+		sj_say "stack up at $BASE_URL; running $name"
+		sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
+			STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
+			timeout --foreground -k 10 "${SJ_TEST_TIMEOUT:-300}" \
+			"$BUILD/tests/integration/$name" || failed+=("$name")
+	done
+	[ ${#failed[@]} -eq 0 ] || sj_die "failed: ${failed[*]}"
+}
+
+# check_health_db_down: with PostgreSQL stopped the health route still
+# answers, as JSON, 503 and critical with the database down.
+check_health_db_down() {
+	local body code
+	sj_pg_stop "$STATE/pg"
+	body=$(curl -s -o - -w '\n%{http_code}' "$BASE_URL/api/jobs/health") ||
+		sj_die "health did not answer with the database down"
+	code=${body##*$'\n'}
+	body=${body%$'\n'*}
+	[ "$code" = 503 ] || sj_die "health with the database down: HTTP $code, want 503: $body"
+	[[ $body == *'"status":"critical"'* && $body == *'"database":"down"'* ]] ||
+		sj_die "health with the database down did not say critical/down: $body"
+	sj_say "health with the database down: 503 critical"
 }
 
 main

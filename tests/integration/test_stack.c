@@ -22,101 +22,28 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
+
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
-#include "buf.h"
+#include "itest.h"
 
-static const char *base_url;
-static PGconn *pg;
-
-struct resp {
-	long status;
-	char ctype[128];
-	struct buf body;
-	struct json_object *json;
-};
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *ud)
-{
-	struct resp *r = ud;
-
-	return buf_add(&r->body, p, size * n) == SJ_OK ? size * n : 0;
-}
-
+/* A request with an optional Content-Type. */
 static void
-resp_free(struct resp *r)
+req(const char *method, const char *path, const char *ctype, const char *body,
+    long len, struct resp *r)
 {
-	buf_free(&r->body);
-	json_object_put(r->json);
-	r->json = NULL;
-}
+	char hdr[160];
+	const char *h[2] = {hdr, NULL};
 
-/* One request; body may be NULL.  The answer's JSON is parsed if any. */
-static void
-http(const char *method, const char *path, const char *ctype, const char *body,
-     long len, struct resp *r)
-{
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char url[1024], hdr[160];
-	char *ct = NULL;
-
-	memset(r, 0, sizeof(*r));
-	buf_init(&r->body, 4 << 20);
-	assert_non_null(c);
-	snprintf(url, sizeof(url), "%s%s", path[0] == '/' ? base_url : "",
-		 path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	if (ctype != NULL) {
-		snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype);
-		h = curl_slist_append(h, hdr);
-	}
-	h = curl_slist_append(h, "Expect:");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
-				 len < 0 ? (long)strlen(body) : len);
-	}
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-	snprintf(r->ctype, sizeof(r->ctype), "%s", ct ? ct : "");
-	if (strncmp(r->ctype, "application/json", 16) == 0 && r->body.data)
-		r->json = json_tokener_parse(r->body.data);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-}
-
-static const char *
-jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype ? ctype : "");
+	http(method, path, ctype ? h : NULL, body, len, r);
 }
 
 static long long
 count_jobs(void)
 {
-	PGresult *r = PQexec(pg, "SELECT count(*) FROM jobs");
-	long long n;
-
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return n;
+	return sql_ll("SELECT count(*) FROM jobs");
 }
 
 static pid_t
@@ -163,8 +90,8 @@ start_cartoon(const char *prompt, const char *style)
 
 	snprintf(body, sizeof(body), "{\"prompt\":\"%s\",\"style\":\"%s\"}",
 		 prompt, style);
-	http("POST", "/api/jobs/cartoonize/start", "application/json", body, -1,
-	     &r);
+	req("POST", "/api/jobs/cartoonize/start", "application/json", body, -1,
+	    &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(r.json);
 	snprintf(id, sizeof(id), "%s", jstr(r.json, "jobId"));
@@ -197,7 +124,7 @@ poll_job(const char *id, int stop_at_progress, double timeout_s, struct seen *s)
 		struct resp r;
 		int p;
 
-		http("GET", path, NULL, NULL, 0, &r);
+		req("GET", path, NULL, NULL, 0, &r);
 		assert_int_equal(r.status, 200);
 		assert_true(json_object_object_get_ex(r.json, "progress", &v));
 		p = json_object_get_int(v);
@@ -231,7 +158,7 @@ check_image(struct json_object *status)
 
 	assert_true(json_object_object_get_ex(status, "result", &res));
 	assert_non_null(url = jstr(res, "url"));
-	http("GET", url, NULL, NULL, 0, &r);
+	req("GET", url, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.ctype, "image/svg+xml");
 	assert_true(r.body.len > 500);
@@ -332,8 +259,8 @@ test_bad_requests(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct resp r;
 
-		http(rows[i].method, rows[i].path, rows[i].ctype, rows[i].body,
-		     -1, &r);
+		req(rows[i].method, rows[i].path, rows[i].ctype, rows[i].body,
+		    -1, &r);
 		if (r.status != rows[i].status || r.json == NULL ||
 		    jstr(r.json, "code") == NULL ||
 		    strcmp(jstr(r.json, "code"), rows[i].code) != 0 ||
@@ -362,8 +289,8 @@ test_oversized_body(void **state)
 	memcpy(big, "{\"prompt\":\"", 11);
 	memcpy(big + n - 2, "\"}", 2);
 	big[n] = '\0';
-	http("POST", "/api/jobs/cartoonize/start", "application/json", big,
-	     (long)n, &r);
+	req("POST", "/api/jobs/cartoonize/start", "application/json", big,
+	    (long)n, &r);
 	assert_int_equal(r.status, 413);
 	assert_non_null(r.json);
 	assert_string_equal(jstr(r.json, "code"), "PAYLOAD_TOO_LARGE");
@@ -377,8 +304,8 @@ job_epoch(const char *id)
 {
 	const char *params[1] = {id};
 	PGresult *r =
-	    PQexecParams(pg, "SELECT lease_epoch FROM jobs WHERE id = $1", 1,
-			 NULL, params, NULL, NULL, 0);
+	    PQexecParams(itest_pg, "SELECT lease_epoch FROM jobs WHERE id = $1",
+			 1, NULL, params, NULL, NULL, 0);
 	long long v;
 
 	assert_int_equal(PQntuples(r), 1);
@@ -443,21 +370,12 @@ main(void)
 	};
 	int rc;
 
-	base_url = getenv("BASE_URL");
-	if (base_url == NULL || getenv("DATABASE_URL") == NULL ||
-	    getenv("WORKER_BIN") == NULL) {
-		fprintf(stderr, "BASE_URL, DATABASE_URL and WORKER_BIN are "
-				"required (see tests/integration/run.sh)\n");
+	if (getenv("WORKER_BIN") == NULL) {
+		fprintf(stderr, "WORKER_BIN is required\n");
 		return 1;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pg = PQconnectdb(getenv("DATABASE_URL"));
-	if (PQstatus(pg) != CONNECTION_OK) {
-		fprintf(stderr, "database: %s", PQerrorMessage(pg));
-		return 1;
-	}
+	itest_init();
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	PQfinish(pg);
-	curl_global_cleanup();
+	itest_done();
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "jsonv.h"
 #include "num.h"
+#include "route.h"
 
 static void
 test_num(void **state)
@@ -166,6 +167,35 @@ test_json_getters(void **state)
 	json_object_put(o);
 }
 
+static void
+test_route_match(void **state)
+{
+	char scratch[64];
+	const char *caps[ROUTE_MAX_CAPS];
+
+	assert_true(route_match("/api/jobs/*/status/*",
+				"/api/jobs/cartoonize/status/job_1_a", scratch,
+				sizeof(scratch), caps));
+	assert_string_equal(caps[0], "cartoonize");
+	assert_string_equal(caps[1], "job_1_a");
+	assert_true(route_match("/api/jobs/user", "/api/jobs/user", scratch,
+				sizeof(scratch), caps));
+	assert_false(route_match("/api/jobs/*", "/api/jobs/", scratch,
+				 sizeof(scratch), caps));
+	assert_false(route_match("/api/jobs/*", "/api/jobs/a/", scratch,
+				 sizeof(scratch), caps));
+	assert_false(route_match("/api/jobs/*", "/api/jobs/a/b", scratch,
+				 sizeof(scratch), caps));
+	assert_false(route_match("/api/jobs/*/start", "/api/jobs//start",
+				 scratch, sizeof(scratch), caps));
+	/* too long for the scratch buffer: no match, no overflow */
+	assert_false(
+	    route_match("/api/jobs/*",
+			"/api/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			scratch, sizeof(scratch), caps));
+}
+
 int
 main(void)
 {
@@ -175,6 +205,7 @@ main(void)
 	    cmocka_unit_test(test_json_rejects),
 	    cmocka_unit_test(test_json_deep),
 	    cmocka_unit_test(test_json_getters),
+	    cmocka_unit_test(test_route_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

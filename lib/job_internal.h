@@ -1,0 +1,38 @@
+/*
+ * Shared by the job_*.c files of the library only: the column list every
+ * job query returns, the row reader and the keyed-update helper.
+ */
+#ifndef SJ_JOB_INTERNAL_H
+#define SJ_JOB_INTERNAL_H
+
+#include "job.h"
+
+/* The columns job_from_row() reads, in its order. */
+/* clang-format off */
+#define MS(c) "(floor(extract(epoch from " c ") * 1000))::int8"
+#define JOB_COLS                                                              \
+	"id, type, status, progress, current_step, coalesce(user_id, 0), "    \
+	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "   \
+	"result, checkpoint, error_code, error_message, "                     \
+	MS("created_at") ", " MS("updated_at") ", " MS("started_at") ", "     \
+	MS("completed_at") ", " MS("run_at")
+/* clang-format on */
+#define FENCE                                                                  \
+	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \
+	"lease_epoch = $3::int8"
+
+/* Fills j from row of r; the columns are JOB_COLS. */
+enum sj_err job_from_row(const PGresult *r, int row, struct job *j) SJ_WUR;
+/* Reads every row of r into a new list. */
+enum sj_err job_rows(const PGresult *r, struct job_list *out) SJ_WUR;
+/* Runs a keyed or fenced UPDATE; zero rows changed is miss. */
+enum sj_err job_update(struct db *db, const struct db_stmt *st,
+		       const char *const *params, enum sj_err miss,
+		       PGresult **res) SJ_WUR;
+/* After zero rows changed: SJ_ENOTFOUND or SJ_ECONFLICT. */
+enum sj_err job_missing_or_conflict(struct db *db, const char *id) SJ_WUR;
+/* Formats the fence parameters $1..$3 of l into params. */
+void lease_params(const struct job_lease *l, char epoch[24],
+		  const char **params);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * A fixed-window rate limiter kept in PostgreSQL (table rate_limits), so
+ * every process behind nginx shares one limit per key.
+ */
+#ifndef SJ_RATELIMIT_H
+#define SJ_RATELIMIT_H
+
+#include <stdbool.h>
+
+#include "db.h"
+#include "err.h"
+
+/*
+ * Counts one hit of key in the current window of window_s seconds (one
+ * statement).  *allowed is false once the window has seen more than limit
+ * hits; *retry_after_s is then the seconds until the window ends (>= 1).
+ */
+enum sj_err ratelimit_hit(struct db *db, const char *key, int limit,
+			  int window_s, bool *allowed,
+			  int *retry_after_s) SJ_WUR;
+
+#endif

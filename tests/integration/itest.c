@@ -1,0 +1,215 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "itest.h"
+
+const char *itest_base;
+PGconn *itest_pg;
+
+void
+itest_init(void)
+{
+	itest_base = getenv("BASE_URL");
+	if (itest_base == NULL || getenv("DATABASE_URL") == NULL) {
+		fprintf(stderr, "BASE_URL and DATABASE_URL are required (see "
+				"tests/integration/run.sh)\n");
+		exit(1);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	itest_pg = PQconnectdb(getenv("DATABASE_URL"));
+	if (PQstatus(itest_pg) != CONNECTION_OK) {
+		fprintf(stderr, "database: %s", PQerrorMessage(itest_pg));
+		exit(1);
+	}
+}
+
+void
+itest_done(void)
+{
+	PQfinish(itest_pg);
+	curl_global_cleanup();
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+
+	return buf_add(&r->body, p, size * n) == SJ_OK ? size * n : 0;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	size_t len = size * n;
+
+	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
+		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
+			 (int)strcspn(p + 12, "\r\n") - 1, p + 13);
+	return len;
+}
+
+void
+http(const char *method, const char *path, const char *const *headers,
+     const char *body, long len, struct resp *r)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[2048];
+	char *ct = NULL;
+
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, 16 << 20);
+	assert_non_null(c);
+	snprintf(url, sizeof(url), "%s%s", path[0] == '/' ? itest_base : "",
+		 path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	for (; headers != NULL && *headers != NULL; headers++)
+		h = curl_slist_append(h, *headers);
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+				 len < 0 ? (long)strlen(body) : len);
+	}
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	snprintf(r->ctype, sizeof(r->ctype), "%s", ct ? ct : "");
+	if (strncmp(r->ctype, "application/json", 16) == 0 && r->body.data)
+		r->json = json_tokener_parse(r->body.data);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
+void
+http_json(const char *method, const char *path, const char *token,
+	  const char *body, struct resp *r)
+{
+	char auth[256];
+	const char *h[3] = {"Content-Type: application/json", NULL, NULL};
+
+	if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h[1] = auth;
+	}
+	http(method, path, h, body, -1, r);
+}
+
+void
+resp_free(struct resp *r)
+{
+	buf_free(&r->body);
+	json_object_put(r->json);
+	r->json = NULL;
+}
+
+const char *
+jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+long long
+jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return -1;
+	return json_object_get_int64(v);
+}
+
+long long
+sql_ll(const char *sql)
+{
+	PGresult *r = PQexec(itest_pg, sql);
+	long long n;
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 1);
+	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return n;
+}
+
+int
+itest_ctl(const char *input, const char *const *args)
+{
+	const char *ctl = getenv("STORYJOBSCTL");
+	const char *argv[16];
+	int fds[2], st = 0;
+	size_t n = 0;
+	pid_t pid;
+
+	assert_non_null(ctl);
+	argv[n++] = ctl;
+	for (; *args != NULL && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		dup2(fds[0], 0);
+		close(fds[0]);
+		close(fds[1]);
+		execv(ctl, (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(fds[0]);
+	if (input != NULL)
+		assert_true(write(fds[1], input, strlen(input)) >= 0);
+	close(fds[1]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+void
+itest_user(const char *email, const char *password, int admin, char token[128])
+{
+	const char *args[] = {"user", "add", email, admin ? "--admin" : NULL,
+			      NULL};
+	char body[512], line[300];
+	struct resp r;
+
+	snprintf(line, sizeof(line), "%s\n", password);
+	assert_int_equal(itest_ctl(line, args), 0);
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
+		 email, password);
+	/* every suite logs in from 127.0.0.1: wait out nginx's login limit */
+	for (int i = 0; i < 40; i++) {
+		http_json("POST", "/api/auth/login", NULL, body, &r);
+		if (r.status != 429)
+			break;
+		resp_free(&r);
+		sleep(1);
+	}
+	assert_int_equal(r.status, 200);
+	snprintf(token, 128, "%s", jstr(r.json, "token"));
+	resp_free(&r);
+}

@@ -1,0 +1,57 @@
+/*
+ * Shared helpers of the integration tests: HTTP through nginx with
+ * libcurl, a side PostgreSQL session for checking what was written, and
+ * the sysadmin tool for creating users.
+ *
+ * Environment: BASE_URL, DATABASE_URL, STORYJOBSCTL (path), WORKER_BIN.
+ */
+#ifndef SJ_ITEST_H
+#define SJ_ITEST_H
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "buf.h"
+
+struct resp {
+	long status;
+	char ctype[128];
+	char retry_after[32]; /* Retry-After header, or "" */
+	struct buf body;
+	struct json_object *json; /* parsed when the answer is JSON */
+};
+
+extern const char *itest_base;
+extern PGconn *itest_pg;
+
+/* Reads the environment, connects; exits 1 when something is missing. */
+void itest_init(void);
+void itest_done(void);
+
+/*
+ * One request.  headers: NULL or a NULL-terminated list of "Name: value".
+ * body NULL: none; len < 0: strlen(body).  path "/..." is relative to
+ * BASE_URL, anything else is a full URL.
+ */
+void http(const char *method, const char *path, const char *const *headers,
+	  const char *body, long len, struct resp *r);
+/* POST a JSON body, with an optional Bearer token. */
+void http_json(const char *method, const char *path, const char *token,
+	       const char *body, struct resp *r);
+void resp_free(struct resp *r);
+
+/* The string member key of o, or NULL. */
+const char *jstr(struct json_object *o, const char *key);
+/* The integer member key of o, or -1. */
+long long jint(struct json_object *o, const char *key);
+
+/* The first column of the first row of sql (no parameters). */
+long long sql_ll(const char *sql);
+
+/* Runs STORYJOBSCTL with args (NULL-terminated), feeding input on stdin. */
+int itest_ctl(const char *input, const char *const *args);
+/* Creates a user (admin when admin) and logs in; token receives it. */
+void itest_user(const char *email, const char *password, int admin,
+		char token[128]);
+
+#endif

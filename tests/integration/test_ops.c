@@ -1,0 +1,523 @@
+/*
+ * The health, metrics and cron routes through nginx.
+ *
+ * The health verdict depends on the whole jobs and workers tables, so the
+ * group setup moves whatever earlier suites left there into side tables
+ * and the teardown puts it back; each case inserts its own rows by SQL and
+ * deletes them afterwards.  The rate-limit case runs last: it uses up the
+ * cron window, which the setup and teardown reset (rate_limits key
+ * "cron").
+ *
+ * Environment: BASE_URL, DATABASE_URL, WEBHOOK_SECRET.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "itest.h"
+
+static void
+sql(const char *q)
+{
+	PGresult *r = PQexec(itest_pg, q);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		fprintf(stderr, "sql failed: %s: %s", q,
+			PQerrorMessage(itest_pg));
+	assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+	PQclear(r);
+}
+
+static struct json_object *
+member(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	assert_non_null(o);
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("member %s missing", key);
+	return v;
+}
+
+static double
+num(struct json_object *o, const char *key)
+{
+	struct json_object *v = member(o, key);
+
+	assert_true(json_object_is_type(v, json_type_double) ||
+		    json_object_is_type(v, json_type_int));
+	return json_object_get_double(v);
+}
+
+/* True when the string array holds s. */
+static int
+has_str(struct json_object *arr, const char *s)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (strcmp(json_object_get_string(
+			       json_object_array_get_idx(arr, i)),
+			   s) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+get_health(struct resp *r)
+{
+	http("GET", "/api/jobs/health", NULL, NULL, 0, r);
+	assert_non_null(r->json);
+}
+
+static void
+pending(int n, const char *age)
+{
+	char q[512];
+
+	snprintf(q, sizeof(q),
+		 "INSERT INTO jobs (id, type, status, max_attempts, "
+		 "timeout_s, input, run_at, created_at) SELECT "
+		 "'job_1_opsp' || g, 'scenes', 'pending', 3, 60, '{}', now() "
+		 "- interval '%s', now() - interval '%s' FROM "
+		 "generate_series(1, %d) g",
+		 age, age, n);
+	sql(q);
+}
+
+static void
+live_worker(void)
+{
+	sql("INSERT INTO workers (id, host, pid, mem_used_pct) VALUES "
+	    "('ops-test-worker', 'test', 1, 37)");
+}
+
+static void
+cleanup(void)
+{
+	sql("DELETE FROM jobs WHERE id LIKE 'job_1_ops%'");
+	sql("DELETE FROM workers WHERE id = 'ops-test-worker'");
+}
+
+static int
+stash(void **state)
+{
+	(void)state;
+	sql("CREATE TABLE ops_test_jobs AS SELECT * FROM jobs");
+	sql("CREATE TABLE ops_test_workers AS SELECT * FROM workers");
+	sql("DELETE FROM jobs");
+	sql("DELETE FROM workers");
+	/* a fresh cron window: earlier suites' calls must not count here */
+	sql("DELETE FROM rate_limits WHERE key = 'cron'");
+	return 0;
+}
+
+static int
+unstash(void **state)
+{
+	(void)state;
+	cleanup();
+	sql("INSERT INTO jobs SELECT * FROM ops_test_jobs");
+	sql("INSERT INTO workers SELECT * FROM ops_test_workers");
+	sql("DROP TABLE ops_test_jobs");
+	sql("DROP TABLE ops_test_workers");
+	/* give the window back to the suites that run after this one */
+	sql("DELETE FROM rate_limits WHERE key = 'cron'");
+	return 0;
+}
+
+static void
+test_health_shape_empty(void **state)
+{
+	static const char *const ss[] = {"monitor", "manager", "config",
+					 "database", "worker"};
+	static const char *const ms[] = {
+	    "queueDepth",  "processingCapacity", "currentlyProcessing",
+	    "successRate", "errorRate",		 "averageProcessingTime",
+	    "jobsPerHour", "resourceUtilization"};
+	static const char *const os[] = {
+	    "autoProcessingEnabled", "processingInterval", "maxConcurrentJobs"};
+	struct json_object *h;
+	struct resp r;
+
+	(void)state;
+	get_health(&r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(jstr(r.json, "status"), "healthy");
+	assert_string_equal(jstr(r.json, "message"), "All systems operational");
+	assert_non_null(jstr(r.json, "timestamp"));
+	for (size_t i = 0; i < sizeof(ss) / sizeof(ss[0]); i++)
+		assert_non_null(jstr(member(r.json, "systemStatus"), ss[i]));
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		(void)num(member(r.json, "metrics"), ms[i]);
+	for (size_t i = 0; i < sizeof(os) / sizeof(os[0]); i++)
+		(void)member(member(r.json, "operational"), os[i]);
+	h = member(r.json, "health");
+	assert_true(json_object_is_type(member(h, "alerts"), json_type_array));
+	assert_true(
+	    json_object_is_type(member(h, "recommendations"), json_type_array));
+	assert_int_equal(jint(h, "stuckJobsCount"), 0);
+	assert_true(num(member(r.json, "metrics"), "successRate") == 100.0);
+	assert_true(num(member(r.json, "metrics"), "errorRate") == 0.0);
+	assert_int_equal(jint(member(r.json, "metrics"), "queueDepth"), 0);
+	resp_free(&r);
+}
+
+static void
+test_health_queue_warning(void **state)
+{
+	struct json_object *m;
+	struct resp r;
+
+	(void)state;
+	live_worker();
+	pending(25, "1 second");
+	get_health(&r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(jstr(r.json, "status"), "warning");
+	m = member(r.json, "metrics");
+	assert_int_equal(jint(m, "queueDepth"), 25);
+	assert_int_equal(jint(m, "resourceUtilization"), 37);
+	assert_true(has_str(member(member(r.json, "health"), "alerts"),
+			    "Queue depth is elevated"));
+	assert_true(has_str(member(member(r.json, "health"), "recommendations"),
+			    "Monitor queue closely and consider scaling"));
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+test_health_queue_critical(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	live_worker();
+	pending(55, "1 second");
+	get_health(&r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(jstr(r.json, "status"), "critical");
+	assert_string_equal(jstr(r.json, "message"),
+			    "System experiencing critical issues");
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+test_health_no_worker(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	pending(1, "1 second");
+	get_health(&r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(jstr(r.json, "status"), "critical");
+	assert_string_equal(jstr(member(r.json, "systemStatus"), "worker"),
+			    "down");
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+test_health_old_pending(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	live_worker();
+	pending(1, "31 minutes");
+	get_health(&r);
+	assert_int_equal(r.status, 503);
+	assert_true(has_str(member(member(r.json, "health"), "alerts"),
+			    "Jobs are waiting too long in queue"));
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+test_health_failures(void **state)
+{
+	struct json_object *m;
+	struct resp r;
+
+	(void)state;
+	live_worker();
+	sql("INSERT INTO jobs (id, type, status, max_attempts, timeout_s, "
+	    "input, started_at, completed_at, error_code, error_message) "
+	    "SELECT 'job_1_opsf' || g, 'cartoonize', CASE WHEN g <= 3 THEN "
+	    "'failed' ELSE 'completed' END, 3, 60, '{}', now() - interval "
+	    "'10 seconds', now(), NULL, NULL FROM generate_series(1, 10) g");
+	get_health(&r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(jstr(r.json, "status"), "critical");
+	m = member(r.json, "metrics");
+	assert_true(num(m, "successRate") == 70.0);
+	assert_true(num(m, "errorRate") == 30.0);
+	assert_int_equal(jint(m, "jobsPerHour"), 10);
+	assert_true(has_str(member(member(r.json, "health"), "alerts"),
+			    "Job success rate could be improved"));
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+test_metrics(void **state)
+{
+	static const char *const names[] = {
+	    "storyjobs_queue_depth{type=\"scenes\",status=\"pending\"} 2",
+	    "storyjobs_jobs_finished_total{type=\"cartoonize\","
+	    "outcome=\"completed\"} 1",
+	    "storyjobs_job_duration_seconds_bucket{le=\"5\"} 0\n",
+	    "storyjobs_job_duration_seconds_bucket{le=\"15\"} 1\n",
+	    "storyjobs_job_duration_seconds_bucket{le=\"+Inf\"} 1\n",
+	    "storyjobs_job_duration_seconds_sum 10\n",
+	    "storyjobs_job_duration_seconds_count 1\n",
+	    "storyjobs_worker_last_heartbeat_seconds{worker=\"ops-test-"
+	    "worker\"}",
+	    "storyjobs_http_requests_total{route=\"/api/jobs/health\""};
+	struct resp r;
+
+	(void)state;
+	live_worker();
+	pending(2, "1 second");
+	sql("INSERT INTO jobs (id, type, status, max_attempts, timeout_s, "
+	    "input, started_at, completed_at) VALUES ('job_1_opsm', "
+	    "'cartoonize', 'completed', 3, 60, '{}', now() - interval "
+	    "'10 seconds', now())");
+	http("GET", "/metrics", NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(strncmp(r.ctype, "text/plain", 10) == 0);
+	assert_non_null(r.body.data);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strstr(r.body.data, names[i]) == NULL)
+			fail_msg("metrics lack %s:\n%s", names[i], r.body.data);
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+cron(const char *path, const char *secret, const char *body, struct resp *r)
+{
+	char sh[1200];
+	const char *h[3] = {"Content-Type: application/json", NULL, NULL};
+
+	if (secret != NULL) {
+		snprintf(sh, sizeof(sh), "x-webhook-secret: %s", secret);
+		h[1] = sh;
+	}
+	http("POST", path, h, body, -1, r);
+}
+
+static const char *
+secret(void)
+{
+	const char *s = getenv("WEBHOOK_SECRET");
+
+	assert_non_null(s);
+	return s;
+}
+
+static void
+test_cron_unauthorized(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	cron("/api/cron/process-jobs", NULL, "{}", &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(jstr(r.json, "error"),
+			    "Unauthorized webhook request");
+	assert_string_equal(jstr(r.json, "code"), "UNAUTHORIZED");
+	assert_string_equal(jstr(r.json, "reason"), "Missing webhook secret");
+	resp_free(&r);
+	cron("/api/cron/process-jobs", "wrong-secret", "{}", &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(jstr(r.json, "reason"), "Invalid webhook secret");
+	resp_free(&r);
+	cron("/api/jobs/process", "x", "{}", &r);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+}
+
+static void
+test_cron_tick(void **state)
+{
+	struct json_object *hc;
+	struct resp r;
+
+	(void)state;
+	cron("/api/cron/process-jobs", secret(), "", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(jstr(r.json, "timestamp"));
+	assert_true(jint(r.json, "processed") >= 0);
+	assert_true(jint(r.json, "requeued") >= 0);
+	assert_true(jint(r.json, "timedOut") >= 0);
+	assert_true(jint(r.json, "queueDepth") >= 0);
+	resp_free(&r);
+	cron("/api/jobs/process", secret(),
+	     "{\"healthCheck\":true,\"cleanup\":true,\"cleanupDays\":30,"
+	     "\"maxJobs\":5,\"jobTypes\":[\"scenes\"]}",
+	     &r);
+	assert_int_equal(r.status, 200);
+	assert_true(jint(r.json, "cleaned") >= 0);
+	hc = member(r.json, "healthCheck");
+	assert_true(
+	    json_object_is_type(member(hc, "healthy"), json_type_boolean));
+	assert_non_null(jstr(hc, "message"));
+	(void)member(hc, "details");
+	resp_free(&r);
+}
+
+static void
+test_cron_force(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	live_worker();
+	sql("INSERT INTO jobs (id, type, status, max_attempts, timeout_s, "
+	    "input, run_at, priority) VALUES ('job_1_opsforce', 'scenes', "
+	    "'pending', 3, 60, '{}', now() + interval '1 hour', 5)");
+	cron("/api/cron/process-jobs", secret(),
+	     "{\"forceProcessing\":true,\"specificJobId\":\"job_1_opsforce\","
+	     "\"jobTypes\":[\"scenes\"]}",
+	     &r);
+	assert_int_equal(r.status, 200);
+	assert_true(jint(r.json, "processed") >= 1);
+	assert_int_equal(sql_ll("SELECT count(*) FROM jobs WHERE id = "
+				"'job_1_opsforce' AND priority = 0 AND "
+				"run_at <= now()"),
+			 1);
+	resp_free(&r);
+	cleanup();
+}
+
+static void
+test_cron_bad_body(void **state)
+{
+	static const char *const bodies[] = {"{\"maxJobs\":\"5\"}",
+					     "{\"jobTypes\":\"scenes\"}",
+					     "{\"cleanup\":1}"};
+	struct resp r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		cron("/api/cron/process-jobs", secret(), bodies[i], &r);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(jstr(r.json, "code"), "INVALID_INPUT");
+		resp_free(&r);
+	}
+}
+
+/*
+ * A user of role with a session whose token is tok ("sjt_" + 43 base64url
+ * characters), made by SQL: nginx's login limit may be used up by the
+ * earlier suites, and the login route is not what is tested here.
+ */
+static void
+session(const char *email, const char *role, const char *tok)
+{
+	char q[768];
+
+	snprintf(q, sizeof(q),
+		 "WITH u AS (INSERT INTO users (email, password_hash, role) "
+		 "VALUES ('%s', 'x', '%s') RETURNING id) INSERT INTO sessions "
+		 "(token_hash, user_id, expires_at) SELECT "
+		 "sha256(convert_to('%s', 'UTF8')), id, now() + interval "
+		 "'1 hour' FROM u",
+		 email, role, tok);
+	sql(q);
+}
+
+/* /api/jobs/process also takes an admin Bearer; a user's gets 403. */
+static void
+test_cron_admin_bearer(void **state)
+{
+	static const char admin[] =
+	    "sjt_opsadminAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	static const char user[] =
+	    "sjt_opsuserAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	struct resp r;
+
+	(void)state;
+	session("ops-admin@example.com", "admin", admin);
+	session("ops-user@example.com", "user", user);
+	http_json("POST", "/api/jobs/process", admin, "{}", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(jint(r.json, "queueDepth") >= 0);
+	resp_free(&r);
+	http_json("POST", "/api/jobs/process", user, "{}", &r);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(jstr(r.json, "code"), "FORBIDDEN");
+	resp_free(&r);
+	/* the Bearer is not accepted on the cron route */
+	http_json("POST", "/api/cron/process-jobs", admin, "{}", &r);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	sql("DELETE FROM users WHERE email IN ('ops-admin@example.com', "
+	    "'ops-user@example.com')");
+}
+
+/* Last: uses up the shared cron window. */
+static void
+test_cron_rate_limit(void **state)
+{
+	struct json_object *d = NULL;
+	struct resp r;
+	int limited = 0;
+
+	(void)state;
+	for (int i = 0; i < 12; i++) {
+		cron("/api/cron/process-jobs", secret(), "{}", &r);
+		if (r.status == 429 && !limited) {
+			limited = 1;
+			assert_string_equal(jstr(r.json, "code"),
+					    "RATE_LIMIT_EXCEEDED");
+			assert_true(r.retry_after[0] != '\0');
+			if (!json_object_object_get_ex(r.json, "retryAfter",
+						       &d))
+				d = member(member(r.json, "details"),
+					   "retryAfter");
+			assert_true(json_object_get_int(d) >= 1);
+		} else if (r.status != 429) {
+			assert_int_equal(r.status, 200);
+		}
+		resp_free(&r);
+	}
+	assert_true(limited);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_health_shape_empty),
+	    cmocka_unit_test(test_health_queue_warning),
+	    cmocka_unit_test(test_health_queue_critical),
+	    cmocka_unit_test(test_health_no_worker),
+	    cmocka_unit_test(test_health_old_pending),
+	    cmocka_unit_test(test_health_failures),
+	    cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_cron_unauthorized),
+	    cmocka_unit_test(test_cron_tick),
+	    cmocka_unit_test(test_cron_force),
+	    cmocka_unit_test(test_cron_bad_body),
+	    cmocka_unit_test(test_cron_admin_bearer),
+	    cmocka_unit_test(test_cron_rate_limit),
+	};
+	int rc;
+
+	itest_init();
+	rc = cmocka_run_group_tests(tests, stash, unstash);
+	itest_done();
+	return rc;
+}

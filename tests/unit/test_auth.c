@@ -1,0 +1,393 @@
+/*
+ * Users, passwords and sessions against a real PostgreSQL: the stored
+ * hash format, verification, length caps, case-insensitive uniqueness,
+ * login failures that look alike (same answer, similar time), tokens that
+ * resolve, expire and are revoked.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "auth.h"
+#include "testdb.h"
+
+static struct cfg cfg;
+static struct db *db;	/* the library's session under test */
+static struct db *side; /* a second session for inspecting and forcing */
+
+static int
+group_setup(void **state)
+{
+	const char *conninfo = testdb_create();
+
+	(void)state;
+	testdb_cfg(&cfg);
+	if (db_open(conninfo, "test", 5000, &db) != SJ_OK ||
+	    db_open(conninfo, "test-side", 5000, &side) != SJ_OK)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	db_close(db);
+	db_close(side);
+	cfg_free(&cfg);
+	testdb_drop();
+	return 0;
+}
+
+static int
+fresh(void **state)
+{
+	(void)state;
+	testdb_sql(side, "TRUNCATE users, sessions CASCADE");
+	return 0;
+}
+
+/* The first column of the first row of sql, on the side session. */
+static long long
+sql_ll(const char *sql)
+{
+	PGresult *r;
+	long long n;
+
+	assert_int_equal(db_connect(side), SJ_OK);
+	r = PQexec(db_pg(side), sql);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	n = db_ll(r, 0, 0, -1);
+	PQclear(r);
+	return n;
+}
+
+static long long
+sql_count_users(void)
+{
+	return sql_ll("SELECT count(*) FROM users");
+}
+
+static void
+add_user(const char *email, const char *pw, enum user_role role, struct user *u)
+{
+	const char *msg = NULL;
+
+	assert_int_equal(auth_user_create(db, email, pw, role, u, &msg), SJ_OK);
+}
+
+static void
+login_ok(const char *email, const char *pw, char token[AUTH_TOKEN_MAX],
+	 struct user *u)
+{
+	int64_t exp = 0;
+
+	assert_int_equal(auth_login(db, email, pw, token, &exp, u), SJ_OK);
+	assert_true(exp > (int64_t)time(NULL) * 1000);
+}
+
+static void
+bearer(const char *token, char *h, size_t sz)
+{
+	snprintf(h, sz, "Bearer %s", token);
+}
+
+static void
+test_hash_format(void **state)
+{
+	char h[AUTH_HASH_MAX], h2[AUTH_HASH_MAX];
+	const char *p;
+	int dollars = 0;
+
+	(void)state;
+	assert_int_equal(auth_hash_password("correct horse", h), SJ_OK);
+	assert_int_equal(strncmp(h, "scrypt$15$8$1$", 14), 0);
+	for (p = h; *p; p++)
+		dollars += *p == '$';
+	assert_int_equal(dollars, 5);
+	/* 16-byte salt: 24 chars of base64; 32-byte key: 44 */
+	assert_int_equal(strlen(h), 14 + 24 + 1 + 44);
+	assert_int_equal(auth_verify_password("correct horse", h), SJ_OK);
+	assert_int_equal(auth_verify_password("correct horsf", h),
+			 SJ_ENOTFOUND);
+	/* a fresh salt every time */
+	assert_int_equal(auth_hash_password("correct horse", h2), SJ_OK);
+	assert_string_not_equal(h, h2);
+	assert_int_equal(auth_verify_password("correct horse", "plain"),
+			 SJ_EINVAL);
+	assert_int_equal(
+	    auth_verify_password("correct horse", "scrypt$15$8$1$AA==$AA=="),
+	    SJ_EINVAL);
+}
+
+static void
+test_password_caps(void **state)
+{
+	char pw[AUTH_PASSWORD_MAX + 2], h[AUTH_HASH_MAX];
+	const char *msg = NULL;
+	struct user u;
+
+	(void)state;
+	memset(pw, 'a', sizeof(pw) - 1);
+	pw[sizeof(pw) - 1] = '\0'; /* 257 bytes */
+	assert_int_equal(auth_hash_password(pw, h), SJ_EINVAL);
+	assert_int_equal(auth_user_create(db, "a@b.c", pw, ROLE_USER, &u, &msg),
+			 SJ_EINVAL);
+	assert_string_equal(msg, "Password must be 8 to 256 characters");
+	pw[AUTH_PASSWORD_MAX] = '\0'; /* 256 bytes: allowed */
+	assert_int_equal(auth_hash_password(pw, h), SJ_OK);
+	assert_int_equal(auth_hash_password("short", h), SJ_EINVAL);
+	assert_int_equal(
+	    auth_user_create(db, "a@b.c", "1234567", ROLE_USER, &u, &msg),
+	    SJ_EINVAL);
+	assert_int_equal(sql_count_users(), 0);
+}
+
+static void
+test_email_rules(void **state)
+{
+	static const char *const bad[] = {
+	    "",	  "ab",	     "nobody",	 "a@@b.c",    "a@b@c",	  "@b.c",
+	    "a@", "a b@c.d", "a\tb@c.d", "a\x01@c.d", "a@b.c\x7f"};
+	char longer[300];
+	const char *msg = NULL;
+	struct user u;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg = NULL;
+		assert_int_equal(auth_user_create(db, bad[i], "password1",
+						  ROLE_USER, &u, &msg),
+				 SJ_EINVAL);
+		assert_string_equal(msg, "Invalid email address");
+	}
+	memset(longer, 'a', sizeof(longer));
+	memcpy(longer + 250, "@b.co", 6); /* 255 bytes */
+	assert_int_equal(
+	    auth_user_create(db, longer, "password1", ROLE_USER, &u, &msg),
+	    SJ_EINVAL);
+	assert_int_equal(sql_count_users(), 0);
+	/* trimmed and lowercased */
+	add_user("  Mixed.Case@Example.COM \t", "password1", ROLE_ADMIN, &u);
+	assert_string_equal(u.email, "mixed.case@example.com");
+	assert_int_equal(u.role, ROLE_ADMIN);
+	assert_true(u.id > 0);
+}
+
+static void
+test_duplicate_email(void **state)
+{
+	const char *msg = NULL;
+	struct user u;
+
+	(void)state;
+	add_user("dup@example.com", "password1", ROLE_USER, &u);
+	assert_int_equal(auth_user_create(db, "DUP@Example.com", "password2",
+					  ROLE_USER, &u, &msg),
+			 SJ_ECONFLICT);
+	assert_int_equal(sql_count_users(), 1);
+}
+
+static void
+test_login(void **state)
+{
+	char token[AUTH_TOKEN_MAX], h[128];
+	struct user u, v, w;
+	int64_t exp = 0;
+
+	(void)state;
+	add_user("login@example.com", "password1", ROLE_USER, &u);
+	login_ok("Login@Example.com", "password1", token, &v);
+	assert_int_equal(v.id, u.id);
+	assert_string_equal(v.email, "login@example.com");
+	assert_int_equal(strlen(token), 4 + 43);
+	assert_int_equal(strncmp(token, "sjt_", 4), 0);
+	assert_int_equal(strspn(token + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "abcdefghijklmnopqrstuvwxyz"
+					   "0123456789-_"),
+			 43);
+	/* only the digest is stored */
+	assert_int_equal(sql_ll("SELECT count(*) FROM sessions "
+				"WHERE length(token_hash) = 32"),
+			 1);
+	bearer(token, h, sizeof(h));
+	assert_int_equal(auth_bearer(db, h, &w), SJ_OK);
+	assert_int_equal(w.id, u.id);
+	assert_int_equal(w.role, ROLE_USER);
+	assert_int_equal(
+	    auth_login(db, "login@example.com", "password2", token, &exp, &v),
+	    SJ_ENOTFOUND);
+	assert_int_equal(
+	    auth_login(db, "nobody@example.com", "password1", token, &exp, &v),
+	    SJ_ENOTFOUND);
+	assert_int_equal(
+	    auth_login(db, "not-an-email", "password1", token, &exp, &v),
+	    SJ_ENOTFOUND);
+	assert_int_equal(sql_ll("SELECT count(*) FROM sessions"), 1);
+}
+
+static void
+test_bearer_malformed(void **state)
+{
+	static const char *const invalid[] = {"",	 "Bearer",
+					      "Bearer ", "Basic dXNlcjpwYXNz",
+					      "token",	 "Bearer   "};
+	static const char *const unknown[] = {
+	    "Bearer sjt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "Bearer sjt_short", "Bearer x' OR '1'='1",
+	    "Bearer sjt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+"};
+	struct user u;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		assert_int_equal(auth_bearer(db, invalid[i], &u), SJ_EINVAL);
+	assert_int_equal(auth_bearer(db, NULL, &u), SJ_EINVAL);
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		assert_int_equal(auth_bearer(db, unknown[i], &u), SJ_ENOTFOUND);
+	assert_int_equal(auth_logout(db, "Basic abc"), SJ_EINVAL);
+	assert_int_equal(auth_logout(db, unknown[0]), SJ_ENOTFOUND);
+}
+
+static void
+test_expired_token(void **state)
+{
+	char token[AUTH_TOKEN_MAX], h[128];
+	struct user u;
+
+	(void)state;
+	add_user("exp@example.com", "password1", ROLE_USER, &u);
+	login_ok("exp@example.com", "password1", token, &u);
+	bearer(token, h, sizeof(h));
+	assert_int_equal(auth_bearer(db, h, &u), SJ_OK);
+	testdb_sql(side, "UPDATE sessions SET expires_at = "
+			 "now() - interval '1 second'");
+	assert_int_equal(auth_bearer(db, h, &u), SJ_ENOTFOUND);
+	assert_int_equal(auth_logout(db, h), SJ_ENOTFOUND);
+}
+
+static void
+test_logout_revokes(void **state)
+{
+	char t1[AUTH_TOKEN_MAX], t2[AUTH_TOKEN_MAX], h1[128], h2[128];
+	struct user u;
+
+	(void)state;
+	add_user("out@example.com", "password1", ROLE_USER, &u);
+	login_ok("out@example.com", "password1", t1, &u);
+	login_ok("out@example.com", "password1", t2, &u);
+	assert_string_not_equal(t1, t2);
+	bearer(t1, h1, sizeof(h1));
+	bearer(t2, h2, sizeof(h2));
+	assert_int_equal(auth_logout(db, h1), SJ_OK);
+	assert_int_equal(auth_bearer(db, h1, &u), SJ_ENOTFOUND);
+	assert_int_equal(auth_logout(db, h1), SJ_ENOTFOUND);
+	/* the other session lives on */
+	assert_int_equal(auth_bearer(db, h2, &u), SJ_OK);
+}
+
+static void
+test_set_password_revokes(void **state)
+{
+	char token[AUTH_TOKEN_MAX], h[128];
+	const char *msg = NULL;
+	struct user u;
+	int64_t exp;
+
+	(void)state;
+	add_user("pw@example.com", "password1", ROLE_USER, &u);
+	login_ok("pw@example.com", "password1", token, &u);
+	bearer(token, h, sizeof(h));
+	assert_int_equal(
+	    auth_set_password(db, "PW@example.com", "password2", &msg), SJ_OK);
+	assert_int_equal(auth_bearer(db, h, &u), SJ_ENOTFOUND);
+	assert_int_equal(
+	    auth_login(db, "pw@example.com", "password1", token, &exp, &u),
+	    SJ_ENOTFOUND);
+	login_ok("pw@example.com", "password2", token, &u);
+	assert_int_equal(
+	    auth_set_password(db, "nobody@example.com", "password3", &msg),
+	    SJ_ENOTFOUND);
+	assert_int_equal(auth_set_password(db, "pw@example.com", "short", &msg),
+			 SJ_EINVAL);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median time of 5 failed logins of email/pw. */
+static double
+median_login(const char *email, const char *pw)
+{
+	char token[AUTH_TOKEN_MAX];
+	double t[5];
+	struct user u;
+	int64_t exp;
+
+	for (int i = 0; i < 5; i++) {
+		double t0 = now_s();
+
+		assert_int_equal(auth_login(db, email, pw, token, &exp, &u),
+				 SJ_ENOTFOUND);
+		t[i] = now_s() - t0;
+	}
+	qsort(t, 5, sizeof(t[0]), cmp_double);
+	return t[2];
+}
+
+static void
+test_login_timing(void **state)
+{
+	double unknown, wrong;
+	struct user u;
+
+	(void)state;
+	add_user("time@example.com", "password1", ROLE_USER, &u);
+	unknown = median_login("ghost@example.com", "password1");
+	wrong = median_login("time@example.com", "wrongpass");
+	print_message("median unknown %.1f ms, wrong password %.1f ms\n",
+		      unknown * 1e3, wrong * 1e3);
+	assert_true(unknown < wrong * 3);
+	assert_true(wrong < unknown * 3);
+	/* both did the scrypt work */
+	assert_true(unknown > 0.005 && wrong > 0.005);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hash_format),
+	    cmocka_unit_test_setup(test_password_caps, fresh),
+	    cmocka_unit_test_setup(test_email_rules, fresh),
+	    cmocka_unit_test_setup(test_duplicate_email, fresh),
+	    cmocka_unit_test_setup(test_login, fresh),
+	    cmocka_unit_test_setup(test_bearer_malformed, fresh),
+	    cmocka_unit_test_setup(test_expired_token, fresh),
+	    cmocka_unit_test_setup(test_logout_revokes, fresh),
+	    cmocka_unit_test_setup(test_set_password_revokes, fresh),
+	    cmocka_unit_test_setup(test_login_timing, fresh),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
