@@ -183,22 +183,10 @@ static const struct route routes[] = {
     {"GET", "/metrics", h_metrics},
 };
 
-/* The route label for the request counter: a pattern, never raw input. */
-static const char *
-route_label(const struct req *r)
-{
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(r->path, routes[i].pattern) == 0)
-			return routes[i].pattern;
-	return "other";
-}
-
 static void
 handle(struct req *r)
 {
 	req_dispatch(r, routes, sizeof(routes) / sizeof(routes[0]));
-	if (health_count_request(r->db, route_label(r), r->status) != SJ_OK)
-		log_req(LOG_LVL_DEBUG, r->id, "request counter not updated");
 }
 
 static void

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "err.h"
+#include "health.h"
 #include "jsonv.h"
 #include "log.h"
 #include "num.h"
@@ -249,6 +250,7 @@ req_dispatch(struct req *r, const struct route *routes, size_t n)
 		if (!route_match(routes[i].pattern, r->path, scratch,
 				 sizeof(scratch), caps))
 			continue;
+		r->route = routes[i].pattern;
 		if (strcmp(routes[i].method, r->method) == 0) {
 			routes[i].fn(r, caps);
 			return;
@@ -290,10 +292,48 @@ req_set_id(struct req *r)
 	r->id[32] = '\0';
 }
 
+/*
+ * Requests served, counted in memory by (route pattern, status) and
+ * added to http_requests at most every REQ_COUNT_FLUSH_US, in one
+ * statement: no database write per request.  A child stopped while idle
+ * loses at most that interval's counts.
+ */
+#define REQ_COUNTERS 64
+#define REQ_COUNT_FLUSH_US (5 * 1000000)
+
+struct req_counts {
+	struct http_count c[REQ_COUNTERS];
+	size_t n;
+	int64_t flushed_us;
+};
+
+static void
+req_count(struct req_counts *rc, struct db *db, const struct req *r)
+{
+	const char *route = r->route ? r->route : "other";
+	size_t i;
+
+	for (i = 0; i < rc->n; i++)
+		if (rc->c[i].status == r->status &&
+		    strcmp(rc->c[i].route, route) == 0)
+			break;
+	if (i == rc->n && rc->n < REQ_COUNTERS)
+		rc->c[rc->n++] = (struct http_count){route, r->status, 0};
+	if (i < rc->n)
+		rc->c[i].n++;
+	if (now_us() - rc->flushed_us < REQ_COUNT_FLUSH_US)
+		return;
+	if (health_count_requests(db, rc->c, rc->n) != SJ_OK)
+		log_req(LOG_LVL_DEBUG, r->id, "request counters not saved");
+	rc->n = 0;
+	rc->flushed_us = now_us();
+}
+
 void
 req_serve(int listen_fd, const struct cfg *c, const char *prog,
 	  void (*handle)(struct req *r))
 {
+	struct req_counts counts = {.n = 0, .flushed_us = 0};
 	FCGX_Request fcgx;
 	struct db *db = NULL;
 	struct req r;
@@ -323,6 +363,7 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 		log_req(LOG_LVL_INFO, r.id, "%s %s %d %.1fms",
 			r.method ? r.method : "-", r.path ? r.path : "-",
 			r.status, (double)(now_us() - r.start_us) / 1000.0);
+		req_count(&counts, db, &r);
 		free(r.body);
 		FCGX_Finish_r(&fcgx);
 		server_request_end();

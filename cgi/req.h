@@ -32,6 +32,7 @@ struct req {
 	char *body;  /* NUL-terminated; NULL until read */
 	size_t body_len;
 	int status; /* status sent, for the access log */
+	const char *route; /* the matched pattern, for the counters */
 	int64_t start_us;
 };
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "buf.h"
 #include "health.h"
 #include "job.h"
 #include "jsonv.h"
@@ -402,20 +403,47 @@ health_prune(struct db *db, int64_t days, long max_batches, long long *deleted)
 }
 
 static const struct db_stmt st_count = {
-    "health_count_request",
-    "INSERT INTO http_requests (route, status, count) VALUES ($1, "
-    "$2::int, 1) ON CONFLICT (route, status) DO UPDATE SET count = "
-    "http_requests.count + 1",
-    2};
+    "health_count_requests",
+    "INSERT INTO http_requests (route, status, count) SELECT * FROM "
+    "unnest($1::text[], $2::int4[], $3::int8[]) ON CONFLICT (route, status) "
+    "DO UPDATE SET count = http_requests.count + excluded.count",
+    3};
 
 enum sj_err
-health_count_request(struct db *db, const char *route, int status)
+health_count_requests(struct db *db, const struct http_count *c, size_t n)
 {
-	char sbuf[16];
-	const char *params[2] = {route, sbuf};
+	struct buf routes, statuses, counts;
+	const char *params[3];
+	enum sj_err e = SJ_OK;
 
-	if (status < 100 || status > 599)
-		return SJ_EINVAL;
-	snprintf(sbuf, sizeof(sbuf), "%d", status);
-	return db_exec(db, &st_count, params, NULL);
+	buf_init(&routes, 64 * 1024);
+	buf_init(&statuses, 16 * 1024);
+	buf_init(&counts, 32 * 1024);
+	/* routes are patterns from the programs' tables: no quote or '\\' */
+	for (size_t i = 0; i < n && e == SJ_OK; i++) {
+		if (c[i].status < 100 || c[i].status > 599 ||
+		    strpbrk(c[i].route, "\"\\") != NULL)
+			continue;
+		e = buf_addf(&routes, "%s\"%s\"", routes.len ? "," : "{",
+			     c[i].route);
+		if (e == SJ_OK)
+			e = buf_addf(&statuses, "%s%d", statuses.len ? "," : "{",
+				     c[i].status);
+		if (e == SJ_OK)
+			e = buf_addf(&counts, "%s%ld", counts.len ? "," : "{",
+				     c[i].n);
+	}
+	if (e == SJ_OK && routes.len > 0 &&
+	    (e = buf_addstr(&routes, "}")) == SJ_OK &&
+	    (e = buf_addstr(&statuses, "}")) == SJ_OK &&
+	    (e = buf_addstr(&counts, "}")) == SJ_OK) {
+		params[0] = routes.data;
+		params[1] = statuses.data;
+		params[2] = counts.data;
+		e = db_exec(db, &st_count, params, NULL);
+	}
+	buf_free(&routes);
+	buf_free(&statuses);
+	buf_free(&counts);
+	return e;
 }

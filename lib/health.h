@@ -43,8 +43,15 @@ enum sj_err health_check_short(struct db *db, const struct cfg *c,
 enum sj_err health_prune(struct db *db, int64_t days, long max_batches,
 			 long long *deleted) SJ_WUR;
 
-/* Adds one to the counter of (route, status) in http_requests. */
-enum sj_err health_count_request(struct db *db, const char *route,
-				 int status) SJ_WUR;
+/* One counter of requests served, by route pattern and status. */
+struct http_count {
+	const char *route;	/* a route pattern or "other": never input */
+	int status;
+	long n;
+};
+
+/* Adds n[i] to each (route, status) counter of http_requests at once. */
+enum sj_err health_count_requests(struct db *db, const struct http_count *c,
+				  size_t n) SJ_WUR;
 
 #endif

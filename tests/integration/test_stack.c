@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -253,6 +256,25 @@ test_bad_requests(void **state)
 	    {"GET", "/api/jobs/storybook/status/job_1_nothere", NULL, NULL, 404,
 	     "JOB_NOT_FOUND", NULL},
 	    {"GET", "/api/nothing/here", NULL, NULL, 404, "NOT_FOUND", NULL},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"caf\xc3\x28\"}", 400, "INVALID_INPUT",
+	     "Invalid UTF-8 in JSON"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":NaN}", 400, "INVALID_INPUT", "Malformed JSON"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"p\",\"n\":1e999}", 400, "INVALID_INPUT",
+	     "Numbers must be finite"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":9223372036854775808}", 400, "INVALID_INPUT", NULL},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"p\",\"style\":[\"anime\"]}", 400, "INVALID_INPUT",
+	     NULL},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json",
+	     "{\"prompt\":\"p\",}", 400, "INVALID_INPUT", "Malformed JSON"},
+	    {"POST", "/api/jobs/cartoonize/start", "application/json", "", 400,
+	     "INVALID_INPUT", "Request body is required"},
+	    {"DELETE", "/api/jobs/cartoonize/start", NULL, NULL, 405,
+	     "INVALID_INPUT", NULL},
 	};
 	long long before = count_jobs();
 
@@ -272,6 +294,107 @@ test_bad_requests(void **state)
 				 r.body.data ? r.body.data : "");
 		resp_free(&r);
 	}
+	assert_int_equal(count_jobs(), before);
+	/* the requests were counted by route pattern, never by raw path */
+	assert_true(sql_ll("SELECT count(*) FROM http_requests WHERE route "
+			   "LIKE '/api/jobs/%'") >= 1);
+	assert_int_equal(sql_ll("SELECT count(*) FROM http_requests WHERE "
+				"route LIKE '%nothing%'"),
+			 0);
+}
+
+/* 10,000-deep nesting and a 5,000-byte field: 400, nothing written. */
+static void
+test_deep_and_long(void **state)
+{
+	size_t n = 10000;
+	char *deep = malloc(2 * n + 16), *longp = malloc(5200);
+	long long before = count_jobs();
+	struct resp r;
+
+	assert_non_null(deep);
+	assert_non_null(longp);
+	memcpy(deep, "{\"prompt\":", 10);
+	memset(deep + 10, '[', n);
+	memset(deep + 10 + n, ']', n);
+	memcpy(deep + 10 + 2 * n, "}", 2);
+	req("POST", "/api/jobs/cartoonize/start", "application/json", deep, -1,
+	    &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(jstr(r.json, "error"), "JSON nested too deeply");
+	resp_free(&r);
+	memcpy(longp, "{\"prompt\":\"", 11);
+	memset(longp + 11, 'x', 5000);
+	memcpy(longp + 5011, "\"}", 3);
+	req("POST", "/api/jobs/cartoonize/start", "application/json", longp, -1,
+	    &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(jstr(r.json, "code"), "INVALID_INPUT");
+	resp_free(&r);
+	free(deep);
+	free(longp);
+	assert_int_equal(count_jobs(), before);
+}
+
+/* Sends raw HTTP to nginx; returns the status of the answer. */
+static int
+raw_http(const char *text, char *answer, size_t sz)
+{
+	const char *hostport = strstr(itest_base, "//") + 2;
+	struct timeval tmo = {3, 0};
+	struct sockaddr_in sa;
+	size_t got = 0;
+	ssize_t n;
+	int fd, status = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port =
+	    htons((uint16_t)strtol(strchr(hostport, ':') + 1, NULL, 10));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	/* no half-close: nginx may take it for a client that went away */
+	assert_int_equal(
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)), 0);
+	while (got + 1 < sz && (n = read(fd, answer + got, sz - 1 - got)) > 0)
+		got += (size_t)n;
+	answer[got] = '\0';
+	close(fd);
+	if (strncmp(answer, "HTTP/1.1 ", 9) == 0)
+		status = (int)strtol(answer + 9, NULL, 10);
+	return status;
+}
+
+/*
+ * A POST with no Content-Length reaches the program without a body and
+ * is refused (411, JSON); one whose body is shorter than its
+ * Content-Length never reaches the program.  Nothing is written.
+ */
+static void
+test_missing_and_lying_length(void **state)
+{
+	long long before = count_jobs();
+	char answer[4096];
+	int status;
+
+	assert_int_equal(
+	    raw_http("POST /api/jobs/cartoonize/start HTTP/1.1\r\nHost: t\r\n"
+		     "Content-Type: application/json\r\nConnection: close\r\n"
+		     "\r\n",
+		     answer, sizeof(answer)),
+	    411);
+	assert_non_null(strstr(answer, "\"code\":\"INVALID_INPUT\""));
+	/* nginx never passes a short body on; it may not answer at all */
+	status = raw_http("POST /api/jobs/cartoonize/start HTTP/1.1\r\nHost: "
+			  "t\r\nContent-Type: application/json\r\n"
+			  "Content-Length: 100\r\nConnection: close\r\n\r\n"
+			  "{\"prompt\":\"x\"}",
+			  answer, sizeof(answer));
+	assert_true(status == -1 || status == 400);
+	if (status == 400)
+		assert_non_null(strstr(answer, "application/json"));
 	assert_int_equal(count_jobs(), before);
 }
 
@@ -364,6 +487,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bad_requests),
 	    cmocka_unit_test(test_oversized_body),
+	    cmocka_unit_test(test_deep_and_long),
+	    cmocka_unit_test(test_missing_and_lying_length),
 	    cmocka_unit_test(test_cartoonize_end_to_end),
 	    cmocka_unit_test(test_kill_mid_job),
 	    cmocka_unit_test(test_sigterm_releases),
