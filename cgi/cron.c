@@ -372,20 +372,9 @@ static const struct route routes[] = {
     {"POST", "/api/admin/jobs/process", h_admin_process},
 };
 
-static void
-handle(struct req *r)
-{
-	req_dispatch(r, routes, sizeof(routes) / sizeof(routes[0]));
-}
-
-static void
-serve(int fd, const struct cfg *c)
-{
-	req_serve(fd, c, PROG, handle);
-}
-
 int
 main(int argc, char **argv)
 {
-	return server_main(argc, argv, PROG, serve);
+	return req_main(argc, argv, PROG, routes,
+			sizeof(routes) / sizeof(routes[0]));
 }

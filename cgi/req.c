@@ -298,7 +298,7 @@ req_set_id(struct req *r)
  * statement: no database write per request.  A child stopped while idle
  * loses at most that interval's counts.
  */
-#define REQ_COUNTERS 64
+#define REQ_COUNTERS	   64
 #define REQ_COUNT_FLUSH_US (5 * 1000000)
 
 struct req_counts {
@@ -396,4 +396,31 @@ req_too_many(struct req *r, int retry_after)
 	}
 	req_json_ex(r, 429, o, NULL, hdr);
 	json_object_put(o);
+}
+
+/* The program's route table and name, set once by req_main(). */
+static const struct route *main_routes;
+static size_t main_nroutes;
+static const char *main_prog;
+
+static void
+main_handle(struct req *r)
+{
+	req_dispatch(r, main_routes, main_nroutes);
+}
+
+static void
+main_serve(int fd, const struct cfg *c)
+{
+	req_serve(fd, c, main_prog, main_handle);
+}
+
+int
+req_main(int argc, char **argv, const char *prog, const struct route *routes,
+	 size_t nroutes)
+{
+	main_routes = routes;
+	main_nroutes = nroutes;
+	main_prog = prog;
+	return server_main(argc, argv, prog, main_serve);
 }

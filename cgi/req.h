@@ -31,7 +31,7 @@ struct req {
 	char id[40]; /* request id, for logs and X-Request-Id */
 	char *body;  /* NUL-terminated; NULL until read */
 	size_t body_len;
-	int status; /* status sent, for the access log */
+	int status;	   /* status sent, for the access log */
 	const char *route; /* the matched pattern, for the counters */
 	int64_t start_us;
 };
@@ -71,6 +71,14 @@ void req_fail(struct req *r, int e);
  * pattern matches the path, 405 with Allow when only the method differs.
  */
 void req_dispatch(struct req *r, const struct route *routes, size_t n);
+
+/*
+ * The whole program of an endpoint family: the prefork server of
+ * server.c, each child answering with routes (borrowed for the life of
+ * the process).  Returns the exit status.
+ */
+int req_main(int argc, char **argv, const char *prog,
+	     const struct route *routes, size_t nroutes);
 
 /*
  * The accept loop of one child: FCGX_Accept_r, build a struct req, call

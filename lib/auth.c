@@ -320,6 +320,28 @@ user_from_row(const PGresult *r, struct user *u)
 	u->role = role_parse(db_str(r, 0, 2));
 }
 
+/*
+ * Checks a new email and password and hashes the password: norm receives
+ * the normalized email, hash the stored form.  SJ_EINVAL with *msg set
+ * for a bad value.
+ */
+static enum sj_err
+credentials(const char *email, const char *password,
+	    char norm[AUTH_EMAIL_MAX + 1], char hash[HASH_STR_MAX],
+	    const char **msg)
+{
+	*msg = NULL;
+	if (email_normalize(email, norm) != SJ_OK) {
+		*msg = msg_email;
+		return SJ_EINVAL;
+	}
+	if (!password_ok(password)) {
+		*msg = msg_password;
+		return SJ_EINVAL;
+	}
+	return hash_password(password, hash);
+}
+
 static const struct db_stmt st_user_insert = {
     "auth_user_insert",
     "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) "
@@ -335,16 +357,7 @@ auth_user_create(struct db *db, const char *email, const char *password,
 	PGresult *r = NULL;
 	enum sj_err e;
 
-	*msg = NULL;
-	if (email_normalize(email, norm) != SJ_OK) {
-		*msg = msg_email;
-		return SJ_EINVAL;
-	}
-	if (!password_ok(password)) {
-		*msg = msg_password;
-		return SJ_EINVAL;
-	}
-	if ((e = hash_password(password, hash)) != SJ_OK)
+	if ((e = credentials(email, password, norm, hash, msg)) != SJ_OK)
 		return e;
 	params[0] = norm;
 	params[1] = hash;
@@ -378,16 +391,7 @@ auth_set_password(struct db *db, const char *email, const char *password,
 	PGresult *r = NULL;
 	enum sj_err e;
 
-	*msg = NULL;
-	if (email_normalize(email, norm) != SJ_OK) {
-		*msg = msg_email;
-		return SJ_EINVAL;
-	}
-	if (!password_ok(password)) {
-		*msg = msg_password;
-		return SJ_EINVAL;
-	}
-	if ((e = hash_password(password, hash)) != SJ_OK)
+	if ((e = credentials(email, password, norm, hash, msg)) != SJ_OK)
 		return e;
 	params[0] = norm;
 	params[1] = hash;

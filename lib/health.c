@@ -427,8 +427,8 @@ health_count_requests(struct db *db, const struct http_count *c, size_t n)
 		e = buf_addf(&routes, "%s\"%s\"", routes.len ? "," : "{",
 			     c[i].route);
 		if (e == SJ_OK)
-			e = buf_addf(&statuses, "%s%d", statuses.len ? "," : "{",
-				     c[i].status);
+			e = buf_addf(&statuses, "%s%d",
+				     statuses.len ? "," : "{", c[i].status);
 		if (e == SJ_OK)
 			e = buf_addf(&counts, "%s%ld", counts.len ? "," : "{",
 				     c[i].n);

@@ -45,7 +45,7 @@ enum sj_err health_prune(struct db *db, int64_t days, long max_batches,
 
 /* One counter of requests served, by route pattern and status. */
 struct http_count {
-	const char *route;	/* a route pattern or "other": never input */
+	const char *route; /* a route pattern or "other": never input */
 	int status;
 	long n;
 };

@@ -117,6 +117,20 @@ http_json(const char *method, const char *path, const char *token,
 }
 
 void
+http_patient(const char *method, const char *path, const char *const *headers,
+	     const char *body, long len, struct resp *r)
+{
+	for (int i = 0; i < 40; i++) {
+		http(method, path, headers, body, len, r);
+		if (r->status != 429)
+			return;
+		resp_free(r);
+		sleep(1);
+	}
+	fail_msg("still rate limited after 40 s");
+}
+
+void
 resp_free(struct resp *r)
 {
 	buf_free(&r->body);
@@ -194,6 +208,8 @@ itest_user(const char *email, const char *password, int admin, char token[128])
 {
 	const char *args[] = {"user", "add", email, admin ? "--admin" : NULL,
 			      NULL};
+	static const char *const json_hdr[] = {"Content-Type: application/json",
+					       NULL};
 	char body[512], line[300];
 	struct resp r;
 
@@ -202,13 +218,7 @@ itest_user(const char *email, const char *password, int admin, char token[128])
 	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
 		 email, password);
 	/* every suite logs in from 127.0.0.1: wait out nginx's login limit */
-	for (int i = 0; i < 40; i++) {
-		http_json("POST", "/api/auth/login", NULL, body, &r);
-		if (r.status != 429)
-			break;
-		resp_free(&r);
-		sleep(1);
-	}
+	http_patient("POST", "/api/auth/login", json_hdr, body, -1, &r);
 	assert_int_equal(r.status, 200);
 	snprintf(token, 128, "%s", jstr(r.json, "token"));
 	resp_free(&r);

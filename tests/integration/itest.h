@@ -39,6 +39,10 @@ void http(const char *method, const char *path, const char *const *headers,
 void http_json(const char *method, const char *path, const char *token,
 	       const char *body, struct resp *r);
 void resp_free(struct resp *r);
+/* http() on a rate-limited route: waits out nginx's 429s (up to 40 s). */
+void http_patient(const char *method, const char *path,
+		  const char *const *headers, const char *body, long len,
+		  struct resp *r);
 
 /* The string member key of o, or NULL. */
 const char *jstr(struct json_object *o, const char *key);

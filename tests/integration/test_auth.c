@@ -28,21 +28,6 @@
 
 #define BAD_TOKEN "sjt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
-/* http() on a rate-limited route: waits out nginx's 429s. */
-static void
-lhttp(const char *method, const char *path, const char *const *headers,
-      const char *body, long len, struct resp *r)
-{
-	for (int i = 0; i < 40; i++) {
-		http(method, path, headers, body, len, r);
-		if (r->status != 429)
-			return;
-		resp_free(r);
-		sleep(1);
-	}
-	fail_msg("still rate limited after 40 s");
-}
-
 /* http_json() on a rate-limited route. */
 static void
 limited(const char *method, const char *path, const char *token,
@@ -55,7 +40,7 @@ limited(const char *method, const char *path, const char *token,
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		h[1] = auth;
 	}
-	lhttp(method, path, h, body, -1, r);
+	http_patient(method, path, h, body, -1, r);
 }
 
 static void
@@ -334,9 +319,9 @@ test_bad_input(void **state)
 	{
 		const char *h[] = {"Content-Type: text/plain", NULL};
 
-		lhttp("POST", "/api/auth/login", h,
-		      "{\"email\":\"a@b.c\",\"password\":\"password1\"}", -1,
-		      &r);
+		http_patient("POST", "/api/auth/login", h,
+			     "{\"email\":\"a@b.c\",\"password\":\"password1\"}",
+			     -1, &r);
 		expect_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE", NULL);
 		resp_free(&r);
 	}
@@ -384,7 +369,7 @@ test_methods(void **state)
 	struct resp r;
 
 	(void)state;
-	lhttp("GET", "/api/auth/login", NULL, NULL, 0, &r);
+	http_patient("GET", "/api/auth/login", NULL, NULL, 0, &r);
 	expect_error(&r, 405, "INVALID_INPUT", NULL);
 	resp_free(&r);
 	http("GET", "/api/auth/logout", NULL, NULL, 0, &r);

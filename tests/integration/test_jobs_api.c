@@ -72,27 +72,11 @@ expect_error(struct resp *r, long status, const char *code, const char *msg)
 static void
 user(const char *name, int admin, char token[128])
 {
-	const char *args[] = {"user", "add", NULL, admin ? "--admin" : NULL,
-			      NULL};
-	char email[128], body[256];
-	struct resp r;
+	char email[128];
 
 	snprintf(email, sizeof(email), "%s-%ld@example.com", name,
 		 (long)getpid());
-	args[2] = email;
-	assert_int_equal(itest_ctl(PW "\n", args), 0);
-	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
-		 email, PW);
-	for (int i = 0; i < 40; i++) {
-		http_json("POST", "/api/auth/login", NULL, body, &r);
-		if (r.status != 429)
-			break;
-		resp_free(&r);
-		sleep(1);
-	}
-	assert_int_equal(r.status, 200);
-	snprintf(token, 128, "%s", jstr(r.json, "token"));
-	resp_free(&r);
+	itest_user(email, PW, admin, token);
 }
 
 /* POST /api/jobs/{type}/start; id (may be NULL) receives the jobId. */
