@@ -69,6 +69,17 @@ struct loop {
 	sigset_t waitmask; /* the mask inside ppoll: our signals open */
 };
 
+/*
+ * ENABLE_AUTO_PROCESSING: on, the worker claims on notices, on its poll
+ * tick and whenever a slot frees; off, only when a cron tick (a notice
+ * with payload "tick") asks it to, and then as many as it has room for.
+ */
+static bool
+auto_on(const struct loop *l)
+{
+	return l->w->cfg->features[FEAT_AUTO_PROCESSING];
+}
+
 static volatile sig_atomic_t sig_stop;
 static volatile sig_atomic_t sig_hup;
 
@@ -252,7 +263,8 @@ loop_listen(struct loop *l)
 		return false;
 	}
 	l->listen_pid = PQbackendPID(pg);
-	l->want_claim = true; /* drain what arrived while not listening */
+	/* drain what arrived while not listening */
+	l->want_claim = auto_on(l);
 	l->next_beat_ms = worker_now_ms();
 	log_info("listening on %s and %s", JOB_CHANNEL_NEW, JOB_CHANNEL_CANCEL);
 	return true;
@@ -263,10 +275,13 @@ loop_listen(struct loop *l)
  * (or another word, e.g. "rescued", that may concern any type).
  */
 static bool
-wanted(const char *payload)
+wanted(const struct loop *l, const char *payload)
 {
 	enum job_type t;
 
+	/* with auto-processing off, only a cron tick hands out work */
+	if (!auto_on(l))
+		return payload != NULL && strcmp(payload, "tick") == 0;
 	if (payload == NULL || job_type_parse(payload, &t) != SJ_OK)
 		return true;
 	return steps_handler(t) != NULL;
@@ -281,7 +296,7 @@ loop_notifies(struct loop *l)
 
 	while (pg != NULL && (n = PQnotifies(pg)) != NULL) {
 		if (strcmp(n->relname, JOB_CHANNEL_NEW) == 0)
-			l->want_claim = l->want_claim || wanted(n->extra);
+			l->want_claim = l->want_claim || wanted(l, n->extra);
 		else if (strcmp(n->relname, JOB_CHANNEL_CANCEL) == 0 &&
 			 n->extra != NULL && runner_cancel(l->w, n->extra))
 			log_job(LOG_LVL_INFO, n->extra,
@@ -390,7 +405,7 @@ loop_work(struct loop *l)
 	}
 	if (now >= l->next_tick_ms) {
 		l->next_tick_ms = now + l->interval_ms;
-		l->want_claim = true;
+		l->want_claim = l->want_claim || auto_on(l);
 		if ((e = loop_maintain(l)) != SJ_OK) {
 			loop_failed(l, e, "maintenance");
 			return;
@@ -414,7 +429,7 @@ loop_woken(struct loop *l)
 
 	while (read(l->w->wake_rd, b, sizeof(b)) > 0)
 		;
-	l->want_claim = true;
+	l->want_claim = l->want_claim || auto_on(l);
 }
 
 /* Waits for a notification, a freed hand, a signal or the next timer. */

@@ -26,6 +26,7 @@
 #include "media.h"
 
 #include "local.h"
+#include "story.h"
 #include "worker.h"
 
 #define PROMPT_MAX    65536 /* bytes; the library's own cap is lower */
@@ -48,7 +49,11 @@ struct cartoon {
 static void cartoonize(struct step_ctx *c);
 
 static const step_handler handlers[JOB_TYPE_MAX] = {
+    [JOB_STORYBOOK] = steps_storybook,
+    [JOB_AUTO_STORY] = steps_auto_story,
+    [JOB_SCENES] = steps_scenes,
     [JOB_CARTOONIZE] = cartoonize,
+    [JOB_IMAGE_GENERATION] = steps_image_generation,
 };
 
 step_handler

@@ -21,7 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 [ "$(id -u)" = 0 ] || sj_die "must run as root (PostgreSQL runs via runuser)"
 BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
-TEST_NAMES=(test_stack test_auth test_jobs_api test_ops)
+TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_ops)
 WORKER_BIN=$BUILD/worker/storyjobs-worker
 for f in "${SJ_FCGI_PROGRAMS[@]}"; do
 	[ -x "$BUILD/cgi/storyjobs-$f" ] || sj_die "$BUILD/cgi/storyjobs-$f is missing"

@@ -481,6 +481,40 @@ test_sigterm_releases(void **state)
 	assert_int_equal(worker_stop(b, SIGTERM), 0);
 }
 
+/*
+ * ENABLE_AUTO_PROCESSING=false: the worker leaves new jobs alone (past
+ * several poll intervals) until a cron tick hands them out.
+ */
+static void
+test_auto_processing_off(void **state)
+{
+	char secret[300];
+	const char *h[] = {"Content-Type: application/json", secret, NULL};
+	const char *id;
+	struct resp r;
+	struct seen s;
+	pid_t w;
+
+	snprintf(secret, sizeof(secret), "x-webhook-secret: %s",
+		 getenv("WEBHOOK_SECRET"));
+	setenv("ENABLE_AUTO_PROCESSING", "false", 1);
+	w = worker_start();
+	unsetenv("ENABLE_AUTO_PROCESSING");
+	id = start_cartoon("a quiet heron", "flat-illustration");
+	usleep(2500 * 1000); /* 2.5 poll intervals */
+	poll_job(id, 0, 5, &s);
+	assert_string_equal(s.last_status, "pending");
+	json_object_put(s.final);
+	http("POST", "/api/cron/process-jobs", h, "{}", -1, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(jint(r.json, "processed") >= 1);
+	resp_free(&r);
+	poll_job(id, -1, 30, &s);
+	assert_string_equal(s.last_status, "completed");
+	json_object_put(s.final);
+	assert_int_equal(worker_stop(w, SIGTERM), 0);
+}
+
 int
 main(void)
 {
@@ -492,6 +526,7 @@ main(void)
 	    cmocka_unit_test(test_cartoonize_end_to_end),
 	    cmocka_unit_test(test_kill_mid_job),
 	    cmocka_unit_test(test_sigterm_releases),
+	    cmocka_unit_test(test_auto_processing_off),
 	};
 	int rc;
 

@@ -1,0 +1,268 @@
+/*
+ * The four job types beyond cartoonize, end to end with the offline
+ * provider: each starts through nginx, a real worker runs it, and what it
+ * made can be opened: images answer 200 as images, storybooks are served
+ * by the storybook route with an illustration per scene.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+static pid_t worker;
+static char token[128];
+
+static int
+setup(void **state)
+{
+	const char *bin = getenv("WORKER_BIN");
+	char email[96];
+
+	(void)state;
+	if (bin == NULL)
+		return -1;
+	snprintf(email, sizeof(email), "types-%ld@example.com", (long)getpid());
+	itest_user(email, "types-password-1", 0, token);
+	if ((worker = fork()) == 0) {
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	return worker > 0 ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	int st;
+
+	(void)state;
+	kill(worker, SIGTERM);
+	waitpid(worker, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Starts a job of type with body; returns the final status document. */
+static struct json_object *
+run_job(const char *type, const char *body, const char *tok)
+{
+	char path[160], id[64];
+	struct json_object *doc = NULL;
+	struct resp r;
+
+	snprintf(path, sizeof(path), "/api/jobs/%s/start", type);
+	http_json("POST", path, tok, body, &r);
+	if (r.status != 200)
+		fail_msg("start %s: %ld %s", type, r.status,
+			 r.body.data ? r.body.data : "");
+	snprintf(id, sizeof(id), "%s", jstr(r.json, "jobId"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/jobs/%s/status/%s", type, id);
+	for (int i = 0; i < 600; i++) {
+		const char *st;
+
+		http("GET", path, NULL, NULL, 0, &r);
+		assert_int_equal(r.status, 200);
+		st = jstr(r.json, "status");
+		if (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0) {
+			doc = json_object_get(r.json);
+			resp_free(&r);
+			break;
+		}
+		resp_free(&r);
+		usleep(50 * 1000);
+	}
+	assert_non_null(doc);
+	if (strcmp(jstr(doc, "status"), "completed") != 0)
+		fail_msg("%s job ended %s: %s", type, jstr(doc, "status"),
+			 json_object_to_json_string(doc));
+	return doc;
+}
+
+static struct json_object *
+member(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return v;
+}
+
+static void
+check_image(const char *url)
+{
+	struct resp r;
+
+	assert_non_null(url);
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "image/svg+xml");
+	assert_non_null(strstr(r.body.data, "<svg"));
+	resp_free(&r);
+}
+
+/* Every scene of every page has an illustration that answers. */
+static int
+check_pages(struct json_object *pages)
+{
+	int scenes = 0;
+
+	assert_true(json_object_is_type(pages, json_type_array));
+	assert_true(json_object_array_length(pages) >= 1);
+	for (size_t p = 0; p < json_object_array_length(pages); p++) {
+		struct json_object *sc =
+		    member(json_object_array_get_idx(pages, p), "scenes");
+
+		for (size_t s = 0; s < json_object_array_length(sc); s++) {
+			struct json_object *scene =
+			    json_object_array_get_idx(sc, s);
+
+			assert_non_null(jstr(scene, "description"));
+			check_image(jstr(scene, "imageUrl"));
+			scenes++;
+		}
+	}
+	return scenes;
+}
+
+/* The storybook route serves what the job saved. */
+static struct json_object *
+get_storybook(const char *id)
+{
+	char path[128];
+	struct json_object *doc;
+	struct resp r;
+
+	assert_non_null(id);
+	snprintf(path, sizeof(path), "/api/storybooks/%s", id);
+	http("GET", path, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	doc = json_object_get(r.json);
+	resp_free(&r);
+	return doc;
+}
+
+static void
+test_image_generation(void **state)
+{
+	static const char body[] =
+	    "{\"image_prompt\":\"a fox reading under a tree\","
+	    "\"character_description\":\"a small red fox\",\"emotion\":"
+	    "\"happy\",\"audience\":\"children\",\"style\":\"storybook\"}";
+	struct json_object *a = run_job("image-generation", body, NULL);
+	struct json_object *b = run_job("image-generation", body, NULL);
+
+	(void)state;
+	assert_string_equal(jstr(a, "currentStep"),
+			    "Image generation complete");
+	assert_false(
+	    json_object_get_boolean(member(member(a, "result"), "reused")));
+	check_image(jstr(member(a, "result"), "url"));
+	assert_non_null(jstr(member(a, "result"), "prompt_used"));
+	/* the same input again comes from the cache */
+	assert_string_equal(jstr(b, "currentStep"), "Retrieved from cache");
+	assert_true(
+	    json_object_get_boolean(member(member(b, "result"), "reused")));
+	assert_string_equal(jstr(member(a, "result"), "url"),
+			    jstr(member(b, "result"), "url"));
+	json_object_put(a);
+	json_object_put(b);
+}
+
+static void
+test_scenes(void **state)
+{
+	static const char body[] =
+	    "{\"story\":\"Pip the fox found a map in the attic. She packed "
+	    "a lantern and a sandwich. The forest was dark but the stars were "
+	    "bright. At the old oak she met an owl who could not sleep. "
+	    "Together they followed the map to a hidden lake. They watched "
+	    "the moon rise and went home happy.\",\"characterImage\":"
+	    "\"https://example.com/pip-the-fox.png\",\"audience\":"
+	    "\"children\"}";
+	struct json_object *d = run_job("scenes", body, NULL);
+	struct json_object *res = member(d, "result");
+	struct json_object *pages = member(res, "pages");
+
+	(void)state;
+	assert_string_equal(jstr(d, "currentStep"),
+			    "Scene generation complete");
+	assert_true(json_object_array_length(pages) >= 1);
+	assert_true(json_object_array_length(pages) <= 4); /* children */
+	assert_non_null(jstr(res, "character_description"));
+	json_object_put(d);
+}
+
+static void
+test_storybook(void **state)
+{
+	static const char body[] =
+	    "{\"title\":\"Pip and the Owl\",\"story\":\"Pip met an owl.\","
+	    "\"characterImage\":\"https://example.com/pip.png\",\"audience\":"
+	    "\"children\",\"pages\":[{\"pageNumber\":1,\"scenes\":[{"
+	    "\"description\":\"Pip finds a map\",\"emotion\":\"excited\","
+	    "\"imagePrompt\":\"a fox holding an old map\"},{\"description\":"
+	    "\"Pip meets the owl\",\"emotion\":\"happy\",\"imagePrompt\":"
+	    "\"a fox and an owl on a branch\"}]},{\"pageNumber\":2,\"scenes\":"
+	    "[{\"description\":\"They watch the moon\",\"emotion\":\"calm\","
+	    "\"imagePrompt\":\"a fox and an owl by a lake at night\"}]}]}";
+	struct json_object *d = run_job("storybook", body, NULL);
+	struct json_object *res = member(d, "result"), *sb;
+
+	(void)state;
+	assert_string_equal(jstr(d, "currentStep"),
+			    "Storybook saved successfully");
+	assert_false(json_object_get_boolean(member(res, "has_errors")));
+	sb = get_storybook(jstr(res, "storybook_id"));
+	assert_string_equal(jstr(sb, "title"), "Pip and the Owl");
+	assert_int_equal(check_pages(member(sb, "pages")), 3);
+	json_object_put(sb);
+	json_object_put(d);
+}
+
+static void
+test_auto_story(void **state)
+{
+	static const char body[] =
+	    "{\"genre\":\"adventure\",\"characterDescription\":\"a brave "
+	    "little fox with a green scarf\",\"cartoonImageUrl\":"
+	    "\"https://example.com/fox.png\",\"audience\":\"children\"}";
+	struct json_object *d = run_job("auto-story", body, token);
+	struct json_object *res = member(d, "result"), *sb;
+
+	(void)state;
+	assert_string_equal(jstr(d, "currentStep"),
+			    "Auto-story generation complete");
+	assert_non_null(jstr(res, "title"));
+	sb = get_storybook(jstr(res, "storybook_id"));
+	assert_string_equal(jstr(sb, "title"), jstr(res, "title"));
+	assert_true(check_pages(member(sb, "pages")) >= 4);
+	json_object_put(sb);
+	json_object_put(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_image_generation),
+	    cmocka_unit_test(test_scenes),
+	    cmocka_unit_test(test_storybook),
+	    cmocka_unit_test(test_auto_story),
+	};
+	int rc;
+
+	itest_init();
+	rc = cmocka_run_group_tests(tests, setup, teardown);
+	itest_done();
+	return rc;
+}
