@@ -79,13 +79,44 @@ genre_find(const char *name)
 }
 
 /* The words the tokens stand for in one story. */
+#define NAME_MAX_BYTES 32
+
 struct cast {
 	const char *hero;
+	char named[NAME_MAX_BYTES + 1]; /* "… named Bo": the hero's name */
 	char desc[DESC_BYTES + 1];
 	const char *place;
 	const char *friend_;
 	const char *thing;
 };
+
+/*
+ * The name a description gives its character ("a bear named Bo" → "Bo"):
+ * one word of ASCII letters, apostrophes or hyphens, capitalised, after
+ * "named " or "called ".  out is "" when there is none.
+ */
+static void
+cast_name(const char *desc, char out[NAME_MAX_BYTES + 1])
+{
+	static const char *const marks[] = {"named ", "called "};
+	const char *p = NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < 2 && p == NULL; i++)
+		if ((p = strstr(desc, marks[i])) != NULL)
+			p += strlen(marks[i]);
+	if (p == NULL)
+		return;
+	while (n < NAME_MAX_BYTES &&
+	       (isalpha((unsigned char)p[n]) || p[n] == '\'' || p[n] == '-'))
+		n++;
+	if (n == 0 || n == NAME_MAX_BYTES || !isalpha((unsigned char)p[0]))
+		return;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	out[0] = (char)toupper((unsigned char)out[0]);
+}
 
 /*
  * The first sentence of the character description, trimmed, at most
@@ -235,6 +266,9 @@ story_write(const char *genre, const char *character, const char *audience,
 	story_targets(audience, &scenes, &pages);
 	(void)pages;
 	k.hero = story_names[rng_pick(&r, STORY_NAMES_N)];
+	cast_name(character, k.named);
+	if (k.named[0] != '\0')
+		k.hero = k.named;
 	cast_desc(character, k.desc);
 	k.place = g->places[rng_pick(&r, 4)];
 	k.friend_ = g->friends[rng_pick(&r, 4)];

@@ -234,7 +234,7 @@ test_auto_story(void **state)
 {
 	static const char body[] =
 	    "{\"genre\":\"adventure\",\"characterDescription\":\"a brave "
-	    "little fox with a green scarf\",\"cartoonImageUrl\":"
+	    "little fox named pip with a green scarf\",\"cartoonImageUrl\":"
 	    "\"https://example.com/fox.png\",\"audience\":\"children\"}";
 	struct json_object *d = run_job("auto-story", body, token);
 	struct json_object *res = member(d, "result"), *sb;
@@ -246,6 +246,12 @@ test_auto_story(void **state)
 	sb = get_storybook(jstr(res, "storybook_id"));
 	assert_string_equal(jstr(sb, "title"), jstr(res, "title"));
 	assert_true(check_pages(member(sb, "pages")) >= 4);
+	/* the hero is the character the description names */
+	assert_non_null(
+	    jstr(json_object_array_get_idx(member(sb, "pages"), 0), "text"));
+	assert_non_null(strstr(
+	    jstr(json_object_array_get_idx(member(sb, "pages"), 0), "text"),
+	    "Pip"));
 	json_object_put(sb);
 	json_object_put(d);
 }
