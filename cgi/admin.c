@@ -75,39 +75,6 @@ h_jobs(struct req *r, const char *caps[REQ_MAX_CAPS])
 	job_list_free(&l);
 }
 
-/* Answers a change of job id: {jobId, status|deleted} or its error. */
-static void
-answer(struct req *r, const char *id, enum sj_err e, const char *status,
-       const char *conflict)
-{
-	struct json_object *o;
-
-	if (e == SJ_ECONFLICT) {
-		req_error(r, 409, "CONFLICT", conflict, NULL);
-		return;
-	}
-	if (e == SJ_ENOTFOUND) {
-		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);
-		return;
-	}
-	if (e != SJ_OK) {
-		req_fail(r, e);
-		return;
-	}
-	o = json_object_new_object();
-	if (o == NULL || jv_add_str(o, "jobId", id) != SJ_OK ||
-	    (status != NULL ? jv_add_str(o, "status", status)
-			    : jv_add_bool(o, "deleted", true)) != SJ_OK) {
-		json_object_put(o);
-		req_fail(r, SJ_ENOMEM);
-		return;
-	}
-	log_req(LOG_LVL_INFO, r->id, "admin %s job %s",
-		status ? status : "deleted", id);
-	req_json(r, 200, o, NULL);
-	json_object_put(o);
-}
-
 /* Checks the id of a change; -1 when answered. */
 static int
 valid_id(struct req *r, const char *id)
@@ -123,8 +90,8 @@ h_retry(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
 	if (admin_only(r) != 0 || valid_id(r, caps[0]) != 0)
 		return;
-	answer(r, caps[0], job_retry(r->db, caps[0]), "pending",
-	       "Only failed or cancelled jobs can be retried");
+	req_job_change(r, caps[0], job_retry(r->db, caps[0]), "pending",
+		       "Only failed or cancelled jobs can be retried");
 }
 
 static void
@@ -141,7 +108,8 @@ h_cancel(struct req *r, const char *caps[REQ_MAX_CAPS])
 		return;
 	}
 	e = job_cancel(r->db, caps[0], &st);
-	answer(r, caps[0], e, job_status_name(st), "Job already finished");
+	req_job_change(r, caps[0], e, job_status_name(st),
+		       "Job already finished");
 }
 
 static void
@@ -149,8 +117,8 @@ h_delete(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
 	if (admin_only(r) != 0 || valid_id(r, caps[0]) != 0)
 		return;
-	answer(r, caps[0], job_delete(r->db, caps[0]), NULL,
-	       "Job is processing; cancel it first");
+	req_job_change(r, caps[0], job_delete(r->db, caps[0]), NULL,
+		       "Job is processing; cancel it first");
 }
 
 static void

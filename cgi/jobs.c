@@ -241,41 +241,12 @@ job_for_change(struct req *r, const char *id, struct job *j)
 	return e == SJ_OK ? 0 : -1;
 }
 
-/* Answers {jobId, status} or the error of a cancel or retry. */
-static void
-change_answer(struct req *r, const char *id, enum sj_err e, enum job_status st,
-	      const char *conflict)
-{
-	struct json_object *o;
-
-	if (e == SJ_ECONFLICT) {
-		req_error(r, 409, "CONFLICT", conflict, NULL);
-		return;
-	}
-	if (e == SJ_ENOTFOUND) {
-		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);
-		return;
-	}
-	if (e != SJ_OK) {
-		req_fail(r, e);
-		return;
-	}
-	o = json_object_new_object();
-	if (o == NULL || jv_add_str(o, "jobId", id) != SJ_OK ||
-	    jv_add_str(o, "status", job_status_name(st)) != SJ_OK) {
-		json_object_put(o);
-		req_fail(r, SJ_ENOMEM);
-		return;
-	}
-	req_json(r, 200, o, NULL);
-	json_object_put(o);
-}
-
 static void
 h_cancel(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
 	enum job_status st = JOB_CANCELLED;
 	struct job j;
+	enum sj_err e;
 
 	if (!r->cfg->features[FEAT_JOB_CANCELLATION]) {
 		req_error(r, 403, "FORBIDDEN", "Job cancellation is disabled",
@@ -285,8 +256,9 @@ h_cancel(struct req *r, const char *caps[REQ_MAX_CAPS])
 	if (job_for_change(r, caps[0], &j) != 0)
 		return;
 	job_free(&j);
-	change_answer(r, caps[0], job_cancel(r->db, caps[0], &st), st,
-		      "Job already finished");
+	e = job_cancel(r->db, caps[0], &st);
+	req_job_change(r, caps[0], e, job_status_name(st),
+		       "Job already finished");
 }
 
 static void
@@ -297,8 +269,8 @@ h_retry(struct req *r, const char *caps[REQ_MAX_CAPS])
 	if (job_for_change(r, caps[0], &j) != 0)
 		return;
 	job_free(&j);
-	change_answer(r, caps[0], job_retry(r->db, caps[0]), JOB_PENDING,
-		      "Only failed or cancelled jobs can be retried");
+	req_job_change(r, caps[0], job_retry(r->db, caps[0]), "pending",
+		       "Only failed or cancelled jobs can be retried");
 }
 
 /* The page of jobs with counts and cursor; NULL on ENOMEM. */

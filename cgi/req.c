@@ -380,6 +380,38 @@ req_text(struct req *r, int status, const char *ctype, const char *body,
 }
 
 void
+req_job_change(struct req *r, const char *id, int e, const char *status,
+	       const char *conflict)
+{
+	struct json_object *o;
+
+	if (e == SJ_ECONFLICT) {
+		req_error(r, 409, "CONFLICT", conflict, NULL);
+		return;
+	}
+	if (e == SJ_ENOTFOUND) {
+		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);
+		return;
+	}
+	if (e != SJ_OK) {
+		req_fail(r, e);
+		return;
+	}
+	o = json_object_new_object();
+	if (o == NULL || jv_add_str(o, "jobId", id) != SJ_OK ||
+	    (status != NULL ? jv_add_str(o, "status", status)
+			    : jv_add_bool(o, "deleted", true)) != SJ_OK) {
+		json_object_put(o);
+		req_fail(r, SJ_ENOMEM);
+		return;
+	}
+	log_req(LOG_LVL_INFO, r->id, "job %s %s", id,
+		status ? status : "deleted");
+	req_json(r, 200, o, NULL);
+	json_object_put(o);
+}
+
+void
 req_too_many(struct req *r, int retry_after)
 {
 	struct json_object *o = json_object_new_object();

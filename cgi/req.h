@@ -90,6 +90,13 @@ void req_serve(int listen_fd, const struct cfg *c, const char *prog,
 /* Sends a non-JSON body (e.g. the Prometheus text) with ctype. */
 void req_text(struct req *r, int status, const char *ctype, const char *body,
 	      size_t len);
+/*
+ * Answers a job state change that returned e: 409 CONFLICT (conflict),
+ * 404 JOB_NOT_FOUND, the database error, or 200 {jobId, status} — or
+ * {jobId, deleted: true} when status is NULL.
+ */
+void req_job_change(struct req *r, const char *id, int e, const char *status,
+		    const char *conflict);
 /* 429 RATE_LIMIT_EXCEEDED with retryAfter (seconds) and Retry-After. */
 void req_too_many(struct req *r, int retry_after);
 

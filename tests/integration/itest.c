@@ -102,9 +102,10 @@ http(const char *method, const char *path, const char *const *headers,
 	curl_easy_cleanup(c);
 }
 
-void
-http_json(const char *method, const char *path, const char *token,
-	  const char *body, struct resp *r)
+/* A JSON request with an optional Bearer token; patient waits out 429s. */
+static void
+json_request(const char *method, const char *path, const char *token,
+	     const char *body, struct resp *r, int patient)
 {
 	char auth[256];
 	const char *h[3] = {"Content-Type: application/json", NULL, NULL};
@@ -113,7 +114,36 @@ http_json(const char *method, const char *path, const char *token,
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		h[1] = auth;
 	}
-	http(method, path, h, body, -1, r);
+	if (patient)
+		http_patient(method, path, h, body, -1, r);
+	else
+		http(method, path, h, body, -1, r);
+}
+
+void
+http_json(const char *method, const char *path, const char *token,
+	  const char *body, struct resp *r)
+{
+	json_request(method, path, token, body, r, 0);
+}
+
+void
+http_json_patient(const char *method, const char *path, const char *token,
+		  const char *body, struct resp *r)
+{
+	json_request(method, path, token, body, r, 1);
+}
+
+void
+expect_error(struct resp *r, long status, const char *code, const char *msg)
+{
+	if (r->status != status)
+		fail_msg("status %ld, want %ld: %s", r->status, status,
+			 r->body.data ? r->body.data : "");
+	assert_non_null(r->json);
+	assert_string_equal(jstr(r->json, "code"), code);
+	if (msg != NULL)
+		assert_string_equal(jstr(r->json, "error"), msg);
 }
 
 void
@@ -208,8 +238,6 @@ itest_user(const char *email, const char *password, int admin, char token[128])
 {
 	const char *args[] = {"user", "add", email, admin ? "--admin" : NULL,
 			      NULL};
-	static const char *const json_hdr[] = {"Content-Type: application/json",
-					       NULL};
 	char body[512], line[300];
 	struct resp r;
 
@@ -218,7 +246,7 @@ itest_user(const char *email, const char *password, int admin, char token[128])
 	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
 		 email, password);
 	/* every suite logs in from 127.0.0.1: wait out nginx's login limit */
-	http_patient("POST", "/api/auth/login", json_hdr, body, -1, &r);
+	http_json_patient("POST", "/api/auth/login", NULL, body, &r);
 	assert_int_equal(r.status, 200);
 	snprintf(token, 128, "%s", jstr(r.json, "token"));
 	resp_free(&r);

@@ -38,6 +38,12 @@ void http(const char *method, const char *path, const char *const *headers,
 /* POST a JSON body, with an optional Bearer token. */
 void http_json(const char *method, const char *path, const char *token,
 	       const char *body, struct resp *r);
+/* http_json() on a rate-limited route (waits out nginx's 429s). */
+void http_json_patient(const char *method, const char *path, const char *token,
+		       const char *body, struct resp *r);
+/* Asserts the status, the error code and (when msg) the message. */
+void expect_error(struct resp *r, long status, const char *code,
+		  const char *msg);
 void resp_free(struct resp *r);
 /* http() on a rate-limited route: waits out nginx's 429s (up to 40 s). */
 void http_patient(const char *method, const char *path,

@@ -28,21 +28,6 @@
 
 #define BAD_TOKEN "sjt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
-/* http_json() on a rate-limited route. */
-static void
-limited(const char *method, const char *path, const char *token,
-	const char *body, struct resp *r)
-{
-	char auth[256];
-	const char *h[3] = {"Content-Type: application/json", NULL, NULL};
-
-	if (token != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		h[1] = auth;
-	}
-	http_patient(method, path, h, body, -1, r);
-}
-
 static void
 login(const char *email, const char *pw, struct resp *r)
 {
@@ -50,7 +35,7 @@ login(const char *email, const char *pw, struct resp *r)
 
 	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
 		 email, pw);
-	limited("POST", "/api/auth/login", NULL, body, r);
+	http_json_patient("POST", "/api/auth/login", NULL, body, r);
 }
 
 static void
@@ -85,18 +70,6 @@ sql_do(const char *sql)
 
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
-}
-
-static void
-expect_error(struct resp *r, long status, const char *code, const char *msg)
-{
-	if (r->status != status)
-		fail_msg("status %ld, want %ld: %s", r->status, status,
-			 r->body.data ? r->body.data : "");
-	assert_non_null(r->json);
-	assert_string_equal(jstr(r->json, "code"), code);
-	if (msg != NULL)
-		assert_string_equal(jstr(r->json, "error"), msg);
 }
 
 static void
@@ -308,7 +281,8 @@ test_bad_input(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int reg = strstr(cases[i].path, "register") != NULL;
 
-		limited("POST", cases[i].path, NULL, cases[i].body, &r);
+		http_json_patient("POST", cases[i].path, NULL, cases[i].body,
+				  &r);
 		if (reg && !signup)
 			expect_error(&r, 404, "NOT_FOUND", NULL);
 		else

@@ -56,18 +56,6 @@ static const unsigned char png[] = {
 
 static char tok_a[128], tok_b[128], tok_admin[128];
 
-static void
-expect_error(struct resp *r, long status, const char *code, const char *msg)
-{
-	if (r->status != status)
-		fail_msg("status %ld, want %ld: %s", r->status, status,
-			 r->body.data ? r->body.data : "");
-	assert_non_null(r->json);
-	assert_string_equal(jstr(r->json, "code"), code);
-	if (msg != NULL)
-		assert_string_equal(jstr(r->json, "error"), msg);
-}
-
 /* Creates a user with storyjobsctl and logs in (waiting out 429s). */
 static void
 user(const char *name, int admin, char token[128])
