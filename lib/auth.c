@@ -320,6 +320,24 @@ user_from_row(const PGresult *r, struct user *u)
 	u->role = role_parse(db_str(r, 0, 2));
 }
 
+/* Runs st; exactly one row fills *out, anything else is miss. */
+static enum sj_err
+user_query(struct db *db, const struct db_stmt *st, const char *const *params,
+	   enum sj_err miss, struct user *out)
+{
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = db_exec(db, st, params, &r)) != SJ_OK)
+		return e;
+	if (db_rows(r) != 1)
+		e = miss;
+	else
+		user_from_row(r, out);
+	PQclear(r);
+	return e;
+}
+
 /*
  * Checks a new email and password and hashes the password: norm receives
  * the normalized email, hash the stored form.  SJ_EINVAL with *msg set
@@ -354,7 +372,6 @@ auth_user_create(struct db *db, const char *email, const char *password,
 {
 	char norm[AUTH_EMAIL_MAX + 1], hash[HASH_STR_MAX];
 	const char *params[3];
-	PGresult *r = NULL;
 	enum sj_err e;
 
 	if ((e = credentials(email, password, norm, hash, msg)) != SJ_OK)
@@ -362,14 +379,7 @@ auth_user_create(struct db *db, const char *email, const char *password,
 	params[0] = norm;
 	params[1] = hash;
 	params[2] = auth_role_name(role);
-	if ((e = db_exec(db, &st_user_insert, params, &r)) != SJ_OK)
-		return e;
-	if (db_rows(r) != 1)
-		e = SJ_EDB;
-	else
-		user_from_row(r, out);
-	PQclear(r);
-	return e;
+	return user_query(db, &st_user_insert, params, SJ_EDB, out);
 }
 
 /* The user's row is updated and every live session revoked at once. */
@@ -481,19 +491,11 @@ auth_bearer(struct db *db, const char *authorization, struct user *out)
 {
 	char digest[2 + 2 * 32 + 1];
 	const char *params[1] = {digest};
-	PGresult *r = NULL;
 	enum sj_err e;
 
 	if ((e = bearer_digest(authorization, digest)) != SJ_OK)
 		return e;
-	if ((e = db_exec(db, &st_bearer, params, &r)) != SJ_OK)
-		return e;
-	if (db_rows(r) != 1)
-		e = SJ_ENOTFOUND;
-	else
-		user_from_row(r, out);
-	PQclear(r);
-	return e;
+	return user_query(db, &st_bearer, params, SJ_ENOTFOUND, out);
 }
 
 static const struct db_stmt st_logout = {

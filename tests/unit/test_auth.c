@@ -25,24 +25,15 @@ static struct db *side; /* a second session for inspecting and forcing */
 static int
 group_setup(void **state)
 {
-	const char *conninfo = testdb_create();
-
 	(void)state;
-	testdb_cfg(&cfg);
-	if (db_open(conninfo, "test", 5000, &db) != SJ_OK ||
-	    db_open(conninfo, "test-side", 5000, &side) != SJ_OK)
-		return -1;
-	return 0;
+	return testdb_open(&cfg, &db, &side);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	db_close(db);
-	db_close(side);
-	cfg_free(&cfg);
-	testdb_drop();
+	testdb_close(&cfg, db, side);
 	return 0;
 }
 

@@ -133,3 +133,24 @@ testdb_sql(struct db *db, const char *sql)
 {
 	assert_int_equal(db_exec_simple(db, sql), SJ_OK);
 }
+
+int
+testdb_open(struct cfg *c, struct db **db, struct db **side)
+{
+	const char *conninfo = testdb_create();
+
+	testdb_cfg(c);
+	if (db_open(conninfo, "test", 5000, db) != SJ_OK ||
+	    db_open(conninfo, "test-side", 5000, side) != SJ_OK)
+		return -1;
+	return 0;
+}
+
+void
+testdb_close(struct cfg *c, struct db *db, struct db *side)
+{
+	db_close(db);
+	db_close(side);
+	cfg_free(c);
+	testdb_drop();
+}
