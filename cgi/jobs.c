@@ -20,10 +20,10 @@
  */
 #include <openssl/rand.h>
 #include <stdio.h>
-#include <strings.h>
 #include <string.h>
 #include <sys/time.h>
 
+#include "image.h"
 #include "job.h"
 #include "jsonv.h"
 #include "log.h"
@@ -346,56 +346,6 @@ h_user_jobs(struct req *r, const char *caps[REQ_MAX_CAPS])
 	json_object_put(o);
 }
 
-/* An accepted upload type: its Content-Type, magic and extension. */
-struct img_type {
-	const char *ctype;
-	const char *ext;
-	bool (*is)(const unsigned char *b, size_t n);
-};
-
-static bool
-is_png(const unsigned char *b, size_t n)
-{
-	return n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0;
-}
-
-static bool
-is_jpeg(const unsigned char *b, size_t n)
-{
-	return n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
-}
-
-static bool
-is_webp(const unsigned char *b, size_t n)
-{
-	return n >= 12 && memcmp(b, "RIFF", 4) == 0 &&
-	       memcmp(b + 8, "WEBP", 4) == 0;
-}
-
-static const struct img_type img_types[] = {
-    {"image/png", "png", is_png},
-    {"image/jpeg", "jpg", is_jpeg},
-    {"image/webp", "webp", is_webp},
-};
-
-/* The type of the declared Content-Type (parameters ignored), or NULL. */
-static const struct img_type *
-img_type_of(const char *ct)
-{
-	size_t n;
-
-	if (ct == NULL)
-		return NULL;
-	n = strcspn(ct, ";");
-	while (n > 0 && ct[n - 1] == ' ')
-		n--;
-	for (size_t i = 0; i < sizeof(img_types) / sizeof(img_types[0]); i++)
-		if (strlen(img_types[i].ctype) == n &&
-		    strncasecmp(ct, img_types[i].ctype, n) == 0)
-			return &img_types[i];
-	return NULL;
-}
-
 /* Stores the body under a random name; url receives its address. */
 static enum sj_err
 upload_store(struct req *r, const struct img_type *t, char *url, size_t urlsz)
@@ -433,7 +383,7 @@ h_upload(struct req *r, const char *caps[REQ_MAX_CAPS])
 	}
 	if (req_read_body(r, (size_t)r->cfg->max_upload_bytes) != 0)
 		return;
-	if (!t->is((const unsigned char *)r->body, r->body_len)) {
+	if (img_sniff(r->body, r->body_len) != t) {
 		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
 			  "File content does not match its type", NULL);
 		return;

@@ -42,6 +42,16 @@ static const struct cfg_entry cfg_table[] = {
     {"OPENAI_API_KEY", S(openai_api_key), NULL, "key for the openai provider"},
     {"OPENAI_BASE_URL", S(openai_base_url), "https://api.openai.com/v1",
      "OpenAI-compatible API base URL"},
+    {"OPENAI_MODEL", S(openai_model), "gpt-4o-mini",
+     "openai provider: chat model (stories, scenes, descriptions)"},
+    {"OPENAI_IMAGE_MODEL", S(openai_image_model), "dall-e-3",
+     "openai provider: image model"},
+    {"OPENAI_IMAGE_SIZE", S(openai_image_size), "1024x1024",
+     "openai provider: size of generated images"},
+    {"OPENAI_TIMEOUT_SECONDS", I(openai_timeout_s), "120",
+     "openai provider: total time of one call"},
+    {"CLOUDINARY_API_BASE", S(cloudinary_api_base),
+     "https://api.cloudinary.com", "cloudinary storage: upload API base URL"},
     {"CLOUDINARY_CLOUD_NAME", S(cloudinary_cloud_name), NULL,
      "cloudinary storage: cloud name"},
     {"CLOUDINARY_API_KEY", S(cloudinary_api_key), NULL,
@@ -296,6 +306,14 @@ empty(const char *s)
 	return s == NULL || *s == '\0';
 }
 
+/* The scheme check only; the HTTP client refuses plain http elsewhere. */
+static bool
+is_http_url(const char *s)
+{
+	return s != NULL && (strncmp(s, "https://", 8) == 0 ||
+			     strncmp(s, "http://", 7) == 0);
+}
+
 /* The checks of the contract, with its exact messages. */
 static void
 cfg_validate_jobs(const struct cfg *c, struct cfg_errs *errs)
@@ -388,6 +406,13 @@ cfg_validate(const struct cfg *c, struct cfg_errs *errs)
 		errs_add(errs, "statementTimeout cannot be negative");
 	if (c->local_delay_ms < 0 || c->local_delay_ms > 60000)
 		errs_add(errs, "localDelay must be 0..60000ms");
+	if (c->openai_timeout_s < 1 || c->openai_timeout_s > 3600)
+		errs_add(errs, "OPENAI_TIMEOUT_SECONDS must be 1..3600");
+	if (!is_http_url(c->openai_base_url))
+		errs_add(errs, "OPENAI_BASE_URL must start with https:// (or "
+			       "http:// for a loopback test server)");
+	if (!is_http_url(c->cloudinary_api_base))
+		errs_add(errs, "CLOUDINARY_API_BASE must start with https://");
 	return errs->n - before;
 }
 

@@ -47,6 +47,11 @@ struct cfg {
 	char *webhook_secret; /* NULL: cron routes refuse all */
 	char *openai_api_key;
 	char *openai_base_url;
+	char *openai_model;
+	char *openai_image_model;
+	char *openai_image_size;
+	int64_t openai_timeout_s;
+	char *cloudinary_api_base;
 	char *cloudinary_cloud_name;
 	char *cloudinary_api_key;
 	char *cloudinary_api_secret;

@@ -408,25 +408,31 @@ job_complete(struct db *db, const struct job_lease *lease,
 	return e;
 }
 
-/* Backoff min(2^attempts s, 60 s) plus up to 25% jitter, in SQL. */
+/*
+ * Backoff min(2^attempts s, 60 s) plus up to 25% jitter, in SQL, but never
+ * sooner than the upstream's Retry-After ($7 seconds).
+ */
 #define RETRYABLE "($4::bool AND attempts + 1 < max_attempts)"
 static const struct db_stmt st_fail = {
     "job_fail",
     "UPDATE jobs SET attempts = attempts + 1, status = CASE WHEN " RETRYABLE
     " THEN 'pending' ELSE 'failed' END, run_at = CASE WHEN " RETRYABLE
-    " THEN now() + make_interval(secs => least(power(2, attempts), 60) * (1 "
-    "+ random() * 0.25)) ELSE run_at END, completed_at = CASE WHEN " RETRYABLE
+    " THEN now() + make_interval(secs => greatest(least(power(2, attempts), "
+    "60) "
+    "* (1 + random() * 0.25), $7::int8)) ELSE run_at END, completed_at = CASE "
+    "WHEN " RETRYABLE
     " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
     "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE
     " RETURNING status",
-    6};
+    7};
 
 enum sj_err
 job_fail(struct db *db, const struct job_lease *lease, bool transient,
-	 const char *code, const char *msg, enum job_status *out_status)
+	 long retry_after_s, const char *code, const char *msg,
+	 enum job_status *out_status)
 {
-	char epoch[24];
-	const char *params[6];
+	char epoch[24], after[24];
+	const char *params[7];
 	PGresult *r = NULL;
 	enum job_status st = JOB_FAILED;
 	enum sj_err e;
@@ -435,6 +441,9 @@ job_fail(struct db *db, const struct job_lease *lease, bool transient,
 	params[3] = transient ? "true" : "false";
 	params[4] = code;
 	params[5] = msg;
+	snprintf(after, sizeof(after), "%ld",
+		 retry_after_s > 0 ? retry_after_s : 0);
+	params[6] = after;
 	if ((e = job_update(db, &st_fail, params, SJ_ELOST, &r)) != SJ_OK)
 		return e;
 	if (job_status_parse(db_str(r, 0, 0), &st) != SJ_OK)

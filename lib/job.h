@@ -164,12 +164,13 @@ enum sj_err job_complete(struct db *db, const struct job_lease *lease,
 			 struct json_object *result, const char *step) SJ_WUR;
 /*
  * Records a failure.  transient and budget left: pending again with
- * run_at = now + min(2^attempts s, 60 s) + up to 25% jitter.  Otherwise
+ * run_at = now + min(2^attempts s, 60 s) + up to 25% jitter, or
+ * retry_after_s if that is later (an upstream's Retry-After).  Otherwise
  * failed with code and msg.  *out_status (may be NULL) says which.
  */
 enum sj_err job_fail(struct db *db, const struct job_lease *lease,
-		     bool transient, const char *code, const char *msg,
-		     enum job_status *out_status) SJ_WUR;
+		     bool transient, long retry_after_s, const char *code,
+		     const char *msg, enum job_status *out_status) SJ_WUR;
 /* Gives the job back untouched (shutdown): pending, no attempt spent. */
 enum sj_err job_release(struct db *db, const struct job_lease *lease) SJ_WUR;
 

@@ -116,3 +116,89 @@ media_url(const struct cfg *c, const char *name, char *out, size_t outsz)
 		return SJ_EINVAL;
 	return SJ_OK;
 }
+
+enum sj_err
+media_own_name(const struct cfg *c, const char *url, char *name, size_t namesz)
+{
+	const char *base = c->public_base_url ? c->public_base_url : "";
+	size_t bl = strlen(base);
+	const char *rest;
+
+	while (bl > 0 && base[bl - 1] == '/')
+		bl--;
+	if (strncmp(url, base, bl) == 0 && strncmp(url + bl, "/media/", 7) == 0)
+		rest = url + bl + 7;
+	else if (strncmp(url, "/media/", 7) == 0)
+		rest = url + 7;
+	else
+		return SJ_ENOTFOUND;
+	if (!media_name_ok(rest) || strlen(rest) >= namesz)
+		return SJ_EINVAL;
+	memcpy(name, rest, strlen(rest) + 1);
+	return SJ_OK;
+}
+
+enum sj_err
+media_read(const char *dir, const char *name, size_t max, struct buf *out)
+{
+	char path[4096], chunk[65536];
+	enum sj_err e = SJ_OK;
+	ssize_t n;
+	int fd;
+
+	buf_init(out, max);
+	if (!media_name_ok(name) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+		sizeof(path))
+		return SJ_EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? SJ_ENOTFOUND : SJ_EIO;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			buf_free(out);
+			e = SJ_EIO;
+			break;
+		}
+		if ((e = buf_add(out, chunk, (size_t)n)) != SJ_OK)
+			break;
+	}
+	close(fd);
+	return e;
+}
+
+static const struct db_stmt st_cache_get = {
+    "media_cache_get", "SELECT url FROM media_cache WHERE name = $1", 1};
+
+enum sj_err
+media_cache_get(struct db *db, const char *name, char *url, size_t urlsz)
+{
+	const char *params[1] = {name};
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = db_exec(db, &st_cache_get, params, &r)) != SJ_OK)
+		return e;
+	if (PQntuples(r) != 1 || db_str(r, 0, 0) == NULL)
+		e = SJ_ENOTFOUND;
+	else if ((size_t)snprintf(url, urlsz, "%s", db_str(r, 0, 0)) >= urlsz)
+		e = SJ_ETOOBIG;
+	PQclear(r);
+	return e;
+}
+
+static const struct db_stmt st_cache_put = {
+    "media_cache_put",
+    "INSERT INTO media_cache (name, url) VALUES ($1, $2) ON CONFLICT (name) "
+    "DO UPDATE SET url = EXCLUDED.url",
+    2};
+
+enum sj_err
+media_cache_put(struct db *db, const char *name, const char *url)
+{
+	const char *params[2] = {name, url};
+
+	return db_exec(db, &st_cache_put, params, NULL);
+}

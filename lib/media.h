@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "cfg.h"
+#include "db.h"
 #include "err.h"
 
 /* name must be a plain file name: [A-Za-z0-9._-], no leading dot. */
@@ -21,5 +23,22 @@ bool media_exists(const char *dir, const char *name);
 /* Writes "<PUBLIC_BASE_URL>/media/<name>" into out. */
 enum sj_err media_url(const struct cfg *c, const char *name, char *out,
 		      size_t outsz) SJ_WUR;
+
+/*
+ * If url is one of our own media URLs ("<PUBLIC_BASE_URL>/media/<name>" or
+ * "/media/<name>"), writes name.  SJ_ENOTFOUND: not ours; SJ_EINVAL: ours
+ * but not a valid name.
+ */
+enum sj_err media_own_name(const struct cfg *c, const char *url, char *name,
+			   size_t namesz) SJ_WUR;
+/* Reads a stored file (at most max bytes) into out (initialised here). */
+enum sj_err media_read(const char *dir, const char *name, size_t max,
+		       struct buf *out) SJ_WUR;
+
+/* The media cache (sql/005): name -> URL of the stored image. */
+enum sj_err media_cache_get(struct db *db, const char *name, char *url,
+			    size_t urlsz) SJ_WUR;
+enum sj_err media_cache_put(struct db *db, const char *name,
+			    const char *url) SJ_WUR;
 
 #endif

@@ -318,7 +318,7 @@ test_retry_policy(void **state)
 		claim_one("w1", &j);
 		l = (struct job_lease){j.id, "w1", j.lease_epoch};
 		before = now_ms();
-		assert_int_equal(job_fail(db, &l, true,
+		assert_int_equal(job_fail(db, &l, true, 0,
 					  "EXTERNAL_SERVICE_ERROR",
 					  "upstream 503", &st),
 				 SJ_OK);
@@ -336,7 +336,7 @@ test_retry_policy(void **state)
 	claim_one("w1", &j);
 	assert_int_equal(
 	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, true,
-		     "EXTERNAL_SERVICE_ERROR", "again", &st),
+		     0, "EXTERNAL_SERVICE_ERROR", "again", &st),
 	    SJ_OK);
 	assert_int_equal(st, JOB_FAILED); /* out of attempts */
 	job_free(&j);
@@ -345,6 +345,30 @@ test_retry_policy(void **state)
 	assert_string_equal(r.error_code, "EXTERNAL_SERVICE_ERROR");
 	assert_true(r.completed_ms > 0);
 	job_free(&r);
+}
+
+/* An upstream's Retry-After longer than the backoff sets the next run. */
+static void
+test_retry_after(void **state)
+{
+	char id[JOB_ID_MAX];
+	enum job_status st;
+	struct job j, r;
+	int64_t before;
+
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("w1", &j);
+	before = now_ms();
+	assert_int_equal(
+	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, true,
+		     30, "EXTERNAL_SERVICE_ERROR", "429", &st),
+	    SJ_OK);
+	assert_int_equal(st, JOB_PENDING);
+	get(id, &r);
+	assert_true(r.run_at_ms >= before + 30000 - 50);
+	assert_true(r.run_at_ms <= now_ms() + 30000 + 50);
+	job_free(&r);
+	job_free(&j);
 }
 
 static void
@@ -358,7 +382,7 @@ test_permanent_failure(void **state)
 	claim_one("w1", &j);
 	assert_int_equal(
 	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, false,
-		     "INVALID_INPUT", "bad image", &st),
+		     0, "INVALID_INPUT", "bad image", &st),
 	    SJ_OK);
 	assert_int_equal(st, JOB_FAILED);
 	job_free(&j);
@@ -393,7 +417,7 @@ test_lease_expiry_and_fencing(void **state)
 	assert_int_equal(job_update_progress(db, &cfg, id, &la, 66, "late"),
 			 SJ_ELOST);
 	assert_int_equal(job_complete(db, &la, res, "done"), SJ_ELOST);
-	assert_int_equal(job_fail(db, &la, true, "X", "y", NULL), SJ_ELOST);
+	assert_int_equal(job_fail(db, &la, true, 0, "X", "y", NULL), SJ_ELOST);
 	assert_int_equal(job_release(db, &la), SJ_ELOST);
 	/* the same worker id with the old epoch is fenced too */
 	la.worker_id = "worker-b";
@@ -628,6 +652,7 @@ main(void)
 	    cmocka_unit_test(test_validation_normalizes),
 	    cmocka_unit_test_setup(test_claim_caps_and_priority, fresh),
 	    cmocka_unit_test_setup(test_retry_policy, fresh),
+	    cmocka_unit_test_setup(test_retry_after, fresh),
 	    cmocka_unit_test_setup(test_permanent_failure, fresh),
 	    cmocka_unit_test_setup(test_lease_expiry_and_fencing, fresh),
 	    cmocka_unit_test_setup(test_abandoned_too_often, fresh),
