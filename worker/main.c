@@ -45,8 +45,11 @@
 
 #include <openssl/rand.h>
 
+#include "http.h"
 #include "log.h"
 #include "num.h"
+
+#include "gen.h"
 #include "worker.h"
 
 #define EXIT_CONFIG    78
@@ -611,19 +614,6 @@ worker_run(const struct cfg *cfg)
 }
 
 /* Settings this worker does not implement yet; it says so once. */
-static void
-warn_unsupported(const struct cfg *cfg)
-{
-	if (str_differs(cfg->generation_provider, "local"))
-		log_warn("GENERATION_PROVIDER=%s is not supported by the "
-			 "worker yet; using the local provider",
-			 cfg->generation_provider);
-	if (str_differs(cfg->storage, "local"))
-		log_warn("STORAGE=%s is not supported by the worker yet; "
-			 "writing to MEDIA_DIR",
-			 cfg->storage);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -648,8 +638,16 @@ main(int argc, char **argv)
 	}
 	lvl = log_level_parse(cfg.log_level);
 	log_init(WORKER_APPNAME, lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
-	warn_unsupported(&cfg);
+	log_info("provider %s, storage %s", gen_provider(&cfg)->name,
+		 cfg.storage);
+	/* before any thread: curl_global_init is not thread-safe */
+	if (http_global_init() != SJ_OK) {
+		log_error("refusing to start: libcurl did not initialise");
+		cfg_free(&cfg);
+		return EXIT_FAILURE;
+	}
 	rc = worker_run(&cfg);
+	http_global_cleanup();
 	cfg_free(&cfg);
 	return rc;
 }

@@ -48,7 +48,13 @@
 #define LAST_WRITE_MS  2000 /* retry budget of a fail or release */
 #define PAUSE_SLICE_MS 100  /* stop and cancel are seen this fast */
 
-enum fence_op { FENCE_PROGRESS, FENCE_COMPLETE, FENCE_FAIL, FENCE_RELEASE };
+enum fence_op {
+	FENCE_PROGRESS,
+	FENCE_CHECKPOINT,
+	FENCE_COMPLETE,
+	FENCE_FAIL,
+	FENCE_RELEASE
+};
 
 /* One fenced write of a job in hand. */
 struct fence {
@@ -107,11 +113,14 @@ fence_once(struct step_ctx *c, struct fence *f)
 	case FENCE_PROGRESS:
 		return job_update_progress(c->db, c->cfg, c->job->id, &c->lease,
 					   f->pct, f->step);
+	case FENCE_CHECKPOINT:
+		return job_save_checkpoint(c->db, c->cfg, &c->lease,
+					   c->job->checkpoint);
 	case FENCE_COMPLETE:
 		return job_complete(c->db, &c->lease, f->result, f->step);
 	case FENCE_FAIL:
-		return job_fail(c->db, &c->lease, c->transient, c->code, c->msg,
-				&f->status);
+		return job_fail(c->db, &c->lease, c->transient,
+				c->retry_after_s, c->code, c->msg, &f->status);
 	case FENCE_RELEASE:
 		return job_release(c->db, &c->lease);
 	}
@@ -227,6 +236,50 @@ step_progress(struct step_ctx *c, int pct, const char *step)
 	return true;
 }
 
+bool
+step_checkpoint(struct step_ctx *c)
+{
+	struct fence f = {.op = FENCE_CHECKPOINT};
+	enum sj_err e;
+
+	e = fence(c, &f, c->deadline_ms);
+	if (e != SJ_OK) {
+		step_lost(c, e);
+		return false;
+	}
+	return true;
+}
+
+bool
+step_abort_cb(void *arg)
+{
+	const struct step_ctx *c = arg;
+
+	return stopping(c) || atomic_load(&c->hand->cancel) ||
+	       worker_now_ms() >= c->deadline_ms;
+}
+
+void
+step_aborted(struct step_ctx *c)
+{
+	if (stopping(c)) {
+		c->end = RUN_RELEASE;
+		return;
+	}
+	if (step_timed_out(c))
+		return;
+	c->cancel_seen =
+	    c->cancel_seen || atomic_exchange(&c->hand->cancel, false);
+	/*
+	 * A cancel notice cut the call short.  The fence says whether the
+	 * job was really cancelled (dropped) or the notice was stale (the
+	 * step is retried later; its checkpoint keeps what was done).
+	 */
+	if (step_checkpoint(c))
+		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
+			  "The upstream call was interrupted");
+}
+
 void
 step_pause(struct step_ctx *c)
 {
@@ -272,6 +325,16 @@ step_fail(struct step_ctx *c, bool transient, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
 	va_end(ap);
+}
+
+void
+step_forgive(struct step_ctx *c)
+{
+	c->end = RUN_NONE;
+	c->transient = false;
+	c->retry_after_s = 0;
+	c->code = NULL;
+	c->msg[0] = '\0';
 }
 
 void

@@ -12,27 +12,26 @@
  * ends with step_complete() or step_fail().  It never writes to the job
  * row itself: the helpers do, fenced by the lease.
  *
- * cartoonize: the image is a scene card from the local provider, stored
- * in the media directory under a name derived from SHA-256 of (prompt,
- * style, imageUrl), so the same input is served from that file with
- * cached = true and never rendered twice.  media_write() is atomic, so two
- * workers rendering the same card at once both succeed with equal bytes.
+ * cartoonize: the provider's cartoon of the photo at imageUrl (or of the
+ * prompt alone), cached under a key derived from SHA-256 of (provider,
+ * prompt, style, imageUrl): the same input is served from the media cache
+ * with cached = true and never generated twice.  Storing is atomic and
+ * idempotent per name, so two workers making the same image at once both
+ * succeed with the same URL.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "jsonv.h"
 #include "log.h"
-#include "media.h"
 
+#include "gen.h"
 #include "local.h"
 #include "story.h"
 #include "worker.h"
 
 #define PROMPT_MAX    65536 /* bytes; the library's own cap is lower */
 #define IMAGE_URL_MAX 4096  /* bytes */
-#define URL_MAX	      2048  /* bytes of a media URL */
-#define CACHE_HEX     32    /* hex digits of the key in a file name */
 
 #define STYLE_MSG                                                              \
 	"Invalid style. Must be one of: storybook, semi-realistic, "           \
@@ -42,7 +41,8 @@ struct cartoon {
 	const char *prompt;    /* borrowed from the job input */
 	const char *style;     /* borrowed or static */
 	const char *image_url; /* borrowed, "" when absent */
-	char name[64];	       /* cartoon-<hex>.svg */
+	char key[GEN_NAME_MAX];
+	char url[STORE_URL_MAX];
 	bool cached;
 };
 
@@ -93,54 +93,23 @@ cartoon_input(struct step_ctx *c, struct cartoon *ct)
 	return true;
 }
 
-/* Names the cache file: cartoon-<first 32 hex of the key>.svg. */
 static bool
-cartoon_key(struct step_ctx *c, struct cartoon *ct)
+cartoon_make(struct step_ctx *c, void *arg, struct gen_image *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	const char *parts[3] = {ct->prompt, ct->style, ct->image_url};
-	unsigned char md[LOCAL_HASH_LEN];
-	char key[CACHE_HEX + 1];
-	enum sj_err e;
-	size_t i;
+	const struct cartoon *ct = arg;
 
-	if ((e = local_hash(parts, 3, md)) != SJ_OK) {
-		step_fail_err(c, e, "Hashing the input failed");
-		return false;
-	}
-	for (i = 0; i < CACHE_HEX / 2; i++) {
-		key[2 * i] = hex[md[i] >> 4];
-		key[2 * i + 1] = hex[md[i] & 0xF];
-	}
-	key[CACHE_HEX] = '\0';
-	snprintf(ct->name, sizeof(ct->name), "cartoon-%s.svg", key);
-	return true;
+	return gen_provider(c->cfg)->cartoon(c, ct->prompt, ct->style,
+					     ct->image_url, out);
 }
 
-/* Serves the card from the cache, or renders and stores it. */
 static bool
 cartoon_render(struct step_ctx *c, struct cartoon *ct)
 {
-	const char *dir = c->cfg->media_dir;
-	struct buf svg;
-	enum sj_err e;
+	const char *parts[3] = {ct->prompt, ct->style, ct->image_url};
 
-	if (media_exists(dir, ct->name)) {
-		ct->cached = true;
-		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", ct->name);
-		return true;
-	}
-	if ((e = local_render_svg(ct->prompt, ct->style, &svg)) != SJ_OK) {
-		step_fail_err(c, e, "Rendering the cartoon failed");
-		return false;
-	}
-	e = media_write(dir, ct->name, svg.data, svg.len);
-	buf_free(&svg);
-	if (e != SJ_OK) {
-		step_fail_err(c, e, "Saving the cartoon failed");
-		return false;
-	}
-	return true;
+	return gen_key(c, "cartoon", parts, 3, ct->key) &&
+	       gen_image_for(c, ct->key, cartoon_make, ct, ct->url,
+			     &ct->cached);
 }
 
 /* Builds {url, cached}; *out is a new reference the caller puts. */
@@ -148,20 +117,11 @@ static bool
 cartoon_result(struct step_ctx *c, const struct cartoon *ct,
 	       struct json_object **out)
 {
-	char url[URL_MAX];
-	struct json_object *res;
-	enum sj_err e;
+	struct json_object *res = json_object_new_object();
+	enum sj_err e = SJ_ENOMEM;
 
 	*out = NULL;
-	if ((e = media_url(c->cfg, ct->name, url, sizeof(url))) != SJ_OK) {
-		step_fail_err(c, e, "Building the image URL failed");
-		return false;
-	}
-	if ((res = json_object_new_object()) == NULL) {
-		step_fail_err(c, SJ_ENOMEM, "Building the result failed");
-		return false;
-	}
-	if ((e = jv_add_str(res, "url", url)) != SJ_OK ||
+	if (res == NULL || (e = jv_add_str(res, "url", ct->url)) != SJ_OK ||
 	    (e = jv_add_bool(res, "cached", ct->cached)) != SJ_OK) {
 		json_object_put(res);
 		step_fail_err(c, e, "Building the result failed");
@@ -179,8 +139,7 @@ cartoonize(struct step_ctx *c)
 
 	memset(&ct, 0, sizeof(ct));
 	if (!cartoon_input(c, &ct) ||
-	    !step_progress(c, 10, "Preparing image for processing") ||
-	    !cartoon_key(c, &ct))
+	    !step_progress(c, 10, "Preparing image for processing"))
 		return;
 	step_pause(c);
 	if (!step_progress(c, 33, "Image preparation complete"))

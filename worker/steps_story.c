@@ -1,35 +1,35 @@
 /*
- * Handlers for image-generation, scenes, storybook and auto-story, with
- * the local provider: each the straight line of steps that CONTRACT
- * section 1 gives for its type (exact progress values and step texts).
+ * Handlers for image-generation, scenes, storybook and auto-story: each
+ * the straight line of steps that CONTRACT section 1 gives for its type
+ * (exact progress values and step texts), with the configured provider.
  *
  * DESIGN
- * Illustrations are SVG scene cards from local_render_svg(), stored in
- * the media directory under a name derived from SHA-256 of what drew
- * them, so a card is rendered once and a retried job finds its earlier
- * cards already written (illustrate() checks before rendering).  The
- * storybook save is idempotent per job (storybook_create), so a retry
- * after a crash never makes a second book.  Bad input fails at once with
- * INVALID_INPUT; media, memory and database failures are transient
- * INTERNAL_ERRORs.  Handlers never write the job row: the step helpers do.
+ * Every paid step is done once.  Text results (the story, the scene
+ * breakdown, the character description) are saved in the job's
+ * checkpoint before the job moves on and read from there on a retry;
+ * illustrations are keyed by what drew them and found in the media cache
+ * (gen_image_for).  The storybook save is idempotent per job
+ * (storybook_create), so a retry after a crash never makes a second book.
+ * Bad input fails at once with INVALID_INPUT.  An illustration the
+ * provider refuses for good (a permanent failure) leaves its scene without
+ * a picture and the book with has_errors; a transient one fails the job
+ * for a retry that resumes where it stopped.  Handlers never write the
+ * job row: the step helpers do.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "jsonv.h"
 #include "log.h"
-#include "media.h"
 #include "storybook.h"
 
+#include "gen.h"
 #include "local.h"
 #include "story.h"
 #include "worker.h"
 
 #define PROMPT_MAX 65536 /* bytes of one input string */
-#define URL_MAX	   2048	 /* bytes of a media URL */
-#define CACHE_HEX  32	 /* hex digits of the key in a file name */
-#define NAME_MAX_  64
-#define USED_MAX   8192 /* bytes of a prompt_used */
+#define USED_MAX   8192	 /* bytes of a prompt_used */
 #define BOOK_STYLE "storybook"
 #define SCENES_CAP 1000 /* 50 pages of 20 scenes */
 
@@ -50,47 +50,17 @@ in_str(struct step_ctx *c, const char *key, const char *dflt, const char **out)
 	return true;
 }
 
-/* prefix-<first 32 hex of SHA-256(parts)>.svg */
-static enum sj_err
-card_name(const char *prefix, const char *const *parts, size_t n,
-	  char name[NAME_MAX_])
+/* Draws prompt in style for gen_image_for(). */
+struct draw {
+	const char *prompt, *style;
+};
+
+static bool
+draw_make(struct step_ctx *c, void *arg, struct gen_image *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[LOCAL_HASH_LEN];
-	char key[CACHE_HEX + 1];
-	enum sj_err e;
+	const struct draw *d = arg;
 
-	if ((e = local_hash(parts, n, md)) != SJ_OK)
-		return e;
-	for (size_t i = 0; i < CACHE_HEX / 2; i++) {
-		key[2 * i] = hex[md[i] >> 4];
-		key[2 * i + 1] = hex[md[i] & 0xF];
-	}
-	key[CACHE_HEX] = '\0';
-	snprintf(name, NAME_MAX_, "%s-%s.svg", prefix, key);
-	return SJ_OK;
-}
-
-/*
- * Makes sure the card for (prompt, style) is stored under name and writes
- * its URL.  SJ_EINVAL from the renderer means the prompt cannot be drawn.
- */
-static enum sj_err
-illustrate(const struct cfg *cfg, const char *name, const char *prompt,
-	   const char *style, char url[URL_MAX])
-{
-	struct buf svg;
-	enum sj_err e;
-
-	if (!media_exists(cfg->media_dir, name)) {
-		if ((e = local_render_svg(prompt, style, &svg)) != SJ_OK)
-			return e;
-		e = media_write(cfg->media_dir, name, svg.data, svg.len);
-		buf_free(&svg);
-		if (e != SJ_OK)
-			return e;
-	}
-	return media_url(cfg, name, url, URL_MAX);
+	return gen_provider(c->cfg)->image(c, d->prompt, d->style, out);
 }
 
 /* ---- image-generation ---- */
@@ -98,8 +68,8 @@ illustrate(const struct cfg *cfg, const char *name, const char *prompt,
 struct imagegen {
 	const char *prompt, *character, *emotion, *style;
 	struct buf used; /* prompt_used */
-	char name[NAME_MAX_];
-	char url[URL_MAX];
+	char key[GEN_NAME_MAX];
+	char url[STORE_URL_MAX];
 };
 
 static bool
@@ -128,7 +98,7 @@ imagegen_input(struct step_ctx *c, struct imagegen *g)
 static bool
 imagegen_prompt(struct step_ctx *c, struct imagegen *g)
 {
-	const char *parts[4] = {g->prompt, g->character, g->emotion, g->style};
+	const char *parts[2] = {NULL, g->style};
 	enum sj_err e;
 
 	buf_init(&g->used, USED_MAX + PROMPT_MAX);
@@ -136,12 +106,12 @@ imagegen_prompt(struct step_ctx *c, struct imagegen *g)
 	     ((e = buf_addstr(&g->used, g->character)) != SJ_OK ||
 	      (e = buf_addstr(&g->used, ", ")) != SJ_OK)) ||
 	    (e = buf_addstr(&g->used, g->prompt)) != SJ_OK ||
-	    (e = buf_addf(&g->used, ", feeling %s", g->emotion)) != SJ_OK ||
-	    (e = card_name("image", parts, 4, g->name)) != SJ_OK) {
+	    (e = buf_addf(&g->used, ", feeling %s", g->emotion)) != SJ_OK) {
 		step_fail_err(c, e, "Building the prompt failed");
 		return false;
 	}
-	return true;
+	parts[0] = g->used.data;
+	return gen_key(c, "image", parts, 2, g->key);
 }
 
 static void
@@ -151,10 +121,6 @@ imagegen_finish(struct step_ctx *c, struct imagegen *g, bool reused,
 	struct json_object *res;
 	enum sj_err e;
 
-	if ((e = media_url(c->cfg, g->name, g->url, sizeof(g->url))) != SJ_OK) {
-		step_fail_err(c, e, "Building the image URL failed");
-		return;
-	}
 	if ((res = json_object_new_object()) == NULL) {
 		step_fail_err(c, SJ_ENOMEM, "Building the result failed");
 		return;
@@ -172,7 +138,8 @@ void
 steps_image_generation(struct step_ctx *c)
 {
 	struct imagegen g;
-	enum sj_err e;
+	struct draw d;
+	bool cached;
 
 	memset(&g, 0, sizeof(g));
 	if (!imagegen_input(c, &g) ||
@@ -180,60 +147,98 @@ steps_image_generation(struct step_ctx *c)
 	    !imagegen_prompt(c, &g))
 		goto out;
 	step_pause(c);
-	if (media_exists(c->cfg->media_dir, g.name)) {
-		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", g.name);
+	if (gen_cache_get(c, g.key, g.url)) {
+		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", g.key);
 		imagegen_finish(c, &g, true, "Retrieved from cache");
 		goto out;
 	}
 	if (!step_progress(c, 50, "Cache check complete, generating new image"))
 		goto out;
-	e = illustrate(c->cfg, g.name, g.used.data, g.style, g.url);
-	if (e != SJ_OK) {
-		step_fail_err(c, e, "Generating the image failed");
+	d = (struct draw){g.used.data, g.style};
+	if (!gen_image_for(c, g.key, draw_make, &d, g.url, &cached))
 		goto out;
-	}
 	step_pause(c);
-	imagegen_finish(c, &g, false, "Image generation complete");
+	imagegen_finish(c, &g, cached,
+			cached ? "Retrieved from cache"
+			       : "Image generation complete");
 out:
 	buf_free(&g.used);
 }
 
 /* ---- scenes ---- */
 
+#define CKPT_CHARACTER "character"
+#define CKPT_PAGES     "pages"
+#define CKPT_STORY     "story"
+
 /*
- * A short description of the character from the image URL's file name:
- * its letter-only words ("brave-fox.png" gives "brave fox character"),
- * else "the main character".
+ * The character of the image at url, described by the provider once and
+ * kept in the checkpoint; "the main character" when there is no image.
  */
-static void
-character_from_url(const char *url, char *out, size_t outsz)
+static bool
+character_of(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
 {
-	const char *base = strrchr(url, '/');
-	size_t n = 0, end;
+	const char *saved = gen_ckpt_str(c, CKPT_CHARACTER);
 
-	base = base ? base + 1 : url;
-	end = strcspn(base, ".?#");
-	for (size_t i = 0; i < end;) {
-		size_t w = strcspn(base + i, "-_ +.?#");
-		bool letters = w > 0 && w <= 20;
-
-		if (i + w > end)
-			w = end - i;
-		for (size_t j = 0; j < w && letters; j++)
-			letters = (base[i + j] >= 'a' && base[i + j] <= 'z') ||
-				  (base[i + j] >= 'A' && base[i + j] <= 'Z');
-		if (letters && n + w + 12 < outsz) {
-			if (n > 0)
-				out[n++] = ' ';
-			memcpy(out + n, base + i, w);
-			n += w;
-		}
-		i += w + 1;
+	if (saved != NULL) {
+		snprintf(out, GEN_DESC_MAX, "%s", saved);
+		return true;
 	}
-	if (n == 0)
-		snprintf(out, outsz, "the main character");
-	else
-		snprintf(out + n, outsz - n, " character");
+	if (url[0] == '\0') {
+		snprintf(out, GEN_DESC_MAX, "the main character");
+		return true;
+	}
+	return gen_provider(c->cfg)->describe(c, url, out) &&
+	       gen_ckpt_save(c, CKPT_CHARACTER, json_object_new_string(out));
+}
+
+/*
+ * The scene breakdown of story: from the checkpoint, or made by the
+ * provider and saved there.  *pages is a new object of the caller's (a
+ * copy: what the caller adds is not checkpointed).
+ */
+static bool
+pages_of(struct step_ctx *c, const char *story, const char *audience,
+	 struct json_object **pages)
+{
+	struct json_object *saved = gen_ckpt(c, CKPT_PAGES), *made;
+
+	*pages = NULL;
+	if (!json_object_is_type(saved, json_type_array)) {
+		if (!gen_provider(c->cfg)->scenes(c, story, audience, &made) ||
+		    !gen_ckpt_save(c, CKPT_PAGES, made))
+			return false;
+		saved = made;
+	}
+	if (json_object_deep_copy(saved, pages, NULL) != 0) {
+		*pages = NULL;
+		step_fail_err(c, SJ_ENOMEM, "Copying the pages failed");
+		return false;
+	}
+	return true;
+}
+
+/* The story text: from the checkpoint, or written and saved there. */
+static bool
+story_of(struct step_ctx *c, const char *genre, const char *character,
+	 const char *audience, struct buf *out)
+{
+	const char *saved = gen_ckpt_str(c, CKPT_STORY);
+
+	if (saved != NULL) {
+		buf_init(out, STORY_TEXT_MAX);
+		if (buf_addstr(out, saved) == SJ_OK)
+			return true;
+		step_fail_err(c, SJ_ENOMEM, "Reading the story failed");
+		return false;
+	}
+	if (!gen_provider(c->cfg)->story(c, genre, character, audience, out))
+		return false;
+	if (!gen_ckpt_save(c, CKPT_STORY, json_object_new_string(out->data))) {
+		buf_free(out);
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -257,8 +262,7 @@ steps_scenes(struct step_ctx *c)
 {
 	const char *story, *image, *audience;
 	struct json_object *pages = NULL;
-	char character[256];
-	enum sj_err e;
+	char character[GEN_DESC_MAX];
 
 	if (!in_str(c, "story", "", &story) ||
 	    !in_str(c, "characterImage", "", &image) ||
@@ -272,20 +276,13 @@ steps_scenes(struct step_ctx *c)
 	if (!step_progress(c, 10, "Analyzing story structure"))
 		return;
 	step_pause(c);
-	character_from_url(image, character, sizeof(character));
-	if (!step_progress(c, 30, "Character analysis complete"))
+	if (!character_of(c, image, character) ||
+	    !step_progress(c, 30, "Character analysis complete"))
 		return;
 	step_pause(c);
-	if (!step_progress(c, 40, "Breaking story into scenes"))
+	if (!step_progress(c, 40, "Breaking story into scenes") ||
+	    !pages_of(c, story, audience, &pages))
 		return;
-	if ((e = story_scenes(story, audience, &pages)) != SJ_OK) {
-		if (e == SJ_EINVAL)
-			step_fail(c, false, "INVALID_INPUT",
-				  "Story content is required");
-		else
-			step_fail_err(c, e, "Breaking the story failed");
-		return;
-	}
 	step_pause(c);
 	if (!step_progress(c, 70, "Scene breakdown complete"))
 		goto out;
@@ -326,14 +323,20 @@ count_scenes(struct json_object *pages)
 	return n;
 }
 
-/* Draws one scene and adds its imageUrl; false only for a hard failure. */
+/*
+ * Draws one scene and adds its imageUrl.  false: the job must end (a
+ * transient failure, an abort).  A scene that cannot be drawn for good
+ * only counts in b->failed.
+ */
 static bool
 book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 {
 	const char *desc = "", *prompt = "", *emotion = "happy";
-	const char *parts[3];
-	char name[NAME_MAX_], url[URL_MAX];
+	const char *parts[2] = {NULL, BOOK_STYLE};
+	char key[GEN_NAME_MAX], url[STORE_URL_MAX];
+	struct draw d = {NULL, BOOK_STYLE};
 	struct buf used;
+	bool cached, ok;
 	enum sj_err e;
 
 	if (!json_object_is_type(sc, json_type_object))
@@ -350,29 +353,25 @@ book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 	buf_init(&used, USED_MAX + 2 * PROMPT_MAX);
 	if ((e = buf_addf(&used, "%s%s%s, feeling %s", b->character,
 			  b->character[0] ? ", " : "", prompt, emotion)) !=
-	    SJ_OK)
-		goto fail;
-	parts[0] = used.data;
-	parts[1] = BOOK_STYLE;
-	parts[2] = "scene";
-	if ((e = card_name("scene", parts, 3, name)) != SJ_OK ||
-	    (e = illustrate(c->cfg, name, used.data, BOOK_STYLE, url)) !=
-		SJ_OK ||
-	    (e = jv_add_str(sc, "imageUrl", url)) != SJ_OK)
-		goto fail;
-	buf_free(&used);
-	return true;
-fail:
-	buf_free(&used);
-	log_job(LOG_LVL_WARN, c->job->id, "scene illustration failed: %s",
-		sj_strerror(e));
-	if (e == SJ_ENOMEM || e == SJ_EIO) {
-		/* the store or the process is in trouble: retry the job */
-		step_fail_err(c, e, "Saving a scene illustration failed");
+	    SJ_OK) {
+		step_fail_err(c, e, "Building a scene prompt failed");
 		return false;
 	}
-	b->failed++;
-	return true;
+	parts[0] = d.prompt = used.data;
+	ok = gen_key(c, "scene", parts, 2, key) &&
+	     gen_image_for(c, key, draw_make, &d, url, &cached);
+	buf_free(&used);
+	if (ok) {
+		if ((e = jv_add_str(sc, "imageUrl", url)) == SJ_OK)
+			return true;
+		step_fail_err(c, e, "Building the pages failed");
+		return false;
+	}
+	if (c->end != RUN_FAIL || c->transient)
+		return false;
+	log_job(LOG_LVL_WARN, c->job->id, "scene left without a picture: %s",
+		c->msg);
+	step_forgive(c);
 bad:
 	b->failed++;
 	return true;
@@ -495,7 +494,7 @@ void
 steps_storybook(struct step_ctx *c)
 {
 	struct book b;
-	char character[256] = "";
+	char character[GEN_DESC_MAX] = "";
 
 	memset(&b, 0, sizeof(b));
 	b.character = character;
@@ -504,8 +503,8 @@ steps_storybook(struct step_ctx *c)
 	    !step_progress(c, 5, "Analyzing character image"))
 		goto out;
 	step_pause(c);
-	character_from_url(b.image, character, sizeof(character));
-	if (!step_progress(c, 25, "Character analysis complete"))
+	if (!character_of(c, b.image, character) ||
+	    !step_progress(c, 25, "Character analysis complete"))
 		goto out;
 	step_pause(c);
 	if (!book_illustrate(c, &b) ||
@@ -597,13 +596,8 @@ auto_write(struct step_ctx *c, struct book *b, char *title, size_t titlesz)
 	    !in_str(c, "characterDescription", "", &character) ||
 	    !in_str(c, "audience", "children", &b->audience))
 		return false;
-	if ((e = story_write(genre, character, b->audience, &text)) != SJ_OK) {
-		if (e == SJ_EINVAL)
-			step_fail(c, false, "INVALID_INPUT", "Invalid genre");
-		else
-			step_fail_err(c, e, "Writing the story failed");
+	if (!story_of(c, genre, character, b->audience, &text))
 		return false;
-	}
 	story_title(text.data, title, titlesz);
 	b->title = title;
 	step_pause(c);
@@ -612,15 +606,13 @@ auto_write(struct step_ctx *c, struct book *b, char *title, size_t titlesz)
 		return false;
 	}
 	step_pause(c);
-	if (!step_progress(c, 45, "Creating scene breakdown")) {
+	if (!step_progress(c, 45, "Creating scene breakdown") ||
+	    !pages_of(c, text.data, b->audience, &b->pages)) {
 		buf_free(&text);
 		return false;
 	}
-	e = story_scenes(text.data, b->audience, &b->pages);
 	buf_free(&text);
-	if (e == SJ_OK)
-		e = add_page_text(b->pages);
-	if (e != SJ_OK) {
+	if ((e = add_page_text(b->pages)) != SJ_OK) {
 		step_fail_err(c, e, "Breaking the story into scenes failed");
 		return false;
 	}

@@ -87,11 +87,12 @@ struct step_ctx {
 	int64_t taken_ms;    /* monotonic: when this thread took the job */
 	int64_t deadline_ms; /* taken_ms + the type's timeout */
 	enum run_end end;
-	bool cancel_seen; /* a cancel notice arrived while we held it */
-	bool db_refused;  /* the server refused a write (not a broken link) */
-	bool transient;	  /* RUN_FAIL: worth a retry */
-	const char *code; /* RUN_FAIL: static error code */
-	char msg[256];	  /* RUN_FAIL: message for the job row */
+	bool cancel_seen;   /* a cancel notice arrived while we held it */
+	bool db_refused;    /* the server refused a write (not a broken link) */
+	bool transient;	    /* RUN_FAIL: worth a retry */
+	long retry_after_s; /* RUN_FAIL: not before this (upstream's hint) */
+	const char *code;   /* RUN_FAIL: static error code */
+	char msg[256];	    /* RUN_FAIL: message for the job row */
 };
 
 typedef void (*step_handler)(struct step_ctx *c);
@@ -136,6 +137,19 @@ void worker_sleep_ms(int64_t ms);
  * deadline, else records pct and step, fenced by the lease.
  */
 bool step_progress(struct step_ctx *c, int pct, const char *step) SJ_WUR;
+/*
+ * Saves c->job->checkpoint (the results of the steps done so far) with
+ * the job, fenced by the lease, so a retried or rescued job resumes after
+ * them and never pays for them again.
+ */
+bool step_checkpoint(struct step_ctx *c) SJ_WUR;
+/*
+ * For http_req.abort_cb (arg: the step_ctx): true on shutdown, a cancel
+ * notice, or past the job's deadline.
+ */
+bool step_abort_cb(void *arg);
+/* After a call step_abort_cb() aborted: sets the outcome. */
+void step_aborted(struct step_ctx *c);
 /* Sleeps the local provider's delay; wakes early on stop or cancel. */
 void step_pause(struct step_ctx *c);
 /* Completes the job with result (borrowed). */
@@ -143,6 +157,8 @@ void step_complete(struct step_ctx *c, struct json_object *result,
 		   const char *step);
 void step_fail(struct step_ctx *c, bool transient, const char *code,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Takes back a recorded failure the handler chose to live with. */
+void step_forgive(struct step_ctx *c);
 /* INTERNAL_ERROR for e; transient for I/O, memory and database errors. */
 void step_fail_err(struct step_ctx *c, enum sj_err e, const char *what);
 

@@ -1,0 +1,366 @@
+/*
+ * What every provider and handler shares: the provider choice,
+ * checkpoints, the media cache, storing images, fetching user-supplied
+ * images and making upstream calls inside a job.
+ *
+ * DESIGN
+ * A job's checkpoint is one JSON object saved with the job row (fenced by
+ * the lease, like progress).  A step that costs an upstream call saves
+ * its result under its own key before the job moves on, and looks there
+ * first: a retried or rescued job resumes after its last saved step and
+ * pays for nothing twice.  A kill between the call and the save costs
+ * that one call again, never more.
+ *
+ * Images are stored under names derived from what made them, and the
+ * media cache (sql/005) maps a name to its URL for every job and worker:
+ * an equal request is answered with no call at all, whatever the storage.
+ *
+ * Errors are classified once, here: the job's abort (cancel, timeout,
+ * shutdown) wins over any error the call reports; transport errors, 429
+ * and 5xx are transient (a 429's Retry-After becomes the earliest retry);
+ * other 4xx are permanent; an answer over its cap is permanent too, as a
+ * retry would get the same answer.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "image.h"
+#include "jsonv.h"
+#include "log.h"
+#include "media.h"
+
+#include "gen.h"
+#include "local.h"
+
+#define CACHE_HEX 32 /* hex digits of the key in a name */
+#define ERR_SNIP  160
+
+const struct gen_ops *
+gen_provider(const struct cfg *c)
+{
+	if (c->generation_provider != NULL &&
+	    strcmp(c->generation_provider, "openai") == 0)
+		return &gen_openai_ops;
+	return &gen_local_ops;
+}
+
+void
+gen_image_free(struct gen_image *img)
+{
+	buf_free(&img->data);
+	img->ctype = img->ext = NULL;
+}
+
+bool
+gen_key(struct step_ctx *c, const char *prefix, const char *const *parts,
+	size_t n, char key[GEN_NAME_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *all[GEN_PARTS_MAX + 1];
+	unsigned char md[LOCAL_HASH_LEN];
+	char digest[CACHE_HEX + 1];
+	enum sj_err e = SJ_EINVAL;
+
+	if (n <= GEN_PARTS_MAX) {
+		all[0] = gen_provider(c->cfg)->name;
+		memcpy(all + 1, parts, n * sizeof(*parts));
+		e = local_hash(all, n + 1, md);
+	}
+	if (e != SJ_OK) {
+		step_fail_err(c, e, "Hashing the input failed");
+		return false;
+	}
+	for (size_t i = 0; i < CACHE_HEX / 2; i++) {
+		digest[2 * i] = hex[md[i] >> 4];
+		digest[2 * i + 1] = hex[md[i] & 0xF];
+	}
+	digest[CACHE_HEX] = '\0';
+	if ((size_t)snprintf(key, GEN_NAME_MAX, "%s-%s", prefix, digest) >=
+	    GEN_NAME_MAX) {
+		step_fail_err(c, SJ_EINVAL, "Naming the image failed");
+		return false;
+	}
+	return true;
+}
+
+/* ---- checkpoints ---- */
+
+struct json_object *
+gen_ckpt(struct step_ctx *c, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_is_type(c->job->checkpoint, json_type_object) ||
+	    !json_object_object_get_ex(c->job->checkpoint, key, &v))
+		return NULL;
+	return v;
+}
+
+const char *
+gen_ckpt_str(struct step_ctx *c, const char *key)
+{
+	struct json_object *v = gen_ckpt(c, key);
+
+	return json_object_is_type(v, json_type_string)
+		   ? json_object_get_string(v)
+		   : NULL;
+}
+
+bool
+gen_ckpt_save(struct step_ctx *c, const char *key, struct json_object *val)
+{
+	if (!json_object_is_type(c->job->checkpoint, json_type_object)) {
+		json_object_put(c->job->checkpoint);
+		if ((c->job->checkpoint = json_object_new_object()) == NULL) {
+			json_object_put(val);
+			step_fail_err(c, SJ_ENOMEM,
+				      "Saving a checkpoint failed");
+			return false;
+		}
+	}
+	if (val == NULL ||
+	    json_object_object_add(c->job->checkpoint, key, val) != 0) {
+		json_object_put(val);
+		step_fail_err(c, SJ_ENOMEM, "Saving a checkpoint failed");
+		return false;
+	}
+	return step_checkpoint(c);
+}
+
+/* ---- the media cache and the store ---- */
+
+bool
+gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX])
+{
+	enum sj_err e = media_cache_get(c->db, key, url, STORE_URL_MAX);
+
+	if (e != SJ_OK && e != SJ_ENOTFOUND)
+		log_job(LOG_LVL_WARN, c->job->id, "media cache lookup: %s",
+			sj_strerror(e));
+	return e == SJ_OK;
+}
+
+bool
+gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
+	  char url[STORE_URL_MAX])
+{
+	char name[GEN_NAME_MAX + 8];
+	enum sj_err e;
+
+	if ((size_t)snprintf(name, sizeof(name), "%s.%s", key, img->ext) >=
+	    sizeof(name)) {
+		step_fail_err(c, SJ_EINVAL, "Naming the image failed");
+		return false;
+	}
+	e = store_put(c->cfg, name, img->data.data, img->data.len, img->ctype,
+		      step_abort_cb, c, url);
+	if (e == SJ_ELOST) {
+		step_aborted(c);
+		return false;
+	}
+	if (e != SJ_OK) {
+		step_fail(c, e != SJ_EPERMANENT && e != SJ_EINVAL,
+			  "EXTERNAL_SERVICE_ERROR",
+			  "Storing the image failed: %s", sj_strerror(e));
+		return false;
+	}
+	/* The image is stored; a lost cache row only costs a regeneration. */
+	if ((e = media_cache_put(c->db, key, url)) != SJ_OK)
+		log_job(LOG_LVL_WARN, c->job->id, "media cache save: %s",
+			sj_strerror(e));
+	return true;
+}
+
+bool
+gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make, void *arg,
+	      char url[STORE_URL_MAX], bool *cached)
+{
+	struct gen_image img;
+	bool ok;
+
+	*cached = gen_cache_get(c, key, url);
+	if (*cached) {
+		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", key);
+		return true;
+	}
+	memset(&img, 0, sizeof(img));
+	if (!make(c, arg, &img))
+		return false;
+	ok = gen_store(c, key, &img, url);
+	gen_image_free(&img);
+	return ok;
+}
+
+/* ---- calls ---- */
+
+/*
+ * Runs req with the job's abort check and remaining time.  Returns
+ * SJ_ELOST when the job's own abort (cancel, timeout, stop) ended it --
+ * the outcome is then already recorded -- else http_do()'s result.
+ */
+static enum sj_err
+job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
+{
+	int64_t left = c->deadline_ms - worker_now_ms();
+	int64_t t0 = worker_now_ms();
+	enum sj_err e;
+
+	if (left <= 0) {
+		http_resp_free(resp);
+		step_aborted(c);
+		return SJ_ELOST;
+	}
+	req->abort_cb = step_abort_cb;
+	req->abort_arg = c;
+	if (req->timeout_ms <= 0 || req->timeout_ms > left)
+		req->timeout_ms = (long)left;
+	e = http_do(req, resp);
+	log_job(LOG_LVL_DEBUG, c->job->id, "%s %s: %s HTTP %ld in %lld ms",
+		req->method ? req->method : "GET", req->url, sj_strerror(e),
+		resp->status, (long long)(worker_now_ms() - t0));
+	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c))) {
+		http_resp_free(resp);
+		step_aborted(c);
+		return SJ_ELOST;
+	}
+	return e;
+}
+
+/* The "error.message" of an OpenAI-style error body, shortened. */
+static void
+error_snippet(const struct http_resp *resp, char *out, size_t outsz)
+{
+	struct json_object *o = NULL, *err;
+	const char *m = NULL, *why;
+
+	out[0] = '\0';
+	if (resp->body.data == NULL)
+		return;
+	if (json_parse_strict(resp->body.data, resp->body.len, JSONV_DEPTH, &o,
+			      &why) == SJ_OK &&
+	    jv_object(o, "error", &err) == SJ_OK &&
+	    jv_str(err, "message", 4096, &m) == SJ_OK)
+		snprintf(out, outsz, ": %.*s", ERR_SNIP, m);
+	json_object_put(o);
+}
+
+bool
+gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
+	 const char *what)
+{
+	char snip[ERR_SNIP + 3];
+	enum sj_err e = job_http(c, req, resp);
+
+	if (e == SJ_ELOST)
+		return false;
+	if (e != SJ_OK) {
+		step_fail(c, e != SJ_EPERMANENT && e != SJ_ETOOBIG,
+			  "EXTERNAL_SERVICE_ERROR", "%s failed: %s", what,
+			  sj_strerror(e));
+		http_resp_free(resp);
+		return false;
+	}
+	if (resp->status >= 200 && resp->status < 300)
+		return true;
+	error_snippet(resp, snip, sizeof(snip));
+	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
+	step_fail(c, http_status_transient(resp->status),
+		  "EXTERNAL_SERVICE_ERROR", "%s failed: HTTP %ld%s", what,
+		  resp->status, snip);
+	http_resp_free(resp);
+	return false;
+}
+
+/* ---- user-supplied images ---- */
+
+static bool
+fetch_own(struct step_ctx *c, const char *name, struct gen_image *out)
+{
+	enum sj_err e =
+	    media_read(c->cfg->media_dir, name,
+		       (size_t)c->cfg->max_upload_bytes, &out->data);
+
+	if (e == SJ_ENOTFOUND || e == SJ_EINVAL || e == SJ_ETOOBIG) {
+		step_fail(c, false, "INVALID_INPUT",
+			  "The image %s cannot be used", name);
+		return false;
+	}
+	if (e != SJ_OK) {
+		step_fail_err(c, e, "Reading the image failed");
+		return false;
+	}
+	return true;
+}
+
+static bool
+fetch_remote(struct step_ctx *c, const char *url, struct gen_image *out)
+{
+	struct http_req req = {
+	    .url = url,
+	    .policy = HTTP_FETCH,
+	    .timeout_ms = 60000,
+	    .max_response = (size_t)c->cfg->max_upload_bytes,
+	};
+	struct http_resp resp;
+	enum sj_err e = job_http(c, &req, &resp);
+
+	if (e == SJ_ELOST)
+		return false;
+	if (e == SJ_EPERMANENT || e == SJ_ETOOBIG ||
+	    (e == SJ_OK && resp.status >= 400 &&
+	     !http_status_transient(resp.status)) ||
+	    (e == SJ_OK && resp.status < 200)) {
+		step_fail(c, false, "INVALID_INPUT",
+			  "The image URL cannot be fetched: %s",
+			  e != SJ_OK ? sj_strerror(e)
+				     : "refused by its server");
+		http_resp_free(&resp);
+		return false;
+	}
+	if (e != SJ_OK || resp.status >= 300) {
+		c->retry_after_s =
+		    resp.retry_after_s > 0 ? resp.retry_after_s : 0;
+		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
+			  "Fetching the image failed: %s",
+			  e != SJ_OK ? sj_strerror(e) : "server error");
+		http_resp_free(&resp);
+		return false;
+	}
+	out->data = resp.body;
+	memset(&resp.body, 0, sizeof(resp.body));
+	http_resp_free(&resp);
+	return true;
+}
+
+bool
+gen_fetch_image(struct step_ctx *c, const char *url, struct gen_image *out)
+{
+	const struct img_type *t;
+	char name[256];
+	enum sj_err e;
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	e = media_own_name(c->cfg, url, name, sizeof(name));
+	if (e == SJ_OK)
+		ok = fetch_own(c, name, out);
+	else if (e == SJ_ENOTFOUND)
+		ok = fetch_remote(c, url, out);
+	else {
+		step_fail(c, false, "INVALID_INPUT", "Invalid image URL");
+		return false;
+	}
+	if (!ok) {
+		gen_image_free(out);
+		return false;
+	}
+	if ((t = img_sniff(out->data.data, out->data.len)) == NULL) {
+		gen_image_free(out);
+		step_fail(c, false, "INVALID_INPUT",
+			  "The image must be a PNG, JPEG or WebP picture");
+		return false;
+	}
+	out->ctype = t->ctype;
+	out->ext = t->ext;
+	return true;
+}

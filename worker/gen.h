@@ -1,0 +1,130 @@
+/*
+ * Generation providers and what the handlers share around them.
+ *
+ *   gen.c         provider choice, checkpoints, the media cache, storing
+ *                 images, fetching user-supplied images, upstream calls
+ *   gen_local.c   the offline provider (story writer, splitter, scene
+ *                 cards, photo cartoonize)
+ *   gen_openai.c  an OpenAI-compatible API over libcurl
+ *
+ * Every provider function runs inside a job: on failure it has already
+ * recorded the outcome with step_fail()/step_aborted() and returns false,
+ * and the handler returns at once.  Upstream failures are
+ * EXTERNAL_SERVICE_ERROR, transient for 429/5xx/timeouts/malformed
+ * answers, permanent for other 4xx.
+ */
+#ifndef SJ_GEN_H
+#define SJ_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "http.h"
+#include "store.h"
+#include "worker.h"
+
+#define GEN_DESC_MAX  512	  /* bytes of a character description */
+#define GEN_NAME_MAX  64	  /* prefix-<32 hex>.ext */
+#define GEN_IMAGE_MAX (16u << 20) /* bytes of one image */
+
+/* An image in memory. */
+struct gen_image {
+	struct buf data;
+	const char *ctype; /* static: "image/png", "image/svg+xml", ... */
+	const char *ext;   /* static: "png", "svg", ... */
+};
+
+struct gen_ops {
+	const char *name;
+	/* A story: a title line, a blank line, paragraphs (CONTRACT 1). */
+	bool (*story)(struct step_ctx *c, const char *genre,
+		      const char *character, const char *audience,
+		      struct buf *out);
+	/* pages [{pageNumber, scenes [{description, emotion, imagePrompt}]}] */
+	bool (*scenes)(struct step_ctx *c, const char *story,
+		       const char *audience, struct json_object **pages);
+	/* A short description of the character in the image at url. */
+	bool (*describe)(struct step_ctx *c, const char *url,
+			 char out[GEN_DESC_MAX]);
+	/* An illustration of prompt in style. */
+	bool (*image)(struct step_ctx *c, const char *prompt, const char *style,
+		      struct gen_image *out);
+	/* A cartoon of the photo at url ("" : of prompt alone) in style. */
+	bool (*cartoon)(struct step_ctx *c, const char *prompt,
+			const char *style, const char *url,
+			struct gen_image *out);
+};
+
+extern const struct gen_ops gen_local_ops;
+extern const struct gen_ops gen_openai_ops;
+
+/* The configured provider (GENERATION_PROVIDER). */
+const struct gen_ops *gen_provider(const struct cfg *c);
+
+void gen_image_free(struct gen_image *img);
+
+/*
+ * "<prefix>-<32 hex of SHA-256 of the provider's name and parts>": the key
+ * a generated image is cached and checkpointed under and (with its
+ * extension) stored as, so the same input always lands on the same name.
+ * At most GEN_PARTS_MAX parts.
+ */
+#define GEN_PARTS_MAX 7
+bool gen_key(struct step_ctx *c, const char *prefix, const char *const *parts,
+	     size_t n, char key[GEN_NAME_MAX]) SJ_WUR;
+
+/*
+ * Checkpoints: c->job->checkpoint is an object of step results.
+ * gen_ckpt() borrows the value under key (NULL when absent);
+ * gen_ckpt_str() the same for a string.  gen_ckpt_save() adds val (the
+ * reference is taken, also on failure) and saves the checkpoint.
+ */
+struct json_object *gen_ckpt(struct step_ctx *c, const char *key);
+const char *gen_ckpt_str(struct step_ctx *c, const char *key);
+bool gen_ckpt_save(struct step_ctx *c, const char *key,
+		   struct json_object *val) SJ_WUR;
+
+/*
+ * The media cache (shared by all jobs and workers): the URL stored for a
+ * name, so an equal input is served without a call.  gen_cache_get()
+ * returns false on a miss (a database error is a miss).
+ */
+bool gen_cache_get(struct step_ctx *c, const char *key,
+		   char url[STORE_URL_MAX]);
+/*
+ * The image for key: the media cache's URL (*cached = true), or one made
+ * by make(c, arg, &img), stored and cached.  The cache is also the
+ * checkpoint of image steps: once stored, an image is never paid for
+ * again, by this job or any other.
+ */
+typedef bool (*gen_make_fn)(struct step_ctx *c, void *arg,
+			    struct gen_image *out);
+bool gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make,
+		   void *arg, char url[STORE_URL_MAX], bool *cached) SJ_WUR;
+/* Stores img as "<key>.<ext>", records it in the cache, writes its URL. */
+bool gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
+	       char url[STORE_URL_MAX]) SJ_WUR;
+
+/*
+ * Reads the image at a user-supplied url: one of our own media URLs is
+ * read from the media directory; anything else is fetched under
+ * HTTP_FETCH, capped at MAX_UPLOAD_BYTES, and must be PNG, JPEG or WebP
+ * by its magic bytes.  A bad URL or image fails the job permanently
+ * (INVALID_INPUT).
+ */
+bool gen_fetch_image(struct step_ctx *c, const char *url,
+		     struct gen_image *out) SJ_WUR;
+
+/*
+ * One upstream API call (HTTP_API) inside a job: the job's abort check
+ * and remaining time are applied.  true: a 2xx response is in *resp;
+ * false: the outcome is recorded (and *resp freed).  what names the call
+ * in messages.
+ */
+bool gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
+	      const char *what) SJ_WUR;
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * The local provider: offline and deterministic, so the whole product
+ * works (and is tested) with no network and no key.
+ *
+ * DESIGN
+ * Stories come from the template writer (story.c), scene breakdowns from
+ * the splitter, illustrations are SVG scene cards (local.c), and a photo
+ * is cartoonized for real with libgd (cartoon.c).  The character
+ * description cannot come from looking at the picture, so it is made of
+ * the words of the image's file name ("brave-fox.png" gives "brave fox
+ * character").  Nothing here fails transiently except memory.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cartoon.h"
+#include "gen.h"
+#include "local.h"
+#include "story.h"
+
+static bool
+local_story(struct step_ctx *c, const char *genre, const char *character,
+	    const char *audience, struct buf *out)
+{
+	enum sj_err e = story_write(genre, character, audience, out);
+
+	if (e == SJ_EINVAL)
+		step_fail(c, false, "INVALID_INPUT", "Invalid genre");
+	else if (e != SJ_OK)
+		step_fail_err(c, e, "Writing the story failed");
+	return e == SJ_OK;
+}
+
+static bool
+local_scenes(struct step_ctx *c, const char *story, const char *audience,
+	     struct json_object **pages)
+{
+	enum sj_err e = story_scenes(story, audience, pages);
+
+	if (e == SJ_EINVAL)
+		step_fail(c, false, "INVALID_INPUT",
+			  "Story content is required");
+	else if (e != SJ_OK)
+		step_fail_err(c, e, "Breaking the story failed");
+	return e == SJ_OK;
+}
+
+/* The letter-only words (1 to 20 letters) of the URL's file name. */
+static bool
+local_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
+{
+	const char *base = strrchr(url, '/');
+	size_t n = 0, end;
+
+	base = base ? base + 1 : url;
+	end = strcspn(base, ".?#");
+	for (size_t i = 0; i < end;) {
+		size_t w = strcspn(base + i, "-_ +.?#");
+		bool letters = w > 0 && w <= 20;
+
+		if (i + w > end)
+			w = end - i;
+		for (size_t j = 0; j < w && letters; j++)
+			letters = (base[i + j] >= 'a' && base[i + j] <= 'z') ||
+				  (base[i + j] >= 'A' && base[i + j] <= 'Z');
+		if (letters && n + w + 12 < GEN_DESC_MAX) {
+			if (n > 0)
+				out[n++] = ' ';
+			memcpy(out + n, base + i, w);
+			n += w;
+		}
+		i += w + 1;
+	}
+	if (n == 0)
+		snprintf(out, GEN_DESC_MAX, "the main character");
+	else
+		snprintf(out + n, GEN_DESC_MAX - n, " character");
+	return true;
+}
+
+static bool
+local_image(struct step_ctx *c, const char *prompt, const char *style,
+	    struct gen_image *out)
+{
+	enum sj_err e = local_render_svg(prompt, style, &out->data);
+
+	if (e != SJ_OK) {
+		step_fail_err(c, e, "Drawing the image failed");
+		return false;
+	}
+	out->ctype = "image/svg+xml";
+	out->ext = "svg";
+	return true;
+}
+
+static bool
+local_cartoon(struct step_ctx *c, const char *prompt, const char *style,
+	      const char *url, struct gen_image *out)
+{
+	struct gen_image photo;
+	enum sj_err e;
+
+	if (url[0] == '\0')
+		return local_image(c, prompt, style, out);
+	if (!gen_fetch_image(c, url, &photo))
+		return false;
+	e = cartoon_photo(photo.data.data, photo.data.len, style, &out->data);
+	gen_image_free(&photo);
+	if (e == SJ_EINVAL || e == SJ_ETOOBIG) {
+		step_fail(c, false, "INVALID_INPUT",
+			  e == SJ_ETOOBIG ? "The picture is too large"
+					  : "The picture cannot be read");
+		return false;
+	}
+	if (e != SJ_OK) {
+		step_fail_err(c, e, "Cartoonizing the picture failed");
+		return false;
+	}
+	out->ctype = "image/png";
+	out->ext = "png";
+	return true;
+}
+
+const struct gen_ops gen_local_ops = {
+    .name = "local",
+    .story = local_story,
+    .scenes = local_scenes,
+    .describe = local_describe,
+    .image = local_image,
+    .cartoon = local_cartoon,
+};
