@@ -1,5 +1,6 @@
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -193,9 +194,15 @@ jint(struct json_object *o, const char *key)
 long long
 sql_ll(const char *sql)
 {
-	PGresult *r = PQexec(itest_pg, sql);
+	PGresult *r;
 	long long n;
 
+	r = PQexec(itest_pg, sql);
+	if (PQstatus(itest_pg) != CONNECTION_OK) { /* a test restarted it */
+		PQclear(r);
+		PQreset(itest_pg);
+		r = PQexec(itest_pg, sql);
+	}
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
 	assert_int_equal(PQntuples(r), 1);
 	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -250,4 +257,94 @@ itest_user(const char *email, const char *password, int admin, char token[128])
 	assert_int_equal(r.status, 200);
 	snprintf(token, 128, "%s", jstr(r.json, "token"));
 	resp_free(&r);
+}
+
+pid_t
+itest_worker(const char *const *env)
+{
+	const char *bin = getenv("WORKER_BIN");
+	pid_t pid;
+
+	assert_non_null(bin);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+			putenv((char *)(uintptr_t)env[i]);
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+int
+itest_worker_stop(pid_t pid, int sig)
+{
+	int st = 0;
+
+	kill(pid, sig);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void
+itest_job_start(const char *type, const char *body, const char *token,
+		char id[64])
+{
+	char path[160];
+	struct resp r;
+
+	snprintf(path, sizeof(path), "/api/jobs/%s/start", type);
+	http_json("POST", path, token, body, &r);
+	if (r.status != 200 || jstr(r.json, "jobId") == NULL)
+		fail_msg("start %s: %ld %s", type, r.status,
+			 r.body.data ? r.body.data : "");
+	snprintf(id, 64, "%s", jstr(r.json, "jobId"));
+	resp_free(&r);
+}
+
+static bool
+terminal(const char *st)
+{
+	return st != NULL &&
+	       (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+		strcmp(st, "cancelled") == 0);
+}
+
+struct json_object *
+itest_job_wait(const char *type, const char *id, int timeout_s)
+{
+	struct json_object *doc = NULL;
+	char path[160];
+	struct resp r;
+
+	snprintf(path, sizeof(path), "/api/jobs/%s/status/%s", type, id);
+	for (int i = 0; i < timeout_s * 20 && doc == NULL; i++) {
+		http("GET", path, NULL, NULL, 0, &r);
+		assert_int_equal(r.status, 200);
+		if (terminal(jstr(r.json, "status")))
+			doc = json_object_get(r.json);
+		resp_free(&r);
+		if (doc == NULL)
+			usleep(50 * 1000);
+	}
+	if (doc == NULL)
+		fail_msg("%s job %s did not end within %d s", type, id,
+			 timeout_s);
+	return doc;
+}
+
+struct json_object *
+itest_job_run(const char *type, const char *body, const char *token,
+	      int timeout_s)
+{
+	struct json_object *doc;
+	char id[64];
+
+	itest_job_start(type, body, token, id);
+	doc = itest_job_wait(type, id, timeout_s);
+	if (strcmp(jstr(doc, "status"), "completed") != 0)
+		fail_msg("%s job ended %s: %s", type, jstr(doc, "status"),
+			 json_object_to_json_string(doc));
+	return doc;
 }

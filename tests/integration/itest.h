@@ -8,6 +8,8 @@
 #ifndef SJ_ITEST_H
 #define SJ_ITEST_H
 
+#include <sys/types.h>
+
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
@@ -63,5 +65,23 @@ int itest_ctl(const char *input, const char *const *args);
 /* Creates a user (admin when admin) and logs in; token receives it. */
 void itest_user(const char *email, const char *password, int admin,
 		char token[128]);
+
+/*
+ * Starts WORKER_BIN with the test's environment plus env ("NAME=value",
+ * NULL-terminated, may be NULL; the strings must outlive the call).
+ */
+pid_t itest_worker(const char *const *env);
+/* Sends sig and waits; returns the exit status (or 128 + signal). */
+int itest_worker_stop(pid_t pid, int sig);
+
+/* Starts a job (asserting 200) and writes its id. */
+void itest_job_start(const char *type, const char *body, const char *token,
+		     char id[64]);
+/* Polls until completed, failed or cancelled; the status document. */
+struct json_object *itest_job_wait(const char *type, const char *id,
+				   int timeout_s);
+/* Start and wait; fails the test unless the job completed. */
+struct json_object *itest_job_run(const char *type, const char *body,
+				  const char *token, int timeout_s);
 
 #endif

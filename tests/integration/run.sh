@@ -21,12 +21,19 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 [ "$(id -u)" = 0 ] || sj_die "must run as root (PostgreSQL runs via runuser)"
 BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
-TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_ops)
+TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
+	test_ops)
+# SJ_TESTS="a b" runs only those (while working on one suite).
+if [ -n "${SJ_TESTS:-}" ]; then
+	read -r -a TEST_NAMES <<<"$SJ_TESTS"
+fi
 WORKER_BIN=$BUILD/worker/storyjobs-worker
 for f in "${SJ_FCGI_PROGRAMS[@]}"; do
 	[ -x "$BUILD/cgi/storyjobs-$f" ] || sj_die "$BUILD/cgi/storyjobs-$f is missing"
 done
-for f in "$WORKER_BIN" "$BUILD/tools/storyjobsctl" "${TEST_NAMES[@]/#/$BUILD/tests/integration/}"; do
+FAKE_UPSTREAM=$BUILD/tests/fake/fake-upstream
+for f in "$WORKER_BIN" "$BUILD/tools/storyjobsctl" "$FAKE_UPSTREAM" \
+	"${TEST_NAMES[@]/#/$BUILD/tests/integration/}"; do
 	[ -x "$f" ] || sj_die "$f is missing (build with 'make check' first)"
 done
 
@@ -160,6 +167,8 @@ run_tests() {
 		sj_say "stack up at $BASE_URL; running $name"
 		sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
 			STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
+			FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
+			SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
 			timeout --foreground -k 10 "${SJ_TEST_TIMEOUT:-300}" \
 			"$BUILD/tests/integration/$name" || failed+=("$name")
 	done

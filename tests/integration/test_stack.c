@@ -49,31 +49,6 @@ count_jobs(void)
 	return sql_ll("SELECT count(*) FROM jobs");
 }
 
-static pid_t
-worker_start(void)
-{
-	const char *bin = getenv("WORKER_BIN");
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl(bin, bin, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Sends sig and waits; returns the exit status (or 128+signal). */
-static int
-worker_stop(pid_t pid, int sig)
-{
-	int st = 0;
-
-	kill(pid, sig);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static double
 now_s(void)
 {
@@ -174,7 +149,7 @@ static void
 test_cartoonize_end_to_end(void **state)
 {
 	static const int steps[] = {0, 10, 33, 40, 66, 90, 100};
-	pid_t w = worker_start();
+	pid_t w = itest_worker(NULL);
 	struct json_object *res, *cached;
 	const char *id = start_cartoon("a brave fox", "storybook");
 	regex_t re;
@@ -215,7 +190,7 @@ test_cartoonize_end_to_end(void **state)
 	json_object_object_get_ex(res, "cached", &cached);
 	assert_true(json_object_get_boolean(cached));
 	json_object_put(s.final);
-	assert_int_equal(worker_stop(w, SIGTERM), 0);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
 }
 
 /* Bad requests: the right status, a JSON error, and no row written. */
@@ -441,44 +416,44 @@ job_epoch(const char *id)
 static void
 test_kill_mid_job(void **state)
 {
-	pid_t a = worker_start(), b;
+	pid_t a = itest_worker(NULL), b;
 	const char *id = start_cartoon("a lighthouse keeper", "anime");
 	struct seen s;
 
 	poll_job(id, 33, 20, &s);
 	assert_string_equal(s.last_status, "processing");
 	json_object_put(s.final);
-	assert_int_equal(worker_stop(a, SIGKILL), 128 + SIGKILL);
-	b = worker_start();
+	assert_int_equal(itest_worker_stop(a, SIGKILL), 128 + SIGKILL);
+	b = itest_worker(NULL);
 	poll_job(id, -1, 30, &s);
 	assert_string_equal(s.last_status, "completed");
 	check_image(s.final);
 	json_object_put(s.final);
 	/* claimed twice (a, then b), completed once */
 	assert_int_equal(job_epoch(id), 2);
-	assert_int_equal(worker_stop(b, SIGTERM), 0);
+	assert_int_equal(itest_worker_stop(b, SIGTERM), 0);
 }
 
 /* SIGTERM mid-job: the worker exits 0 and the job is not stranded. */
 static void
 test_sigterm_releases(void **state)
 {
-	pid_t a = worker_start(), b;
+	pid_t a = itest_worker(NULL), b;
 	const char *id = start_cartoon("a sleepy owl", "comic-book");
 	struct seen s;
 
 	poll_job(id, 10, 20, &s);
 	json_object_put(s.final);
-	assert_int_equal(worker_stop(a, SIGTERM), 0);
+	assert_int_equal(itest_worker_stop(a, SIGTERM), 0);
 	poll_job(id, 0, 5, &s); /* read the status once */
 	assert_true(strcmp(s.last_status, "pending") == 0 ||
 		    strcmp(s.last_status, "completed") == 0);
 	json_object_put(s.final);
-	b = worker_start();
+	b = itest_worker(NULL);
 	poll_job(id, -1, 30, &s);
 	assert_string_equal(s.last_status, "completed");
 	json_object_put(s.final);
-	assert_int_equal(worker_stop(b, SIGTERM), 0);
+	assert_int_equal(itest_worker_stop(b, SIGTERM), 0);
 }
 
 /*
@@ -498,7 +473,7 @@ test_auto_processing_off(void **state)
 	snprintf(secret, sizeof(secret), "x-webhook-secret: %s",
 		 getenv("WEBHOOK_SECRET"));
 	setenv("ENABLE_AUTO_PROCESSING", "false", 1);
-	w = worker_start();
+	w = itest_worker(NULL);
 	unsetenv("ENABLE_AUTO_PROCESSING");
 	id = start_cartoon("a quiet heron", "flat-illustration");
 	usleep(2500 * 1000); /* 2.5 poll intervals */
@@ -512,7 +487,7 @@ test_auto_processing_off(void **state)
 	poll_job(id, -1, 30, &s);
 	assert_string_equal(s.last_status, "completed");
 	json_object_put(s.final);
-	assert_int_equal(worker_stop(w, SIGTERM), 0);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
 }
 
 int

@@ -33,59 +33,15 @@ setup(void **state)
 		return -1;
 	snprintf(email, sizeof(email), "types-%ld@example.com", (long)getpid());
 	itest_user(email, "types-password-1", 0, token);
-	if ((worker = fork()) == 0) {
-		execl(bin, bin, (char *)NULL);
-		_exit(127);
-	}
-	return worker > 0 ? 0 : -1;
+	worker = itest_worker(NULL);
+	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	int st;
-
 	(void)state;
-	kill(worker, SIGTERM);
-	waitpid(worker, &st, 0);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-/* Starts a job of type with body; returns the final status document. */
-static struct json_object *
-run_job(const char *type, const char *body, const char *tok)
-{
-	char path[160], id[64];
-	struct json_object *doc = NULL;
-	struct resp r;
-
-	snprintf(path, sizeof(path), "/api/jobs/%s/start", type);
-	http_json("POST", path, tok, body, &r);
-	if (r.status != 200)
-		fail_msg("start %s: %ld %s", type, r.status,
-			 r.body.data ? r.body.data : "");
-	snprintf(id, sizeof(id), "%s", jstr(r.json, "jobId"));
-	resp_free(&r);
-	snprintf(path, sizeof(path), "/api/jobs/%s/status/%s", type, id);
-	for (int i = 0; i < 600; i++) {
-		const char *st;
-
-		http("GET", path, NULL, NULL, 0, &r);
-		assert_int_equal(r.status, 200);
-		st = jstr(r.json, "status");
-		if (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0) {
-			doc = json_object_get(r.json);
-			resp_free(&r);
-			break;
-		}
-		resp_free(&r);
-		usleep(50 * 1000);
-	}
-	assert_non_null(doc);
-	if (strcmp(jstr(doc, "status"), "completed") != 0)
-		fail_msg("%s job ended %s: %s", type, jstr(doc, "status"),
-			 json_object_to_json_string(doc));
-	return doc;
+	return itest_worker_stop(worker, SIGTERM) == 0 ? 0 : -1;
 }
 
 static struct json_object *
@@ -158,8 +114,10 @@ test_image_generation(void **state)
 	    "{\"image_prompt\":\"a fox reading under a tree\","
 	    "\"character_description\":\"a small red fox\",\"emotion\":"
 	    "\"happy\",\"audience\":\"children\",\"style\":\"storybook\"}";
-	struct json_object *a = run_job("image-generation", body, NULL);
-	struct json_object *b = run_job("image-generation", body, NULL);
+	struct json_object *a =
+	    itest_job_run("image-generation", body, NULL, 30);
+	struct json_object *b =
+	    itest_job_run("image-generation", body, NULL, 30);
 
 	(void)state;
 	assert_string_equal(jstr(a, "currentStep"),
@@ -189,7 +147,7 @@ test_scenes(void **state)
 	    "the moon rise and went home happy.\",\"characterImage\":"
 	    "\"https://example.com/pip-the-fox.png\",\"audience\":"
 	    "\"children\"}";
-	struct json_object *d = run_job("scenes", body, NULL);
+	struct json_object *d = itest_job_run("scenes", body, NULL, 30);
 	struct json_object *res = member(d, "result");
 	struct json_object *pages = member(res, "pages");
 
@@ -215,7 +173,7 @@ test_storybook(void **state)
 	    "\"a fox and an owl on a branch\"}]},{\"pageNumber\":2,\"scenes\":"
 	    "[{\"description\":\"They watch the moon\",\"emotion\":\"calm\","
 	    "\"imagePrompt\":\"a fox and an owl by a lake at night\"}]}]}";
-	struct json_object *d = run_job("storybook", body, NULL);
+	struct json_object *d = itest_job_run("storybook", body, NULL, 30);
 	struct json_object *res = member(d, "result"), *sb;
 
 	(void)state;
@@ -236,7 +194,7 @@ test_auto_story(void **state)
 	    "{\"genre\":\"adventure\",\"characterDescription\":\"a brave "
 	    "little fox named pip with a green scarf\",\"cartoonImageUrl\":"
 	    "\"https://example.com/fox.png\",\"audience\":\"children\"}";
-	struct json_object *d = run_job("auto-story", body, token);
+	struct json_object *d = itest_job_run("auto-story", body, token, 30);
 	struct json_object *res = member(d, "result"), *sb;
 
 	(void)state;

@@ -1,0 +1,158 @@
+/*
+ * The fake upstream server's internal interfaces: HTTP framing
+ * (fake_http.c), shared state behind one mutex (fake_state.c), and the
+ * answers of the fake APIs (fake_api.c).  fake_upstream.c holds main, the
+ * listener, the per-connection threads, routing and the fault modes.
+ */
+#ifndef SJ_FAKE_H
+#define SJ_FAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define FAKE_HEAD_MAX	(64u << 10) /* request line + headers */
+#define FAKE_BODY_MAX	(32u << 20) /* request body */
+#define FAKE_TARGET_MAX 8192	    /* request target */
+#define FAKE_AUTH_MAX	512	    /* Authorization header */
+#define FAKE_CONN_MAX	(FAKE_HEAD_MAX + FAKE_BODY_MAX) /* input buffer */
+
+/* Set once in main before the first thread starts; read-only after. */
+struct fake_cfg {
+	int port;
+	const char *api_key;	  /* NULL: no Bearer check */
+	const char *cloud_name;	  /* NULL: any cloud name */
+	const char *cloud_key;	  /* NULL: any api_key */
+	const char *cloud_secret; /* NULL: no signature check */
+};
+extern struct fake_cfg fake_cfg;
+
+/* ---- fake_http.c ---- */
+
+struct conn {
+	int fd;
+	struct buf in; /* bytes received and not yet consumed */
+};
+
+/* One parsed request; body points into conn.in and may be edited. */
+struct req {
+	char method[8];
+	char target[FAKE_TARGET_MAX];
+	char path[FAKE_TARGET_MAX]; /* percent-decoded path */
+	const char *query;	    /* into target, after '?', or "" */
+	char auth[FAKE_AUTH_MAX];
+	bool close; /* the client asked for Connection: close */
+	char *body;
+	size_t blen;
+	size_t consumed; /* bytes of conn.in this request used */
+};
+
+/* What a handler answers; the transport decides how to send it. */
+struct reply {
+	int status;
+	const char *ctype;
+	char extra[FAKE_TARGET_MAX + 256]; /* header lines, each ending \r\n */
+	struct buf body;
+};
+
+/*
+ * Reads one request.  SJ_OK: *r is filled.  SJ_EIO: the peer closed or
+ * went idle; close quietly.  Anything else: *status is the error status
+ * to answer before closing (400, 413, 431, 501).
+ */
+enum sj_err http_read_req(struct conn *c, struct req *r, int *status) SJ_WUR;
+/* Drops the bytes of r from c's input. */
+void http_consume(struct conn *c, const struct req *r);
+/* Sends all of p; false when the peer is gone or stalls. */
+bool http_send(int fd, const void *p, size_t n);
+/* Sends the status line and headers for a body of n bytes. */
+bool http_send_head(int fd, int status, const char *ctype, const char *extra,
+		    size_t n, bool close);
+/* Sends a whole reply (no body when head). */
+bool http_send_reply(int fd, const struct reply *rep, bool head, bool close);
+/*
+ * Waits up to ms for the peer to close, discarding anything it sends.
+ * True when it closed or the socket failed.
+ */
+bool http_wait_gone(int fd, int ms);
+/*
+ * Percent-decodes s[0..n) in place ('+' is a space when plus); returns
+ * the new length, or (size_t)-1 on a bad escape or an encoded NUL.  s must
+ * have room for n + 1 bytes: the result is NUL-terminated.
+ */
+size_t url_decode(char *s, size_t n, bool plus);
+
+void reply_init(struct reply *rep);
+void reply_free(struct reply *rep);
+/* Sets an error reply {"error":{"message":msg,"type":type}}. */
+void reply_error(struct reply *rep, int status, const char *type,
+		 const char *msg);
+/* Sets a reply with a copy of body; status 500 if memory runs out. */
+void reply_set(struct reply *rep, int status, const char *ctype,
+	       const void *body, size_t n);
+
+/* ---- fake_state.c ---- */
+
+enum mode_kind {
+	MODE_OK = 0,
+	MODE_429,
+	MODE_500,
+	MODE_400,
+	MODE_HANG,
+	MODE_TRICKLE,
+	MODE_BIG,
+	MODE_MALFORMED,
+	MODE_DELAY,
+	MODE_MAX
+};
+
+struct mode {
+	enum mode_kind kind;
+	unsigned arg;  /* 429: Retry-After seconds; delay: milliseconds */
+	char name[24]; /* as scripted, for the call log */
+};
+
+/* The scripted paths. */
+enum slot { SLOT_CHAT = 0, SLOT_IMAGES, SLOT_UPLOAD, SLOT_MAX };
+
+enum sj_err mode_parse(const char *s, struct mode *m) SJ_WUR;
+/* The slot a /_script path names, or -1. */
+int slot_of_script_path(const char *path);
+
+void state_init(void);
+/* Clears log, queues, defaults and uploads. */
+void state_reset(void);
+/* Appends modes to slot's queue and, when def, sets its default. */
+enum sj_err state_script(enum slot s, const struct mode *modes, size_t n,
+			 const struct mode *def) SJ_WUR;
+/* Pops the next mode of the slot's queue, or returns its default. */
+struct mode state_take_mode(enum slot s);
+
+/* Logs the start of a call; returns its id for calls_end (0: not logged). */
+uint64_t calls_begin(const char *path, const char *key, const char *mode);
+void calls_end(uint64_t id, int status, bool completed);
+enum sj_err calls_json(struct buf *out) SJ_WUR;
+
+/* Stores a copy of data under id, replacing what was there. */
+enum sj_err store_put(const char *id, const char *mime, const void *data,
+		      size_t n) SJ_WUR;
+/* Copies the stored bytes of id into rep (SJ_ENOTFOUND when none). */
+enum sj_err store_get(const char *id, struct reply *rep) SJ_WUR;
+
+/* ---- fake_api.c ---- */
+
+/* Renders the test photos; false when libgd fails. */
+bool api_init(void);
+void api_chat(const struct req *r, struct reply *rep);
+void api_images(const struct req *r, struct reply *rep);
+/* cloud is the <cloud> segment of /v1_1/<cloud>/image/upload. */
+void api_upload(const struct req *r, const char *cloud, struct reply *rep);
+/* The test photo as PNG or JPEG (borrowed, lives until exit). */
+void api_photo(bool jpeg, const void **p, size_t *n);
+/* Lowercase hex SHA-256 of p into hex[65]. */
+void sha256_hex(const void *p, size_t n, char hex[65]);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * The integration tests' side of the fake upstream server
+ * (tests/fake/fake_upstream.c): starting it, scripting it, reading its
+ * call log, and the worker settings that point the openai provider and
+ * cloudinary storage at it.
+ *
+ * Environment: FAKE_UPSTREAM (path of the binary).
+ */
+#ifndef SJ_TEST_FAKE_H
+#define SJ_TEST_FAKE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#define FAKE_API_KEY	  "sk-test-key"
+#define FAKE_CLOUD	  "democloud"
+#define FAKE_CLOUD_KEY	  "123456789"
+#define FAKE_CLOUD_SECRET "cloud-secret-for-tests"
+#define FAKE_CHAT	  "/v1/chat/completions"
+#define FAKE_IMAGES	  "/v1/images/generations"
+#define FAKE_UPLOAD	  "/v1_1/" /* any upload */
+
+struct fake {
+	pid_t pid;
+	int port;
+	char base[64];	      /* http://127.0.0.1:<port> */
+	char env[12][192];    /* worker settings, see fake_worker_env */
+	const char *envp[13]; /* NULL-terminated view of env */
+};
+
+void fake_start(struct fake *f);
+void fake_stop(struct fake *f);
+/* POST /_script {"path": path, <what>} (what: "\"modes\":[...]" etc.) */
+void fake_script(const struct fake *f, const char *path, const char *what);
+void fake_reset(const struct fake *f);
+/* The call log (a new array reference). */
+struct json_object *fake_calls(const struct fake *f);
+/* Calls in log to path (NULL: all). */
+int fake_count(struct json_object *log, const char *path);
+/* Uploads the fake's sample photo through the API; url receives it. */
+void fake_upload_photo(const struct fake *f, char *url, size_t urlsz);
+/*
+ * f->envp: GENERATION_PROVIDER=openai against f, STORAGE=cloudinary
+ * against f, no local delay, plus extra (NULL-terminated, may be NULL).
+ */
+const char *const *fake_worker_env(struct fake *f, const char *const *extra);
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * Faults, with the real worker, PostgreSQL and nginx and the fake
+ * upstream on loopback:
+ *
+ *   several workers racing for many jobs complete each exactly once;
+ *   workers SIGKILLed again and again under load lose no job, and no
+ *     upstream call is repeated unless a kill cut it (or the moment
+ *     between its answer and its checkpoint) short;
+ *   PostgreSQL restarted with pg_ctl -m immediate mid-load: the worker
+ *     reconnects, re-LISTENs and finishes everything;
+ *   the worker's LISTEN session terminated by pg_terminate_backend: jobs
+ *     still start within the poll interval, and NOTIFY works again.
+ *
+ * Each prints what it measured.  Environment: that of itest.h plus
+ * FAKE_UPSTREAM, SJ_PGBIN, SJ_PG_DATA and SJ_PG_LOG.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake.h"
+#include "itest.h"
+
+#define KILLS_MAX 64
+
+static struct fake fk;
+static char photo_url[512];
+
+static int64_t
+now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	fake_start(&fk);
+	fake_upload_photo(&fk, photo_url, sizeof(photo_url));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fake_stop(&fk);
+	return 0;
+}
+
+/* Jobs whose input holds tag (in any string), by status. */
+static long long
+count_tagged(const char *tag, const char *status)
+{
+	char sql[512];
+
+	snprintf(
+	    sql, sizeof(sql),
+	    "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%'%s%s%s",
+	    tag, status ? " AND status = '" : "", status ? status : "",
+	    status ? "'" : "");
+	return sql_ll(sql);
+}
+
+/* Waits until every tagged job is finished; the number completed. */
+static long long
+wait_tagged(const char *tag, long long total, int timeout_s)
+{
+	long long done = 0;
+
+	for (int i = 0; i < timeout_s * 10; i++) {
+		done = count_tagged(tag, "completed");
+		if (done + count_tagged(tag, "failed") +
+			count_tagged(tag, "cancelled") >=
+		    total)
+			break;
+		usleep(100 * 1000);
+	}
+	return done;
+}
+
+/* Anonymous jobs: the per-user quota does not cap them. */
+static void
+start_anon(const char *type, const char *body)
+{
+	char id[64];
+
+	itest_job_start(type, body, NULL, id);
+}
+
+static void
+test_workers_race(void **state)
+{
+	const char *const extra[] = {"MAX_CONCURRENT_JOBS=4", NULL};
+	enum { M = 60, N = 3 };
+	struct json_object *log;
+	char tag[64], body[256];
+	pid_t w[N];
+	int64_t t0;
+	long long done;
+
+	(void)state;
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:30\"");
+	snprintf(tag, sizeof(tag), "race-%ld", (long)getpid());
+	for (int i = 0; i < M; i++) {
+		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
+			 tag, i);
+		start_anon("image-generation", body);
+	}
+	t0 = now_ms();
+	for (int i = 0; i < N; i++)
+		w[i] = itest_worker(fake_worker_env(&fk, extra));
+	done = wait_tagged(tag, M, 90);
+	print_message("%d workers, %d jobs: %lld completed in %lld ms\n", N, M,
+		      done, (long long)(now_ms() - t0));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(itest_worker_stop(w[i], SIGTERM), 0);
+	assert_int_equal(done, M);
+	log = fake_calls(&fk);
+	/* each job ran once: one image call and one upload per job */
+	assert_int_equal(fake_count(log, FAKE_IMAGES), M);
+	assert_int_equal(fake_count(log, FAKE_UPLOAD), M);
+	json_object_put(log);
+}
+
+/*
+ * True when a kill at one of kills[] can explain repeating call c: it
+ * was in flight, or had just answered (its checkpoint not yet saved).
+ */
+static bool
+kill_explains(struct json_object *c, const int64_t *kills, int nkills)
+{
+	int64_t start = (int64_t)jint(c, "start_ms");
+	int64_t end = (int64_t)jint(c, "end_ms");
+
+	for (int k = 0; k < nkills; k++)
+		if (kills[k] >= start && (end <= 0 || kills[k] <= end + 500))
+			return true;
+	return false;
+}
+
+/* Counts repeated calls; fails on any a kill does not explain. */
+static int
+check_repeats(struct json_object *log, const int64_t *kills, int nkills)
+{
+	int repeats = 0;
+
+	for (size_t i = 0; i < json_object_array_length(log); i++) {
+		struct json_object *a = json_object_array_get_idx(log, i);
+
+		for (size_t j = i + 1; j < json_object_array_length(log); j++) {
+			struct json_object *b =
+			    json_object_array_get_idx(log, j);
+
+			if (strcmp(jstr(a, "key"), jstr(b, "key")) != 0)
+				continue;
+			repeats++;
+			if (!kill_explains(a, kills, nkills))
+				fail_msg("call to %s repeated with no kill to "
+					 "explain it: %s",
+					 jstr(a, "path"),
+					 json_object_to_json_string(a));
+			break; /* b is judged as the next a */
+		}
+	}
+	return repeats;
+}
+
+static void
+test_sigkill_under_load(void **state)
+{
+	const char *const extra[] = {"MAX_CONCURRENT_JOBS=3", NULL};
+	enum { IMAGES = 16, SCENES = 8, CARTOONS = 6 };
+	int64_t kills[KILLS_MAX];
+	struct json_object *log;
+	char tag[64], body[1024];
+	int nkills = 0, total = IMAGES + SCENES + CARTOONS;
+	long long done, processing;
+	pid_t w[2];
+	int64_t t0;
+
+	(void)state;
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:200\"");
+	fake_script(&fk, FAKE_CHAT, "\"default\":\"delay:200\"");
+	snprintf(tag, sizeof(tag), "kill-%ld", (long)getpid());
+	for (int i = 0; i < IMAGES; i++) {
+		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
+			 tag, i);
+		start_anon("image-generation", body);
+	}
+	for (int i = 0; i < SCENES; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"story\":\"%s %d. A little mole dug a tunnel to "
+			 "the river and met a frog who could not swim.\","
+			 "\"audience\":\"children\",\"characterImage\":"
+			 "\"%s\"}",
+			 tag, i, photo_url);
+		start_anon("scenes", body);
+	}
+	for (int i = 0; i < CARTOONS; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"prompt\":\"%s %d\",\"imageUrl\":\"%s\"}", tag, i,
+			 photo_url);
+		start_anon("cartoonize", body);
+	}
+	t0 = now_ms();
+	for (int i = 0; i < 2; i++)
+		w[i] = itest_worker(fake_worker_env(&fk, extra));
+	/* kill one worker every 700 ms for 7 s, replacing it at once */
+	for (int k = 0; k < 10; k++) {
+		usleep(700 * 1000);
+		processing = count_tagged(tag, "processing");
+		assert_int_equal(itest_worker_stop(w[k % 2], SIGKILL),
+				 128 + SIGKILL);
+		kills[nkills++] = now_ms();
+		w[k % 2] = itest_worker(fake_worker_env(&fk, extra));
+		print_message("kill %d: %lld jobs processing\n", k + 1,
+			      processing);
+	}
+	done = wait_tagged(tag, total, 120);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(itest_worker_stop(w[i], SIGTERM), 0);
+	log = fake_calls(&fk);
+	print_message("%d kills: %lld/%d jobs completed in %lld ms, %lld "
+		      "lost, %lld rescues, %d upstream calls, %d repeated "
+		      "(each cut by a kill)\n",
+		      nkills, done, total, (long long)(now_ms() - t0),
+		      total - done,
+		      sql_ll("SELECT coalesce(sum(rescues), 0) FROM jobs WHERE "
+			     "input::text LIKE '%kill-%'"),
+		      (int)json_object_array_length(log),
+		      check_repeats(log, kills, nkills));
+	assert_int_equal(done, total);
+	json_object_put(log);
+}
+
+static void
+pg_restart_immediate(void)
+{
+	const char *bin = getenv("SJ_PGBIN"), *data = getenv("SJ_PG_DATA"),
+		   *logf = getenv("SJ_PG_LOG");
+	char cmd[1024];
+
+	assert_non_null(bin);
+	assert_non_null(data);
+	assert_non_null(logf);
+	snprintf(cmd, sizeof(cmd),
+		 "runuser -u postgres -- %s/pg_ctl -D '%s' -l '%s' -m "
+		 "immediate -w -t 60 restart >/dev/null",
+		 bin, data, logf);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* ms from a job's creation to its claim (it must have been claimed). */
+static long long
+start_latency(const char *tag)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT (extract(epoch FROM claimed_at - created_at) * "
+		 "1000)::int8 FROM jobs WHERE input::text LIKE '%%%s%%'",
+		 tag);
+	return sql_ll(sql);
+}
+
+/* Starts one job tagged tag and waits for it; its start latency. */
+static long long
+one_job(const char *tag)
+{
+	struct json_object *doc;
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"%s\"}", tag);
+	doc = itest_job_run("image-generation", body, NULL, 30);
+	json_object_put(doc);
+	return start_latency(tag);
+}
+
+static void
+test_pg_restart(void **state)
+{
+	/* a long poll interval: a quick start afterwards needs NOTIFY */
+	const char *const extra[] = {"MAX_CONCURRENT_JOBS=3",
+				     "JOB_PROCESSING_INTERVAL=5000", NULL};
+	enum { M = 15 };
+	char tag[64], body[256];
+	long long done, lat;
+	pid_t w;
+	int64_t t0;
+
+	(void)state;
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:300\"");
+	snprintf(tag, sizeof(tag), "pgr-%ld", (long)getpid());
+	w = itest_worker(fake_worker_env(&fk, extra));
+	for (int i = 0; i < M; i++) {
+		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
+			 tag, i);
+		start_anon("image-generation", body);
+	}
+	for (int i = 0; i < 100 && count_tagged(tag, "completed") < 3; i++)
+		usleep(50 * 1000);
+	t0 = now_ms();
+	pg_restart_immediate();
+	print_message("PostgreSQL restarted (immediate) in %lld ms with "
+		      "%lld/%d done\n",
+		      (long long)(now_ms() - t0),
+		      count_tagged(tag, "completed"), M);
+	done = wait_tagged(tag, M, 60);
+	print_message("after the restart: %lld/%d completed in %lld ms\n", done,
+		      M, (long long)(now_ms() - t0));
+	assert_int_equal(done, M);
+	/* LISTEN again: a new job starts long before the poll interval */
+	snprintf(tag, sizeof(tag), "pgr-after-%ld", (long)getpid());
+	lat = one_job(tag);
+	print_message("a job after the restart started in %lld ms\n", lat);
+	assert_true(lat < 2000);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+}
+
+static void
+test_listen_terminated(void **state)
+{
+	const char *const extra[] = {"JOB_PROCESSING_INTERVAL=3000", NULL};
+	char tag[64];
+	long long lat, killed = 0;
+	pid_t w;
+
+	(void)state;
+	fake_reset(&fk);
+	w = itest_worker(fake_worker_env(&fk, extra));
+	for (int i = 0; i < 100 && killed == 0; i++) {
+		/* no job ran yet: the worker's only session is the main
+		 * thread's, the one that LISTENs */
+		killed = sql_ll("SELECT count(pg_terminate_backend(pid)) FROM "
+				"pg_stat_activity WHERE application_name = "
+				"'storyjobs-worker'");
+		if (killed == 0)
+			usleep(50 * 1000);
+	}
+	assert_int_equal(killed, 1);
+	snprintf(tag, sizeof(tag), "lt-%ld", (long)getpid());
+	lat = one_job(tag);
+	print_message("LISTEN session terminated; the next job started in "
+		      "%lld ms (poll interval 3000 ms)\n",
+		      lat);
+	assert_true(lat < 3500);
+	sleep(2);
+	snprintf(tag, sizeof(tag), "lt2-%ld", (long)getpid());
+	lat = one_job(tag);
+	print_message("after re-LISTEN a job started in %lld ms\n", lat);
+	assert_true(lat < 1000); /* by NOTIFY, not by the poll */
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_workers_race),
+	    cmocka_unit_test(test_sigkill_under_load),
+	    cmocka_unit_test(test_pg_restart),
+	    cmocka_unit_test(test_listen_terminated),
+	};
+	int rc;
+
+	itest_init();
+	rc = cmocka_run_group_tests(tests, setup, teardown);
+	itest_done();
+	return rc;
+}

@@ -1,0 +1,508 @@
+/*
+ * The openai provider and cloudinary storage, end to end: the real worker
+ * talks over real sockets to the fake OpenAI-compatible and
+ * Cloudinary-compatible server on loopback (the only fake: third-party
+ * services are out of reach here), jobs go through nginx and the jobs
+ * program.
+ *
+ * Covered: all five job types complete with stored, fetchable images;
+ * each upstream failure mode gives the right retry or failure (and a
+ * 429's Retry-After is honoured); a cancel aborts an in-flight call
+ * within a second and frees the slot; a job killed mid-way resumes after
+ * its checkpoint without paying again for what was saved; user-supplied
+ * URLs that point inside the network are refused.
+ *
+ * Environment: that of itest.h plus FAKE_UPSTREAM.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake.h"
+#include "itest.h"
+
+static struct fake fk;
+static char token[128];
+static char photo_url[512];
+
+static int64_t
+now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int
+setup(void **state)
+{
+	char email[96];
+
+	(void)state;
+	snprintf(email, sizeof(email), "prov-%ld@example.com", (long)getpid());
+	itest_user(email, "providers-password-1", 0, token);
+	fake_start(&fk);
+	fake_upload_photo(&fk, photo_url, sizeof(photo_url));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fake_stop(&fk);
+	return 0;
+}
+
+/* A worker on the fake with extra settings. */
+static pid_t
+worker(const char *const *extra)
+{
+	return itest_worker(fake_worker_env(&fk, extra));
+}
+
+static void
+stop(pid_t w)
+{
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+}
+
+/* The image at url is on the fake's CDN and is a real PNG. */
+static void
+check_cdn_png(const char *url)
+{
+	struct resp r;
+
+	assert_non_null(url);
+	assert_true(strncmp(url, fk.base, strlen(fk.base)) == 0);
+	assert_non_null(strstr(url, "/cdn/" FAKE_CLOUD "/"));
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(r.body.len > 8);
+	assert_memory_equal(r.body.data, "\x89PNG\r\n\x1a\n", 8);
+	resp_free(&r);
+}
+
+static struct json_object *
+member(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return v;
+}
+
+static struct json_object *
+result_of(struct json_object *doc)
+{
+	return member(doc, "result");
+}
+
+/* Every scene of pages has a picture on the CDN; returns the count. */
+static int
+check_pages(struct json_object *pages)
+{
+	int n = 0;
+
+	assert_true(json_object_array_length(pages) >= 1);
+	for (size_t p = 0; p < json_object_array_length(pages); p++) {
+		struct json_object *sc =
+		    member(json_object_array_get_idx(pages, p), "scenes");
+
+		for (size_t s = 0; s < json_object_array_length(sc); s++) {
+			struct json_object *scene =
+			    json_object_array_get_idx(sc, s);
+
+			assert_non_null(jstr(scene, "description"));
+			check_cdn_png(jstr(scene, "imageUrl"));
+			n++;
+		}
+	}
+	return n;
+}
+
+static void
+check_storybook(const char *id, int min_scenes)
+{
+	char path[128];
+	struct resp r;
+
+	assert_non_null(id);
+	snprintf(path, sizeof(path), "/api/storybooks/%s", id);
+	http("GET", path, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(check_pages(member(r.json, "pages")) >= min_scenes);
+	resp_free(&r);
+}
+
+static void
+test_five_types(void **state)
+{
+	const char *const extra[] = {"MAX_CONCURRENT_JOBS=3", NULL};
+	struct json_object *doc, *log;
+	char body[2048];
+	pid_t w = worker(extra);
+	int images;
+
+	(void)state;
+	fake_reset(&fk);
+	/* cartoonize: describe the photo, draw it, upload it */
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"prov %ld hero\",\"style\":\"anime\","
+		 "\"imageUrl\":\"%s\"}",
+		 (long)getpid(), photo_url);
+	doc = itest_job_run("cartoonize", body, token, 60);
+	check_cdn_png(jstr(result_of(doc), "url"));
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 1);
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 1);
+	assert_int_equal(fake_count(log, FAKE_UPLOAD), 1);
+	json_object_put(log);
+
+	/* image-generation, then the same again from the cache */
+	snprintf(
+	    body, sizeof(body),
+	    "{\"image_prompt\":\"a lantern %ld\",\"character_description\":"
+	    "\"a fox\",\"emotion\":\"happy\",\"audience\":\"children\"}",
+	    (long)getpid());
+	doc = itest_job_run("image-generation", body, token, 60);
+	check_cdn_png(jstr(result_of(doc), "url"));
+	assert_false(json_object_get_boolean(member(result_of(doc), "reused")));
+	json_object_put(doc);
+	doc = itest_job_run("image-generation", body, token, 60);
+	assert_true(json_object_get_boolean(member(result_of(doc), "reused")));
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 2); /* not 3 */
+	json_object_put(log);
+
+	/* scenes: JSON mode with the children's targets */
+	snprintf(body, sizeof(body),
+		 "{\"story\":\"Once upon a time a small fox %ld found a "
+		 "lantern in the woods and carried it home through the "
+		 "snow.\",\"characterImage\":\"%s\",\"audience\":"
+		 "\"children\"}",
+		 (long)getpid(), photo_url);
+	doc = itest_job_run("scenes", body, token, 60);
+	assert_int_equal(
+	    json_object_array_length(member(result_of(doc), "pages")), 4);
+	assert_non_null(jstr(result_of(doc), "character_description"));
+	assert_string_not_equal(jstr(result_of(doc), "character_description"),
+				"the main character");
+	json_object_put(doc);
+
+	/* storybook: an illustration per scene, a saved book */
+	snprintf(body, sizeof(body),
+		 "{\"title\":\"Prov %ld\",\"story\":\"A tale.\","
+		 "\"characterImage\":\"%s\",\"audience\":\"children\","
+		 "\"pages\":[{\"pageNumber\":1,\"scenes\":[{\"description\":"
+		 "\"The fox wakes.\",\"emotion\":\"happy\",\"imagePrompt\":"
+		 "\"fox waking %ld\"},{\"description\":\"The fox runs.\","
+		 "\"emotion\":\"excited\",\"imagePrompt\":\"fox running "
+		 "%ld\"}]}]}",
+		 (long)getpid(), photo_url, (long)getpid(), (long)getpid());
+	doc = itest_job_run("storybook", body, token, 60);
+	assert_false(
+	    json_object_get_boolean(member(result_of(doc), "has_errors")));
+	check_storybook(jstr(result_of(doc), "storybook_id"), 2);
+	json_object_put(doc);
+
+	/* auto-story: written, broken into scenes, illustrated, saved */
+	fake_reset(&fk);
+	snprintf(body, sizeof(body),
+		 "{\"genre\":\"fantasy\",\"characterDescription\":\"a brave "
+		 "owl named Pip %ld\",\"audience\":\"children\","
+		 "\"cartoonImageUrl\":\"%s\"}",
+		 (long)getpid(), photo_url);
+	doc = itest_job_run("auto-story", body, token, 90);
+	assert_non_null(jstr(result_of(doc), "title"));
+	check_storybook(jstr(result_of(doc), "storybook_id"), 8);
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 2); /* story, scenes */
+	images = fake_count(log, FAKE_IMAGES);
+	assert_int_equal(images, 8); /* 4 pages x 2 scenes, each once */
+	assert_int_equal(fake_count(log, FAKE_UPLOAD), images);
+	json_object_put(log);
+	stop(w);
+}
+
+struct mode_case {
+	const char *mode;
+	const char *status; /* how the job ends */
+	int calls;	    /* image calls made */
+	int64_t min_gap_ms; /* between the first call's end and the second */
+};
+
+/* The calls' start/end times (CLOCK_REALTIME ms). */
+static int64_t
+call_ms(struct json_object *log, size_t i, const char *key)
+{
+	return (int64_t)jint(json_object_array_get_idx(log, i), key);
+}
+
+static void
+test_failure_modes(void **state)
+{
+	static const struct mode_case cases[] = {
+	    {"429:3", "completed", 2, 2900}, /* Retry-After over backoff */
+	    {"500", "completed", 2, 900},    /* backoff 1 s */
+	    {"malformed", "completed", 2, 900},
+	    {"hang", "completed", 2, 0}, /* cut by the 2 s call timeout */
+	    {"trickle", "completed", 2, 0},
+	    {"400", "failed", 1, 0},
+	    {"big", "failed", 1, 0},
+	};
+	const char *const extra[] = {"OPENAI_TIMEOUT_SECONDS=2", NULL};
+	pid_t w = worker(extra);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct mode_case *mc = &cases[i];
+		struct json_object *doc, *log, *img;
+		char body[256], what[96], id[64];
+		int64_t t0 = now_ms();
+
+		fake_reset(&fk);
+		snprintf(what, sizeof(what), "\"modes\":[\"%s\"]", mc->mode);
+		fake_script(&fk, FAKE_IMAGES, what);
+		snprintf(body, sizeof(body),
+			 "{\"image_prompt\":\"mode %s %ld\"}", mc->mode,
+			 (long)getpid());
+		itest_job_start("image-generation", body, token, id);
+		doc = itest_job_wait("image-generation", id, 60);
+		if (strcmp(jstr(doc, "status"), mc->status) != 0)
+			fail_msg("mode %s: job %s, want %s: %s", mc->mode,
+				 jstr(doc, "status"), mc->status,
+				 json_object_to_json_string(doc));
+		if (strcmp(mc->status, "failed") == 0)
+			assert_string_equal(jstr(doc, "code"),
+					    "EXTERNAL_SERVICE_ERROR");
+		json_object_put(doc);
+		log = fake_calls(&fk);
+		img = json_object_new_array();
+		for (size_t k = 0; k < json_object_array_length(log); k++) {
+			struct json_object *c =
+			    json_object_array_get_idx(log, k);
+
+			if (strcmp(jstr(c, "path"), FAKE_IMAGES) == 0)
+				json_object_array_add(img, json_object_get(c));
+		}
+		if ((int)json_object_array_length(img) != mc->calls)
+			fail_msg("mode %s: %zu image calls, want %d", mc->mode,
+				 json_object_array_length(img), mc->calls);
+		if (mc->calls == 2 &&
+		    call_ms(img, 1, "start_ms") - call_ms(img, 0, "end_ms") <
+			mc->min_gap_ms)
+			fail_msg("mode %s: retried after %lld ms, want >= %lld",
+				 mc->mode,
+				 (long long)(call_ms(img, 1, "start_ms") -
+					     call_ms(img, 0, "end_ms")),
+				 (long long)mc->min_gap_ms);
+		print_message("mode %-9s -> %s after %d call(s), %lld ms\n",
+			      mc->mode, mc->status, mc->calls,
+			      (long long)(now_ms() - t0));
+		json_object_put(img);
+		json_object_put(log);
+	}
+	stop(w);
+}
+
+/* The index of the first call to path that has not ended, or -1. */
+static int
+open_call(struct json_object *log, const char *path)
+{
+	for (size_t i = 0; i < json_object_array_length(log); i++) {
+		struct json_object *c = json_object_array_get_idx(log, i);
+
+		if (strcmp(jstr(c, "path"), path) == 0 &&
+		    jint(c, "end_ms") <= 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Waits until a call to path is in flight; returns its index. */
+static int
+wait_open_call(const char *path, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 20) {
+		struct json_object *log = fake_calls(&fk);
+		int i = open_call(log, path);
+
+		json_object_put(log);
+		if (i >= 0)
+			return i;
+		usleep(20 * 1000);
+	}
+	fail_msg("no call to %s in flight after %d ms", path, timeout_ms);
+	return -1;
+}
+
+static void
+test_cancel_aborts_call(void **state)
+{
+	const char *const extra[] = {"MAX_CONCURRENT_JOBS=1", NULL};
+	struct json_object *doc, *log;
+	char body[256], id[64], path[128];
+	int64_t cancelled, ended = 0;
+	pid_t w = worker(extra);
+	struct resp r;
+	int i;
+
+	(void)state;
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"modes\":[\"hang\"]");
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"hang %ld\"}",
+		 (long)getpid());
+	itest_job_start("image-generation", body, token, id);
+	i = wait_open_call(FAKE_IMAGES, 10000);
+	snprintf(path, sizeof(path), "/api/jobs/%s/cancel", id);
+	cancelled = now_ms();
+	http_json("POST", path, token, "{}", &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	/* the worker hangs up on the fake within a second */
+	for (int t = 0; t < 3000 && ended <= 0; t += 20) {
+		log = fake_calls(&fk);
+		ended = call_ms(log, (size_t)i, "end_ms");
+		json_object_put(log);
+		if (ended <= 0)
+			usleep(20 * 1000);
+	}
+	print_message("in-flight call aborted %lld ms after the cancel\n",
+		      (long long)(ended - cancelled));
+	assert_true(ended > 0);
+	assert_true(ended - cancelled < 1000);
+	doc = itest_job_wait("image-generation", id, 5);
+	assert_string_equal(jstr(doc, "status"), "cancelled");
+	json_object_put(doc);
+	/* the only slot is free again: the next job runs at once */
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"after %ld\"}",
+		 (long)getpid());
+	doc = itest_job_run("image-generation", body, token, 10);
+	json_object_put(doc);
+	stop(w);
+}
+
+/* The number of calls in log whose request body had the given key. */
+static int
+count_key(struct json_object *log, const char *key)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < json_object_array_length(log); i++)
+		n += strcmp(jstr(json_object_array_get_idx(log, i), "key"),
+			    key) == 0;
+	return n;
+}
+
+static void
+test_checkpoint_resume(void **state)
+{
+	const char *const extra[] = {"MAX_CONCURRENT_JOBS=1", NULL};
+	struct json_object *doc, *log;
+	char body[1024], id[64], story_key[80], scenes_key[80];
+	pid_t w = worker(extra);
+	int i;
+
+	(void)state;
+	fake_reset(&fk);
+	/* the story answers at once; the scene breakdown takes long */
+	fake_script(&fk, FAKE_CHAT, "\"modes\":[\"ok\",\"delay:20000\"]");
+	snprintf(body, sizeof(body),
+		 "{\"genre\":\"bedtime\",\"characterDescription\":\"a sleepy "
+		 "bear named Bo %ld\",\"audience\":\"children\","
+		 "\"cartoonImageUrl\":\"%s\"}",
+		 (long)getpid(), photo_url);
+	itest_job_start("auto-story", body, token, id);
+	i = wait_open_call(FAKE_CHAT, 10000);
+	assert_int_equal(i, 1); /* the second chat call: the scenes */
+	/* the worker dies mid-call; another one rescues the job */
+	assert_int_equal(itest_worker_stop(w, SIGKILL), 128 + SIGKILL);
+	w = worker(extra);
+	doc = itest_job_wait("auto-story", id, 60);
+	assert_string_equal(jstr(doc, "status"), "completed");
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	snprintf(story_key, sizeof(story_key), "%s",
+		 jstr(json_object_array_get_idx(log, 0), "key"));
+	snprintf(scenes_key, sizeof(scenes_key), "%s",
+		 jstr(json_object_array_get_idx(log, 1), "key"));
+	/* the saved story was not paid for again; the lost call was */
+	assert_int_equal(count_key(log, story_key), 1);
+	assert_int_equal(count_key(log, scenes_key), 2);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 3);
+	json_object_put(log);
+	stop(w);
+}
+
+static void
+test_internal_urls_refused(void **state)
+{
+	static const char *const urls[] = {
+	    "https://127.0.0.1/a.png",
+	    "https://10.1.2.3/a.png",
+	    "https://169.254.169.254/a.png",
+	    "https://[::1]/a.png",
+	    "https://[::ffff:127.0.0.1]/a.png",
+	    "https://user:pw@example.com/a.png",
+	    "http://example.com/a.png",
+	};
+	pid_t w = worker(NULL);
+
+	(void)state;
+	fake_reset(&fk);
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct json_object *doc;
+		char body[512], path[128];
+		struct resp r;
+
+		snprintf(body, sizeof(body),
+			 "{\"prompt\":\"ssrf %zu %ld\",\"imageUrl\":\"%s\"}", i,
+			 (long)getpid(), urls[i]);
+		http_json("POST", "/api/jobs/cartoonize/start", token, body,
+			  &r);
+		if (r.status == 400) { /* refused at the door: also fine */
+			resp_free(&r);
+			continue;
+		}
+		assert_int_equal(r.status, 200);
+		snprintf(path, sizeof(path), "%s", jstr(r.json, "jobId"));
+		resp_free(&r);
+		doc = itest_job_wait("cartoonize", path, 30);
+		assert_string_equal(jstr(doc, "status"), "failed");
+		assert_string_equal(jstr(doc, "code"), "INVALID_INPUT");
+		json_object_put(doc);
+	}
+	stop(w);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_five_types),
+	    cmocka_unit_test(test_failure_modes),
+	    cmocka_unit_test(test_cancel_aborts_call),
+	    cmocka_unit_test(test_checkpoint_resume),
+	    cmocka_unit_test(test_internal_urls_refused),
+	};
+	int rc;
+
+	itest_init();
+	rc = cmocka_run_group_tests(tests, setup, teardown);
+	itest_done();
+	return rc;
+}
