@@ -39,8 +39,12 @@ void fake_reset(const struct fake *f);
 struct json_object *fake_calls(const struct fake *f);
 /* Calls in log to path (NULL: all). */
 int fake_count(struct json_object *log, const char *path);
-/* Uploads the fake's sample photo through the API; url receives it. */
-void fake_upload_photo(const struct fake *f, char *url, size_t urlsz);
+/*
+ * Uploads the fake's sample photo through the API (with salt appended
+ * after its end, when not NULL, to make a distinct file); url receives it.
+ */
+void fake_upload_photo(const struct fake *f, const char *salt, char *url,
+		       size_t urlsz);
 /*
  * f->envp: GENERATION_PROVIDER=openai against f, STORAGE=cloudinary
  * against f, no local delay, plus extra (NULL-terminated, may be NULL).

@@ -52,7 +52,7 @@ setup(void **state)
 	snprintf(email, sizeof(email), "prov-%ld@example.com", (long)getpid());
 	itest_user(email, "providers-password-1", 0, token);
 	fake_start(&fk);
-	fake_upload_photo(&fk, photo_url, sizeof(photo_url));
+	fake_upload_photo(&fk, NULL, photo_url, sizeof(photo_url));
 	return 0;
 }
 

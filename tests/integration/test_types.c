@@ -1,8 +1,10 @@
 /*
- * The four job types beyond cartoonize, end to end with the offline
- * provider: each starts through nginx, a real worker runs it, and what it
- * made can be opened: images answer 200 as images, storybooks are served
- * by the storybook route with an illustration per scene.
+ * The five job types end to end with the offline provider: each starts
+ * through nginx, a real worker runs it, and what it made can be opened:
+ * images answer 200 as images, storybooks are served by the storybook
+ * route with an illustration per scene, and an uploaded photo comes back
+ * cartoonized (a new PNG of the same size).  The fake upstream only lends
+ * its sample photo here.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "fake.h"
 #include "itest.h"
 
 static pid_t worker;
@@ -105,6 +108,62 @@ get_storybook(const char *id)
 	doc = json_object_get(r.json);
 	resp_free(&r);
 	return doc;
+}
+
+/* The width and height of a PNG (from its IHDR). */
+static void
+png_size(const struct resp *r, unsigned *w, unsigned *h)
+{
+	const unsigned char *p = (const unsigned char *)r->body.data;
+
+	assert_true(r->body.len > 24);
+	assert_memory_equal(p, "\x89PNG\r\n\x1a\n", 8);
+	*w = (unsigned)p[16] << 24 | (unsigned)p[17] << 16 |
+	     (unsigned)p[18] << 8 | p[19];
+	*h = (unsigned)p[20] << 24 | (unsigned)p[21] << 16 |
+	     (unsigned)p[22] << 8 | p[23];
+}
+
+static void
+test_cartoonize_photo(void **state)
+{
+	struct json_object *a, *b, *res;
+	char photo[512], body[1024];
+	unsigned w0, h0, w1, h1;
+	struct resp orig, got;
+	struct fake fk;
+
+	(void)state;
+	fake_start(&fk);
+	fake_upload_photo(&fk, NULL, photo, sizeof(photo));
+	fake_stop(&fk);
+	http("GET", photo, NULL, NULL, 0, &orig);
+	assert_int_equal(orig.status, 200);
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"my kid %ld\",\"style\":\"comic-book\","
+		 "\"imageUrl\":\"%s\"}",
+		 (long)getpid(), photo);
+	a = itest_job_run("cartoonize", body, token, 30);
+	res = member(a, "result");
+	assert_false(json_object_get_boolean(member(res, "cached")));
+	http("GET", jstr(res, "url"), NULL, NULL, 0, &got);
+	assert_int_equal(got.status, 200);
+	assert_string_equal(got.ctype, "image/png");
+	png_size(&orig, &w0, &h0);
+	png_size(&got, &w1, &h1);
+	assert_int_equal(w0, w1);
+	assert_int_equal(h0, h1);
+	assert_true(got.body.len != orig.body.len ||
+		    memcmp(got.body.data, orig.body.data, got.body.len) != 0);
+	/* the same photo, prompt and style again: from the cache */
+	b = itest_job_run("cartoonize", body, token, 30);
+	assert_true(
+	    json_object_get_boolean(member(member(b, "result"), "cached")));
+	assert_string_equal(jstr(member(b, "result"), "url"), jstr(res, "url"));
+	resp_free(&got);
+	resp_free(&orig);
+	json_object_put(b);
+	json_object_put(a);
 }
 
 static void
@@ -218,6 +277,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cartoonize_photo),
 	    cmocka_unit_test(test_image_generation),
 	    cmocka_unit_test(test_scenes),
 	    cmocka_unit_test(test_storybook),
