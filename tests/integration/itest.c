@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -347,4 +348,47 @@ itest_job_run(const char *type, const char *body, const char *token,
 		fail_msg("%s job ended %s: %s", type, jstr(doc, "status"),
 			 json_object_to_json_string(doc));
 	return doc;
+}
+
+int64_t
+itest_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+struct json_object *
+jmember(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	assert_non_null(o);
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("member %s missing", key);
+	return v;
+}
+
+int
+itest_check_pages(struct json_object *pages, void (*check_image)(const char *))
+{
+	int scenes = 0;
+
+	assert_true(json_object_is_type(pages, json_type_array));
+	assert_true(json_object_array_length(pages) >= 1);
+	for (size_t p = 0; p < json_object_array_length(pages); p++) {
+		struct json_object *sc =
+		    jmember(json_object_array_get_idx(pages, p), "scenes");
+
+		for (size_t i = 0; i < json_object_array_length(sc); i++) {
+			struct json_object *scene =
+			    json_object_array_get_idx(sc, i);
+
+			assert_non_null(jstr(scene, "description"));
+			check_image(jstr(scene, "imageUrl"));
+			scenes++;
+		}
+	}
+	return scenes;
 }

@@ -8,6 +8,7 @@
 #ifndef SJ_ITEST_H
 #define SJ_ITEST_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -52,6 +53,8 @@ void http_patient(const char *method, const char *path,
 		  const char *const *headers, const char *body, long len,
 		  struct resp *r);
 
+/* The member key of o; fails the test when it is missing. */
+struct json_object *jmember(struct json_object *o, const char *key);
 /* The string member key of o, or NULL. */
 const char *jstr(struct json_object *o, const char *key);
 /* The integer member key of o, or -1. */
@@ -83,5 +86,14 @@ struct json_object *itest_job_wait(const char *type, const char *id,
 /* Start and wait; fails the test unless the job completed. */
 struct json_object *itest_job_run(const char *type, const char *body,
 				  const char *token, int timeout_s);
+
+/* Wall-clock milliseconds (comparable with the fake server's log). */
+int64_t itest_now_ms(void);
+/*
+ * Checks every scene of pages has a description and an image that
+ * check_image accepts; returns the number of scenes.
+ */
+int itest_check_pages(struct json_object *pages,
+		      void (*check_image)(const char *url));
 
 #endif

@@ -35,15 +35,6 @@
 
 static struct fake fk;
 
-static int64_t
-now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static int
 setup(void **state)
 {
@@ -120,12 +111,12 @@ test_workers_race(void **state)
 			 tag, i);
 		start_anon("image-generation", body);
 	}
-	t0 = now_ms();
+	t0 = itest_now_ms();
 	for (int i = 0; i < N; i++)
 		w[i] = itest_worker(fake_worker_env(&fk, extra));
 	done = wait_tagged(tag, M, 90);
 	print_message("%d workers, %d jobs: %lld completed in %lld ms\n", N, M,
-		      done, (long long)(now_ms() - t0));
+		      done, (long long)(itest_now_ms() - t0));
 	for (int i = 0; i < N; i++)
 		assert_int_equal(itest_worker_stop(w[i], SIGTERM), 0);
 	assert_int_equal(done, M);
@@ -223,14 +214,14 @@ test_sigkill_under_load(void **state)
 			 photo);
 		start_anon("cartoonize", body);
 	}
-	t0 = now_ms();
+	t0 = itest_now_ms();
 	for (int i = 0; i < 2; i++)
 		w[i] = itest_worker(fake_worker_env(&fk, extra));
 	/* kill one worker every 700 ms for 7 s, replacing it at once */
 	for (int k = 0; k < 10; k++) {
 		usleep(700 * 1000);
 		processing = count_tagged(tag, "processing");
-		kills[nkills++] = now_ms();
+		kills[nkills++] = itest_now_ms();
 		assert_int_equal(itest_worker_stop(w[k % 2], SIGKILL),
 				 128 + SIGKILL);
 		w[k % 2] = itest_worker(fake_worker_env(&fk, extra));
@@ -244,7 +235,7 @@ test_sigkill_under_load(void **state)
 	print_message("%d kills: %lld/%d jobs completed in %lld ms, %lld "
 		      "lost, %lld rescues, %d upstream calls, %d repeated "
 		      "(each cut by a kill)\n",
-		      nkills, done, total, (long long)(now_ms() - t0),
+		      nkills, done, total, (long long)(itest_now_ms() - t0),
 		      total - done,
 		      sql_ll("SELECT coalesce(sum(rescues), 0) FROM jobs WHERE "
 			     "input::text LIKE '%kill-%'"),
@@ -321,15 +312,15 @@ test_pg_restart(void **state)
 	}
 	for (int i = 0; i < 100 && count_tagged(tag, "completed") < 3; i++)
 		usleep(50 * 1000);
-	t0 = now_ms();
+	t0 = itest_now_ms();
 	pg_restart_immediate();
 	print_message("PostgreSQL restarted (immediate) in %lld ms with "
 		      "%lld/%d done\n",
-		      (long long)(now_ms() - t0),
+		      (long long)(itest_now_ms() - t0),
 		      count_tagged(tag, "completed"), M);
 	done = wait_tagged(tag, M, 60);
 	print_message("after the restart: %lld/%d completed in %lld ms\n", done,
-		      M, (long long)(now_ms() - t0));
+		      M, (long long)(itest_now_ms() - t0));
 	assert_int_equal(done, M);
 	/* LISTEN again: a new job starts long before the poll interval */
 	snprintf(tag, sizeof(tag), "pgr-after-%ld", (long)getpid());

@@ -38,21 +38,10 @@ sql(const char *q)
 	PQclear(r);
 }
 
-static struct json_object *
-member(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	assert_non_null(o);
-	if (!json_object_object_get_ex(o, key, &v))
-		fail_msg("member %s missing", key);
-	return v;
-}
-
 static double
 num(struct json_object *o, const char *key)
 {
-	struct json_object *v = member(o, key);
+	struct json_object *v = jmember(o, key);
 
 	assert_true(json_object_is_type(v, json_type_double) ||
 		    json_object_is_type(v, json_type_int));
@@ -155,19 +144,19 @@ test_health_shape_empty(void **state)
 	assert_string_equal(jstr(r.json, "message"), "All systems operational");
 	assert_non_null(jstr(r.json, "timestamp"));
 	for (size_t i = 0; i < sizeof(ss) / sizeof(ss[0]); i++)
-		assert_non_null(jstr(member(r.json, "systemStatus"), ss[i]));
+		assert_non_null(jstr(jmember(r.json, "systemStatus"), ss[i]));
 	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
-		(void)num(member(r.json, "metrics"), ms[i]);
+		(void)num(jmember(r.json, "metrics"), ms[i]);
 	for (size_t i = 0; i < sizeof(os) / sizeof(os[0]); i++)
-		(void)member(member(r.json, "operational"), os[i]);
-	h = member(r.json, "health");
-	assert_true(json_object_is_type(member(h, "alerts"), json_type_array));
-	assert_true(
-	    json_object_is_type(member(h, "recommendations"), json_type_array));
+		(void)jmember(jmember(r.json, "operational"), os[i]);
+	h = jmember(r.json, "health");
+	assert_true(json_object_is_type(jmember(h, "alerts"), json_type_array));
+	assert_true(json_object_is_type(jmember(h, "recommendations"),
+					json_type_array));
 	assert_int_equal(jint(h, "stuckJobsCount"), 0);
-	assert_true(num(member(r.json, "metrics"), "successRate") == 100.0);
-	assert_true(num(member(r.json, "metrics"), "errorRate") == 0.0);
-	assert_int_equal(jint(member(r.json, "metrics"), "queueDepth"), 0);
+	assert_true(num(jmember(r.json, "metrics"), "successRate") == 100.0);
+	assert_true(num(jmember(r.json, "metrics"), "errorRate") == 0.0);
+	assert_int_equal(jint(jmember(r.json, "metrics"), "queueDepth"), 0);
 	resp_free(&r);
 }
 
@@ -183,13 +172,14 @@ test_health_queue_warning(void **state)
 	get_health(&r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(jstr(r.json, "status"), "warning");
-	m = member(r.json, "metrics");
+	m = jmember(r.json, "metrics");
 	assert_int_equal(jint(m, "queueDepth"), 25);
 	assert_int_equal(jint(m, "resourceUtilization"), 37);
-	assert_true(has_str(member(member(r.json, "health"), "alerts"),
+	assert_true(has_str(jmember(jmember(r.json, "health"), "alerts"),
 			    "Queue depth is elevated"));
-	assert_true(has_str(member(member(r.json, "health"), "recommendations"),
-			    "Monitor queue closely and consider scaling"));
+	assert_true(
+	    has_str(jmember(jmember(r.json, "health"), "recommendations"),
+		    "Monitor queue closely and consider scaling"));
 	resp_free(&r);
 	cleanup();
 }
@@ -221,7 +211,7 @@ test_health_no_worker(void **state)
 	get_health(&r);
 	assert_int_equal(r.status, 503);
 	assert_string_equal(jstr(r.json, "status"), "critical");
-	assert_string_equal(jstr(member(r.json, "systemStatus"), "worker"),
+	assert_string_equal(jstr(jmember(r.json, "systemStatus"), "worker"),
 			    "down");
 	resp_free(&r);
 	cleanup();
@@ -237,7 +227,7 @@ test_health_old_pending(void **state)
 	pending(1, "31 minutes");
 	get_health(&r);
 	assert_int_equal(r.status, 503);
-	assert_true(has_str(member(member(r.json, "health"), "alerts"),
+	assert_true(has_str(jmember(jmember(r.json, "health"), "alerts"),
 			    "Jobs are waiting too long in queue"));
 	resp_free(&r);
 	cleanup();
@@ -259,11 +249,11 @@ test_health_failures(void **state)
 	get_health(&r);
 	assert_int_equal(r.status, 503);
 	assert_string_equal(jstr(r.json, "status"), "critical");
-	m = member(r.json, "metrics");
+	m = jmember(r.json, "metrics");
 	assert_true(num(m, "successRate") == 70.0);
 	assert_true(num(m, "errorRate") == 30.0);
 	assert_int_equal(jint(m, "jobsPerHour"), 10);
-	assert_true(has_str(member(member(r.json, "health"), "alerts"),
+	assert_true(has_str(jmember(jmember(r.json, "health"), "alerts"),
 			    "Job success rate could be improved"));
 	resp_free(&r);
 	cleanup();
@@ -369,11 +359,11 @@ test_cron_tick(void **state)
 	     &r);
 	assert_int_equal(r.status, 200);
 	assert_true(jint(r.json, "cleaned") >= 0);
-	hc = member(r.json, "healthCheck");
+	hc = jmember(r.json, "healthCheck");
 	assert_true(
-	    json_object_is_type(member(hc, "healthy"), json_type_boolean));
+	    json_object_is_type(jmember(hc, "healthy"), json_type_boolean));
 	assert_non_null(jstr(hc, "message"));
-	(void)member(hc, "details");
+	(void)jmember(hc, "details");
 	resp_free(&r);
 }
 
@@ -485,8 +475,8 @@ test_cron_rate_limit(void **state)
 			assert_true(r.retry_after[0] != '\0');
 			if (!json_object_object_get_ex(r.json, "retryAfter",
 						       &d))
-				d = member(member(r.json, "details"),
-					   "retryAfter");
+				d = jmember(jmember(r.json, "details"),
+					    "retryAfter");
 			assert_true(json_object_get_int(d) >= 1);
 		} else if (r.status != 429) {
 			assert_int_equal(r.status, 200);

@@ -34,15 +34,6 @@ static struct fake fk;
 static char token[128];
 static char photo_url[512];
 
-static int64_t
-now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static int
 setup(void **state)
 {
@@ -94,41 +85,9 @@ check_cdn_png(const char *url)
 }
 
 static struct json_object *
-member(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	assert_true(json_object_object_get_ex(o, key, &v));
-	return v;
-}
-
-static struct json_object *
 result_of(struct json_object *doc)
 {
-	return member(doc, "result");
-}
-
-/* Every scene of pages has a picture on the CDN; returns the count. */
-static int
-check_pages(struct json_object *pages)
-{
-	int n = 0;
-
-	assert_true(json_object_array_length(pages) >= 1);
-	for (size_t p = 0; p < json_object_array_length(pages); p++) {
-		struct json_object *sc =
-		    member(json_object_array_get_idx(pages, p), "scenes");
-
-		for (size_t s = 0; s < json_object_array_length(sc); s++) {
-			struct json_object *scene =
-			    json_object_array_get_idx(sc, s);
-
-			assert_non_null(jstr(scene, "description"));
-			check_cdn_png(jstr(scene, "imageUrl"));
-			n++;
-		}
-	}
-	return n;
+	return jmember(doc, "result");
 }
 
 static void
@@ -141,7 +100,8 @@ check_storybook(const char *id, int min_scenes)
 	snprintf(path, sizeof(path), "/api/storybooks/%s", id);
 	http("GET", path, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
-	assert_true(check_pages(member(r.json, "pages")) >= min_scenes);
+	assert_true(itest_check_pages(jmember(r.json, "pages"),
+				      check_cdn_png) >= min_scenes);
 	resp_free(&r);
 }
 
@@ -178,10 +138,11 @@ test_five_types(void **state)
 	    (long)getpid());
 	doc = itest_job_run("image-generation", body, token, 60);
 	check_cdn_png(jstr(result_of(doc), "url"));
-	assert_false(json_object_get_boolean(member(result_of(doc), "reused")));
+	assert_false(
+	    json_object_get_boolean(jmember(result_of(doc), "reused")));
 	json_object_put(doc);
 	doc = itest_job_run("image-generation", body, token, 60);
-	assert_true(json_object_get_boolean(member(result_of(doc), "reused")));
+	assert_true(json_object_get_boolean(jmember(result_of(doc), "reused")));
 	json_object_put(doc);
 	log = fake_calls(&fk);
 	assert_int_equal(fake_count(log, FAKE_IMAGES), 2); /* not 3 */
@@ -196,7 +157,7 @@ test_five_types(void **state)
 		 (long)getpid(), photo_url);
 	doc = itest_job_run("scenes", body, token, 60);
 	assert_int_equal(
-	    json_object_array_length(member(result_of(doc), "pages")), 4);
+	    json_object_array_length(jmember(result_of(doc), "pages")), 4);
 	assert_non_null(jstr(result_of(doc), "character_description"));
 	assert_string_not_equal(jstr(result_of(doc), "character_description"),
 				"the main character");
@@ -214,7 +175,7 @@ test_five_types(void **state)
 		 (long)getpid(), photo_url, (long)getpid(), (long)getpid());
 	doc = itest_job_run("storybook", body, token, 60);
 	assert_false(
-	    json_object_get_boolean(member(result_of(doc), "has_errors")));
+	    json_object_get_boolean(jmember(result_of(doc), "has_errors")));
 	check_storybook(jstr(result_of(doc), "storybook_id"), 2);
 	json_object_put(doc);
 
@@ -272,7 +233,7 @@ test_failure_modes(void **state)
 		const struct mode_case *mc = &cases[i];
 		struct json_object *doc, *log, *img;
 		char body[256], what[96], id[64];
-		int64_t t0 = now_ms();
+		int64_t t0 = itest_now_ms();
 
 		fake_reset(&fk);
 		snprintf(what, sizeof(what), "\"modes\":[\"%s\"]", mc->mode);
@@ -312,7 +273,7 @@ test_failure_modes(void **state)
 				 (long long)mc->min_gap_ms);
 		print_message("mode %-9s -> %s after %d call(s), %lld ms\n",
 			      mc->mode, mc->status, mc->calls,
-			      (long long)(now_ms() - t0));
+			      (long long)(itest_now_ms() - t0));
 		json_object_put(img);
 		json_object_put(log);
 	}
@@ -369,7 +330,7 @@ test_cancel_aborts_call(void **state)
 	itest_job_start("image-generation", body, token, id);
 	i = wait_open_call(FAKE_IMAGES, 10000);
 	snprintf(path, sizeof(path), "/api/jobs/%s/cancel", id);
-	cancelled = now_ms();
+	cancelled = itest_now_ms();
 	http_json("POST", path, token, "{}", &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);

@@ -47,15 +47,6 @@ teardown(void **state)
 	return itest_worker_stop(worker, SIGTERM) == 0 ? 0 : -1;
 }
 
-static struct json_object *
-member(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	assert_true(json_object_object_get_ex(o, key, &v));
-	return v;
-}
-
 static void
 check_image(const char *url)
 {
@@ -67,30 +58,6 @@ check_image(const char *url)
 	assert_string_equal(r.ctype, "image/svg+xml");
 	assert_non_null(strstr(r.body.data, "<svg"));
 	resp_free(&r);
-}
-
-/* Every scene of every page has an illustration that answers. */
-static int
-check_pages(struct json_object *pages)
-{
-	int scenes = 0;
-
-	assert_true(json_object_is_type(pages, json_type_array));
-	assert_true(json_object_array_length(pages) >= 1);
-	for (size_t p = 0; p < json_object_array_length(pages); p++) {
-		struct json_object *sc =
-		    member(json_object_array_get_idx(pages, p), "scenes");
-
-		for (size_t s = 0; s < json_object_array_length(sc); s++) {
-			struct json_object *scene =
-			    json_object_array_get_idx(sc, s);
-
-			assert_non_null(jstr(scene, "description"));
-			check_image(jstr(scene, "imageUrl"));
-			scenes++;
-		}
-	}
-	return scenes;
 }
 
 /* The storybook route serves what the job saved. */
@@ -144,8 +111,8 @@ test_cartoonize_photo(void **state)
 		 "\"imageUrl\":\"%s\"}",
 		 (long)getpid(), photo);
 	a = itest_job_run("cartoonize", body, token, 30);
-	res = member(a, "result");
-	assert_false(json_object_get_boolean(member(res, "cached")));
+	res = jmember(a, "result");
+	assert_false(json_object_get_boolean(jmember(res, "cached")));
 	http("GET", jstr(res, "url"), NULL, NULL, 0, &got);
 	assert_int_equal(got.status, 200);
 	assert_string_equal(got.ctype, "image/png");
@@ -158,8 +125,9 @@ test_cartoonize_photo(void **state)
 	/* the same photo, prompt and style again: from the cache */
 	b = itest_job_run("cartoonize", body, token, 30);
 	assert_true(
-	    json_object_get_boolean(member(member(b, "result"), "cached")));
-	assert_string_equal(jstr(member(b, "result"), "url"), jstr(res, "url"));
+	    json_object_get_boolean(jmember(jmember(b, "result"), "cached")));
+	assert_string_equal(jstr(jmember(b, "result"), "url"),
+			    jstr(res, "url"));
 	resp_free(&got);
 	resp_free(&orig);
 	json_object_put(b);
@@ -182,15 +150,15 @@ test_image_generation(void **state)
 	assert_string_equal(jstr(a, "currentStep"),
 			    "Image generation complete");
 	assert_false(
-	    json_object_get_boolean(member(member(a, "result"), "reused")));
-	check_image(jstr(member(a, "result"), "url"));
-	assert_non_null(jstr(member(a, "result"), "prompt_used"));
+	    json_object_get_boolean(jmember(jmember(a, "result"), "reused")));
+	check_image(jstr(jmember(a, "result"), "url"));
+	assert_non_null(jstr(jmember(a, "result"), "prompt_used"));
 	/* the same input again comes from the cache */
 	assert_string_equal(jstr(b, "currentStep"), "Retrieved from cache");
 	assert_true(
-	    json_object_get_boolean(member(member(b, "result"), "reused")));
-	assert_string_equal(jstr(member(a, "result"), "url"),
-			    jstr(member(b, "result"), "url"));
+	    json_object_get_boolean(jmember(jmember(b, "result"), "reused")));
+	assert_string_equal(jstr(jmember(a, "result"), "url"),
+			    jstr(jmember(b, "result"), "url"));
 	json_object_put(a);
 	json_object_put(b);
 }
@@ -207,8 +175,8 @@ test_scenes(void **state)
 	    "\"https://example.com/pip-the-fox.png\",\"audience\":"
 	    "\"children\"}";
 	struct json_object *d = itest_job_run("scenes", body, NULL, 30);
-	struct json_object *res = member(d, "result");
-	struct json_object *pages = member(res, "pages");
+	struct json_object *res = jmember(d, "result");
+	struct json_object *pages = jmember(res, "pages");
 
 	(void)state;
 	assert_string_equal(jstr(d, "currentStep"),
@@ -233,15 +201,16 @@ test_storybook(void **state)
 	    "[{\"description\":\"They watch the moon\",\"emotion\":\"calm\","
 	    "\"imagePrompt\":\"a fox and an owl by a lake at night\"}]}]}";
 	struct json_object *d = itest_job_run("storybook", body, NULL, 30);
-	struct json_object *res = member(d, "result"), *sb;
+	struct json_object *res = jmember(d, "result"), *sb;
 
 	(void)state;
 	assert_string_equal(jstr(d, "currentStep"),
 			    "Storybook saved successfully");
-	assert_false(json_object_get_boolean(member(res, "has_errors")));
+	assert_false(json_object_get_boolean(jmember(res, "has_errors")));
 	sb = get_storybook(jstr(res, "storybook_id"));
 	assert_string_equal(jstr(sb, "title"), "Pip and the Owl");
-	assert_int_equal(check_pages(member(sb, "pages")), 3);
+	assert_int_equal(itest_check_pages(jmember(sb, "pages"), check_image),
+			 3);
 	json_object_put(sb);
 	json_object_put(d);
 }
@@ -254,7 +223,7 @@ test_auto_story(void **state)
 	    "little fox named pip with a green scarf\",\"cartoonImageUrl\":"
 	    "\"https://example.com/fox.png\",\"audience\":\"children\"}";
 	struct json_object *d = itest_job_run("auto-story", body, token, 30);
-	struct json_object *res = member(d, "result"), *sb;
+	struct json_object *res = jmember(d, "result"), *sb;
 
 	(void)state;
 	assert_string_equal(jstr(d, "currentStep"),
@@ -262,12 +231,12 @@ test_auto_story(void **state)
 	assert_non_null(jstr(res, "title"));
 	sb = get_storybook(jstr(res, "storybook_id"));
 	assert_string_equal(jstr(sb, "title"), jstr(res, "title"));
-	assert_true(check_pages(member(sb, "pages")) >= 4);
+	assert_true(itest_check_pages(jmember(sb, "pages"), check_image) >= 4);
 	/* the hero is the character the description names */
 	assert_non_null(
-	    jstr(json_object_array_get_idx(member(sb, "pages"), 0), "text"));
+	    jstr(json_object_array_get_idx(jmember(sb, "pages"), 0), "text"));
 	assert_non_null(strstr(
-	    jstr(json_object_array_get_idx(member(sb, "pages"), 0), "text"),
+	    jstr(json_object_array_get_idx(jmember(sb, "pages"), 0), "text"),
 	    "Pip"));
 	json_object_put(sb);
 	json_object_put(d);
