@@ -71,7 +71,7 @@ void itest_user(const char *email, const char *password, int admin,
 
 /*
  * Starts WORKER_BIN with the test's environment plus env ("NAME=value",
- * NULL-terminated, may be NULL; the strings must outlive the call).
+ * or "NAME" to remove it; NULL-terminated, may be NULL).
  */
 pid_t itest_worker(const char *const *env);
 /* Sends sig and waits; returns the exit status (or 128 + signal). */

@@ -9,7 +9,9 @@
  *   PostgreSQL restarted with pg_ctl -m immediate mid-load: the worker
  *     reconnects, re-LISTENs and finishes everything;
  *   the worker's LISTEN session terminated by pg_terminate_backend: jobs
- *     still start within the poll interval, and NOTIFY works again.
+ *     still start within the poll interval, and NOTIFY works again;
+ *   SIGHUP applies a new configuration file, and keeps the running one
+ *     when the new one is invalid.
  *
  * Each prints what it measured.  Environment: that of itest.h plus
  * FAKE_UPSTREAM, SJ_PGBIN, SJ_PG_DATA and SJ_PG_LOG.
@@ -365,6 +367,65 @@ test_listen_terminated(void **state)
 	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
 }
 
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* ms to run one local image-generation job (two pauses of the delay). */
+static int64_t
+timed_job(const char *tag)
+{
+	int64_t t0 = itest_now_ms();
+
+	(void)one_job(tag);
+	return itest_now_ms() - t0;
+}
+
+static void
+test_sighup_reload(void **state)
+{
+	char path[] = "/tmp/sj-reload.XXXXXX", env[64], tag[64];
+	/* the file, not the stack's environment, sets the local delay */
+	const char *extra[] = {env, "LOCAL_DELAY_MS", NULL};
+	int64_t slow, fast, kept;
+	pid_t w;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	close(fd);
+	snprintf(env, sizeof(env), "STORYJOBS_CONFIG=%s", path);
+	write_file(path, "LOCAL_DELAY_MS=1500\n");
+	w = itest_worker(extra);
+	snprintf(tag, sizeof(tag), "hup1-%ld", (long)getpid());
+	slow = timed_job(tag);
+	write_file(path, "LOCAL_DELAY_MS=0\n");
+	assert_int_equal(kill(w, SIGHUP), 0);
+	usleep(300 * 1000);
+	snprintf(tag, sizeof(tag), "hup2-%ld", (long)getpid());
+	fast = timed_job(tag);
+	/* a bad file is refused as a whole: the running settings stay */
+	write_file(path, "LOCAL_DELAY_MS=1500\nOPENAI_TIMEOUT_SECONDS=forever\n");
+	assert_int_equal(kill(w, SIGHUP), 0);
+	usleep(300 * 1000);
+	snprintf(tag, sizeof(tag), "hup3-%ld", (long)getpid());
+	kept = timed_job(tag);
+	print_message("SIGHUP: job took %lld ms with a 1500 ms delay, %lld ms "
+		      "after reloading 0, %lld ms after a bad reload\n",
+		      (long long)slow, (long long)fast, (long long)kept);
+	assert_true(slow >= 2500);
+	assert_true(fast < 1000);
+	assert_true(kept < 1000);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -373,6 +434,7 @@ main(void)
 	    cmocka_unit_test(test_sigkill_under_load),
 	    cmocka_unit_test(test_pg_restart),
 	    cmocka_unit_test(test_listen_terminated),
+	    cmocka_unit_test(test_sighup_reload),
 	};
 	int rc;
 
