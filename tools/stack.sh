@@ -311,22 +311,39 @@ sj_fcgi_stop_all() {
 	done
 }
 
-# sj_nginx_render TEMPLATE STATE PORT RUN MEDIA: writes STATE/nginx.conf
-# from the template (placeholders documented at its top) and checks it.
+# sj_nginx_render NGINX_DIR STATE PORT RUN MEDIA WEB: writes STATE/nginx.conf
+# and STATE/web-page.conf from storyjobs.conf.in and web-page.conf.in in
+# NGINX_DIR (placeholders
+# documented at the top of storyjobs.conf.in), copies the pages of WEB to
+# STATE/web with @ASSET_VERSION@ replaced by a hash of WEB/assets (so the
+# assets can be cached for a year), and checks the result.
 sj_nginx_render() {
-	local tpl=$1 state=$2 port=$3 run=$4 media=$5 conf=$2/nginx.conf
+	local tpldir=$1 state=$2 port=$3 run=$4 media=$5 web=$6 f ver
 	sj_check_path "$state"
 	sj_check_path "$run"
 	sj_check_path "$media"
 	[[ $port =~ ^[0-9]+$ ]] || sj_die "bad port '$port'"
+	[ -d "$web/assets" ] || sj_die "$web/assets is missing"
 	install -d -m 755 "$state"
-	sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$state|g" \
-		-e "s|@RUN@|$run|g" -e "s|@MEDIA_DIR@|$media|g" "$tpl" >"$conf"
-	if grep -n '@[A-Z_]*@' "$conf" >&2; then
-		sj_die "$conf: placeholder left unreplaced"
-	fi
+	rm -rf "$state/web"
+	cp -R "$web" "$state/web"
+	ver=$(cd "$web" && find assets -type f -print0 | sort -z |
+		xargs -0 sha256sum | sha256sum | cut -c1-16)
+	for f in "$state"/web/*.html; do
+		sed -i "s|@ASSET_VERSION@|$ver|g" "$f"
+	done
+	chmod -R a+rX,go-w "$state/web"
+	for f in storyjobs:nginx web-page:web-page; do
+		sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$state|g" \
+			-e "s|@RUN@|$run|g" -e "s|@MEDIA_DIR@|$media|g" \
+			-e "s|@WEB_DIR@|$state/web|g" "$tpldir/${f%%:*}.conf.in" \
+			>"$state/${f#*:}.conf"
+		if grep -n '@[A-Z_]*@' "$state/${f#*:}.conf" >&2; then
+			sj_die "$state/${f#*:}.conf: placeholder left unreplaced"
+		fi
+	done
 	sj_nginx_cmd "$state" -t -q ||
-		sj_die "nginx rejected $conf"
+		sj_die "nginx rejected $state/nginx.conf"
 }
 
 # sj_nginx_cmd STATE ARGS...: nginx with the instance's prefix and config;

@@ -23,8 +23,11 @@ BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
 TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
 	test_ops)
-# SJ_TESTS="a b" runs only those (while working on one suite).
-if [ -n "${SJ_TESTS:-}" ]; then
+# SJ_TESTS="a b" runs only those (while working on one suite); SJ_TESTS=none
+# runs none of them.  SJ_BROWSER_ARTIFACTS=DIR also runs the browser suite.
+if [ "${SJ_TESTS:-}" = none ]; then
+	TEST_NAMES=()
+elif [ -n "${SJ_TESTS:-}" ]; then
 	read -r -a TEST_NAMES <<<"$SJ_TESTS"
 fi
 WORKER_BIN=$BUILD/worker/storyjobs-worker
@@ -150,11 +153,12 @@ main() {
 	sj_migrate "$BUILD" "$STATE/stack.env" "$ROOT/sql" >>"$LOG/migrate.log" 2>&1 ||
 		sj_die "migrate failed; see $LOG/migrate.log"
 	sj_fcgi_start_all "$BUILD" "$STATE/run" "$LOG" "$STATE/stack.env" 2
-	sj_nginx_render "$ROOT/nginx/storyjobs.conf.in" "$STATE/nginx" "$port" \
-		"$STATE/run" "$STATE/media"
+	sj_nginx_render "$ROOT/nginx" "$STATE/nginx" "$port" \
+		"$STATE/run" "$STATE/media" "$ROOT/web"
 	sj_nginx_start "$STATE/nginx"
 	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
 	run_tests
+	[ -z "${SJ_BROWSER_ARTIFACTS:-}" ] || run_browser
 	check_health_db_down
 }
 
@@ -165,14 +169,35 @@ run_tests() {
 	local name failed=()
 	for name in "${TEST_NAMES[@]}"; do
 		sj_say "stack up at $BASE_URL; running $name"
-		sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
-			STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
-			FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
-			SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
-			timeout --foreground -k 10 "${SJ_TEST_TIMEOUT:-300}" \
+		suite_exec "${SJ_TEST_TIMEOUT:-300}" \
 			"$BUILD/tests/integration/$name" || failed+=("$name")
 	done
 	[ ${#failed[@]} -eq 0 ] || sj_die "failed: ${failed[*]}"
+}
+
+# run_browser: the browser suite (tests/browser, playwright-core driving
+# Debian's Chromium) against this stack; screenshots and the axe report go
+# to $SJ_BROWSER_ARTIFACTS.  It gets what the C suites get.
+run_browser() {
+	sj_say "stack up at $BASE_URL; running the browser suite"
+	install -d -m 755 "$SJ_BROWSER_ARTIFACTS"
+	suite_exec "${SJ_BROWSER_TIMEOUT:-600}" \
+		node "$ROOT/tests/browser/run.mjs" ||
+		sj_die "failed: the browser suite"
+}
+
+# suite_exec LIMIT CMD...: runs a suite under a time limit with the
+# stack's settings and what suites need to start workers and servers and
+# to restart PostgreSQL.
+suite_exec() {
+	local limit=$1
+	shift
+	sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
+		STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
+		FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
+		SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
+		ARTIFACT_DIR="${SJ_BROWSER_ARTIFACTS:-}" \
+		timeout --foreground -k 10 "$limit" "$@"
 }
 
 # check_health_db_down: with PostgreSQL stopped the health route still
