@@ -97,7 +97,7 @@ function card(job) {
   }
   if (job.status === 'failed' || job.status === 'cancelled') {
     actions.append(el('button', { type: 'button', testid: `retry-job-${id}`, text: 'Try again',
-      'aria-label': `Try ${name} job again`, onclick: () => retry(id) }));
+      'aria-label': `Try again: ${name} job`, onclick: () => retry(id) }));
   }
   const eta = LIVE.includes(job.status) ? formatEta(job.estimatedTimeRemaining) : '';
   return el('li', { class: 'job-card card', testid: 'job-card', 'data-job-id': id },
