@@ -411,7 +411,8 @@ test_sighup_reload(void **state)
 	snprintf(tag, sizeof(tag), "hup2-%ld", (long)getpid());
 	fast = timed_job(tag);
 	/* a bad file is refused as a whole: the running settings stay */
-	write_file(path, "LOCAL_DELAY_MS=1500\nOPENAI_TIMEOUT_SECONDS=forever\n");
+	write_file(path,
+		   "LOCAL_DELAY_MS=1500\nOPENAI_TIMEOUT_SECONDS=forever\n");
 	assert_int_equal(kill(w, SIGHUP), 0);
 	usleep(300 * 1000);
 	snprintf(tag, sizeof(tag), "hup3-%ld", (long)getpid());
