@@ -160,7 +160,7 @@ parse_types(struct json_object *arr, struct tick_opts *o)
 		struct json_object *v = json_object_array_get_idx(arr, i);
 
 		if (!json_object_is_type(v, json_type_string) ||
-		    job_type_parse(json_object_get_string(v), &t) != SJ_OK)
+		    job_type_parse_api(json_object_get_string(v), &t) != SJ_OK)
 			return "jobTypes contains an invalid job type";
 		if (seen[t])
 			continue;

@@ -129,7 +129,7 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 	struct job j;
 	enum sj_err e;
 
-	if (job_type_parse(caps[0], &s.type) != SJ_OK) {
+	if (job_type_parse_api(caps[0], &s.type) != SJ_OK) {
 		req_error(r, 404, "NOT_FOUND", "Unknown job type", NULL);
 		return;
 	}
@@ -199,7 +199,7 @@ h_status_typed(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
 	enum job_type t;
 
-	if (job_type_parse(caps[0], &t) != SJ_OK) {
+	if (job_type_parse_api(caps[0], &t) != SJ_OK) {
 		req_error(r, 404, "JOB_NOT_FOUND", "Job not found", NULL);
 		return;
 	}

@@ -104,6 +104,8 @@ static const struct cfg_entry cfg_table[] = {
      "PostgreSQL statement_timeout of every session"},
     {"LOCAL_DELAY_MS", I(local_delay_ms), "0",
      "local provider: pause per step, to make progress visible"},
+    {"BENCH_NOOP_JOBS", B(bench_noop), "false",
+     "benchmarks only: workers run jobs of the no-op type noop"},
 };
 
 #undef S
@@ -133,9 +135,11 @@ static const struct cfg_type_field cfg_type_fields[] = {
 #define CFG_TYPE_FIELDS (sizeof(cfg_type_fields) / sizeof(cfg_type_fields[0]))
 
 static const char *const type_names[JOB_TYPE_MAX] = {
-    "storybook", "auto-story", "scenes", "cartoonize", "image-generation"};
+    "storybook",  "auto-story",	      "scenes",
+    "cartoonize", "image-generation", "noop"};
 static const char *const type_keys[JOB_TYPE_MAX] = {
-    "STORYBOOK", "AUTO_STORY", "SCENES", "CARTOONIZE", "IMAGE_GENERATION"};
+    "STORYBOOK",  "AUTO_STORY",	      "SCENES",
+    "CARTOONIZE", "IMAGE_GENERATION", "NOOP"};
 /* CONTRACT section 1: timeout, max retries, priority, concurrency, est. */
 static const struct cfg_type type_defaults[JOB_TYPE_MAX] = {
     [JOB_STORYBOOK] = {20 * 60, 2, 2, 2, 8 * 60},
@@ -143,6 +147,8 @@ static const struct cfg_type type_defaults[JOB_TYPE_MAX] = {
     [JOB_SCENES] = {10 * 60, 3, 2, 3, 4 * 60},
     [JOB_CARTOONIZE] = {5 * 60, 3, 1, 5, 2 * 60},
     [JOB_IMAGE_GENERATION] = {5 * 60, 3, 1, 5, 90},
+    /* the benchmarks' no-op type: MAX_CONCURRENT_JOBS is its only cap */
+    [JOB_NOOP] = {60, 0, 0, 100000, 1},
 };
 
 static const char *const feature_names[FEAT_MAX] = {
@@ -164,6 +170,17 @@ job_type_parse(const char *s, enum job_type *out)
 			return SJ_OK;
 		}
 	return SJ_EINVAL;
+}
+
+enum sj_err
+job_type_parse_api(const char *s, enum job_type *out)
+{
+	enum job_type t;
+
+	if (job_type_parse(s, &t) != SJ_OK || t == JOB_NOOP)
+		return SJ_EINVAL;
+	*out = t;
+	return SJ_OK;
 }
 
 static void errs_add(struct cfg_errs *errs, const char *fmt, ...)

@@ -21,6 +21,7 @@ enum job_type {
 	JOB_SCENES,
 	JOB_CARTOONIZE,
 	JOB_IMAGE_GENERATION,
+	JOB_NOOP, /* benchmarks only: never started by the API */
 	JOB_TYPE_MAX
 };
 
@@ -73,6 +74,7 @@ struct cfg {
 	int64_t heartbeat_ms;
 	int64_t statement_timeout_ms;
 	int64_t local_delay_ms; /* local provider: pause per step */
+	bool bench_noop;	/* BENCH_NOOP_JOBS: workers run noop jobs */
 	bool features[FEAT_MAX];
 	struct cfg_type types[JOB_TYPE_MAX];
 };
@@ -112,6 +114,8 @@ int64_t cfg_estimated_duration(const struct cfg *c, enum job_type t);
 const char *job_type_name(enum job_type t);
 /* Returns SJ_EINVAL for an unknown name. */
 enum sj_err job_type_parse(const char *s, enum job_type *out) SJ_WUR;
+/* job_type_parse() for callers of the API: the contract's five types. */
+enum sj_err job_type_parse_api(const char *s, enum job_type *out) SJ_WUR;
 
 /* Documentation of every setting, for --help and the README check. */
 struct cfg_doc {

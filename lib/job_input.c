@@ -363,8 +363,8 @@ job_input_validate(enum job_type t, struct json_object *in,
 
 	*norm = NULL;
 	*msg = "Invalid input";
-	if ((unsigned)t >= JOB_TYPE_MAX)
-		return SJ_EINVAL;
+	if ((unsigned)t >= JOB_TYPE_MAX || check[t] == NULL)
+		return SJ_EINVAL; /* noop: never started through the API */
 	if (in == NULL || !json_object_is_type(in, json_type_object)) {
 		*msg = "Request body must be a JSON object";
 		return SJ_EINVAL;

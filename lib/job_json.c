@@ -122,7 +122,7 @@ job_filter_parse(const char *query, bool allow_user, struct job_filter *f,
 		return *msg = "Invalid status filter", SJ_EINVAL;
 	f->has_status = got > 0;
 	if ((got = query_value(query, "type", v, sizeof(v))) != 0 &&
-	    (got < 0 || job_type_parse(v, &f->type) != SJ_OK))
+	    (got < 0 || job_type_parse_api(v, &f->type) != SJ_OK))
 		return *msg = "Invalid type filter", SJ_EINVAL;
 	f->has_type = got > 0;
 	if ((got = query_value(query, "limit", v, sizeof(v))) != 0) {

@@ -8,8 +8,8 @@ names=$("$ctl" settings | cut -d' ' -f1) || exit 1
 [ -n "$names" ] || { echo "$ctl settings printed nothing"; exit 1; }
 for name in $names; do
 	case $name in
-	JOB_STORYBOOK_* | JOB_AUTO_STORY_* | JOB_SCENES_* | JOB_CARTOONIZE_* | JOB_IMAGE_GENERATION_*)
-		doc="JOB_<TYPE>_$(printf '%s\n' "$name" | sed -E 's/^JOB_(STORYBOOK|AUTO_STORY|SCENES|CARTOONIZE|IMAGE_GENERATION)_//')" ;;
+	JOB_STORYBOOK_* | JOB_AUTO_STORY_* | JOB_SCENES_* | JOB_CARTOONIZE_* | JOB_IMAGE_GENERATION_* | JOB_NOOP_*)
+		doc="JOB_<TYPE>_$(printf '%s\n' "$name" | sed -E 's/^JOB_(STORYBOOK|AUTO_STORY|SCENES|CARTOONIZE|IMAGE_GENERATION|NOOP)_//')" ;;
 	*) doc=$name ;;
 	esac
 	if ! grep -qF "\`$doc\`" "$top/README.md"; then

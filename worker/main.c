@@ -287,7 +287,7 @@ wanted(const struct loop *l, const char *payload)
 		return payload != NULL && strcmp(payload, "tick") == 0;
 	if (payload == NULL || job_type_parse(payload, &t) != SJ_OK)
 		return true;
-	return steps_handler(t) != NULL;
+	return steps_handler(l->w->cfg, t) != NULL;
 }
 
 /* Notifications libpq has read, whether in PQconsumeInput or a query. */
@@ -317,7 +317,7 @@ loop_take(struct loop *l, struct job *j)
 
 	log_job(LOG_LVL_INFO, j->id, "claimed type=%s attempt=%d/%d",
 		job_type_name(j->type), j->attempts + 1, j->max_attempts);
-	if (steps_handler(j->type) != NULL && runner_submit(l->w, j))
+	if (steps_handler(l->w->cfg, j->type) != NULL && runner_submit(l->w, j))
 		return;
 	e = job_release(l->db, &lease);
 	log_job(LOG_LVL_ERROR, j->id, "cannot run it here; released: %s",
@@ -340,7 +340,7 @@ loop_claim(struct loop *l)
 	for (t = 0; t < JOB_TYPE_MAX; t++) {
 		int64_t f = cfg->types[t].concurrency - per[t];
 
-		if (steps_handler((enum job_type)t) == NULL || f < 0)
+		if (steps_handler(cfg, (enum job_type)t) == NULL || f < 0)
 			f = 0;
 		freet[t] = (int)(f < gfree ? f : gfree);
 		offer += freet[t];

@@ -449,7 +449,7 @@ runner_run(struct hand *h, struct db **dbp)
 	c.lease.epoch = h->job.lease_epoch;
 	c.taken_ms = worker_now_ms();
 	c.deadline_ms = c.taken_ms + cfg_job_timeout(cfg, h->job.type) * 1000;
-	fn = steps_handler(h->job.type);
+	fn = steps_handler(cfg, h->job.type);
 	if (fn != NULL)
 		fn(&c);
 	else

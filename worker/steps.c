@@ -47,6 +47,7 @@ struct cartoon {
 };
 
 static void cartoonize(struct step_ctx *c);
+static void noop(struct step_ctx *c);
 
 static const step_handler handlers[JOB_TYPE_MAX] = {
     [JOB_STORYBOOK] = steps_storybook,
@@ -54,14 +55,33 @@ static const step_handler handlers[JOB_TYPE_MAX] = {
     [JOB_SCENES] = steps_scenes,
     [JOB_CARTOONIZE] = cartoonize,
     [JOB_IMAGE_GENERATION] = steps_image_generation,
+    [JOB_NOOP] = noop,
 };
 
 step_handler
-steps_handler(enum job_type t)
+steps_handler(const struct cfg *c, enum job_type t)
 {
-	if ((unsigned)t >= JOB_TYPE_MAX)
+	if ((unsigned)t >= JOB_TYPE_MAX || (t == JOB_NOOP && !c->bench_noop))
 		return NULL;
 	return handlers[t];
+}
+
+/*
+ * The benchmarks' job: no work, so what is measured is the queue itself
+ * (claim, hand-over, the fenced completion).  Offered to the claim only
+ * with BENCH_NOOP_JOBS=true.
+ */
+static void
+noop(struct step_ctx *c)
+{
+	struct json_object *empty = json_object_new_object();
+
+	if (empty == NULL) {
+		step_fail_err(c, SJ_ENOMEM, "Building the result failed");
+		return;
+	}
+	step_complete(c, empty, "Done");
+	json_object_put(empty);
 }
 
 /* Reads {prompt, style?, imageUrl?}; fails the job permanently if bad. */

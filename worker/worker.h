@@ -163,6 +163,6 @@ void step_forgive(struct step_ctx *c);
 void step_fail_err(struct step_ctx *c, enum sj_err e, const char *what);
 
 /* steps.c: the handler for type t, or NULL when this worker cannot run t. */
-step_handler steps_handler(enum job_type t);
+step_handler steps_handler(const struct cfg *c, enum job_type t);
 
 #endif

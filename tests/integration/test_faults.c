@@ -427,6 +427,45 @@ test_sighup_reload(void **state)
 	unlink(path);
 }
 
+/* The benchmarks' type: refused by the API, run only where enabled. */
+static void
+test_noop_type(void **state)
+{
+	const char *const on[] = {"BENCH_NOOP_JOBS=true", NULL};
+	char sql[256];
+	struct resp r;
+	pid_t w;
+
+	(void)state;
+	http_json("POST", "/api/jobs/noop/start", NULL, "{}", &r);
+	expect_error(&r, 404, "NOT_FOUND", NULL);
+	resp_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "WITH i AS (INSERT INTO jobs (id, type, priority, "
+		 "max_attempts, timeout_s, input) SELECT 'job_1_noop%ld' || g, "
+		 "'noop', 0, 1, 60, '{}' FROM generate_series(1, 50) g "
+		 "RETURNING 1) SELECT count(*) FROM i",
+		 (long)getpid());
+	assert_int_equal(sql_ll(sql), 50);
+	/* a worker without the setting leaves them alone */
+	w = itest_worker(NULL);
+	sleep(2);
+	assert_int_equal(sql_ll("SELECT count(*) FROM jobs WHERE type = 'noop' "
+				"AND status = 'pending'"),
+			 50);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	w = itest_worker(on);
+	for (int i = 0; i < 100 && sql_ll("SELECT count(*) FROM jobs WHERE "
+					  "type = 'noop' AND status = "
+					  "'completed'") < 50;
+	     i++)
+		usleep(50 * 1000);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM jobs WHERE type = 'noop' "
+				"AND status = 'completed'"),
+			 50);
+}
+
 int
 main(void)
 {
@@ -436,6 +475,7 @@ main(void)
 	    cmocka_unit_test(test_pg_restart),
 	    cmocka_unit_test(test_listen_terminated),
 	    cmocka_unit_test(test_sighup_reload),
+	    cmocka_unit_test(test_noop_type),
 	};
 	int rc;
 

@@ -172,6 +172,11 @@ test_type_names(void **state)
 	assert_string_equal(job_type_name(JOB_AUTO_STORY), "auto-story");
 	assert_int_equal(job_type_parse("Cartoonize", &t), SJ_EINVAL);
 	assert_int_equal(job_type_parse("", &t), SJ_EINVAL);
+	/* the benchmarks' type exists for workers, never for the API */
+	assert_int_equal(job_type_parse("noop", &t), SJ_OK);
+	assert_int_equal(job_type_parse_api("noop", &t), SJ_EINVAL);
+	assert_int_equal(job_type_parse_api("scenes", &t), SJ_OK);
+	assert_int_equal(t, JOB_SCENES);
 }
 
 /* A config file sets values; the environment wins over it. */
