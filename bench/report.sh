@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# bench/report.sh [--summary] RESULTS: renders the KEY=VALUE results of
+# bench/run.sh as BENCHMARKS.md on stdout, or with --summary as a few
+# lines for a terminal.  Keys starting with "queue." come from
+# bench/queue.sh.  A missing figure prints as "n/a" and its goal as "not
+# measured"; nothing here measures anything.
+set -euo pipefail
+
+SUMMARY=0
+if [ "${1:-}" = --summary ]; then
+	SUMMARY=1
+	shift
+fi
+[ $# -eq 1 ] || {
+	echo "usage: $0 [--summary] RESULTS" >&2
+	exit 1
+}
+declare -A R
+while IFS= read -r line; do
+	[[ $line == *=* ]] || continue
+	R[${line%%=*}]=${line#*=}
+done <"$1"
+
+# v KEY: the value, or n/a.
+v() {
+	local x=${R[$1]:-}
+	[ -n "$x" ] && [ "$x" != NA ] && echo "$x" || echo n/a
+}
+
+# calc EXPR: awk arithmetic on figures; n/a when any is missing.
+calc() {
+	case "$*" in *n/a*) echo n/a && return ;; esac
+	awk "BEGIN { printf \"%s\", $1 }"
+}
+
+# ratio A B: A / B with two decimals.
+ratio() {
+	calc "sprintf(\"%.2f\", $1 / $2)"
+}
+
+# met TEST: "met" / "NOT met" from an awk condition over figures.
+met() {
+	case "$*" in *n/a*) echo "not measured" && return ;; esac
+	if awk "BEGIN { exit !($1) }"; then echo met; else echo "**NOT met**"; fi
+}
+
+rps() { v "${1}_rps"; }
+p() { v "${1}_$2"; }
+
+RS10=$(ratio "$(rps status_c10)" "$(rps select1_c10)")
+RS50=$(ratio "$(rps status_c50)" "$(rps select1_c50)")
+RC10=$(ratio "$(rps create_c10)" "$(rps insert_c10)")
+RC50=$(ratio "$(rps create_c50)" "$(rps insert_c50)")
+LOADP95=$(p load_c10 p95)
+LOADN=$(v load_c10_requests)
+LOADERR=$(calc "$(v load_c10_status_errors) + $(v load_c10_socket_errors)")
+LOADFAIL=$(calc "sprintf(\"%.3f\", 100 * $LOADERR / ($LOADN > 0 ? $LOADN : 1))")
+LOADMARGIN=$(calc "sprintf(\"%.0f\", 500 / $LOADP95)")
+RATE=$(rps rate_c10)
+RATEERR=$(calc "$(v rate_c10_status_errors) + $(v rate_c10_socket_errors)")
+
+if [ "$SUMMARY" = 1 ]; then
+	printf 'status read / SELECT 1:  %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RS10" "$RS50"
+	printf 'job create / INSERT:     %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RC10" "$RC50"
+	printf 'job create p99 @50:      %s ms  goal <= 25\n' "$(p create_c50 p99)"
+	printf 'health p99 @10:          %s ms  goal <= 5\n' "$(p health_c10 p99)"
+	printf 'load test p95:           %s ms (%s x under 500 ms), failures %s%%\n' "$LOADP95" "$LOADMARGIN" "$LOADFAIL"
+	printf '5 jobs/s sustained:      %s req/s, %s failures, max queue depth %s\n' "$RATE" "$RATEERR" "$(v rate_depth_max)"
+	for n in health jobs auth cron admin ref; do
+		printf 'RSS %-6s max %s KiB after %s requests (half-way %s KiB)\n' "$n" \
+			"$(v "mem_${n}_rss_end_kib")" "$(v "mem_${n}_requests")" "$(v "mem_${n}_rss_half_kib")"
+	done
+	printf 'queue: %s\n' "$(v queue_status)"
+	printf 'took %s s (HTTP part %s s)\n' "$(v total_seconds)" "$(v http_seconds)"
+	exit 0
+fi
+
+# row NAME LABEL: one line of the throughput table.
+row() {
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" \
+		"$(v "${1}_rps")" "$(p "$1" p50)" "$(p "$1" p90)" "$(p "$1" p99)" \
+		"$(p "$1" max)" "$(v "${1}_requests")" \
+		"$(calc "$(v "${1}_status_errors") + $(v "${1}_socket_errors")")"
+}
+
+cat <<EOF
+# Benchmarks
+
+Written by \`bench/run.sh\` (\`./dev bench\`) on $(v started_utc), commit
+$(v git_commit).  Absolute numbers on a shared 2-core machine drift from
+run to run; the **ratios** are the goals, and each ratio compares two
+runs made back to back on the same stack.  The load generator (wrk) runs
+on the same 2 cores as nginx, the programs and PostgreSQL.
+
+## Headline ratios
+
+| figure | measured | goal | |
+|---|---|---|---|
+| job status read / \`SELECT 1\` ceiling, 10 connections | **$RS10** | ≥ 0.60 | $(met "$RS10 >= 0.6") |
+| job status read / \`SELECT 1\` ceiling, 50 connections | **$RS50** | ≥ 0.60 | $(met "$RS50 >= 0.6") |
+| job creation / INSERT ceiling, 10 connections | **$RC10** | ≥ 0.60 | $(met "$RC10 >= 0.6") |
+| job creation / INSERT ceiling, 50 connections | **$RC50** | ≥ 0.60 | $(met "$RC50 >= 0.6") |
+| job creation p99, 50 connections | $(p create_c50 p99) ms | ≤ 25 ms | $(met "$(p create_c50 p99) <= 25") |
+| health p99, 10 connections | $(p health_c10 p99) ms | ≤ 5 ms | $(met "$(p health_c10 p99) <= 5") |
+| load test p95 (10 users, no pause) | $LOADP95 ms, **$LOADMARGIN× under** the limit | < 500 ms | $(met "$LOADP95 < 500") |
+| load test failures | $LOADFAIL % ($LOADERR of $LOADN) | < 1 % | $(met "$LOADFAIL < 1") |
+| queue drain / graphile-worker | **$(v queue.drain_ratio)** | ≥ 1.0 | $(met "$(v queue.drain_ratio) >= 1") |
+| continuous enqueue+process / graphile-worker | **$(v queue.continuous_ratio)** | ≥ 1.0 | $(met "$(v queue.continuous_ratio) >= 1") |
+
+## Machine and software
+
+| | |
+|---|---|
+| CPU | $(v machine_cpu), $(v machine_nproc) cores (nproc) |
+| memory | $(v machine_mem_mib) MiB |
+| kernel | $(v machine_kernel) |
+| Debian | $(v machine_debian) |
+| file system of the cluster | $(v machine_fs) |
+| PostgreSQL | $(v pg_version) |
+| nginx | $(v nginx_version) |
+| wrk | $(v wrk_version) |
+
+**PostgreSQL settings.** A fresh cluster (\`initdb -E UTF8
+--locale=C.UTF-8\`, trust auth on loopback) with these non-default
+settings: \`$(v pg_settings)\` (plus port, \`listen_addresses =
+'127.0.0.1'\` and the socket directory).  Everything else is the default;
+durability is **not** relaxed: $(v pg_durability).
+
+**Stack.** nginx from \`nginx/storyjobs.conf.in\` plus a \`/bench/\`
+location for the reference program; every FastCGI program (jobs, auth,
+health, cron, admin) and the reference program \`bench/storyjobs-ref\`
+run with $(v procs) processes each, as in \`./dev up\`, on unix sockets,
+with \`LOG_LEVEL=warn\` (no per-request log line; nginx's access log stays
+on).  No worker runs during the HTTP runs except the sustained-rate one.
+
+## Ceilings and API (wrk, 2 threads)
+
+The ceilings come from \`bench/storyjobs-ref\`, built from the same
+request layer, prefork server and database session as the real programs:
+\`/bench/const\` answers a constant JSON document, \`/bench/select1\` runs
+one prepared \`SELECT 1\`, \`/bench/insert\` parses the JSON body and runs
+one prepared INSERT (autocommit) into \`bench_ref\`.  The real routes:
+\`GET /api/jobs/{id}\` reads one existing pending job; \`POST
+/api/jobs/image-generation/start\` creates an anonymous job (validation,
+a transaction, INSERT + NOTIFY); jobs pile up and are deleted afterwards.
+Health runs on the emptied table (one job); the second health row was
+measured just before, with the creation runs' backlog still pending.
+
+Latencies in ms; "errors" are non-2xx answers plus socket errors.
+
+| run | req/s | p50 | p90 | p99 | max | requests | errors |
+|---|---|---|---|---|---|---|---|
+$(row const_c10 "constant, 10 conns")
+$(row const_c50 "constant, 50 conns")
+$(row select1_c10 "\`SELECT 1\` ceiling, 10 conns")
+$(row status_c10 "job status read, 10 conns")
+$(row select1_c50 "\`SELECT 1\` ceiling, 50 conns")
+$(row status_c50 "job status read, 50 conns")
+$(row insert_c10 "INSERT ceiling, 10 conns")
+$(row create_c10 "job creation, 10 conns")
+$(row insert_c50 "INSERT ceiling, 50 conns")
+$(row create_c50 "job creation, 50 conns")
+$(row health_c10 "health, 10 conns")
+$(row health_backlog_c10 "health, 10 conns, $(v jobs_created_by_create) pending jobs")
+
+## The testing guide's load tests
+
+**Job creation, 10 users.** The guide's test (k6: 10 users, each
+creating a cartoonize job and sleeping 1 s; p95 < 500 ms, < 1 % failed)
+made harder: 10 connections creating jobs with no pause for
+$(v load_c10_seconds) s.
+
+| figure | measured | goal | |
+|---|---|---|---|
+| requests | $LOADN ($(rps load_c10) req/s) | | |
+| p50 / p95 / p99 | $(p load_c10 p50) / **$LOADP95** / $(p load_c10 p99) ms | p95 < 500 ms | $(met "$LOADP95 < 500") |
+| margin | p95 is **$LOADMARGIN×** below 500 ms | | |
+| failed | $LOADFAIL % | < 1 % | $(met "$LOADFAIL < 1") |
+
+**5 jobs per second while processing.** 10 connections, each pausing 2 s
+on average (uniform 1–3 s) before each request, for $(v rate_c10_seconds) s,
+while a worker (local provider, \`LOCAL_DELAY_MS=0\`, default
+\`MAX_CONCURRENT_JOBS\`) processes the jobs.  The live queue depth
+(pending + processing) was sampled every second.
+
+| figure | measured | goal | |
+|---|---|---|---|
+| achieved rate | $RATE jobs/s ($(v rate_c10_requests) requests) | 5 jobs/s | $(met "$RATE >= 4.75") |
+| failed requests | $RATEERR | 0 | $(met "$RATEERR == 0") |
+| queue depth, max / mean of $(v rate_depth_samples) samples | $(v rate_depth_max) / $(v rate_depth_mean) | bounded | $(met "$(v rate_depth_max) <= 50") |
+| left live after the run | $(v rate_live_after) (drained in $(v rate_drain_s) s) | 0 | $(met "$(v rate_live_after) == 0") |
+| jobs completed / failed | $(v rate_completed) / $(v rate_failed) | all completed | $(met "$(v rate_failed) == 0") |
+| created → completed, p50 / p99 (ms) | $(v rate_latency | sed 's| | / |') | | |
+
+## Memory of the FastCGI programs
+
+Each program's cheap route driven through nginx (wrk, 2 threads, 20
+connections) for $(v mem_health_requests) requests in two halves; VmRSS
+(from \`/proc/PID/status\`) of the prefork parent and every child, the
+largest shown, after each half.  Goal: ≤ 8 MiB (8192 KiB) and no growth
+in the second half.
+
+| program | route | requests | max RSS at half (KiB) | max RSS at end (KiB) | growth (KiB) | ≤ 8 MiB | no growth |
+|---|---|---|---|---|---|---|---|
+EOF
+for n in health jobs auth cron admin ref; do
+	half=$(v "mem_${n}_rss_half_kib")
+	end=$(v "mem_${n}_rss_end_kib")
+	grow=$(calc "$end - $half")
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" \
+		"$(v "mem_${n}_route")" "$(v "mem_${n}_requests")" "$half" "$end" \
+		"$grow" "$(met "$end <= 8192")" "$(met "$grow <= 0")"
+done
+
+cat <<EOF
+
+## Queue (bench/queue.sh)
+
+Status: $(v queue_status); size: $(v queue_size).
+
+EOF
+if [[ ${R[queue_status]:-} == ok* ]] || [ -n "$(printf '%s\n' "${!R[@]}" | grep '^queue\.' || true)" ]; then
+	printf '| key | value |\n|---|---|\n'
+	for k in $(printf '%s\n' "${!R[@]}" | grep '^queue\.' | sort); do
+		printf '| %s | %s |\n' "${k#queue.}" "${R[$k]}"
+	done
+else
+	echo "No queue figures: bench/queue.sh was not run or printed none."
+fi
+
+cat <<EOF
+
+## Commands
+
+Every run goes through nginx at the stack's loopback address; \`SJ_*\`
+variables configure \`bench/wrk.lua\`, whose \`done()\` hook prints the
+figures (wrk's own \`--latency\` output stays in the state directory,
+kept with \`SJ_BENCH_KEEP=1\`).
+
+\`\`\`
+EOF
+for n in const_c10 const_c50 select1_c10 status_c10 select1_c50 status_c50 \
+	insert_c10 create_c10 insert_c50 create_c50 health_backlog_c10 health_c10 \
+	load_c10 rate_c10; do
+	v "${n}_cmd"
+done
+cat <<EOF
+\`\`\`
+
+The HTTP part took $(v http_seconds) s; the whole run $(v total_seconds) s.
+EOF
