@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "job_internal.h"
 #include "jsonv.h"
 #include "log.h"
@@ -406,6 +407,84 @@ job_complete(struct db *db, const struct job_lease *lease,
 	if (e == SJ_OK)
 		log_job(LOG_LVL_INFO, lease->job_id, "completed");
 	return e;
+}
+
+/* clang-format off */
+static const struct db_stmt st_complete_batch = {
+    "job_complete_batch",
+    "UPDATE jobs j SET status = 'completed', progress = 100, current_step = "
+    "coalesce(u.step, j.current_step), result = u.res, error_code = NULL, "
+    "error_message = NULL, completed_at = now(), updated_at = now(), "
+    "lease_owner = NULL, lease_expires_at = NULL FROM unnest($1::text[], "
+    "$2::int8[], $3::jsonb[], $4::text[]) AS u(id, epoch, res, step) "
+    "WHERE j.id = u.id AND j.status = 'processing' AND j.lease_owner = $5 "
+    "AND j.lease_epoch = u.epoch RETURNING j.id",
+    5};
+/* clang-format on */
+
+/* Appends s to a PostgreSQL array literal as a quoted element (or NULL). */
+static enum sj_err
+array_add(struct buf *b, const char *s)
+{
+	enum sj_err e;
+
+	if ((e = buf_addstr(b, b->len > 1 ? "," : "")) != SJ_OK)
+		return e;
+	if (s == NULL)
+		return buf_addstr(b, "NULL");
+	if ((e = buf_add(b, "\"", 1)) != SJ_OK)
+		return e;
+	for (; *s != '\0'; s++) {
+		if ((*s == '"' || *s == '\\') &&
+		    (e = buf_add(b, "\\", 1)) != SJ_OK)
+			return e;
+		if ((e = buf_add(b, s, 1)) != SJ_OK)
+			return e;
+	}
+	return buf_add(b, "\"", 1);
+}
+
+enum sj_err
+job_complete_batch(struct db *db, const char *worker, size_t n,
+		   struct job_done *d)
+{
+	struct buf a[4];
+	const char *params[5];
+	PGresult *r = NULL;
+	enum sj_err e = SJ_OK;
+	char epoch[24];
+
+	for (int k = 0; k < 4; k++) {
+		buf_init(&a[k], 256u << 20);
+		if (e == SJ_OK)
+			e = buf_addstr(&a[k], "{");
+	}
+	for (size_t i = 0; i < n && e == SJ_OK; i++) {
+		snprintf(epoch, sizeof(epoch), "%lld", (long long)d[i].epoch);
+		if ((e = array_add(&a[0], d[i].job_id)) == SJ_OK &&
+		    (e = array_add(&a[1], epoch)) == SJ_OK &&
+		    (e = array_add(&a[2], d[i].result)) == SJ_OK)
+			e = array_add(&a[3], d[i].step);
+	}
+	for (int k = 0; k < 4 && e == SJ_OK; k++)
+		if ((e = buf_addstr(&a[k], "}")) == SJ_OK)
+			params[k] = a[k].data;
+	params[4] = worker;
+	if (e == SJ_OK)
+		e = db_exec(db, &st_complete_batch, params, &r);
+	for (int k = 0; k < 4; k++)
+		buf_free(&a[k]);
+	if (e != SJ_OK)
+		return e;
+	for (size_t i = 0; i < n; i++) {
+		d[i].done = false;
+		for (int row = 0; row < PQntuples(r) && !d[i].done; row++)
+			d[i].done = strcmp(db_str(r, row, 0), d[i].job_id) == 0;
+		if (d[i].done)
+			log_job(LOG_LVL_INFO, d[i].job_id, "completed");
+	}
+	PQclear(r);
+	return SJ_OK;
 }
 
 /*

@@ -162,6 +162,21 @@ enum sj_err job_save_checkpoint(struct db *db, const struct cfg *c,
 /* Marks the job completed with result (borrowed); progress 100. */
 enum sj_err job_complete(struct db *db, const struct job_lease *lease,
 			 struct json_object *result, const char *step) SJ_WUR;
+/* One completion of job_complete_batch(). */
+struct job_done {
+	const char *job_id;
+	int64_t epoch;
+	const char *result; /* JSON text */
+	const char *step;   /* NULL keeps the current step */
+	bool done;	    /* out: completed (else fenced out) */
+};
+/*
+ * Completes n jobs of worker in one statement, each fenced as
+ * job_complete() fences it; d[i].done says which were still ours.  An
+ * error means none was written (the statement is atomic).
+ */
+enum sj_err job_complete_batch(struct db *db, const char *worker, size_t n,
+			       struct job_done *d) SJ_WUR;
 /*
  * Records a failure.  transient and budget left: pending again with
  * run_at = now + min(2^attempts s, 60 s) + up to 25% jitter, or

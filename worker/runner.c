@@ -300,12 +300,21 @@ void
 step_complete(struct step_ctx *c, struct json_object *result, const char *step)
 {
 	struct fence f = {.op = FENCE_COMPLETE, .result = result, .step = step};
+	const char *text;
 	enum sj_err e;
 
 	if (step_timed_out(c))
 		return;
 	c->cancel_seen = c->cancel_seen || atomic_load(&c->hand->cancel);
-	e = fence(c, &f, c->deadline_ms);
+	text = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
+	if (text == NULL) {
+		step_fail_err(c, SJ_ENOMEM, "Recording the result failed");
+		return;
+	}
+	/* in the completer's next batch; on its failure, on our session */
+	e = completer_complete(c->w, &c->lease, text, step);
+	if (e == SJ_EDB)
+		e = fence(c, &f, c->deadline_ms);
 	if (e != SJ_OK) {
 		step_lost(c, e);
 		return;
@@ -529,6 +538,8 @@ runner_start(struct worker *w)
 	if ((w->hands = calloc(n, sizeof(*w->hands))) == NULL)
 		goto fail;
 	w->nhands = n;
+	if (completer_start(w) != SJ_OK)
+		goto fail;
 	for (i = 0; i < n; i++) {
 		w->hands[i].w = w;
 		atomic_init(&w->hands[i].cancel, false);
@@ -638,6 +649,8 @@ runner_stop(struct worker *w)
 			w->hands[i].started = false;
 		}
 	}
+	/* hands may wait on it until they are joined */
+	completer_stop(w);
 }
 
 void

@@ -50,6 +50,29 @@ struct hand {
 	atomic_bool cancel;	 /* a cancel notice arrived for job_id */
 };
 
+/* A hand's completion waiting for the completer; on the hand's stack. */
+struct completion {
+	const struct job_lease *lease;
+	const char *result; /* JSON text */
+	const char *step;
+	enum sj_err outcome; /* SJ_OK, SJ_ELOST or SJ_EDB */
+	bool done;	     /* under completer.mu */
+	struct completion *next;
+};
+
+#define COMPLETER_BATCH_MAX 256 /* completions in one statement */
+
+/* completer.c: one thread writing the hands' completions in batches. */
+struct completer {
+	pthread_mutex_t mu;
+	pthread_cond_t more;	/* something queued, or stop */
+	pthread_cond_t written; /* a batch was written */
+	struct completion *head, *tail;
+	bool stop;
+	bool started;
+	pthread_t thread;
+};
+
 struct worker {
 	const struct cfg *cfg;
 	char host[WORKER_HOST_MAX];
@@ -64,6 +87,7 @@ struct worker {
 	size_t nhands;
 	int in_hand;			/* under mu: READY + BUSY hands */
 	int in_hand_type[JOB_TYPE_MAX]; /* under mu */
+	struct completer completer;
 };
 
 /* How a job in hand ended; set by the step helpers. */
@@ -161,6 +185,18 @@ void step_fail(struct step_ctx *c, bool transient, const char *code,
 void step_forgive(struct step_ctx *c);
 /* INTERNAL_ERROR for e; transient for I/O, memory and database errors. */
 void step_fail_err(struct step_ctx *c, enum sj_err e, const char *what);
+
+/* completer.c */
+enum sj_err completer_start(struct worker *w) SJ_WUR;
+/* After the hands are joined: writes what is queued, then ends. */
+void completer_stop(struct worker *w);
+/*
+ * Completes the job of lease with result (JSON text) in the next batch;
+ * blocks until it is written.  SJ_OK, SJ_ELOST (fenced out) or SJ_EDB
+ * (not written: complete it on the caller's own session).
+ */
+enum sj_err completer_complete(struct worker *w, const struct job_lease *lease,
+			       const char *result, const char *step);
 
 /* steps.c: the handler for type t, or NULL when this worker cannot run t. */
 step_handler steps_handler(const struct cfg *c, enum job_type t);

@@ -188,8 +188,8 @@ test_sigkill_under_load(void **state)
 
 	(void)state;
 	fake_reset(&fk);
-	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:200\"");
-	fake_script(&fk, FAKE_CHAT, "\"default\":\"delay:200\"");
+	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:400\"");
+	fake_script(&fk, FAKE_CHAT, "\"default\":\"delay:400\"");
 	snprintf(tag, sizeof(tag), "kill-%ld", (long)getpid());
 	for (int i = 0; i < IMAGES; i++) {
 		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
@@ -219,7 +219,8 @@ test_sigkill_under_load(void **state)
 	t0 = itest_now_ms();
 	for (int i = 0; i < 2; i++)
 		w[i] = itest_worker(fake_worker_env(&fk, extra));
-	/* kill one worker every 700 ms for 7 s, replacing it at once */
+	/* kill one worker every 700 ms for 7 s, replacing it at once (calls
+	 * take 400 ms, so most kills cut jobs in hand) */
 	for (int k = 0; k < 10; k++) {
 		usleep(700 * 1000);
 		processing = count_tagged(tag, "processing");
@@ -231,6 +232,7 @@ test_sigkill_under_load(void **state)
 			      processing);
 	}
 	done = wait_tagged(tag, total, 120);
+	usleep(500 * 1000); /* the last worker started has set up */
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(itest_worker_stop(w[i], SIGTERM), 0);
 	log = fake_calls(&fk);
