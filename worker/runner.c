@@ -8,7 +8,8 @@
  * hand's thread takes it (BUSY), runs the type's handler, records the
  * outcome and frees the hand, then writes a byte to a self-pipe so the
  * main thread claims again at once.  One mutex guards hand states and the
- * in-hand counters; one condition variable wakes the threads.  Each thread
+ * in-hand counters; each hand has its own condition variable, so handing
+ * over a job wakes only the thread that takes it.  Each thread
  * opens its own database session on its first job, so no PGconn is ever
  * shared and the main thread's LISTEN session is never used for work.
  *
@@ -475,7 +476,7 @@ runner_take(struct hand *h)
 
 	pthread_mutex_lock(&w->mu);
 	while (h->state != HAND_READY && !atomic_load(&w->stop))
-		pthread_cond_wait(&w->cv, &w->mu);
+		pthread_cond_wait(&h->cv, &w->mu);
 	got = h->state == HAND_READY;
 	if (got)
 		h->state = HAND_BUSY;
@@ -525,10 +526,6 @@ runner_start(struct worker *w)
 	w->wake_rd = w->wake_wr = -1;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
 		return SJ_ENOMEM;
-	if (pthread_cond_init(&w->cv, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		return SJ_ENOMEM;
-	}
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		log_error("pipe2: %s", strerror(errno));
 		goto fail;
@@ -537,13 +534,15 @@ runner_start(struct worker *w)
 	w->wake_wr = fds[1];
 	if ((w->hands = calloc(n, sizeof(*w->hands))) == NULL)
 		goto fail;
-	w->nhands = n;
-	if (completer_start(w) != SJ_OK)
-		goto fail;
 	for (i = 0; i < n; i++) {
 		w->hands[i].w = w;
 		atomic_init(&w->hands[i].cancel, false);
+		if (pthread_cond_init(&w->hands[i].cv, NULL) != 0)
+			goto fail;
+		w->nhands = i + 1;
 	}
+	if (completer_start(w) != SJ_OK)
+		goto fail;
 	for (i = 0; i < n; i++) {
 		rc = pthread_create(&w->hands[i].thread, NULL, runner_main,
 				    &w->hands[i]);
@@ -581,7 +580,7 @@ runner_submit(struct worker *w, struct job *j)
 		h->state = HAND_READY;
 		w->in_hand++;
 		w->in_hand_type[h->type]++;
-		pthread_cond_broadcast(&w->cv);
+		pthread_cond_signal(&h->cv);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return h != NULL;
@@ -641,7 +640,8 @@ runner_stop(struct worker *w)
 
 	pthread_mutex_lock(&w->mu);
 	atomic_store(&w->stop, true);
-	pthread_cond_broadcast(&w->cv);
+	for (i = 0; i < w->nhands; i++)
+		pthread_cond_signal(&w->hands[i].cv);
 	pthread_mutex_unlock(&w->mu);
 	for (i = 0; i < w->nhands; i++) {
 		if (w->hands[i].started) {
@@ -658,9 +658,11 @@ runner_free(struct worker *w)
 {
 	size_t i;
 
-	for (i = 0; i < w->nhands; i++)
+	for (i = 0; i < w->nhands; i++) {
 		if (w->hands[i].state == HAND_READY)
 			job_free(&w->hands[i].job);
+		pthread_cond_destroy(&w->hands[i].cv);
+	}
 	free(w->hands);
 	w->hands = NULL;
 	w->nhands = 0;
@@ -669,6 +671,5 @@ runner_free(struct worker *w)
 	if (w->wake_wr >= 0)
 		close(w->wake_wr);
 	w->wake_rd = w->wake_wr = -1;
-	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 }

@@ -48,6 +48,7 @@ struct hand {
 	struct job job;		 /* written by main while FREE, then the
 				    thread's until it frees the hand */
 	atomic_bool cancel;	 /* a cancel notice arrived for job_id */
+	pthread_cond_t cv;	 /* signalled when a job is put here, or stop */
 };
 
 /* A hand's completion waiting for the completer; on the hand's stack. */
@@ -82,7 +83,6 @@ struct worker {
 	int wake_rd;	       /* self-pipe: readable when a hand frees */
 	int wake_wr;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	struct hand *hands; /* cfg->max_concurrent_jobs of them */
 	size_t nhands;
 	int in_hand;			/* under mu: READY + BUSY hands */
