@@ -14,9 +14,9 @@
  * Starting a job for the HTTP API: the quota check and the insert run in
  * one short transaction behind a per-user advisory lock, so two starts of
  * one user at once cannot both pass the count (an anonymous start without
- * an Idempotency-Key has neither and is the one statement alone).  Each statement of a READ
- * COMMITTED transaction takes a fresh snapshot, so the INSERT after the
- * lock sees every job a concurrent start committed.
+ * an Idempotency-Key has neither and is the one statement alone).  Each
+ * statement of a READ COMMITTED transaction takes a fresh snapshot, so the
+ * INSERT after the lock sees every job a concurrent start committed.
  */
 static const struct db_stmt st_start_lock = {
     "job_start_lock",
