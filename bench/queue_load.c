@@ -257,6 +257,23 @@ watchmax(long interval_ms, const char *stopfile, const char *sql)
 	return 0;
 }
 
+/* A whole number in [min, max], or exit 64: arguments come from a script. */
+static long
+arg_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = s != NULL ? strtol(s, &end, 10) : 0;
+	if (s == NULL || errno != 0 || end == s || *end != '\0' || v < min ||
+	    v > max) {
+		fprintf(stderr, "queue-load: bad number '%s'\n", s ? s : "");
+		exit(64);
+	}
+	return v;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -264,11 +281,9 @@ main(int argc, char **argv)
 
 	if (argc == 5 && strcmp(argv[1], "ceiling") == 0) {
 		url = argv[2];
-		batch = atoi(argv[4]);
-		if (batch < 1 || batch > 100000)
-			return 64;
+		batch = (int)arg_num(argv[4], 1, 100000);
 		t0 = now_s();
-		spawn(atoi(argv[3]), ceiling_thread);
+		spawn((int)arg_num(argv[3], 1, 256), ceiling_thread);
 		/* The 3 empty claims at the end wait 2 ms each. */
 		printf("jobs=%ld seconds=%.3f\n", total, now_s() - t0 - 0.006);
 		return 0;
@@ -277,20 +292,21 @@ main(int argc, char **argv)
 		url = argv[2];
 		loop_sql = argv[5];
 		if (getenv("QL_PAUSE_US"))
-			loop_pause_us = (useconds_t)atol(getenv("QL_PAUSE_US"));
+			loop_pause_us = (useconds_t)arg_num(
+			    getenv("QL_PAUSE_US"), 0, 10000000);
 		t0 = now_s();
 		loop_end = t0 + atof(argv[4]);
-		spawn(atoi(argv[3]), repeat_thread);
+		spawn((int)arg_num(argv[3], 1, 256), repeat_thread);
 		printf("execs=%ld seconds=%.3f\n", total, now_s() - t0);
 		return 0;
 	}
 	if (argc == 6 && strcmp(argv[1], "seq") == 0) {
 		url = argv[2];
-		return seq(atol(argv[3]), argv[4], argv[5]);
+		return seq(arg_num(argv[3], 1, 10000000), argv[4], argv[5]);
 	}
 	if (argc == 6 && strcmp(argv[1], "watchmax") == 0) {
 		url = argv[2];
-		return watchmax(atol(argv[3]), argv[4], argv[5]);
+		return watchmax(arg_num(argv[3], 1, 60000), argv[4], argv[5]);
 	}
 	fprintf(stderr,
 		"usage: queue-load ceiling URL THREADS BATCH\n"
