@@ -381,32 +381,20 @@ job_save_checkpoint(struct db *db, const struct cfg *c,
 	return job_update(db, &st_checkpoint, params, SJ_ELOST, NULL);
 }
 
-static const struct db_stmt st_complete = {
-    "job_complete",
-    "UPDATE jobs SET status = 'completed', progress = 100, current_step = "
-    "coalesce($5, current_step), result = $4::jsonb, error_code = NULL, "
-    "error_message = NULL, completed_at = now(), updated_at = now(), "
-    "lease_owner = NULL, lease_expires_at = NULL" FENCE,
-    5};
-
+/* One completion is a batch of one: one statement completes jobs. */
 enum sj_err
 job_complete(struct db *db, const struct job_lease *lease,
 	     struct json_object *result, const char *step)
 {
-	char epoch[24];
-	const char *params[5];
+	struct job_done d = {lease->job_id, lease->epoch, NULL, step, false};
 	enum sj_err e;
 
-	lease_params(lease, epoch, params);
-	params[3] =
+	d.result =
 	    json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
-	params[4] = step;
-	if (params[3] == NULL)
+	if (d.result == NULL)
 		return SJ_ENOMEM;
-	e = job_update(db, &st_complete, params, SJ_ELOST, NULL);
-	if (e == SJ_OK)
-		log_job(LOG_LVL_INFO, lease->job_id, "completed");
-	return e;
+	e = job_complete_batch(db, lease->worker_id, 1, &d);
+	return e != SJ_OK ? e : d.done ? SJ_OK : SJ_ELOST;
 }
 
 /* clang-format off */
@@ -497,9 +485,8 @@ static const struct db_stmt st_fail = {
     "UPDATE jobs SET attempts = attempts + 1, status = CASE WHEN " RETRYABLE
     " THEN 'pending' ELSE 'failed' END, run_at = CASE WHEN " RETRYABLE
     " THEN now() + make_interval(secs => greatest(least(power(2, attempts), "
-    "60) "
-    "* (1 + random() * 0.25), $7::int8)) ELSE run_at END, completed_at = CASE "
-    "WHEN " RETRYABLE
+    "60) * (1 + random() * 0.25), $7::int8)) ELSE run_at END, "
+    "completed_at = CASE WHEN " RETRYABLE
     " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
     "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE
     " RETURNING status",

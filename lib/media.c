@@ -102,14 +102,24 @@ media_exists(const char *dir, const char *name)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
+/* PUBLIC_BASE_URL without trailing slashes: *len bytes of the result. */
+static const char *
+media_base(const struct cfg *c, size_t *len)
+{
+	const char *base = c->public_base_url ? c->public_base_url : "";
+
+	*len = strlen(base);
+	while (*len > 0 && base[*len - 1] == '/')
+		(*len)--;
+	return base;
+}
+
 enum sj_err
 media_url(const struct cfg *c, const char *name, char *out, size_t outsz)
 {
-	const char *base = c->public_base_url ? c->public_base_url : "";
-	size_t bl = strlen(base);
+	size_t bl;
+	const char *base = media_base(c, &bl);
 
-	while (bl > 0 && base[bl - 1] == '/')
-		bl--;
 	if (!media_name_ok(name) ||
 	    (size_t)snprintf(out, outsz, "%.*s/media/%s", (int)bl, base,
 			     name) >= outsz)
@@ -120,12 +130,10 @@ media_url(const struct cfg *c, const char *name, char *out, size_t outsz)
 enum sj_err
 media_own_name(const struct cfg *c, const char *url, char *name, size_t namesz)
 {
-	const char *base = c->public_base_url ? c->public_base_url : "";
-	size_t bl = strlen(base);
+	size_t bl;
+	const char *base = media_base(c, &bl);
 	const char *rest;
 
-	while (bl > 0 && base[bl - 1] == '/')
-		bl--;
 	if (strncmp(url, base, bl) == 0 && strncmp(url + bl, "/media/", 7) == 0)
 		rest = url + bl + 7;
 	else if (strncmp(url, "/media/", 7) == 0)
