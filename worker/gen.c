@@ -34,6 +34,8 @@
 
 #define CACHE_HEX 32 /* hex digits of the key in a name */
 #define ERR_SNIP  160
+/* A failed call that ends this near the job's deadline was cut by it. */
+#define DEADLINE_SLACK_MS 200
 
 const struct gen_ops *
 gen_provider(const struct cfg *c)
@@ -201,23 +203,33 @@ gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make, void *arg,
 static enum sj_err
 job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 {
-	int64_t left = c->deadline_ms - worker_now_ms();
-	int64_t t0 = worker_now_ms();
+	int64_t t0 = worker_now_ms(), left = c->deadline_ms - t0;
+	bool clamped = false;
 	enum sj_err e;
 
+	memset(resp, 0, sizeof(*resp));
 	if (left <= 0) {
-		http_resp_free(resp);
 		step_aborted(c);
 		return SJ_ELOST;
 	}
 	req->abort_cb = step_abort_cb;
 	req->abort_arg = c;
-	if (req->timeout_ms <= 0 || req->timeout_ms > left)
+	if (req->timeout_ms <= 0 || req->timeout_ms > left) {
 		req->timeout_ms = (long)left;
+		clamped = true;
+	}
 	e = http_do(req, resp);
 	log_job(LOG_LVL_DEBUG, c->job->id, "%s %s: %s HTTP %ld in %lld ms",
 		req->method ? req->method : "GET", req->url, sj_strerror(e),
 		resp->status, (long long)(worker_now_ms() - t0));
+	/*
+	 * A call cut by the job's own deadline may end a moment before our
+	 * clock reaches it: that is the job timing out, not an upstream
+	 * failure to retry.
+	 */
+	if (e != SJ_OK && clamped &&
+	    c->deadline_ms - worker_now_ms() <= DEADLINE_SLACK_MS)
+		worker_sleep_ms(c->deadline_ms - worker_now_ms());
 	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c))) {
 		http_resp_free(resp);
 		step_aborted(c);
