@@ -53,6 +53,9 @@ fi
 # Hands of our worker and graphile-worker's concurrency: enough to keep
 # both cores busy through the round trips of a completion.
 CONC=${SJ_QUEUE_CONCURRENCY:-24}
+# Jobs our worker claims ahead of its threads: graphile-worker's local
+# queue has the same size (bench/graphile/run.mjs, "batch").
+PREFETCH=${SJ_QUEUE_PREFETCH:-500}
 SECRET=0123456789abcdef0123456789abcdef
 LOADER=$STATE/queue-load
 WORKER_PID=
@@ -148,7 +151,7 @@ start_worker() {
 	env -i PATH="$PATH" LANG=C.UTF-8 DATABASE_URL="$DATABASE_URL" \
 		WEBHOOK_SECRET="$SECRET" GENERATION_PROVIDER=local \
 		STORAGE=local MEDIA_DIR="$STATE/media" BENCH_NOOP_JOBS=true \
-		LOG_LEVEL=warn MAX_CONCURRENT_JOBS="$CONC" "$@" \
+		LOG_LEVEL=warn MAX_CONCURRENT_JOBS="$CONC" PREFETCH_JOBS="$PREFETCH" "$@" \
 		"$WORKER_BIN" >>"$log" 2>&1 &
 	WORKER_PID=$!
 }

@@ -81,6 +81,9 @@ static const struct cfg_entry cfg_table[] = {
      "worker poll interval in ms (NOTIFY is only a hint)"},
     {"MAX_CONCURRENT_JOBS", I(max_concurrent_jobs), "5",
      "jobs one worker runs at once"},
+    {"PREFETCH_JOBS", I(prefetch_jobs), "0",
+     "jobs a worker claims ahead of its free threads; only for jobs of "
+     "milliseconds (a job claimed ahead shows processing while it waits)"},
     {"MAX_JOBS_PER_USER", I(max_jobs_per_user), "10",
      "active (pending or processing) jobs per user"},
     {"JOB_TIMEOUT_MINUTES", CFG_DOUBLE,
@@ -340,6 +343,10 @@ cfg_validate_jobs(const struct cfg *c, struct cfg_errs *errs)
 
 	if (c->max_concurrent_jobs < 1)
 		errs_add(errs, "maxConcurrentJobs must be at least 1");
+	if (c->prefetch_jobs < 0 || c->prefetch_jobs > 10000)
+		errs_add(errs, "prefetchJobs must be 0..10000");
+	if (c->max_concurrent_jobs > 10000)
+		errs_add(errs, "maxConcurrentJobs must be at most 10000");
 	if (c->processing_interval_ms < 1000)
 		errs_add(errs, "processingInterval must be at least 1000ms");
 	for (int t = 0; t < JOB_TYPE_MAX; t++) {

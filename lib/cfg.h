@@ -63,6 +63,7 @@ struct cfg {
 	char *log_level;
 	int64_t processing_interval_ms;
 	int64_t max_concurrent_jobs;
+	int64_t prefetch_jobs; /* claimed ahead of free job threads */
 	int64_t max_jobs_per_user;
 	double job_timeout_minutes; /* cap on every type's timeout */
 	int64_t retention_days;

@@ -198,10 +198,7 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 	if ((e = db_ready(db)) != SJ_OK)
 		return e;
 	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
-		return db_check(db,
-				PQexecParams(db->conn, st->sql, st->nparams,
-					     NULL, params, NULL, NULL, 0),
-				st->name, res);
+		return db_exec_planned(db, st, params, res);
 	if (!db_is_prepared(db, st)) {
 		e = db_check(
 		    db,
@@ -214,6 +211,22 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 	return db_check(db,
 			PQexecPrepared(db->conn, st->name, st->nparams, params,
 				       NULL, NULL, 0),
+			st->name, res);
+}
+
+enum sj_err
+db_exec_planned(struct db *db, const struct db_stmt *st,
+		const char *const *params, PGresult **res)
+{
+	enum sj_err e;
+
+	if (res != NULL)
+		*res = NULL;
+	if ((e = db_ready(db)) != SJ_OK)
+		return e;
+	return db_check(db,
+			PQexecParams(db->conn, st->sql, st->nparams, NULL,
+				     params, NULL, NULL, 0),
 			st->name, res);
 }
 

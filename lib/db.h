@@ -47,6 +47,15 @@ void db_reset(struct db *db);
  */
 enum sj_err db_exec(struct db *db, const struct db_stmt *st,
 		    const char *const *params, PGresult **res) SJ_WUR;
+/*
+ * db_exec() planned for this call's parameters instead of prepared once:
+ * for batch statements whose best plan depends on how many rows their
+ * arrays bring.  A cached generic plan cannot know that and may rescan a
+ * 256-element unnest() once per row (measured: 30 ms instead of 2.5 ms
+ * for 256 completions).
+ */
+enum sj_err db_exec_planned(struct db *db, const struct db_stmt *st,
+			    const char *const *params, PGresult **res) SJ_WUR;
 /* Runs SQL text without parameters (may hold several statements). */
 enum sj_err db_exec_simple(struct db *db, const char *sql) SJ_WUR;
 /* SQLSTATE of the last failed statement, or "" . */

@@ -459,7 +459,7 @@ job_complete_batch(struct db *db, const char *worker, size_t n,
 			params[k] = a[k].data;
 	params[4] = worker;
 	if (e == SJ_OK)
-		e = db_exec(db, &st_complete_batch, params, &r);
+		e = db_exec_planned(db, &st_complete_batch, params, &r);
 	for (int k = 0; k < 4; k++)
 		buf_free(&a[k]);
 	if (e != SJ_OK)

@@ -1,77 +1,160 @@
 /*
- * The completer: one thread that writes the completions of all hands, as
+ * The completer: one thread that writes the results of finished jobs, as
  * many as are waiting, in one statement.
  *
  * DESIGN
  * A finished job costs one fenced UPDATE and one commit; done one per
- * job by each hand, PostgreSQL spends its time on per-statement work and
- * the machine on switching between backends (measured: 1.1 transactions
- * per no-op job, 68% of the CPU in PostgreSQL).  Here a hand queues its
- * completion and waits; the completer takes everything queued, writes it
- * with job_complete_batch() and wakes the hands with each one's outcome.
- * There is no timer: while one batch is being written the next one
- * gathers, so an idle worker completes a lone job at once and a busy one
- * writes batches as large as its hands are many.
+ * job by each thread, PostgreSQL spends its time on per-statement work
+ * and the machine on switching between backends (measured: 1.1
+ * transactions per no-op job, 68% of the CPU in PostgreSQL).  Here a job
+ * thread puts its finished slot on the completer's list and goes on to
+ * its next job at once; the completer takes everything listed, writes it
+ * with job_complete_batch() and ends each slot's hold.  There is no
+ * timer: while one batch is being written the next one gathers, so an
+ * idle worker completes a lone job at once and a busy one writes batches
+ * of up to COMPLETER_BATCH_MAX.
  *
- * The fence is the same as job_complete()'s, row by row, so a job that
- * was cancelled or rescued in the meantime is reported fenced out
- * (SJ_ELOST) to its hand alone.  When the batch cannot be written (the
- * session broke, the server refused) every hand in it gets SJ_EDB and
- * falls back to its own session and retry loop; the statement is atomic,
- * so none of the batch was written.
+ * The fence is job_complete()'s, row by row, so a job that was cancelled
+ * or rescued in the meantime is simply not written (and logged).  The
+ * statement is atomic: when it fails for connection trouble the same
+ * group is retried with backoff (WORKER_RETRY_MIN_MS doubling to
+ * WORKER_RETRY_MAX_MS) on a fresh session, the leases meanwhile renewed
+ * by the heartbeats because the slots are still held; when the server
+ * refuses it, each job is written alone and one refused alone is failed
+ * (INTERNAL_ERROR).  Once the worker stops, a write that cannot be made
+ * within WORKER_LAST_WRITE_MS is given up: the lease expires and the job
+ * is rescued and runs again (at least once, as after a crash).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "worker.h"
 
-/* Takes the queue; blocks until there is something or the stop. */
-static struct completion *
-take(struct completer *k)
+/* Takes the list; blocks until there is something or the stop. */
+static struct slot *
+take(struct completer *k, bool *stopping)
 {
-	struct completion *batch;
+	struct slot *batch;
 
 	pthread_mutex_lock(&k->mu);
 	while (k->head == NULL && !k->stop)
 		pthread_cond_wait(&k->more, &k->mu);
 	batch = k->head;
 	k->head = k->tail = NULL;
+	*stopping = k->stop;
 	pthread_mutex_unlock(&k->mu);
 	return batch;
 }
 
+/* A session, opened on first use and after a reset; false if none. */
+static bool
+session(struct worker *w, struct db **dbp)
+{
+	if (*dbp != NULL)
+		return true;
+	if (db_open(w->cfg->database_url, WORKER_APPNAME,
+		    (long)w->cfg->statement_timeout_ms, dbp) == SJ_OK)
+		return true;
+	*dbp = NULL;
+	return false;
+}
+
+/* The group was written: ends every slot's hold. */
 static void
-write_batch(struct worker *w, struct db **dbp, struct completion *batch)
+settle(struct worker *w, struct slot **sv, const struct job_done *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!d[i].done)
+			log_job(LOG_LVL_INFO, sv[i]->job.id,
+				"result not recorded: the job was cancelled, "
+				"timed out or rescued meanwhile; dropped");
+		runner_slot_done(w, sv[i]);
+	}
+}
+
+/* The server refused the group: each alone; a refused one is failed. */
+static void
+write_each(struct worker *w, struct db *db, struct slot **sv,
+	   struct job_done *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct job_lease lease = {sv[i]->job.id, w->id, d[i].epoch};
+		char msg[160];
+		enum sj_err e;
+
+		if (job_complete_batch(db, w->id, 1, &d[i]) == SJ_OK) {
+			settle(w, &sv[i], &d[i], 1);
+			continue;
+		}
+		snprintf(msg, sizeof(msg),
+			 "Recording the result failed (sqlstate %s)",
+			 db_sqlstate(db));
+		log_job(LOG_LVL_ERROR, sv[i]->job.id, "%s", msg);
+		db_reset(db);
+		e = job_fail(db, &lease, false, 0, "INTERNAL_ERROR", msg, NULL);
+		if (e != SJ_OK)
+			log_job(LOG_LVL_ERROR, sv[i]->job.id,
+				"could not record the failure either: %s; the "
+				"lease will expire",
+				sj_strerror(e));
+		runner_slot_done(w, sv[i]);
+	}
+}
+
+/*
+ * Writes one group until it is written, refused or, once stopping, out
+ * of time (*give_up_ms, 0 while running).
+ */
+static void
+write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
+	    bool *stopping, int64_t *give_up_ms)
 {
 	struct job_done d[COMPLETER_BATCH_MAX];
-	struct completion *p, *from = batch;
+	int64_t wait = WORKER_RETRY_MIN_MS;
 	enum sj_err e;
-	size_t n;
 
-	while (from != NULL) {
-		for (n = 0, p = from; p != NULL && n < COMPLETER_BATCH_MAX;
-		     p = p->next, n++)
-			d[n] =
-			    (struct job_done){p->lease->job_id, p->lease->epoch,
-					      p->result, p->step, false};
-		e = SJ_EDB;
-		if (*dbp != NULL ||
-		    db_open(w->cfg->database_url, WORKER_APPNAME,
-			    (long)w->cfg->statement_timeout_ms, dbp) == SJ_OK)
-			e = job_complete_batch(*dbp, w->id, n, d);
-		else
-			*dbp = NULL;
-		if (e != SJ_OK && *dbp != NULL) {
-			log_warn("completing %zu jobs at once failed (%s); "
-				 "each is written on its own",
-				 n, sj_strerror(e));
-			db_reset(*dbp);
+	for (size_t i = 0; i < n; i++)
+		d[i] = (struct job_done){
+		    sv[i]->job.id, sv[i]->job.lease_epoch, sv[i]->result,
+		    sv[i]->has_step ? sv[i]->step : NULL, false};
+	for (;;) {
+		e = session(w, dbp) ? job_complete_batch(*dbp, w->id, n, d)
+				    : SJ_EDB;
+		if (e == SJ_OK) {
+			settle(w, sv, d, n);
+			return;
 		}
-		for (size_t i = 0; i < n; i++, from = from->next)
-			from->outcome = e != SJ_OK  ? SJ_EDB
-					: d[i].done ? SJ_OK
-						    : SJ_ELOST;
+		if (*dbp != NULL && !worker_db_retryable(*dbp)) {
+			log_warn("completing %zu jobs at once was refused "
+				 "(sqlstate %s); writing each alone",
+				 n, db_sqlstate(*dbp));
+			db_reset(*dbp);
+			write_each(w, *dbp, sv, d, n);
+			return;
+		}
+		if (*dbp != NULL)
+			db_reset(*dbp);
+		if (*stopping && *give_up_ms == 0)
+			*give_up_ms = worker_now_ms() + WORKER_LAST_WRITE_MS;
+		if (*give_up_ms != 0 && worker_now_ms() + wait > *give_up_ms)
+			break;
+		log_warn("completing %zu jobs: database unreachable; "
+			 "retrying in %lld ms",
+			 n, (long long)wait);
+		worker_sleep_ms(wait);
+		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
+						      : wait * 2;
+		pthread_mutex_lock(&w->completer.mu);
+		*stopping = w->completer.stop;
+		pthread_mutex_unlock(&w->completer.mu);
+	}
+	for (size_t i = 0; i < n; i++) {
+		log_job(LOG_LVL_ERROR, sv[i]->job.id,
+			"could not record the result before stopping; the "
+			"lease will expire and the job run again");
+		runner_slot_done(w, sv[i]);
 	}
 }
 
@@ -79,17 +162,19 @@ static void *
 completer_main(void *arg)
 {
 	struct worker *w = arg;
-	struct completer *k = &w->completer;
-	struct completion *batch, *p;
+	struct slot *batch, *sv[COMPLETER_BATCH_MAX];
+	int64_t give_up_ms = 0;
 	struct db *db = NULL;
+	bool stopping = false;
+	size_t n;
 
-	while ((batch = take(k)) != NULL) {
-		write_batch(w, &db, batch);
-		pthread_mutex_lock(&k->mu);
-		for (p = batch; p != NULL; p = p->next)
-			p->done = true;
-		pthread_cond_broadcast(&k->written);
-		pthread_mutex_unlock(&k->mu);
+	while ((batch = take(&w->completer, &stopping)) != NULL) {
+		while (batch != NULL) {
+			for (n = 0; batch != NULL && n < COMPLETER_BATCH_MAX;
+			     n++, batch = batch->next)
+				sv[n] = batch;
+			write_group(w, &db, sv, n, &stopping, &give_up_ms);
+		}
 	}
 	if (db != NULL)
 		db_close(db);
@@ -105,15 +190,13 @@ completer_start(struct worker *w)
 	memset(k, 0, sizeof(*k));
 	if (pthread_mutex_init(&k->mu, NULL) != 0)
 		return SJ_ENOMEM;
-	if (pthread_cond_init(&k->more, NULL) != 0 ||
-	    pthread_cond_init(&k->written, NULL) != 0) {
+	if (pthread_cond_init(&k->more, NULL) != 0) {
 		pthread_mutex_destroy(&k->mu);
 		return SJ_ENOMEM;
 	}
 	if ((rc = pthread_create(&k->thread, NULL, completer_main, w)) != 0) {
 		log_error("pthread_create: %s", strerror(rc));
 		pthread_cond_destroy(&k->more);
-		pthread_cond_destroy(&k->written);
 		pthread_mutex_destroy(&k->mu);
 		return SJ_ENOMEM;
 	}
@@ -134,29 +217,26 @@ completer_stop(struct worker *w)
 	pthread_mutex_unlock(&k->mu);
 	pthread_join(k->thread, NULL);
 	pthread_cond_destroy(&k->more);
-	pthread_cond_destroy(&k->written);
 	pthread_mutex_destroy(&k->mu);
 	k->started = false;
 }
 
-enum sj_err
-completer_complete(struct worker *w, const struct job_lease *lease,
-		   const char *result, const char *step)
+void
+completer_push(struct worker *w, struct slot *s)
 {
 	struct completer *k = &w->completer;
-	struct completion me = {lease, result, step, SJ_EDB, false, NULL};
+	bool idle;
 
-	if (!k->started)
-		return SJ_EDB;
+	s->next = NULL;
 	pthread_mutex_lock(&k->mu);
+	idle = k->head == NULL;
 	if (k->tail != NULL)
-		k->tail->next = &me;
+		k->tail->next = s;
 	else
-		k->head = &me;
-	k->tail = &me;
-	pthread_cond_signal(&k->more);
-	while (!me.done)
-		pthread_cond_wait(&k->written, &k->mu);
+		k->head = s;
+	k->tail = s;
+	/* a non-empty list means the completer is awake or already told */
+	if (idle)
+		pthread_cond_signal(&k->more);
 	pthread_mutex_unlock(&k->mu);
-	return me.outcome;
 }

@@ -56,6 +56,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define WAIT_MAX_MS    60000
+#define CLAIM_MAX      1000u /* jobs in one claim statement */
 
 /* Everything the main thread's loop keeps between iterations. */
 struct loop {
@@ -308,50 +309,59 @@ loop_notifies(struct loop *l)
 	}
 }
 
-/* Hands a claimed job to the pool, or gives it straight back. */
-static void
-loop_take(struct loop *l, struct job *j)
+/* Claim order (priority, then due time, then id) within one batch. */
+static int
+claim_order(const void *pa, const void *pb)
 {
-	struct job_lease lease = {j->id, l->w->id, j->lease_epoch};
-	enum sj_err e;
+	const struct job *a = pa, *b = pb;
 
-	log_job(LOG_LVL_INFO, j->id, "claimed type=%s attempt=%d/%d",
-		job_type_name(j->type), j->attempts + 1, j->max_attempts);
-	if (steps_handler(l->w->cfg, j->type) != NULL && runner_submit(l->w, j))
-		return;
-	e = job_release(l->db, &lease);
-	log_job(LOG_LVL_ERROR, j->id, "cannot run it here; released: %s",
-		sj_strerror(e));
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	if (a->run_at_ms != b->run_at_ms)
+		return a->run_at_ms < b->run_at_ms ? -1 : 1;
+	return strcmp(a->id, b->id);
 }
 
-/* Claims as many jobs as there are free hands, per type and in all. */
+/*
+ * Claims as many jobs as there is room for, in all and per type, and
+ * queues them for the job threads in claim order.
+ */
 static enum sj_err
 loop_claim(struct loop *l)
 {
 	const struct cfg *cfg = l->w->cfg;
-	int freet[JOB_TYPE_MAX], per[JOB_TYPE_MAX], total, gfree, offer = 0;
 	struct job_list list = {NULL, 0};
+	int per[JOB_TYPE_MAX], room, offer = 0;
 	enum sj_err e;
-	size_t i;
-	int t;
+	size_t i, taken;
 
-	runner_counts(l->w, &total, per);
-	gfree = (int)cfg->max_concurrent_jobs - total;
-	for (t = 0; t < JOB_TYPE_MAX; t++) {
-		int64_t f = cfg->types[t].concurrency - per[t];
-
-		if (steps_handler(cfg, (enum job_type)t) == NULL || f < 0)
-			f = 0;
-		freet[t] = (int)(f < gfree ? f : gfree);
-		offer += freet[t];
-	}
-	if (gfree <= 0 || offer == 0)
+	room = runner_room(l->w, per);
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		offer += per[t];
+	if (room <= 0 || offer == 0)
 		return SJ_OK;
-	e = job_claim(l->db, cfg, l->w->id, freet, gfree, &list);
+	room = room < (int)CLAIM_MAX ? room : (int)CLAIM_MAX;
+	e = job_claim(l->db, cfg, l->w->id, per, room, &list);
 	if (e != SJ_OK)
 		return e;
+	if (list.n > 1 && cfg->features[FEAT_PRIORITY_PROCESSING])
+		qsort(list.jobs, list.n, sizeof(list.jobs[0]), claim_order);
 	for (i = 0; i < list.n; i++)
-		loop_take(l, &list.jobs[i]);
+		log_job(LOG_LVL_INFO, list.jobs[i].id,
+			"claimed type=%s attempt=%d/%d",
+			job_type_name(list.jobs[i].type),
+			list.jobs[i].attempts + 1, list.jobs[i].max_attempts);
+	taken = runner_submit(l->w, list.jobs, list.n);
+	for (i = taken; i < list.n; i++) {
+		struct job *j = &list.jobs[i];
+		struct job_lease lease = {j->id, l->w->id, j->lease_epoch};
+
+		e = job_release(l->db, &lease);
+		log_job(LOG_LVL_ERROR, j->id, "no room for it; released: %s",
+			sj_strerror(e));
+	}
+	/* a batch cut by CLAIM_MAX: there may be more, and room for them */
+	l->want_claim = l->want_claim || list.n == CLAIM_MAX;
 	job_list_free(&list);
 	return SJ_OK;
 }
@@ -359,9 +369,8 @@ loop_claim(struct loop *l)
 static enum sj_err
 loop_beat(struct loop *l)
 {
-	size_t idsz = l->w->nhands * JOB_ID_MAX + 3;
+	size_t idsz = l->w->nslots * JOB_ID_MAX + 3;
 	struct worker_beat b;
-	int per[JOB_TYPE_MAX];
 	enum sj_err e;
 	char *ids;
 
@@ -372,7 +381,7 @@ loop_beat(struct loop *l)
 	b.id = l->w->id;
 	b.host = l->w->host;
 	b.pid = (long)getpid();
-	runner_counts(l->w, &b.jobs_in_hand, per);
+	b.jobs_in_hand = runner_held(l->w);
 	b.mem_used_pct = mem_used_pct();
 	b.lease_s = l->w->cfg->lease_seconds;
 	b.job_ids = ids;
@@ -568,7 +577,7 @@ worker_shutdown(struct loop *l)
 	enum sj_err e;
 
 	log_info("stopping: jobs in hand are released at their next step");
-	runner_stop(l->w);
+	runner_stop(l->w, l->db);
 	if ((e = job_worker_gone(l->db, l->w->id)) != SJ_OK)
 		log_warn("could not remove the worker row: %s", sj_strerror(e));
 	runner_free(l->w);

@@ -2,16 +2,28 @@
  * The job threads and the step helpers.
  *
  * DESIGN
- * The pool has one hand per allowed concurrent job (MAX_CONCURRENT_JOBS)
- * and one thread per hand.  The main thread is the only producer: it puts
- * a claimed job into a FREE hand (runner_submit), making it READY; the
- * hand's thread takes it (BUSY), runs the type's handler, records the
- * outcome and frees the hand, then writes a byte to a self-pipe so the
- * main thread claims again at once.  One mutex guards hand states and the
- * in-hand counters; each hand has its own condition variable, so handing
- * over a job wakes only the thread that takes it.  Each thread
- * opens its own database session on its first job, so no PGconn is ever
- * shared and the main thread's LISTEN session is never used for work.
+ * The worker holds up to MAX_CONCURRENT_JOBS + PREFETCH_JOBS claimed
+ * jobs, each in a slot, and runs one thread per MAX_CONCURRENT_JOBS.  The
+ * main thread is the only producer: it claims as many jobs as there are
+ * free slots (within each type's concurrency) and queues them in claim
+ * order (runner_submit); a free thread takes the next queued job, runs
+ * the type's handler and records the outcome.  A completed job's result
+ * goes to the completer (completer.c), which writes results in batches
+ * and then frees their slots; any other outcome frees the slot at once.
+ * Freeing a slot writes a byte to a self-pipe when main should claim
+ * again: once per claim, when the slots held fall to the low mark (half
+ * the jobs claimed ahead taken, or with PREFETCH_JOBS=0 a thread free)
+ * or a type at its cap gets room.  One mutex guards the queue, the slot
+ * states and the counters; threads wait on one condition variable,
+ * signalled once per queued job.  Each thread opens its own database
+ * session on its first job, so no PGconn is ever shared and the main
+ * thread's LISTEN session is never used for work.
+ *
+ * A job claimed ahead waits in this worker: its lease is renewed with
+ * the others', its timeout runs from the claim (as the row's does), a
+ * cancel notice flags it like a running one, and on shutdown it is given
+ * back untouched.  So claiming ahead suits only jobs of milliseconds; the
+ * default is none.
  *
  * A handler is a straight line of steps written with the step_* helpers.
  * Each boundary checks, in order: shutdown (the job is released, no
@@ -44,25 +56,15 @@
 #include "log.h"
 #include "worker.h"
 
-#define RETRY_MIN_MS   100  /* first wait after a failed write */
-#define RETRY_MAX_MS   5000 /* longest wait between retries */
-#define LAST_WRITE_MS  2000 /* retry budget of a fail or release */
-#define PAUSE_SLICE_MS 100  /* stop and cancel are seen this fast */
+#define PAUSE_SLICE_MS 100 /* stop and cancel are seen this fast */
 
-enum fence_op {
-	FENCE_PROGRESS,
-	FENCE_CHECKPOINT,
-	FENCE_COMPLETE,
-	FENCE_FAIL,
-	FENCE_RELEASE
-};
+enum fence_op { FENCE_PROGRESS, FENCE_CHECKPOINT, FENCE_FAIL, FENCE_RELEASE };
 
 /* One fenced write of a job in hand. */
 struct fence {
 	enum fence_op op;
 	int pct;
 	const char *step;
-	struct json_object *result;
 	enum job_status status; /* FENCE_FAIL: what job_fail decided */
 };
 
@@ -117,8 +119,6 @@ fence_once(struct step_ctx *c, struct fence *f)
 	case FENCE_CHECKPOINT:
 		return job_save_checkpoint(c->db, c->cfg, &c->lease,
 					   c->job->checkpoint);
-	case FENCE_COMPLETE:
-		return job_complete(c->db, &c->lease, f->result, f->step);
 	case FENCE_FAIL:
 		return job_fail(c->db, &c->lease, c->transient,
 				c->retry_after_s, c->code, c->msg, &f->status);
@@ -134,8 +134,8 @@ fence_once(struct step_ctx *c, struct fence *f)
  * operator intervention such as a restart or statement timeout (57) or a
  * system error (58).  A data or syntax error would fail the same way.
  */
-static bool
-db_retryable(struct db *db)
+bool
+worker_db_retryable(struct db *db)
 {
 	static const char *const classes[] = {"08", "40", "53", "57", "58"};
 	const char *s = db_sqlstate(db);
@@ -155,14 +155,14 @@ static enum sj_err
 fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 {
 	bool last = f->op == FENCE_FAIL || f->op == FENCE_RELEASE;
-	int64_t wait = RETRY_MIN_MS;
+	int64_t wait = WORKER_RETRY_MIN_MS;
 	enum sj_err e;
 
 	for (;;) {
 		e = fence_once(c, f);
 		if (e != SJ_EDB)
 			return e;
-		if (!db_retryable(c->db)) {
+		if (!worker_db_retryable(c->db)) {
 			log_job(LOG_LVL_ERROR, c->job->id,
 				"database error, sqlstate %s",
 				db_sqlstate(c->db));
@@ -178,7 +178,8 @@ fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 			"database unreachable; retrying in %lld ms",
 			(long long)wait);
 		nap(c, wait, !last);
-		wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
+		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
+						      : wait * 2;
 	}
 }
 
@@ -223,7 +224,7 @@ step_progress(struct step_ctx *c, int pct, const char *step)
 	if (step_timed_out(c))
 		return false;
 	/* Taken before the write: a notice arriving later stays set. */
-	notice = atomic_exchange(&c->hand->cancel, false);
+	notice = atomic_exchange(&c->slot->cancel, false);
 	c->cancel_seen = c->cancel_seen || notice;
 	e = fence(c, &f, c->deadline_ms);
 	if (e != SJ_OK) {
@@ -256,7 +257,7 @@ step_abort_cb(void *arg)
 {
 	const struct step_ctx *c = arg;
 
-	return stopping(c) || atomic_load(&c->hand->cancel) ||
+	return stopping(c) || atomic_load(&c->slot->cancel) ||
 	       worker_now_ms() >= c->deadline_ms;
 }
 
@@ -270,7 +271,7 @@ step_aborted(struct step_ctx *c)
 	if (step_timed_out(c))
 		return;
 	c->cancel_seen =
-	    c->cancel_seen || atomic_exchange(&c->hand->cancel, false);
+	    c->cancel_seen || atomic_exchange(&c->slot->cancel, false);
 	/*
 	 * A cancel notice cut the call short.  The fence says whether the
 	 * job was really cancelled (dropped) or the notice was stale (the
@@ -286,7 +287,7 @@ step_pause(struct step_ctx *c)
 {
 	int64_t left = atomic_load(&c->w->delay_ms), s;
 
-	while (left > 0 && !stopping(c) && !atomic_load(&c->hand->cancel)) {
+	while (left > 0 && !stopping(c) && !atomic_load(&c->slot->cancel)) {
 		s = left < PAUSE_SLICE_MS ? left : PAUSE_SLICE_MS;
 		worker_sleep_ms(s);
 		left -= s;
@@ -295,31 +296,24 @@ step_pause(struct step_ctx *c)
 
 /*
  * Completing is not a step boundary for shutdown: the result is in hand,
- * so recording it is better than giving the job back.
+ * so recording it is better than giving the job back.  The completer
+ * writes it (and logs a fenced-out job); the thread moves on at once.
  */
 void
 step_complete(struct step_ctx *c, struct json_object *result, const char *step)
 {
-	struct fence f = {.op = FENCE_COMPLETE, .result = result, .step = step};
 	const char *text;
-	enum sj_err e;
+	struct slot *s = c->slot;
 
 	if (step_timed_out(c))
 		return;
-	c->cancel_seen = c->cancel_seen || atomic_load(&c->hand->cancel);
 	text = json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN);
-	if (text == NULL) {
+	if (text == NULL || (s->result = strdup(text)) == NULL) {
 		step_fail_err(c, SJ_ENOMEM, "Recording the result failed");
 		return;
 	}
-	/* in the completer's next batch; on its failure, on our session */
-	e = completer_complete(c->w, &c->lease, text, step);
-	if (e == SJ_EDB)
-		e = fence(c, &f, c->deadline_ms);
-	if (e != SJ_OK) {
-		step_lost(c, e);
-		return;
-	}
+	s->has_step = step != NULL;
+	snprintf(s->step, sizeof(s->step), "%s", step != NULL ? step : "");
 	c->end = RUN_DONE;
 }
 
@@ -365,7 +359,7 @@ finish_fail(struct step_ctx *c)
 	enum sj_err e;
 
 	/* On success job_fail() logs the outcome itself. */
-	e = fence(c, &f, worker_now_ms() + LAST_WRITE_MS);
+	e = fence(c, &f, worker_now_ms() + WORKER_LAST_WRITE_MS);
 	if (e == SJ_OK)
 		return;
 	if (e == SJ_ELOST || e == SJ_ENOTFOUND)
@@ -385,7 +379,7 @@ finish_release(struct step_ctx *c)
 	const char *id = c->job->id;
 	enum sj_err e;
 
-	e = fence(c, &f, worker_now_ms() + LAST_WRITE_MS);
+	e = fence(c, &f, worker_now_ms() + WORKER_LAST_WRITE_MS);
 	if (e == SJ_OK)
 		log_job(LOG_LVL_INFO, id, "released (worker stopping)");
 	else if (e == SJ_ELOST || e == SJ_ENOTFOUND)
@@ -432,11 +426,15 @@ runner_finish(struct step_ctx *c)
 	}
 }
 
-/* Runs the job in h on the thread's session *dbp (opened on first use). */
-static void
-runner_run(struct hand *h, struct db **dbp)
+/*
+ * Runs the job of slot s on the thread's session *dbp (opened on first
+ * use).  Returns true when the result went to the completer, which then
+ * owns the slot.
+ */
+static bool
+runner_run(struct worker *w, struct slot *s, struct db **dbp)
 {
-	const struct cfg *cfg = h->w->cfg;
+	const struct cfg *cfg = w->cfg;
 	struct step_ctx c;
 	step_handler fn;
 
@@ -444,58 +442,89 @@ runner_run(struct hand *h, struct db **dbp)
 	    db_open(cfg->database_url, WORKER_APPNAME,
 		    (long)cfg->statement_timeout_ms, dbp) != SJ_OK) {
 		*dbp = NULL;
-		log_job(LOG_LVL_ERROR, h->job.id,
+		log_job(LOG_LVL_ERROR, s->job.id,
 			"no database session; left for its lease to expire");
-		return;
+		return false;
 	}
 	memset(&c, 0, sizeof(c));
-	c.w = h->w;
-	c.hand = h;
+	c.w = w;
+	c.slot = s;
 	c.db = *dbp;
 	c.cfg = cfg;
-	c.job = &h->job;
-	c.lease.job_id = h->job.id;
-	c.lease.worker_id = h->w->id;
-	c.lease.epoch = h->job.lease_epoch;
+	c.job = &s->job;
+	c.lease.job_id = s->job.id;
+	c.lease.worker_id = w->id;
+	c.lease.epoch = s->job.lease_epoch;
 	c.taken_ms = worker_now_ms();
-	c.deadline_ms = c.taken_ms + cfg_job_timeout(cfg, h->job.type) * 1000;
-	fn = steps_handler(cfg, h->job.type);
+	c.deadline_ms =
+	    s->claimed_ms + cfg_job_timeout(cfg, s->job.type) * 1000;
+	fn = steps_handler(cfg, s->job.type);
 	if (fn != NULL)
 		fn(&c);
 	else
 		c.end = RUN_RELEASE;
 	runner_finish(&c);
+	if (c.end == RUN_DONE) {
+		completer_push(w, s);
+		return true;
+	}
+	free(s->result);
+	s->result = NULL;
+	return false;
 }
 
-/* Waits for a job in h; false when the pool stops and none is ready. */
+/* Waits for a queued job; NULL when the pool stops. */
+static struct slot *
+runner_take(struct worker *w)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->qhead == NULL && !atomic_load(&w->stop))
+		pthread_cond_wait(&w->work, &w->mu);
+	s = atomic_load(&w->stop) ? NULL : w->qhead;
+	if (s != NULL) {
+		w->qhead = s->next;
+		if (w->qhead == NULL)
+			w->qtail = NULL;
+		s->next = NULL;
+		s->state = SLOT_RUNNING;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return s;
+}
+
+/* Under w->mu: whether freeing a slot of type t should wake main. */
 static bool
-runner_take(struct hand *h)
+wake_due(struct worker *w, enum job_type t)
 {
-	struct worker *w = h->w;
-	bool got;
-
-	pthread_mutex_lock(&w->mu);
-	while (h->state != HAND_READY && !atomic_load(&w->stop))
-		pthread_cond_wait(&h->cv, &w->mu);
-	got = h->state == HAND_READY;
-	if (got)
-		h->state = HAND_BUSY;
-	pthread_mutex_unlock(&w->mu);
-	return got;
+	if (w->wake_sent)
+		return false;
+	/* the mark, or the type was at its cap and now has room */
+	return w->held <= w->low_mark ||
+	       w->held_type[t] == w->cfg->types[t].concurrency - 1;
 }
 
-static void
-runner_done(struct hand *h)
+void
+runner_slot_done(struct worker *w, struct slot *s)
 {
-	struct worker *w = h->w;
+	bool wake;
 
+	job_free(&s->job);
+	memset(&s->job, 0, sizeof(s->job));
+	free(s->result);
+	s->result = NULL;
 	pthread_mutex_lock(&w->mu);
-	h->state = HAND_FREE;
-	h->job_id[0] = '\0';
-	w->in_hand--;
-	w->in_hand_type[h->type]--;
+	s->state = SLOT_FREE;
+	s->job_id[0] = '\0';
+	w->held--;
+	w->held_type[s->type]--;
+	s->next = w->free_slots;
+	w->free_slots = s;
+	wake = wake_due(w, s->type);
+	w->wake_sent = w->wake_sent || wake;
 	pthread_mutex_unlock(&w->mu);
-	if (write(w->wake_wr, "", 1) < 0) {
+	if (wake && write(w->wake_wr, "", 1) < 0) {
 		/* EAGAIN: the pipe is full, so main is awake anyway. */
 	}
 }
@@ -504,14 +533,13 @@ static void *
 runner_main(void *arg)
 {
 	struct hand *h = arg;
+	struct worker *w = h->w;
 	struct db *db = NULL;
+	struct slot *s;
 
-	while (runner_take(h)) {
-		runner_run(h, &db);
-		job_free(&h->job);
-		memset(&h->job, 0, sizeof(h->job));
-		runner_done(h);
-	}
+	while ((s = runner_take(w)) != NULL)
+		if (!runner_run(w, s, &db))
+			runner_slot_done(w, s);
 	if (db != NULL)
 		db_close(db);
 	return NULL;
@@ -522,28 +550,42 @@ runner_start(struct worker *w)
 {
 	int fds[2], rc;
 	size_t i, n = (size_t)w->cfg->max_concurrent_jobs;
+	size_t ns = n + (size_t)w->cfg->prefetch_jobs;
 
 	w->wake_rd = w->wake_wr = -1;
 	if (pthread_mutex_init(&w->mu, NULL) != 0)
 		return SJ_ENOMEM;
+	if (pthread_cond_init(&w->work, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return SJ_ENOMEM;
+	}
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
 		log_error("pipe2: %s", strerror(errno));
 		goto fail;
 	}
 	w->wake_rd = fds[0];
 	w->wake_wr = fds[1];
-	if ((w->hands = calloc(n, sizeof(*w->hands))) == NULL)
+	if ((w->hands = calloc(n, sizeof(*w->hands))) == NULL ||
+	    (w->slots = calloc(ns, sizeof(*w->slots))) == NULL)
 		goto fail;
-	for (i = 0; i < n; i++) {
-		w->hands[i].w = w;
-		atomic_init(&w->hands[i].cancel, false);
-		if (pthread_cond_init(&w->hands[i].cv, NULL) != 0)
-			goto fail;
-		w->nhands = i + 1;
+	w->nhands = n;
+	w->nslots = ns;
+	for (i = ns; i-- > 0;) {
+		atomic_init(&w->slots[i].cancel, false);
+		w->slots[i].next = w->free_slots;
+		w->free_slots = &w->slots[i];
 	}
+	/*
+	 * Claim again once half the jobs claimed ahead are taken (or, with
+	 * none claimed ahead, as soon as a thread is free).
+	 */
+	w->low_mark = (int)(ns - (w->cfg->prefetch_jobs > 1
+				      ? (size_t)w->cfg->prefetch_jobs / 2
+				      : 1));
 	if (completer_start(w) != SJ_OK)
 		goto fail;
 	for (i = 0; i < n; i++) {
+		w->hands[i].w = w;
 		rc = pthread_create(&w->hands[i].thread, NULL, runner_main,
 				    &w->hands[i]);
 		if (rc != 0) {
@@ -554,36 +596,65 @@ runner_start(struct worker *w)
 	}
 	return SJ_OK;
 fail:
-	runner_stop(w);
+	runner_stop(w, NULL);
 	runner_free(w);
 	return SJ_ENOMEM;
 }
 
-bool
-runner_submit(struct worker *w, struct job *j)
+int
+runner_room(struct worker *w, int per_type[JOB_TYPE_MAX])
 {
-	struct hand *h = NULL;
+	int room;
+
+	pthread_mutex_lock(&w->mu);
+	room = (int)w->nslots - w->held;
+	for (int t = 0; t < JOB_TYPE_MAX; t++) {
+		int64_t f = w->cfg->types[t].concurrency - w->held_type[t];
+
+		if (steps_handler(w->cfg, (enum job_type)t) == NULL || f < 0)
+			f = 0;
+		per_type[t] = (int)(f < room ? f : room);
+	}
+	w->wake_sent = false;
+	pthread_mutex_unlock(&w->mu);
+	return room;
+}
+
+size_t
+runner_submit(struct worker *w, struct job *js, size_t n)
+{
+	int64_t now = worker_now_ms();
 	size_t i;
 
-	if ((unsigned)j->type >= JOB_TYPE_MAX)
-		return false;
 	pthread_mutex_lock(&w->mu);
-	for (i = 0; i < w->nhands && h == NULL; i++)
-		if (w->hands[i].state == HAND_FREE)
-			h = &w->hands[i];
-	if (h != NULL) {
-		h->job = *j;
-		memset(j, 0, sizeof(*j));
-		snprintf(h->job_id, sizeof(h->job_id), "%s", h->job.id);
-		h->type = h->job.type;
-		atomic_store(&h->cancel, false);
-		h->state = HAND_READY;
-		w->in_hand++;
-		w->in_hand_type[h->type]++;
-		pthread_cond_signal(&h->cv);
+	for (i = 0; i < n && w->free_slots != NULL; i++) {
+		struct slot *s = w->free_slots;
+
+		if ((unsigned)js[i].type >= JOB_TYPE_MAX)
+			break;
+		w->free_slots = s->next;
+		s->job = js[i];
+		memset(&js[i], 0, sizeof(js[i]));
+		snprintf(s->job_id, sizeof(s->job_id), "%s", s->job.id);
+		s->type = s->job.type;
+		s->claimed_ms = now;
+		atomic_store(&s->cancel, false);
+		s->state = SLOT_QUEUED;
+		s->next = NULL;
+		if (w->qtail != NULL)
+			w->qtail->next = s;
+		else
+			w->qhead = s;
+		w->qtail = s;
+		w->held++;
+		w->held_type[s->type]++;
 	}
+	if (i == 1)
+		pthread_cond_signal(&w->work);
+	else if (i > 1)
+		pthread_cond_broadcast(&w->work);
 	pthread_mutex_unlock(&w->mu);
-	return h != NULL;
+	return i;
 }
 
 bool
@@ -593,11 +664,11 @@ runner_cancel(struct worker *w, const char *job_id)
 	size_t i;
 
 	pthread_mutex_lock(&w->mu);
-	for (i = 0; i < w->nhands; i++) {
-		struct hand *h = &w->hands[i];
+	for (i = 0; i < w->nslots; i++) {
+		struct slot *s = &w->slots[i];
 
-		if (h->state != HAND_FREE && strcmp(h->job_id, job_id) == 0) {
-			atomic_store(&h->cancel, true);
+		if (s->state != SLOT_FREE && strcmp(s->job_id, job_id) == 0) {
+			atomic_store(&s->cancel, true);
 			found = true;
 		}
 	}
@@ -605,13 +676,15 @@ runner_cancel(struct worker *w, const char *job_id)
 	return found;
 }
 
-void
-runner_counts(struct worker *w, int *total, int per_type[JOB_TYPE_MAX])
+int
+runner_held(struct worker *w)
 {
+	int n;
+
 	pthread_mutex_lock(&w->mu);
-	*total = w->in_hand;
-	memcpy(per_type, w->in_hand_type, sizeof(w->in_hand_type));
+	n = w->held;
 	pthread_mutex_unlock(&w->mu);
+	return n;
 }
 
 void
@@ -621,27 +694,54 @@ runner_job_ids(struct worker *w, char *out, size_t outsz)
 
 	out[0] = '{';
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < w->nhands; i++) {
-		const struct hand *h = &w->hands[i];
+	for (size_t i = 0; i < w->nslots; i++) {
+		const struct slot *s = &w->slots[i];
 
-		if (h->state == HAND_FREE || len + JOB_ID_MAX + 2 > outsz)
+		if (s->state == SLOT_FREE || len + JOB_ID_MAX + 2 > outsz)
 			continue;
 		len += (size_t)snprintf(out + len, outsz - len, "%s%s",
-					len > 1 ? "," : "", h->job_id);
+					len > 1 ? "," : "", s->job_id);
 	}
 	pthread_mutex_unlock(&w->mu);
 	snprintf(out + len, outsz - len, "}");
 }
 
+/* After the threads are joined: gives every queued job back. */
+static void
+runner_release_queued(struct worker *w, struct db *db)
+{
+	struct slot *s;
+	enum sj_err e;
+
+	while ((s = w->qhead) != NULL) {
+		struct job_lease lease = {s->job.id, w->id, s->job.lease_epoch};
+
+		w->qhead = s->next;
+		e = db != NULL ? job_release(db, &lease) : SJ_EDB;
+		if (e == SJ_OK)
+			log_job(LOG_LVL_INFO, s->job.id,
+				"released before it started (worker stopping)");
+		else if (e == SJ_ELOST || e == SJ_ENOTFOUND)
+			log_job(LOG_LVL_INFO, s->job.id,
+				"cancelled or rescued before it started; "
+				"dropped");
+		else
+			log_job(LOG_LVL_WARN, s->job.id,
+				"could not release: %s; the lease will expire",
+				sj_strerror(e));
+		runner_slot_done(w, s);
+	}
+	w->qtail = NULL;
+}
+
 void
-runner_stop(struct worker *w)
+runner_stop(struct worker *w, struct db *db)
 {
 	size_t i;
 
 	pthread_mutex_lock(&w->mu);
 	atomic_store(&w->stop, true);
-	for (i = 0; i < w->nhands; i++)
-		pthread_cond_signal(&w->hands[i].cv);
+	pthread_cond_broadcast(&w->work);
 	pthread_mutex_unlock(&w->mu);
 	for (i = 0; i < w->nhands; i++) {
 		if (w->hands[i].started) {
@@ -649,27 +749,28 @@ runner_stop(struct worker *w)
 			w->hands[i].started = false;
 		}
 	}
-	/* hands may wait on it until they are joined */
 	completer_stop(w);
+	if (w->slots != NULL)
+		runner_release_queued(w, db);
 }
 
 void
 runner_free(struct worker *w)
 {
-	size_t i;
-
-	for (i = 0; i < w->nhands; i++) {
-		if (w->hands[i].state == HAND_READY)
-			job_free(&w->hands[i].job);
-		pthread_cond_destroy(&w->hands[i].cv);
+	for (size_t i = 0; i < w->nslots; i++) {
+		job_free(&w->slots[i].job);
+		free(w->slots[i].result);
 	}
+	free(w->slots);
 	free(w->hands);
+	w->slots = w->free_slots = w->qhead = w->qtail = NULL;
 	w->hands = NULL;
-	w->nhands = 0;
+	w->nhands = w->nslots = 0;
 	if (w->wake_rd >= 0)
 		close(w->wake_rd);
 	if (w->wake_wr >= 0)
 		close(w->wake_wr);
 	w->wake_rd = w->wake_wr = -1;
+	pthread_cond_destroy(&w->work);
 	pthread_mutex_destroy(&w->mu);
 }

@@ -3,14 +3,16 @@
  *
  *   main.c    start-up, signals, and the main thread's loop: LISTEN,
  *             claim, heartbeat, maintenance, shutdown
- *   runner.c  the pool of job threads and the step_* helpers that
- *             handlers are written with
+ *   runner.c  the slots of claimed jobs, the pool of job threads and
+ *             the step_* helpers that handlers are written with
+ *   completer.c  the thread that writes finished jobs in batches
  *   steps.c   one handler per job type (CONTRACT section 1)
  *   local.c   the offline generator (SVG scene cards)
  *
  * The main thread is the only one that claims; a job it claims is moved
- * into a hand of the pool and belongs to that hand's thread until the
- * thread frees the hand.  struct cfg is read-only once threads run.
+ * into a slot and queued; a job thread takes it from the queue and owns
+ * it until it ends (or hands the result to the completer, which then owns
+ * it).  struct cfg is read-only once threads run.
  */
 #ifndef SJ_WORKER_H
 #define SJ_WORKER_H
@@ -31,44 +33,52 @@
 #define WORKER_HOST_MAX 256
 #define WORKER_ID_MAX	(WORKER_HOST_MAX + 48) /* host:pid:8 hex */
 
-enum hand_state {
-	HAND_FREE = 0, /* no job; the thread waits */
-	HAND_READY,    /* main put a job here; the thread has not taken it */
-	HAND_BUSY      /* the thread is running the job */
+/* Retrying a write through connection trouble: 100 ms doubling to 5 s. */
+#define WORKER_RETRY_MIN_MS  100
+#define WORKER_RETRY_MAX_MS  5000
+#define WORKER_LAST_WRITE_MS 2000 /* the budget once the worker stops */
+
+/*
+ * A claimed job, from its claim until its end is written.  The worker
+ * holds cfg->max_concurrent_jobs + cfg->prefetch_jobs slots; a slot is
+ * QUEUED (claimed, waiting for a thread) or RUNNING (a thread runs it,
+ * or the completer writes the result the thread left in it).
+ * Heartbeats renew the lease of every held slot, so a job waiting in any
+ * state here keeps its lease.
+ */
+enum slot_state { SLOT_FREE = 0, SLOT_QUEUED, SLOT_RUNNING };
+
+#define SLOT_STEP_MAX 128
+
+struct slot {
+	enum slot_state state;	 /* under w->mu */
+	char job_id[JOB_ID_MAX]; /* under w->mu; "" when FREE */
+	enum job_type type;	 /* under w->mu */
+	int64_t claimed_ms;	 /* monotonic: when it was claimed */
+	struct job job;		 /* written by main while FREE, then the
+				    thread's until it ends */
+	atomic_bool cancel;	 /* a cancel notice arrived for job_id */
+	/* a finished job's result, for the completer (then the completer's) */
+	char *result; /* JSON text, owned */
+	char step[SLOT_STEP_MAX];
+	bool has_step;
+	struct slot *next; /* run queue, free list or completer list */
 };
 
-/* One slot of the pool: a thread and the job it holds. */
+/* One job thread. */
 struct hand {
 	struct worker *w;
 	pthread_t thread;
-	bool started;		 /* thread created, not yet joined */
-	enum hand_state state;	 /* under w->mu */
-	char job_id[JOB_ID_MAX]; /* under w->mu; "" when FREE */
-	enum job_type type;	 /* under w->mu */
-	struct job job;		 /* written by main while FREE, then the
-				    thread's until it frees the hand */
-	atomic_bool cancel;	 /* a cancel notice arrived for job_id */
-	pthread_cond_t cv;	 /* signalled when a job is put here, or stop */
-};
-
-/* A hand's completion waiting for the completer; on the hand's stack. */
-struct completion {
-	const struct job_lease *lease;
-	const char *result; /* JSON text */
-	const char *step;
-	enum sj_err outcome; /* SJ_OK, SJ_ELOST or SJ_EDB */
-	bool done;	     /* under completer.mu */
-	struct completion *next;
+	bool started; /* thread created, not yet joined */
 };
 
 #define COMPLETER_BATCH_MAX 256 /* completions in one statement */
 
-/* completer.c: one thread writing the hands' completions in batches. */
+/* completer.c: one thread writing the finished jobs' results in batches. */
 struct completer {
 	pthread_mutex_t mu;
-	pthread_cond_t more;	/* something queued, or stop */
-	pthread_cond_t written; /* a batch was written */
-	struct completion *head, *tail;
+	pthread_cond_t more; /* something queued, or stop */
+	struct slot *head, *tail;
 	bool stop;
 	bool started;
 	pthread_t thread;
@@ -80,13 +90,20 @@ struct worker {
 	char id[WORKER_ID_MAX];
 	atomic_bool stop;      /* shutting down: release at the next step */
 	atomic_llong delay_ms; /* local provider's pause per step; reloadable */
-	int wake_rd;	       /* self-pipe: readable when a hand frees */
+	int wake_rd;	       /* self-pipe: readable when main should claim */
 	int wake_wr;
 	pthread_mutex_t mu;
-	struct hand *hands; /* cfg->max_concurrent_jobs of them */
+	pthread_cond_t work; /* a job was queued, or stop */
+	struct hand *hands;  /* cfg->max_concurrent_jobs of them */
 	size_t nhands;
-	int in_hand;			/* under mu: READY + BUSY hands */
-	int in_hand_type[JOB_TYPE_MAX]; /* under mu */
+	struct slot *slots; /* nhands + cfg->prefetch_jobs of them */
+	size_t nslots;
+	struct slot *free_slots;     /* under mu */
+	struct slot *qhead, *qtail;  /* under mu: QUEUED, in order */
+	int held;		     /* under mu: slots not FREE */
+	int held_type[JOB_TYPE_MAX]; /* under mu */
+	int low_mark;		     /* ask for a claim at or below */
+	bool wake_sent;		     /* under mu: main not yet claimed */
 	struct completer completer;
 };
 
@@ -103,13 +120,13 @@ enum run_end {
 /* What a handler works with.  Everything here belongs to one thread. */
 struct step_ctx {
 	struct worker *w;
-	struct hand *hand;
+	struct slot *slot;
 	struct db *db; /* the thread's own session */
 	const struct cfg *cfg;
 	struct job *job;
 	struct job_lease lease;
 	int64_t taken_ms;    /* monotonic: when this thread took the job */
-	int64_t deadline_ms; /* taken_ms + the type's timeout */
+	int64_t deadline_ms; /* claimed + the type's timeout (as the row's) */
 	enum run_end end;
 	bool cancel_seen;   /* a cancel notice arrived while we held it */
 	bool db_refused;    /* the server refused a write (not a broken link) */
@@ -124,29 +141,49 @@ typedef void (*step_handler)(struct step_ctx *c);
 /* runner.c: the pool. */
 
 /*
- * Creates the self-pipe, the hands and one thread per hand.  Signals the
- * caller has blocked stay blocked in the threads.  On failure nothing is
- * left running or allocated.
+ * Creates the self-pipe, the slots, the completer and one thread per
+ * hand.  Signals the caller has blocked stay blocked in the threads.  On
+ * failure nothing is left running or allocated.
  */
 enum sj_err runner_start(struct worker *w) SJ_WUR;
 /*
- * Moves *j into a free hand (then zeroes *j).  Returns false, leaving *j
- * to the caller, when no hand is free.
+ * What main may claim now: in all, and per type (0 for a type this
+ * worker cannot run).  Re-arms the wake-up: the next time a slot frees
+ * below the low mark (or under a type's cap) the self-pipe is written.
  */
-bool runner_submit(struct worker *w, struct job *j) SJ_WUR;
-/* Flags the job if it is in hand; returns whether it was. */
-bool runner_cancel(struct worker *w, const char *job_id);
-void runner_counts(struct worker *w, int *total, int per_type[JOB_TYPE_MAX]);
+int runner_room(struct worker *w, int per_type[JOB_TYPE_MAX]);
 /*
- * Writes the ids of the jobs in hand as a PostgreSQL array literal
+ * Queues the n claimed jobs of js (moved out; each then zeroed) for the
+ * threads, in order.  Returns how many were taken; the rest (no free
+ * slot: a bug of the caller's count) stay with the caller.
+ */
+size_t runner_submit(struct worker *w, struct job *js, size_t n) SJ_WUR;
+/* Flags the job if it is held; returns whether it was. */
+bool runner_cancel(struct worker *w, const char *job_id);
+/* Jobs held (queued, running or completing). */
+int runner_held(struct worker *w);
+/*
+ * Writes the ids of the jobs held as a PostgreSQL array literal
  * ("{a,b}") into out; ids are [a-z0-9_] so need no quoting.  out must hold
- * nhands * JOB_ID_MAX + 3 bytes.
+ * nslots * JOB_ID_MAX + 3 bytes.
  */
 void runner_job_ids(struct worker *w, char *out, size_t outsz);
-/* Sets stop, wakes and joins every thread.  Returns within a step. */
-void runner_stop(struct worker *w);
-/* After runner_stop(): frees the hands and closes the pipe. */
+/*
+ * Sets stop, wakes and joins every thread (each returns within a step),
+ * lets the completer write what it has, then gives the jobs still queued
+ * back on db (no attempt spent).
+ */
+void runner_stop(struct worker *w, struct db *db);
+/* After runner_stop(): frees the slots and hands, closes the pipe. */
 void runner_free(struct worker *w);
+/* Ends a slot's hold (under no lock): frees it, wakes main if due. */
+void runner_slot_done(struct worker *w, struct slot *s);
+
+/*
+ * Whether a failed statement on db is worth another try (connection
+ * trouble or a transient server state) rather than refused for good.
+ */
+bool worker_db_retryable(struct db *db);
 
 int64_t worker_now_ms(void);
 void worker_sleep_ms(int64_t ms);
@@ -191,12 +228,11 @@ enum sj_err completer_start(struct worker *w) SJ_WUR;
 /* After the hands are joined: writes what is queued, then ends. */
 void completer_stop(struct worker *w);
 /*
- * Completes the job of lease with result (JSON text) in the next batch;
- * blocks until it is written.  SJ_OK, SJ_ELOST (fenced out) or SJ_EDB
- * (not written: complete it on the caller's own session).
+ * Hands the finished slot s (s->result set) to the completer, which
+ * writes it in its next batch, retrying through connection trouble, and
+ * then ends the slot's hold.  The caller is done with the job.
  */
-enum sj_err completer_complete(struct worker *w, const struct job_lease *lease,
-			       const char *result, const char *step);
+void completer_push(struct worker *w, struct slot *s);
 
 /* steps.c: the handler for type t, or NULL when this worker cannot run t. */
 step_handler steps_handler(const struct cfg *c, enum job_type t);

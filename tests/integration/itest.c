@@ -192,11 +192,20 @@ jint(struct json_object *o, const char *key)
 	return json_object_get_int64(v);
 }
 
-long long
-sql_ll(const char *sql)
+void
+itest_cancel_leftovers(void)
+{
+	(void)sql_ll("WITH c AS (UPDATE jobs SET status = 'cancelled', "
+		     "completed_at = now(), updated_at = now(), lease_owner = "
+		     "NULL, lease_expires_at = NULL WHERE status IN "
+		     "('pending', 'processing') RETURNING 1) SELECT count(*) "
+		     "FROM c");
+}
+
+void
+sql_str(const char *sql, char *out, size_t outsz)
 {
 	PGresult *r;
-	long long n;
 
 	r = PQexec(itest_pg, sql);
 	if (PQstatus(itest_pg) != CONNECTION_OK) { /* a test restarted it */
@@ -206,9 +215,18 @@ sql_ll(const char *sql)
 	}
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
 	assert_int_equal(PQntuples(r), 1);
-	n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	assert_true((size_t)PQgetlength(r, 0, 0) < outsz);
+	snprintf(out, outsz, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
-	return n;
+}
+
+long long
+sql_ll(const char *sql)
+{
+	char v[32];
+
+	sql_str(sql, v, sizeof(v));
+	return strtoll(v, NULL, 10);
 }
 
 int

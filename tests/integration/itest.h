@@ -62,6 +62,13 @@ long long jint(struct json_object *o, const char *key);
 
 /* The first column of the first row of sql (no parameters). */
 long long sql_ll(const char *sql);
+/* The same as text, into out (asserting it fits). */
+void sql_str(const char *sql, char *out, size_t outsz);
+/*
+ * Cancels every pending or processing job other suites left, so that a
+ * suite counting upstream calls counts only its own jobs' calls.
+ */
+void itest_cancel_leftovers(void);
 
 /* Runs STORYJOBSCTL with args (NULL-terminated), feeding input on stdin. */
 int itest_ctl(const char *input, const char *const *args);

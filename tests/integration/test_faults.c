@@ -41,6 +41,7 @@ static int
 setup(void **state)
 {
 	(void)state;
+	itest_cancel_leftovers();
 	fake_start(&fk);
 	return 0;
 }
@@ -468,6 +469,82 @@ test_noop_type(void **state)
 			 50);
 }
 
+/*
+ * PREFETCH_JOBS: jobs claimed ahead wait in the worker with their leases
+ * renewed (no rescue although they wait longer than the lease), a cancel
+ * reaches one that has not started, and SIGTERM gives the waiting ones
+ * back untouched (pending, no attempt spent) for another worker.
+ */
+static void
+test_prefetch(void **state)
+{
+	const char *const ahead[] = {
+	    "MAX_CONCURRENT_JOBS=1",	    "PREFETCH_JOBS=4",
+	    "JOB_LEASE_SECONDS=2",	    "HEARTBEAT_MS=500",
+	    "JOB_PROCESSING_INTERVAL=1000", NULL};
+	const char *const plain[] = {"MAX_CONCURRENT_JOBS=6", NULL};
+	char tag[64], body[256], sql[512], last[64], path[128];
+	struct resp r;
+	pid_t w;
+	int i;
+
+	(void)state;
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:1500\"");
+	snprintf(tag, sizeof(tag), "ahead-%ld", (long)getpid());
+	for (i = 0; i < 6; i++) {
+		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
+			 tag, i);
+		start_anon("image-generation", body);
+	}
+	w = itest_worker(fake_worker_env(&fk, ahead));
+	for (i = 0; i < 50 && count_tagged(tag, "processing") < 5; i++)
+		usleep(100 * 1000);
+	/* one thread: one running, four claimed ahead, one left */
+	assert_int_equal(count_tagged(tag, "processing"), 5);
+	assert_int_equal(count_tagged(tag, "pending"), 1);
+
+	/* the last in claim order waits behind the others: cancel it */
+	snprintf(sql, sizeof(sql),
+		 "SELECT id FROM jobs WHERE status = 'processing' "
+		 "AND input::text LIKE '%%%s%%' ORDER BY priority DESC, run_at "
+		 "DESC, id DESC LIMIT 1",
+		 tag);
+	sql_str(sql, last, sizeof(last));
+	snprintf(path, sizeof(path), "/api/jobs/%s/cancel", last);
+	http_json("POST", path, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	/* longer than the lease: the heartbeats keep the waiting ones */
+	sleep(3);
+	assert_true(count_tagged(tag, "processing") >= 3);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(count_tagged(tag, "processing"), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%' "
+		 "AND rescues > 0",
+		 tag);
+	assert_int_equal(sql_ll(sql), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%' "
+		 "AND status = 'pending' AND attempts > 0",
+		 tag);
+	assert_int_equal(sql_ll(sql), 0);
+	/* the running one and those still waiting, less the cancelled */
+	assert_true(count_tagged(tag, "pending") >= 2);
+
+	w = itest_worker(fake_worker_env(&fk, plain));
+	assert_int_equal(wait_tagged(tag, 6, 30), 5);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(count_tagged(tag, "cancelled"), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM jobs WHERE id = '%s' AND status = "
+		 "'cancelled' AND result IS NULL",
+		 last);
+	assert_int_equal(sql_ll(sql), 1);
+}
+
 int
 main(void)
 {
@@ -478,6 +555,7 @@ main(void)
 	    cmocka_unit_test(test_listen_terminated),
 	    cmocka_unit_test(test_sighup_reload),
 	    cmocka_unit_test(test_noop_type),
+	    cmocka_unit_test(test_prefetch),
 	};
 	int rc;
 

@@ -42,6 +42,7 @@ setup(void **state)
 	(void)state;
 	snprintf(email, sizeof(email), "prov-%ld@example.com", (long)getpid());
 	itest_user(email, "providers-password-1", 0, token);
+	itest_cancel_leftovers();
 	fake_start(&fk);
 	fake_upload_photo(&fk, NULL, photo_url, sizeof(photo_url));
 	return 0;
