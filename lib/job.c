@@ -404,9 +404,9 @@ static const struct db_stmt st_complete_batch = {
     "coalesce(u.step, j.current_step), result = u.res, error_code = NULL, "
     "error_message = NULL, completed_at = now(), updated_at = now(), "
     "lease_owner = NULL, lease_expires_at = NULL FROM unnest($1::text[], "
-    "$2::int8[], $3::jsonb[], $4::text[]) AS u(id, epoch, res, step) "
-    "WHERE j.id = u.id AND j.status = 'processing' AND j.lease_owner = $5 "
-    "AND j.lease_epoch = u.epoch RETURNING j.id",
+    "$2::int8[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS u(id, epoch, "
+    "res, step, n) WHERE j.id = u.id AND j.status = 'processing' AND "
+    "j.lease_owner = $5 AND j.lease_epoch = u.epoch RETURNING u.n",
     5};
 /* clang-format on */
 
@@ -464,12 +464,16 @@ job_complete_batch(struct db *db, const char *worker, size_t n,
 		buf_free(&a[k]);
 	if (e != SJ_OK)
 		return e;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		d[i].done = false;
-		for (int row = 0; row < PQntuples(r) && !d[i].done; row++)
-			d[i].done = strcmp(db_str(r, row, 0), d[i].job_id) == 0;
-		if (d[i].done)
-			log_job(LOG_LVL_INFO, d[i].job_id, "completed");
+	/* each row written is its position in the arrays, from 1 */
+	for (int row = 0; row < PQntuples(r); row++) {
+		long long k = db_ll(r, row, 0, 0);
+
+		if (k >= 1 && (size_t)k <= n) {
+			d[k - 1].done = true;
+			log_job(LOG_LVL_INFO, d[k - 1].job_id, "completed");
+		}
 	}
 	PQclear(r);
 	return SJ_OK;

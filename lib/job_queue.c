@@ -85,15 +85,23 @@ job_claim(struct db *db, const struct cfg *c, const char *worker,
 	return e;
 }
 
+/*
+ * Renews the leases of the jobs the worker holds.  A row locked by
+ * another statement (its completion, a progress write, a cancel) is
+ * skipped, not waited for: it is renewed at the next beat if it is still
+ * ours, and a heartbeat that waited could deadlock with a batch
+ * completion locking the same rows in another order (seen under load).
+ */
 static const struct db_stmt st_heartbeat = {
     "job_heartbeat",
     "WITH w AS (INSERT INTO workers (id, host, pid, jobs_in_hand, "
     "mem_used_pct) VALUES ($1, $2, $3::int4, $4::int4, nullif($5::int2, -1)) "
     "ON CONFLICT (id) DO UPDATE SET last_heartbeat = now(), jobs_in_hand = "
     "excluded.jobs_in_hand, mem_used_pct = excluded.mem_used_pct RETURNING "
-    "id) UPDATE jobs SET lease_expires_at = now() + make_interval(secs => "
-    "$6::int8) WHERE status = 'processing' AND lease_owner = (SELECT id FROM "
-    "w) AND id = ANY($7::text[])",
+    "id), mine AS (SELECT id FROM jobs WHERE status = 'processing' AND "
+    "lease_owner = (SELECT id FROM w) AND id = ANY($7::text[]) FOR UPDATE "
+    "SKIP LOCKED) UPDATE jobs j SET lease_expires_at = now() + "
+    "make_interval(secs => $6::int8) FROM mine WHERE j.id = mine.id",
     7};
 
 enum sj_err
@@ -132,24 +140,28 @@ job_worker_gone(struct db *db, const char *worker)
  * been abandoned JOB_RESCUES_MAX times: then it fails rather than crash
  * workers forever.  Jobs past their timeout fail with JOB_TIMEOUT.  The
  * two sets are disjoint, so no row is updated twice in the statement.
+ * Rows another statement has locked are left for the next pass rather
+ * than waited for, so passes of several workers never deadlock.
  */
 #define JOB_RESCUES_MAX "5"
 #define OVERDUE		"claimed_at + make_interval(secs => timeout_s) < now()"
 #define GIVE_UP		"rescues + 1 > " JOB_RESCUES_MAX
 static const struct db_stmt st_maintain = {
     "job_maintain",
-    "WITH exp AS (UPDATE jobs SET status = CASE WHEN " GIVE_UP " THEN "
+    "WITH due AS (SELECT id FROM jobs WHERE status = 'processing' AND "
+    "(lease_expires_at < now() OR " OVERDUE ") FOR UPDATE SKIP LOCKED), "
+    "exp AS (UPDATE jobs SET status = CASE WHEN " GIVE_UP " THEN "
     "'failed' ELSE 'pending' END, rescues = rescues + 1, run_at = now(), "
     "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
     "completed_at = CASE WHEN " GIVE_UP " THEN now() END, error_code = CASE "
     "WHEN " GIVE_UP " THEN 'JOB_FAILED' ELSE error_code END, error_message = "
     "CASE WHEN " GIVE_UP " THEN 'Job was abandoned by its workers too many "
-    "times' ELSE error_message END WHERE status = 'processing' AND "
+    "times' ELSE error_message END WHERE id IN (SELECT id FROM due) AND "
     "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status), "
     "tmo AS (UPDATE jobs SET status = 'failed', error_code = 'JOB_TIMEOUT', "
     "error_message = 'Job exceeded maximum processing time', completed_at = "
     "now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-    "WHERE status = 'processing' AND " OVERDUE " RETURNING id), "
+    "WHERE id IN (SELECT id FROM due) AND " OVERDUE " RETURNING id), "
     "n AS (SELECT count(*) FILTER (WHERE status = 'pending') AS requeued, "
     "count(*) FILTER (WHERE status = 'failed') AS abandoned FROM exp) "
     "SELECT n.requeued, n.abandoned, (SELECT count(*) FROM tmo), CASE WHEN "

@@ -607,7 +607,8 @@ runner_room(struct worker *w, int per_type[JOB_TYPE_MAX])
 	int room;
 
 	pthread_mutex_lock(&w->mu);
-	room = (int)w->nslots - w->held;
+	/* above the low mark the batch would be small: wait for the mark */
+	room = w->held <= w->low_mark ? (int)w->nslots - w->held : 0;
 	for (int t = 0; t < JOB_TYPE_MAX; t++) {
 		int64_t f = w->cfg->types[t].concurrency - w->held_type[t];
 

@@ -148,7 +148,10 @@ typedef void (*step_handler)(struct step_ctx *c);
 enum sj_err runner_start(struct worker *w) SJ_WUR;
 /*
  * What main may claim now: in all, and per type (0 for a type this
- * worker cannot run).  Re-arms the wake-up: the next time a slot frees
+ * worker cannot run).  Nothing while the slots held are above the low
+ * mark: a claim then would be a small one, and falling to the mark wakes
+ * main anyway (with PREFETCH_JOBS=0 the mark is one free slot, so any
+ * room counts).  Re-arms the wake-up: the next time a slot frees
  * below the low mark (or under a type's cap) the self-pipe is written.
  */
 int runner_room(struct worker *w, int per_type[JOB_TYPE_MAX]);
