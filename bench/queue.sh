@@ -183,6 +183,12 @@ insert_noop() {
 	psqlq -c "VACUUM ANALYZE jobs"
 }
 
+# Before each timed run: the same start for every contender (the first
+# write to each page after a checkpoint logs the whole page).
+checkpoint() {
+	psqlq -c "CHECKPOINT"
+}
+
 live_jobs() {
 	psqlq -c "SELECT count(*) FROM jobs WHERE status IN ('pending',
 		'processing')"
@@ -233,6 +239,7 @@ drain() {
 	say "drain: ours, $DRAIN_N jobs, $CONC hands"
 	psqlq -c "TRUNCATE jobs"
 	insert_noop "$DRAIN_N"
+	checkpoint
 	c0=$(commits)
 	start_worker "$STATE/worker-drain.log"
 	wait_drained 600 $((DRAIN_N - 50000)) $((DRAIN_N - 100000)) 0 ||
@@ -251,6 +258,7 @@ drain() {
 		NULL)::graphile_worker.job_spec FROM generate_series(1,
 		$DRAIN_N)))" >/dev/null
 	psqlq -c "VACUUM ANALYZE graphile_worker._private_jobs"
+	checkpoint
 	out=$(cd "$STATE/graphile" && "$NODE" run.mjs drain "$DRAIN_N" "$CONC" \
 		batch 2>>"$STATE/graphile.log") || out=
 	GW_DRAIN=$(rate "$(field jobs "$out")" "$(field seconds "$out")")
@@ -260,6 +268,7 @@ drain() {
 	say "drain: the SKIP LOCKED ceiling"
 	psqlq -c "TRUNCATE jobs"
 	insert_noop "$DRAIN_N"
+	checkpoint
 	out=$("$LOADER" ceiling "$DATABASE_URL" 4 500)
 	CEIL=$(rate "$(field jobs "$out")" "$(field seconds "$out")")
 	kv ceiling_drain_jobs_per_s "$CEIL"
@@ -280,6 +289,7 @@ continuous() {
 	local t0 t1 out n
 	say "continuous: ours, ${CONT_S} s"
 	psqlq -c "TRUNCATE jobs"
+	checkpoint
 	start_worker "$STATE/worker-cont.log"
 	sleep 1
 	t0=$(psqlq -c "SELECT now()")
@@ -294,6 +304,7 @@ continuous() {
 		"$(field seconds "$out")")"
 
 	say "continuous: graphile-worker, ${CONT_S} s"
+	checkpoint
 	start_graphile batch "$STATE/graphile-cont.lat"
 	kill -USR1 "$NODE_PID"
 	out=$("$LOADER" repeat "$DATABASE_URL" 2 "$CONT_S" "$PRODUCE_GW")
@@ -366,6 +377,7 @@ finished_rows() {
 # claim_rate SUFFIX: drains SCALE_DRAIN new noop jobs with our worker.
 claim_rate() {
 	insert_noop "$SCALE_DRAIN" "$1"
+	checkpoint
 	start_worker "$STATE/worker-scale.log"
 	wait_drained 300 || true
 	stop_worker
@@ -516,6 +528,7 @@ main() {
 	kv graphile_version "$GW_VERSION"
 	kv queue_drain_jobs "$DRAIN_N"
 	kv queue_concurrency "$CONC"
+	kv queue_prefetch "$PREFETCH"
 	kv pg_settings "$(psqlq -c "SELECT string_agg(name || ':' || setting,
 		',' ORDER BY name) FROM pg_settings WHERE name IN
 		('synchronous_commit', 'fsync', 'shared_buffers', 'full_page_writes',

@@ -405,10 +405,19 @@ static const struct db_stmt st_complete_batch = {
     "error_message = NULL, completed_at = now(), updated_at = now(), "
     "lease_owner = NULL, lease_expires_at = NULL FROM unnest($1::text[], "
     "$2::int8[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS u(id, epoch, "
-    "res, step, n) WHERE j.id = u.id AND j.status = 'processing' AND "
-    "j.lease_owner = $5 AND j.lease_epoch = u.epoch RETURNING u.n",
+    "res, step, n) WHERE j.id = u.id AND j.status || '' = 'processing' "
+    "AND j.lease_owner = $5 AND j.lease_epoch = u.epoch RETURNING u.n",
     5};
 /* clang-format on */
+/*
+ * The rows are found by primary key, one per element.  "status || ''"
+ * keeps the planner off jobs_processing_idx, whose predicate the plain
+ * test would match: under load that index holds the dead entries of
+ * every job the worker finished since the last VACUUM, and a plan that
+ * scans it for lease_owner = $5 grows with them (measured: the whole
+ * queue slowing from 20,000 to 3,000 jobs/s within 12 s of a continuous
+ * load).
+ */
 
 /* Appends s to a PostgreSQL array literal as a quoted element (or NULL). */
 static enum sj_err

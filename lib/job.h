@@ -199,13 +199,31 @@ enum sj_err job_cancel(struct db *db, const char *id,
 enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
 
 /*
+ * Where the claim scan of a type starts: at (priority, run_at) when the
+ * caller knows every due pending job before that point was claimed a
+ * moment ago; priority -1 means the beginning.  The rows claimed earlier
+ * leave dead entries at the head of the claim index until VACUUM, and
+ * under a sustained load a scan from the beginning spends most of its
+ * time stepping over them (measured: 3.6 ms before the first row behind
+ * 110,000 of them, 0.14 ms after a VACUUM).
+ */
+struct claim_from {
+	int priority;
+	int64_t run_at_ms;
+};
+#define CLAIM_FROM_START ((struct claim_from){-1, 0})
+
+/*
  * Claims up to max due pending jobs, at most free[t] of each type t,
  * ordered by priority (when enablePriorityProcessing) then run_at, with
- * FOR UPDATE SKIP LOCKED and a lease of c->lease_seconds.  *out is a
- * malloced array of *n jobs (caller job_list_free()s).
+ * FOR UPDATE SKIP LOCKED and a lease of c->lease_seconds; with priority
+ * order, type t's scan starts at from[t] (from may be NULL: from the
+ * start).  *out is a malloced array of *n jobs (caller
+ * job_list_free()s).
  */
 enum sj_err job_claim(struct db *db, const struct cfg *c, const char *worker,
 		      const int free[JOB_TYPE_MAX], int max,
+		      const struct claim_from *from,
 		      struct job_list *out) SJ_WUR;
 
 /*

@@ -14,12 +14,13 @@
  * jobs_claim_idx; then the best of those overall.  SKIP LOCKED lets any
  * number of workers claim at once without waiting on each other.
  */
-#define CLAIM_SQL(order)                                                       \
-	"WITH cand AS (SELECT c.id FROM unnest($1::text[], $2::int4[]) AS "    \
-	"t(type, cap) CROSS JOIN LATERAL (SELECT j.id, j.priority, j.run_at "  \
-	"FROM jobs j WHERE j.status = 'pending' AND j.type = t.type AND "      \
-	"j.run_at <= now() ORDER BY " order " LIMIT t.cap FOR UPDATE SKIP "    \
-	"LOCKED) c ORDER BY " order " LIMIT $3::int4) UPDATE jobs j SET "      \
+#define CLAIM_SQL(order, from)                                                 \
+	"WITH cand AS (SELECT c.id FROM unnest($1::text[], $2::int4[], "       \
+	"$6::int4[], $7::int8[]) AS t(type, cap, fp, fr) CROSS JOIN LATERAL "  \
+	"(SELECT j.id, j.priority, j.run_at FROM jobs j WHERE j.status = "     \
+	"'pending' AND j.type = t.type AND j.run_at <= now()" from " ORDER "   \
+	"BY " order " LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY " order   \
+	" LIMIT $3::int4) UPDATE jobs j SET "                                  \
 	"status = 'processing', lease_owner = $4, lease_epoch = "              \
 	"j.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => " \
 	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \
@@ -35,38 +36,53 @@
 	MS("j.started_at") ", " MS("j.completed_at") ", " MS("j.run_at")
 /* clang-format on */
 
+/* an index condition on jobs_claim_idx: the scan starts there */
+#define CLAIM_FROM                                                             \
+	" AND (j.priority, j.run_at) >= (t.fp, timestamptz 'epoch' + t.fr * "  \
+	"interval '1 ms')"
 static const struct db_stmt st_claim_prio = {
-    "job_claim_prio", CLAIM_SQL("priority, run_at, id"), 5};
+    "job_claim_prio", CLAIM_SQL("priority, run_at, id", CLAIM_FROM), 7};
+/* the index does not serve this order: from[] is not used */
 static const struct db_stmt st_claim_fifo = {"job_claim_fifo",
-					     CLAIM_SQL("run_at, id"), 5};
+					     CLAIM_SQL("run_at, id", ""), 7};
 
 enum sj_err
 job_claim(struct db *db, const struct cfg *c, const char *worker,
-	  const int free[JOB_TYPE_MAX], int max, struct job_list *out)
+	  const int free[JOB_TYPE_MAX], int max, const struct claim_from *from,
+	  struct job_list *out)
 {
-	char types[160], caps[96], lim[16], lease_s[24];
-	const char *params[5];
-	size_t tl = 1, cl = 1;
+	char types[160], caps[96], lim[16], lease_s[24], fp[96], fr[192];
+	const char *params[7];
+	size_t tl = 1, cl = 1, pl = 1, rl = 1;
 	PGresult *r = NULL;
 	enum sj_err e;
 	int offered = 0;
 
 	out->jobs = NULL;
 	out->n = 0;
-	types[0] = caps[0] = '{';
+	types[0] = caps[0] = fp[0] = fr[0] = '{';
 	for (int t = 0; t < JOB_TYPE_MAX; t++) {
+		struct claim_from f = from != NULL ? from[t] : CLAIM_FROM_START;
+
 		if (free[t] <= 0)
 			continue;
 		tl += (size_t)snprintf(types + tl, sizeof(types) - tl, "%s%s",
 				       offered ? "," : "", job_type_name(t));
 		cl += (size_t)snprintf(caps + cl, sizeof(caps) - cl, "%s%d",
 				       offered ? "," : "", free[t]);
+		pl += (size_t)snprintf(fp + pl, sizeof(fp) - pl, "%s%d",
+				       offered ? "," : "", f.priority);
+		rl += (size_t)snprintf(fr + rl, sizeof(fr) - rl, "%s%lld",
+				       offered ? "," : "",
+				       (long long)f.run_at_ms);
 		offered++;
 	}
 	if (offered == 0 || max <= 0)
 		return SJ_OK;
 	snprintf(types + tl, sizeof(types) - tl, "}");
 	snprintf(caps + cl, sizeof(caps) - cl, "}");
+	snprintf(fp + pl, sizeof(fp) - pl, "}");
+	snprintf(fr + rl, sizeof(fr) - rl, "}");
 	snprintf(lim, sizeof(lim), "%d", max);
 	snprintf(lease_s, sizeof(lease_s), "%lld", (long long)c->lease_seconds);
 	params[0] = types;
@@ -74,10 +90,18 @@ job_claim(struct db *db, const struct cfg *c, const char *worker,
 	params[2] = lim;
 	params[3] = worker;
 	params[4] = lease_s;
-	e = db_exec(db,
-		    c->features[FEAT_PRIORITY_PROCESSING] ? &st_claim_prio
-							  : &st_claim_fifo,
-		    params, &r);
+	params[5] = fp;
+	params[6] = fr;
+	/*
+	 * Planned for the call: a generic plan does not know LIMIT $3 and
+	 * guessed thousands of rows, joining them to a sequential scan of
+	 * the whole table (measured: 149 ms for 250 jobs at 212,000 rows).
+	 */
+	e = db_exec_planned(db,
+			    c->features[FEAT_PRIORITY_PROCESSING]
+				? &st_claim_prio
+				: &st_claim_fifo,
+			    params, &r);
 	if (e != SJ_OK)
 		return e;
 	e = job_rows(r, out);

@@ -7,9 +7,10 @@
  * own.  Its loop waits in ppoll() on that session's socket and on the
  * runner's self-pipe, with a timeout that ends at the next poll tick
  * (JOB_PROCESSING_INTERVAL) or heartbeat, whichever is first.  It claims
- * when a NOTIFY on JOB_CHANNEL_NEW arrives, when a job thread frees a
- * hand, on every tick, and after every (re)connect.  A NOTIFY on
- * JOB_CHANNEL_CANCEL flags the named job if it is in hand.
+ * when a NOTIFY on JOB_CHANNEL_NEW arrives, when the runner asks (the
+ * jobs held fell to its low mark), on every tick, and after every
+ * (re)connect, each time as many as there is room for (runner_room).  A
+ * NOTIFY on JOB_CHANNEL_CANCEL flags the named job if it is held.
  *
  * The table is the truth and NOTIFY a hint: after any new session (ours
  * or one the db layer silently replaced, noticed by its backend pid) the
@@ -70,6 +71,8 @@ struct loop {
 	int64_t interval_ms; /* reloadable copies of the cfg values */
 	int64_t beat_ms;
 	bool want_claim;
+	/* where each type's next claim scan starts (see job_claim) */
+	struct claim_from from[JOB_TYPE_MAX];
 	sigset_t waitmask; /* the mask inside ppoll: our signals open */
 };
 
@@ -322,6 +325,47 @@ claim_order(const void *pa, const void *pb)
 	return strcmp(a->id, b->id);
 }
 
+/* Every type's next claim scans from the start of the queue. */
+static void
+loop_rewind(struct loop *l)
+{
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		l->from[t] = CLAIM_FROM_START;
+}
+
+/*
+ * After a claim: a type that filled its share has more due jobs queued
+ * behind the last one claimed, so its next scan starts there (at that
+ * job's priority and due time) instead of stepping over the dead index
+ * entries of everything claimed since the last VACUUM.  A type that came
+ * back short scans from the start again.  A job that becomes due before
+ * the start point meanwhile (a new one of a more urgent priority, a
+ * released one) is seen by the scan from the start that every poll tick
+ * and every short claim makes, so it waits at most JOB_PROCESSING_INTERVAL
+ * while this worker is saturated with that type.  list is sorted.
+ */
+static void
+loop_advance(struct loop *l, const int per[JOB_TYPE_MAX],
+	     const struct job_list *list)
+{
+	int got[JOB_TYPE_MAX] = {0};
+
+	for (size_t i = 0; i < list->n; i++)
+		if ((unsigned)list->jobs[i].type < JOB_TYPE_MAX)
+			got[list->jobs[i].type]++;
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		if (per[t] > 0 && got[t] < per[t])
+			l->from[t] = CLAIM_FROM_START;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct job *j = &list->jobs[i];
+
+		if ((unsigned)j->type < JOB_TYPE_MAX && got[j->type] > 0 &&
+		    got[j->type] >= per[j->type])
+			l->from[j->type] =
+			    (struct claim_from){j->priority, j->run_at_ms};
+	}
+}
+
 /*
  * Claims as many jobs as there is room for, in all and per type, and
  * queues them for the job threads in claim order.
@@ -341,11 +385,12 @@ loop_claim(struct loop *l)
 	if (room <= 0 || offer == 0)
 		return SJ_OK;
 	room = room < (int)CLAIM_MAX ? room : (int)CLAIM_MAX;
-	e = job_claim(l->db, cfg, l->w->id, per, room, &list);
+	e = job_claim(l->db, cfg, l->w->id, per, room, l->from, &list);
 	if (e != SJ_OK)
 		return e;
 	if (list.n > 1 && cfg->features[FEAT_PRIORITY_PROCESSING])
 		qsort(list.jobs, list.n, sizeof(list.jobs[0]), claim_order);
+	loop_advance(l, per, &list);
 	for (i = 0; i < list.n; i++)
 		log_job(LOG_LVL_INFO, list.jobs[i].id,
 			"claimed type=%s attempt=%d/%d",
@@ -418,6 +463,7 @@ loop_work(struct loop *l)
 	if (now >= l->next_tick_ms) {
 		l->next_tick_ms = now + l->interval_ms;
 		l->want_claim = l->want_claim || auto_on(l);
+		loop_rewind(l);
 		if ((e = loop_maintain(l)) != SJ_OK) {
 			loop_failed(l, e, "maintenance");
 			return;
@@ -614,6 +660,7 @@ worker_run(const struct cfg *cfg)
 	}
 	log_msg(LOG_LVL_INFO, "worker", w.id, "started: %lld job threads",
 		(long long)cfg->max_concurrent_jobs);
+	loop_rewind(&l);
 	l.next_tick_ms = worker_now_ms();
 	l.next_beat_ms = l.next_tick_ms;
 	loop_run(&l);

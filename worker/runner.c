@@ -404,7 +404,7 @@ runner_finish(struct step_ctx *c)
 	case RUN_FAIL:
 		finish_fail(c);
 		break;
-	case RUN_DONE: /* job_complete() logged "completed" */
+	case RUN_DONE: /* the completer logs "completed" once written */
 		log_job(LOG_LVL_DEBUG, id, "finished in %lld ms",
 			(long long)(worker_now_ms() - c->taken_ms));
 		break;

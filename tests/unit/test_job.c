@@ -248,7 +248,8 @@ claim(const char *worker, int cartoon, int storybook, int max,
 
 	free[JOB_CARTOONIZE] = cartoon;
 	free[JOB_STORYBOOK] = storybook;
-	assert_int_equal(job_claim(db, &cfg, worker, free, max, l), SJ_OK);
+	assert_int_equal(job_claim(db, &cfg, worker, free, max, NULL, l),
+			 SJ_OK);
 }
 
 static void
@@ -280,6 +281,48 @@ test_claim_caps_and_priority(void **state)
 	assert_string_equal(l.jobs[0].id, c3);
 	job_list_free(&l);
 	(void)c2;
+}
+
+/* A claim that starts past the jobs before its point skips them. */
+static void
+test_claim_from(void **state)
+{
+	char c1[JOB_ID_MAX], c2[JOB_ID_MAX], c3[JOB_ID_MAX], sql[256];
+	struct claim_from from[JOB_TYPE_MAX];
+	int free[JOB_TYPE_MAX] = {0};
+	struct job_list l;
+	struct job j3;
+
+	(void)state;
+	create(JOB_CARTOONIZE, CARTOON, c1);
+	create(JOB_CARTOONIZE, CARTOON, c2);
+	create(JOB_CARTOONIZE, CARTOON, c3);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET run_at = now() - CASE id WHEN '%s' THEN "
+		 "interval '3 s' WHEN '%s' THEN interval '2 s' ELSE interval "
+		 "'1 s' END",
+		 c1, c2);
+	assert_int_equal(db_exec_simple(db, sql), SJ_OK);
+	assert_int_equal(job_get(db, c3, &j3), SJ_OK);
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		from[t] = CLAIM_FROM_START;
+	free[JOB_CARTOONIZE] = 5;
+	/* past a more urgent priority than any job's: nothing */
+	from[JOB_CARTOONIZE] = (struct claim_from){2, 0};
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
+	assert_int_equal(l.n, 0);
+	/* from c3's due time: c3 alone, though c1 and c2 are due first */
+	from[JOB_CARTOONIZE] = (struct claim_from){j3.priority, j3.run_at_ms};
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.jobs[0].id, c3);
+	job_list_free(&l);
+	/* from the start: the two left */
+	from[JOB_CARTOONIZE] = CLAIM_FROM_START;
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
+	assert_int_equal(l.n, 2);
+	job_list_free(&l);
+	job_free(&j3);
 }
 
 static void
@@ -651,6 +694,7 @@ main(void)
 	    cmocka_unit_test(test_validation_messages),
 	    cmocka_unit_test(test_validation_normalizes),
 	    cmocka_unit_test_setup(test_claim_caps_and_priority, fresh),
+	    cmocka_unit_test_setup(test_claim_from, fresh),
 	    cmocka_unit_test_setup(test_retry_policy, fresh),
 	    cmocka_unit_test_setup(test_retry_after, fresh),
 	    cmocka_unit_test_setup(test_permanent_failure, fresh),
