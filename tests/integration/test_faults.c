@@ -54,18 +54,27 @@ teardown(void **state)
 	return 0;
 }
 
-/* Jobs whose input holds tag (in any string), by status. */
+/* Jobs whose input holds tag (in any string) and meet cond (SQL). */
 static long long
-count_tagged(const char *tag, const char *status)
+count_tagged_if(const char *tag, const char *cond)
 {
 	char sql[512];
 
-	snprintf(
-	    sql, sizeof(sql),
-	    "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%'%s%s%s",
-	    tag, status ? " AND status = '" : "", status ? status : "",
-	    status ? "'" : "");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%' "
+		 "AND (%s)",
+		 tag, cond);
 	return sql_ll(sql);
+}
+
+/* Tagged jobs by status (NULL: all). */
+static long long
+count_tagged(const char *tag, const char *status)
+{
+	char cond[64];
+
+	snprintf(cond, sizeof(cond), "status = '%s'", status ? status : "");
+	return count_tagged_if(tag, status ? cond : "true");
 }
 
 /* Waits until every tagged job is finished; the number completed. */
@@ -94,26 +103,45 @@ start_anon(const char *type, const char *body)
 	itest_job_start(type, body, NULL, id);
 }
 
+/*
+ * A clean fake whose image calls follow script; tag (64 bytes) receives
+ * prefix and our pid, for this test's jobs.
+ */
+static void
+fresh_fake(const char *prefix, const char *script, char *tag)
+{
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, script);
+	snprintf(tag, 64, "%s-%ld", prefix, (long)getpid());
+}
+
+/* Starts n anonymous image-generation jobs whose prompts carry tag. */
+static void
+start_images(const char *tag, int n)
+{
+	char body[256];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
+			 tag, i);
+		start_anon("image-generation", body);
+	}
+}
+
 static void
 test_workers_race(void **state)
 {
 	const char *const extra[] = {"MAX_CONCURRENT_JOBS=4", NULL};
 	enum { M = 60, N = 3 };
 	struct json_object *log;
-	char tag[64], body[256];
+	char tag[64];
 	pid_t w[N];
 	int64_t t0;
 	long long done;
 
 	(void)state;
-	fake_reset(&fk);
-	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:30\"");
-	snprintf(tag, sizeof(tag), "race-%ld", (long)getpid());
-	for (int i = 0; i < M; i++) {
-		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
-			 tag, i);
-		start_anon("image-generation", body);
-	}
+	fresh_fake("race", "\"default\":\"delay:30\"", tag);
+	start_images(tag, M);
 	t0 = itest_now_ms();
 	for (int i = 0; i < N; i++)
 		w[i] = itest_worker(fake_worker_env(&fk, extra));
@@ -192,11 +220,7 @@ test_sigkill_under_load(void **state)
 	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:400\"");
 	fake_script(&fk, FAKE_CHAT, "\"default\":\"delay:400\"");
 	snprintf(tag, sizeof(tag), "kill-%ld", (long)getpid());
-	for (int i = 0; i < IMAGES; i++) {
-		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
-			 tag, i);
-		start_anon("image-generation", body);
-	}
+	start_images(tag, IMAGES);
 	for (int i = 0; i < SCENES; i++) {
 		/* a photo of its own: describing it is this job's call */
 		snprintf(salt, sizeof(salt), "%s-%d", tag, i);
@@ -300,21 +324,15 @@ test_pg_restart(void **state)
 	const char *const extra[] = {"MAX_CONCURRENT_JOBS=3",
 				     "JOB_PROCESSING_INTERVAL=5000", NULL};
 	enum { M = 15 };
-	char tag[64], body[256];
+	char tag[64];
 	long long done, lat;
 	pid_t w;
 	int64_t t0;
 
 	(void)state;
-	fake_reset(&fk);
-	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:300\"");
-	snprintf(tag, sizeof(tag), "pgr-%ld", (long)getpid());
+	fresh_fake("pgr", "\"default\":\"delay:300\"", tag);
 	w = itest_worker(fake_worker_env(&fk, extra));
-	for (int i = 0; i < M; i++) {
-		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
-			 tag, i);
-		start_anon("image-generation", body);
-	}
+	start_images(tag, M);
 	for (int i = 0; i < 100 && count_tagged(tag, "completed") < 3; i++)
 		usleep(50 * 1000);
 	t0 = itest_now_ms();
@@ -483,20 +501,14 @@ test_prefetch(void **state)
 	    "JOB_LEASE_SECONDS=2",	    "HEARTBEAT_MS=500",
 	    "JOB_PROCESSING_INTERVAL=1000", NULL};
 	const char *const plain[] = {"MAX_CONCURRENT_JOBS=6", NULL};
-	char tag[64], body[256], sql[512], last[64], path[128];
+	char tag[64], sql[512], last[64], path[128];
 	struct resp r;
 	pid_t w;
 	int i;
 
 	(void)state;
-	fake_reset(&fk);
-	fake_script(&fk, FAKE_IMAGES, "\"default\":\"delay:1500\"");
-	snprintf(tag, sizeof(tag), "ahead-%ld", (long)getpid());
-	for (i = 0; i < 6; i++) {
-		snprintf(body, sizeof(body), "{\"image_prompt\":\"%s %d\"}",
-			 tag, i);
-		start_anon("image-generation", body);
-	}
+	fresh_fake("ahead", "\"default\":\"delay:1500\"", tag);
+	start_images(tag, 6);
 	w = itest_worker(fake_worker_env(&fk, ahead));
 	for (i = 0; i < 50 && count_tagged(tag, "processing") < 5; i++)
 		usleep(100 * 1000);
@@ -521,16 +533,9 @@ test_prefetch(void **state)
 	assert_true(count_tagged(tag, "processing") >= 3);
 	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
 	assert_int_equal(count_tagged(tag, "processing"), 0);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%' "
-		 "AND rescues > 0",
-		 tag);
-	assert_int_equal(sql_ll(sql), 0);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM jobs WHERE input::text LIKE '%%%s%%' "
-		 "AND status = 'pending' AND attempts > 0",
-		 tag);
-	assert_int_equal(sql_ll(sql), 0);
+	assert_int_equal(count_tagged_if(tag, "rescues > 0"), 0);
+	assert_int_equal(
+	    count_tagged_if(tag, "status = 'pending' AND attempts > 0"), 0);
 	/* the running one and those still waiting, less the cancelled */
 	assert_true(count_tagged(tag, "pending") >= 2);
 
