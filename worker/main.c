@@ -385,6 +385,8 @@ loop_claim(struct loop *l)
 	if (room <= 0 || offer == 0)
 		return SJ_OK;
 	room = room < (int)CLAIM_MAX ? room : (int)CLAIM_MAX;
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		per[t] = per[t] < room ? per[t] : room;
 	e = job_claim(l->db, cfg, l->w->id, per, room, l->from, &list);
 	if (e != SJ_OK)
 		return e;
