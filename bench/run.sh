@@ -29,7 +29,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/tools/stack.sh"
 
 [ $# -eq 2 ] || sj_die "usage: $0 BUILD_DIR OUT_MD"
-[ "$(id -u)" = 0 ] || sj_die "must run as root (PostgreSQL runs via runuser)"
+sj_need_root
 BUILD=$(cd "$1" && pwd)
 OUT_MD=$2
 SECS=${SJ_BENCH_SECONDS:-10}
@@ -52,9 +52,7 @@ done
 [[ $SECS =~ ^[0-9]+$ && $LOAD_SECS =~ ^[0-9]+$ && $RATE_SECS =~ ^[0-9]+$ &&
 	$MEM_REQS =~ ^[0-9]+$ ]] || sj_die "SJ_BENCH_* durations must be integers"
 
-STATE_ROOT=${SJ_BENCH_STATE_ROOT:-${TMPDIR:-/tmp}}
-STATE=$(mktemp -d "$STATE_ROOT/bench.XXXXXX")
-chmod 755 "$STATE"
+STATE=$(sj_state_dir "${SJ_BENCH_STATE_ROOT:-}" bench)
 SJ_CLEANUP_LIST=$STATE/cleanup.list
 LOG=$STATE/log
 RUN=$STATE/run

@@ -224,15 +224,6 @@ http_resp_free(struct http_resp *resp)
 		buf_free(&resp->body);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- callbacks ---- */
 
 static curl_socket_t
@@ -664,13 +655,13 @@ do_hops(struct xfer *x, CURLM *m, CURL *h, CURLU *u, char *errbuf)
 	const struct http_req *r = x->req;
 	struct http_resp *resp = x->resp;
 	struct curl_slist *hdrs = NULL;
-	int64_t deadline =
-	    now_ms() + (r->timeout_ms > 0 ? r->timeout_ms : DEF_TIMEOUT_MS);
+	int64_t deadline = num_mono_ms() +
+			   (r->timeout_ms > 0 ? r->timeout_ms : DEF_TIMEOUT_MS);
 	bool get = false, cross = false, plain;
 	enum sj_err e;
 
 	for (int hop = 0;; hop++) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - num_mono_ms();
 
 		if ((e = url_check(r, u, &plain, resp->final_url,
 				   sizeof(resp->final_url))) != SJ_OK)

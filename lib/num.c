@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "num.h"
 
@@ -99,4 +100,13 @@ num_bool(const char *s, bool *out)
 		}
 	}
 	return SJ_EINVAL;
+}
+
+int64_t
+num_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

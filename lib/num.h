@@ -1,7 +1,8 @@
 /*
  * Bounded number parsing.  The whole string must be the number: no
  * leading spaces, no trailing bytes, no empty string.  Out-of-range
- * values are SJ_EINVAL, never clamped.
+ * values are SJ_EINVAL, never clamped.  Also the one clock deadlines and
+ * durations are measured with.
  */
 #ifndef SJ_NUM_H
 #define SJ_NUM_H
@@ -20,5 +21,8 @@ enum sj_err num_u64_digits(const char *s, uint64_t max, uint64_t *out) SJ_WUR;
 enum sj_err num_double(const char *s, double *out) SJ_WUR;
 /* 1/0, true/false, yes/no, on/off (case-insensitive). */
 enum sj_err num_bool(const char *s, bool *out) SJ_WUR;
+
+/* Milliseconds of CLOCK_MONOTONIC (never jumps with the wall clock). */
+int64_t num_mono_ms(void);
 
 #endif

@@ -28,6 +28,22 @@ sj_say() {
 	printf '==> %s\n' "$*" >&2
 }
 
+# sj_need_root: dies unless root.
+sj_need_root() {
+	[ "$(id -u)" = 0 ] ||
+		sj_die "run as root: PostgreSQL is started via runuser and nginx drops to www-data"
+}
+
+# sj_state_dir ROOT PREFIX: makes a throwaway state directory under ROOT
+# (default $TMPDIR or /tmp) and prints it.  postgres and www-data must
+# traverse it, and mktemp makes it 0700.
+sj_state_dir() {
+	local d
+	d=$(mktemp -d "${1:-${TMPDIR:-/tmp}}/$2.XXXXXX") || return 1
+	chmod 755 "$d"
+	printf '%s\n' "$d"
+}
+
 # sj_register KIND ARG: remembers something for sj_sweep to stop.
 sj_register() {
 	[ -n "${SJ_CLEANUP_LIST:-}" ] || return 0

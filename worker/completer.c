@@ -137,8 +137,8 @@ write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
 		if (*dbp != NULL)
 			db_reset(*dbp);
 		if (*stopping && *give_up_ms == 0)
-			*give_up_ms = worker_now_ms() + WORKER_LAST_WRITE_MS;
-		if (*give_up_ms != 0 && worker_now_ms() + wait > *give_up_ms)
+			*give_up_ms = num_mono_ms() + WORKER_LAST_WRITE_MS;
+		if (*give_up_ms != 0 && num_mono_ms() + wait > *give_up_ms)
 			break;
 		log_warn("completing %zu jobs: database unreachable; "
 			 "retrying in %lld ms",

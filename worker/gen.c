@@ -129,6 +129,20 @@ gen_ckpt_save(struct step_ctx *c, const char *key, struct json_object *val)
 	return step_checkpoint(c);
 }
 
+bool
+gen_describe_once(struct step_ctx *c, const char *key, const char *url,
+		  char out[GEN_DESC_MAX])
+{
+	const char *saved = gen_ckpt_str(c, key);
+
+	if (saved != NULL) {
+		snprintf(out, GEN_DESC_MAX, "%s", saved);
+		return true;
+	}
+	return gen_provider(c->cfg)->describe(c, url, out) &&
+	       gen_ckpt_save(c, key, json_object_new_string(out));
+}
+
 /* ---- the media cache and the store ---- */
 
 bool
@@ -203,7 +217,7 @@ gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make, void *arg,
 static enum sj_err
 job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 {
-	int64_t t0 = worker_now_ms(), left = c->deadline_ms - t0;
+	int64_t t0 = num_mono_ms(), left = c->deadline_ms - t0;
 	bool clamped = false;
 	enum sj_err e;
 
@@ -221,15 +235,15 @@ job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 	e = http_do(req, resp);
 	log_job(LOG_LVL_DEBUG, c->job->id, "%s %s: %s HTTP %ld in %lld ms",
 		req->method ? req->method : "GET", req->url, sj_strerror(e),
-		resp->status, (long long)(worker_now_ms() - t0));
+		resp->status, (long long)(num_mono_ms() - t0));
 	/*
 	 * A call cut by the job's own deadline may end a moment before our
 	 * clock reaches it: that is the job timing out, not an upstream
 	 * failure to retry.
 	 */
 	if (e != SJ_OK && clamped &&
-	    c->deadline_ms - worker_now_ms() <= DEADLINE_SLACK_MS)
-		worker_sleep_ms(c->deadline_ms - worker_now_ms());
+	    c->deadline_ms - num_mono_ms() <= DEADLINE_SLACK_MS)
+		worker_sleep_ms(c->deadline_ms - num_mono_ms());
 	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c))) {
 		http_resp_free(resp);
 		step_aborted(c);

@@ -86,6 +86,12 @@ struct json_object *gen_ckpt(struct step_ctx *c, const char *key);
 const char *gen_ckpt_str(struct step_ctx *c, const char *key);
 bool gen_ckpt_save(struct step_ctx *c, const char *key,
 		   struct json_object *val) SJ_WUR;
+/*
+ * The provider's description of the picture at url, kept in the
+ * checkpoint under key: a resumed job does not pay for it again.
+ */
+bool gen_describe_once(struct step_ctx *c, const char *key, const char *url,
+		       char out[GEN_DESC_MAX]) SJ_WUR;
 
 /*
  * The media cache (shared by all jobs and workers): the URL stored for a

@@ -521,17 +521,12 @@ openai_cartoon(struct step_ctx *c, const char *prompt, const char *style,
 	       const char *url, struct gen_image *out)
 {
 	char desc[GEN_DESC_MAX];
-	const char *saved = gen_ckpt_str(c, CKPT_CARTOON_DESC);
 	struct json_object *full;
 	bool ok;
 
 	if (url[0] == '\0')
 		return openai_image(c, prompt, style, out);
-	if (saved != NULL)
-		snprintf(desc, sizeof(desc), "%s", saved);
-	else if (!openai_describe(c, url, desc) ||
-		 !gen_ckpt_save(c, CKPT_CARTOON_DESC,
-				json_object_new_string(desc)))
+	if (!gen_describe_once(c, CKPT_CARTOON_DESC, url, desc))
 		return false;
 	if ((full = text_content("a cartoon portrait of %s. %s", desc,
 				 prompt)) == NULL) {

@@ -227,7 +227,7 @@ loop_lost(struct loop *l, const char *what)
 	l->backoff_ms = b == 0			 ? BACKOFF_MIN_MS
 			: b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
 						 : b * 2;
-	l->retry_ms = worker_now_ms() + l->backoff_ms;
+	l->retry_ms = num_mono_ms() + l->backoff_ms;
 	l->listen_pid = 0;
 	/* Log first: what may be PQerrorMessage() of the session. */
 	log_warn("database connection lost (%s); reconnecting in %lld ms", what,
@@ -260,7 +260,7 @@ loop_listen(struct loop *l)
 	if (l->listen_pid != 0)
 		log_warn("database session was replaced; listening again");
 	l->listen_pid = 0;
-	if (worker_now_ms() < l->retry_ms)
+	if (num_mono_ms() < l->retry_ms)
 		return false;
 	if (db_connect(l->db) != SJ_OK ||
 	    db_exec_simple(l->db, "LISTEN " JOB_CHANNEL_NEW
@@ -272,7 +272,7 @@ loop_listen(struct loop *l)
 	l->listen_pid = PQbackendPID(pg);
 	/* drain what arrived while not listening */
 	l->want_claim = auto_on(l);
-	l->next_beat_ms = worker_now_ms();
+	l->next_beat_ms = num_mono_ms();
 	log_info("listening on %s and %s", JOB_CHANNEL_NEW, JOB_CHANNEL_CANCEL);
 	return true;
 }
@@ -451,7 +451,7 @@ loop_maintain(struct loop *l)
 static void
 loop_work(struct loop *l)
 {
-	int64_t now = worker_now_ms();
+	int64_t now = num_mono_ms();
 	enum sj_err e;
 
 	if (now >= l->next_beat_ms) {
@@ -505,7 +505,7 @@ loop_wait(struct loop *l, bool listening)
 						  : l->next_beat_ms;
 	if (!listening)
 		until = l->retry_ms;
-	wait = until - worker_now_ms();
+	wait = until - num_mono_ms();
 	if (listening && l->want_claim)
 		wait = 0;
 	wait = wait < 0 ? 0 : wait > WAIT_MAX_MS ? WAIT_MAX_MS : wait;
@@ -590,10 +590,10 @@ loop_reload(struct loop *l)
 	atomic_store(&l->w->delay_ms, (long long)n.local_delay_ms);
 	l->interval_ms = n.processing_interval_ms;
 	l->beat_ms = n.heartbeat_ms;
-	if (l->next_tick_ms > worker_now_ms() + l->interval_ms)
-		l->next_tick_ms = worker_now_ms() + l->interval_ms;
-	if (l->next_beat_ms > worker_now_ms() + l->beat_ms)
-		l->next_beat_ms = worker_now_ms() + l->beat_ms;
+	if (l->next_tick_ms > num_mono_ms() + l->interval_ms)
+		l->next_tick_ms = num_mono_ms() + l->interval_ms;
+	if (l->next_beat_ms > num_mono_ms() + l->beat_ms)
+		l->next_beat_ms = num_mono_ms() + l->beat_ms;
 	reload_note(l->w->cfg, &n);
 	cfg_free(&n);
 	log_info("configuration reloaded");
@@ -663,7 +663,7 @@ worker_run(const struct cfg *cfg)
 	log_msg(LOG_LVL_INFO, "worker", w.id, "started: %lld job threads",
 		(long long)cfg->max_concurrent_jobs);
 	loop_rewind(&l);
-	l.next_tick_ms = worker_now_ms();
+	l.next_tick_ms = num_mono_ms();
 	l.next_beat_ms = l.next_tick_ms;
 	loop_run(&l);
 	worker_shutdown(&l);

@@ -68,15 +68,6 @@ struct fence {
 	enum job_status status; /* FENCE_FAIL: what job_fail decided */
 };
 
-int64_t
-worker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 worker_sleep_ms(int64_t ms)
 {
@@ -171,7 +162,7 @@ fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 			return SJ_EDB;
 		}
 		db_reset(c->db);
-		if (worker_now_ms() + wait > deadline_ms ||
+		if (num_mono_ms() + wait > deadline_ms ||
 		    (!last && stopping(c)))
 			return SJ_EDB;
 		log_job(LOG_LVL_WARN, c->job->id,
@@ -203,7 +194,7 @@ step_lost(struct step_ctx *c, enum sj_err e)
 static bool
 step_timed_out(struct step_ctx *c)
 {
-	if (worker_now_ms() < c->deadline_ms)
+	if (num_mono_ms() < c->deadline_ms)
 		return false;
 	step_fail(c, false, "JOB_TIMEOUT",
 		  "Job exceeded maximum processing time");
@@ -258,7 +249,7 @@ step_abort_cb(void *arg)
 	const struct step_ctx *c = arg;
 
 	return stopping(c) || atomic_load(&c->slot->cancel) ||
-	       worker_now_ms() >= c->deadline_ms;
+	       num_mono_ms() >= c->deadline_ms;
 }
 
 void
@@ -359,7 +350,7 @@ finish_fail(struct step_ctx *c)
 	enum sj_err e;
 
 	/* On success job_fail() logs the outcome itself. */
-	e = fence(c, &f, worker_now_ms() + WORKER_LAST_WRITE_MS);
+	e = fence(c, &f, num_mono_ms() + WORKER_LAST_WRITE_MS);
 	if (e == SJ_OK)
 		return;
 	if (e == SJ_ELOST || e == SJ_ENOTFOUND)
@@ -379,7 +370,7 @@ finish_release(struct step_ctx *c)
 	const char *id = c->job->id;
 	enum sj_err e;
 
-	e = fence(c, &f, worker_now_ms() + WORKER_LAST_WRITE_MS);
+	e = fence(c, &f, num_mono_ms() + WORKER_LAST_WRITE_MS);
 	if (e == SJ_OK)
 		log_job(LOG_LVL_INFO, id, "released (worker stopping)");
 	else if (e == SJ_ELOST || e == SJ_ENOTFOUND)
@@ -406,7 +397,7 @@ runner_finish(struct step_ctx *c)
 		break;
 	case RUN_DONE: /* the completer logs "completed" once written */
 		log_job(LOG_LVL_DEBUG, id, "finished in %lld ms",
-			(long long)(worker_now_ms() - c->taken_ms));
+			(long long)(num_mono_ms() - c->taken_ms));
 		break;
 	case RUN_RELEASE:
 		finish_release(c);
@@ -455,7 +446,7 @@ runner_run(struct worker *w, struct slot *s, struct db **dbp)
 	c.lease.job_id = s->job.id;
 	c.lease.worker_id = w->id;
 	c.lease.epoch = s->job.lease_epoch;
-	c.taken_ms = worker_now_ms();
+	c.taken_ms = num_mono_ms();
 	c.deadline_ms =
 	    s->claimed_ms + cfg_job_timeout(cfg, s->job.type) * 1000;
 	fn = steps_handler(cfg, s->job.type);
@@ -624,7 +615,7 @@ runner_room(struct worker *w, int per_type[JOB_TYPE_MAX])
 size_t
 runner_submit(struct worker *w, struct job *js, size_t n)
 {
-	int64_t now = worker_now_ms();
+	int64_t now = num_mono_ms();
 	size_t i;
 
 	pthread_mutex_lock(&w->mu);

@@ -178,18 +178,11 @@ out:
 static bool
 character_of(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
 {
-	const char *saved = gen_ckpt_str(c, CKPT_CHARACTER);
-
-	if (saved != NULL) {
-		snprintf(out, GEN_DESC_MAX, "%s", saved);
-		return true;
-	}
 	if (url[0] == '\0') {
 		snprintf(out, GEN_DESC_MAX, "the main character");
 		return true;
 	}
-	return gen_provider(c->cfg)->describe(c, url, out) &&
-	       gen_ckpt_save(c, CKPT_CHARACTER, json_object_new_string(out));
+	return gen_describe_once(c, CKPT_CHARACTER, url, out);
 }
 
 /*

@@ -28,6 +28,7 @@
 #include "db.h"
 #include "err.h"
 #include "job.h"
+#include "num.h"
 
 #define WORKER_APPNAME	"storyjobs-worker"
 #define WORKER_HOST_MAX 256
@@ -188,7 +189,6 @@ void runner_slot_done(struct worker *w, struct slot *s);
  */
 bool worker_db_retryable(struct db *db);
 
-int64_t worker_now_ms(void);
 void worker_sleep_ms(int64_t ms);
 
 /*

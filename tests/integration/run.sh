@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$ROOT/tools/stack.sh"
 
 [ $# -eq 1 ] || sj_die "usage: $0 BUILD_DIR"
-[ "$(id -u)" = 0 ] || sj_die "must run as root (PostgreSQL runs via runuser)"
+sj_need_root
 BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
 TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
@@ -40,10 +40,7 @@ for f in "$WORKER_BIN" "$BUILD/tools/storyjobsctl" "$FAKE_UPSTREAM" \
 	[ -x "$f" ] || sj_die "$f is missing (build with 'make check' first)"
 done
 
-STATE_ROOT=${SJ_TEST_STATE_ROOT:-${TMPDIR:-/tmp}}
-STATE=$(mktemp -d "$STATE_ROOT/integ.XXXXXX")
-# postgres and www-data must traverse it (mktemp makes it 0700).
-chmod 755 "$STATE"
+STATE=$(sj_state_dir "${SJ_TEST_STATE_ROOT:-}" integ)
 SJ_CLEANUP_LIST=$STATE/cleanup.list
 LOG=$STATE/log
 DATABASE_URL=

@@ -46,15 +46,6 @@ static char tmpdir[] = "/tmp/sj-test-http-XXXXXX";
 static char portfile[sizeof(tmpdir) + 16];
 static char base[64]; /* http://127.0.0.1:<port> */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- addresses ---- */
 
 static bool
@@ -200,14 +191,14 @@ static void
 refused(enum http_policy pol, bool loop, const char *url)
 {
 	struct http_resp r;
-	int64_t t0 = mono_ms();
+	int64_t t0 = num_mono_ms();
 	enum sj_err e = get(pol, loop, url, &r);
 
 	if (e != SJ_EPERMANENT)
 		fail_msg("%s: %s, not refused", url, sj_strerror(e));
 	assert_int_equal(r.status, 0);
 	assert_null(r.body.data);
-	assert_true(mono_ms() - t0 < 1000);
+	assert_true(num_mono_ms() - t0 < 1000);
 	http_resp_free(&r);
 }
 
@@ -489,7 +480,7 @@ chat(struct http_req *q, struct http_resp *r, enum sj_err want)
 	static const char body[] = "{\"model\":\"m\",\"messages\":[]}";
 	static const char *const h[] = {"Content-Type: application/json", NULL};
 	static char url[256];
-	int64_t t0 = mono_ms();
+	int64_t t0 = num_mono_ms();
 	enum sj_err e;
 
 	url_of(url, sizeof(url), "/v1/chat/completions");
@@ -502,7 +493,7 @@ chat(struct http_req *q, struct http_resp *r, enum sj_err want)
 	if (e != want)
 		fail_msg("chat: %s, wanted %s", sj_strerror(e),
 			 sj_strerror(want));
-	return mono_ms() - t0;
+	return num_mono_ms() - t0;
 }
 
 static void
@@ -678,10 +669,10 @@ static void
 test_size_cap_chunked(void **state)
 {
 	struct http_resp r;
-	int64_t ms = mono_ms();
+	int64_t ms = num_mono_ms();
 
 	assert_int_equal(canned(NULL, 1 << 20, &r), SJ_ETOOBIG);
-	ms = mono_ms() - ms;
+	ms = num_mono_ms() - ms;
 	assert_int_equal(r.status, 0);
 	assert_null(r.body.data);
 	assert_true(ms < 5000);
@@ -809,7 +800,7 @@ static bool
 abort_after(void *arg)
 {
 	(void)arg;
-	return mono_ms() >= abort_at;
+	return num_mono_ms() >= abort_at;
 }
 
 static void
@@ -823,7 +814,7 @@ test_abort(void **state)
 		  "{\"path\":\"/v1/chat/completions\",\"default\":\"hang\"}");
 	q.timeout_ms = 30000;
 	q.abort_cb = abort_after;
-	abort_at = mono_ms() + 300;
+	abort_at = num_mono_ms() + 300;
 	ms = chat(&q, &r, SJ_ELOST);
 	print_message("abort after 300 ms: %lld ms\n", (long long)ms);
 	assert_true(ms >= 290 && ms < 1300);
@@ -970,12 +961,12 @@ test_store_cloudinary_faults(void **state)
 
 	fake_post("/_script",
 		  "{\"path\":\"/v1_1/upload\",\"default\":\"hang\"}");
-	abort_at = mono_ms() + 200;
-	ms = mono_ms();
+	abort_at = num_mono_ms() + 200;
+	ms = num_mono_ms();
 	assert_int_equal(store_put(&c, "b.png", "abc", 3, "image/png",
 				   abort_after, NULL, url),
 			 SJ_ELOST);
-	ms = mono_ms() - ms;
+	ms = num_mono_ms() - ms;
 	assert_true(ms < 1200);
 }
 
