@@ -25,7 +25,7 @@ struct db {
 	PGconn *conn;
 	char *url;
 	char *appname;
-	char options[64];
+	char options[160];
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
 	char sqlstate[6];
@@ -50,6 +50,17 @@ db_open(const char *url, const char *appname, long stmt_timeout_ms,
 		 stmt_timeout_ms);
 	*out = db;
 	return SJ_OK;
+}
+
+void
+db_keyed(struct db *db)
+{
+	size_t n = strlen(db->options);
+
+	snprintf(db->options + n, sizeof(db->options) - n,
+		 " -c enable_seqscan=off -c enable_hashjoin=off"
+		 " -c enable_mergejoin=off");
+	db_reset(db);
 }
 
 void

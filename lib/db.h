@@ -31,6 +31,16 @@ struct db_stmt {
 enum sj_err db_open(const char *url, const char *appname, long stmt_timeout_ms,
 		    struct db **out) SJ_WUR;
 void db_close(struct db *db);
+/*
+ * For a session whose statements each find their rows by primary key,
+ * such as a batch of completions joined to the table by id: sequential
+ * scans, hash joins and merge joins are priced out, so every element
+ * stays one index lookup.  The planner otherwise hashed a scan of the
+ * whole table whenever it held fewer than about 100,000 rows (measured
+ * at 20,000 rows: 16 ms for 150 completions instead of 2.4 ms).  Applies
+ * from the next connection.
+ */
+void db_keyed(struct db *db);
 
 /* Connects now if not connected.  SJ_EDB when the server is unreachable. */
 enum sj_err db_connect(struct db *db) SJ_WUR;

@@ -410,7 +410,9 @@ static const struct db_stmt st_complete_batch = {
     5};
 /* clang-format on */
 /*
- * The rows are found by primary key, one per element.  "status || ''"
+ * The rows are found by primary key, one per element (the worker's
+ * completer runs this on a db_keyed() session, so a small table is not
+ * scanned instead).  "status || ''"
  * keeps the planner off jobs_processing_idx, whose predicate the plain
  * test would match: under load that index holds the dead entries of
  * every job the worker finished since the last VACUUM, and a plan that

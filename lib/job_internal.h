@@ -7,9 +7,19 @@
 
 #include "job.h"
 
+/*
+ * A timestamp as whole unix milliseconds, rounded down.  extract() gives
+ * numeric, 0.4 us per value (five per row: a fifth of a claim's CPU
+ * spent here); date_part() gives the nearest double, within 2.4e-4 ms of
+ * the exact value after the multiplication for any date before 2038 and
+ * more than a century after.  The exact value is a whole number of
+ * microseconds, so adding half a microsecond before floor() can neither
+ * reach the next millisecond nor fall below this one: the result is
+ * exact (test_job's test_ms_exact checks the edges).
+ */
+#define MS(c) "floor(date_part('epoch', " c ") * 1000 + 0.0005)::int8"
 /* The columns job_from_row() reads, in its order. */
 /* clang-format off */
-#define MS(c) "(floor(extract(epoch from " c ") * 1000))::int8"
 #define JOB_COLS                                                              \
 	"id, type, status, progress, current_step, coalesce(user_id, 0), "    \
 	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "   \

@@ -13,19 +13,28 @@
  * Per type with free slots, the first due pending jobs by the index
  * jobs_claim_idx; then the best of those overall.  SKIP LOCKED lets any
  * number of workers claim at once without waiting on each other.
+ *
+ * The update finds the rows it locked by their tuple ids (a Tid Scan),
+ * not by joining the chosen ids back to the table: for that join the
+ * planner hashed a sequential scan of the whole table whenever it held
+ * fewer than about 100,000 rows (measured at 20,000: 8-11 ms a claim of
+ * 260 jobs instead of 2.4-3.2; at 200,000 the key lookups took 4-5.5).
+ * A locked row cannot move before the update.  A row whose locked
+ * version is newer than the statement's snapshot is not updated (the
+ * lock ends with the statement): it stays pending for the next claim.
  */
 #define CLAIM_SQL(order, from)                                                 \
-	"WITH cand AS (SELECT c.id FROM unnest($1::text[], $2::int4[], "       \
+	"WITH cand AS (SELECT c.tid FROM unnest($1::text[], $2::int4[], "      \
 	"$6::int4[], $7::int8[]) AS t(type, cap, fp, fr) CROSS JOIN LATERAL "  \
-	"(SELECT j.id, j.priority, j.run_at FROM jobs j WHERE j.status = "     \
-	"'pending' AND j.type = t.type AND j.run_at <= now()" from " ORDER "   \
-	"BY " order " LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY " order   \
-	" LIMIT $3::int4) UPDATE jobs j SET "                                  \
+	"(SELECT j.ctid AS tid, j.id, j.priority, j.run_at FROM jobs j WHERE " \
+	"j.status = 'pending' AND j.type = t.type AND j.run_at <= now()" from  \
+	" ORDER BY " order " LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY "  \
+	order " LIMIT $3::int4) UPDATE jobs j SET "                            \
 	"status = 'processing', lease_owner = $4, lease_epoch = "              \
 	"j.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => " \
 	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \
-	"now()), updated_at = now() FROM cand WHERE j.id = cand.id "           \
-	"RETURNING " JOB_COLS_J
+	"now()), updated_at = now() WHERE j.ctid = ANY (ARRAY(SELECT tid "     \
+	"FROM cand)) RETURNING " JOB_COLS_J
 /* clang-format off */
 #define JOB_COLS_J                                                            \
 	"j.id, j.type, j.status, j.progress, j.current_step, "                 \

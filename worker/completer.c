@@ -55,8 +55,10 @@ session(struct worker *w, struct db **dbp)
 	if (*dbp != NULL)
 		return true;
 	if (db_open(w->cfg->database_url, WORKER_APPNAME,
-		    (long)w->cfg->statement_timeout_ms, dbp) == SJ_OK)
+		    (long)w->cfg->statement_timeout_ms, dbp) == SJ_OK) {
+		db_keyed(*dbp);
 		return true;
+	}
 	*dbp = NULL;
 	return false;
 }

@@ -3,6 +3,7 @@
  * cases, then the retry policy, claiming, leases, fencing, timeouts,
  * cancellation, notifications and reconnection.
  */
+#include <assert.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -323,6 +324,109 @@ test_claim_from(void **state)
 	assert_int_equal(l.n, 2);
 	job_list_free(&l);
 	job_free(&j3);
+}
+
+/*
+ * A keyed session (the completer's) keeps its other settings, prices out
+ * scans and hash joins, and completes a batch: each job once, a job whose
+ * fence no longer matches not at all.
+ */
+static void
+test_keyed_session(void **state)
+{
+	static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
+					  "enable_mergejoin"};
+	struct job_done d[3];
+	struct job_list l;
+	struct db *k;
+	PGresult *r;
+	char q[96], id[JOB_ID_MAX];
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		create(JOB_CARTOONIZE, CARTOON, id);
+	claim("w1", 3, 0, 3, &l);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(db_open(cfg.database_url, "test", 4321, &k), SJ_OK);
+	db_keyed(k);
+	assert_int_equal(db_connect(k), SJ_OK);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(q, sizeof(q), "SELECT current_setting('%s')", off[i]);
+		r = PQexec(db_pg(k), q);
+		assert_string_equal(PQgetvalue(r, 0, 0), "off");
+		PQclear(r);
+	}
+	r = PQexec(db_pg(k), "SELECT current_setting('statement_timeout')");
+	assert_string_equal(PQgetvalue(r, 0, 0), "4321ms");
+	PQclear(r);
+	for (size_t i = 0; i < 3; i++)
+		d[i] = (struct job_done){l.jobs[i].id, l.jobs[i].lease_epoch,
+					 "{\"n\": 1}", NULL, false};
+	d[1].epoch++; /* a stale claim */
+	assert_int_equal(job_complete_batch(k, "w1", 3, d), SJ_OK);
+	assert_true(d[0].done);
+	assert_false(d[1].done);
+	assert_true(d[2].done);
+	r = PQexec(db_pg(k), "SELECT count(*) FROM jobs WHERE status = "
+			     "'completed' AND result = '{\"n\": 1}'");
+	assert_string_equal(PQgetvalue(r, 0, 0), "2");
+	PQclear(r);
+	db_close(k);
+	job_list_free(&l);
+}
+
+/*
+ * Timestamps come back as whole milliseconds rounded down (job_internal.h
+ * MS): exact at each edge of a millisecond, before 1970 and in 2037.
+ */
+static void
+test_ms_exact(void **state)
+{
+	static const struct {
+		long long us;
+		int64_t ms;
+	} c[] = {
+	    {1767225600000000LL, 1767225600000LL}, /* on the millisecond */
+	    {1767225600000999LL, 1767225600000LL}, /* just below the next */
+	    {1767225600001000LL, 1767225600001LL},
+	    {1767225600999999LL, 1767225600999LL},
+	    {2145916799999999LL, 2145916799999LL}, /* the end of 2037 */
+	    {2145916800000001LL, 2145916800000LL},
+	    {-1000000LL, -1000LL}, /* before 1970: still down */
+	    {-1000001LL, -1001LL},
+	    {1LL, 0LL},
+	    {-1LL, -1LL},
+	    /* floor(date_part() * 1000) alone gives one less for these */
+	    {1086354130972000LL, 1086354130972LL},
+	    {135094643327000LL, 135094643327LL},
+	    {1767225600000001LL, 1767225600000LL},
+	    {1767225600000500LL, 1767225600000LL},
+	    {0LL, 0LL},
+	};
+	char id[JOB_ID_MAX], sql[512];
+	struct job j;
+
+	(void)state;
+	create(JOB_CARTOONIZE, CARTOON, id);
+	static_assert(sizeof(c) / sizeof(c[0]) % 5 == 0, "five per row");
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i += 5) {
+#define US(k) "timestamptz 'epoch' + %lld * interval '1 microsecond'"
+		snprintf(sql, sizeof(sql),
+			 "UPDATE jobs SET created_at = " US(0) ", updated_at = "
+			 US(1) ", started_at = " US(2) ", completed_at = " US(3)
+			 ", run_at = " US(4) " WHERE id = '%s'",
+			 c[i].us, c[i + 1].us, c[i + 2].us, c[i + 3].us,
+			 c[i + 4].us, id);
+#undef US
+		assert_int_equal(db_exec_simple(db, sql), SJ_OK);
+		get(id, &j);
+		assert_int_equal(j.created_ms, c[i].ms);
+		assert_int_equal(j.updated_ms, c[i + 1].ms);
+		assert_int_equal(j.started_ms, c[i + 2].ms);
+		assert_int_equal(j.completed_ms, c[i + 3].ms);
+		assert_int_equal(j.run_at_ms, c[i + 4].ms);
+		job_free(&j);
+	}
 }
 
 static void
@@ -695,6 +799,8 @@ main(void)
 	    cmocka_unit_test(test_validation_normalizes),
 	    cmocka_unit_test_setup(test_claim_caps_and_priority, fresh),
 	    cmocka_unit_test_setup(test_claim_from, fresh),
+	    cmocka_unit_test_setup(test_ms_exact, fresh),
+	    cmocka_unit_test_setup(test_keyed_session, fresh),
 	    cmocka_unit_test_setup(test_retry_policy, fresh),
 	    cmocka_unit_test_setup(test_retry_after, fresh),
 	    cmocka_unit_test_setup(test_permanent_failure, fresh),
