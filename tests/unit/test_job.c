@@ -110,6 +110,21 @@ test_id_format(void **state)
 	assert_false(job_id_valid("job_1_ABC"));
 	assert_false(job_id_valid("job_1_a'b"));
 	assert_false(job_id_valid("non-existent-job"));
+	/* the table refuses what job_id_valid() refuses, inserted or set */
+	assert_int_not_equal(
+	    db_exec_simple(side, "INSERT INTO jobs (id, type, max_attempts, "
+				 "timeout_s, input) VALUES ('job_1_ABC', "
+				 "'scenes', 1, 60, '{}')"),
+	    SJ_OK);
+	assert_int_equal(
+	    db_exec_simple(side, "INSERT INTO jobs (id, type, max_attempts, "
+				 "timeout_s, input) VALUES ('job_1_abc', "
+				 "'scenes', 1, 60, '{}')"),
+	    SJ_OK);
+	assert_int_not_equal(db_exec_simple(side, "UPDATE jobs SET id = "
+						  "'job_1_a''b'"),
+			     SJ_OK);
+	assert_int_equal(db_exec_simple(side, "DELETE FROM jobs"), SJ_OK);
 }
 
 static void
