@@ -198,6 +198,24 @@ db_is_prepared(const struct db *db, const struct db_stmt *st)
 	return false;
 }
 
+/* Prepares st on this session unless it is; the session must be ready. */
+static enum sj_err
+db_prepare(struct db *db, const struct db_stmt *st)
+{
+	enum sj_err e;
+
+	if (db_is_prepared(db, st))
+		return SJ_OK;
+	if (db->nprepared >= DB_MAX_PREPARED)
+		return SJ_ENOMEM;
+	e = db_check(db,
+		     PQprepare(db->conn, st->name, st->sql, st->nparams, NULL),
+		     st->name, NULL);
+	if (e == SJ_OK)
+		db->prepared[db->nprepared++] = st;
+	return e;
+}
+
 enum sj_err
 db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 	PGresult **res)
@@ -210,19 +228,90 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 		return e;
 	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
 		return db_exec_planned(db, st, params, res);
-	if (!db_is_prepared(db, st)) {
-		e = db_check(
-		    db,
-		    PQprepare(db->conn, st->name, st->sql, st->nparams, NULL),
-		    st->name, NULL);
-		if (e != SJ_OK)
-			return e;
-		db->prepared[db->nprepared++] = st;
-	}
+	if ((e = db_prepare(db, st)) != SJ_OK)
+		return e;
 	return db_check(db,
 			PQexecPrepared(db->conn, st->name, st->nparams, params,
 				       NULL, NULL, 0),
 			st->name, res);
+}
+
+static const struct db_stmt st_notify = {"db_notify",
+					 "SELECT pg_notify($1, $2)", 2};
+
+/*
+ * The next result of a pipeline (NULL when the connection broke), and
+ * the end of its statement or sync after it; false when the stream is
+ * not what a two-statement pipeline sends.
+ */
+static bool
+db_pipe_take(struct db *db, PGresult **r)
+{
+	PGresult *end;
+
+	*r = PQgetResult(db->conn);
+	if (*r != NULL && PQresultStatus(*r) == PGRES_PIPELINE_SYNC) {
+		PQclear(*r);
+		*r = PQgetResult(db->conn);
+	}
+	if (*r == NULL)
+		return false;
+	/* a statement's results end with NULL, then comes its sync */
+	if ((end = PQgetResult(db->conn)) != NULL) {
+		PQclear(end);
+		return false;
+	}
+	return true;
+}
+
+enum sj_err
+db_exec_notify(struct db *db, const struct db_stmt *st,
+	       const char *const *params, PGresult **res, const char *channel,
+	       const char *payload)
+{
+	const char *np[2] = {channel, payload};
+	PGresult *r = NULL, *n = NULL, *sync;
+	enum sj_err e;
+	bool ok;
+
+	if (res != NULL)
+		*res = NULL;
+	if ((e = db_ready(db)) != SJ_OK)
+		return e;
+	if (db->nprepared + 2 > DB_MAX_PREPARED &&
+	    (!db_is_prepared(db, st) || !db_is_prepared(db, &st_notify))) {
+		/* no room to prepare them: two round trips, same outcome */
+		e = db_exec_planned(db, st, params, res);
+		if (db_exec_planned(db, &st_notify, np, NULL) != SJ_OK)
+			log_warn("notice on %s not sent", channel);
+		return e;
+	}
+	if ((e = db_prepare(db, st)) != SJ_OK ||
+	    (e = db_prepare(db, &st_notify)) != SJ_OK)
+		return e;
+	ok = PQenterPipelineMode(db->conn) &&
+	     PQsendQueryPrepared(db->conn, st->name, st->nparams, params, NULL,
+				 NULL, 0) &&
+	     PQpipelineSync(db->conn) &&
+	     PQsendQueryPrepared(db->conn, st_notify.name, 2, np, NULL, NULL,
+				 0) &&
+	     PQpipelineSync(db->conn);
+	ok = ok && db_pipe_take(db, &r) && db_pipe_take(db, &n);
+	sync = ok ? PQgetResult(db->conn) : NULL;
+	ok = ok && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	PQclear(sync);
+	if (!ok || !PQexitPipelineMode(db->conn)) {
+		log_warn("statement %s: pipeline broken: %s", st->name,
+			 PQerrorMessage(db->conn));
+		PQclear(r);
+		PQclear(n);
+		db_reset(db);
+		return SJ_EDB;
+	}
+	/* st's outcome stands whether or not the notice went out */
+	if (db_check(db, n, st_notify.name, NULL) != SJ_OK)
+		log_warn("notice on %s not sent", channel);
+	return db_check(db, r, st->name, res);
 }
 
 enum sj_err

@@ -4,8 +4,11 @@
  * transaction open across anything slow.  Worker writes are fenced by
  * (id, lease_owner, lease_epoch, status = 'processing'): zero rows means
  * the worker lost the job (lease expired and rescued, cancelled, timed
- * out) and SJ_ELOST tells it to stop touching it.  NOTIFY is sent from the
- * same statement as the change, so it is delivered only if that commits.
+ * out) and SJ_ELOST tells it to stop touching it.  A new job's NOTIFY is
+ * sent right after its insert commits, in its own transaction in the same
+ * round trip (db_exec_notify: a NOTIFY inside the insert's transaction
+ * would serialize every creation's commit); other changes notify from the
+ * statement itself, so the notice is delivered only if that commits.
  * Timestamps cross the wire as unix milliseconds.
  */
 #include <openssl/rand.h>
@@ -187,10 +190,9 @@ job_list_free(struct job_list *l)
 
 static const struct db_stmt st_create = {
     "job_create",
-    "WITH ins AS (INSERT INTO jobs (id, type, priority, max_attempts, "
-    "timeout_s, input, user_id) VALUES ($1, $2, $3::int2, $4::int4, "
-    "$5::int4, $6::jsonb, nullif($7::int8, 0)) RETURNING " JOB_COLS ") "
-    "SELECT ins.*, pg_notify('" JOB_CHANNEL_NEW "', ins.type) FROM ins",
+    "INSERT INTO jobs (id, type, priority, max_attempts, timeout_s, input, "
+    "user_id) VALUES ($1, $2, $3::int2, $4::int4, $5::int4, $6::jsonb, "
+    "nullif($7::int8, 0)) RETURNING " JOB_COLS,
     7};
 
 enum sj_err
@@ -219,7 +221,9 @@ job_create(struct db *db, const struct cfg *c, enum job_type t,
 	params[6] = uid;
 	if (params[5] == NULL)
 		return SJ_ENOMEM;
-	if ((e = db_exec(db, &st_create, params, &r)) != SJ_OK)
+	e = db_exec_notify(db, &st_create, params, &r, JOB_CHANNEL_NEW,
+			   params[1]);
+	if (e != SJ_OK)
 		return e;
 	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_EDB;
 	PQclear(r);

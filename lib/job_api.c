@@ -29,35 +29,43 @@ static const struct db_stmt st_idem_get = {
     2};
 static const struct db_stmt st_start = {
     "job_start",
-    "WITH ins AS (INSERT INTO jobs (id, type, priority, max_attempts, "
-    "timeout_s, input, user_id, idempotency_key) SELECT $1, $2, $3::int2, "
-    "$4::int4, $5::int4, $6::jsonb, nullif($7::int8, 0), $8::text WHERE "
-    "$7::int8 = 0 OR (SELECT count(*) FROM jobs WHERE user_id = $7::int8 "
-    "AND status IN ('pending', 'processing')) < $9::int8 ON CONFLICT "
-    "(coalesce(user_id, 0), idempotency_key) WHERE idempotency_key IS NOT "
-    "NULL DO NOTHING RETURNING " JOB_COLS ") "
-    "SELECT ins.*, pg_notify('" JOB_CHANNEL_NEW "', ins.type) FROM ins",
+    "INSERT INTO jobs (id, type, priority, max_attempts, timeout_s, input, "
+    "user_id, idempotency_key) SELECT $1, $2, $3::int2, $4::int4, "
+    "$5::int4, $6::jsonb, nullif($7::int8, 0), $8::text WHERE $7::int8 = 0 "
+    "OR (SELECT count(*) FROM jobs WHERE user_id = $7::int8 AND status IN "
+    "('pending', 'processing')) < $9::int8 ON CONFLICT (coalesce(user_id, "
+    "0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+    "RETURNING " JOB_COLS,
     9};
 
-/* One-row statement into out: SJ_ENOTFOUND when no row. */
+static const struct db_stmt st_commit = {"job_start_commit", "COMMIT", 0};
+
+/*
+ * One-row statement into out: SJ_ENOTFOUND when no row.  With notify
+ * (autocommit only), the new-job notice follows in its own transaction
+ * (db_exec_notify).
+ */
 static enum sj_err
 job_one(struct db *db, const struct db_stmt *st, const char *const *params,
-	struct job *out)
+	const char *notify, struct job *out)
 {
 	PGresult *r = NULL;
 	enum sj_err e;
 
-	if ((e = db_exec(db, st, params, &r)) != SJ_OK)
+	e = notify != NULL ? db_exec_notify(db, st, params, &r,
+					    JOB_CHANNEL_NEW, notify)
+			   : db_exec(db, st, params, &r);
+	if (e != SJ_OK)
 		return e;
 	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_ENOTFOUND;
 	PQclear(r);
 	return e;
 }
 
-/* The statements of job_start, inside its transaction. */
+/* The statements of job_start; tx: inside its transaction. */
 static enum sj_err
 job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
-	     struct job *out, bool *reused)
+	     bool tx, struct job *out, bool *reused)
 {
 	char id[JOB_ID_MAX], prio[24], maxa[24], tmo[24], uid[24], max[24];
 	const char *p[9];
@@ -70,7 +78,7 @@ job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
 	    (e = db_exec(db, &st_start_lock, p, NULL)) != SJ_OK)
 		return e;
 	if (s->idem_key != NULL &&
-	    (e = job_one(db, &st_idem_get, p, out)) != SJ_ENOTFOUND) {
+	    (e = job_one(db, &st_idem_get, p, NULL, out)) != SJ_ENOTFOUND) {
 		*reused = e == SJ_OK;
 		return e;
 	}
@@ -95,13 +103,14 @@ job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
 	p[8] = max;
 	if (p[5] == NULL)
 		return SJ_ENOMEM;
-	e = job_one(db, &st_start, p, out);
+	/* alone (autocommit) the notice goes with it; else after COMMIT */
+	e = job_one(db, &st_start, p, tx ? NULL : p[1], out);
 	if (e != SJ_ENOTFOUND || s->idem_key == NULL)
 		return e == SJ_ENOTFOUND ? SJ_ECONFLICT : e;
 	/* an anonymous start with the same key won the race */
 	p[0] = uid;
 	p[1] = s->idem_key;
-	e = job_one(db, &st_idem_get, p, out);
+	e = job_one(db, &st_idem_get, p, NULL, out);
 	*reused = e == SJ_OK;
 	return e == SJ_ENOTFOUND ? SJ_ECONFLICT : e;
 }
@@ -126,15 +135,21 @@ job_start(struct db *db, const struct cfg *c, const struct job_start *s,
 	 * round trips fewer than the transaction below.
 	 */
 	if (s->user_id == 0 && s->idem_key == NULL) {
-		if ((e = job_start_tx(db, c, s, out, reused)) == SJ_OK)
+		if ((e = job_start_tx(db, c, s, false, out, reused)) == SJ_OK)
 			log_created(s, out);
 		return e;
 	}
 	if ((e = db_exec_simple(db, "BEGIN")) != SJ_OK)
 		return e;
-	e = job_start_tx(db, c, s, out, reused);
+	e = job_start_tx(db, c, s, true, out, reused);
 	if (e == SJ_OK || e == SJ_ECONFLICT) {
-		enum sj_err ce = db_exec_simple(db, "COMMIT");
+		/* a new job's notice: its own transaction, same round trip */
+		enum sj_err ce =
+		    e == SJ_OK && !*reused
+			? db_exec_notify(db, &st_commit, NULL, NULL,
+					 JOB_CHANNEL_NEW,
+					 job_type_name(out->type))
+			: db_exec_simple(db, "COMMIT");
 
 		if (ce != SJ_OK) {
 			if (e == SJ_OK)

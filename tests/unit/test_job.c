@@ -727,31 +727,78 @@ test_release(void **state)
 	job_free(&j);
 }
 
+/* The next notice on pg within ms, or NULL; the caller PQfreemem()s it. */
+static PGnotify *
+notice(PGconn *pg, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	PGnotify *n;
+	fd_set rfds;
+	int fd = PQsocket(pg);
+
+	if ((n = PQnotifies(pg)) != NULL)
+		return n;
+	FD_ZERO(&rfds);
+	FD_SET(fd, &rfds);
+	if (select(fd + 1, &rfds, NULL, NULL, &tv) <= 0)
+		return NULL;
+	assert_int_equal(PQconsumeInput(pg), 1);
+	return PQnotifies(pg);
+}
+
+static void
+expect_notice(PGconn *pg, const char *payload)
+{
+	PGnotify *n = notice(pg, 2000);
+
+	assert_non_null(n);
+	assert_string_equal(n->relname, JOB_CHANNEL_NEW);
+	assert_string_equal(n->extra, payload);
+	PQfreemem(n);
+}
+
+/*
+ * One notice per new job, after it is committed: from job_create, from a
+ * user's start (sent with its COMMIT) and an anonymous one; none for a
+ * start that reuses its idempotency key.
+ */
 static void
 test_notify_on_create(void **state)
 {
+	struct json_object *in = parse(CARTOON), *norm = NULL;
+	struct job_start st = {JOB_CARTOONIZE, NULL, 7, "key-1", 0};
+	const char *msg = NULL;
 	char id[JOB_ID_MAX];
-	PGnotify *n = NULL;
 	PGconn *pg;
-	fd_set rfds;
-	struct timeval tv = {2, 0};
-	int fd;
+	struct job j;
+	bool reused;
 
+	(void)state;
+	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
+			 "(7, 'n@example.com', 'x') ON CONFLICT DO NOTHING");
 	testdb_sql(side, "LISTEN " JOB_CHANNEL_NEW);
 	pg = db_pg(side);
 	create(JOB_CARTOONIZE, CARTOON, id);
-	fd = PQsocket(pg);
-	FD_ZERO(&rfds);
-	FD_SET(fd, &rfds);
-	assert_true(select(fd + 1, &rfds, NULL, NULL, &tv) > 0);
-	assert_int_equal(PQconsumeInput(pg), 1);
-	n = PQnotifies(pg);
-	assert_non_null(n);
-	assert_string_equal(n->relname, JOB_CHANNEL_NEW);
-	assert_string_equal(n->extra, "cartoonize");
-	PQfreemem(n);
-	assert_null(PQnotifies(pg)); /* exactly one */
+	expect_notice(pg, "cartoonize");
+	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
+			 SJ_OK);
+	st.norm = norm;
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	assert_false(reused);
+	job_free(&j);
+	expect_notice(pg, "cartoonize");
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	assert_true(reused);
+	job_free(&j);
+	st.user_id = 0;
+	st.idem_key = NULL;
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	job_free(&j);
+	expect_notice(pg, "cartoonize");
+	assert_null(notice(pg, 200)); /* none for the reused start */
 	testdb_sql(side, "UNLISTEN *");
+	json_object_put(norm);
+	json_object_put(in);
 }
 
 static void
