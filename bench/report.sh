@@ -106,6 +106,9 @@ on the same 2 cores as nginx, the programs and PostgreSQL.
 | load test failures | $LOADFAIL % ($LOADERR of $LOADN) | < 1 % | $(met "$LOADFAIL < 1") |
 | queue drain / graphile-worker | **$(v queue.drain_ratio)** | ≥ 1.0 | $(met "$(v queue.drain_ratio) >= 1") |
 | continuous enqueue+process / graphile-worker | **$(v queue.continuous_ratio)** | ≥ 1.0 | $(met "$(v queue.continuous_ratio) >= 1") |
+| enqueue → handler start p50 / p99 (graphile-worker: $(v queue.graphile_latency_p50_ms) / $(v queue.graphile_latency_p99_ms)) | $(v queue.ours_latency_p50_ms) / $(v queue.ours_latency_p99_ms) ms | ≤ 2 / ≤ 5 ms | $(met "$(v queue.ours_latency_p50_ms) <= 2 && $(v queue.ours_latency_p99_ms) <= 5") |
+| claim rate, 10⁶ / 10⁴ finished jobs | **$(v queue.scale_claim_ratio)** | 0.8–1.2 | $(met "$(v queue.scale_claim_ratio) >= 0.8 && $(v queue.scale_claim_ratio) <= 1.2") |
+| status read p50, 10⁶ / 10⁴ finished jobs | **$(v queue.scale_status_p50_ratio)** | 0.8–1.2 | $(met "$(v queue.scale_status_p50_ratio) >= 0.8 && $(v queue.scale_status_p50_ratio) <= 1.2") |
 
 ## Machine and software
 
