@@ -123,10 +123,10 @@ rate() {
 
 # pct FILE P: the P-th percentile (nearest rank) of FILE's numbers.
 pct() {
-	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END {
+	sort -g "$1" | awk -v p="$2" -v d="${3:-2}" '{ v[NR] = $1 } END {
 		if (NR == 0) { print "NA"; exit }
 		i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1
-		printf "%.2f", v[i] }'
+		printf "%.*f", d, v[i] }'
 }
 
 setup() {
@@ -424,7 +424,7 @@ EOF
 	cat "$dir"/tx.* | awk '{ printf "%.3f\n", $3 / 1000 }' >"$dir/lat"
 	printf '%s %s %s\n' \
 		"$(awk '/^tps/ { printf "%.0f", $3 }' "$dir/pgbench.out")" \
-		"$(pct "$dir/lat" 50)" "$(pct "$dir/lat" 99)"
+		"$(pct "$dir/lat" 50 3)" "$(pct "$dir/lat" 99 3)"
 }
 
 sizes() {
@@ -439,6 +439,9 @@ scale() {
 		say "scale: $n finished jobs"
 		finished_rows "$n"
 		r=$(claim_rate "s")
+		# The drain left twice SCALE_DRAIN dead row versions; autovacuum
+		# would clean them during the reads at one size and not the other.
+		psqlq -c "VACUUM jobs"
 		s=$(status_reads "$n")
 		kv "scale_claim_${tag}_jobs_per_s" "$r"
 		read -r -a s <<<"$s"
