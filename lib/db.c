@@ -29,6 +29,7 @@ struct db {
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
 	char sqlstate[6];
+	bool keyed; /* db_keyed() */
 };
 
 enum sj_err
@@ -59,7 +60,8 @@ db_keyed(struct db *db)
 
 	snprintf(db->options + n, sizeof(db->options) - n,
 		 " -c enable_seqscan=off -c enable_hashjoin=off"
-		 " -c enable_mergejoin=off");
+		 " -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan");
+	db->keyed = true;
 	db_reset(db);
 }
 
@@ -320,6 +322,10 @@ db_exec_planned(struct db *db, const struct db_stmt *st,
 {
 	enum sj_err e;
 
+	/* a keyed session's generic plan is the per-element one */
+	if (db->keyed &&
+	    (db->nprepared < DB_MAX_PREPARED || db_is_prepared(db, st)))
+		return db_exec(db, st, params, res);
 	if (res != NULL)
 		*res = NULL;
 	if ((e = db_ready(db)) != SJ_OK)

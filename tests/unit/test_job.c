@@ -342,15 +342,17 @@ test_claim_from(void **state)
 }
 
 /*
- * A keyed session (the completer's) keeps its other settings, prices out
- * scans and hash joins, and completes a batch: each job once, a job whose
- * fence no longer matches not at all.
+ * A keyed session (the worker's main and completer sessions) keeps its
+ * other settings, prices out scans and hash joins, runs generic plans,
+ * and completes a batch: each job once, a job whose fence no longer
+ * matches not at all; a second batch runs on the prepared statement.
  */
 static void
 test_keyed_session(void **state)
 {
 	static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
 					  "enable_mergejoin"};
+	const char *generic = "SELECT current_setting('plan_cache_mode')";
 	struct job_done d[3];
 	struct job_list l;
 	struct db *k;
@@ -374,6 +376,9 @@ test_keyed_session(void **state)
 	r = PQexec(db_pg(k), "SELECT current_setting('statement_timeout')");
 	assert_string_equal(PQgetvalue(r, 0, 0), "4321ms");
 	PQclear(r);
+	r = PQexec(db_pg(k), generic);
+	assert_string_equal(PQgetvalue(r, 0, 0), "force_generic_plan");
+	PQclear(r);
 	for (size_t i = 0; i < 3; i++)
 		d[i] = (struct job_done){l.jobs[i].id, l.jobs[i].lease_epoch,
 					 "{\"n\": 1}", NULL, false};
@@ -385,6 +390,15 @@ test_keyed_session(void **state)
 	r = PQexec(db_pg(k), "SELECT count(*) FROM jobs WHERE status = "
 			     "'completed' AND result = '{\"n\": 1}'");
 	assert_string_equal(PQgetvalue(r, 0, 0), "2");
+	PQclear(r);
+	d[1].epoch--; /* now the claim holds: it completes alone */
+	assert_int_equal(job_complete_batch(k, "w1", 3, d), SJ_OK);
+	assert_false(d[0].done);
+	assert_true(d[1].done);
+	assert_false(d[2].done);
+	r = PQexec(db_pg(k), "SELECT count(*) FROM pg_prepared_statements "
+			     "WHERE name = 'job_complete_batch'");
+	assert_string_equal(PQgetvalue(r, 0, 0), "1");
 	PQclear(r);
 	db_close(k);
 	job_list_free(&l);
