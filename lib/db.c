@@ -58,9 +58,10 @@ db_keyed(struct db *db)
 {
 	size_t n = strlen(db->options);
 
-	snprintf(db->options + n, sizeof(db->options) - n,
-		 " -c enable_seqscan=off -c enable_hashjoin=off"
-		 " -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan");
+	snprintf(
+	    db->options + n, sizeof(db->options) - n,
+	    " -c enable_seqscan=off -c enable_hashjoin=off"
+	    " -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan");
 	db->keyed = true;
 	db_reset(db);
 }

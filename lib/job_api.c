@@ -52,9 +52,9 @@ job_one(struct db *db, const struct db_stmt *st, const char *const *params,
 	PGresult *r = NULL;
 	enum sj_err e;
 
-	e = notify != NULL ? db_exec_notify(db, st, params, &r,
-					    JOB_CHANNEL_NEW, notify)
-			   : db_exec(db, st, params, &r);
+	e = notify != NULL
+		? db_exec_notify(db, st, params, &r, JOB_CHANNEL_NEW, notify)
+		: db_exec(db, st, params, &r);
 	if (e != SJ_OK)
 		return e;
 	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_ENOTFOUND;
@@ -144,12 +144,11 @@ job_start(struct db *db, const struct cfg *c, const struct job_start *s,
 	e = job_start_tx(db, c, s, true, out, reused);
 	if (e == SJ_OK || e == SJ_ECONFLICT) {
 		/* a new job's notice: its own transaction, same round trip */
-		enum sj_err ce =
-		    e == SJ_OK && !*reused
-			? db_exec_notify(db, &st_commit, NULL, NULL,
-					 JOB_CHANNEL_NEW,
-					 job_type_name(out->type))
-			: db_exec_simple(db, "COMMIT");
+		enum sj_err ce = e == SJ_OK && !*reused
+				     ? db_exec_notify(db, &st_commit, NULL,
+						      NULL, JOB_CHANNEL_NEW,
+						      job_type_name(out->type))
+				     : db_exec_simple(db, "COMMIT");
 
 		if (ce != SJ_OK) {
 			if (e == SJ_OK)

@@ -28,8 +28,9 @@
 	"$6::int4[], $7::int8[]) AS t(type, cap, fp, fr) CROSS JOIN LATERAL "  \
 	"(SELECT j.ctid AS tid, j.id, j.priority, j.run_at FROM jobs j WHERE " \
 	"j.status = 'pending' AND j.type = t.type AND j.run_at <= now()" from  \
-	" ORDER BY " order " LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY "  \
-	order " LIMIT $3::int4) UPDATE jobs j SET "                            \
+	" ORDER BY " order                                                     \
+	" LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY " order               \
+	" LIMIT $3::int4) UPDATE jobs j SET "                                  \
 	"status = 'processing', lease_owner = $4, lease_epoch = "              \
 	"j.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => " \
 	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \

@@ -341,6 +341,26 @@ test_claim_from(void **state)
 	job_free(&j3);
 }
 
+/* The one value sql returns on pg is expect. */
+static void
+expect_value(PGconn *pg, const char *sql, const char *expect)
+{
+	PGresult *r = PQexec(pg, sql);
+
+	assert_int_equal(PQntuples(r), 1);
+	assert_string_equal(PQgetvalue(r, 0, 0), expect);
+	PQclear(r);
+}
+
+/* One batch of three completions; done says which must complete. */
+static void
+complete3(struct db *k, struct job_done d[3], const char *done)
+{
+	assert_int_equal(job_complete_batch(k, "w1", 3, d), SJ_OK);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(d[i].done, done[i] == 'y');
+}
+
 /*
  * A keyed session (the worker's main and completer sessions) keeps its
  * other settings, prices out scans and hash joins, runs generic plans,
@@ -352,12 +372,11 @@ test_keyed_session(void **state)
 {
 	static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
 					  "enable_mergejoin"};
-	const char *generic = "SELECT current_setting('plan_cache_mode')";
+	char q[96], id[JOB_ID_MAX];
 	struct job_done d[3];
 	struct job_list l;
 	struct db *k;
-	PGresult *r;
-	char q[96], id[JOB_ID_MAX];
+	PGconn *pg;
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
@@ -367,39 +386,30 @@ test_keyed_session(void **state)
 	assert_int_equal(db_open(cfg.database_url, "test", 4321, &k), SJ_OK);
 	db_keyed(k);
 	assert_int_equal(db_connect(k), SJ_OK);
+	pg = db_pg(k);
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(q, sizeof(q), "SELECT current_setting('%s')", off[i]);
-		r = PQexec(db_pg(k), q);
-		assert_string_equal(PQgetvalue(r, 0, 0), "off");
-		PQclear(r);
+		expect_value(pg, q, "off");
 	}
-	r = PQexec(db_pg(k), "SELECT current_setting('statement_timeout')");
-	assert_string_equal(PQgetvalue(r, 0, 0), "4321ms");
-	PQclear(r);
-	r = PQexec(db_pg(k), generic);
-	assert_string_equal(PQgetvalue(r, 0, 0), "force_generic_plan");
-	PQclear(r);
+	expect_value(pg, "SELECT current_setting('statement_timeout')",
+		     "4321ms");
+	expect_value(pg, "SELECT current_setting('plan_cache_mode')",
+		     "force_generic_plan");
 	for (size_t i = 0; i < 3; i++)
 		d[i] = (struct job_done){l.jobs[i].id, l.jobs[i].lease_epoch,
 					 "{\"n\": 1}", NULL, false};
 	d[1].epoch++; /* a stale claim */
-	assert_int_equal(job_complete_batch(k, "w1", 3, d), SJ_OK);
-	assert_true(d[0].done);
-	assert_false(d[1].done);
-	assert_true(d[2].done);
-	r = PQexec(db_pg(k), "SELECT count(*) FROM jobs WHERE status = "
-			     "'completed' AND result = '{\"n\": 1}'");
-	assert_string_equal(PQgetvalue(r, 0, 0), "2");
-	PQclear(r);
+	complete3(k, d, "yny");
+	expect_value(pg,
+		     "SELECT count(*) FROM jobs WHERE status = 'completed' "
+		     "AND result = '{\"n\": 1}'",
+		     "2");
 	d[1].epoch--; /* now the claim holds: it completes alone */
-	assert_int_equal(job_complete_batch(k, "w1", 3, d), SJ_OK);
-	assert_false(d[0].done);
-	assert_true(d[1].done);
-	assert_false(d[2].done);
-	r = PQexec(db_pg(k), "SELECT count(*) FROM pg_prepared_statements "
-			     "WHERE name = 'job_complete_batch'");
-	assert_string_equal(PQgetvalue(r, 0, 0), "1");
-	PQclear(r);
+	complete3(k, d, "nyn");
+	expect_value(pg,
+		     "SELECT count(*) FROM pg_prepared_statements WHERE name = "
+		     "'job_complete_batch'",
+		     "1");
 	db_close(k);
 	job_list_free(&l);
 }
@@ -439,11 +449,11 @@ test_ms_exact(void **state)
 	create(JOB_CARTOONIZE, CARTOON, id);
 	static_assert(sizeof(c) / sizeof(c[0]) % 5 == 0, "five per row");
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i += 5) {
-#define US(k) "timestamptz 'epoch' + %lld * interval '1 microsecond'"
+#define US "timestamptz 'epoch' + %lld * interval '1 microsecond'"
 		snprintf(sql, sizeof(sql),
-			 "UPDATE jobs SET created_at = " US(0) ", updated_at = "
-			 US(1) ", started_at = " US(2) ", completed_at = " US(3)
-			 ", run_at = " US(4) " WHERE id = '%s'",
+			 "UPDATE jobs SET created_at = " US ", updated_at = " US
+			 ", started_at = " US ", completed_at = " US
+			 ", run_at = " US " WHERE id = '%s'",
 			 c[i].us, c[i + 1].us, c[i + 2].us, c[i + 3].us,
 			 c[i + 4].us, id);
 #undef US
