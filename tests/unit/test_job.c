@@ -343,7 +343,7 @@ test_claim_from(void **state)
 
 /* The one value sql returns on pg is expect. */
 static void
-expect_value(PGconn *pg, const char *sql, const char *expect)
+sql_value_is(PGconn *pg, const char *sql, const char *expect)
 {
 	PGresult *r = PQexec(pg, sql);
 
@@ -389,24 +389,24 @@ test_keyed_session(void **state)
 	pg = db_pg(k);
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(q, sizeof(q), "SELECT current_setting('%s')", off[i]);
-		expect_value(pg, q, "off");
+		sql_value_is(pg, q, "off");
 	}
-	expect_value(pg, "SELECT current_setting('statement_timeout')",
+	sql_value_is(pg, "SELECT current_setting('statement_timeout')",
 		     "4321ms");
-	expect_value(pg, "SELECT current_setting('plan_cache_mode')",
+	sql_value_is(pg, "SELECT current_setting('plan_cache_mode')",
 		     "force_generic_plan");
 	for (size_t i = 0; i < 3; i++)
 		d[i] = (struct job_done){l.jobs[i].id, l.jobs[i].lease_epoch,
 					 "{\"n\": 1}", NULL, false};
 	d[1].epoch++; /* a stale claim */
 	complete3(k, d, "yny");
-	expect_value(pg,
+	sql_value_is(pg,
 		     "SELECT count(*) FROM jobs WHERE status = 'completed' "
 		     "AND result = '{\"n\": 1}'",
 		     "2");
 	d[1].epoch--; /* now the claim holds: it completes alone */
 	complete3(k, d, "nyn");
-	expect_value(pg,
+	sql_value_is(pg,
 		     "SELECT count(*) FROM pg_prepared_statements WHERE name = "
 		     "'job_complete_batch'",
 		     "1");
