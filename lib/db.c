@@ -29,7 +29,6 @@ struct db {
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
 	char sqlstate[6];
-	bool keyed; /* db_keyed() */
 };
 
 enum sj_err
@@ -58,11 +57,9 @@ db_keyed(struct db *db)
 {
 	size_t n = strlen(db->options);
 
-	snprintf(
-	    db->options + n, sizeof(db->options) - n,
-	    " -c enable_seqscan=off -c enable_hashjoin=off"
-	    " -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan");
-	db->keyed = true;
+	snprintf(db->options + n, sizeof(db->options) - n,
+		 " -c enable_seqscan=off -c enable_hashjoin=off"
+		 " -c enable_mergejoin=off");
 	db_reset(db);
 }
 
@@ -323,10 +320,6 @@ db_exec_planned(struct db *db, const struct db_stmt *st,
 {
 	enum sj_err e;
 
-	/* a keyed session's generic plan is the per-element one */
-	if (db->keyed &&
-	    (db->nprepared < DB_MAX_PREPARED || db_is_prepared(db, st)))
-		return db_exec(db, st, params, res);
 	if (res != NULL)
 		*res = NULL;
 	if ((e = db_ready(db)) != SJ_OK)

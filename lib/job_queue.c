@@ -103,11 +103,9 @@ job_claim(struct db *db, const struct cfg *c, const char *worker,
 	params[5] = fp;
 	params[6] = fr;
 	/*
-	 * Planned for the call, except on a db_keyed() session (the worker's
-	 * main one), where scans and hash joins are priced out: a generic
-	 * plan does not know LIMIT $3, and on an ordinary session it guessed
-	 * thousands of rows and joined them to a sequential scan of the
-	 * whole table (measured: 149 ms for 250 jobs at 212,000 rows).
+	 * Planned for the call: a generic plan does not know LIMIT $3 and
+	 * guessed thousands of rows, joining them to a sequential scan of
+	 * the whole table (measured: 149 ms for 250 jobs at 212,000 rows).
 	 */
 	e = db_exec_planned(db,
 			    c->features[FEAT_PRIORITY_PROCESSING]

@@ -655,8 +655,6 @@ worker_run(const struct cfg *cfg)
 		log_error("start-up failed: database settings");
 		return EXIT_FAILURE;
 	}
-	/* claims, leases and maintenance all go through an index */
-	db_keyed(l.db);
 	if (runner_start(&w) != SJ_OK) {
 		log_error("start-up failed: job threads");
 		db_close(l.db);
