@@ -370,9 +370,11 @@ complete3(struct db *k, struct job_done d[3], const char *done)
 static void
 test_keyed_session(void **state)
 {
-	static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
-					  "enable_mergejoin"};
-	char q[96], id[JOB_ID_MAX];
+	static const char *const off[] = {
+	    "SELECT current_setting('enable_seqscan')",
+	    "SELECT current_setting('enable_hashjoin')",
+	    "SELECT current_setting('enable_mergejoin')"};
+	char id[JOB_ID_MAX];
 	struct job_done d[3];
 	struct job_list l;
 	struct db *k;
@@ -387,10 +389,8 @@ test_keyed_session(void **state)
 	db_keyed(k);
 	assert_int_equal(db_connect(k), SJ_OK);
 	pg = db_pg(k);
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(q, sizeof(q), "SELECT current_setting('%s')", off[i]);
-		sql_value_is(pg, q, "off");
-	}
+	for (size_t i = 0; i < 3; i++)
+		sql_value_is(pg, off[i], "off");
 	sql_value_is(pg, "SELECT current_setting('statement_timeout')",
 		     "4321ms");
 	for (size_t i = 0; i < 3; i++)
