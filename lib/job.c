@@ -5,10 +5,9 @@
  * (id, lease_owner, lease_epoch, status = 'processing'): zero rows means
  * the worker lost the job (lease expired and rescued, cancelled, timed
  * out) and SJ_ELOST tells it to stop touching it.  A new job's NOTIFY is
- * sent right after its insert commits, in its own transaction in the same
- * round trip (db_exec_notify: a NOTIFY inside the insert's transaction
- * would serialize every creation's commit); other changes notify from the
- * statement itself, so the notice is delivered only if that commits.
+ * sent right after its insert commits (job_start in job_api.c); other
+ * changes notify from the statement itself, so the notice is delivered
+ * only if that commits.
  * Timestamps cross the wire as unix milliseconds.
  */
 #include <openssl/rand.h>
@@ -186,51 +185,6 @@ job_list_free(struct job_list *l)
 	free(l->jobs);
 	l->jobs = NULL;
 	l->n = 0;
-}
-
-static const struct db_stmt st_create = {
-    "job_create",
-    "INSERT INTO jobs (id, type, priority, max_attempts, timeout_s, input, "
-    "user_id) VALUES ($1, $2, $3::int2, $4::int4, $5::int4, $6::jsonb, "
-    "nullif($7::int8, 0)) RETURNING " JOB_COLS,
-    7};
-
-enum sj_err
-job_create(struct db *db, const struct cfg *c, enum job_type t,
-	   struct json_object *norm, int64_t user_id, struct job *out)
-{
-	char id[JOB_ID_MAX], prio[24], maxa[24], tmo[24], uid[24];
-	const char *params[7];
-	PGresult *r = NULL;
-	enum sj_err e;
-
-	if ((e = job_id_new(id)) != SJ_OK)
-		return e;
-	snprintf(prio, sizeof(prio), "%lld", (long long)c->types[t].priority);
-	snprintf(maxa, sizeof(maxa), "%lld",
-		 (long long)c->types[t].max_retries + 1);
-	snprintf(tmo, sizeof(tmo), "%lld", (long long)cfg_job_timeout(c, t));
-	snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
-	params[0] = id;
-	params[1] = job_type_name(t);
-	params[2] = prio;
-	params[3] = maxa;
-	params[4] = tmo;
-	params[5] =
-	    json_object_to_json_string_ext(norm, JSON_C_TO_STRING_PLAIN);
-	params[6] = uid;
-	if (params[5] == NULL)
-		return SJ_ENOMEM;
-	e = db_exec_notify(db, &st_create, params, &r, JOB_CHANNEL_NEW,
-			   params[1]);
-	if (e != SJ_OK)
-		return e;
-	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_EDB;
-	PQclear(r);
-	if (e == SJ_OK)
-		log_job(LOG_LVL_INFO, out->id, "created type=%s user=%lld",
-			job_type_name(t), (long long)user_id);
-	return e;
 }
 
 static const struct db_stmt st_get = {

@@ -3,7 +3,7 @@
  * statement here.  The jobs table is the truth; NOTIFY is only a hint.
  *
  * Life of a job:
- *   job_create     -> pending (NOTIFY JOB_CHANNEL_NEW after commit)
+ *   job_start      -> pending (NOTIFY JOB_CHANNEL_NEW after commit)
  *   job_claim      -> processing, lease_owner = worker, lease_epoch + 1
  *   job_update_progress / job_save_checkpoint (fenced, renew the lease)
  *   job_complete   -> completed
@@ -132,15 +132,6 @@ enum sj_err job_input_validate(enum job_type t, struct json_object *in,
 			       struct json_object **norm,
 			       const char **msg) SJ_WUR;
 
-/*
- * Inserts a pending job for the validated input norm (borrowed) and sends
- * one NOTIFY with it.  user_id 0 is anonymous.  On SJ_OK *out is filled
- * (caller job_free()s).
- */
-enum sj_err job_create(struct db *db, const struct cfg *c, enum job_type t,
-		       struct json_object *norm, int64_t user_id,
-		       struct job *out) SJ_WUR;
-
 /* SJ_ENOTFOUND when no such job. */
 enum sj_err job_get(struct db *db, const char *id, struct job *out) SJ_WUR;
 enum sj_err job_list(struct db *db, const struct job_filter *f,
@@ -261,8 +252,12 @@ struct job_start {
 };
 
 /*
- * job_create with a per-user quota and an idempotency key, race-free
- * (one transaction behind a per-user advisory lock).  A key seen before
+ * Inserts a pending job for the validated input s->norm and sends one
+ * NOTIFY after it commits, in a transaction of its own in the same round
+ * trip (db_exec_notify; a NOTIFY inside the insert's transaction would
+ * serialize every creation's commit).  With a user, the per-user quota
+ * and idempotency key hold race-free (one transaction behind a per-user
+ * advisory lock).  A key seen before
  * for the same user (or both anonymous) gives back that job with
  * *reused set.  SJ_ECONFLICT: the user is at the quota.
  */

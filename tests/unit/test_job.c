@@ -63,11 +63,14 @@ static void
 create(enum job_type t, const char *input, char id[JOB_ID_MAX])
 {
 	struct json_object *in = parse(input), *norm = NULL;
+	struct job_start st = {t, NULL, 0, NULL, 0};
 	const char *msg = NULL;
 	struct job j;
+	bool reused;
 
 	assert_int_equal(job_input_validate(t, in, &norm, &msg), SJ_OK);
-	assert_int_equal(job_create(db, &cfg, t, norm, 0, &j), SJ_OK);
+	st.norm = norm;
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	memcpy(id, j.id, JOB_ID_MAX);
 	job_free(&j);
 	json_object_put(norm);
@@ -781,7 +784,7 @@ expect_notice(PGconn *pg, const char *payload)
 }
 
 /*
- * One notice per new job, after it is committed: from job_create, from a
+ * One notice per new job, after it is committed: from create(), from a
  * user's start (sent with its COMMIT) and an anonymous one; none for a
  * start that reuses its idempotency key.
  */
