@@ -827,6 +827,46 @@ test_notify_on_create(void **state)
 	json_object_put(in);
 }
 
+/*
+ * The start statements get a cached plan after PostgreSQL's five trial
+ * plans, not a new plan per start, and the user's quota still holds.
+ */
+static void
+test_start_plans_cached(void **state)
+{
+	struct json_object *in = parse(CARTOON), *norm = NULL;
+	struct job_start st = {JOB_CARTOONIZE, NULL, 0, NULL, 0};
+	const char *msg = NULL;
+	struct job j;
+	bool reused;
+
+	(void)state;
+	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
+			 "(7, 'n@example.com', 'x') ON CONFLICT DO NOTHING");
+	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
+			 SJ_OK);
+	st.norm = norm;
+	for (int i = 0; i < 16; i++) {
+		st.user_id = i % 2 ? 7 : 0;
+		st.max_active = 9;
+		assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+		job_free(&j);
+	}
+	sql_value_is(db_pg(db),
+		     "SELECT string_agg(name || ' ' || (generic_plans > 0 AND "
+		     "custom_plans <= 5), ',' ORDER BY name) FROM "
+		     "pg_prepared_statements WHERE name IN ('job_start_anon', "
+		     "'job_start_user')",
+		     "job_start_anon true,job_start_user true");
+	/* user 7 has 8 live jobs: a ninth is allowed, a tenth is not */
+	st.user_id = 7;
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	job_free(&j);
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_ECONFLICT);
+	json_object_put(norm);
+	json_object_put(in);
+}
+
 static void
 test_reconnect_after_termination(void **state)
 {
@@ -899,6 +939,7 @@ main(void)
 	    cmocka_unit_test_setup(test_cancel_and_retry, fresh),
 	    cmocka_unit_test_setup(test_release, fresh),
 	    cmocka_unit_test_setup(test_notify_on_create, fresh),
+	    cmocka_unit_test_setup(test_start_plans_cached, fresh),
 	    cmocka_unit_test_setup(test_reconnect_after_termination, fresh),
 	    cmocka_unit_test_setup(test_status_json_and_list, fresh),
 	};
