@@ -846,9 +846,9 @@ test_start_plans_cached(void **state)
 	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
 			 SJ_OK);
 	st.norm = norm;
+	st.max_active = 9;
 	for (int i = 0; i < 16; i++) {
 		st.user_id = i % 2 ? 7 : 0;
-		st.max_active = 9;
 		assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 		job_free(&j);
 	}
