@@ -19,6 +19,14 @@
 const char *itest_base;
 PGconn *itest_pg;
 
+/*
+ * Workers started and not yet stopped: a test that fails midway leaves
+ * its own running, and itest_done() ends them, so they do not take the
+ * next suite's jobs on the shared stack.
+ */
+#define ITEST_WORKERS_MAX 64
+static pid_t workers[ITEST_WORKERS_MAX];
+
 void
 itest_init(void)
 {
@@ -39,6 +47,16 @@ itest_init(void)
 void
 itest_done(void)
 {
+	for (int i = 0; i < ITEST_WORKERS_MAX; i++) {
+		if (workers[i] <= 0)
+			continue;
+		fprintf(stderr,
+			"a failed test left worker %ld running: killed\n",
+			(long)workers[i]);
+		kill(workers[i], SIGKILL);
+		waitpid(workers[i], NULL, 0);
+		workers[i] = 0;
+	}
 	PQfinish(itest_pg);
 	curl_global_cleanup();
 }
@@ -293,6 +311,11 @@ itest_worker(const char *const *env)
 		execl(bin, bin, (char *)NULL);
 		_exit(127);
 	}
+	for (int i = 0; i < ITEST_WORKERS_MAX; i++)
+		if (workers[i] == 0) {
+			workers[i] = pid;
+			break;
+		}
 	return pid;
 }
 
@@ -303,6 +326,9 @@ itest_worker_stop(pid_t pid, int sig)
 
 	kill(pid, sig);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
+	for (int i = 0; i < ITEST_WORKERS_MAX; i++)
+		if (workers[i] == pid)
+			workers[i] = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
