@@ -58,23 +58,38 @@ parse(const char *s)
 	return o;
 }
 
+/* The validated input of type t from JSON text, as job_start takes it. */
+static struct json_object *
+validated(enum job_type t, const char *input)
+{
+	struct json_object *in = parse(input), *norm = NULL;
+	const char *msg = NULL;
+
+	assert_int_equal(job_input_validate(t, in, &norm, &msg), SJ_OK);
+	json_object_put(in);
+	return norm;
+}
+
 /* Creates a job of type t from JSON text; returns its id in id. */
 static void
 create(enum job_type t, const char *input, char id[JOB_ID_MAX])
 {
-	struct json_object *in = parse(input), *norm = NULL;
-	struct job_start st = {t, NULL, 0, NULL, 0};
-	const char *msg = NULL;
+	struct job_start st = {t, validated(t, input), 0, NULL, 0};
 	struct job j;
 	bool reused;
 
-	assert_int_equal(job_input_validate(t, in, &norm, &msg), SJ_OK);
-	st.norm = norm;
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	memcpy(id, j.id, JOB_ID_MAX);
 	job_free(&j);
-	json_object_put(norm);
-	json_object_put(in);
+	json_object_put(st.norm);
+}
+
+/* User 7, who starts jobs under a quota and with idempotency keys. */
+static void
+user_7(void)
+{
+	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
+			 "(7, 'n@example.com', 'x') ON CONFLICT DO NOTHING");
 }
 
 #define CARTOON "{\"prompt\":\"a brave fox\",\"style\":\"storybook\"}"
@@ -791,24 +806,19 @@ expect_notice(PGconn *pg, const char *payload)
 static void
 test_notify_on_create(void **state)
 {
-	struct json_object *in = parse(CARTOON), *norm = NULL;
 	struct job_start st = {JOB_CARTOONIZE, NULL, 7, "key-1", 0};
-	const char *msg = NULL;
 	char id[JOB_ID_MAX];
 	PGconn *pg;
 	struct job j;
 	bool reused;
 
 	(void)state;
-	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
-			 "(7, 'n@example.com', 'x') ON CONFLICT DO NOTHING");
+	user_7();
 	testdb_sql(side, "LISTEN " JOB_CHANNEL_NEW);
 	pg = db_pg(side);
 	create(JOB_CARTOONIZE, CARTOON, id);
 	expect_notice(pg, "cartoonize");
-	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
-			 SJ_OK);
-	st.norm = norm;
+	st.norm = validated(JOB_CARTOONIZE, CARTOON);
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	assert_false(reused);
 	job_free(&j);
@@ -823,8 +833,7 @@ test_notify_on_create(void **state)
 	expect_notice(pg, "cartoonize");
 	assert_null(notice(pg, 200)); /* none for the reused start */
 	testdb_sql(side, "UNLISTEN *");
-	json_object_put(norm);
-	json_object_put(in);
+	json_object_put(st.norm);
 }
 
 /*
@@ -834,19 +843,13 @@ test_notify_on_create(void **state)
 static void
 test_start_plans_cached(void **state)
 {
-	struct json_object *in = parse(CARTOON), *norm = NULL;
-	struct job_start st = {JOB_CARTOONIZE, NULL, 0, NULL, 0};
-	const char *msg = NULL;
+	struct job_start st = {JOB_CARTOONIZE, NULL, 0, NULL, 9};
 	struct job j;
 	bool reused;
 
 	(void)state;
-	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
-			 "(7, 'n@example.com', 'x') ON CONFLICT DO NOTHING");
-	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
-			 SJ_OK);
-	st.norm = norm;
-	st.max_active = 9;
+	user_7();
+	st.norm = validated(JOB_CARTOONIZE, CARTOON);
 	for (int i = 0; i < 16; i++) {
 		st.user_id = i % 2 ? 7 : 0;
 		assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
@@ -863,8 +866,7 @@ test_start_plans_cached(void **state)
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	job_free(&j);
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_ECONFLICT);
-	json_object_put(norm);
-	json_object_put(in);
+	json_object_put(st.norm);
 }
 
 static void
