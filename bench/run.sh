@@ -19,7 +19,8 @@
 # Knobs (environment): SJ_BENCH_SECONDS (each wrk run, default 10),
 # SJ_BENCH_LOAD_SECONDS (30), SJ_BENCH_RATE_SECONDS (60),
 # SJ_BENCH_MEM_REQUESTS (100000 per program), SJ_BENCH_QUEUE (full, small
-# or none), SJ_BENCH_STATE_ROOT (default $TMPDIR or /tmp), SJ_BENCH_KEEP=1
+# or none), SJ_BENCH_STATE_ROOT (default $TMPDIR or /tmp; ./dev bench
+# passes the checkout's state folder), SJ_BENCH_KEEP=1
 # keeps the state directory.  Needs root.  Run nothing else meanwhile:
 # the figures are only as good as the machine is quiet.
 set -euo pipefail

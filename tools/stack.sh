@@ -34,12 +34,65 @@ sj_need_root() {
 		sj_die "run as root: PostgreSQL is started via runuser and nginx drops to www-data"
 }
 
+# Where each checkout's state folder lives (see sj_checkout_state).
+SJ_STATE_BASE=${SJ_STATE_BASE:-/var/lib/storyjobs-dev}
+
+# sj_as_postgres CMD...: CMD as the postgres user, started in / (the
+# caller's folder may be one postgres cannot enter, e.g. root's home).
+sj_as_postgres() {
+	(cd / && runuser -u postgres -- "$@")
+}
+
+# sj_check_reachable DIR: dies unless postgres and www-data can enter DIR,
+# i.e. every folder above it is searchable by them.  Nothing here loosens
+# the permissions of a user's folders; the fix is a state folder elsewhere.
+sj_check_reachable() {
+	local u
+	for u in postgres www-data; do
+		(cd / && runuser -u "$u" -- test -x "$1") ||
+			sj_die "the $u user cannot enter $1 (a folder above it is closed to" \
+				"other users); put state elsewhere (SJ_STATE_BASE, TMPDIR)"
+	done
+}
+
+# sj_checkout_state ROOT: prints the state folder of the checkout at ROOT,
+# SJ_STATE_BASE/<first 12 hex digits of the sha256 of ROOT's physical
+# path>.  PostgreSQL's cluster and sockets, the FastCGI sockets, logs,
+# media, nginx's files, build trees and test runs live there rather than
+# in the checkout: postgres and www-data cannot enter a checkout in a 0700
+# folder (root's home, mktemp -d), and a checkout path with spaces would
+# need quoting in postgresql.conf, nginx.conf and libtool, which cannot
+# cope.  The name is short because socket paths are capped (sj_fcgi_start).
+sj_checkout_state() {
+	local real
+	real=$(cd "$1" && pwd -P) || return 1
+	printf '%s/%s\n' "$SJ_STATE_BASE" \
+		"$(printf '%s' "$real" | sha256sum | cut -c1-12)"
+}
+
+# sj_checkout_state_init ROOT DIR: makes DIR (from sj_checkout_state) 0755
+# root, with ROOT's path in DIR/checkout (so a folder can be traced back)
+# and DIR/src a link to ROOT (a path without spaces for configure).
+sj_checkout_state_init() {
+	local root=$1 dir=$2 real
+	real=$(cd "$root" && pwd -P)
+	sj_check_path "$dir"
+	install -d -m 755 "${dir%/*}" "$dir"
+	if [ -s "$dir/checkout" ] && [ "$(cat "$dir/checkout")" != "$real" ]; then
+		sj_die "$dir belongs to the checkout $(cat "$dir/checkout")"
+	fi
+	printf '%s\n' "$real" >"$dir/checkout"
+	ln -sfn "$real" "$dir/src"
+	sj_check_reachable "$dir"
+}
+
 # sj_state_dir ROOT PREFIX: makes a throwaway state directory under ROOT
 # (default $TMPDIR or /tmp) and prints it.  postgres and www-data must
 # traverse it, and mktemp makes it 0700.
 sj_state_dir() {
-	local d
-	d=$(mktemp -d "${1:-${TMPDIR:-/tmp}}/$2.XXXXXX") || return 1
+	local root=${1:-${TMPDIR:-/tmp}} d
+	sj_check_reachable "$root"
+	d=$(mktemp -d "$root/$2.XXXXXX") || return 1
 	chmod 755 "$d"
 	printf '%s\n' "$d"
 }
@@ -224,7 +277,7 @@ sj_pg_init() {
 	sj_check_path "$sockdir"
 	install -d -o postgres -g postgres -m 700 "$data"
 	install -d -o postgres -g postgres -m 755 "$sockdir"
-	runuser -u postgres -- "$SJ_PGBIN/initdb" -D "$data" -A trust \
+	sj_as_postgres "$SJ_PGBIN/initdb" -D "$data" -A trust \
 		-U postgres -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
 	{
 		printf "\n# storyjobs tooling\n"
@@ -245,7 +298,7 @@ sj_pg_start() {
 	[ -z "${3:-}" ] || opts=(-o "-p $3")
 	[ -f "$log" ] || install -o postgres -g postgres -m 644 /dev/null "$log"
 	sj_register pg "$data"
-	runuser -u postgres -- "$SJ_PGBIN/pg_ctl" -D "$data" -l "$log" \
+	sj_as_postgres "$SJ_PGBIN/pg_ctl" -D "$data" -l "$log" \
 		"${opts[@]}" -w -t 30 start >/dev/null ||
 		{
 			tail -n 20 "$log" >&2
@@ -257,7 +310,7 @@ sj_pg_start() {
 sj_pg_stop() {
 	local data=$1
 	sj_pid_alive "$data/postmaster.pid" || return 0
-	runuser -u postgres -- "$SJ_PGBIN/pg_ctl" -D "$data" -m fast -w \
+	sj_as_postgres "$SJ_PGBIN/pg_ctl" -D "$data" -m fast -w \
 		-t 30 stop >/dev/null
 }
 

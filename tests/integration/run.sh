@@ -10,7 +10,9 @@
 # Everything is started through tools/stack.sh, the code ./dev uses, and
 # stopped by pid at exit.  On failure the end of each log is printed and
 # the state directory is kept.  State goes under $SJ_TEST_STATE_ROOT
-# (./dev test points it into .dev/test) or $TMPDIR.  Needs root.
+# (./dev test points it into its run's folder in the checkout's state
+# folder) or $TMPDIR or /tmp; postgres and www-data must be able to enter
+# it.  Needs root.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
