@@ -23,8 +23,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/tools/stack.sh"
 sj_need_root
 
-PARENT=$(mktemp -d)
-CLONE=$PARENT/a dir with spaces
+PARENT=$(mktemp -d "${TMPDIR:-/tmp}/sj-fresh-clone.XXXXXX")
+CLONE="$PARENT/a dir with spaces"
 CLONE_STATE=
 PORT=
 PGPORT=
@@ -108,7 +108,7 @@ clone() {
 	local mode
 	cd /
 	PARENT=$(cd "$PARENT" && pwd -P)
-	CLONE=$PARENT/a dir with spaces
+	CLONE="$PARENT/a dir with spaces"
 	mode=$(stat -c %a "$PARENT")
 	[ "$mode" = 700 ] || sj_die "mktemp -d made $PARENT mode $mode, want 700"
 	git clone -q "$ROOT" "$CLONE"
