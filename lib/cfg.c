@@ -42,12 +42,18 @@ static const struct cfg_entry cfg_table[] = {
     {"OPENAI_API_KEY", S(openai_api_key), NULL, "key for the openai provider"},
     {"OPENAI_BASE_URL", S(openai_base_url), "https://api.openai.com/v1",
      "OpenAI-compatible API base URL"},
-    {"OPENAI_MODEL", S(openai_model), "gpt-4o-mini",
-     "openai provider: chat model (stories, scenes, descriptions)"},
-    {"OPENAI_IMAGE_MODEL", S(openai_image_model), "dall-e-3",
-     "openai provider: image model"},
+    /* Current models with no shutdown date announced (lib/openai.c). */
+    {"OPENAI_MODEL", S(openai_model), "gpt-6-luna",
+     "openai provider: chat model with image input (stories, scenes, "
+     "character descriptions)"},
+    {"OPENAI_IMAGE_MODEL", S(openai_image_model), "gpt-image-2.6-flare",
+     "openai provider: image model (GPT image models; dall-e-* get the "
+     "legacy request)"},
     {"OPENAI_IMAGE_SIZE", S(openai_image_size), "1024x1024",
      "openai provider: size of generated images"},
+    {"OPENAI_IMAGE_QUALITY", S(openai_image_quality), "medium",
+     "openai provider: quality of GPT image models (low, medium, high, "
+     "auto; newer models also xhigh, max)"},
     {"OPENAI_TIMEOUT_SECONDS", I(openai_timeout_s), "120",
      "openai provider: total time of one call"},
     {"CLOUDINARY_API_BASE", S(cloudinary_api_base),
@@ -326,6 +332,20 @@ empty(const char *s)
 	return s == NULL || *s == '\0';
 }
 
+/*
+ * A model name or enum value: 1..128 of [A-Za-z0-9._:/@+-] (compatible
+ * servers name models "vendor/model" or "vendor:model@version").
+ */
+static bool
+word(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n <= 128 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789._:/@+-") == n;
+}
+
 /* The scheme check only; the HTTP client refuses plain http elsewhere. */
 static bool
 is_http_url(const char *s)
@@ -432,6 +452,12 @@ cfg_validate(const struct cfg *c, struct cfg_errs *errs)
 		errs_add(errs, "localDelay must be 0..60000ms");
 	if (c->openai_timeout_s < 1 || c->openai_timeout_s > 3600)
 		errs_add(errs, "OPENAI_TIMEOUT_SECONDS must be 1..3600");
+	if (!word(c->openai_model) || !word(c->openai_image_model) ||
+	    !word(c->openai_image_quality) || !word(c->openai_image_size))
+		errs_add(errs, "OPENAI_MODEL, OPENAI_IMAGE_MODEL, "
+			       "OPENAI_IMAGE_SIZE and OPENAI_IMAGE_QUALITY "
+			       "must be non-empty words (letters, digits, "
+			       "and . _ : / @ + -)");
 	if (!is_http_url(c->openai_base_url))
 		errs_add(errs, "OPENAI_BASE_URL must start with https:// (or "
 			       "http:// for a loopback test server)");

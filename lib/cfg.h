@@ -51,6 +51,7 @@ struct cfg {
 	char *openai_model;
 	char *openai_image_model;
 	char *openai_image_size;
+	char *openai_image_quality; /* GPT image models only */
 	int64_t openai_timeout_s;
 	char *cloudinary_api_base;
 	char *cloudinary_cloud_name;

@@ -12,6 +12,8 @@
 int ctl_users(struct db *db, const struct cfg *c, int argc, char **argv);
 /* health | prune [--days N] */
 int ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv);
+/* check-config --online: the configured models against GET /models */
+int ctl_check_online(const struct cfg *c);
 /* jobs list [--status S] [--type T] [--limit N] | jobs cancel ID | jobs retry
  * ID */
 int ctl_jobs(struct db *db, const struct cfg *c, int argc, char **argv);

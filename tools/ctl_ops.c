@@ -1,17 +1,67 @@
 /*
- * storyjobsctl health | prune [--days N]
+ * storyjobsctl health | prune [--days N] | check-config --online
  *
  * health prints the health document of GET /api/jobs/health and exits 0
  * when healthy, 1 on a warning, 2 when critical.  prune deletes finished
  * jobs older than N days (default RETENTION_DAYS) in batches of 1000 and
- * prints how many went.
+ * prints how many went.  check-config --online asks the API which models
+ * it serves (GET /models) and prints a line for OPENAI_MODEL and
+ * OPENAI_IMAGE_MODEL: exit 1 when one is missing or past its shutdown
+ * date or the list cannot be had, 0 otherwise (a future shutdown date is
+ * a warning line).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "ctl.h"
 #include "health.h"
+#include "http.h"
 #include "num.h"
+#include "openai.h"
+
+#define ONLINE_TIMEOUT_MS 15000
+
+static void
+print_verdict(enum oai_verdict v, const char *line, void *ctx)
+{
+	(void)ctx;
+	printf("%s: %s\n",
+	       v == OAI_MODEL_GONE	 ? "error"
+	       : v == OAI_MODEL_RETIRING ? "warning"
+					 : "ok",
+	       line);
+}
+
+int
+ctl_check_online(const struct cfg *c)
+{
+	struct json_object *list = NULL;
+	enum oai_verdict v;
+	char why[600], today[OAI_DATE_LEN + 1];
+
+	if (strcmp(c->generation_provider, "openai") != 0) {
+		printf("ok: GENERATION_PROVIDER=%s makes no upstream calls; "
+		       "no models to check\n",
+		       c->generation_provider);
+		return 0;
+	}
+	if (http_global_init() != SJ_OK) {
+		fprintf(stderr, "check-config: libcurl did not initialise\n");
+		return 1;
+	}
+	if (oai_models_get(c, ONLINE_TIMEOUT_MS, &list, why, sizeof(why)) !=
+	    SJ_OK) {
+		printf("error: cannot list the models of %s: %s\n",
+		       c->openai_base_url, why);
+		http_global_cleanup();
+		return 1;
+	}
+	oai_today(today);
+	v = oai_check_models(c, list, today, print_verdict, NULL);
+	json_object_put(list);
+	http_global_cleanup();
+	return v == OAI_MODEL_GONE ? 1 : 0;
+}
 
 static int
 ctl_health(struct db *db, const struct cfg *c)

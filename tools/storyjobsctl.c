@@ -2,7 +2,9 @@
  * storyjobsctl: the sysadmin's command line.
  *
  *   storyjobsctl migrate [--sql-dir DIR]   apply pending schema migrations
- *   storyjobsctl check-config              validate the configuration
+ *   storyjobsctl check-config [--online]   validate the configuration
+ *                                          (--online: and the configured
+ *                                          models against GET /models)
  *   storyjobsctl settings                  list every setting and default
  *   storyjobsctl maintain                  one maintenance pass (leases,
  *                                          timeouts)
@@ -12,6 +14,7 @@
  *
  * Configuration comes from the environment, as for every program.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,8 +31,8 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-		"usage: %s migrate [--sql-dir DIR] | check-config | "
-		"settings | maintain\n",
+		"usage: %s migrate [--sql-dir DIR] | check-config "
+		"[--online] | settings | maintain\n",
 		PROG);
 	return 64;
 }
@@ -90,9 +93,16 @@ main(int argc, char **argv)
 		return 78;
 	}
 	if (strcmp(argv[1], "check-config") == 0) {
+		bool online = argc == 3 && strcmp(argv[2], "--online") == 0;
+
+		if (argc > 2 && !online) {
+			cfg_free(&c);
+			return usage();
+		}
 		printf("configuration is valid\n");
+		rc = online ? ctl_check_online(&c) : 0;
 		cfg_free(&c);
-		return 0;
+		return rc;
 	}
 	if (db_open(c.database_url, PROG, 0, &db) != SJ_OK) {
 		cfg_free(&c);

@@ -271,10 +271,9 @@ error_snippet(const struct http_resp *resp, char *out, size_t outsz)
 }
 
 bool
-gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
-	 const char *what)
+gen_call_any(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
+	     const char *what)
 {
-	char snip[ERR_SNIP + 3];
 	enum sj_err e = job_http(c, req, resp);
 
 	if (e == SJ_ELOST)
@@ -286,6 +285,17 @@ gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
 		http_resp_free(resp);
 		return false;
 	}
+	return true;
+}
+
+bool
+gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
+	 const char *what)
+{
+	char snip[ERR_SNIP + 3];
+
+	if (!gen_call_any(c, req, resp, what))
+		return false;
 	if (resp->status >= 200 && resp->status < 300)
 		return true;
 	error_snippet(resp, snip, sizeof(snip));

@@ -132,5 +132,12 @@ bool gen_fetch_image(struct step_ctx *c, const char *url,
  */
 bool gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
 	      const char *what) SJ_WUR;
+/*
+ * gen_call() that leaves the status to the caller: true when a complete
+ * response of any status is in *resp (the caller classifies a non-2xx
+ * one and records the outcome).
+ */
+bool gen_call_any(struct step_ctx *c, struct http_req *req,
+		  struct http_resp *resp, const char *what) SJ_WUR;
 
 #endif

@@ -6,16 +6,25 @@
  * Three endpoints: chat completions for stories, for scene breakdowns (in
  * JSON mode, with the audience's page and scene targets in the prompt)
  * and, with the picture sent inline as a data: URL, for describing a
- * character; image generations (b64_json) for illustrations.  A photo
- * cartoonize is a description of the photo followed by an illustration of
- * it in the style; the description is checkpointed between the two, so a
- * retry pays only for what is missing.
+ * character; image generations for illustrations.  A photo cartoonize is
+ * a description of the photo followed by an illustration of it in the
+ * style; the description is checkpointed between the two, so a retry pays
+ * only for what is missing.
+ *
+ * Each request takes the shape its model's family needs (lib/openai.c:
+ * max_completion_tokens and reasoning_effort for reasoning models, no
+ * response_format for GPT image models, the current shape for models it
+ * does not know).  An image answer is base64 (GPT image models) or a URL
+ * (some OpenAI-compatible servers), fetched like a user-supplied image.
+ * Token usage is logged per call.
  *
  * Answers are untrusted: each is parsed strictly, checked field by field
  * and capped (chat 1 MiB, images GEN_IMAGE_MAX once decoded).  An answer
  * that does not have the promised shape is a transient upstream failure,
- * like a 5xx.  The key is only ever sent in the Authorization header and
- * never logged.
+ * like a 5xx.  A refusal is classified from the error envelope: a missing
+ * or retired model, a refused parameter, key or quota fail the job at
+ * once with a message naming the setting to change.  The key is only
+ * ever sent in the Authorization header and never logged.
  */
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -27,6 +36,7 @@
 #include "image.h"
 #include "jsonv.h"
 #include "log.h"
+#include "openai.h"
 
 #include "gen.h"
 #include "story.h"
@@ -67,13 +77,75 @@ audience_phrase(const char *audience)
 	return "young children";
 }
 
+/* The model setting a call depends on, for messages that name it. */
+struct call_kind {
+	const char *setting; /* "OPENAI_MODEL" */
+	const char *model;
+	const char *kind; /* "chat" or "image" */
+};
+
+static struct call_kind
+chat_kind(const struct step_ctx *c)
+{
+	return (struct call_kind){"OPENAI_MODEL", c->cfg->openai_model, "chat"};
+}
+
+static struct call_kind
+image_kind(const struct step_ctx *c)
+{
+	return (struct call_kind){"OPENAI_IMAGE_MODEL",
+				  c->cfg->openai_image_model, "image"};
+}
+
+/*
+ * Records the outcome of a non-2xx answer: a missing or retired model, a
+ * refused parameter, key or quota fail at once with a message naming the
+ * setting to change; 408/425/429/5xx are retried (a 429's Retry-After
+ * honoured).
+ */
+static void
+fail_status(struct step_ctx *c, const struct http_resp *resp,
+	    const struct call_kind *k, const char *what)
+{
+	struct oai_error err;
+	enum oai_fault f;
+	char text[600];
+
+	oai_error_parse(resp->status, resp->body.data, resp->body.len, &err);
+	f = oai_error_fault(&err);
+	oai_error_text(&err, k->setting, k->model, k->kind, text, sizeof(text));
+	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
+	if (!oai_fault_transient(f))
+		log_job(LOG_LVL_WARN, c->job->id, "%s failed for good: %s",
+			what, text);
+	step_fail(c, oai_fault_transient(f), "EXTERNAL_SERVICE_ERROR",
+		  "%s failed: %s", what, text);
+}
+
+/* Logs the tokens an answer reports (kept per job in a later change). */
+static void
+log_usage(struct step_ctx *c, struct json_object *ans, const char *model)
+{
+	struct oai_usage u;
+
+	oai_usage_parse(ans, &u);
+	if (u.total < 0 && u.input < 0)
+		return;
+	log_job(LOG_LVL_INFO, c->job->id,
+		"usage %s: %lld input (%lld image), %lld output, %lld total "
+		"tokens",
+		model, (long long)u.input, (long long)u.image_input,
+		(long long)u.output, (long long)u.total);
+}
+
 /*
  * POSTs body (put here) to OPENAI_BASE_URL + path; on true *answer is the
  * parsed JSON answer the caller puts.
  */
 static bool
 post_json(struct step_ctx *c, const char *path, struct json_object *body,
-	  size_t cap, const char *what, struct json_object **answer)
+	  size_t cap, const char *what, const struct call_kind *k,
+	  struct json_object **answer)
 {
 	char url[URL_MAX], auth[AUTH_MAX];
 	const char *headers[] = {"Content-Type: application/json", auth, NULL};
@@ -103,16 +175,19 @@ post_json(struct step_ctx *c, const char *path, struct json_object *body,
 	req.body_len = strlen(text);
 	req.max_response = cap;
 	req.timeout_ms = (long)c->cfg->openai_timeout_s * 1000;
-	ok = gen_call(c, &req, &resp, what);
+	ok = gen_call_any(c, &req, &resp, what);
 	json_object_put(body);
 	if (!ok)
 		return false;
-	if (json_parse_strict(resp.body.data, resp.body.len, JSONV_DEPTH,
-			      answer, &why) != SJ_OK) {
+	if (resp.status < 200 || resp.status >= 300)
+		fail_status(c, &resp, k, what);
+	else if (json_parse_strict(resp.body.data, resp.body.len, JSONV_DEPTH,
+				   answer, &why) != SJ_OK) {
 		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
 			  "%s failed: a malformed answer (%s)", what, why);
 		*answer = NULL;
-	}
+	} else
+		log_usage(c, *answer, k->model);
 	http_resp_free(&resp);
 	return *answer != NULL;
 }
@@ -155,7 +230,8 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
      bool json_mode, const char *what, struct buf *out)
 {
 	struct json_object *body = json_object_new_object(), *msgs = NULL,
-			   *ans = NULL, *choices, *msg, *fmt;
+			   *ans = NULL, *choices, *msg;
+	struct call_kind k = chat_kind(c);
 	const char *text;
 	enum sj_err e = SJ_ENOMEM;
 
@@ -168,22 +244,15 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 	/* user is taken whatever happened above */
 	e = e == SJ_OK ? push(msgs, message("user", user))
 		       : (json_object_put(user), SJ_ENOMEM);
+	/* the fields the model's family takes (lib/openai.c) */
+	if (e == SJ_OK)
+		e = oai_chat_fields(body, k.model, json_mode);
 	if (e != SJ_OK) {
 		json_object_put(body);
 		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
-	if (json_mode) {
-		if ((fmt = json_object_new_object()) == NULL ||
-		    jv_add_str(fmt, "type", "json_object") != SJ_OK ||
-		    jv_add(body, "response_format", fmt) != SJ_OK) {
-			json_object_put(body);
-			step_fail_err(c, SJ_ENOMEM,
-				      "Building the request failed");
-			return false;
-		}
-	}
-	if (!post_json(c, "/chat/completions", body, CHAT_MAX, what, &ans))
+	if (!post_json(c, "/chat/completions", body, CHAT_MAX, what, &k, &ans))
 		return false;
 	if (jv_array(ans, "choices", &choices) == SJ_OK &&
 	    json_object_array_length(choices) > 0 &&
@@ -465,39 +534,69 @@ b64_decode(const char *s, size_t n, struct buf *out)
 	return SJ_OK;
 }
 
+/* The image an answer's url names, through the safe fetch. */
+static enum sj_err
+image_from_url(struct step_ctx *c, const char *url, struct gen_image *out)
+{
+	log_job(LOG_LVL_DEBUG, c->job->id, "image answer by url");
+	/* SSRF checks, size cap and magic bytes; records its own failure */
+	return gen_fetch_image(c, url, out) ? SJ_OK : SJ_ELOST;
+}
+
+/*
+ * The image of an answer {"data":[{"b64_json"} or {"url"}]}: GPT image
+ * models answer base64; some OpenAI-compatible servers answer a URL.
+ * SJ_ELOST: the fetch failed and recorded why.
+ */
+static enum sj_err
+image_of(struct step_ctx *c, struct json_object *ans, struct gen_image *out)
+{
+	struct json_object *data, *item;
+	const char *b64, *url;
+	enum sj_err e;
+
+	if (jv_array(ans, "data", &data) != SJ_OK ||
+	    json_object_array_length(data) == 0)
+		return SJ_EINVAL;
+	item = json_object_array_get_idx(data, 0);
+	if (jv_str(item, "b64_json", IMAGE_ANS_MAX, &b64) == SJ_OK)
+		e = b64_decode(b64, strlen(b64), &out->data);
+	else if (jv_str(item, "url", URL_MAX - 1, &url) == SJ_OK)
+		return image_from_url(c, url, out);
+	else
+		return SJ_EINVAL;
+	return e;
+}
+
 static bool
 openai_image(struct step_ctx *c, const char *prompt, const char *style,
 	     struct gen_image *out)
 {
-	struct json_object *body = json_object_new_object(), *ans = NULL, *data;
+	struct json_object *body = NULL, *ans = NULL, *full;
+	struct call_kind k = image_kind(c);
 	const struct img_type *t;
-	const char *b64;
-	enum sj_err e;
+	enum sj_err e = SJ_ENOMEM;
 
 	memset(out, 0, sizeof(*out));
-	if (body == NULL ||
-	    jv_add_str(body, "model", c->cfg->openai_image_model) != SJ_OK ||
-	    jv_add(body, "prompt",
-		   text_content("%s of: %s", style_phrase(style), prompt)) !=
-		SJ_OK ||
-	    jv_add_i64(body, "n", 1) != SJ_OK ||
-	    jv_add_str(body, "size", c->cfg->openai_image_size) != SJ_OK ||
-	    jv_add_str(body, "response_format", "b64_json") != SJ_OK) {
-		json_object_put(body);
+	if ((full = text_content("%s of: %s", style_phrase(style), prompt)) !=
+	    NULL)
+		e = oai_image_body(k.model, json_object_get_string(full),
+				   c->cfg->openai_image_size,
+				   c->cfg->openai_image_quality, &body);
+	json_object_put(full);
+	if (e != SJ_OK) {
 		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
 	if (!post_json(c, "/images/generations", body, IMAGE_ANS_MAX,
-		       "Generating the image", &ans))
+		       "Generating the image", &k, &ans))
 		return false;
-	if (jv_array(ans, "data", &data) == SJ_OK &&
-	    json_object_array_length(data) > 0 &&
-	    jv_str(json_object_array_get_idx(data, 0), "b64_json",
-		   IMAGE_ANS_MAX, &b64) == SJ_OK)
-		e = b64_decode(b64, strlen(b64), &out->data);
-	else
-		e = SJ_EINVAL;
+	e = image_of(c, ans, out);
 	json_object_put(ans);
+	if (e == SJ_ELOST) {
+		gen_image_free(out);
+		return false;
+	}
 	if (e == SJ_OK &&
 	    (t = img_sniff(out->data.data, out->data.len)) != NULL) {
 		out->ctype = t->ctype;

@@ -49,15 +49,17 @@
 #include "http.h"
 #include "log.h"
 #include "num.h"
+#include "openai.h"
 
 #include "gen.h"
 #include "worker.h"
 
-#define EXIT_CONFIG    78
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define WAIT_MAX_MS    60000
-#define CLAIM_MAX      1000u /* jobs in one claim statement */
+#define EXIT_CONFIG	78
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	5000
+#define WAIT_MAX_MS	60000
+#define CLAIM_MAX	1000u /* jobs in one claim statement */
+#define MODELS_CHECK_MS 3000  /* the start-up model check, at most */
 
 /* Everything the main thread's loop keeps between iterations. */
 struct loop {
@@ -671,6 +673,40 @@ worker_run(const struct cfg *cfg)
 	return EXIT_SUCCESS;
 }
 
+static void
+warn_verdict(enum oai_verdict v, const char *line, void *ctx)
+{
+	(void)ctx;
+	if (v == OAI_MODEL_OK)
+		log_info("model check: %s", line);
+	else
+		log_warn("model check: %s", line);
+}
+
+/*
+ * The configured models against GET /models, as log lines only: the
+ * worker starts whatever the answer, or its absence, after at most
+ * MODELS_CHECK_MS (storyjobsctl check-config --online is the check that
+ * fails).
+ */
+static void
+models_check(const struct cfg *cfg)
+{
+	struct json_object *list = NULL;
+	char why[600], today[OAI_DATE_LEN + 1];
+
+	if (strcmp(cfg->generation_provider, "openai") != 0)
+		return;
+	if (oai_models_get(cfg, MODELS_CHECK_MS, &list, why, sizeof(why)) !=
+	    SJ_OK) {
+		log_warn("model check skipped: %s", why);
+		return;
+	}
+	oai_today(today);
+	(void)oai_check_models(cfg, list, today, warn_verdict, NULL);
+	json_object_put(list);
+}
+
 /* Settings this worker does not implement yet; it says so once. */
 int
 main(int argc, char **argv)
@@ -704,6 +740,7 @@ main(int argc, char **argv)
 		cfg_free(&cfg);
 		return EXIT_FAILURE;
 	}
+	models_check(&cfg);
 	rc = worker_run(&cfg);
 	http_global_cleanup();
 	cfg_free(&cfg);
