@@ -43,7 +43,7 @@ clone_procs() {
 		pid=${p#/proc/}
 		cwd=$(readlink "$p/cwd" 2>/dev/null) || cwd=
 		exe=$(readlink "$p/exe" 2>/dev/null) || exe=
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || cmd=
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || cmd=
 		case "$cwd|$exe|$cmd" in
 		*"$CLONE"* | *"${CLONE_STATE:-$CLONE}"*)
 			sj_running "$pid" && printf '%s\n' "$pid"
@@ -58,7 +58,7 @@ show_procs() {
 	for pid in "$@"; do
 		printf '  pid %s cwd=%s cmd=%s\n' "$pid" \
 			"$(readlink "/proc/$pid/cwd" 2>/dev/null || true)" \
-			"$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)" >&2
+			"$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)" >&2
 	done
 }
 
