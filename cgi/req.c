@@ -7,6 +7,7 @@
  * costs the rest of its own response (SIGPIPE is ignored).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,19 @@ req_set_id(struct req *r)
 }
 
 /*
+ * The path (decoded by nginx) and the query string are valid UTF-8 by
+ * PostgreSQL's rules.  Handlers still parse every part they use by its
+ * own grammar (ids, types, numbers); this is what guarantees that no
+ * text from the request line can reach the database and fail there.
+ */
+static bool
+req_text_ok(const struct req *r)
+{
+	return jv_utf8_valid(r->path, strlen(r->path)) &&
+	       (r->query == NULL || jv_utf8_valid(r->query, strlen(r->query)));
+}
+
+/*
  * Requests served, counted in memory by (route pattern, status) and
  * added to http_requests at most every REQ_COUNT_FLUSH_US, in one
  * statement: no database write per request.  A child stopped while idle
@@ -358,6 +372,9 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 		if (r.method == NULL || r.path == NULL)
 			req_error(&r, 400, "INVALID_INPUT", "Bad request",
 				  NULL);
+		else if (!req_text_ok(&r))
+			req_error(&r, 400, "INVALID_INPUT",
+				  "Request path and query must be UTF-8", NULL);
 		else
 			handle(&r);
 		log_req(LOG_LVL_INFO, r.id, "%s %s %d %.1fms",

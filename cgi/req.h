@@ -3,8 +3,10 @@
  * the edge into a struct req: method, path, query and headers come from
  * FCGX_GetParam (never the environment), the body is read exactly as
  * CONTENT_LENGTH says and capped, JSON bodies pass the strict parser.
- * Handlers answer with req_json() or req_error(); every error carries the
- * envelope {"error", "code", "details"?}.
+ * A path or query string that is not UTF-8 by PostgreSQL's rules is
+ * answered 400 before any handler runs.  Handlers answer with req_json()
+ * or req_error(); every error carries the envelope {"error", "code",
+ * "details"?}.
  */
 #ifndef SJ_REQ_H
 #define SJ_REQ_H

@@ -6,6 +6,14 @@
  * NUL inside strings, and the jv_ getters below check every type before
  * reading.  Integers are read through their decimal text so values json-c
  * stores as uint64 or clamps never turn into a different number.
+ *
+ * "Valid UTF-8" is PostgreSQL's notion, checked here on the raw bytes:
+ * json-c's JSON_TOKENER_VALIDATE_UTF8 (0.16) only checks the shape of a
+ * sequence, so overlong forms, encoded surrogates and code points past
+ * U+10FFFF got through it and failed later in the database (a 503 for a
+ * malformed request).  Escapes are the other way text could change on
+ * the way in: json-c turns an unpaired surrogate escape into U+FFFD, so
+ * those are refused in the raw text before the tokener runs.
  */
 #include <errno.h>
 #include <math.h>
@@ -60,7 +68,8 @@ json_walk(struct json_object *o, const char **why)
  * A lexical pass json-c's strict mode still needs in 0.16: outside
  * strings only structural characters, number characters, whitespace and
  * the letters of true/false/null may appear.  This refuses single-quoted
- * strings, comments, NaN and Infinity before the tokener sees them.
+ * strings, comments, NaN and Infinity before the tokener sees them, and a
+ * NUL byte anywhere.
  */
 static bool
 json_lex_ok(const char *buf, size_t len)
@@ -75,6 +84,8 @@ json_lex_ok(const char *buf, size_t len)
 				i++;
 			else if (ch == '"')
 				in_str = false;
+			else if (ch == '\0')
+				return false;
 			continue;
 		}
 		if (ch == '"')
@@ -85,6 +96,117 @@ json_lex_ok(const char *buf, size_t len)
 			return false;
 	}
 	return !in_str;
+}
+
+/*
+ * The length of the well-formed sequence at s (n > 0 bytes left), 0 when
+ * it is not one.  The lead byte gives the length; the second byte's range
+ * depends on the lead, which is where overlongs (E0, F0), surrogates (ED)
+ * and code points past U+10FFFF (F4) are told apart; the others are plain
+ * continuation bytes.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (s[0] >= 0x01 && s[0] <= 0x7f)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0; /* NUL, 80-BF, C0-C1, F5-FF */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+bool
+jv_utf8_valid(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0, n;
+
+	while (i < len) {
+		if ((n = utf8_seq(s + i, len - i)) == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* The code unit of the escape \uXXXX at buf[i] (a backslash), or -1. */
+static long
+u_escape(const char *buf, size_t len, size_t i)
+{
+	long v = 0;
+
+	if (i + 6 > len || buf[i] != '\\' || buf[i + 1] != 'u')
+		return -1;
+	for (size_t k = i + 2; k < i + 6; k++) {
+		char c = buf[k];
+
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v = v * 16 + (c - 'A' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * False when a string holds an unpaired surrogate escape: a high half
+ * (\uD800-\uDBFF) not followed at once by a low half (\uDC00-\uDFFF),
+ * or a low half on its own.  Runs on text json_lex_ok() accepted; other
+ * bad escapes are left to the tokener.
+ */
+static bool
+json_surrogates_ok(const char *buf, size_t len)
+{
+	bool in_str = false;
+	long u;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_str || buf[i] != '\\') {
+			if (buf[i] == '"')
+				in_str = !in_str;
+			continue;
+		}
+		if ((u = u_escape(buf, len, i)) < 0) {
+			i++; /* a one-character escape */
+			continue;
+		}
+		i += 5;
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return false;
+		if (u < 0xd800 || u > 0xdbff)
+			continue;
+		u = u_escape(buf, len, i + 1);
+		if (u < 0xdc00 || u > 0xdfff)
+			return false;
+		i += 6;
+	}
+	return true;
 }
 
 enum sj_err
@@ -106,6 +228,14 @@ json_parse_strict(const char *buf, size_t len, int max_depth,
 		return SJ_ETOOBIG;
 	if (!json_lex_ok(buf, len))
 		return SJ_EINVAL;
+	if (!jv_utf8_valid(buf, len)) {
+		*why = "Invalid UTF-8 in JSON";
+		return SJ_EINVAL;
+	}
+	if (!json_surrogates_ok(buf, len)) {
+		*why = "Unpaired surrogate escape in JSON string";
+		return SJ_EINVAL;
+	}
 	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
 		return SJ_ENOMEM;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |

@@ -1,9 +1,11 @@
 /*
  * Strict JSON at the edge.  json_parse_strict() accepts exactly one RFC
- * 8259 document: json-c's strict tokener with a depth limit and UTF-8
- * validation, the whole input consumed, and then a walk that refuses what
- * json-c lets through (NaN, Infinity, strings with an embedded NUL).  After
- * it succeeds every getter below is safe: each checks the type first.
+ * 8259 document: the raw text must be UTF-8 as PostgreSQL defines it
+ * (jv_utf8_valid) with no unpaired surrogate escape, json-c's strict
+ * tokener with a depth limit must consume the whole input, and a walk
+ * refuses what json-c lets through (NaN, Infinity, strings with an
+ * embedded NUL).  After it succeeds every getter below is safe: each
+ * checks the type first, and every string is text PostgreSQL accepts.
  */
 #ifndef SJ_JSONV_H
 #define SJ_JSONV_H
@@ -17,6 +19,18 @@
 #include "err.h"
 
 #define JSONV_DEPTH 32
+
+/*
+ * True when the len bytes at buf are text PostgreSQL accepts in a UTF8
+ * database (pg_utf8_islegal, and no NUL): the shortest encoding of a code
+ * point from U+0001 to U+10FFFF that is not a surrogate (U+D800-DFFF).
+ * Refused: NUL, a stray continuation byte, overlong forms (C0/C1 leads,
+ * E0 80-9F, F0 80-8F), encoded surrogates (ED A0-BF), code points past
+ * U+10FFFF (F4 90-BF, F5-FF leads, the old 5- and 6-byte forms), and a
+ * sequence cut short by the end of the input or by a byte that is not a
+ * continuation.
+ */
+bool jv_utf8_valid(const char *buf, size_t len);
 
 /*
  * On SJ_OK *out is a new reference the caller puts.  On SJ_EINVAL *why is

@@ -115,6 +115,91 @@ test_json_rejects(void **state)
 	assert_int_equal(bad, 0);
 }
 
+#define TROW(text, why)                                                        \
+	{                                                                      \
+		text, sizeof(text) - 1, why                                    \
+	}
+
+/*
+ * Text PostgreSQL would refuse, and escapes json-c would silently turn
+ * into U+FFFD: each refused with its reason (why NULL: accepted).
+ */
+static void
+test_json_text(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *why;
+	} rows[] = {
+	    TROW("{\"a\":\"\xc0\xaf\"}", "Invalid UTF-8 in JSON"),
+	    TROW("{\"a\":\"\xed\xa0\x80\"}", "Invalid UTF-8 in JSON"),
+	    TROW("{\"a\":\"\xf4\x90\x80\x80\"}", "Invalid UTF-8 in JSON"),
+	    TROW("{\"a\":\"\xf7\xbf\xbf\xbf\"}", "Invalid UTF-8 in JSON"),
+	    TROW("{\"\xe0\x80\xaf\":1}", "Invalid UTF-8 in JSON"),
+	    TROW("{\"a\":\"x\0y\"}", "Malformed JSON"),
+	    TROW("{\"a\":\"\\ud800\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\uDBFF\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\udc00\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\ud800\\u0041\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\ud800x\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\udc00\\ud800\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\ud800\\ud800\\udc00\"}",
+		 "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"\\ud800\":1}", "Unpaired surrogate escape in JSON string"),
+	    TROW("{\"a\":\"\\ud800\\", "Malformed JSON"),
+	    TROW("{\"a\":\"\\ud800\\udc00\"}", NULL),
+	    TROW("{\"a\":\"\\uDBFF\\uDFFF\"}", NULL),
+	    TROW("{\"a\":\"\\ud7ff\\ue000\\ufffd\"}", NULL),
+	    TROW("{\"a\":\"\\\\ud800\"}", NULL),
+	    TROW("{\"a\":\"\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80\"}", NULL),
+	    TROW("{\"\\ud83d\\ude00\":\"\xc3\xa9\"}", NULL),
+	};
+	int bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct json_object *o = NULL;
+		const char *why = NULL;
+		enum sj_err e =
+		    json_parse_strict(rows[i].in, rows[i].len, 32, &o, &why);
+
+		if (rows[i].why == NULL
+			? e != SJ_OK
+			: e != SJ_EINVAL || strcmp(why, rows[i].why) != 0) {
+			print_error("row %zu: e=%d why=%s\n", i, e, why);
+			bad++;
+		}
+		json_object_put(o);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* A pair becomes its code point; an escaped backslash stays text. */
+static void
+test_json_escapes_kept(void **state)
+{
+	static const char doc[] =
+	    "{\"p\":\"\\ud83d\\ude00\",\"b\":\"\\\\ud800\"}";
+	struct json_object *o = NULL;
+	const char *why, *s;
+
+	(void)state;
+	assert_int_equal(json_parse_strict(doc, sizeof(doc) - 1, 32, &o, &why),
+			 SJ_OK);
+	assert_int_equal(jv_str(o, "p", 8, &s), SJ_OK);
+	assert_string_equal(s, "\xf0\x9f\x98\x80");
+	assert_int_equal(jv_str(o, "b", 8, &s), SJ_OK);
+	assert_string_equal(s, "\\ud800");
+	json_object_put(o);
+}
+
 static void
 test_json_deep(void **state)
 {
@@ -203,6 +288,8 @@ main(void)
 	    cmocka_unit_test(test_num),
 	    cmocka_unit_test(test_buf_cap),
 	    cmocka_unit_test(test_json_rejects),
+	    cmocka_unit_test(test_json_text),
+	    cmocka_unit_test(test_json_escapes_kept),
 	    cmocka_unit_test(test_json_deep),
 	    cmocka_unit_test(test_json_getters),
 	    cmocka_unit_test(test_route_match),
