@@ -90,6 +90,9 @@ void reply_free(struct reply *rep);
 /* Sets an error reply {"error":{"message":msg,"type":type}}. */
 void reply_error(struct reply *rep, int status, const char *type,
 		 const char *msg);
+/* The whole OpenAI envelope {"error":{message,type,param,code}}. */
+void reply_api_error(struct reply *rep, int status, const char *type,
+		     const char *param, const char *code, const char *msg);
 /* Sets a reply with a copy of body; status 500 if memory runs out. */
 void reply_set(struct reply *rep, int status, const char *ctype,
 	       const void *body, size_t n);
@@ -106,6 +109,7 @@ enum mode_kind {
 	MODE_BIG,
 	MODE_MALFORMED,
 	MODE_DELAY,
+	MODE_URL, /* images: answer {"data":[{"url"}]} (state_answer_url) */
 	MODE_MAX
 };
 
@@ -131,8 +135,13 @@ enum sj_err state_script(enum slot s, const struct mode *modes, size_t n,
 /* Pops the next mode of the slot's queue, or returns its default. */
 struct mode state_take_mode(enum slot s);
 
-/* Logs the start of a call; returns its id for calls_end (0: not logged). */
-uint64_t calls_begin(const char *path, const char *key, const char *mode);
+/*
+ * Logs the start of a call with the request's model and its top-level
+ * fields (sorted, comma-separated); returns its id for calls_end (0: not
+ * logged).
+ */
+uint64_t calls_begin(const char *path, const char *key, const char *mode,
+		     const char *model, const char *fields);
 void calls_end(uint64_t id, int status, bool completed);
 enum sj_err calls_json(struct buf *out) SJ_WUR;
 
@@ -142,12 +151,63 @@ enum sj_err store_put(const char *id, const char *mime, const void *data,
 /* Copies the stored bytes of id into rep (SJ_ENOTFOUND when none). */
 enum sj_err store_get(const char *id, struct reply *rep) SJ_WUR;
 
+/*
+ * The GET /v1/models script: ids left out of the list (and then refused
+ * like unknown models), shutdown dates replacing the built-in ones, no
+ * shutdown_date fields at all (as some compatible servers), a delay and
+ * a status to answer instead.
+ */
+#define MODELS_SCRIPT_MAX 16
+struct models_script {
+	char omit[MODELS_SCRIPT_MAX][96];
+	size_t nomit;
+	char sd_id[MODELS_SCRIPT_MAX][96];
+	char sd_date[MODELS_SCRIPT_MAX][16];
+	size_t nsd;
+	bool no_dates;
+	unsigned delay_ms;
+	int status; /* 0: answer the list */
+};
+void state_models_set(const struct models_script *m);
+void state_models_get(struct models_script *m);
+/* Counts a GET /v1/models; returns the count so far. */
+uint64_t state_models_called(void);
+/* The URL a "url" mode answers with ("" : the fake's own test photo). */
+void state_answer_url_set(const char *url);
+void state_answer_url(char *out, size_t outsz);
+
+/* ---- fake_models.c ---- */
+
+enum fake_kind {
+	KIND_NONE = 0, /* unknown, left out, or retired: 404 */
+	KIND_CHAT_REASONING,
+	KIND_CHAT_CLASSIC,
+	KIND_IMAGE,
+};
+/*
+ * What model is to the fake, for endpoint want: KIND_NONE with rep set to
+ * the 404 the API answers (model_not_found; "has been deprecated" for a
+ * retired model).
+ */
+enum fake_kind model_check(const char *model, enum fake_kind want,
+			   struct reply *rep);
+/* False (rep set to the API's 400) when body has a field kind refuses. */
+bool chat_params_ok(struct json_object *body, enum fake_kind kind,
+		    struct reply *rep);
+bool image_params_ok(struct json_object *body, struct reply *rep);
+/* GET /v1/models under the current script. */
+void api_models(const struct req *r, struct reply *rep);
+
 /* ---- fake_api.c ---- */
 
 /* Renders the test photos; false when libgd fails. */
 bool api_init(void);
 void api_chat(const struct req *r, struct reply *rep);
 void api_images(const struct req *r, struct reply *rep);
+/* The "url" mode's answer to an image request. */
+void api_images_url(const struct req *r, struct reply *rep);
+/* Bearer check shared by the API handlers (sets a 401 reply). */
+bool bearer_ok(const struct req *r, struct reply *rep);
 /* cloud is the <cloud> segment of /v1_1/<cloud>/image/upload. */
 void api_upload(const struct req *r, const char *cloud, struct reply *rep);
 /* The test photo as PNG or JPEG (borrowed, lives until exit). */

@@ -36,6 +36,7 @@ struct words {
 
 struct chat_in {
 	const char *model;
+	enum fake_kind kind;
 	bool json_mode;
 	bool has_image;
 	int pages;
@@ -98,7 +99,7 @@ reply_json(struct reply *rep, int status, struct json_object *o)
 	json_object_put(o);
 }
 
-static bool
+bool
 bearer_ok(const struct req *r, struct reply *rep)
 {
 	if (fake_cfg.api_key == NULL ||
@@ -316,6 +317,13 @@ chat_json(const struct chat_in *in, const char *content, size_t plen)
 			       json_object_new_int(ct));
 	json_object_object_add(usage, "total_tokens",
 			       json_object_new_int(pt + ct));
+	if (in->kind == KIND_CHAT_REASONING) {
+		struct json_object *det = json_object_new_object();
+
+		json_object_object_add(det, "reasoning_tokens",
+				       json_object_new_int(ct / 4));
+		json_object_object_add(usage, "completion_tokens_details", det);
+	}
 	json_object_object_add(o, "id",
 			       json_object_new_string("chatcmpl-fake"));
 	json_object_object_add(o, "object",
@@ -330,7 +338,7 @@ chat_json(const struct chat_in *in, const char *content, size_t plen)
 void
 api_chat(const struct req *r, struct reply *rep)
 {
-	struct chat_in in = {.model = "fake-model", .pages = 2};
+	struct chat_in in = {.model = NULL, .pages = 2};
 	struct json_object *o;
 	struct words w;
 	struct buf s;
@@ -342,6 +350,12 @@ api_chat(const struct req *r, struct reply *rep)
 		json_object_put(o);
 		reply_error(rep, 400, "invalid_request_error",
 			    "'messages' must be an array of messages");
+		return;
+	}
+	if ((in.kind = model_check(in.model, KIND_CHAT_REASONING, rep)) ==
+		KIND_NONE ||
+	    !chat_params_ok(o, in.kind, rep)) {
+		json_object_put(o);
 		return;
 	}
 	words_of(in.last_user, &w);
@@ -384,28 +398,73 @@ prompt_png_b64(const char *prompt)
 	return b64;
 }
 
+/* usage as GPT image models report it: tokens in, tokens out. */
+static struct json_object *
+image_usage(const char *prompt, const char *quality, int64_t n)
+{
+	struct json_object *u = json_object_new_object();
+	struct json_object *det = json_object_new_object();
+	int64_t in = (int64_t)strlen(prompt) / 4 + 1;
+	int64_t out = (strcmp(quality, "low") == 0	? 196
+		       : strcmp(quality, "medium") == 0 ? 439
+							: 1756) *
+		      n;
+
+	json_object_object_add(det, "text_tokens", json_object_new_int64(in));
+	json_object_object_add(det, "image_tokens", json_object_new_int64(0));
+	json_object_object_add(u, "input_tokens", json_object_new_int64(in));
+	json_object_object_add(u, "input_tokens_details", det);
+	json_object_object_add(u, "output_tokens", json_object_new_int64(out));
+	json_object_object_add(u, "total_tokens",
+			       json_object_new_int64(in + out));
+	return u;
+}
+
+/* Checks an image request; on success *o is its body (the caller puts). */
+static bool
+image_request(const struct req *r, struct reply *rep, struct json_object **o,
+	      const char **prompt, int64_t *n)
+{
+	const char *model = NULL;
+
+	*n = 1;
+	if (!bearer_ok(r, rep) || (*o = parse_body(r, rep)) == NULL)
+		return false;
+	if (jv_str(*o, "prompt", FAKE_BODY_MAX, prompt) != SJ_OK ||
+	    jv_i64(*o, "n", 1, 10, n) == SJ_EINVAL ||
+	    jv_str(*o, "model", 256, &model) == SJ_EINVAL) {
+		reply_error(rep, 400, "invalid_request_error",
+			    "'prompt' is required; 'n' is 1..10");
+	} else if (model_check(model, KIND_IMAGE, rep) != KIND_NONE &&
+		   image_params_ok(*o, rep)) {
+		return true;
+	}
+	json_object_put(*o);
+	*o = NULL;
+	return false;
+}
+
 void
 api_images(const struct req *r, struct reply *rep)
 {
 	struct json_object *o, *res, *data;
-	const char *prompt;
+	const char *prompt, *quality = "auto", *fmt = "png", *size = "auto";
 	int64_t n = 1;
 	char *b64;
 
-	if (!bearer_ok(r, rep) || (o = parse_body(r, rep)) == NULL)
+	if (!image_request(r, rep, &o, &prompt, &n))
 		return;
-	if (jv_str(o, "prompt", FAKE_BODY_MAX, &prompt) != SJ_OK ||
-	    jv_i64(o, "n", 1, 10, &n) == SJ_EINVAL) {
-		json_object_put(o);
-		reply_error(rep, 400, "invalid_request_error",
-			    "'prompt' is required; 'n' is 1..10");
-		return;
-	}
 	if ((b64 = prompt_png_b64(prompt)) == NULL) {
 		json_object_put(o);
 		reply_error(rep, 500, "server_error", "image failed");
 		return;
 	}
+	if (jv_str(o, "quality", 64, &quality) != SJ_OK)
+		quality = "auto";
+	if (jv_str(o, "output_format", 64, &fmt) != SJ_OK)
+		fmt = "png";
+	if (jv_str(o, "size", 64, &size) != SJ_OK)
+		size = "auto";
 	res = json_object_new_object();
 	data = json_object_new_array();
 	for (int64_t i = 0; i < n; i++) {
@@ -418,8 +477,42 @@ api_images(const struct req *r, struct reply *rep)
 	json_object_object_add(res, "created",
 			       json_object_new_int64(time(NULL)));
 	json_object_object_add(res, "data", data);
+	json_object_object_add(res, "background",
+			       json_object_new_string("opaque"));
+	/* the picture is always a PNG: the format is only echoed */
+	json_object_object_add(res, "output_format",
+			       json_object_new_string(fmt));
+	json_object_object_add(res, "quality", json_object_new_string(quality));
+	json_object_object_add(res, "size", json_object_new_string(size));
+	json_object_object_add(res, "usage", image_usage(prompt, quality, n));
 	reply_json(rep, 200, res);
 	free(b64);
+	json_object_put(o);
+}
+
+void
+api_images_url(const struct req *r, struct reply *rep)
+{
+	struct json_object *o, *res, *data, *it;
+	const char *prompt;
+	char url[2048];
+	int64_t n;
+
+	if (!image_request(r, rep, &o, &prompt, &n))
+		return;
+	state_answer_url(url, sizeof(url));
+	if (url[0] == '\0')
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/img/photo.png",
+			 fake_cfg.port);
+	res = json_object_new_object();
+	data = json_object_new_array();
+	it = json_object_new_object();
+	json_object_object_add(it, "url", json_object_new_string(url));
+	json_object_array_add(data, it);
+	json_object_object_add(res, "created",
+			       json_object_new_int64(time(NULL)));
+	json_object_object_add(res, "data", data);
+	reply_json(rep, 200, res);
 	json_object_put(o);
 }
 

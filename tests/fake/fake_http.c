@@ -70,6 +70,31 @@ reply_error(struct reply *rep, int status, const char *type, const char *msg)
 	json_object_put(o);
 }
 
+static struct json_object *
+str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+void
+reply_api_error(struct reply *rep, int status, const char *type,
+		const char *param, const char *code, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *err = json_object_new_object();
+	const char *s;
+
+	json_object_object_add(err, "message", json_object_new_string(msg));
+	json_object_object_add(err, "type", json_object_new_string(type));
+	json_object_object_add(err, "param", str_or_null(param));
+	json_object_object_add(err, "code", str_or_null(code));
+	json_object_object_add(o, "error", err);
+	s = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	reply_set(rep, status, "application/json", s, strlen(s));
+	json_object_put(o);
+}
+
 /* Reads more input into c; SJ_EIO on close, error or idle timeout. */
 static enum sj_err
 read_more(struct conn *c)

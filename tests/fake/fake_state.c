@@ -1,8 +1,10 @@
 /*
  * DESIGN: the fake upstream server's shared state, all behind one mutex.
  *
- * Three parts: per-path fault scripts (a bounded queue of modes and a
- * default), the call log, and the uploaded images.  Each is capped so a
+ * Four parts: per-path fault scripts (a bounded queue of modes and a
+ * default, and the URL a "url" answer names), the call log (with each
+ * request's model and top-level fields), the uploaded images, and the
+ * GET /v1/models script with its call count.  Each is capped so a
  * runaway test cannot exhaust memory: QUEUE_MAX modes per path,
  * CALLS_MAX log entries (later calls go unlogged, with a warning), and
  * STORE_MAX bytes of uploads.  Call ids are a counter that /_reset never
@@ -35,6 +37,8 @@ struct call {
 	char path[256];
 	char key[65];
 	char mode[24];
+	char model[96];
+	char fields[256];
 	int status;
 	int64_t start_ms, end_ms;
 	bool completed;
@@ -55,13 +59,16 @@ static size_t ncalls, calls_cap;
 static uint64_t calls_base; /* id of calls[0] minus one */
 static struct item *items;
 static size_t store_bytes;
+static struct models_script models;
+static uint64_t models_calls;
+static char answer_url[2048];
 
 static const char *const mode_names[MODE_MAX] = {
     [MODE_OK] = "ok",	    [MODE_429] = "429",
     [MODE_500] = "500",	    [MODE_400] = "400",
     [MODE_HANG] = "hang",   [MODE_TRICKLE] = "trickle",
     [MODE_BIG] = "big",	    [MODE_MALFORMED] = "malformed",
-    [MODE_DELAY] = "delay",
+    [MODE_DELAY] = "delay", [MODE_URL] = "url",
 };
 
 enum sj_err
@@ -124,6 +131,9 @@ clear_locked(void)
 	}
 	items = NULL;
 	store_bytes = 0;
+	memset(&models, 0, sizeof(models));
+	models_calls = 0;
+	answer_url[0] = '\0';
 }
 
 void
@@ -210,8 +220,52 @@ calls_grow_locked(void)
 	return true;
 }
 
+void
+state_models_set(const struct models_script *m)
+{
+	pthread_mutex_lock(&mu);
+	models = *m;
+	pthread_mutex_unlock(&mu);
+}
+
+void
+state_models_get(struct models_script *m)
+{
+	pthread_mutex_lock(&mu);
+	*m = models;
+	pthread_mutex_unlock(&mu);
+}
+
 uint64_t
-calls_begin(const char *path, const char *key, const char *mode)
+state_models_called(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&mu);
+	n = ++models_calls;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+void
+state_answer_url_set(const char *url)
+{
+	pthread_mutex_lock(&mu);
+	snprintf(answer_url, sizeof(answer_url), "%s", url);
+	pthread_mutex_unlock(&mu);
+}
+
+void
+state_answer_url(char *out, size_t outsz)
+{
+	pthread_mutex_lock(&mu);
+	snprintf(out, outsz, "%s", answer_url);
+	pthread_mutex_unlock(&mu);
+}
+
+uint64_t
+calls_begin(const char *path, const char *key, const char *mode,
+	    const char *model, const char *fields)
 {
 	struct call *c;
 	uint64_t id = 0;
@@ -222,6 +276,8 @@ calls_begin(const char *path, const char *key, const char *mode)
 		snprintf(c->path, sizeof(c->path), "%s", path);
 		snprintf(c->key, sizeof(c->key), "%s", key);
 		snprintf(c->mode, sizeof(c->mode), "%s", mode);
+		snprintf(c->model, sizeof(c->model), "%s", model);
+		snprintf(c->fields, sizeof(c->fields), "%s", fields);
 		c->status = 0;
 		c->start_ms = now_ms();
 		c->end_ms = 0;
@@ -256,6 +312,8 @@ call_json(const struct call *c)
 	json_object_object_add(o, "path", json_object_new_string(c->path));
 	json_object_object_add(o, "key", json_object_new_string(c->key));
 	json_object_object_add(o, "mode", json_object_new_string(c->mode));
+	json_object_object_add(o, "model", json_object_new_string(c->model));
+	json_object_object_add(o, "fields", json_object_new_string(c->fields));
 	json_object_object_add(o, "status", json_object_new_int(c->status));
 	json_object_object_add(o, "start_ms",
 			       json_object_new_int64(c->start_ms));
@@ -277,6 +335,10 @@ calls_json(struct buf *out)
 		json_object_array_add(arr, call_json(&calls[i]));
 	pthread_mutex_unlock(&mu);
 	json_object_object_add(root, "calls", arr);
+	pthread_mutex_lock(&mu);
+	json_object_object_add(root, "models_calls",
+			       json_object_new_int64((int64_t)models_calls));
+	pthread_mutex_unlock(&mu);
 	e = buf_addstr(out, json_object_to_json_string_ext(
 				root, JSON_C_TO_STRING_PLAIN |
 					  JSON_C_TO_STRING_NOSLASHESCAPE));

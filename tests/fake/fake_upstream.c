@@ -9,13 +9,16 @@
  * that reads keep-alive requests (fake_http.c) and routes them.
  *
  * API calls (chat, images, upload) first pop a fault mode for their path
- * (fake_state.c) and are logged before anything else happens, so a test
- * sees a call even when it hangs.  The handler's answer (fake_api.c) is a
- * plain struct reply; the mode decides how it goes out: at once, late,
- * a byte a second, not at all, or replaced by a fault.  The long-running
- * modes (hang, trickle, big) poll for the client going away and always
- * close the connection afterwards.  Mode is taken before the Bearer check,
- * so a scripted fault fires whatever the credentials.
+ * (fake_state.c) and are logged before anything else happens, with the
+ * request's model and top-level fields, so a test sees a call even when
+ * it hangs and can check the request's shape.  GET /v1/models is
+ * answered (fake_models.c) and counted but not logged as a call: workers
+ * make it at start-up, at moments no test controls.  The handler's answer
+ * (fake_api.c) is a plain struct reply; the mode decides how it goes out: at
+ * once, late, a byte a second, not at all, or replaced by a fault.  The
+ * long-running modes (hang, trickle, big) poll for the client going away and
+ * always close the connection afterwards.  Mode is taken before the Bearer
+ * check, so a scripted fault fires whatever the credentials.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -175,6 +178,46 @@ api_answer(const struct req *r, enum slot s, const char *cloud,
 		api_upload(r, cloud, rep);
 }
 
+static int
+cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The model and the sorted top-level field names of a JSON request body,
+ * for the call log ("" for other bodies).
+ */
+static void
+body_summary(const struct req *r, char *model, size_t msz, char *fields,
+	     size_t fsz)
+{
+	struct json_object *o = NULL;
+	const char *keys[64], *m = NULL, *why;
+	size_t n = 0, used = 0;
+
+	model[0] = fields[0] = '\0';
+	if (json_parse_strict(r->body, r->blen, JSONV_DEPTH, &o, &why) !=
+		SJ_OK ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return;
+	}
+	json_object_object_foreach(o, k, v)
+	{
+		(void)v;
+		if (n < sizeof(keys) / sizeof(keys[0]))
+			keys[n++] = k;
+	}
+	qsort(keys, n, sizeof(keys[0]), cmp_key);
+	for (size_t i = 0; i < n && used < fsz; i++)
+		used += (size_t)snprintf(fields + used, fsz - used, "%s%s",
+					 i ? "," : "", keys[i]);
+	if (jv_str(o, "model", 256, &m) == SJ_OK)
+		snprintf(model, msz, "%s", m);
+	json_object_put(o);
+}
+
 /* Runs one logged API call under its mode; true to keep the connection. */
 static bool
 api_call(int fd, const struct req *r, enum slot s, const char *cloud)
@@ -182,11 +225,12 @@ api_call(int fd, const struct req *r, enum slot s, const char *cloud)
 	struct mode m = state_take_mode(s);
 	bool keep = !r->close, done = false;
 	struct reply rep;
-	char key[65];
+	char key[65], model[96], fields[256];
 	uint64_t id;
 
 	sha256_hex(r->body, r->blen, key);
-	id = calls_begin(r->path, key, m.name);
+	body_summary(r, model, sizeof(model), fields, sizeof(fields));
+	id = calls_begin(r->path, key, m.name, model, fields);
 	reply_init(&rep);
 	if (m.kind == MODE_HANG || m.kind == MODE_BIG) {
 		if (m.kind == MODE_HANG)
@@ -199,7 +243,10 @@ api_call(int fd, const struct req *r, enum slot s, const char *cloud)
 	}
 	if (m.kind == MODE_DELAY)
 		sleep_ms(m.arg);
-	if (!fault_reply(&m, &rep))
+	if (m.kind == MODE_URL && s == SLOT_IMAGES &&
+	    strcmp(r->method, "POST") == 0)
+		api_images_url(r, &rep);
+	else if (!fault_reply(&m, &rep))
 		api_answer(r, s, cloud, &rep);
 	if (m.kind == MODE_TRICKLE)
 		keep = false, done = run_trickle(fd, &rep);
@@ -360,7 +407,7 @@ route_script(const struct req *r, struct reply *rep)
 {
 	struct mode *modes = calloc(SCRIPT_MODES, sizeof(*modes));
 	struct json_object *o = NULL;
-	const char *why = "Malformed JSON", *path;
+	const char *why = "Malformed JSON", *path, *url;
 	struct mode def;
 	bool has_def = false;
 	size_t n = 0;
@@ -380,6 +427,8 @@ route_script(const struct req *r, struct reply *rep)
 		if (why == NULL && state_script((enum slot)slot, modes, n,
 						has_def ? &def : NULL) != SJ_OK)
 			why = "queue full";
+		if (why == NULL && jv_str(o, "url", 2047, &url) == SJ_OK)
+			state_answer_url_set(url);
 	}
 	json_object_put(o);
 	free(modes);
@@ -387,6 +436,91 @@ route_script(const struct req *r, struct reply *rep)
 		reply_error(rep, 400, "invalid_request_error", why);
 	else
 		reply_set(rep, 200, "application/json", OK_JSON, 11);
+}
+
+/* Copies the strings of array key of o (at most max) into dst. */
+static const char *
+script_ids(struct json_object *o, const char *key, char (*dst)[96], size_t max,
+	   size_t *n)
+{
+	struct json_object *arr;
+	enum sj_err e = jv_array(o, key, &arr);
+
+	*n = 0;
+	if (e == SJ_ENOTFOUND)
+		return NULL;
+	if (e != SJ_OK || json_object_array_length(arr) > max)
+		return "'omit' must be an array of at most 16 ids";
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+
+		if (!json_object_is_type(v, json_type_string))
+			return "'omit' must hold strings";
+		snprintf(dst[(*n)++], 96, "%s", json_object_get_string(v));
+	}
+	return NULL;
+}
+
+/* {"id": "YYYY-MM-DD", ...} into the script's shutdown dates. */
+static const char *
+script_dates(struct json_object *o, struct models_script *ms)
+{
+	struct json_object *sd;
+	enum sj_err e = jv_object(o, "shutdown", &sd);
+
+	if (e == SJ_ENOTFOUND)
+		return NULL;
+	if (e != SJ_OK)
+		return "'shutdown' must be an object";
+	json_object_object_foreach(sd, k, v)
+	{
+		if (ms->nsd == MODELS_SCRIPT_MAX ||
+		    !json_object_is_type(v, json_type_string))
+			return "'shutdown' holds at most 16 date strings";
+		snprintf(ms->sd_id[ms->nsd], 96, "%s", k);
+		snprintf(ms->sd_date[ms->nsd++], 16, "%s",
+			 json_object_get_string(v));
+	}
+	return NULL;
+}
+
+/*
+ * POST /_models {"omit":[ids], "shutdown":{id: date}, "no_dates":bool,
+ * "delay_ms":n, "status":n}: replaces the GET /v1/models script.
+ */
+static void
+route_models_script(const struct req *r, struct reply *rep)
+{
+	struct json_object *o = NULL;
+	struct models_script ms;
+	const char *why = "Malformed JSON";
+	int64_t v;
+
+	memset(&ms, 0, sizeof(ms));
+	if (!method_ok(r, "POST", NULL, rep))
+		return;
+	if (json_parse_strict(r->body, r->blen, JSONV_DEPTH, &o, &why) ==
+	    SJ_OK) {
+		why = script_ids(o, "omit", ms.omit, MODELS_SCRIPT_MAX,
+				 &ms.nomit);
+		if (why == NULL)
+			why = script_dates(o, &ms);
+		if (why == NULL &&
+		    jv_bool(o, "no_dates", &ms.no_dates) == SJ_EINVAL)
+			why = "'no_dates' must be a boolean";
+		if (why == NULL &&
+		    jv_i64(o, "delay_ms", 0, 120000, &v) == SJ_OK)
+			ms.delay_ms = (unsigned)v;
+		if (why == NULL && jv_i64(o, "status", 100, 599, &v) == SJ_OK)
+			ms.status = (int)v;
+	}
+	json_object_put(o);
+	if (why) {
+		reply_error(rep, 400, "invalid_request_error", why);
+		return;
+	}
+	state_models_set(&ms);
+	reply_set(rep, 200, "application/json", OK_JSON, 11);
 }
 
 static void
@@ -401,6 +535,11 @@ route_local(const struct req *r, struct reply *rep)
 		route_redirect(r, rep);
 	} else if (strcmp(r->path, "/_script") == 0) {
 		route_script(r, rep);
+	} else if (strcmp(r->path, "/_models") == 0) {
+		route_models_script(r, rep);
+	} else if (strcmp(r->path, "/v1/models") == 0) {
+		if (method_ok(r, "GET", NULL, rep))
+			api_models(r, rep);
 	} else if (strcmp(r->path, "/_calls") == 0) {
 		if (method_ok(r, "GET", NULL, rep) &&
 		    calls_json(&rep->body) == SJ_OK) {

@@ -58,6 +58,39 @@ test_defaults_valid(void **state)
 	cfg_free(&c);
 }
 
+/* The openai defaults are current models (no shutdown date announced). */
+static void
+test_openai_defaults(void **state)
+{
+	struct kv kv[] = {BASE, {NULL, NULL}};
+	struct kv bad[] = {BASE,
+			   {"OPENAI_MODEL", ""},
+			   {"OPENAI_IMAGE_MODEL", "gpt image"},
+			   {NULL, NULL}};
+	struct kv slash[] = {BASE,
+			     {"OPENAI_MODEL", "openai/gpt-6-luna"},
+			     {"OPENAI_IMAGE_QUALITY", "high"},
+			     {NULL, NULL}};
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, lookup, kv, &errs), SJ_OK);
+	assert_string_equal(c.openai_model, "gpt-6-luna");
+	assert_string_equal(c.openai_image_model, "gpt-image-2.6-flare");
+	assert_string_equal(c.openai_image_quality, "medium");
+	assert_string_equal(c.openai_image_size, "1024x1024");
+	cfg_free(&c);
+	assert_int_equal(cfg_load(&c, lookup, bad, &errs), SJ_ECONFIG);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(
+	    strstr(errs.msg[0], "OPENAI_MODEL, OPENAI_IMAGE_MODEL"));
+	assert_int_equal(cfg_load(&c, lookup, slash, &errs), SJ_OK);
+	assert_string_equal(c.openai_model, "openai/gpt-6-luna");
+	assert_string_equal(c.openai_image_quality, "high");
+	cfg_free(&c);
+}
+
 static void
 test_invalid_concurrency(void **state)
 {
@@ -217,6 +250,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults_valid),
+	    cmocka_unit_test(test_openai_defaults),
 	    cmocka_unit_test(test_invalid_concurrency),
 	    cmocka_unit_test(test_all_problems_at_once),
 	    cmocka_unit_test(test_missing_required),
