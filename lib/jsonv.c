@@ -13,11 +13,15 @@
  * U+10FFFF got through it and failed later in the database (a 503 for a
  * malformed request).  Escapes are the other way text could change on
  * the way in: json-c turns an unpaired surrogate escape into U+FFFD, so
- * those are refused in the raw text before the tokener runs.
+ * those are refused in the raw text before the tokener runs; and it also
+ * turns the valid pairs of U+xD800-U+xDFFF above the first plane into
+ * U+FFFD (it takes the decoded code point for a surrogate again), so the
+ * tokener is given a copy in which every pair is already its UTF-8.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jsonv.h"
@@ -174,49 +178,140 @@ u_escape(const char *buf, size_t len, size_t i)
 	return v;
 }
 
+/* Writes the four UTF-8 bytes of cp (U+10000-U+10FFFF) at out. */
+static void
+utf8_put4(char *out, long cp)
+{
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+}
+
 /*
- * False when a string holds an unpaired surrogate escape: a high half
- * (\uD800-\uDBFF) not followed at once by a low half (\uDC00-\uDFFF),
- * or a low half on its own.  Runs on text json_lex_ok() accepted; other
- * bad escapes are left to the tokener.
+ * Walks the escapes in the strings of buf, text json_lex_ok() accepted.
+ * -1: an unpaired surrogate escape, i.e. a high half (\uD800-\uDBFF) not
+ * followed at once by a low half (\uDC00-\uDFFF), or a low half on its
+ * own.  Otherwise the number of pairs; when out is not NULL (len bytes)
+ * the text is copied there with each pair written as the UTF-8 bytes of
+ * its code point and *outlen is set.  Other bad escapes are left to the
+ * tokener.
  */
-static bool
-json_surrogates_ok(const char *buf, size_t len)
+static long
+json_pairs(const char *buf, size_t len, char *out, size_t *outlen)
 {
 	bool in_str = false;
-	long u;
+	long pairs = 0, hi, lo;
+	size_t o = 0;
 
 	for (size_t i = 0; i < len; i++) {
 		if (!in_str || buf[i] != '\\') {
-			if (buf[i] == '"')
-				in_str = !in_str;
+			in_str ^= buf[i] == '"';
+			if (out != NULL)
+				out[o++] = buf[i];
 			continue;
 		}
-		if ((u = u_escape(buf, len, i)) < 0) {
-			i++; /* a one-character escape */
+		hi = u_escape(buf, len, i);
+		lo = hi >= 0xd800 && hi <= 0xdbff ? u_escape(buf, len, i + 6)
+						  : -1;
+		if ((hi >= 0xdc00 && hi <= 0xdfff) ||
+		    (hi >= 0xd800 && hi <= 0xdbff &&
+		     (lo < 0xdc00 || lo > 0xdfff)))
+			return -1;
+		if (lo >= 0 && out != NULL)
+			utf8_put4(out + o, 0x10000 + ((hi - 0xd800) << 10) +
+					       (lo - 0xdc00));
+		if (lo >= 0) {
+			o += 4;
+			pairs++;
+			i += 11;
 			continue;
 		}
-		i += 5;
-		if (u >= 0xdc00 && u <= 0xdfff)
-			return false;
-		if (u < 0xd800 || u > 0xdbff)
-			continue;
-		u = u_escape(buf, len, i + 1);
-		if (u < 0xdc00 || u > 0xdfff)
-			return false;
-		i += 6;
+		/* a backslash and the character after it, copied as they are */
+		for (size_t k = i; out != NULL && k < i + 2 && k < len; k++)
+			out[o++] = buf[k];
+		i++;
 	}
-	return true;
+	if (outlen != NULL)
+		*outlen = o;
+	return pairs;
+}
+
+/*
+ * The checks on the raw text before the tokener.  json-c 0.16 decodes the
+ * pairs of U+xD800-U+xDFFF in every plane above the first (U+1D800,
+ * U+2D800, ...) to U+FFFD, so a text with pairs is parsed from *copy
+ * (malloced, the caller frees), where each pair is its UTF-8 bytes.
+ */
+static enum sj_err
+json_text_ok(const char **buf, size_t *len, char **copy, const char **why)
+{
+	long pairs;
+
+	*copy = NULL;
+	if (!json_lex_ok(*buf, *len))
+		return SJ_EINVAL;
+	if (!jv_utf8_valid(*buf, *len)) {
+		*why = "Invalid UTF-8 in JSON";
+		return SJ_EINVAL;
+	}
+	if ((pairs = json_pairs(*buf, *len, NULL, NULL)) < 0) {
+		*why = "Unpaired surrogate escape in JSON string";
+		return SJ_EINVAL;
+	}
+	if (pairs == 0)
+		return SJ_OK;
+	if ((*copy = malloc(*len)) == NULL)
+		return SJ_ENOMEM;
+	(void)json_pairs(*buf, *len, *copy, len);
+	*buf = *copy;
+	return SJ_OK;
+}
+
+/* json-c's strict tokener over the whole of buf; *o is NULL on failure. */
+static enum sj_err
+json_tokenize(const char *buf, size_t len, int max_depth,
+	      struct json_object **o, const char **why)
+{
+	struct json_tokener *tok;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
+		return SJ_ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					JSON_TOKENER_VALIDATE_UTF8);
+	*o = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success || *o == NULL) {
+		if (jerr == json_tokener_error_depth)
+			*why = "JSON nested too deeply";
+		else if (jerr == json_tokener_error_parse_utf8_string)
+			*why = "Invalid UTF-8 in JSON";
+		json_object_put(*o);
+		*o = NULL;
+		return SJ_EINVAL;
+	}
+	/* only whitespace may follow the document */
+	for (; end < len; end++)
+		if (strchr(" \t\r\n", buf[end]) == NULL || buf[end] == '\0') {
+			*why = "Unexpected data after JSON";
+			json_object_put(*o);
+			*o = NULL;
+			return SJ_EINVAL;
+		}
+	return SJ_OK;
 }
 
 enum sj_err
 json_parse_strict(const char *buf, size_t len, int max_depth,
 		  struct json_object **out, const char **why)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
-	enum json_tokener_error jerr;
-	size_t end;
+	struct json_object *o = NULL;
+	char *copy = NULL;
+	enum sj_err e;
 
 	*out = NULL;
 	*why = "Malformed JSON";
@@ -226,45 +321,17 @@ json_parse_strict(const char *buf, size_t len, int max_depth,
 	}
 	if (len > (size_t)INT32_MAX)
 		return SJ_ETOOBIG;
-	if (!json_lex_ok(buf, len))
-		return SJ_EINVAL;
-	if (!jv_utf8_valid(buf, len)) {
-		*why = "Invalid UTF-8 in JSON";
-		return SJ_EINVAL;
-	}
-	if (!json_surrogates_ok(buf, len)) {
-		*why = "Unpaired surrogate escape in JSON string";
-		return SJ_EINVAL;
-	}
-	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
-		return SJ_ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-					JSON_TOKENER_VALIDATE_UTF8);
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (jerr != json_tokener_success || o == NULL) {
-		if (jerr == json_tokener_error_depth)
-			*why = "JSON nested too deeply";
-		else if (jerr == json_tokener_error_parse_utf8_string)
-			*why = "Invalid UTF-8 in JSON";
+	if ((e = json_text_ok(&buf, &len, &copy, why)) != SJ_OK ||
+	    (e = json_tokenize(buf, len, max_depth, &o, why)) != SJ_OK)
+		goto out;
+	if ((e = json_walk(o, why)) != SJ_OK) {
 		json_object_put(o);
-		return SJ_EINVAL;
-	}
-	/* only whitespace may follow the document */
-	for (; end < len; end++)
-		if (strchr(" \t\r\n", buf[end]) == NULL || buf[end] == '\0') {
-			*why = "Unexpected data after JSON";
-			json_object_put(o);
-			return SJ_EINVAL;
-		}
-	if (json_walk(o, why) != SJ_OK) {
-		json_object_put(o);
-		return SJ_EINVAL;
+		goto out;
 	}
 	*out = o;
-	return SJ_OK;
+out:
+	free(copy);
+	return e;
 }
 
 /* Finds key; SJ_ENOTFOUND when absent or JSON null. */

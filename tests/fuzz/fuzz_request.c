@@ -4,14 +4,21 @@
  *   0-4  the body as JSON (strict parser), then the start validation of
  *        job type byte % 5 — what POST /api/jobs/{type}/start does
  *   5    the bytes as a request path against a route table
- *   6    the bytes as CONTENT_LENGTH and as configuration numbers
+ *   6-7  the bytes as CONTENT_LENGTH and as configuration numbers
+ * On every input, whatever the layer, the UTF-8 validator must agree with
+ * a reference written the other way round (decode each sequence to its
+ * code point, then judge the number), and an accepted JSON document may
+ * hold no U+FFFD the text did not spell out (an unpaired surrogate escape
+ * would decode to one).  Any disagreement aborts.
  * Built and run by tests/fuzz/run.sh (./dev test runs it briefly,
  * ./dev fuzz SECONDS for longer).
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "job.h"
 #include "jsonv.h"
@@ -19,6 +26,107 @@
 #include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * The reference for jv_utf8_valid(): the lead byte's high bits give the
+ * length and its payload bits, each continuation byte adds six bits, and
+ * the decoded number must be in the shortest form for its length, not a
+ * surrogate, not NUL and at most U+10FFFF.
+ */
+static bool
+ref_utf8_valid(const unsigned char *s, size_t n)
+{
+	static const uint32_t shortest[5] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t i = 0, len;
+	uint32_t cp;
+
+	while (i < n) {
+		if ((s[i] & 0x80) == 0)
+			cp = s[i], len = 1;
+		else if ((s[i] & 0xe0) == 0xc0)
+			cp = s[i] & 0x1fu, len = 2;
+		else if ((s[i] & 0xf0) == 0xe0)
+			cp = s[i] & 0x0fu, len = 3;
+		else if ((s[i] & 0xf8) == 0xf0)
+			cp = s[i] & 0x07u, len = 4;
+		else
+			return false;
+		if (n - i < len)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3fu);
+		}
+		if (cp == 0 || (len > 1 && cp < shortest[len]) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* Occurrences of U+FFFD's bytes in the n bytes at s. */
+static size_t
+fffd_bytes(const char *s, size_t n)
+{
+	size_t count = 0;
+	const char *p;
+
+	while (n >= 3 && (p = memmem(s, n, "\xef\xbf\xbd", 3)) != NULL) {
+		count++;
+		n -= (size_t)(p - s) + 3;
+		s = p + 3;
+	}
+	return count;
+}
+
+/* U+FFFD in the JSON text as written: its bytes, or \uFFFD escapes. */
+static size_t
+fffd_spelled(const char *s, size_t n)
+{
+	size_t count = fffd_bytes(s, n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\\')
+			continue;
+		if (n - i >= 6 && s[i + 1] == 'u' &&
+		    strncasecmp(s + i + 2, "fffd", 4) == 0) {
+			count++;
+			i += 5;
+		} else {
+			i++;
+		}
+	}
+	return count;
+}
+
+/* U+FFFD in the parsed document's keys and strings. */
+static size_t
+fffd_parsed(struct json_object *o)
+{
+	size_t count = 0;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return fffd_bytes(json_object_get_string(o),
+				  (size_t)json_object_get_string_len(o));
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			count += fffd_parsed(json_object_array_get_idx(o, i));
+		return count;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			count += fffd_bytes(key, strlen(key));
+			count += fffd_parsed(val);
+		}
+		return count;
+	}
+	default:
+		return 0;
+	}
+}
 
 static void
 fuzz_json(const char *buf, size_t len, enum job_type t)
@@ -31,6 +139,10 @@ fuzz_json(const char *buf, size_t len, enum job_type t)
 			abort();
 		return;
 	}
+	/* accepted: text PostgreSQL takes, every character as sent */
+	if (!ref_utf8_valid((const unsigned char *)buf, len) ||
+	    fffd_parsed(o) > fffd_spelled(buf, len))
+		abort();
 	if (job_input_validate(t, o, &norm, &msg) == SJ_OK) {
 		/* a normalized input must serialize and parse back strictly */
 		size_t n = 0;
@@ -38,7 +150,7 @@ fuzz_json(const char *buf, size_t len, enum job_type t)
 		    norm, JSON_C_TO_STRING_PLAIN, &n);
 		struct json_object *back = NULL;
 
-		if (s == NULL ||
+		if (s == NULL || !ref_utf8_valid((const unsigned char *)s, n) ||
 		    json_parse_strict(s, n, JSONV_DEPTH, &back, &why) != SJ_OK)
 			abort();
 		json_object_put(back);
@@ -90,6 +202,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s;
 
+	if (jv_utf8_valid((const char *)data, size) !=
+	    ref_utf8_valid(data, size))
+		abort();
 	if (size == 0)
 		return 0;
 	if ((s = malloc(size)) == NULL)

@@ -20,6 +20,7 @@ clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 # Seeds: one valid start body per type, paths, numbers.
 printf '\003{"prompt":"a fox","style":"anime"}' >"$OUT/corpus/seed-cartoonize"
 printf '\000{"title":"T","story":"s","characterImage":"https://x/y.png","pages":[{"pageNumber":1,"scenes":[{"description":"d"}]}]}' >"$OUT/corpus/seed-storybook"
+printf '\003{"prompt":"caf\303\251 \360\237\246\212 \\ud83e\\udd8a \\u00e9"}' >"$OUT/corpus/seed-utf8"
 printf '\005/api/jobs/cartoonize/status/job_1_a' >"$OUT/corpus/seed-route"
 printf '\00612345' >"$OUT/corpus/seed-number"
 "$OUT/fuzz_request" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 \

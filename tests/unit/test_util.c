@@ -186,7 +186,8 @@ static void
 test_json_escapes_kept(void **state)
 {
 	static const char doc[] =
-	    "{\"p\":\"\\ud83d\\ude00\",\"b\":\"\\\\ud800\"}";
+	    "{\"p\":\"\\ud83d\\ude00\",\"b\":\"\\\\ud800\",\"m\":"
+	    "\"x\\\"\\\\\\ud836\\udc00\\n\\u0041\"}";
 	struct json_object *o = NULL;
 	const char *why, *s;
 
@@ -197,7 +198,51 @@ test_json_escapes_kept(void **state)
 	assert_string_equal(s, "\xf0\x9f\x98\x80");
 	assert_int_equal(jv_str(o, "b", 8, &s), SJ_OK);
 	assert_string_equal(s, "\\ud800");
+	/* U+1D800 between other escapes */
+	assert_int_equal(jv_str(o, "m", 16, &s), SJ_OK);
+	assert_string_equal(s, "x\"\\\xf0\x9d\xa0\x80\nA");
 	json_object_put(o);
+}
+
+/*
+ * Every high half, with the lowest, a middle and the highest low half,
+ * decodes to its code point (json-c 0.16 alone gives U+FFFD for the
+ * pairs of U+xD800-U+xDFFF, the Sutton SignWriting block among them).
+ */
+static void
+test_json_every_pair(void **state)
+{
+	static const long lows[] = {0xdc00, 0xde00, 0xdfff};
+	int bad = 0;
+
+	(void)state;
+	for (long hi = 0xd800; hi <= 0xdbff; hi++)
+		for (size_t k = 0; k < 3; k++) {
+			long cp = 0x10000 + ((hi - 0xd800) << 10) +
+				  (lows[k] - 0xdc00);
+			const unsigned char want[5] = {
+			    (unsigned char)(0xf0 | cp >> 18),
+			    (unsigned char)(0x80 | (cp >> 12 & 0x3f)),
+			    (unsigned char)(0x80 | (cp >> 6 & 0x3f)),
+			    (unsigned char)(0x80 | (cp & 0x3f)), 0};
+			struct json_object *o = NULL;
+			const char *why, *s = NULL;
+			char doc[48];
+			int n = snprintf(doc, sizeof(doc),
+					 "{\"a\":\"\\u%04lx\\u%04lX\"}", hi,
+					 lows[k]);
+
+			if (json_parse_strict(doc, (size_t)n, 32, &o, &why) !=
+				SJ_OK ||
+			    jv_str(o, "a", 8, &s) != SJ_OK ||
+			    strcmp(s, (const char *)want) != 0) {
+				if (bad++ < 5)
+					print_error("%s: U+%05lX wrong\n", doc,
+						    cp);
+			}
+			json_object_put(o);
+		}
+	assert_int_equal(bad, 0);
 }
 
 static void
@@ -290,6 +335,7 @@ main(void)
 	    cmocka_unit_test(test_json_rejects),
 	    cmocka_unit_test(test_json_text),
 	    cmocka_unit_test(test_json_escapes_kept),
+	    cmocka_unit_test(test_json_every_pair),
 	    cmocka_unit_test(test_json_deep),
 	    cmocka_unit_test(test_json_getters),
 	    cmocka_unit_test(test_route_match),
