@@ -5,6 +5,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SECONDS_TO_RUN=${1:-20}
+# The target, its corpus and any crash-* or leak-* input it finds go here
+# (root's own files: nothing here is read by postgres or www-data).
 OUT=$ROOT/.dev/fuzz
 mkdir -p "$OUT/corpus"
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
@@ -24,4 +26,5 @@ printf '\003{"prompt":"caf\303\251 \360\237\246\212 \\ud83e\\udd8a \\u00e9"}' >"
 printf '\005/api/jobs/cartoonize/status/job_1_a' >"$OUT/corpus/seed-route"
 printf '\00612345' >"$OUT/corpus/seed-number"
 "$OUT/fuzz_request" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 \
+	-artifact_prefix="$OUT/" \
 	-print_final_stats=1 "$OUT/corpus" 2>&1 | tail -n 12
