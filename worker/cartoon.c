@@ -56,6 +56,7 @@
 #define BF_DMAX	   765 /* largest L1 distance between two RGB pixels */
 #define BF_SIGMA_S 2.0
 #define PNG_LEVEL  6
+#define JPEG_Q	   85 /* portraits */
 
 struct cartoon_style {
 	const char *name;
@@ -435,6 +436,72 @@ out:
 		gdImageDestroy(im);
 	free(mask);
 	free(c.rgb);
+	if (e != SJ_OK)
+		buf_free(out);
+	return e;
+}
+
+/* The mean colour of the middle ninth of a square truecolor image. */
+static void
+mean_middle(gdImagePtr im, unsigned side, unsigned char rgb[3])
+{
+	uint64_t sum[3] = {0, 0, 0}, n = 0;
+
+	for (unsigned y = side / 3; y < 2 * side / 3; y++)
+		for (unsigned x = side / 3; x < 2 * side / 3; x++) {
+			int p = gdImageTrueColorPixel(im, x, y);
+
+			sum[0] += (unsigned)gdTrueColorGetRed(p);
+			sum[1] += (unsigned)gdTrueColorGetGreen(p);
+			sum[2] += (unsigned)gdTrueColorGetBlue(p);
+			n++;
+		}
+	for (int i = 0; i < 3; i++)
+		rgb[i] = (unsigned char)(n > 0 ? sum[i] / n : 255);
+}
+
+enum sj_err
+cartoon_portrait(const void *picture, size_t len, unsigned side,
+		 struct buf *out, unsigned char rgb[3])
+{
+	gdImagePtr im = NULL, sq = NULL;
+	unsigned w, h, edge, x0, y0;
+	void *jpeg = NULL;
+	int size = 0;
+	enum sj_err e;
+
+	buf_init(out, CARTOON_PORTRAIT_MAX);
+	if (side < 16 || side > 512)
+		return SJ_EINVAL;
+	if ((e = load(picture, len, &im)) != SJ_OK)
+		return e;
+	w = (unsigned)gdImageSX(im);
+	h = (unsigned)gdImageSY(im);
+	edge = (w < h ? w : h) * 4 / 5;
+	if (edge == 0)
+		edge = 1;
+	x0 = (w - edge) / 2;
+	y0 = (h - edge) / (h > w ? 4 : 3);
+	e = SJ_ENOMEM;
+	if ((sq = gdImageCreateTrueColor((int)side, (int)side)) == NULL)
+		goto out;
+	gdImageFilledRectangle(sq, 0, 0, (int)side - 1, (int)side - 1,
+			       gdTrueColor(255, 255, 255));
+	gdImageAlphaBlending(sq, 1);
+	gdImageCopyResampled(sq, im, 0, 0, (int)x0, (int)y0, (int)side,
+			     (int)side, (int)edge, (int)edge);
+	mean_middle(sq, side, rgb);
+	if ((jpeg = gdImageJpegPtr(sq, &size, JPEG_Q)) == NULL || size <= 0)
+		goto out;
+	e = (size_t)size > CARTOON_PORTRAIT_MAX
+		? SJ_ETOOBIG
+		: buf_add(out, jpeg, (size_t)size);
+out:
+	if (jpeg != NULL)
+		gdFree(jpeg);
+	if (sq != NULL)
+		gdImageDestroy(sq);
+	gdImageDestroy(im);
 	if (e != SJ_OK)
 		buf_free(out);
 	return e;

@@ -27,4 +27,21 @@
 enum sj_err cartoon_photo(const void *photo, size_t len, const char *style,
 			  struct buf *out) SJ_WUR;
 
+#define CARTOON_PORTRAIT_MAX (128u * 1024) /* bytes of a portrait JPEG */
+
+/*
+ * A side x side JPEG of a picture (PNG, JPEG or WebP, checked as for
+ * cartoon_photo) for drawing a book's hero: a square of four fifths of
+ * its shorter side, centred across and a third of the way down (a quarter
+ * in a tall picture: where a portrait's face is), transparency flattened
+ * onto white.  rgb
+ * receives the mean colour of the square's middle ninth.  out is
+ * initialised here (cap CARTOON_PORTRAIT_MAX); the caller buf_free()s it
+ * on SJ_OK, it is already freed on error.  Deterministic.  SJ_EINVAL:
+ * not an image, undecodable, or side not in 16..512; SJ_ETOOBIG;
+ * SJ_ENOMEM.
+ */
+enum sj_err cartoon_portrait(const void *picture, size_t len, unsigned side,
+			     struct buf *out, unsigned char rgb[3]) SJ_WUR;
+
 #endif

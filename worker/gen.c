@@ -53,6 +53,37 @@ gen_image_free(struct gen_image *img)
 	img->ctype = img->ext = NULL;
 }
 
+void
+gen_hero_free(struct gen_hero *h)
+{
+	if (h->made != NULL && h->made_free != NULL)
+		h->made_free(h->made);
+	h->made = NULL;
+}
+
+bool
+gen_scene_image(struct step_ctx *c, const struct gen_scene *s,
+		struct gen_image *out)
+{
+	const struct gen_ops *ops = gen_provider(c->cfg);
+
+	if (ops->scene != NULL)
+		return ops->scene(c, s, out);
+	return ops->image(c, s->prompt, s->style, out);
+}
+
+void
+gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
+		    const char *parts[3], size_t *n)
+{
+	*n = 0;
+	if (gen_provider(c->cfg)->scene == NULL)
+		return;
+	parts[(*n)++] = s->caption ? s->caption : "";
+	parts[(*n)++] = s->hero ? s->hero->description : "";
+	parts[(*n)++] = s->hero ? s->hero->picture : "";
+}
+
 bool
 gen_key(struct step_ctx *c, const char *prefix, const char *const *parts,
 	size_t n, char key[GEN_NAME_MAX])

@@ -37,6 +37,27 @@ struct gen_image {
 	const char *ext;   /* static: "png", "svg", ... */
 };
 
+/*
+ * Who the illustrations of a book (or of one image-generation) show, set
+ * once by the handler.  A provider with a scene op prepares what it draws
+ * of the hero once, on the first scene, into made (its own; freed by
+ * gen_hero_free), so every scene of the book shows the same hero.
+ */
+struct gen_hero {
+	const char *description; /* borrowed; "" when none */
+	const char *picture;	 /* borrowed URL (the cartoon); "" when none */
+	void *made;
+	void (*made_free)(void *made);
+};
+
+/* One illustration of a story. */
+struct gen_scene {
+	const char *prompt;    /* what image() would be given */
+	const char *style;     /* a contract style */
+	const char *caption;   /* the scene's own text */
+	struct gen_hero *hero; /* NULL: none */
+};
+
 struct gen_ops {
 	const char *name;
 	/* A story: a title line, a blank line, paragraphs (CONTRACT 1). */
@@ -56,6 +77,12 @@ struct gen_ops {
 	bool (*cartoon)(struct step_ctx *c, const char *prompt,
 			const char *style, const char *url,
 			struct gen_image *out);
+	/*
+	 * Optional: an illustration of s that draws its hero and caption
+	 * itself.  NULL: the provider's image() of s->prompt.
+	 */
+	bool (*scene)(struct step_ctx *c, const struct gen_scene *s,
+		      struct gen_image *out);
 };
 
 extern const struct gen_ops gen_local_ops;
@@ -65,6 +92,18 @@ extern const struct gen_ops gen_openai_ops;
 const struct gen_ops *gen_provider(const struct cfg *c);
 
 void gen_image_free(struct gen_image *img);
+void gen_hero_free(struct gen_hero *h);
+
+/*
+ * An illustration of s by the configured provider: its scene op, else
+ * its image() of s->prompt.  The parts s adds to a cache key (see
+ * gen_key) are the caption and the hero's description and picture, and
+ * only with a scene op: *n is set to how many of parts[3] were written.
+ */
+bool gen_scene_image(struct step_ctx *c, const struct gen_scene *s,
+		     struct gen_image *out) SJ_WUR;
+void gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
+			 const char *parts[3], size_t *n);
 
 /*
  * "<prefix>-<32 hex of SHA-256 of the provider's name and parts>": the key

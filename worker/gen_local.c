@@ -9,9 +9,20 @@
  * description cannot come from looking at the picture, so it is made of
  * the words of the image's file name ("brave-fox.png" gives "brave fox
  * character").  Nothing here fails transiently except memory.
+ *
+ * A book's scenes (the scene op) share one hero, made on the first scene
+ * and kept in the handler's gen_hero: its look comes from the character
+ * (local_hero_init), and when its picture is one of our own media (the
+ * cartoon the cartoonize step made, or the upload), that picture, cut to
+ * a LOCAL_PORTRAIT_PX square JPEG, is its face on every card.  A picture
+ * elsewhere is never fetched: this provider stays offline.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
+#include "media.h"
 
 #include "cartoon.h"
 #include "gen.h"
@@ -121,6 +132,95 @@ local_cartoon(struct step_ctx *c, const char *prompt, const char *style,
 	return true;
 }
 
+static void
+hero_free(void *made)
+{
+	local_hero_free(made);
+	free(made);
+}
+
+/* Reads our own picture at url and cuts the hero's portrait from it. */
+static bool
+hero_portrait(struct step_ctx *c, struct local_hero *h, const char *desc,
+	      const char *url)
+{
+	struct gen_image pic;
+	struct buf jpeg;
+	unsigned char rgb[3];
+	enum sj_err e;
+
+	if (!gen_fetch_image(c, url, &pic))
+		return false;
+	e = cartoon_portrait(pic.data.data, pic.data.len, LOCAL_PORTRAIT_PX,
+			     &jpeg, rgb);
+	gen_image_free(&pic);
+	if (e == SJ_EINVAL || e == SJ_ETOOBIG) {
+		step_fail(c, false, "INVALID_INPUT",
+			  "The character image cannot be read");
+		return false;
+	}
+	if (e == SJ_OK && (e = local_hero_init(h, desc, url, rgb)) == SJ_OK)
+		e = local_hero_portrait(h, jpeg.data, jpeg.len);
+	buf_free(&jpeg);
+	if (e != SJ_OK) {
+		step_fail_err(c, e, "Drawing the character failed");
+		return false;
+	}
+	log_job(LOG_LVL_DEBUG, c->job->id, "hero portrait: %zu bytes",
+		strlen(h->portrait));
+	return true;
+}
+
+/* The book's hero, made on its first scene. */
+static bool
+hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
+{
+	struct local_hero *h;
+	char name[256];
+	enum sj_err e;
+
+	if ((*out = gh->made) != NULL)
+		return true;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		step_fail_err(c, SJ_ENOMEM, "Drawing the character failed");
+		return false;
+	}
+	if (media_own_name(c->cfg, gh->picture, name, sizeof(name)) == SJ_OK) {
+		if (!hero_portrait(c, h, gh->description, gh->picture)) {
+			hero_free(h);
+			return false;
+		}
+	} else if ((e = local_hero_init(h, gh->description, gh->picture,
+					NULL)) != SJ_OK) {
+		hero_free(h);
+		step_fail_err(c, e, "Drawing the character failed");
+		return false;
+	}
+	gh->made = *out = h;
+	gh->made_free = hero_free;
+	return true;
+}
+
+static bool
+local_scene(struct step_ctx *c, const struct gen_scene *s,
+	    struct gen_image *out)
+{
+	struct local_card card = {s->prompt, s->style, s->caption, NULL};
+	struct local_hero *h = NULL;
+	enum sj_err e;
+
+	if (s->hero != NULL && !hero_of(c, s->hero, &h))
+		return false;
+	card.hero = h;
+	if ((e = local_render_card(&card, &out->data)) != SJ_OK) {
+		step_fail_err(c, e, "Drawing the image failed");
+		return false;
+	}
+	out->ctype = "image/svg+xml";
+	out->ext = "svg";
+	return true;
+}
+
 const struct gen_ops gen_local_ops = {
     .name = "local",
     .story = local_story,
@@ -128,4 +228,5 @@ const struct gen_ops gen_local_ops = {
     .describe = local_describe,
     .image = local_image,
     .cartoon = local_cartoon,
+    .scene = local_scene,
 };

@@ -4,13 +4,22 @@
  * DESIGN
  * A card is a 768x768 SVG: a framed scene (sky, sun or moon, stars or
  * clouds, hills, ground, a few trees and one smiling character) above a
- * caption panel that carries the prompt wrapped to a few lines.  Every
- * choice (day or night, where the sun, hills, trees and character stand,
- * which colours of the palette are used) comes from a small PRNG seeded
- * with SHA-256(prompt NUL style): the same input always gives the same
- * bytes, and different prompts give different cards.  A style is one row
- * of the style table, a palette plus a few flags (gradients, halftone
- * dots, big eyes, geometric shapes), so a new look is a new row.
+ * caption panel that carries the scene's text.  Every choice of the
+ * scenery (day or night, where the sun, hills, trees and character stand)
+ * comes from a small PRNG seeded with SHA-256(prompt NUL style, and the
+ * caption and the hero's seed when given): the same input always gives
+ * the same bytes, and different prompts give different cards.  The
+ * character's colours come from the card's hero when there is one (a
+ * book's hero is the same on every card: local_hero.c), else from the
+ * PRNG; a hero with a portrait has it as its face, clipped to a circle.
+ * A style is one row of the style table, a palette plus a few flags
+ * (gradients, halftone dots, big eyes, geometric shapes), so a new look is
+ * a new row.
+ *
+ * The caption is the scene's text, not the prompt (the prompt is the
+ * <title>): in the largest of four font sizes that holds it whole, else
+ * its whole sentences that fit the smallest (sentence.c), else its first
+ * words and an ellipsis.
  *
  * Elements are appended one by one through put(), which keeps the first
  * error: after a failed append nothing more is written and the buffer is
@@ -19,10 +28,11 @@
  * Guarantees: the output is well-formed XML with no script, no event
  * attribute and no external reference (only url(#id) references to its
  * own defs, whose ids carry a seed-derived prefix so several cards can
- * share one HTML page).  Prompt text reaches the document only after
- * text_clean() (invalid UTF-8, control characters and non-characters
- * dropped) and xml_escape() (& < > " ').  The document is capped at
- * LOCAL_SVG_MAX bytes.
+ * share one HTML page, and the hero's portrait, a data: URI of a JPEG we
+ * encoded ourselves, whose bytes are only base64).  Prompt and caption
+ * text reach the document only after text_clean() (invalid UTF-8, control
+ * characters and non-characters dropped) and xml_escape() (& < > " ').
+ * The document is capped at LOCAL_SVG_MAX bytes.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -33,11 +43,24 @@
 
 #include "local.h"
 #include "local_text.h"
+#include "sentence.h"
 
 #define TITLE_MAX     1024	     /* bytes of prompt kept for <title> */
-#define CAPTION_LINES 3		     /* caption lines at most */
+#define CAPTION_LINES 6		     /* caption lines at most */
+#define CAPTION_SENTS 64	     /* sentences tried for a caption */
 #define PUT_MAX	      1024	     /* bytes of one formatted element */
 #define ELLIPSIS      "\xe2\x80\xa6" /* U+2026 */
+#define PORTRAIT_R    74	     /* radius of a portrait face */
+
+/* Caption font sizes, largest first: each with its line length. */
+static const struct caption_size {
+	int px, chars, lines, lead;
+} caption_sizes[] = {
+    {28, 40, 3, 38},
+    {24, 48, 4, 32},
+    {20, 58, 5, 27},
+    {17, 68, CAPTION_LINES, 23},
+};
 
 enum {
 	ST_GRADIENT = 1 << 0,  /* soft shading and glows */
@@ -132,7 +155,8 @@ struct scene {
 	char id[12];  /* prefix of every element id */
 	char ol[96];  /* outline attributes, "" for none */
 	int night;
-	int cx; /* character's centre line */
+	int cx;			       /* character's centre line */
+	const struct local_hero *hero; /* NULL: colours from the PRNG */
 };
 
 static void put(struct scene *s, const char *fmt, ...)
@@ -390,11 +414,30 @@ draw_trees(struct scene *s)
 	}
 }
 
+/*
+ * The hero's colour for a part: the hero's own, else its seed's pick of
+ * the palette (shift selects the seed's bits), else the PRNG's pick.
+ */
+static const char *
+look(struct scene *s, const char *own, const char *const *pal, int n, int shift)
+{
+	int r = rnd(s, 0, n - 1); /* drawn always: the scenery stays put */
+
+	if (s->hero == NULL)
+		return pal[r];
+	if (own[0] != '\0')
+		return own;
+	return pal[(s->hero->seed >> shift) % (uint64_t)n];
+}
+
 static void
 draw_body(struct scene *s, const char *skin)
 {
 	const struct style *st = s->st;
-	const char *shirt = st->shirt[rnd(s, 0, 3)];
+	const char *shirt =
+	    look(s, s->hero ? s->hero->shirt : "", st->shirt, 4, 16);
+	const char *pants =
+	    s->hero && s->hero->pants[0] ? s->hero->pants : st->pants;
 	int x = s->cx;
 
 	if (st->flags & ST_SHADOW)
@@ -403,19 +446,19 @@ draw_body(struct scene *s, const char *skin)
 		    "fill=\"#000\" fill-opacity=\".18\"/>\n",
 		    x);
 	put(s,
-	    "<g fill=\"%s\"%s><rect x=\"%d\" y=\"455\" width=\"22\" "
-	    "height=\"75\" rx=\"10\"/><rect x=\"%d\" y=\"455\" width=\"22\" "
-	    "height=\"75\" rx=\"10\"/></g>\n<g fill=\"%s\"><ellipse "
-	    "cx=\"%d\" cy=\"530\" rx=\"18\" ry=\"9\"/><ellipse cx=\"%d\" "
-	    "cy=\"530\" rx=\"18\" ry=\"9\"/></g>\n",
-	    st->pants, s->ol, x - 30, x + 8, st->ink, x - 20, x + 20);
+	    "<g class=\"hero-pants\" fill=\"%s\"%s><rect x=\"%d\" y=\"455\" "
+	    "width=\"22\" height=\"75\" rx=\"10\"/><rect x=\"%d\" y=\"455\" "
+	    "width=\"22\" height=\"75\" rx=\"10\"/></g>\n<g fill=\"%s\">"
+	    "<ellipse cx=\"%d\" cy=\"530\" rx=\"18\" ry=\"9\"/><ellipse "
+	    "cx=\"%d\" cy=\"530\" rx=\"18\" ry=\"9\"/></g>\n",
+	    pants, s->ol, x - 30, x + 8, st->ink, x - 20, x + 20);
 	put(s,
-	    "<g fill=\"%s\"%s><rect x=\"%d\" y=\"375\" width=\"22\" "
-	    "height=\"80\" rx=\"11\" transform=\"rotate(20 %d 380)\"/>"
-	    "<rect x=\"%d\" y=\"375\" width=\"22\" height=\"80\" rx=\"11\" "
-	    "transform=\"rotate(-20 %d 380)\"/></g>\n<g fill=\"%s\"%s>"
-	    "<circle cx=\"%d\" cy=\"455\" r=\"12\"/><circle cx=\"%d\" "
-	    "cy=\"455\" r=\"12\"/></g>\n",
+	    "<g class=\"hero-shirt\" fill=\"%s\"%s><rect x=\"%d\" y=\"375\" "
+	    "width=\"22\" height=\"80\" rx=\"11\" transform=\"rotate(20 %d "
+	    "380)\"/><rect x=\"%d\" y=\"375\" width=\"22\" height=\"80\" "
+	    "rx=\"11\" transform=\"rotate(-20 %d 380)\"/></g>\n<g "
+	    "class=\"hero-skin\" fill=\"%s\"%s><circle cx=\"%d\" cy=\"455\" "
+	    "r=\"12\"/><circle cx=\"%d\" cy=\"455\" r=\"12\"/></g>\n",
 	    shirt, s->ol, x - 62, x - 51, x + 40, x + 51, skin, s->ol, x - 78,
 	    x + 78);
 	if (st->flags & ST_GEOMETRIC)
@@ -443,6 +486,8 @@ static void
 draw_head(struct scene *s, const char *skin)
 {
 	const struct style *st = s->st;
+	const char *hair =
+	    look(s, s->hero ? s->hero->hair : "", st->hair, 3, 8);
 	int x = s->cx, r = st->flags & ST_BIG_EYES ? 68 : 64;
 
 	if (!(st->flags & ST_BIG_EYES))
@@ -459,25 +504,53 @@ draw_head(struct scene *s, const char *skin)
 		    x, r, s->id);
 	if (st->flags & ST_BIG_EYES)
 		put(s,
-		    "<path d=\"M%d,300 L%d,246 L%d,236 L%d,216 L%d,226 "
+		    "<path class=\"hero-hair\" d=\"M%d,300 L%d,246 L%d,236 "
+		    "L%d,216 L%d,226 "
 		    "L%d,208 L%d,230 L%d,222 L%d,248 L%d,300 Q%d,250 %d,258 "
 		    "Q%d,250 %d,300 Z\" fill=\"%s\"%s/>\n",
 		    x - 70, x - 62, x - 44, x - 20, x, x + 22, x + 40, x + 62,
-		    x + 66, x + 70, x + 40, x, x - 40, x - 70,
-		    st->hair[rnd(s, 0, 2)], s->ol);
+		    x + 66, x + 70, x + 40, x, x - 40, x - 70, hair, s->ol);
 	else
 		put(s,
-		    "<path d=\"M%d,292 C%d,210 %d,210 %d,292 C%d,262 %d,250 "
+		    "<path class=\"hero-hair\" d=\"M%d,292 C%d,210 %d,210 "
+		    "%d,292 C%d,262 %d,250 "
 		    "%d,262 C%d,252 %d,266 %d,292 Z\" fill=\"%s\"%s/>\n",
 		    x - 66, x - 70, x + 70, x + 66, x + 40, x + 10, x - 10,
-		    x - 30, x - 52, x - 66, st->hair[rnd(s, 0, 2)], s->ol);
+		    x - 30, x - 52, x - 66, hair, s->ol);
+}
+
+/*
+ * The hero's own picture as its face: a circle in the shirt's colour
+ * behind, the picture clipped to a circle, an ink ring around it.
+ */
+static void
+draw_portrait(struct scene *s)
+{
+	int x = s->cx, y = 286, r = PORTRAIT_R;
+
+	put(s,
+	    "<circle cx=\"%d\" cy=\"%d\" r=\"%d\" fill=\"%s\"%s/>\n"
+	    "<clipPath id=\"%s-face\"><circle cx=\"%d\" cy=\"%d\" "
+	    "r=\"%d\"/></clipPath>\n",
+	    x, y, r + 6, s->st->card, s->ol, s->id, x, y, r);
+	put(s,
+	    "<image class=\"hero-portrait\" x=\"%d\" y=\"%d\" width=\"%d\" "
+	    "height=\"%d\" preserveAspectRatio=\"xMidYMid slice\" "
+	    "clip-path=\"url(#%s-face)\" href=\"",
+	    x - r, y - r, 2 * r, 2 * r, s->id);
+	if (s->err == SJ_OK)
+		s->err = buf_addstr(s->out, s->hero->portrait);
+	put(s,
+	    "\"/>\n<circle cx=\"%d\" cy=\"%d\" r=\"%d\" fill=\"none\" "
+	    "stroke=\"%s\" stroke-width=\"3\"/>\n",
+	    x, y, r, s->st->ink);
 }
 
 static void
 draw_face(struct scene *s)
 {
 	const struct style *st = s->st;
-	const char *iris = st->iris[rnd(s, 0, 2)];
+	const char *iris = look(s, "", st->iris, 3, 24);
 	int x = s->cx, i;
 
 	for (i = -1; i <= 1; i += 2) {
@@ -519,14 +592,58 @@ draw_face(struct scene *s)
 		    x - 20, x, x + 20, st->ink);
 }
 
-/* Closes the scene, then the caption panel with the wrapped prompt. */
+#define NSIZES (sizeof(caption_sizes) / sizeof(caption_sizes[0]))
+
+/* A caption laid out in one font size. */
+struct caption {
+	const struct caption_size *size;
+	struct line lines[CAPTION_LINES];
+	size_t n;
+	int more; /* text was left out */
+};
+
+/* Lays t[0..len) out in the largest size that holds it whole, if any. */
+static bool
+caption_whole(const char *t, size_t len, struct caption *c)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		c->size = &caption_sizes[i];
+		c->n = wrap_lines(t, len, c->size->chars, c->lines,
+				  (size_t)c->size->lines, &c->more);
+		if (!c->more)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The caption of t[0..len): all of it, else its first whole sentences,
+ * else as many of its first words as the smallest size holds.
+ */
+static void
+caption_layout(const char *t, size_t len, struct caption *c)
+{
+	struct sent ss[CAPTION_SENTS];
+	size_t k;
+
+	if (caption_whole(t, len, c))
+		return;
+	for (k = sent_split(t, len, ss, CAPTION_SENTS, 0); k-- > 1;)
+		if (!ss[k - 1].cut &&
+		    caption_whole(t, ss[k - 1].off + ss[k - 1].len, c))
+			return;
+	c->size = &caption_sizes[NSIZES - 1];
+	c->n = wrap_lines(t, len, c->size->chars, c->lines,
+			  (size_t)c->size->lines, &c->more);
+}
+
+/* Closes the scene, then the caption panel with the scene's text. */
 static void
 draw_caption(struct scene *s, const char *text, size_t len)
 {
 	const struct style *st = s->st;
-	struct line lines[CAPTION_LINES];
-	size_t n, i;
-	int more, y;
+	struct caption c;
+	int y;
 
 	put(s, "</g>\n");
 	if (st->stroke[0] != '\0')
@@ -538,19 +655,21 @@ draw_caption(struct scene *s, const char *text, size_t len)
 	    "<rect x=\"24\" y=\"588\" width=\"720\" height=\"156\" "
 	    "rx=\"20\" fill=\"%s\"%s/>\n",
 	    st->card, s->ol);
-	n = wrap_lines(text, len, lines, CAPTION_LINES, &more);
-	if (n == 0)
+	caption_layout(text, len, &c);
+	if (c.n == 0)
 		return;
-	y = 676 - (int)(n - 1) * 19;
+	y = 666 + c.size->px * 35 / 100 - (int)(c.n - 1) * c.size->lead / 2;
 	put(s,
-	    "<text x=\"384\" y=\"%d\" text-anchor=\"middle\" "
-	    "font-family=\"%s\" font-size=\"28\" font-weight=\"%s\" "
-	    "fill=\"%s\">",
-	    y, st->font, st->flags & ST_BOLD ? "bold" : "normal", st->card_ink);
-	for (i = 0; i < n; i++) {
-		put(s, "<tspan x=\"384\" dy=\"%d\">", i == 0 ? 0 : 38);
-		put_escaped(s, text + lines[i].off, lines[i].len);
-		if (more && i == n - 1)
+	    "<text class=\"caption\" x=\"384\" y=\"%d\" "
+	    "text-anchor=\"middle\" font-family=\"%s\" font-size=\"%d\" "
+	    "font-weight=\"%s\" fill=\"%s\">",
+	    y, st->font, c.size->px, st->flags & ST_BOLD ? "bold" : "normal",
+	    st->card_ink);
+	for (size_t i = 0; i < c.n; i++) {
+		put(s, "<tspan x=\"384\" dy=\"%d\">",
+		    i == 0 ? 0 : c.size->lead);
+		put_escaped(s, text + c.lines[i].off, c.lines[i].len);
+		if (c.more && i == c.n - 1)
 			put(s, "%s", ELLIPSIS);
 		put(s, "</tspan>");
 	}
@@ -596,19 +715,28 @@ out:
 
 /* Chooses the style and seeds everything the drawing depends on. */
 static enum sj_err
-scene_init(struct scene *s, const char *prompt, const char *style)
+scene_init(struct scene *s, const struct local_card *card)
 {
-	const char *parts[2] = {prompt, style};
+	const char *style = card->style ? card->style : LOCAL_STYLE_DEFAULT;
+	const char *parts[4] = {card->prompt, style, "", ""};
+	char seed[24];
 	unsigned char md[LOCAL_HASH_LEN];
+	size_t i, nparts = 2;
 	enum sj_err e;
-	size_t i;
 
 	for (i = 0; i < NSTYLES; i++)
 		if (strcmp(styles[i].name, style) == 0)
 			s->st = &styles[i];
 	if (s->st == NULL)
 		return SJ_EINVAL;
-	if ((e = local_hash(parts, 2, md)) != SJ_OK)
+	if (card->caption != NULL || card->hero != NULL) {
+		snprintf(seed, sizeof(seed), "%016llx",
+			 card->hero ? (unsigned long long)card->hero->seed : 0);
+		parts[2] = card->caption ? card->caption : "";
+		parts[3] = seed;
+		nparts = 4;
+	}
+	if ((e = local_hash(parts, nparts, md)) != SJ_OK)
 		return e;
 	for (i = 0; i < 8; i++)
 		s->rng = (s->rng << 8) | md[i];
@@ -619,46 +747,80 @@ scene_init(struct scene *s, const char *prompt, const char *style)
 			 " stroke=\"%s\" stroke-width=\"%s\" "
 			 "stroke-linejoin=\"round\"",
 			 s->st->ink, s->st->stroke);
+	s->hero = card->hero;
 	s->night = rnd(s, 0, 3) == 0;
 	s->cx = rnd(s, 280, 488);
 	return SJ_OK;
 }
 
+/* Cleans in into out (TITLE_MAX + an ellipsis); returns the length. */
+static size_t
+clean(const char *in, char out[TITLE_MAX + sizeof(ELLIPSIS)])
+{
+	int cut;
+	size_t len = text_clean(in, out, TITLE_MAX, &cut);
+
+	if (cut) {
+		memcpy(out + len, ELLIPSIS, sizeof(ELLIPSIS));
+		len += sizeof(ELLIPSIS) - 1;
+	}
+	return len;
+}
+
+/* The character: the hero's look (or the PRNG's), then its face. */
+static void
+draw_character(struct scene *s)
+{
+	const char *skin =
+	    look(s, s->hero ? s->hero->skin : "", s->st->skin, 3, 0);
+
+	put(s, "<g class=\"hero\">\n");
+	draw_body(s, skin);
+	if (s->hero != NULL && s->hero->portrait != NULL) {
+		draw_portrait(s);
+	} else {
+		draw_head(s, skin);
+		draw_face(s);
+	}
+	put(s, "</g>\n");
+}
+
 enum sj_err
-local_render_svg(const char *prompt, const char *style, struct buf *out)
+local_render_card(const struct local_card *card, struct buf *out)
 {
 	struct scene s;
+	char title[TITLE_MAX + sizeof(ELLIPSIS)];
 	char text[TITLE_MAX + sizeof(ELLIPSIS)];
-	const char *skin;
-	size_t len, tlen;
-	int cut;
+	size_t tlen, len;
 
 	buf_init(out, LOCAL_SVG_MAX);
-	if (prompt == NULL)
+	if (card->prompt == NULL)
 		return SJ_EINVAL;
 	memset(&s, 0, sizeof(s));
 	s.out = out;
-	s.err = scene_init(&s, prompt, style ? style : LOCAL_STYLE_DEFAULT);
-	if (s.err != SJ_OK)
+	if ((s.err = scene_init(&s, card)) != SJ_OK)
 		return s.err;
-	len = text_clean(prompt, text, TITLE_MAX, &cut);
-	tlen = len;
-	if (cut) {
-		memcpy(text + len, ELLIPSIS, sizeof(ELLIPSIS));
-		tlen += sizeof(ELLIPSIS) - 1;
-	}
+	tlen = clean(card->prompt, title);
+	len = card->caption ? clean(card->caption, text) : tlen;
+	if (card->caption == NULL)
+		memcpy(text, title, tlen + 1);
 	if (tlen == 0)
 		draw_open(&s, "Untitled scene", strlen("Untitled scene"));
 	else
-		draw_open(&s, text, tlen);
+		draw_open(&s, title, tlen);
 	draw_sky(&s);
 	draw_land(&s);
 	draw_trees(&s);
-	skin = s.st->skin[rnd(&s, 0, 2)];
-	draw_body(&s, skin);
-	draw_head(&s, skin);
-	draw_face(&s);
-	draw_caption(&s, text, tlen);
+	draw_character(&s);
+	draw_caption(&s, text, len);
 	put(&s, "</svg>\n");
 	return s.err;
+}
+
+enum sj_err
+local_render_svg(const char *prompt, const char *style, struct buf *out)
+{
+	const struct local_card card = {prompt, style, NULL, NULL};
+
+	return local_render_card(&card, out);
 }

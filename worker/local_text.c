@@ -91,14 +91,15 @@ text_clean(const char *in, char *out, size_t outsz, int *cut)
 }
 
 /*
- * Splits clean text t (n bytes) into at most max lines of LINE_CHARS
+ * Splits clean text t (n bytes) into at most max lines of chars
  * characters, breaking at spaces and inside words only when a word is
  * longer than a line.  *more is set when text is left over.
  */
 size_t
-wrap_lines(const char *t, size_t n, struct line *lines, size_t max, int *more)
+wrap_lines(const char *t, size_t n, size_t chars, struct line *lines,
+	   size_t max, int *more)
 {
-	size_t pos = 0, nl = 0, start, brk, chars;
+	size_t pos = 0, nl = 0, start, brk, got;
 
 	while (nl < max) {
 		while (pos < n && t[pos] == ' ')
@@ -107,7 +108,7 @@ wrap_lines(const char *t, size_t n, struct line *lines, size_t max, int *more)
 			break;
 		start = pos;
 		brk = 0;
-		for (chars = 0; pos < n && chars < LINE_CHARS; chars++) {
+		for (got = 0; pos < n && got < chars; got++) {
 			if (t[pos] == ' ')
 				brk = pos;
 			do

@@ -8,8 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LINE_CHARS 40 /* caption characters per line */
-
 /* One caption line: a byte range of the cleaned text. */
 struct line {
 	size_t off;
@@ -18,7 +16,7 @@ struct line {
 
 size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 size_t text_clean(const char *in, char *out, size_t outsz, int *cut);
-size_t wrap_lines(const char *t, size_t n, struct line *lines, size_t max,
-		  int *more);
+size_t wrap_lines(const char *t, size_t n, size_t chars, struct line *lines,
+		  size_t max, int *more);
 
 #endif

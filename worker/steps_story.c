@@ -15,6 +15,15 @@
  * a picture and the book with has_errors; a transient one fails the job
  * for a retry that resumes where it stopped.  Handlers never write the
  * job row: the step helpers do.
+ *
+ * The hero: a book's illustrations all show one character (struct
+ * gen_hero), set once here -- storybook: the description of its
+ * characterImage and that image (the cartoon, when the user's photo was
+ * cartoonized); auto-story: its characterDescription and cartoonImageUrl;
+ * image-generation: its character_description.  Each illustration is a
+ * gen_scene of the scene's prompt, its own text as the caption, and the
+ * hero; what the provider draws of them is in the illustration's cache
+ * key, so two books with different heroes never share a picture.
  */
 #include <stdio.h>
 #include <string.h>
@@ -50,24 +59,35 @@ in_str(struct step_ctx *c, const char *key, const char *dflt, const char **out)
 	return true;
 }
 
-/* Draws prompt in style for gen_image_for(). */
-struct draw {
-	const char *prompt, *style;
-};
-
+/* Draws a gen_scene for gen_image_for(). */
 static bool
 draw_make(struct step_ctx *c, void *arg, struct gen_image *out)
 {
-	const struct draw *d = arg;
+	return gen_scene_image(c, arg, out);
+}
 
-	return gen_provider(c->cfg)->image(c, d->prompt, d->style, out);
+/*
+ * The cache key of an illustration of sc: prefix, the provider, the
+ * prompt, the style and what the provider draws of the hero and caption.
+ */
+static bool
+draw_key(struct step_ctx *c, const char *prefix, const struct gen_scene *sc,
+	 char key[GEN_NAME_MAX])
+{
+	const char *parts[5] = {sc->prompt, sc->style};
+	size_t n;
+
+	gen_scene_key_parts(c, sc, parts + 2, &n);
+	return gen_key(c, prefix, parts, 2 + n, key);
 }
 
 /* ---- image-generation ---- */
 
 struct imagegen {
 	const char *prompt, *character, *emotion, *style;
-	struct buf used; /* prompt_used */
+	struct gen_hero hero;	/* of character_description */
+	struct gen_scene scene; /* the caption is the prompt */
+	struct buf used;	/* prompt_used */
 	char key[GEN_NAME_MAX];
 	char url[STORE_URL_MAX];
 };
@@ -98,7 +118,6 @@ imagegen_input(struct step_ctx *c, struct imagegen *g)
 static bool
 imagegen_prompt(struct step_ctx *c, struct imagegen *g)
 {
-	const char *parts[2] = {NULL, g->style};
 	enum sj_err e;
 
 	buf_init(&g->used, USED_MAX + PROMPT_MAX);
@@ -110,8 +129,10 @@ imagegen_prompt(struct step_ctx *c, struct imagegen *g)
 		step_fail_err(c, e, "Building the prompt failed");
 		return false;
 	}
-	parts[0] = g->used.data;
-	return gen_key(c, "image", parts, 2, g->key);
+	g->hero = (struct gen_hero){g->character, "", NULL, NULL};
+	g->scene = (struct gen_scene){g->used.data, g->style, g->prompt,
+				      g->character[0] ? &g->hero : NULL};
+	return draw_key(c, "image", &g->scene, g->key);
 }
 
 static void
@@ -138,7 +159,6 @@ void
 steps_image_generation(struct step_ctx *c)
 {
 	struct imagegen g;
-	struct draw d;
 	bool cached;
 
 	memset(&g, 0, sizeof(g));
@@ -154,14 +174,14 @@ steps_image_generation(struct step_ctx *c)
 	}
 	if (!step_progress(c, 50, "Cache check complete, generating new image"))
 		goto out;
-	d = (struct draw){g.used.data, g.style};
-	if (!gen_image_for(c, g.key, draw_make, &d, g.url, &cached))
+	if (!gen_image_for(c, g.key, draw_make, &g.scene, g.url, &cached))
 		goto out;
 	step_pause(c);
 	imagegen_finish(c, &g, cached,
 			cached ? "Retrieved from cache"
 			       : "Image generation complete");
 out:
+	gen_hero_free(&g.hero);
 	buf_free(&g.used);
 }
 
@@ -293,8 +313,9 @@ out:
 struct book {
 	const char *title;
 	const char *audience;
-	const char *character;	   /* folded into every scene's card */
-	const char *image;	   /* storybook: characterImage */
+	const char *character;	   /* folded into every scene's prompt */
+	const char *image;	   /* characterImage / cartoonImageUrl */
+	struct gen_hero hero;	   /* of character and image */
 	struct json_object *pages; /* owned: a copy with imageUrl added */
 	size_t total, done, failed;
 	bool progress; /* report "Generated n/total" steps */
@@ -325,9 +346,8 @@ static bool
 book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 {
 	const char *desc = "", *prompt = "", *emotion = "happy";
-	const char *parts[2] = {NULL, BOOK_STYLE};
 	char key[GEN_NAME_MAX], url[STORE_URL_MAX];
-	struct draw d = {NULL, BOOK_STYLE};
+	struct gen_scene d = {NULL, BOOK_STYLE, NULL, &b->hero};
 	struct buf used;
 	bool cached, ok;
 	enum sj_err e;
@@ -350,8 +370,9 @@ book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 		step_fail_err(c, e, "Building a scene prompt failed");
 		return false;
 	}
-	parts[0] = d.prompt = used.data;
-	ok = gen_key(c, "scene", parts, 2, key) &&
+	d.prompt = used.data;
+	d.caption = desc[0] != '\0' ? desc : prompt;
+	ok = draw_key(c, "scene", &d, key) &&
 	     gen_image_for(c, key, draw_make, &d, url, &cached);
 	buf_free(&used);
 	if (ok) {
@@ -492,6 +513,7 @@ steps_storybook(struct step_ctx *c)
 	memset(&b, 0, sizeof(b));
 	b.character = character;
 	b.progress = true;
+	b.hero.description = character;
 	if (!storybook_input(c, &b) ||
 	    !step_progress(c, 5, "Analyzing character image"))
 		goto out;
@@ -499,6 +521,7 @@ steps_storybook(struct step_ctx *c)
 	if (!character_of(c, b.image, character) ||
 	    !step_progress(c, 25, "Character analysis complete"))
 		goto out;
+	b.hero.picture = b.image;
 	step_pause(c);
 	if (!book_illustrate(c, &b) ||
 	    !step_progress(c, 75, "All scenes processed, saving storybook"))
@@ -508,6 +531,7 @@ steps_storybook(struct step_ctx *c)
 		goto out;
 	storybook_finish(c, &b);
 out:
+	gen_hero_free(&b.hero);
 	json_object_put(b.pages);
 }
 
@@ -621,7 +645,8 @@ steps_auto_story(struct step_ctx *c)
 
 	memset(&b, 0, sizeof(b));
 	if (!in_str(c, "genre", "", &genre) ||
-	    !in_str(c, "characterDescription", "", &character))
+	    !in_str(c, "characterDescription", "", &character) ||
+	    !in_str(c, "cartoonImageUrl", "", &b.image))
 		goto out;
 	if (!story_genre_known(genre)) {
 		step_fail(c, false, "INVALID_INPUT", "Invalid genre");
@@ -631,6 +656,7 @@ steps_auto_story(struct step_ctx *c)
 	    !auto_write(c, &b, title, sizeof(title)))
 		goto out;
 	b.character = character;
+	b.hero = (struct gen_hero){character, b.image, NULL, NULL};
 	step_pause(c);
 	if (!step_progress(c, 80, "Generating illustrations") ||
 	    !book_illustrate(c, &b))
@@ -641,5 +667,6 @@ steps_auto_story(struct step_ctx *c)
 	step_pause(c);
 	auto_finish(c, &b);
 out:
+	gen_hero_free(&b.hero);
 	json_object_put(b.pages);
 }

@@ -9,10 +9,18 @@
  * carry tokens {hero} {desc} {place} {friend} {thing}, replaced as the
  * text is appended.
  *
- * story_scenes() cuts text into units (paragraphs, else sentences, else
- * words), groups them evenly into the scene target, and the scenes evenly
- * into the page target.  Emotions come from keywords, else from a hash of
- * the scene text.  Nothing here escapes anything: the JSON is json-c's.
+ * story_scenes() never cuts a sentence: the text is split into sentences
+ * (sentence.c), a story with no more sentences than the audience's scene
+ * target gets one scene per sentence (so fewer scenes than the target),
+ * and a longer one is grouped into the target: whole paragraphs per scene
+ * when there are at least as many paragraphs as scenes, else scenes
+ * shared out between paragraphs by their sentence counts and sentences
+ * spread evenly inside each -- a scene never straddles a paragraph then.
+ * Scenes are added while one would not fit a description
+ * (STORY_DESC_MAX).  Scenes are spread evenly over the page target.  A
+ * scene's imagePrompt is its whole sentences that fit STORY_PROMPT_MAX.
+ * Emotions come from keywords, else from a hash of the scene text.
+ * Nothing here escapes anything: the JSON is json-c's.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -23,14 +31,17 @@
 #include "jsonv.h"
 
 #include "local.h"
+#include "sentence.h"
 #include "story.h"
 #include "story_templates.h"
 
-#define NITEMS(a)  (sizeof(a) / sizeof((a)[0]))
-#define DESC_BYTES 200 /* of the character description in the text */
-#define UNITS_MAX  16384
-#define MIDDLE_MAX 16
-#define WORDS_MIN  6 /* words per scene when cutting by words */
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define DESC_BYTES	200 /* of the character description in the text */
+#define SENTS_MAX	16384
+#define MIDDLE_MAX	16
+#define DESC_ROOM	(STORY_DESC_MAX - 8) /* a scene's text, flattened */
+#define PAGE_SCENES_MAX 20 /* scenes on one page (the storybook's cap) */
+#define PROMPT_LEAD	"Storybook illustration: "
 
 struct rng {
 	uint64_t s;
@@ -119,22 +130,29 @@ cast_name(const char *desc, char out[NAME_MAX_BYTES + 1])
 }
 
 /*
- * The first sentence of the character description, trimmed, at most
- * DESC_BYTES (cut at a UTF-8 boundary), without a final period.
+ * The first sentence of the character description (up to a line end),
+ * trimmed, at most DESC_BYTES (cut at a UTF-8 boundary), without its
+ * final terminator.
  */
 static void
 cast_desc(const char *in, char out[DESC_BYTES + 1])
 {
+	struct sent first;
 	size_t n = 0;
 
-	while (*in && isspace((unsigned char)*in))
-		in++;
-	while (in[n] && in[n] != '\n' && in[n] != '.' && in[n] != '!' &&
-	       in[n] != '?' && n < DESC_BYTES)
-		n++;
-	while (n > 0 && n < strlen(in) && ((unsigned char)in[n] & 0xc0) == 0x80)
-		n--; /* do not end inside a code point */
-	while (n > 0 && (isspace((unsigned char)in[n - 1]) || in[n - 1] == ','))
+	if (sent_split(in, strlen(in), &first, 1, 0) == 1) {
+		in += first.off;
+		n = strcspn(in, "\n");
+		if (n > first.len)
+			n = first.len;
+	}
+	if (n > DESC_BYTES) {
+		n = DESC_BYTES;
+		while (n > 0 && ((unsigned char)in[n] & 0xc0) == 0x80)
+			n--; /* do not end inside a code point */
+	}
+	while (n > 0 && (isspace((unsigned char)in[n - 1]) ||
+			 strchr(",.!?", in[n - 1]) != NULL))
 		n--;
 	if (n == 0) {
 		memcpy(out, "a curious young hero", 21);
@@ -298,87 +316,6 @@ fail:
 
 /* ---- splitting ---- */
 
-struct unit {
-	size_t off;
-	size_t len;
-};
-
-struct units {
-	struct unit u[UNITS_MAX];
-	size_t n;
-};
-
-static bool
-sentence_end(const char *t, size_t i, size_t end)
-{
-	if (t[i] != '.' && t[i] != '!' && t[i] != '?')
-		return false;
-	while (i + 1 < end &&
-	       (t[i + 1] == '"' || t[i + 1] == '\'' || t[i + 1] == ')' ||
-		t[i + 1] == '.' || t[i + 1] == '!' || t[i + 1] == '?'))
-		i++;
-	return i + 1 >= end || isspace((unsigned char)t[i + 1]);
-}
-
-/* Adds [off, end) trimmed, when not empty. */
-static void
-unit_add(struct units *us, const char *t, size_t off, size_t end)
-{
-	while (off < end && isspace((unsigned char)t[off]))
-		off++;
-	while (end > off && isspace((unsigned char)t[end - 1]))
-		end--;
-	if (end > off && us->n < UNITS_MAX) {
-		us->u[us->n].off = off;
-		us->u[us->n].len = end - off;
-		us->n++;
-	}
-}
-
-/* Paragraphs: runs of text between blank lines (or single newlines). */
-static void
-split_paragraphs(const char *t, size_t start, size_t end, struct units *us)
-{
-	size_t s = start;
-
-	for (size_t i = start; i < end; i++)
-		if (t[i] == '\n') {
-			unit_add(us, t, s, i);
-			s = i + 1;
-		}
-	unit_add(us, t, s, end);
-}
-
-static void
-split_sentences(const char *t, const struct units *paras, struct units *us)
-{
-	for (size_t p = 0; p < paras->n; p++) {
-		size_t s = paras->u[p].off, end = s + paras->u[p].len;
-
-		for (size_t i = s; i < end; i++)
-			if (sentence_end(t, i, end)) {
-				while (i + 1 < end &&
-				       !isspace((unsigned char)t[i + 1]))
-					i++;
-				unit_add(us, t, s, i + 1);
-				s = i + 1;
-			}
-		unit_add(us, t, s, end);
-	}
-}
-
-static void
-split_words(const char *t, size_t start, size_t end, struct units *us)
-{
-	size_t s = start;
-
-	for (size_t i = start; i <= end; i++)
-		if (i == end || isspace((unsigned char)t[i])) {
-			unit_add(us, t, s, i);
-			s = i + 1;
-		}
-}
-
 /* Start of the body: past a title line, when there is one. */
 static size_t
 body_start(const char *t, size_t len)
@@ -480,30 +417,30 @@ pick_emotion(const char *text)
 	return moods[h % NITEMS(moods)].emotion;
 }
 
-/* The scene's first sentence, flattened, as its picture's prompt. */
+/*
+ * The picture's prompt: the scene's whole sentences that fit, else its
+ * first words.
+ */
 static enum sj_err
 image_prompt(const char *desc, struct buf *b)
 {
-	size_t n = 0, len = strlen(desc);
+	size_t len = strlen(desc),
+	       room = STORY_PROMPT_MAX - strlen(PROMPT_LEAD);
+	size_t n = sent_fit(desc, len, room);
 
-	while (n < len && !sentence_end(desc, n, len))
-		n++;
-	if (n < len)
-		n++;
-	if (buf_addstr(b, "Storybook illustration: ") != SJ_OK)
+	if (buf_addstr(b, PROMPT_LEAD) != SJ_OK)
 		return SJ_ENOMEM;
-	return put_flat(b, desc, 0, n, STORY_PROMPT_MAX);
+	return put_flat(b, desc, 0, n > 0 ? n : len, room);
 }
 
-/* One scene object built from units [a, b). */
+/* One scene object built from sentences [a, b) of the text. */
 static enum sj_err
-scene_new(const char *t, const struct units *us, size_t a, size_t b,
+scene_new(const char *t, const struct sent *ss, size_t a, size_t b,
 	  struct json_object **out)
 {
 	struct buf d, p;
 	struct json_object *sc = NULL;
-	size_t off = us->u[a].off;
-	size_t len = us->u[b - 1].off + us->u[b - 1].len - off;
+	size_t off = ss[a].off, len = ss[b - 1].off + ss[b - 1].len - off;
 	enum sj_err e;
 
 	*out = NULL;
@@ -529,16 +466,156 @@ out:
 	return e;
 }
 
-/* Groups the units evenly into scenes and the scenes into pages. */
+/* The sentences of a story and the scenes they are grouped into. */
+struct plan {
+	const char *t;
+	struct sent *ss;
+	size_t n;      /* sentences */
+	size_t *para;  /* first sentence of each paragraph, then n */
+	size_t npara;  /* paragraphs */
+	size_t *share; /* scenes given to each paragraph */
+	size_t *at;    /* first sentence of each scene, then n */
+	size_t nsc;    /* scenes */
+};
+
+/*
+ * Scenes made of whole paragraphs, paragraphs spread evenly over them
+ * (npara >= nsc).
+ */
+static void
+group_paragraphs(struct plan *pl)
+{
+	for (size_t i = 0; i < pl->nsc; i++)
+		pl->at[i] = pl->para[i * pl->npara / pl->nsc];
+	pl->at[pl->nsc] = pl->n;
+}
+
+/*
+ * Scenes inside paragraphs (npara < nsc <= n): every paragraph gets one
+ * scene, each further scene goes to the paragraph with the most
+ * sentences per scene, and a paragraph's sentences are spread evenly over
+ * its scenes.
+ */
+static void
+group_sentences(struct plan *pl)
+{
+	size_t k = 0;
+
+	for (size_t p = 0; p < pl->npara; p++)
+		pl->share[p] = 1;
+	for (size_t extra = pl->nsc - pl->npara; extra > 0; extra--) {
+		size_t best = pl->npara, bn = 0, bs = 1;
+
+		for (size_t p = 0; p < pl->npara; p++) {
+			size_t np = pl->para[p + 1] - pl->para[p];
+
+			if (pl->share[p] < np &&
+			    (best == pl->npara ||
+			     np * bs > bn * pl->share[p])) {
+				best = p;
+				bn = np;
+				bs = pl->share[p];
+			}
+		}
+		pl->share[best]++;
+	}
+	for (size_t p = 0; p < pl->npara; p++) {
+		size_t np = pl->para[p + 1] - pl->para[p];
+
+		for (size_t i = 0; i < pl->share[p]; i++)
+			pl->at[k++] = pl->para[p] + i * np / pl->share[p];
+	}
+	pl->at[pl->nsc] = pl->n;
+}
+
+/* Whether every scene's text fits a description. */
+static bool
+groups_fit(const struct plan *pl)
+{
+	for (size_t i = 0; i < pl->nsc; i++) {
+		const struct sent *a = &pl->ss[pl->at[i]];
+		const struct sent *z = &pl->ss[pl->at[i + 1] - 1];
+
+		if (z->off + z->len - a->off > DESC_ROOM)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Groups the sentences into target scenes (fewer when there are fewer
+ * sentences), adding scenes while one would not fit a description.  Ends:
+ * with one sentence per scene every scene fits (SENT_MAX < DESC_ROOM).
+ */
+static void
+plan_group(struct plan *pl, size_t target)
+{
+	size_t total = pl->ss[pl->n - 1].off + pl->ss[pl->n - 1].len;
+
+	pl->nsc = target;
+	if (pl->nsc < total / DESC_ROOM)
+		pl->nsc = total / DESC_ROOM;
+	for (;; pl->nsc++) {
+		if (pl->nsc >= pl->n) {
+			pl->nsc = pl->n;
+			for (size_t i = 0; i <= pl->n; i++)
+				pl->at[i] = i;
+			return;
+		}
+		if (pl->npara >= pl->nsc)
+			group_paragraphs(pl);
+		else
+			group_sentences(pl);
+		if (groups_fit(pl))
+			return;
+	}
+}
+
+/* Splits the story into sentences and finds its paragraphs. */
 static enum sj_err
-build_pages(const char *t, const struct units *us, size_t nsc, size_t npg,
-	    struct json_object *pages)
+plan_init(struct plan *pl, const char *t, size_t start, size_t len)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->t = t;
+	if ((pl->ss = calloc(SENTS_MAX, sizeof(*pl->ss))) == NULL)
+		return SJ_ENOMEM;
+	pl->n = sent_split(t + start, len - start, pl->ss, SENTS_MAX, 0);
+	if (pl->n == 0)
+		return SJ_EINVAL;
+	for (size_t i = 0; i < pl->n; i++)
+		pl->ss[i].off += start;
+	if ((pl->para = calloc(pl->n + 1, sizeof(size_t))) == NULL ||
+	    (pl->share = calloc(pl->n + 1, sizeof(size_t))) == NULL ||
+	    (pl->at = calloc(pl->n + 1, sizeof(size_t))) == NULL)
+		return SJ_ENOMEM;
+	for (size_t i = 0; i < pl->n; i++)
+		if (i == 0 || pl->ss[i].para)
+			pl->para[pl->npara++] = i;
+	pl->para[pl->npara] = pl->n;
+	return SJ_OK;
+}
+
+static void
+plan_free(struct plan *pl)
+{
+	free(pl->ss);
+	free(pl->para);
+	free(pl->share);
+	free(pl->at);
+}
+
+/* Spreads the scenes evenly over the pages. */
+static enum sj_err
+build_pages(const struct plan *pl, size_t npg, struct json_object *pages)
 {
 	struct json_object *page = NULL, *scenes = NULL;
+	size_t nsc = pl->nsc;
 	enum sj_err e;
 
 	if (npg > nsc)
 		npg = nsc;
+	if (npg < (nsc + PAGE_SCENES_MAX - 1) / PAGE_SCENES_MAX)
+		npg = (nsc + PAGE_SCENES_MAX - 1) / PAGE_SCENES_MAX;
 	for (size_t p = 0; p < npg; p++) {
 		size_t s0 = p * nsc / npg, s1 = (p + 1) * nsc / npg;
 
@@ -554,8 +631,8 @@ build_pages(const char *t, const struct units *us, size_t nsc, size_t npg,
 		for (size_t s = s0; s < s1; s++) {
 			struct json_object *sc;
 
-			e = scene_new(t, us, s * us->n / nsc,
-				      (s + 1) * us->n / nsc, &sc);
+			e = scene_new(pl->t, pl->ss, pl->at[s], pl->at[s + 1],
+				      &sc);
 			if (e != SJ_OK)
 				return e;
 			if (json_object_array_add(scenes, sc) != 0) {
@@ -571,11 +648,11 @@ enum sj_err
 story_scenes(const char *story, const char *audience,
 	     struct json_object **pages)
 {
-	struct units *paras = NULL, *us = NULL;
 	struct json_object *arr = NULL;
+	struct plan pl;
 	size_t len, start;
 	int nsc, npg;
-	enum sj_err e = SJ_ENOMEM;
+	enum sj_err e;
 
 	*pages = NULL;
 	if (story == NULL)
@@ -583,40 +660,18 @@ story_scenes(const char *story, const char *audience,
 	len = strlen(story);
 	start = body_start(story, len);
 	story_targets(audience, &nsc, &npg);
-	if ((paras = calloc(1, sizeof(*paras))) == NULL ||
-	    (us = calloc(1, sizeof(*us))) == NULL)
+	if ((e = plan_init(&pl, story, start, len)) != SJ_OK)
 		goto out;
-	split_paragraphs(story, start, len, paras);
-	if (paras->n >= (size_t)nsc) {
-		*us = *paras;
-	} else {
-		split_sentences(story, paras, us);
-		if (us->n < (size_t)nsc) {
-			/* too few sentences: chunks of WORDS_MIN+ words */
-			us->n = 0;
-			split_words(story, start, len, us);
-			if (us->n / WORDS_MIN < (size_t)nsc)
-				nsc = us->n / WORDS_MIN > 0
-					  ? (int)(us->n / WORDS_MIN)
-					  : 1;
-		}
-	}
-	e = SJ_EINVAL;
-	if (us->n == 0)
-		goto out;
-	if ((size_t)nsc > us->n)
-		nsc = (int)us->n;
+	plan_group(&pl, (size_t)nsc);
 	e = SJ_ENOMEM;
 	if ((arr = json_object_new_array()) == NULL)
 		goto out;
-	if ((e = build_pages(story, us, (size_t)nsc, (size_t)npg, arr)) !=
-	    SJ_OK)
+	if ((e = build_pages(&pl, (size_t)npg, arr)) != SJ_OK)
 		goto out;
 	*pages = arr;
 	arr = NULL;
 out:
 	json_object_put(arr);
-	free(paras);
-	free(us);
+	plan_free(&pl);
 	return e;
 }

@@ -42,11 +42,14 @@ enum sj_err story_write(const char *genre, const char *character,
 
 /*
  * Splits story into pages [{pageNumber, scenes [{description, emotion,
- * imagePrompt}]}] with audience's targets: paragraphs when there are
- * enough, else sentences, else words, grouped evenly.  A story too short
- * for the target gives fewer scenes (at least one).  A first line with no
- * sentence end followed by more text is taken as the title and skipped.
- * On SJ_OK *pages is a new array the caller puts.  SJ_EINVAL: no text.
+ * imagePrompt}]}] with audience's targets, at sentence boundaries only
+ * (sentence.h): a story with fewer sentences than the scene target gets
+ * one scene per sentence; a longer one groups consecutive sentences
+ * evenly into the target (whole paragraphs when there are enough), with
+ * more scenes only when one would not fit STORY_DESC_MAX.  A first line
+ * with no sentence end followed by more text is taken as the title and
+ * skipped.  On SJ_OK *pages is a new array the caller puts.  SJ_EINVAL:
+ * no text.
  */
 enum sj_err story_scenes(const char *story, const char *audience,
 			 struct json_object **pages) SJ_WUR;

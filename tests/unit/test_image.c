@@ -1,6 +1,7 @@
 /*
- * Magic bytes, header-only dimensions on real and hostile input, and the
- * local cartoonize: output format, size, determinism, look, styles, caps.
+ * Magic bytes, header-only dimensions on real and hostile input, the
+ * local cartoonize: output format, size, determinism, look, styles, caps,
+ * and the hero's portrait cut from a picture for the scene cards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -647,6 +648,63 @@ test_timing(void **state)
 	gdFree(e.p);
 }
 
+/*
+ * The portrait: a side x side JPEG of the picture's upper middle, the
+ * same bytes for the same picture, the middle's mean colour reported, a
+ * transparent picture flattened onto white, bad input refused.
+ */
+static void
+test_portrait(void **state)
+{
+	gdImagePtr in = gdImageCreateTrueColor(300, 400), o;
+	struct enc e;
+	struct buf a, b;
+	unsigned char rgb[3], rgb2[3];
+	unsigned w, h;
+	int p;
+
+	(void)state;
+	/* a tall picture: blue, with a yellow "face" in its upper middle */
+	gdImageFilledRectangle(in, 0, 0, 299, 399, gdTrueColor(40, 60, 200));
+	gdImageFilledRectangle(in, 100, 100, 199, 199,
+			       gdTrueColor(250, 200, 40));
+	e = encode(in, F_PNG);
+	assert_int_equal(cartoon_portrait(e.p, e.n, 96, &a, rgb), SJ_OK);
+	assert_int_equal(cartoon_portrait(e.p, e.n, 96, &b, rgb2), SJ_OK);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	assert_memory_equal(rgb, rgb2, 3);
+	assert_true(img_sniff(a.data, a.len) == img_type_of("image/jpeg"));
+	assert_true(img_dimensions(a.data, a.len, &w, &h));
+	assert_int_equal(w, 96);
+	assert_int_equal(h, 96);
+	/* the square is 240 px from (30, 40): the yellow is in its middle */
+	assert_true(rgb[0] > 200 && rgb[1] > 150 && rgb[2] < 100);
+	o = gdImageCreateFromJpegPtr((int)a.len, a.data);
+	assert_non_null(o);
+	p = gdImageTrueColorPixel(o, 2, 2); /* a corner: blue */
+	assert_true(gdTrueColorGetBlue(p) > 150 && gdTrueColorGetRed(p) < 100);
+	gdImageDestroy(o);
+	buf_free(&a);
+	buf_free(&b);
+	gdFree(e.p);
+	/* transparent pixels become white */
+	gdImageAlphaBlending(in, 0);
+	gdImageSaveAlpha(in, 1);
+	gdImageFilledRectangle(in, 0, 0, 299, 399,
+			       gdTrueColorAlpha(0, 0, 0, gdAlphaTransparent));
+	e = encode(in, F_PNG);
+	assert_int_equal(cartoon_portrait(e.p, e.n, 32, &a, rgb), SJ_OK);
+	assert_true(rgb[0] > 245 && rgb[1] > 245 && rgb[2] > 245);
+	buf_free(&a);
+	/* refused: a bad side, not an image */
+	assert_int_equal(cartoon_portrait(e.p, e.n, 8, &a, rgb), SJ_EINVAL);
+	assert_int_equal(cartoon_portrait("hello", 5, 32, &a, rgb), SJ_EINVAL);
+	assert_null(a.data);
+	gdFree(e.p);
+	gdImageDestroy(in);
+}
+
 int
 main(void)
 {
@@ -662,6 +720,7 @@ main(void)
 	    cmocka_unit_test(test_large),
 	    cmocka_unit_test(test_corrupt),
 	    cmocka_unit_test(test_timing),
+	    cmocka_unit_test(test_portrait),
 	};
 
 	gdSetErrorMethod(quiet_gd);

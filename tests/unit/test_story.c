@@ -1,0 +1,772 @@
+/*
+ * The local provider's story side: the sentence splitter (abbreviations,
+ * quotes, ellipses, UTF-8, paragraphs, over-long sentences), the scene
+ * breakdown's grouping (counts per audience, whole sentences only, whole
+ * paragraphs when it can), and the scene cards of a book (the same hero
+ * colours and portrait on every card, the caption is the scene's text,
+ * well-formed XML with no script and no external reference).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <gd.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "cartoon.h"
+#include "local.h"
+#include "sentence.h"
+#include "story.h"
+
+#define MAXS 64
+
+/* The sentences of t as NUL-terminated copies; returns how many. */
+static size_t
+split(const char *t, char out[][SENT_MAX + 1], struct sent *ss, size_t max,
+      size_t cap)
+{
+	size_t n = sent_split(t, strlen(t), ss, max, cap);
+
+	for (size_t i = 0; i < n; i++) {
+		assert_true(ss[i].len <= SENT_MAX);
+		memcpy(out[i], t + ss[i].off, ss[i].len);
+		out[i][ss[i].len] = '\0';
+	}
+	return n;
+}
+
+/* Asserts t splits into exactly the sentences want[0..n). */
+static void
+expect(const char *t, const char *const *want, size_t n)
+{
+	static char got[MAXS][SENT_MAX + 1];
+	struct sent ss[MAXS];
+	size_t k = split(t, got, ss, MAXS, 0);
+
+	for (size_t i = 0; i < k && i < n; i++)
+		if (strcmp(got[i], want[i]) != 0)
+			print_message("sentence %zu: got [%s] want [%s]\n", i,
+				      got[i], want[i]);
+	assert_int_equal(k, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(got[i], want[i]);
+		assert_false(ss[i].cut);
+	}
+}
+
+#define EXPECT(t, ...)                                                         \
+	do {                                                                   \
+		static const char *const w_[] = {__VA_ARGS__};                 \
+		expect(t, w_, sizeof(w_) / sizeof(w_[0]));                     \
+	} while (0)
+
+static void
+test_split_abbreviations(void **state)
+{
+	(void)state;
+	EXPECT("Mr. Fox met Mrs. Badger and Dr. Owl on St. Clair Street. "
+	       "They had tea.",
+	       "Mr. Fox met Mrs. Badger and Dr. Owl on St. Clair Street.",
+	       "They had tea.");
+	EXPECT("J. R. R. Tolkien wrote it. Then he slept.",
+	       "J. R. R. Tolkien wrote it.", "Then he slept.");
+	EXPECT("J.R.R. Tolkien wrote it. So did I. The end.",
+	       "J.R.R. Tolkien wrote it.", "So did I.", "The end.");
+	EXPECT("It cost 3.50 coins, or 2.5 apples. Pip paid.",
+	       "It cost 3.50 coins, or 2.5 apples.", "Pip paid.");
+	EXPECT("We met at 5 p.m. Then we ate. Bring fruit, e.g. apples.",
+	       "We met at 5 p.m.", "Then we ate.", "Bring fruit, e.g. apples.");
+	EXPECT("She was 5. She could count to ten.", "She was 5.",
+	       "She could count to ten.");
+}
+
+static void
+test_split_quotes(void **state)
+{
+	(void)state;
+	EXPECT(
+	    "\xe2\x80\x9cHave you seen a fallen star?\xe2\x80\x9d Pip "
+	    "asked. He shook his head.",
+	    "\xe2\x80\x9cHave you seen a fallen star?\xe2\x80\x9d Pip asked.",
+	    "He shook his head.");
+	EXPECT("\"Help!\" she cried. Nobody came.", "\"Help!\" she cried.",
+	       "Nobody came.");
+	EXPECT("\"Stop!\", said the owl. \"Run!\" The fox ran.",
+	       "\"Stop!\", said the owl.", "\"Run!\"", "The fox ran.");
+	EXPECT("(It was late.) Pip yawned. 'Sleep,' said Mum.",
+	       "(It was late.)", "Pip yawned.", "'Sleep,' said Mum.");
+	EXPECT("She said \xe2\x80\x98yes.\xe2\x80\x99 Then she left!?! Why?",
+	       "She said \xe2\x80\x98yes.\xe2\x80\x99", "Then she left!?!",
+	       "Why?");
+	EXPECT("\xc2\xab"
+	       "Bonjour.\xc2\xbb Pip waved.",
+	       "\xc2\xab"
+	       "Bonjour.\xc2\xbb",
+	       "Pip waved.");
+}
+
+static void
+test_split_ellipsis_utf8(void **state)
+{
+	(void)state;
+	EXPECT("She waited... and waited. Then the moon rose\xe2\x80\xa6 It "
+	       "was big. Wait... What?",
+	       "She waited... and waited.", "Then the moon rose\xe2\x80\xa6",
+	       "It was big.", "Wait...", "What?");
+	EXPECT("Zo\xc3\xab fed the caf\xc3\xa9\xe2\x80\x99s cat. \xc3\x89lodie "
+	       "smiled! \xe5\xa4\xa7\xe3\x81\x8d\xe3\x81\xaa fox.",
+	       "Zo\xc3\xab fed the caf\xc3\xa9\xe2\x80\x99s cat.",
+	       "\xc3\x89lodie smiled!",
+	       "\xe5\xa4\xa7\xe3\x81\x8d\xe3\x81\xaa fox.");
+}
+
+static void
+test_split_paragraphs(void **state)
+{
+	static char got[MAXS][SENT_MAX + 1];
+	struct sent ss[MAXS];
+	size_t n;
+
+	(void)state;
+	n = split("  One.  Two\n\n \n Three? Four\nstill four.\r\n\r\nFive",
+		  got, ss, MAXS, 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(got[0], "One.");
+	assert_string_equal(got[1], "Two");
+	assert_string_equal(got[2], "Three?");
+	assert_string_equal(got[3], "Four\nstill four.");
+	assert_string_equal(got[4], "Five");
+	assert_true(ss[0].para);
+	assert_false(ss[1].para);
+	assert_true(ss[2].para);
+	assert_false(ss[3].para);
+	assert_true(ss[4].para);
+	/* max: the rest is dropped */
+	assert_int_equal(sent_split("Go. Run. Hop. Sit.", 18, ss, 2, 0), 2);
+	assert_int_equal(sent_split("", 0, ss, MAXS, 0), 0);
+	assert_int_equal(sent_split(" \n\n ", 4, ss, MAXS, 0), 0);
+}
+
+/* Bytes of a valid UTF-8 run, or 0 when t[0..n) is not one. */
+static bool
+utf8_whole(const unsigned char *t, size_t n)
+{
+	return n > 0 && (t[0] & 0xC0) != 0x80 &&
+	       (n == 1 || (t[n - 1] & 0xC0) != 0xC0 || t[n - 1] < 0x80);
+}
+
+static void
+test_split_long(void **state)
+{
+	static char got[MAXS][SENT_MAX + 1];
+	char text[4096], *p = text;
+	struct sent ss[MAXS];
+	size_t n, total = 0;
+
+	(void)state;
+	/* clauses, no full stop: cut after a comma each time */
+	for (int i = 0; i < 60; i++)
+		p += snprintf(p, 64, "the fox ran on and on, ");
+	snprintf(p, 32, "and home");
+	n = split(text, got, ss, MAXS, 200);
+	assert_true(n > 1);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(ss[i].len <= 200);
+		assert_true(ss[i].cut == (i + 1 < n));
+		if (i + 1 < n)
+			assert_int_equal(got[i][ss[i].len - 1], ',');
+		total += ss[i].len + 1;
+	}
+	assert_int_equal(total - 1, strlen(text)); /* one space lost a cut */
+	/* words, no clause: cut at a space */
+	p = text;
+	for (int i = 0; i < 200; i++)
+		p += snprintf(p, 16, "tiptoe ");
+	n = split(text, got, ss, MAXS, 0);
+	assert_true(n >= 2);
+	for (size_t i = 0; i + 1 < n; i++) {
+		assert_true(ss[i].cut);
+		assert_true(ss[i].len <= SENT_MAX);
+		assert_int_equal(ss[i].len % 7, 6); /* whole words */
+	}
+	/* no space at all: cut between code points */
+	p = text;
+	for (int i = 0; i < 1000; i++)
+		p += snprintf(p, 4, "\xc3\xa9");
+	n = split(text, got, ss, MAXS, 101);
+	assert_true(n >= 20);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(ss[i].len <= 101);
+		assert_int_equal(ss[i].len % 2, 0);
+		assert_true(utf8_whole((unsigned char *)got[i], ss[i].len));
+	}
+}
+
+static void
+test_sent_fit(void **state)
+{
+	const char *t = "One. Two. Three.";
+
+	(void)state;
+	assert_int_equal(sent_fit(t, strlen(t), 9), 9);
+	assert_int_equal(sent_fit(t, strlen(t), 15), 9);
+	assert_int_equal(sent_fit(t, strlen(t), 16), 16);
+	assert_int_equal(sent_fit(t, strlen(t), 3), 0);
+	assert_int_equal(sent_fit("Mr. Fox ran. Far.", 17, 12), 12);
+}
+
+/* ---- the scene breakdown ---- */
+
+struct book {
+	size_t pages, scenes;
+	char *desc[256];
+	size_t page_of[256];
+};
+
+static void
+book_free(struct book *b)
+{
+	for (size_t i = 0; i < b->scenes; i++)
+		free(b->desc[i]);
+}
+
+static void
+breakdown(const char *story, const char *audience, struct book *b)
+{
+	struct json_object *pages, *sc, *d;
+
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(story_scenes(story, audience, &pages), SJ_OK);
+	b->pages = json_object_array_length(pages);
+	for (size_t p = 0; p < b->pages; p++) {
+		assert_true(json_object_object_get_ex(
+		    json_object_array_get_idx(pages, p), "scenes", &sc));
+		assert_true(json_object_array_length(sc) >= 1);
+		assert_true(json_object_array_length(sc) <= 20);
+		for (size_t i = 0; i < json_object_array_length(sc); i++) {
+			struct json_object *o =
+			    json_object_array_get_idx(sc, i);
+
+			assert_true(b->scenes < 256);
+			assert_true(
+			    json_object_object_get_ex(o, "description", &d));
+			assert_true(json_object_get_string_len(d) <=
+				    STORY_DESC_MAX);
+			b->page_of[b->scenes] = p;
+			b->desc[b->scenes++] =
+			    strdup(json_object_get_string(d));
+			assert_true(
+			    json_object_object_get_ex(o, "imagePrompt", &d));
+			assert_true(json_object_get_string_len(d) <=
+				    STORY_PROMPT_MAX);
+		}
+	}
+	json_object_put(pages);
+}
+
+/* True when text ends a sentence: a terminator, then only closers. */
+static bool
+ends_sentence(const char *text)
+{
+	size_t n = strlen(text);
+
+	while (n > 0 && strchr("\"')", text[n - 1]) != NULL)
+		n--;
+	if (n >= 3 && (memcmp(text + n - 3, "\xe2\x80\x9d", 3) == 0 ||
+		       memcmp(text + n - 3, "\xe2\x80\x99", 3) == 0))
+		n -= 3;
+	return n > 0 && strchr(".!?", text[n - 1]) != NULL;
+}
+
+/*
+ * Sentences "S<i>." of len - 1 letters each, a blank line after every
+ * per_para of them (0: one paragraph).
+ */
+static char *
+story_of(size_t n, size_t per_para, size_t len)
+{
+	char *t = malloc(n * (len + 16) + 1), *p = t;
+
+	assert_non_null(t);
+	for (size_t i = 0; i < n; i++) {
+		p += snprintf(p, 16, "%s%zu", i == 0 ? "" : " ", i);
+		for (size_t k = 0; k + 1 < len; k++)
+			*p++ = 'a' + (char)(k % 26);
+		*p++ = '.';
+		if (per_para > 0 && (i + 1) % per_para == 0)
+			p += snprintf(p, 4, "\n\n");
+	}
+	*p = '\0';
+	return t;
+}
+
+/* The number of sentences in s (they end with '.'). */
+static size_t
+count_dots(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '.';
+	return n;
+}
+
+static void
+check_whole(const struct book *b)
+{
+	for (size_t i = 0; i < b->scenes; i++) {
+		if (!ends_sentence(b->desc[i]))
+			print_message("mid-sentence: [%s]\n", b->desc[i]);
+		assert_true(ends_sentence(b->desc[i]));
+	}
+}
+
+static void
+test_scenes_short(void **state)
+{
+	static const char pip[] =
+	    "Once upon a time, a brave little fox named Pip left her den at "
+	    "dawn to find the lost star of the forest. She crossed the river "
+	    "on stepping stones, asked the old owl for directions, and at last "
+	    "found the star caught in the branches of the tallest pine.";
+	struct book b;
+	char *t;
+
+	(void)state;
+	breakdown(pip, "children", &b);
+	assert_int_equal(b.scenes, 2); /* fewer than 10, never fragments */
+	check_whole(&b);
+	assert_non_null(strstr(b.desc[0], "little fox named Pip left her den"));
+	book_free(&b);
+	t = story_of(9, 0, 30);
+	breakdown(t, "children", &b);
+	assert_int_equal(b.scenes, 9);
+	assert_int_equal(b.pages, 4);
+	check_whole(&b);
+	book_free(&b);
+	free(t);
+	/* a title line is not a scene */
+	breakdown("The Lost Star\nPip ran. Pip hid. Pip won.", "adults", &b);
+	assert_int_equal(b.scenes, 3);
+	assert_string_equal(b.desc[0], "Pip ran.");
+	book_free(&b);
+}
+
+static void
+test_scenes_grouped(void **state)
+{
+	static const struct {
+		const char *audience;
+		size_t scenes, pages;
+	} aud[] = {{"children", 10, 4},
+		   {"young_adults", 14, 6},
+		   {"adults", 18, 8},
+		   {"nobody", 10, 4}};
+	char *t = story_of(25, 0, 40);
+	struct book b;
+
+	(void)state;
+	for (size_t a = 0; a < sizeof(aud) / sizeof(aud[0]); a++) {
+		size_t total = 0, lo = 99, hi = 0;
+
+		breakdown(t, aud[a].audience, &b);
+		assert_int_equal(b.scenes, aud[a].scenes);
+		assert_int_equal(b.pages, aud[a].pages);
+		check_whole(&b);
+		for (size_t i = 0; i < b.scenes; i++) {
+			size_t k = count_dots(b.desc[i]);
+
+			total += k;
+			lo = k < lo ? k : lo;
+			hi = k > hi ? k : hi;
+		}
+		assert_int_equal(total, 25); /* every sentence, once */
+		assert_true(hi - lo <= 1);   /* evenly */
+		book_free(&b);
+	}
+	free(t);
+}
+
+static void
+test_scenes_paragraphs(void **state)
+{
+	struct book b;
+	char *t;
+
+	(void)state;
+	/* 12 paragraphs of 2: scenes of whole paragraphs */
+	t = story_of(24, 2, 20);
+	breakdown(t, "children", &b);
+	assert_int_equal(b.scenes, 10);
+	for (size_t i = 0; i < b.scenes; i++)
+		assert_int_equal(count_dots(b.desc[i]) % 2, 0);
+	book_free(&b);
+	free(t);
+	/* 4 paragraphs of 5: no scene straddles a paragraph */
+	t = story_of(20, 5, 20);
+	breakdown(t, "children", &b);
+	assert_int_equal(b.scenes, 10);
+	for (size_t i = 0, first = 0; i < b.scenes; i++) {
+		size_t k = count_dots(b.desc[i]);
+
+		assert_int_equal(first / 5, (first + k - 1) / 5);
+		first += k;
+	}
+	check_whole(&b);
+	book_free(&b);
+	free(t);
+}
+
+static void
+test_scenes_long(void **state)
+{
+	char *t = story_of(400, 0, 110); /* about 46 KB */
+	size_t total = 0;
+	struct book b;
+
+	(void)state;
+	breakdown(t, "children", &b);
+	assert_true(b.scenes > 10); /* more, as 10 would not fit */
+	check_whole(&b);
+	for (size_t i = 0; i < b.scenes; i++)
+		total += count_dots(b.desc[i]);
+	assert_int_equal(total, 400);
+	print_message("400 sentences: %zu scenes on %zu pages\n", b.scenes,
+		      b.pages);
+	book_free(&b);
+	free(t);
+}
+
+/* ---- scene cards ---- */
+
+/* The fill of the first element of class cls in svg, into out. */
+static bool
+class_fill(const char *svg, const char *cls, char out[16])
+{
+	char pat[64];
+	const char *p, *f;
+
+	snprintf(pat, sizeof(pat), "class=\"%s\"", cls);
+	if ((p = strstr(svg, pat)) == NULL)
+		return false;
+	f = strstr(p, " fill=\"");
+	assert_non_null(f);
+	assert_true(f < strchr(p, '>'));
+	f += 7;
+	assert_true(strcspn(f, "\"") < 16);
+	snprintf(out, 16, "%.*s", (int)strcspn(f, "\""), f);
+	return true;
+}
+
+/* The caption's text: its tspans joined by spaces, entities decoded. */
+static void
+caption_of(const char *svg, char *out, size_t outsz)
+{
+	static const char *const ent[][2] = {{"&amp;", "&"},
+					     {"&lt;", "<"},
+					     {"&gt;", ">"},
+					     {"&quot;", "\""},
+					     {"&apos;", "'"}};
+	const char *p = strstr(svg, "<text class=\"caption\"");
+	size_t o = 0;
+
+	assert_non_null(p);
+	while ((p = strstr(p, "<tspan")) != NULL) {
+		const char *end;
+
+		p = strchr(p, '>') + 1;
+		end = strstr(p, "</tspan>");
+		if (o > 0)
+			out[o++] = ' ';
+		while (p < end) {
+			size_t e, l = 1;
+
+			for (e = 0; e < 5; e++)
+				if (strncmp(p, ent[e][0], strlen(ent[e][0])) ==
+				    0)
+					break;
+			if (e < 5) {
+				out[o++] = ent[e][1][0];
+				p += strlen(ent[e][0]);
+				continue;
+			}
+			assert_true(o + l < outsz);
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* A small well-formedness check: balanced tags, quoted attributes,
+ * known entities only. */
+static bool
+xml_ok(const char *d)
+{
+	char stack[64][32];
+	int depth = 0, elements = 0;
+	const char *p = d;
+
+	if (strncmp(p, "<?xml", 5) == 0)
+		p = strstr(p, "?>") + 2;
+	while (*p) {
+		if (*p == '&') {
+			if (strncmp(p, "&amp;", 5) && strncmp(p, "&lt;", 4) &&
+			    strncmp(p, "&gt;", 4) && strncmp(p, "&quot;", 6) &&
+			    strncmp(p, "&apos;", 6))
+				return false;
+			p++;
+		} else if (*p != '<') {
+			p++;
+		} else if (p[1] == '/') {
+			size_t n = strcspn(p + 2, ">");
+
+			if (depth == 0 ||
+			    strncmp(stack[depth - 1], p + 2, n) != 0 ||
+			    strlen(stack[depth - 1]) != n)
+				return false;
+			depth--;
+			p += n + 3;
+		} else {
+			size_t n = strcspn(p + 1, " \t\n/>");
+			const char *q = p + 1 + n;
+
+			if (n == 0 || n >= 32 || depth == 64)
+				return false;
+			while (*q && *q != '>' && *q != '/') {
+				q += strspn(q, " \t\n");
+				if (*q == '>' || *q == '/')
+					break;
+				q += strcspn(q, "=>");
+				if (q[0] != '=' || q[1] != '"')
+					return false;
+				q = strchr(q + 2, '"');
+				if (q == NULL)
+					return false;
+				q++;
+			}
+			elements++;
+			if (*q == '/') {
+				if (q[1] != '>')
+					return false;
+				p = q + 2;
+				continue;
+			}
+			snprintf(stack[depth++], 32, "%.*s", (int)n, p + 1);
+			p = q + 1;
+		}
+	}
+	return depth == 0 && elements > 0;
+}
+
+/* No script, no event attribute, no reference outside the document. */
+static void
+check_safe(const char *svg, size_t len)
+{
+	const char *p = svg;
+
+	assert_true(len <= LOCAL_SVG_MAX);
+	assert_true(xml_ok(svg));
+	assert_null(strstr(svg, "<script"));
+	for (p = svg; (p = strstr(p, " on")) != NULL; p++)
+		assert_true(
+		    p[3 + strspn(p + 3, "abcdefghijklmnopqrstuvwxyz")] !=
+		    '='); /* no event attribute */
+	assert_null(strstr(svg, "xlink:"));
+	for (p = svg; (p = strstr(p, "href=\"")) != NULL;) {
+		p += 6;
+		assert_int_equal(strncmp(p, "data:image/jpeg;base64,", 23), 0);
+	}
+	for (p = svg; (p = strstr(p, "url(")) != NULL; p++)
+		assert_int_equal(p[4], '#');
+	p = strstr(svg, "http");
+	assert_non_null(p); /* the xmlns, and only it */
+	assert_int_equal(strncmp(p, "http://www.w3.org/2000/svg\"", 27), 0);
+	assert_null(strstr(p + 1, "http"));
+}
+
+/* A hero's portrait JPEG cut from a red picture made with libgd. */
+static void
+portrait_jpeg(struct buf *jpeg)
+{
+	gdImagePtr im = gdImageCreateTrueColor(40, 30);
+	unsigned char rgb[3];
+	void *png;
+	int size = 0;
+
+	assert_non_null(im);
+	gdImageFilledRectangle(im, 0, 0, 39, 29, gdTrueColor(230, 20, 20));
+	png = gdImagePngPtr(im, &size);
+	assert_non_null(png);
+	assert_int_equal(cartoon_portrait(png, (size_t)size, 64, jpeg, rgb),
+			 SJ_OK);
+	assert_true(rgb[0] > 200 && rgb[1] < 60);
+	gdFree(png);
+	gdImageDestroy(im);
+}
+
+static const char *const book_text[] = {
+    "Pip left her den at dawn.",
+    "\xe2\x80\x9cWhere is the star?\xe2\x80\x9d Pip asked Mr. Owl.",
+    "Tom & Jerry <3 \"cheese\" and 'crumbs'.",
+    "She ran, and ran, and ran until the sun went down behind the hills.",
+};
+
+/* Renders the book's cards with hero h; checks what every card shares. */
+static void
+render_book(const struct local_hero *h, char colours[4][16], char *uri_out,
+	    size_t urisz)
+{
+	static const char *const parts[] = {"hero-skin", "hero-shirt",
+					    "hero-pants", "hero-hair"};
+	char prompt[256], caption[512], c[16];
+
+	for (size_t i = 0; i < sizeof(book_text) / sizeof(book_text[0]); i++) {
+		struct local_card card = {prompt, "storybook", book_text[i], h};
+		struct buf svg;
+		const char *u;
+
+		snprintf(prompt, sizeof(prompt),
+			 "a character, Storybook illustration: %s, feeling "
+			 "happy",
+			 book_text[i]);
+		assert_int_equal(local_render_card(&card, &svg), SJ_OK);
+		check_safe(svg.data, svg.len);
+		caption_of(svg.data, caption, sizeof(caption));
+		assert_string_equal(caption, book_text[i]);
+		/* the prompt is the title, never the caption */
+		assert_non_null(strstr(svg.data, "<title"));
+		assert_null(strstr(caption, "Storybook illustration"));
+		for (size_t k = 0; k < 4; k++) {
+			bool has = class_fill(svg.data, parts[k], c);
+
+			if (k == 3 && h->portrait != NULL) {
+				assert_false(has); /* the face is the picture */
+				continue;
+			}
+			assert_true(has);
+			if (i == 0)
+				memcpy(colours[k], c, 16);
+			assert_string_equal(c, colours[k]);
+		}
+		u = strstr(svg.data, "href=\"");
+		if (h->portrait == NULL) {
+			assert_null(u);
+		} else {
+			assert_non_null(u);
+			assert_int_equal(
+			    strncmp(u + 6, h->portrait, strlen(h->portrait)),
+			    0);
+			snprintf(uri_out, urisz, "%s", h->portrait);
+		}
+		buf_free(&svg);
+	}
+}
+
+static void
+test_cards_same_hero(void **state)
+{
+	struct local_hero h, g;
+	char colours[4][16], other[4][16], uri[65536] = "";
+	unsigned char *b64;
+	struct buf jpeg;
+
+	(void)state;
+	assert_int_equal(local_hero_init(&h,
+					 "a brave girl with red hair and a "
+					 "green scarf",
+					 "/media/cartoon-1.png", NULL),
+			 SJ_OK);
+	assert_string_equal(h.hair, "#D64545");
+	assert_string_equal(h.shirt, "#5DAA68");
+	render_book(&h, colours, uri, sizeof(uri));
+	assert_string_equal(colours[1], "#5DAA68");
+	assert_string_equal(colours[3], "#D64545");
+	/* another hero: other colours */
+	assert_int_equal(local_hero_init(&g, "a tall boy in blue jeans",
+					 "/media/cartoon-2.png", NULL),
+			 SJ_OK);
+	assert_string_equal(g.pants, "#4A7FC1");
+	render_book(&g, other, uri, sizeof(uri));
+	assert_string_equal(other[2], "#4A7FC1");
+	assert_true(strcmp(other[1], colours[1]) != 0 ||
+		    strcmp(other[3], colours[3]) != 0);
+	/* with a portrait: the picture's bytes in every card, its skin */
+	portrait_jpeg(&jpeg);
+	assert_int_equal(
+	    local_hero_init(&h, "a brave girl", "/media/c.png",
+			    (const unsigned char[]){200, 150, 120}),
+	    SJ_OK);
+	assert_string_equal(h.skin, "#C89678");
+	assert_int_equal(local_hero_portrait(&h, jpeg.data, jpeg.len), SJ_OK);
+	render_book(&h, colours, uri, sizeof(uri));
+	assert_string_equal(colours[0], "#C89678");
+	b64 = malloc(jpeg.len * 2 + 8);
+	assert_non_null(b64);
+	EVP_EncodeBlock(b64, (unsigned char *)jpeg.data, (int)jpeg.len);
+	assert_string_equal(uri + strlen("data:image/jpeg;base64,"),
+			    (char *)b64);
+	free(b64);
+	buf_free(&jpeg);
+	local_hero_free(&h);
+	local_hero_free(&g);
+}
+
+static void
+test_cards_caption_fit(void **state)
+{
+	char text[2048], caption[2048], *p = text;
+	struct local_card card = {"a prompt", "anime", text, NULL};
+	struct buf a, b;
+
+	(void)state;
+	/* too long for the panel: its first whole sentences */
+	for (int i = 0; i < 12; i++)
+		p +=
+		    snprintf(p, 128, "%sSentence number %d is rather long too.",
+			     i ? " " : "", i);
+	assert_int_equal(local_render_card(&card, &a), SJ_OK);
+	check_safe(a.data, a.len);
+	caption_of(a.data, caption, sizeof(caption));
+	assert_true(strlen(caption) > 100);
+	assert_true(strlen(caption) < strlen(text));
+	assert_int_equal(strncmp(text, caption, strlen(caption)), 0);
+	assert_true(ends_sentence(caption));
+	/* deterministic; a plain render still works */
+	assert_int_equal(local_render_card(&card, &b), SJ_OK);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	buf_free(&a);
+	buf_free(&b);
+	assert_int_equal(local_render_svg("a fox <reads>", NULL, &a), SJ_OK);
+	check_safe(a.data, a.len);
+	caption_of(a.data, caption, sizeof(caption));
+	assert_string_equal(caption, "a fox <reads>");
+	buf_free(&a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_split_abbreviations),
+	    cmocka_unit_test(test_split_quotes),
+	    cmocka_unit_test(test_split_ellipsis_utf8),
+	    cmocka_unit_test(test_split_paragraphs),
+	    cmocka_unit_test(test_split_long),
+	    cmocka_unit_test(test_sent_fit),
+	    cmocka_unit_test(test_scenes_short),
+	    cmocka_unit_test(test_scenes_grouped),
+	    cmocka_unit_test(test_scenes_paragraphs),
+	    cmocka_unit_test(test_scenes_long),
+	    cmocka_unit_test(test_cards_same_hero),
+	    cmocka_unit_test(test_cards_caption_fit),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

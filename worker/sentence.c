@@ -1,0 +1,279 @@
+/*
+ * The sentence splitter; see sentence.h.
+ *
+ * DESIGN
+ * One pass over the bytes.  At a terminator run (. ! ? and U+2026, in any
+ * mix) followed by closers and then white space or the end, the sentence
+ * ends unless the word after it starts with a lower-case ASCII letter, or
+ * a single dot follows a title abbreviation or an initial.  Everything
+ * else is a word character: UTF-8 passes through untouched (only the
+ * terminators, closers and dashes named here are multi-byte).  A blank
+ * line always ends a sentence.  A sentence that reaches the cap is cut at
+ * the best boundary behind it, so no piece is ever longer than the cap
+ * and none ends inside a UTF-8 sequence.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "sentence.h"
+
+#define FIT_SENTENCES 256 /* sentences sent_fit() looks at */
+
+static bool
+is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+	       c == '\v';
+}
+
+static bool
+is_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Bytes of a terminator at t[i]: . ! ? or U+2026; 0 for none. */
+static size_t
+term_len(const char *t, size_t i, size_t n)
+{
+	if (t[i] == '.' || t[i] == '!' || t[i] == '?')
+		return 1;
+	if (i + 2 < n && memcmp(t + i, "\xe2\x80\xa6", 3) == 0)
+		return 3;
+	return 0;
+}
+
+/* Bytes of a closing quote or bracket at t[i]; 0 for none. */
+static size_t
+closer_len(const char *t, size_t i, size_t n)
+{
+	if (strchr("\"')]}", t[i]) != NULL && t[i] != '\0')
+		return 1;
+	if (i + 1 < n && memcmp(t + i, "\xc2\xbb", 2) == 0) /* » */
+		return 2;
+	if (i + 2 < n && (memcmp(t + i, "\xe2\x80\x9d", 3) == 0 || /* ” */
+			  memcmp(t + i, "\xe2\x80\x99", 3) == 0))  /* ’ */
+		return 3;
+	return 0;
+}
+
+/* Titles that precede a name: their dot never ends a sentence. */
+static bool
+title_word(const char *w, size_t n)
+{
+	static const char *const titles[] = {
+	    "Mr",   "Mrs",  "Ms",     "Mx",   "Dr",   "St",  "Mt",
+	    "Ft",   "Sr",   "Jr",     "Prof", "Rev",  "Fr",  "Hon",
+	    "Capt", "Col",  "Gen",    "Lt",   "Sgt",  "Adm", "Cmdr",
+	    "Gov",  "Pres", "Messrs", "Mme",  "Mlle", "vs"};
+
+	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+		if (strlen(titles[i]) == n && strncasecmp(w, titles[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the dot at t[i] closes an abbreviation that does not end the
+ * sentence: a title, a single capital initial other than "I", or dotted
+ * capitals ("J.R.R").  The word starts at or after s.
+ */
+static bool
+abbreviation(const char *t, size_t s, size_t i)
+{
+	size_t w = i, letters = 0, dots = 0;
+	bool caps = true;
+
+	while (w > s && (is_alpha((unsigned char)t[w - 1]) || t[w - 1] == '.'))
+		w--;
+	if (w == i || (w > s && ((unsigned char)t[w - 1] >= 0x80 ||
+				 (t[w - 1] >= '0' && t[w - 1] <= '9'))))
+		return false;
+	for (size_t k = w; k < i; k++) {
+		if (t[k] == '.') {
+			dots++;
+			continue;
+		}
+		letters++;
+		caps = caps && t[k] >= 'A' && t[k] <= 'Z' &&
+		       (k + 1 == i || t[k + 1] == '.');
+	}
+	if (dots > 0)
+		return caps; /* J.R.R yes; e.g, p.m no */
+	if (letters == 1)
+		return t[w] >= 'A' && t[w] <= 'Z' && t[w] != 'I';
+	return title_word(t + w, i - w);
+}
+
+/*
+ * Whether one of the (at most three) words at t[k] is a verb of speech:
+ * then a quotation ending before it goes on ("Where?" Pip asked).
+ */
+static bool
+speech_tag(const char *t, size_t k, size_t n)
+{
+	static const char *const verbs[] = {
+	    "said",    "asked",	    "cried",	"shouted",  "whispered",
+	    "replied", "called",    "answered", "yelled",   "laughed",
+	    "sang",    "exclaimed", "added",	"murmured", "giggled"};
+
+	for (int w = 0; w < 3 && k < n; w++) {
+		size_t a = k;
+
+		while (k < n && (is_alpha((unsigned char)t[k]) ||
+				 (unsigned char)t[k] >= 0x80 || t[k] == '\''))
+			k++;
+		for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+			if (strlen(verbs[v]) == k - a &&
+			    strncasecmp(t + a, verbs[v], k - a) == 0)
+				return true;
+		if (k == a || k >= n || t[k] != ' ')
+			return false;
+		k++;
+	}
+	return false;
+}
+
+/*
+ * When a sentence of t (started at s) ends with the terminator run at
+ * t[i]: the offset just past it and its closers; 0 when it does not end.
+ */
+static size_t
+boundary(const char *t, size_t s, size_t i, size_t n)
+{
+	size_t j = i, l, k;
+	bool one_dot, quoted = false;
+
+	while (j < n && (l = term_len(t, j, n)) > 0)
+		j += l;
+	if (j == i)
+		return 0;
+	one_dot = j == i + 1 && t[i] == '.';
+	while (j < n && (l = closer_len(t, j, n)) > 0) {
+		quoted = quoted || !strchr(")]}", t[j]);
+		j += l;
+	}
+	if (j < n && !is_space((unsigned char)t[j]))
+		return 0; /* 3.14, "Stop!", she said */
+	for (k = j; k < n && is_space((unsigned char)t[k]); k++)
+		;
+	if (k < n && t[k] >= 'a' && t[k] <= 'z')
+		return 0; /* "Help!" she cried */
+	if (quoted && speech_tag(t, k, n))
+		return 0; /* "Where?" Pip asked */
+	if (one_dot && abbreviation(t, s, i))
+		return 0;
+	return j;
+}
+
+/* Past a blank line starting at the newline t[i]; 0 when there is none. */
+static size_t
+blank_line(const char *t, size_t i, size_t n)
+{
+	size_t j = i + 1;
+
+	while (j < n && (t[j] == ' ' || t[j] == '\t' || t[j] == '\r'))
+		j++;
+	if (j >= n || t[j] != '\n')
+		return 0;
+	while (j < n && is_space((unsigned char)t[j]))
+		j++;
+	return j;
+}
+
+/*
+ * Where to cut t[s..i), a sentence that reached the cap: after the last
+ * clause mark (, ; : followed by a space, or a dash) in its second half,
+ * else at its last space, else at the last UTF-8 boundary.
+ */
+static size_t
+cut_point(const char *t, size_t s, size_t i)
+{
+	size_t half = s + (i - s) / 2, sp = 0;
+
+	for (size_t k = i - 1; k > half; k--) {
+		if (strchr(",;:", t[k]) != NULL && t[k] != '\0' &&
+		    is_space((unsigned char)t[k + 1]))
+			return k + 1;
+		if (k + 3 <= i && (memcmp(t + k, "\xe2\x80\x94", 3) == 0 ||
+				   memcmp(t + k, "\xe2\x80\x93", 3) == 0))
+			return k + 3;
+	}
+	for (size_t k = i - 1; k > s && sp == 0; k--)
+		if (is_space((unsigned char)t[k]))
+			sp = k;
+	if (sp > 0)
+		return sp;
+	while (i > s + 1 && ((unsigned char)t[i] & 0xC0) == 0x80)
+		i--;
+	return i;
+}
+
+struct split {
+	const char *t;
+	struct sent *out;
+	size_t max, count;
+	bool para; /* the next sentence starts a paragraph */
+};
+
+static void
+emit(struct split *sp, size_t s, size_t e, bool cut)
+{
+	const char *t = sp->t;
+
+	while (s < e && is_space((unsigned char)t[s]))
+		s++;
+	while (e > s && is_space((unsigned char)t[e - 1]))
+		e--;
+	if (e == s || sp->count >= sp->max)
+		return;
+	sp->out[sp->count++] = (struct sent){s, e - s, sp->para, cut};
+	sp->para = false;
+}
+
+size_t
+sent_split(const char *t, size_t n, struct sent *out, size_t max, size_t cap)
+{
+	struct split sp = {t, out, max, 0, true};
+	size_t s = 0, i = 0, k;
+
+	if (cap == 0 || cap > SENT_MAX)
+		cap = SENT_MAX;
+	while (i < n && sp.count < max) {
+		if (i == s && is_space((unsigned char)t[i]) && t[i] != '\n') {
+			s = ++i;
+		} else if (t[i] == '\n' && (k = blank_line(t, i, n)) > 0) {
+			emit(&sp, s, i, false);
+			sp.para = true;
+			s = i = k;
+		} else if (i == s && is_space((unsigned char)t[i])) {
+			s = ++i;
+		} else if ((k = boundary(t, s, i, n)) > 0) {
+			emit(&sp, s, k, false);
+			s = i = k;
+		} else if (i - s >= cap) {
+			k = cut_point(t, s, i);
+			emit(&sp, s, k, true);
+			s = i = k;
+		} else {
+			i++;
+		}
+	}
+	if (i >= n)
+		emit(&sp, s, n, false);
+	return sp.count;
+}
+
+size_t
+sent_fit(const char *t, size_t n, size_t max)
+{
+	struct sent ss[FIT_SENTENCES];
+	size_t count = sent_split(t, n, ss, FIT_SENTENCES, 0), fit = 0;
+
+	for (size_t i = 0; i < count && !ss[i].cut; i++) {
+		if (ss[i].off + ss[i].len > max)
+			break;
+		fit = ss[i].off + ss[i].len;
+	}
+	return fit;
+}
