@@ -303,6 +303,79 @@ test_bad_input(void **state)
 	assert_int_equal(sql_ll("SELECT count(*) FROM sessions"), sessions);
 }
 
+/*
+ * Text PostgreSQL would refuse (it was a 503 DATABASE_ERROR) and unpaired
+ * surrogate escapes (stored as U+FFFD) in login and register bodies: 400
+ * INVALID_INPUT with the reason, and no user or session row.  The email
+ * of a real user is used, so a login that got through would succeed.
+ */
+static void
+test_bad_text(void **state)
+{
+	static const struct {
+		const char *path, *body, *error;
+	} cases[] = {
+	    {"/api/auth/login",
+	     "{\"email\":\"text@example.com\",\"password\":"
+	     "\"pass\xc0\xafword\"}",
+	     "Invalid UTF-8 in JSON"},
+	    {"/api/auth/login",
+	     "{\"email\":\"text\xed\xa0\x80@example.com\",\"password\":"
+	     "\"password-text\"}",
+	     "Invalid UTF-8 in JSON"},
+	    {"/api/auth/login",
+	     "{\"email\":\"text@example.com\",\"password\":\"\xf4\x90\x80\x80"
+	     "password\"}",
+	     "Invalid UTF-8 in JSON"},
+	    {"/api/auth/login",
+	     "{\"email\":\"text@example.com\",\"password\":\"password-"
+	     "tex\xc3\"}",
+	     "Invalid UTF-8 in JSON"},
+	    {"/api/auth/login",
+	     "{\"email\":\"text@example.com\",\"password\":"
+	     "\"\\ud800password\"}",
+	     "Unpaired surrogate escape in JSON string"},
+	    {"/api/auth/login",
+	     "{\"email\":\"\\udfff@example.com\",\"password\":\"password-"
+	     "text\"}",
+	     "Unpaired surrogate escape in JSON string"},
+	    {"/api/auth/register",
+	     "{\"email\":\"new-\xc0\xae@example.com\",\"password\":"
+	     "\"password1\"}",
+	     "Invalid UTF-8 in JSON"},
+	    {"/api/auth/register",
+	     "{\"email\":\"new-text@example.com\",\"password\":"
+	     "\"\\ud83dpass1\"}",
+	     "Unpaired surrogate escape in JSON string"},
+	};
+	long long users, sessions;
+	struct resp r;
+
+	(void)state;
+	add_user("text@example.com", "password-text", 0);
+	users = sql_ll("SELECT count(*) FROM users");
+	sessions = sql_ll("SELECT count(*) FROM sessions");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		http_json_patient("POST", cases[i].path, NULL, cases[i].body,
+				  &r);
+		if (r.status != 400 ||
+		    strcmp(r.ctype, "application/json; charset=utf-8") != 0 ||
+		    jstr(r.json, "code") == NULL ||
+		    strcmp(jstr(r.json, "code"), "INVALID_INPUT") != 0 ||
+		    jstr(r.json, "error") == NULL ||
+		    strcmp(jstr(r.json, "error"), cases[i].error) != 0)
+			fail_msg("row %zu: %s -> %ld %s", i, cases[i].path,
+				 r.status, r.body.data ? r.body.data : "");
+		resp_free(&r);
+	}
+	assert_int_equal(sql_ll("SELECT count(*) FROM users"), users);
+	assert_int_equal(sql_ll("SELECT count(*) FROM sessions"), sessions);
+	/* the same user with clean text logs in */
+	login("text@example.com", "password-text", &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+}
+
 static void
 test_register(void **state)
 {
@@ -368,6 +441,7 @@ main(void)
 	    cmocka_unit_test(test_expired_token),
 	    cmocka_unit_test(test_ctl_users),
 	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_bad_text),
 	    cmocka_unit_test(test_register),
 	    cmocka_unit_test(test_methods),
 	};

@@ -4,9 +4,11 @@
  * written), login and quota rules, idempotent starts, cancel and retry
  * with their owner rules, the user's job list with its cursor, uploads
  * checked by their bytes, and the admin routes' role checks.  No worker
- * runs here, so started jobs stay pending.
+ * runs here, so started jobs stay pending.  Malformed requests, from text
+ * PostgreSQL would refuse to what nginx itself refuses (sent over a raw
+ * socket): each a 4xx in the JSON envelope, with nothing written.
  *
- * Environment: BASE_URL, DATABASE_URL, STORYJOBSCTL.
+ * Environment: BASE_URL, DATABASE_URL, STORYJOBSCTL, MEDIA_DIR.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -479,6 +486,341 @@ test_admin(void **state)
 	resp_free(&r);
 }
 
+/* Files in MEDIA_DIR: an upload that went through adds one. */
+static long
+media_files(void)
+{
+	const char *dir = getenv("MEDIA_DIR");
+	struct dirent *d;
+	long n = 0;
+	DIR *dp;
+
+	assert_non_null(dir);
+	assert_non_null(dp = opendir(dir));
+	while ((d = readdir(dp)) != NULL)
+		n += d->d_name[0] != '.';
+	closedir(dp);
+	return n;
+}
+
+/* What a bad request may not change: jobs, users, sessions, uploads. */
+struct written {
+	long long jobs, users, sessions;
+	long media;
+};
+
+static void
+written_now(struct written *w)
+{
+	w->jobs = sql_ll("SELECT count(*) FROM jobs");
+	w->users = sql_ll("SELECT count(*) FROM users");
+	w->sessions = sql_ll("SELECT count(*) FROM sessions");
+	w->media = media_files();
+}
+
+static void
+nothing_written(const struct written *before)
+{
+	struct written now;
+
+	written_now(&now);
+	assert_int_equal(now.jobs, before->jobs);
+	assert_int_equal(now.users, before->users);
+	assert_int_equal(now.sessions, before->sessions);
+	assert_int_equal(now.media, before->media);
+}
+
+/* The error envelope with code, as application/json; charset=utf-8. */
+static int
+envelope_ok(const char *ctype, struct json_object *o, const char *code,
+	    const char *error)
+{
+	return strcmp(ctype, "application/json; charset=utf-8") == 0 &&
+	       o != NULL && jstr(o, "error") != NULL &&
+	       jstr(o, "code") != NULL && strcmp(jstr(o, "code"), code) == 0 &&
+	       (error == NULL || strcmp(jstr(o, "error"), error) == 0);
+}
+
+#define BAD_UTF8 "Invalid UTF-8 in JSON"
+#define UNPAIRED "Unpaired surrogate escape in JSON string"
+#define NOT_UTF8 "Request path and query must be UTF-8"
+
+/*
+ * Text PostgreSQL would refuse, in bodies, headers, paths and queries,
+ * and escapes that would silently become U+FFFD: 400 INVALID_INPUT before
+ * any write (these were 503 DATABASE_ERROR, or stored changed).
+ */
+static void
+test_bad_text(void **state)
+{
+	static const struct {
+		const char *method, *path, *header, *body, *error;
+	} rows[] = {
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"\xc0\xaf\"}", BAD_UTF8},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"a \xed\xa0\x80 fox\"}", BAD_UTF8},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"\xf4\x90\x80\x80\"}", BAD_UTF8},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"\xf8\x88\x80\x80\x80\"}", BAD_UTF8},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"fox \xe2\x82\"}", BAD_UTF8},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"p\",\"\xc1\xbf\":1}", BAD_UTF8},
+	    {"POST", "/api/jobs/storybook/start", NULL,
+	     "{\"title\":\"T\",\"story\":\"Once.\",\"characterImage\":"
+	     "\"https://example.com/c.png\",\"pages\":[{\"pageNumber\":1,"
+	     "\"scenes\":[{\"description\":\"\xed\xbf\xbf\"}]}]}",
+	     BAD_UTF8},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"\\ud800\"}", UNPAIRED},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"\\udc00 fox\"}", UNPAIRED},
+	    {"POST", "/api/jobs/cartoonize/start", NULL,
+	     "{\"prompt\":\"\\ud83d\\u0041\"}", UNPAIRED},
+	    {"POST", "/api/jobs/auto-story/start", NULL,
+	     "{\"genre\":\"bedtime\",\"characterDescription\":\"\\udbff\"}",
+	     UNPAIRED},
+	    {"POST", "/api/jobs/cartoonize/start", "Idempotency-Key: k\xc0\xaf",
+	     "{\"prompt\":\"p\"}", NULL},
+	    {"GET", "/api/jobs/%C0%AF", NULL, NULL, NOT_UTF8},
+	    {"POST", "/api/jobs/%ED%A0%80/cancel", NULL, NULL, NOT_UTF8},
+	    {"GET", "/api/storybooks/%F4%90%80%80", NULL, NULL, NOT_UTF8},
+	    {"GET", "/api/jobs/cartoonize/status/job_1_%FF", NULL, NULL,
+	     NOT_UTF8},
+	    {"GET", "/api/jobs/user?status=%C0%AF", NULL, NULL,
+	     "Invalid status filter"},
+	    {"GET", "/api/jobs/user?before=job_1_%ED%A0%80", NULL, NULL,
+	     "Invalid cursor"},
+	};
+	char auth[200];
+	struct written before;
+	int bad = 0;
+
+	(void)state;
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok_a);
+	written_now(&before);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *h[4] = {auth, "Content-Type: application/json",
+				    rows[i].header, NULL};
+		struct resp r;
+
+		http(rows[i].method, rows[i].path, h, rows[i].body, -1, &r);
+		if (r.status != 400 ||
+		    !envelope_ok(r.ctype, r.json, "INVALID_INPUT",
+				 rows[i].error)) {
+			print_error("row %zu: %s %s -> %ld %s\n", i,
+				    rows[i].method, rows[i].path, r.status,
+				    r.body.data ? r.body.data : "");
+			bad++;
+		}
+		resp_free(&r);
+	}
+	assert_int_equal(bad, 0);
+	nothing_written(&before);
+}
+
+/* A surrogate pair is stored as its character, whatever its plane. */
+static void
+test_pairs_kept(void **state)
+{
+	char id[64];
+	const char *params[1] = {id};
+	PGresult *res;
+
+	(void)state;
+	/* U+1D800 and U+1F600: json-c 0.16 alone gave U+FFFD for the first */
+	assert_int_equal(start("cartoonize",
+			       "{\"prompt\":\"\\ud836\\udc00 \\ud83d\\ude00\"}",
+			       tok_a, id),
+			 200);
+	res = PQexecParams(itest_pg,
+			   "SELECT input->>'prompt' FROM jobs WHERE id = $1", 1,
+			   NULL, params, NULL, NULL, 0);
+	assert_int_equal(PQntuples(res), 1);
+	assert_string_equal(PQgetvalue(res, 0, 0),
+			    "\xf0\x9d\xa0\x80 \xf0\x9f\x98\x80");
+	PQclear(res);
+}
+
+/*
+ * Sends text over a new connection to nginx and reads the answer until
+ * nginx closes it; returns the status, with the Content-Type in ctype
+ * and the body parsed when it is JSON (caller puts *json).
+ */
+static int
+raw_request(const char *text, size_t len, char ctype[128],
+	    struct json_object **json)
+{
+	const char *hostport = strstr(itest_base, "//") + 2;
+	struct timeval tmo = {5, 0};
+	struct sockaddr_in sa = {0};
+	static char answer[16384];
+	const char *ct, *body;
+	size_t got = 0;
+	ssize_t n;
+	int fd, status = -1;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port =
+	    htons((uint16_t)strtol(strchr(hostport, ':') + 1, NULL, 10));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)), 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	while (got + 1 < sizeof(answer) &&
+	       (n = read(fd, answer + got, sizeof(answer) - 1 - got)) > 0)
+		got += (size_t)n;
+	answer[got] = '\0';
+	close(fd);
+	if (strncmp(answer, "HTTP/1.1 ", 9) == 0)
+		status = (int)strtol(answer + 9, NULL, 10);
+	ct = strcasestr(answer, "\r\nContent-Type: ");
+	snprintf(ctype, 128, "%.*s", ct ? (int)strcspn(ct + 16, "\r\n") : 0,
+		 ct ? ct + 16 : "");
+	body = strstr(answer, "\r\n\r\n");
+	*json = body ? json_tokener_parse(body + 4) : NULL;
+	return status;
+}
+
+#define CLOSE  "Connection: close\r\n"
+#define JSONCT "Content-Type: application/json\r\n"
+
+/*
+ * Requests nginx refuses before any program sees them, each answered in
+ * the envelope as application/json; charset=utf-8, none writing anything.
+ * 501 and 505 are malformed requests here, so they are answered 400.
+ */
+static void
+test_nginx_own_errors(void **state)
+{
+	static char long_uri[9100], long_hdr[9200];
+	struct {
+		const char *what, *text;
+		int status;
+		const char *code;
+	} rows[] = {
+	    {"Transfer-Encoding: identity (was 501 HTML)",
+	     "POST /api/jobs/cartoonize/start HTTP/1.1\r\nHost: t\r\n" JSONCT
+	     "Transfer-Encoding: identity\r\n" CLOSE "\r\n{\"prompt\":\"p\"}",
+	     400, "INVALID_INPUT"},
+	    {"Transfer-Encoding: gzip on an upload",
+	     "POST /api/uploads HTTP/1.1\r\nHost: t\r\nContent-Type: "
+	     "image/png\r\nTransfer-Encoding: gzip\r\n" CLOSE "\r\nxx",
+	     400, "INVALID_INPUT"},
+	    {"HTTP/2.0 request line (was 505 HTML)",
+	     "GET /api/jobs/health HTTP/2.0\r\nHost: t\r\n" CLOSE "\r\n", 400,
+	     "INVALID_INPUT"},
+	    {"HTTP/3.0 on a start",
+	     "POST /api/jobs/cartoonize/start HTTP/3.0\r\nHost: t\r\n" JSONCT
+	     "Content-Length: 14\r\n" CLOSE "\r\n{\"prompt\":\"p\"}",
+	     400, "INVALID_INPUT"},
+	    {"no request line", "GARBAGE\r\n\r\n", 400, "INVALID_INPUT"},
+	    {"HTTP/1.1 without Host",
+	     "GET /api/jobs/health HTTP/1.1\r\n" CLOSE "\r\n", 400,
+	     "INVALID_INPUT"},
+	    {"a bad chunk size",
+	     "POST /api/jobs/cartoonize/start HTTP/1.1\r\nHost: t\r\n" JSONCT
+	     "Transfer-Encoding: chunked\r\n" CLOSE "\r\nzz\r\n",
+	     400, "INVALID_INPUT"},
+	    {"two Content-Lengths",
+	     "POST /api/jobs/cartoonize/start HTTP/1.1\r\nHost: t\r\n" JSONCT
+	     "Content-Length: 14\r\nContent-Length: 14\r\n" CLOSE
+	     "\r\n{\"prompt\":\"p\"}",
+	     400, "INVALID_INPUT"},
+	    {"TRACE",
+	     "TRACE /api/jobs/health HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 405,
+	     "INVALID_INPUT"},
+	    {"a body past client_max_body_size",
+	     "POST /api/jobs/cartoonize/start HTTP/1.1\r\nHost: t\r\n" JSONCT
+	     "Content-Length: 10000000\r\n" CLOSE "\r\n",
+	     413, "PAYLOAD_TOO_LARGE"},
+	    {"a 9000-byte URI", long_uri, 414, "INVALID_INPUT"},
+	    {"a 9000-byte header (494)", long_hdr, 400, "INVALID_INPUT"},
+	    {"/api/jobs without the slash (was a 301 HTML redirect)",
+	     "GET /api/jobs HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 404,
+	     "NOT_FOUND"},
+	    {"/api/admin without the slash",
+	     "POST /api/admin HTTP/1.1\r\nHost: t\r\nContent-Length: "
+	     "0\r\n" CLOSE "\r\n",
+	     404, "NOT_FOUND"},
+	};
+	struct written before;
+	int bad = 0;
+
+	(void)state;
+	snprintf(long_uri, sizeof(long_uri),
+		 "GET /api/jobs/%09000d HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n",
+		 1);
+	snprintf(
+	    long_hdr, sizeof(long_hdr),
+	    "GET /api/jobs/health HTTP/1.1\r\nHost: t\r\nX-A: %09000d\r\n" CLOSE
+	    "\r\n",
+	    1);
+	written_now(&before);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct json_object *o = NULL;
+		char ctype[128];
+		int st =
+		    raw_request(rows[i].text, strlen(rows[i].text), ctype, &o);
+
+		if (st != rows[i].status ||
+		    !envelope_ok(ctype, o, rows[i].code, NULL)) {
+			print_error("%s: %d %s %s\n", rows[i].what, st, ctype,
+				    o ? json_object_to_json_string(o) : "-");
+			bad++;
+		}
+		json_object_put(o);
+	}
+	assert_int_equal(bad, 0);
+	nothing_written(&before);
+}
+
+/* 412 and 416, which nginx makes for the files it serves itself. */
+static void
+test_media_preconditions(void **state)
+{
+	static const struct {
+		const char *header;
+		long status;
+		const char *code;
+	} rows[] = {
+	    {"Range: bytes=99999-", 416, "INVALID_INPUT"},
+	    {"If-Match: \"not-this-one\"", 412, "CONFLICT"},
+	    {"If-Unmodified-Since: Thu, 01 Jan 1970 00:00:01 GMT", 412,
+	     "CONFLICT"},
+	};
+	struct written before;
+	char url[512];
+	struct resp r;
+
+	(void)state;
+	upload("image/png", png, sizeof(png), &r);
+	assert_int_equal(r.status, 201);
+	snprintf(url, sizeof(url), "%s", jstr(r.json, "url"));
+	resp_free(&r);
+	written_now(&before);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *h[2] = {rows[i].header, NULL};
+
+		http("GET", url, h, NULL, 0, &r);
+		if (r.status != rows[i].status ||
+		    !envelope_ok(r.ctype, r.json, rows[i].code, NULL))
+			fail_msg("%s: %ld %s %s", rows[i].header, r.status,
+				 r.ctype, r.body.data ? r.body.data : "");
+		resp_free(&r);
+	}
+	/* the same file, asked for plainly, is still served */
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len, sizeof(png));
+	resp_free(&r);
+	nothing_written(&before);
+}
+
 int
 main(void)
 {
@@ -494,6 +836,10 @@ main(void)
 	    cmocka_unit_test(test_uploads),
 	    cmocka_unit_test(test_storybooks),
 	    cmocka_unit_test(test_admin),
+	    cmocka_unit_test(test_bad_text),
+	    cmocka_unit_test(test_pairs_kept),
+	    cmocka_unit_test(test_nginx_own_errors),
+	    cmocka_unit_test(test_media_preconditions),
 	};
 	int rc;
 
