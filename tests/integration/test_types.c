@@ -5,6 +5,13 @@
  * route with an illustration per scene, and an uploaded photo comes back
  * cartoonized (a new PNG of the same size).  The fake upstream only lends
  * its sample photo here.
+ *
+ * A book made from a cartoonized photo (scenes, then storybook; and
+ * auto-story) is read card by card: every scene's text ends a sentence,
+ * every card shows the same hero colours, every card carries the
+ * portrait cut from the cartoon's own bytes (compared with
+ * cartoon_portrait() of the cartoon fetched here), every caption is its
+ * scene's text, and a book with another hero shares no card with it.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -18,9 +25,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
+#include "cartoon.h"
 #include "fake.h"
 #include "itest.h"
+#include "local.h"
 
 static pid_t worker;
 static char token[128];
@@ -242,6 +252,282 @@ test_auto_story(void **state)
 	json_object_put(d);
 }
 
+/* ---- a book from a cartoonized photo ---- */
+
+#define PIP_STORY                                                              \
+	"Once upon a time, a brave little fox named Pip left her den at "      \
+	"dawn to find the lost star of the forest. She crossed the river on "  \
+	"stepping stones, one careful hop at a time. On the far bank she met " \
+	"Mr. Hedgehog, who was sorting acorns by size. \xe2\x80\x9cHave you "  \
+	"seen a fallen star?\xe2\x80\x9d Pip asked. He shook his head and "    \
+	"pointed to the old owl\xe2\x80\x99s oak. The old owl blinked, "       \
+	"yawned, and said the star had landed near the tallest "               \
+	"pine\xe2\x80\xa6 if the squirrels were telling the truth. Pip ran "   \
+	"through ferns and over mossy logs until the sun was high. At last "   \
+	"she found the star caught in the branches of the tallest pine, "      \
+	"glowing like a warm lantern. She carried it home in her tail, and "   \
+	"that night the whole forest shone."
+#define PIP_SENTENCES 9
+#define CARDS_MAX     64
+#define URL_MAX	      512
+
+/* What a book's cards share, read from the first and held to the rest. */
+struct hero_seen {
+	char skin[16], shirt[16], pants[16];
+	char *portrait; /* the base64 of the portrait JPEG */
+	char urls[CARDS_MAX][URL_MAX];
+	size_t cards;
+};
+
+/* The fill of the first element of class cls in svg, into out. */
+static void
+class_fill(const char *svg, const char *cls, char out[16])
+{
+	char pat[64];
+	const char *p, *f;
+
+	snprintf(pat, sizeof(pat), "class=\"%s\"", cls);
+	p = strstr(svg, pat);
+	assert_non_null(p);
+	f = strstr(p, " fill=\"");
+	assert_non_null(f);
+	assert_true(f < strchr(p, '>'));
+	f += 7;
+	assert_true(strcspn(f, "\"") < 16);
+	snprintf(out, 16, "%.*s", (int)strcspn(f, "\""), f);
+}
+
+/* The caption's text: its lines joined by spaces, entities decoded. */
+static void
+caption_of(const char *svg, char *out, size_t outsz)
+{
+	static const char *const ent[][2] = {{"&amp;", "&"},
+					     {"&lt;", "<"},
+					     {"&gt;", ">"},
+					     {"&quot;", "\""},
+					     {"&apos;", "'"}};
+	const char *p = strstr(svg, "<text class=\"caption\"");
+	size_t o = 0;
+
+	assert_non_null(p);
+	while ((p = strstr(p, "<tspan")) != NULL) {
+		const char *end;
+
+		p = strchr(p, '>') + 1;
+		end = strstr(p, "</tspan>");
+		assert_non_null(end);
+		if (o > 0)
+			out[o++] = ' ';
+		while (p < end) {
+			size_t e;
+
+			assert_true(o + 2 < outsz);
+			for (e = 0; e < 5; e++)
+				if (strncmp(p, ent[e][0], strlen(ent[e][0])) ==
+				    0)
+					break;
+			if (e < 5) {
+				out[o++] = ent[e][1][0];
+				p += strlen(ent[e][0]);
+			} else {
+				out[o++] = *p++;
+			}
+		}
+	}
+	out[o] = '\0';
+}
+
+/* True when text ends a sentence: a terminator, then only closers. */
+static bool
+ends_sentence(const char *text)
+{
+	size_t n = strlen(text);
+
+	while (n > 0 && strchr("\"')", text[n - 1]) != NULL)
+		n--;
+	if (n >= 3 && (memcmp(text + n - 3, "\xe2\x80\x9d", 3) == 0 ||
+		       memcmp(text + n - 3, "\xe2\x80\x99", 3) == 0))
+		n -= 3;
+	return n > 0 && strchr(".!?", text[n - 1]) != NULL;
+}
+
+/* Checks one scene's card against what the book's first card showed. */
+static void
+check_card(struct json_object *scene, struct hero_seen *h)
+{
+	const char *desc = jstr(scene, "description");
+	const char *url = jstr(scene, "imageUrl"), *u;
+	char skin[16], shirt[16], pants[16], caption[4096];
+	struct resp r;
+	size_t n;
+
+	assert_non_null(desc);
+	assert_non_null(url);
+	assert_true(ends_sentence(desc));
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "image/svg+xml");
+	assert_true(r.body.len <= LOCAL_SVG_MAX);
+	assert_null(strstr(r.body.data, "<script"));
+	class_fill(r.body.data, "hero-skin", skin);
+	class_fill(r.body.data, "hero-shirt", shirt);
+	class_fill(r.body.data, "hero-pants", pants);
+	u = strstr(r.body.data, "href=\"data:image/jpeg;base64,");
+	assert_non_null(u);
+	u += strlen("href=\"data:image/jpeg;base64,");
+	n = strcspn(u, "\"");
+	caption_of(r.body.data, caption, sizeof(caption));
+	assert_string_equal(caption, desc);
+	if (h->cards == 0) {
+		memcpy(h->skin, skin, 16);
+		memcpy(h->shirt, shirt, 16);
+		memcpy(h->pants, pants, 16);
+		h->portrait = strndup(u, n);
+	}
+	assert_string_equal(skin, h->skin);
+	assert_string_equal(shirt, h->shirt);
+	assert_string_equal(pants, h->pants);
+	assert_int_equal(n, strlen(h->portrait));
+	assert_memory_equal(u, h->portrait, n);
+	assert_true(h->cards < CARDS_MAX);
+	snprintf(h->urls[h->cards++], URL_MAX, "%s", url);
+	resp_free(&r);
+}
+
+/* Reads every card of storybook id; returns the number of scenes. */
+static size_t
+read_book(const char *id, struct hero_seen *h)
+{
+	struct json_object *sb = get_storybook(id),
+			   *pages = jmember(sb, "pages");
+
+	memset(h, 0, sizeof(*h));
+	for (size_t p = 0; p < json_object_array_length(pages); p++) {
+		struct json_object *sc =
+		    jmember(json_object_array_get_idx(pages, p), "scenes");
+
+		for (size_t i = 0; i < json_object_array_length(sc); i++)
+			check_card(json_object_array_get_idx(sc, i), h);
+	}
+	json_object_put(sb);
+	return h->cards;
+}
+
+/* The base64 of the portrait the worker cuts from the image at url. */
+static char *
+portrait_of(const char *url)
+{
+	unsigned char rgb[3];
+	struct buf jpeg;
+	struct resp r;
+	char *b64;
+
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(cartoon_portrait(r.body.data, r.body.len,
+					  LOCAL_PORTRAIT_PX, &jpeg, rgb),
+			 SJ_OK);
+	b64 = malloc(jpeg.len / 3 * 4 + 8);
+	assert_non_null(b64);
+	EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)jpeg.data,
+			(int)jpeg.len);
+	buf_free(&jpeg);
+	resp_free(&r);
+	return b64;
+}
+
+/* A storybook job of pages with characterImage image; its id into id. */
+static void
+run_storybook(const char *image, struct json_object *pages, char *id,
+	      size_t idsz)
+{
+	struct json_object *in = json_object_new_object(), *d;
+
+	assert_non_null(in);
+	json_object_object_add(in, "title",
+			       json_object_new_string("Pip and the Star"));
+	json_object_object_add(in, "story", json_object_new_string(PIP_STORY));
+	json_object_object_add(in, "characterImage",
+			       json_object_new_string(image));
+	json_object_object_add(in, "audience",
+			       json_object_new_string("children"));
+	json_object_object_add(in, "pages", json_object_get(pages));
+	d = itest_job_run("storybook", json_object_to_json_string(in), token,
+			  60);
+	assert_false(json_object_get_boolean(
+	    jmember(jmember(d, "result"), "has_errors")));
+	snprintf(id, idsz, "%s", jstr(jmember(d, "result"), "storybook_id"));
+	json_object_put(d);
+	json_object_put(in);
+}
+
+static void
+test_book_of_cartoon(void **state)
+{
+	struct json_object *cart, *sc, *pages;
+	char photo[512], body[4096], id[64], cartoon[URL_MAX];
+	struct hero_seen *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	char *want;
+	struct fake fk;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	fake_start(&fk);
+	fake_upload_photo(&fk, "book", photo, sizeof(photo));
+	fake_stop(&fk);
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"Pip %ld\",\"style\":\"storybook\","
+		 "\"imageUrl\":\"%s\"}",
+		 (long)getpid(), photo);
+	cart = itest_job_run("cartoonize", body, token, 30);
+	snprintf(cartoon, sizeof(cartoon), "%s",
+		 jstr(jmember(cart, "result"), "url"));
+	json_object_put(cart);
+	/* the scenes of the Pip story: one per sentence, none cut */
+	snprintf(body, sizeof(body),
+		 "{\"story\":\"%s\",\"characterImage\":\"%s\",\"audience\":"
+		 "\"children\"}",
+		 PIP_STORY, cartoon);
+	sc = itest_job_run("scenes", body, token, 30);
+	pages = jmember(jmember(sc, "result"), "pages");
+	assert_int_equal(json_object_array_length(pages), 4);
+	/* the book the /create page makes of them, with the cartoon */
+	run_storybook(cartoon, pages, id, sizeof(id));
+	assert_int_equal(read_book(id, a), PIP_SENTENCES);
+	want = portrait_of(cartoon);
+	assert_string_equal(a->portrait, want);
+	free(want);
+	/* another hero (the photo itself): no card shared, another face */
+	run_storybook(photo, pages, id, sizeof(id));
+	assert_int_equal(read_book(id, b), PIP_SENTENCES);
+	assert_true(strcmp(a->portrait, b->portrait) != 0);
+	for (size_t i = 0; i < a->cards; i++)
+		for (size_t k = 0; k < b->cards; k++)
+			assert_true(strcmp(a->urls[i], b->urls[k]) != 0);
+	free(a->portrait);
+	free(b->portrait);
+	/* auto-story with the cartoon: its hero wears the green scarf */
+	snprintf(
+	    body, sizeof(body),
+	    "{\"genre\":\"adventure\",\"characterDescription\":\"a brave "
+	    "little fox named Pip with a green scarf\",\"cartoonImageUrl\":"
+	    "\"%s\",\"audience\":\"children\"}",
+	    cartoon);
+	cart = itest_job_run("auto-story", body, token, 60);
+	assert_true(
+	    read_book(jstr(jmember(cart, "result"), "storybook_id"), a) >= 4);
+	assert_string_equal(a->shirt, "#5DAA68");
+	want = portrait_of(cartoon);
+	assert_string_equal(a->portrait, want);
+	free(want);
+	free(a->portrait);
+	json_object_put(cart);
+	json_object_put(sc);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -251,6 +537,7 @@ main(void)
 	    cmocka_unit_test(test_scenes),
 	    cmocka_unit_test(test_storybook),
 	    cmocka_unit_test(test_auto_story),
+	    cmocka_unit_test(test_book_of_cartoon),
 	};
 	int rc;
 
