@@ -64,7 +64,7 @@ fake_stop(struct fake *f)
 void
 fake_script(const struct fake *f, const char *path, const char *what)
 {
-	char url[128], body[1024];
+	char url[128], body[2048];
 	struct resp r;
 
 	snprintf(url, sizeof(url), "%s/_script", f->base);
@@ -85,6 +85,34 @@ fake_reset(const struct fake *f)
 	http_json("POST", url, NULL, "{}", &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+}
+
+void
+fake_models(const struct fake *f, const char *body)
+{
+	char url[128];
+	struct resp r;
+
+	snprintf(url, sizeof(url), "%s/_models", f->base);
+	http_json("POST", url, NULL, body, &r);
+	if (r.status != 200)
+		fail_msg("models script %s: %ld", body, r.status);
+	resp_free(&r);
+}
+
+int
+fake_models_calls(const struct fake *f)
+{
+	char url[128];
+	struct resp r;
+	int n;
+
+	snprintf(url, sizeof(url), "%s/_calls", f->base);
+	http("GET", url, NULL, NULL, 0, &r);
+	assert_int_equal(r.status, 200);
+	n = (int)jint(r.json, "models_calls");
+	resp_free(&r);
+	return n;
 }
 
 struct json_object *

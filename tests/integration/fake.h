@@ -35,6 +35,14 @@ void fake_stop(struct fake *f);
 /* POST /_script {"path": path, <what>} (what: "\"modes\":[...]" etc.) */
 void fake_script(const struct fake *f, const char *path, const char *what);
 void fake_reset(const struct fake *f);
+/*
+ * POST /_models body: the GET /v1/models script ({"omit":[ids],
+ * "shutdown":{id:date}, "no_dates":true, "delay_ms":n, "status":n}; "{}"
+ * restores the plain list).  fake_reset() restores it too.
+ */
+void fake_models(const struct fake *f, const char *body);
+/* How many GET /v1/models the fake has answered since its last reset. */
+int fake_models_calls(const struct fake *f);
 /* The call log (a new array reference). */
 struct json_object *fake_calls(const struct fake *f);
 /* Calls in log to path (NULL: all). */

@@ -5,18 +5,25 @@
  * services are out of reach here), jobs go through nginx and the jobs
  * program.
  *
- * Covered: all five job types complete with stored, fetchable images;
- * each upstream failure mode gives the right retry or failure (and a
- * 429's Retry-After is honoured); a cancel aborts an in-flight call
- * within a second and frees the slot; a job killed mid-way resumes after
- * its checkpoint without paying again for what was saved; user-supplied
- * URLs that point inside the network are refused.
+ * Covered: every job type completes with the default models and stored,
+ * fetchable images, and each call the fake received has the request
+ * shape its model family takes (no response_format to a GPT image model,
+ * no temperature or max_tokens to a reasoning model); a retired model
+ * fails its job at once with a message naming the setting; an image
+ * answered by URL goes through the safe fetch; check-config --online and
+ * the worker's start-up check read GET /models; each upstream failure
+ * mode gives the right retry or failure (and a 429's Retry-After is
+ * honoured); a cancel aborts an in-flight call within a second and frees
+ * the slot; a job killed mid-way resumes after its checkpoint without
+ * paying again for what was saved; user-supplied URLs that point inside
+ * the network are refused.
  *
  * Environment: that of itest.h plus FAKE_UPSTREAM.
  */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +33,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 
 #include "fake.h"
 #include "itest.h"
@@ -106,8 +115,43 @@ check_storybook(const char *id, int min_scenes)
 	resp_free(&r);
 }
 
+/* The request shapes of the default models, as the fake logs them. */
+#define IMAGE_FIELDS  "model,n,output_format,prompt,quality,size"
+#define CHAT_FIELDS   "max_completion_tokens,messages,model,reasoning_effort"
+#define SCENES_FIELDS CHAT_FIELDS ",response_format"
+
+/*
+ * Every chat and image call in log had the default models and their
+ * request shape; returns the number of calls checked.
+ */
+static int
+check_shapes(struct json_object *log)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < json_object_array_length(log); i++) {
+		struct json_object *c = json_object_array_get_idx(log, i);
+		const char *path = jstr(c, "path"), *fields = jstr(c, "fields");
+
+		if (strcmp(path, FAKE_IMAGES) == 0) {
+			assert_string_equal(jstr(c, "model"),
+					    "gpt-image-2.6-flare");
+			assert_string_equal(fields, IMAGE_FIELDS);
+		} else if (strcmp(path, FAKE_CHAT) == 0) {
+			assert_string_equal(jstr(c, "model"), "gpt-6-luna");
+			if (strcmp(fields, SCENES_FIELDS) != 0)
+				assert_string_equal(fields, CHAT_FIELDS);
+		} else {
+			continue;
+		}
+		assert_int_equal(jint(c, "status"), 200);
+		n++;
+	}
+	return n;
+}
+
 static void
-test_five_types(void **state)
+test_every_type(void **state)
 {
 	const char *const extra[] = {"MAX_CONCURRENT_JOBS=3", NULL};
 	struct json_object *doc, *log;
@@ -129,6 +173,21 @@ test_five_types(void **state)
 	assert_int_equal(fake_count(log, FAKE_CHAT), 1);
 	assert_int_equal(fake_count(log, FAKE_IMAGES), 1);
 	assert_int_equal(fake_count(log, FAKE_UPLOAD), 1);
+	assert_int_equal(check_shapes(log), 2);
+	json_object_put(log);
+
+	/* cartoonize without a photo: an illustration of the prompt alone */
+	fake_reset(&fk);
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"prov %ld a knight\",\"style\":\"comic-book\"}",
+		 (long)getpid());
+	doc = itest_job_run("cartoonize", body, token, 60);
+	check_cdn_png(jstr(result_of(doc), "url"));
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 0);
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 1);
+	assert_int_equal(check_shapes(log), 1);
 	json_object_put(log);
 
 	/* image-generation, then the same again from the cache */
@@ -146,10 +205,12 @@ test_five_types(void **state)
 	assert_true(json_object_get_boolean(jmember(result_of(doc), "reused")));
 	json_object_put(doc);
 	log = fake_calls(&fk);
-	assert_int_equal(fake_count(log, FAKE_IMAGES), 2); /* not 3 */
+	/* the prompt-only cartoon and the first of the two: not 3 */
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 2);
 	json_object_put(log);
 
 	/* scenes: JSON mode with the children's targets */
+	fake_reset(&fk);
 	snprintf(body, sizeof(body),
 		 "{\"story\":\"Once upon a time a small fox %ld found a "
 		 "lantern in the woods and carried it home through the "
@@ -163,6 +224,11 @@ test_five_types(void **state)
 	assert_string_not_equal(jstr(result_of(doc), "character_description"),
 				"the main character");
 	json_object_put(doc);
+	log = fake_calls(&fk);
+	/* the character description (with the photo), then the scenes */
+	assert_int_equal(fake_count(log, FAKE_CHAT), 2);
+	assert_int_equal(check_shapes(log), 2);
+	json_object_put(log);
 
 	/* storybook: an illustration per scene, a saved book */
 	snprintf(body, sizeof(body),
@@ -196,8 +262,316 @@ test_five_types(void **state)
 	images = fake_count(log, FAKE_IMAGES);
 	assert_int_equal(images, 8); /* 4 pages x 2 scenes, each once */
 	assert_int_equal(fake_count(log, FAKE_UPLOAD), images);
+	assert_int_equal(check_shapes(log), 10);
 	json_object_put(log);
 	stop(w);
+}
+
+/* The failed job's status document for a job of type with body. */
+static struct json_object *
+run_failed(const char *type, const char *body)
+{
+	struct json_object *doc;
+	char id[64];
+
+	itest_job_start(type, body, token, id);
+	doc = itest_job_wait(type, id, 60);
+	if (strcmp(jstr(doc, "status"), "failed") != 0)
+		fail_msg("%s: want failed: %s", type,
+			 json_object_to_json_string(doc));
+	return doc;
+}
+
+/* The only call to path in log; its fields are returned. */
+static const char *
+only_call(struct json_object *log, const char *path)
+{
+	assert_int_equal(fake_count(log, path), 1);
+	for (size_t i = 0; i < json_object_array_length(log); i++) {
+		struct json_object *c = json_object_array_get_idx(log, i);
+
+		if (strcmp(jstr(c, "path"), path) == 0)
+			return jstr(c, "fields");
+	}
+	return NULL;
+}
+
+/*
+ * Retired models fail their jobs at once, naming the setting; a classic
+ * chat model still served gets the classic request.
+ */
+static void
+test_retired_models(void **state)
+{
+	const char *const dalle[] = {"OPENAI_IMAGE_MODEL=dall-e-3", NULL};
+	const char *const gpt4[] = {"OPENAI_MODEL=gpt-4", NULL};
+	const char *const classic[] = {"OPENAI_MODEL=gpt-4o-mini", NULL};
+	struct json_object *doc, *log;
+	char body[1024];
+	pid_t w;
+
+	(void)state;
+	fake_reset(&fk);
+	w = worker(dalle);
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"retired %ld\"}",
+		 (long)getpid());
+	doc = run_failed("image-generation", body);
+	assert_string_equal(jstr(doc, "code"), "EXTERNAL_SERVICE_ERROR");
+	assert_non_null(strstr(
+	    jstr(doc, "error"),
+	    "OPENAI_IMAGE_MODEL=dall-e-3: the model does not exist or was "
+	    "retired (model_not_found); set OPENAI_IMAGE_MODEL to a current "
+	    "image model"));
+	print_message("dall-e-3: %s (retryCount %lld)\n", jstr(doc, "error"),
+		      jint(doc, "retryCount"));
+	assert_int_equal(jint(doc, "retryCount"), 1); /* no second attempt */
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	/* dall-e models get their own request shape, answered with a 404 */
+	assert_string_equal(only_call(log, FAKE_IMAGES),
+			    "model,n,prompt,response_format,size");
+	json_object_put(log);
+	stop(w);
+
+	fake_reset(&fk);
+	w = worker(gpt4);
+	snprintf(body, sizeof(body),
+		 "{\"story\":\"Once upon a time a small fox %ld found a "
+		 "lantern in the woods and carried it home.\",\"audience\":"
+		 "\"children\",\"characterImage\":\"%s\"}",
+		 (long)getpid(), photo_url);
+	doc = run_failed("scenes", body);
+	assert_non_null(strstr(jstr(doc, "error"),
+			       "OPENAI_MODEL=gpt-4: the model does not exist "
+			       "or was retired (model_not_found); set "
+			       "OPENAI_MODEL to a current chat model"));
+	assert_int_equal(jint(doc, "retryCount"), 1);
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 1);
+	json_object_put(log);
+	stop(w);
+
+	fake_reset(&fk);
+	w = worker(classic);
+	doc = itest_job_run("scenes", body, token, 60);
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	/* the description of the photo, then the scenes in JSON mode */
+	assert_int_equal(fake_count(log, FAKE_CHAT), 2);
+	for (size_t i = 0; i < json_object_array_length(log); i++) {
+		struct json_object *c = json_object_array_get_idx(log, i);
+		const char *f = jstr(c, "fields");
+
+		if (strcmp(jstr(c, "path"), FAKE_CHAT) != 0)
+			continue;
+		assert_string_equal(jstr(c, "model"), "gpt-4o-mini");
+		if (strcmp(f, "max_tokens,messages,model,temperature") != 0)
+			assert_string_equal(f, "max_tokens,messages,model,"
+					       "response_format,temperature");
+	}
+	json_object_put(log);
+	stop(w);
+}
+
+/* An image answered by URL is read through the safe fetch. */
+static void
+test_url_answers(void **state)
+{
+	struct json_object *doc, *log;
+	char body[256], what[768];
+	pid_t w = worker(NULL);
+
+	(void)state;
+	/* one of our own media URLs: read from the media directory */
+	fake_reset(&fk);
+	snprintf(what, sizeof(what), "\"modes\":[\"url\"],\"url\":\"%s\"",
+		 photo_url);
+	fake_script(&fk, FAKE_IMAGES, what);
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"by url %ld\"}",
+		 (long)getpid());
+	doc = itest_job_run("image-generation", body, token, 60);
+	check_cdn_png(jstr(result_of(doc), "url"));
+	json_object_put(doc);
+	/* a URL into the network (here the fake's own loopback address) */
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"modes\":[\"url\"]");
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"inward %ld\"}",
+		 (long)getpid());
+	doc = run_failed("image-generation", body);
+	print_message("inward url answer: %s\n", jstr(doc, "error"));
+	assert_string_equal(jstr(doc, "code"), "INVALID_INPUT");
+	json_object_put(doc);
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 1);
+	/* nothing was fetched from the fake's image route */
+	json_object_put(log);
+	stop(w);
+}
+
+/*
+ * Runs storyjobsctl check-config --online with the fake's settings and
+ * extra; its output goes into out.
+ */
+static int
+ctl_online(const char *const *extra, char *out, size_t outsz)
+{
+	const char *ctl = getenv("STORYJOBSCTL");
+	const char *const *env = fake_worker_env(&fk, extra);
+	size_t n = 0;
+	int fds[2], st = 0;
+	ssize_t k;
+	pid_t pid;
+
+	assert_non_null(ctl);
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		for (size_t i = 0; env[i] != NULL; i++)
+			putenv((char *)(uintptr_t)env[i]);
+		execl(ctl, ctl, "check-config", "--online", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (n + 1 < outsz && (k = read(fds[0], out + n, outsz - 1 - n)) > 0)
+		n += (size_t)k;
+	out[n] = '\0';
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	print_message("check-config --online -> %d\n%s",
+		      WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void
+test_check_config_online(void **state)
+{
+	const char *const old[] = {"OPENAI_MODEL=gpt-4o-mini", NULL};
+	char out[4096];
+
+	(void)state;
+	fake_reset(&fk);
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 0);
+	assert_non_null(strstr(
+	    out, "ok: OPENAI_MODEL=gpt-6-luna: listed, no shutdown date"));
+	assert_non_null(strstr(out,
+			       "ok: OPENAI_IMAGE_MODEL=gpt-image-2.6-flare: "
+			       "listed, no shutdown date"));
+	/* a shutdown date to come: a warning, still 0 */
+	fake_models(&fk, "{\"shutdown\":{\"gpt-6-luna\":\"2099-01-01\"}}");
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "warning: OPENAI_MODEL=gpt-6-luna: listed, "
+				    "shuts down on 2099-01-01"));
+	/* a date that has passed, and a model not listed: 1 */
+	fake_models(&fk,
+		    "{\"shutdown\":{\"gpt-image-2.6-flare\":\"2020-01-01\"}}");
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "error: OPENAI_IMAGE_MODEL="
+				    "gpt-image-2.6-flare: shut down on "
+				    "2020-01-01"));
+	fake_models(&fk, "{\"omit\":[\"gpt-6-luna\"]}");
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 1);
+	assert_non_null(
+	    strstr(out, "error: OPENAI_MODEL=gpt-6-luna: not listed"));
+	/* a server that gives no dates: OpenAI's announced date is used */
+	fake_models(&fk, "{\"no_dates\":true}");
+	assert_int_equal(ctl_online(old, out, sizeof(out)), 0);
+	assert_non_null(strstr(out,
+			       "warning: OPENAI_MODEL=gpt-4o-mini: listed; "
+			       "OpenAI announced its shutdown for "
+			       "2027-01-14"));
+	/* no list at all: 1, with the reason */
+	fake_models(&fk, "{\"status\":503}");
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "error: cannot list the models"));
+	fake_models(&fk, "{}");
+}
+
+/* A worker on the fake whose log (stderr) goes to path. */
+static pid_t
+worker_logged(const char *const *extra, const char *path)
+{
+	const char *bin = getenv("WORKER_BIN");
+	const char *const *env = fake_worker_env(&fk, extra);
+	pid_t pid;
+	int fd;
+
+	assert_non_null(bin);
+	if ((pid = fork()) == 0) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		for (size_t i = 0; env[i] != NULL; i++)
+			putenv((char *)(uintptr_t)env[i]);
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+/* Waits up to ms for text to appear in the file at path. */
+static bool
+log_has(const char *path, const char *text, int ms)
+{
+	char buf[65536];
+
+	for (int t = 0; t <= ms; t += 50) {
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+
+		if (f != NULL) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+		}
+		buf[n] = '\0';
+		if (strstr(buf, text) != NULL)
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+static void
+test_worker_model_check(void **state)
+{
+	char path[] = "/tmp/sj-prov-worker.XXXXXX", body[256];
+	struct json_object *doc;
+	int64_t t0;
+	pid_t w;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	close(fd);
+	fake_reset(&fk);
+	fake_models(&fk, "{\"shutdown\":{\"gpt-6-luna\":\"2099-01-01\"}}");
+	w = worker_logged(NULL, path);
+	assert_true(log_has(path,
+			    "model check: OPENAI_MODEL=gpt-6-luna: listed, "
+			    "shuts down on 2099-01-01",
+			    10000));
+	assert_int_equal(fake_models_calls(&fk), 1);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+
+	/* a list that never comes holds the start-up back by 3 s at most */
+	fake_reset(&fk);
+	fake_models(&fk, "{\"delay_ms\":20000}");
+	t0 = itest_now_ms();
+	w = worker_logged(NULL, path);
+	assert_true(log_has(path, "model check skipped", 10000));
+	print_message("model check given up %lld ms after the worker started\n",
+		      (long long)(itest_now_ms() - t0));
+	assert_true(itest_now_ms() - t0 < 6000);
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"slow list %ld\"}",
+		 (long)getpid());
+	doc = itest_job_run("image-generation", body, token, 15);
+	json_object_put(doc);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	fake_models(&fk, "{}");
+	unlink(path);
 }
 
 struct mode_case {
@@ -460,7 +834,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_five_types),
+	    cmocka_unit_test(test_every_type),
+	    cmocka_unit_test(test_retired_models),
+	    cmocka_unit_test(test_url_answers),
+	    cmocka_unit_test(test_check_config_online),
+	    cmocka_unit_test(test_worker_model_check),
 	    cmocka_unit_test(test_failure_modes),
 	    cmocka_unit_test(test_cancel_aborts_call),
 	    cmocka_unit_test(test_checkpoint_resume),
