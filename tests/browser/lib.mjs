@@ -1,6 +1,7 @@
 // Harness of the browser suite: the stack's settings, the public API, the
 // processes the suite starts itself (workers, the fake upstream,
-// PostgreSQL), a PNG maker, screenshots, axe-core scans and page checks.
+// PostgreSQL), a PNG maker, a real photograph, a watch on the job starts a
+// page sends, screenshots, axe-core scans and page checks.
 //
 // Everything the suite starts is recorded in `procs` and stopped by pid
 // (SIGTERM, then SIGKILL after a grace period) by stopAll(), which the
@@ -8,7 +9,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,9 +116,9 @@ export async function health() {
 
 // ---- users ----
 
-export function run(cmd, args, input, extraEnv = {}) {
+export function run(cmd, args, input, extraEnv = {}, timeout = 30000) {
 	return new Promise((resolve, reject) => {
-		const child = execFile(cmd, args, { env: { ...process.env, ...extraEnv }, timeout: 30000 },
+		const child = execFile(cmd, args, { env: { ...process.env, ...extraEnv }, timeout },
 			(err, stdout, stderr) => {
 				if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message} ${stderr}`));
 				else resolve(stdout);
@@ -312,6 +313,72 @@ export async function tempPng() {
 	return { file, dir, bytes };
 }
 
+// ---- a real photograph ----
+//
+// The character of the guide's flows (its tests/fixtures/test-character.jpg)
+// is a real photograph, not a drawn one: Grace Hopper's portrait (public
+// domain, 512x600 JPEG, 61 KB) that Debian ships as matplotlib's sample
+// data in python-matplotlib-data (2.7 MB, arch all, no Python needed).
+// When the file is missing the package is installed (as root, the way
+// ./dev installs the stack's packages).
+
+export const PHOTO = {
+	pkg: 'python-matplotlib-data',
+	path: '/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg',
+	what: 'a photograph of Grace Hopper (matplotlib sample data, Debian package python-matplotlib-data)',
+};
+
+async function installPhoto() {
+	const apt = (args) => run('apt-get', args, undefined, { DEBIAN_FRONTEND: 'noninteractive' }, 300000);
+	const install = ['install', '-y', '-q', '--no-install-recommends', PHOTO.pkg];
+	try {
+		await apt(install);
+	} catch {
+		await apt(['update', '-q']);
+		await apt(install);
+	}
+}
+
+// realPhoto(): {file, dir, bytes} of the photograph, copied as
+// test-character.jpg into a fresh temporary folder.
+export async function realPhoto() {
+	if (!existsSync(PHOTO.path)) await installPhoto();
+	const bytes = await readFile(PHOTO.path);
+	if (bytes.length < 10000 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff)
+		throw new Error(`${PHOTO.path} is not a JPEG photograph`);
+	const dir = await mkdtemp(join(tmpdir(), 'sj-browser-photo.'));
+	const file = join(dir, 'test-character.jpg');
+	await writeFile(file, bytes);
+	return { file, dir, bytes };
+}
+
+// ---- what a page asks of the API ----
+
+// watchApi(page): records, without changing anything, the job starts the
+// page sends ({type, body}), the upload URLs it gets back and the cartoon
+// URLs of completed cartoonize jobs it reads.
+export function watchApi(page) {
+	const seen = { starts: [], uploads: [], cartoons: [] };
+	page.on('request', (r) => {
+		const m = /\/api\/jobs\/([a-z-]+)\/start$/.exec(new URL(r.url()).pathname);
+		if (m && r.method() === 'POST') seen.starts.push({ type: m[1], body: r.postDataJSON() });
+	});
+	page.on('response', async (r) => {
+		const path = new URL(r.url()).pathname;
+		try {
+			if (path === '/api/uploads' && r.status() === 201) seen.uploads.push((await r.json()).url);
+			else if (/^\/api\/jobs\/cartoonize\/status\//.test(path) && r.status() === 200) {
+				const j = await r.json();
+				if (j.status === 'completed' && j.result?.url && !seen.cartoons.includes(j.result.url))
+					seen.cartoons.push(j.result.url);
+			}
+		} catch {
+			/* the page went away */
+		}
+	});
+	return seen;
+}
+
 // ---- screenshots ----
 
 let shotNo = 0;
@@ -322,6 +389,14 @@ export async function shot(page, name) {
 	await page.screenshot({ path: join(env.artifacts, file), fullPage: true });
 	shots.push(file);
 	return file;
+}
+
+// shotOf(locator, name): a screenshot of one element (a page of a book).
+export async function shotOf(loc, name) {
+	const file = `${String(++shotNo).padStart(2, '0')}-${name}.png`;
+	await loc.screenshot({ path: join(env.artifacts, file) });
+	shots.push(file);
+	return join(env.artifacts, file);
 }
 
 // ---- axe-core ----
