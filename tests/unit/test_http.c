@@ -37,6 +37,7 @@
 
 #include "http.h"
 #include "num.h"
+#include "openai.h"
 #include "store.h"
 
 extern char **environ;
@@ -477,7 +478,7 @@ fake_reset(void **state)
 static int64_t
 chat(struct http_req *q, struct http_resp *r, enum sj_err want)
 {
-	static const char body[] = "{\"model\":\"m\",\"messages\":[]}";
+	static const char body[] = "{\"model\":\"gpt-6-luna\",\"messages\":[]}";
 	static const char *const h[] = {"Content-Type: application/json", NULL};
 	static char url[256];
 	int64_t t0 = num_mono_ms();
@@ -860,6 +861,40 @@ test_status_answers(void **state)
 	http_resp_free(&r);
 }
 
+/* ---- the Models API (lib/openai.c) ---- */
+
+static void
+test_models_get(void **state)
+{
+	char url[256], key[] = "sk-any", why[600];
+	struct cfg c = {.openai_base_url = url,
+			.openai_api_key = key,
+			.openai_model = (char *)"gpt-6-luna"};
+	struct json_object *list = NULL;
+	struct oai_model_state st;
+
+	(void)state;
+	url_of(url, sizeof(url), "/v1");
+	assert_int_equal(oai_models_get(&c, 5000, &list, why, sizeof(why)),
+			 SJ_OK);
+	assert_int_equal(oai_models_find(list, "gpt-6-luna", &st), SJ_OK);
+	assert_true(st.listed);
+	assert_int_equal(oai_models_find(list, "dall-e-3", &st), SJ_OK);
+	assert_false(st.listed);
+	json_object_put(list);
+	/* a refusal is an error with the reason */
+	fake_post("/_models", "{\"status\":503}");
+	assert_int_equal(oai_models_get(&c, 5000, &list, why, sizeof(why)),
+			 SJ_EPERMANENT);
+	assert_null(list);
+	assert_non_null(strstr(why, "HTTP 503"));
+	/* a list that does not come in time */
+	fake_post("/_models", "{\"delay_ms\":3000}");
+	assert_int_equal(oai_models_get(&c, 300, &list, why, sizeof(why)),
+			 SJ_ETRANSIENT);
+	assert_null(list);
+}
+
 /* ---- the store ---- */
 
 static char s_cloud[] = "cloudinary", s_local[] = "local", s_name[] = "demo",
@@ -1031,6 +1066,7 @@ main(void)
 	    cmocka_unit_test_setup(test_trickle, fake_reset),
 	    cmocka_unit_test_setup(test_abort, fake_reset),
 	    cmocka_unit_test_setup(test_status_answers, fake_reset),
+	    cmocka_unit_test_setup(test_models_get, fake_reset),
 	    cmocka_unit_test_setup(test_store_cloudinary, fake_reset),
 	    cmocka_unit_test_setup(test_store_cloudinary_faults, fake_reset),
 	};
