@@ -40,6 +40,10 @@
  *
  * Determinism.  Integer arithmetic after two tables computed with exp();
  * zlib's output for a given level is fixed; no time or randomness enters.
+ *
+ * cartoon_portrait() reuses the same checked load to cut the small square
+ * JPEG (libjpeg, quality 85, as deterministic) that the scene cards of a
+ * book draw as their hero's face.
  */
 #include <gd.h>
 #include <limits.h>
