@@ -8,8 +8,14 @@
  *     (the one today's models take), so a new model works unchanged;
  *   - the shutdown dates OpenAI announced on its deprecations page, used
  *     only when a server's GET /models entry carries no shutdown_date
- *     field at all (OpenAI's own list carries one, null when none is
- *     announced; OpenAI-compatible servers often omit it);
+ *     field at all.  The API reference documents shutdown_date on each
+ *     model ("YYYY-MM-DD", or null when none is announced) and that is
+ *     what we believe first; OpenAI-compatible servers often omit the
+ *     field, and there the table still warns of a known retirement.  A
+ *     date from the table is only ever a warning: a server that still
+ *     lists the model serves it.  The table wants a line when the
+ *     deprecations page announces a model we may be configured with;
+ *     missing a line costs a warning, never a failure;
  *   - what an error envelope means: a missing or retired model, a refused
  *     parameter, a refused key or an exhausted quota fail a job at once
  *     with a line naming the setting to change; 408/425/429/5xx are worth

@@ -541,7 +541,7 @@ str_differs(const char *a, const char *b)
 static void
 reload_note(const struct cfg *o, const struct cfg *n)
 {
-	const char *what[12];
+	const char *what[13];
 	size_t k = 0, i;
 
 	if (str_differs(o->database_url, n->database_url))
@@ -568,6 +568,13 @@ reload_note(const struct cfg *o, const struct cfg *n)
 		what[k++] = "the per-type job settings";
 	if (memcmp(o->features, n->features, sizeof(o->features)) != 0)
 		what[k++] = "the feature flags";
+	if (str_differs(o->openai_model, n->openai_model) ||
+	    str_differs(o->openai_image_model, n->openai_image_model) ||
+	    str_differs(o->openai_image_size, n->openai_image_size) ||
+	    str_differs(o->openai_image_quality, n->openai_image_quality) ||
+	    str_differs(o->openai_base_url, n->openai_base_url) ||
+	    str_differs(o->openai_api_key, n->openai_api_key))
+		what[k++] = "an OPENAI_* setting";
 	for (i = 0; i < k; i++)
 		log_warn("reload: %s changed; restart the worker to apply it",
 			 what[i]);
