@@ -231,6 +231,17 @@ emit(struct split *sp, size_t s, size_t e, bool cut)
 	sp->para = false;
 }
 
+/* Past the run of terminators at t[i]. */
+static size_t
+run_end(const char *t, size_t i, size_t n)
+{
+	size_t l;
+
+	while (i < n && (l = term_len(t, i, n)) > 0)
+		i += l;
+	return i;
+}
+
 size_t
 sent_split(const char *t, size_t n, struct sent *out, size_t max, size_t cap)
 {
@@ -239,27 +250,27 @@ sent_split(const char *t, size_t n, struct sent *out, size_t max, size_t cap)
 
 	if (cap == 0 || cap > SENT_MAX)
 		cap = SENT_MAX;
-	while (i < n && sp.count < max) {
-		if (i == s && is_space((unsigned char)t[i]) && t[i] != '\n') {
-			s = ++i;
+	while (sp.count < max && (i < n || n - s > cap)) {
+		if (i - s >= cap) { /* here s + cap < n */
+			k = cut_point(t, s, s + cap);
+			emit(&sp, s, k, true);
+			s = i = k;
 		} else if (t[i] == '\n' && (k = blank_line(t, i, n)) > 0) {
 			emit(&sp, s, i, false);
 			sp.para = true;
 			s = i = k;
 		} else if (i == s && is_space((unsigned char)t[i])) {
 			s = ++i;
-		} else if ((k = boundary(t, s, i, n)) > 0) {
+		} else if (term_len(t, i, n) == 0) {
+			i++;
+		} else if ((k = boundary(t, s, i, n)) > 0 && k - s <= cap) {
 			emit(&sp, s, k, false);
 			s = i = k;
-		} else if (i - s >= cap) {
-			k = cut_point(t, s, i);
-			emit(&sp, s, k, true);
-			s = i = k;
 		} else {
-			i++;
+			i = run_end(t, i, n); /* one look per run: no n^2 */
 		}
 	}
-	if (i >= n)
+	if (i >= n && sp.count < max)
 		emit(&sp, s, n, false);
 	return sp.count;
 }

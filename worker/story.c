@@ -16,11 +16,12 @@
  * when there are at least as many paragraphs as scenes, else scenes
  * shared out between paragraphs by their sentence counts and sentences
  * spread evenly inside each -- a scene never straddles a paragraph then.
- * Scenes are added while one would not fit a description
- * (STORY_DESC_MAX).  Scenes are spread evenly over the page target.  A
- * scene's imagePrompt is its whole sentences that fit STORY_PROMPT_MAX.
- * Emotions come from keywords, else from a hash of the scene text.
- * Nothing here escapes anything: the JSON is json-c's.
+ * When a scene would not fit a description (STORY_DESC_MAX), paragraphs
+ * and equal counts are given up for scenes of about equal length, then
+ * scenes are added.  Scenes are spread
+ * evenly over the page target.  A scene's imagePrompt is its whole sentences
+ * that fit STORY_PROMPT_MAX. Emotions come from keywords, else from a hash of
+ * the scene text. Nothing here escapes anything: the JSON is json-c's.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -37,7 +38,7 @@
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define DESC_BYTES	200 /* of the character description in the text */
-#define SENTS_MAX	16384
+#define SENTS_MAX	32768
 #define MIDDLE_MAX	16
 #define DESC_ROOM	(STORY_DESC_MAX - 8) /* a scene's text, flattened */
 #define PAGE_SCENES_MAX 20 /* scenes on one page (the storybook's cap) */
@@ -528,6 +529,32 @@ group_sentences(struct plan *pl)
 	pl->at[pl->nsc] = pl->n;
 }
 
+/*
+ * Scenes of about equal length, paragraphs ignored: a scene takes the
+ * sentences whose middles fall in its share of the text (at least one,
+ * and leaving one for each scene after it).
+ */
+static void
+group_bytes(struct plan *pl)
+{
+	const struct sent *ss = pl->ss;
+	size_t start = ss[0].off, k = 0;
+	size_t total = ss[pl->n - 1].off + ss[pl->n - 1].len - start;
+
+	for (size_t i = 0; i < pl->nsc; i++) {
+		size_t end = start + (i + 1) * total / pl->nsc;
+
+		pl->at[i] = k;
+		do
+			k++;
+		while (k < pl->n - (pl->nsc - 1 - i) &&
+		       ss[k].off + ss[k].len / 2 <= end);
+	}
+	pl->at[pl->nsc] = pl->n;
+}
+
+_Static_assert(SENT_MAX < DESC_ROOM, "one sentence always fits a scene");
+
 /* Whether every scene's text fits a description. */
 static bool
 groups_fit(const struct plan *pl)
@@ -544,8 +571,9 @@ groups_fit(const struct plan *pl)
 
 /*
  * Groups the sentences into target scenes (fewer when there are fewer
- * sentences), adding scenes while one would not fit a description.  Ends:
- * with one sentence per scene every scene fits (SENT_MAX < DESC_ROOM).
+ * sentences).  When a scene would not fit a description, paragraphs are
+ * given up before more scenes are added.  Ends: with one sentence per
+ * scene every scene fits (SENT_MAX < DESC_ROOM).
  */
 static void
 plan_group(struct plan *pl, size_t target)
@@ -566,6 +594,9 @@ plan_group(struct plan *pl, size_t target)
 			group_paragraphs(pl);
 		else
 			group_sentences(pl);
+		if (groups_fit(pl))
+			return;
+		group_bytes(pl);
 		if (groups_fit(pl))
 			return;
 	}

@@ -195,6 +195,22 @@ test_split_long(void **state)
 		assert_true(ss[i].len <= SENT_MAX);
 		assert_int_equal(ss[i].len % 7, 6); /* whole words */
 	}
+	/* a run of 30000 dots: bounded pieces, in linear time */
+	{
+		char *dots = malloc(30003);
+		struct sent big[128];
+
+		assert_non_null(dots);
+		memset(dots, '.', 30003);
+		dots[0] = 'a';
+		dots[30001] = 'b';
+		dots[30002] = '\0';
+		n = sent_split(dots, 30002, big, 128, 0);
+		assert_true(n >= 50);
+		for (size_t i = 0; i < n; i++)
+			assert_true(big[i].len <= SENT_MAX);
+		free(dots);
+	}
 	/* no space at all: cut between code points */
 	p = text;
 	for (int i = 0; i < 1000; i++)
@@ -408,6 +424,22 @@ test_scenes_paragraphs(void **state)
 		assert_int_equal(count_dots(b.desc[i]) % 2, 0);
 	book_free(&b);
 	free(t);
+	/* a paragraph too long for one scene among short ones: still 10 */
+	{
+		char *big = story_of(8, 0, 250), *small = story_of(29, 1, 10);
+
+		t = malloc(strlen(big) + strlen(small) + 4);
+		assert_non_null(t);
+		snprintf(t, strlen(big) + strlen(small) + 4, "%s\n\n%s", big,
+			 small);
+		breakdown(t, "children", &b);
+		assert_int_equal(b.scenes, 10);
+		check_whole(&b);
+		book_free(&b);
+		free(t);
+		free(big);
+		free(small);
+	}
 	/* 4 paragraphs of 5: no scene straddles a paragraph */
 	t = story_of(20, 5, 20);
 	breakdown(t, "children", &b);
@@ -441,6 +473,25 @@ test_scenes_long(void **state)
 		      b.pages);
 	book_free(&b);
 	free(t);
+	/* six long sentences, then 3000 short paragraphs: scenes of about
+	 * equal length, not one per three sentences */
+	{
+		char *big = story_of(6, 0, 500), *small = story_of(3000, 1, 10);
+
+		t = malloc(strlen(big) + strlen(small) + 4);
+		assert_non_null(t);
+		snprintf(t, strlen(big) + strlen(small) + 4, "%s\n\n%s", big,
+			 small);
+		breakdown(t, "children", &b);
+		check_whole(&b);
+		print_message("uneven story of %zu bytes: %zu scenes\n",
+			      strlen(t), b.scenes);
+		assert_true(b.scenes <= strlen(t) / (STORY_DESC_MAX / 2));
+		book_free(&b);
+		free(t);
+		free(big);
+		free(small);
+	}
 }
 
 /* ---- scene cards ---- */
