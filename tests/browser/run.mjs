@@ -634,7 +634,7 @@ scenario('axe-core: every page, zero violations', 90000, async (t) => {
 	await nf.waitForLoadState('load');
 	await axeScan(nf, 'page 404');
 	await shot(nf, 'page-404');
-	// The dashboard on a phone-sized screen (for the eye; axe too).
+	// The dashboard and the form on a phone-sized screen (for the eye; axe too).
 	const phone = await S.browser.newContext({
 		viewport: { width: 390, height: 844 }, storageState: await S.ctx.storageState(),
 	});
@@ -643,6 +643,10 @@ scenario('axe-core: every page, zero violations', 90000, async (t) => {
 		await expectVisible(p, 'job-card', 15000);
 		await axeScan(p, 'page jobs (phone)');
 		await shot(p, 'page-jobs-phone');
+		const c = await goto(t, '/create', phone);
+		await expectVisible(c, 'multi-step-form', 15000);
+		await axeScan(c, 'page create (phone)');
+		await shot(c, 'page-create-phone');
 	} finally {
 		await phone.close();
 	}

@@ -37,6 +37,8 @@ import { createTracker } from './tracker.js';
 const MAX_BYTES = 10 * 1024 * 1024;
 const TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 const DEFAULT_STYLE = 'storybook';
+/* The auto-story's character when none is described; the story's text names it. */
+const DEFAULT_HERO = 'a curious young hero';
 const STYLE_NAMES = {
   storybook: 'Storybook', 'semi-realistic': 'Semi-realistic', 'comic-book': 'Comic book',
   'flat-illustration': 'Flat illustration', anime: 'Anime',
@@ -420,7 +422,7 @@ function runPart(type) {
     const described = value('characterDescription');
     startPhase('auto-story', {
       genre: value('genre'),
-      characterDescription: described || `the hero of this story, drawn in the ${STYLE_NAMES[style()] || style()} style`,
+      characterDescription: described || DEFAULT_HERO,
       cartoonImageUrl: characterImage(),
       audience: value('audience'),
     });
