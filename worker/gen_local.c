@@ -15,7 +15,9 @@
  * (local_hero_init), and when its picture is one of our own media (the
  * cartoon the cartoonize step made, or the upload), that picture, cut to
  * a LOCAL_PORTRAIT_PX square JPEG, is its face on every card.  A picture
- * elsewhere is never fetched: this provider stays offline.
+ * elsewhere is never fetched: this provider stays offline.  An own
+ * picture that is gone or unreadable costs the hero its face, not the
+ * book (a transient error still fails the job for a retry).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +179,7 @@ hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
 {
 	struct local_hero *h;
 	char name[256];
+	bool face = false;
 	enum sj_err e;
 
 	if ((*out = gh->made) != NULL)
@@ -185,13 +188,18 @@ hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
 		step_fail_err(c, SJ_ENOMEM, "Drawing the character failed");
 		return false;
 	}
-	if (media_own_name(c->cfg, gh->picture, name, sizeof(name)) == SJ_OK) {
-		if (!hero_portrait(c, h, gh->description, gh->picture)) {
+	if (media_own_name(c->cfg, gh->picture, name, sizeof(name)) == SJ_OK &&
+	    !(face = hero_portrait(c, h, gh->description, gh->picture))) {
+		if (c->end != RUN_FAIL || c->transient) {
 			hero_free(h);
 			return false;
 		}
-	} else if ((e = local_hero_init(h, gh->description, gh->picture,
-					NULL)) != SJ_OK) {
+		log_job(LOG_LVL_WARN, c->job->id,
+			"the hero is drawn without its picture: %s", c->msg);
+		step_forgive(c);
+	}
+	if (!face && (e = local_hero_init(h, gh->description, gh->picture,
+					  NULL)) != SJ_OK) {
 		hero_free(h);
 		step_fail_err(c, e, "Drawing the character failed");
 		return false;

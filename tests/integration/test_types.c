@@ -528,6 +528,55 @@ test_book_of_cartoon(void **state)
 	free(b);
 }
 
+/*
+ * A character image of ours that is gone: the book is still made, every
+ * scene illustrated, the hero drawn (the same on every card) without a
+ * face picture.
+ */
+static void
+test_book_picture_gone(void **state)
+{
+	struct json_object *d, *res, *sb, *pages, *sc;
+	char body[4096], first[16] = "", shirt[16];
+	struct resp r;
+	int cards = 0;
+
+	(void)state;
+	snprintf(body, sizeof(body),
+		 "{\"genre\":\"bedtime\",\"characterDescription\":\"a sleepy "
+		 "bear in a yellow sweater\",\"cartoonImageUrl\":"
+		 "\"/media/cartoon-gone-%ld.png\",\"audience\":\"children\"}",
+		 (long)getpid());
+	d = itest_job_run("auto-story", body, token, 60);
+	res = jmember(d, "result");
+	sb = get_storybook(jstr(res, "storybook_id"));
+	assert_false(json_object_get_boolean(jmember(sb, "has_errors")));
+	pages = jmember(sb, "pages");
+	for (size_t p = 0; p < json_object_array_length(pages); p++) {
+		sc = jmember(json_object_array_get_idx(pages, p), "scenes");
+		for (size_t i = 0; i < json_object_array_length(sc); i++) {
+			const char *url =
+			    jstr(json_object_array_get_idx(sc, i), "imageUrl");
+
+			assert_non_null(url);
+			http("GET", url, NULL, NULL, 0, &r);
+			assert_int_equal(r.status, 200);
+			assert_null(strstr(r.body.data, "href="));
+			class_fill(r.body.data, "hero-shirt", shirt);
+			assert_string_equal(shirt, "#F4C542"); /* yellow */
+			if (first[0] == '\0')
+				class_fill(r.body.data, "hero-hair", first);
+			class_fill(r.body.data, "hero-hair", shirt);
+			assert_string_equal(shirt, first);
+			resp_free(&r);
+			cards++;
+		}
+	}
+	assert_true(cards >= 4);
+	json_object_put(sb);
+	json_object_put(d);
+}
+
 int
 main(void)
 {
@@ -538,6 +587,7 @@ main(void)
 	    cmocka_unit_test(test_storybook),
 	    cmocka_unit_test(test_auto_story),
 	    cmocka_unit_test(test_book_of_cartoon),
+	    cmocka_unit_test(test_book_picture_gone),
 	};
 	int rc;
 
