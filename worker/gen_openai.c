@@ -39,6 +39,7 @@
 #include "openai.h"
 
 #include "gen.h"
+#include "sentence.h"
 #include "story.h"
 
 #define CHAT_MAX      (1u << 20) /* bytes of a chat answer */
@@ -310,7 +311,10 @@ openai_story(struct step_ctx *c, const char *genre, const char *character,
 		    false, "Writing the story", out);
 }
 
-/* Copies a string field (at most max bytes) or dflt into dst. */
+/*
+ * Copies a string field or dflt into dst: at most max bytes, cut after a
+ * whole sentence when it can be (sent_clip), never inside a character.
+ */
 static enum sj_err
 copy_str(struct json_object *src, const char *key, size_t max, const char *dflt,
 	 struct json_object *dst)
@@ -321,9 +325,9 @@ copy_str(struct json_object *src, const char *key, size_t max, const char *dflt,
 		s = dflt;
 	if (s == NULL || s[0] == '\0')
 		return SJ_EINVAL;
-	return json_object_object_add(
-		   dst, key,
-		   json_object_new_string_len(s, (int)strnlen(s, max)))
+	return json_object_object_add(dst, key,
+				      json_object_new_string_len(
+					  s, (int)sent_clip(s, strlen(s), max)))
 		   ? SJ_ENOMEM
 		   : SJ_OK;
 }

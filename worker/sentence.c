@@ -288,3 +288,23 @@ sent_fit(const char *t, size_t n, size_t max)
 	}
 	return fit;
 }
+
+size_t
+sent_clip(const char *t, size_t n, size_t max)
+{
+	size_t k;
+
+	if (n <= max)
+		return n;
+	if ((k = sent_fit(t, n, max)) > 0)
+		return k;
+	for (k = max; k > 0 && !is_space((unsigned char)t[k]); k--)
+		;
+	while (k > 0 && is_space((unsigned char)t[k - 1]))
+		k--;
+	if (k > 0)
+		return k;
+	for (k = max; k > 0 && ((unsigned char)t[k] & 0xC0) == 0x80; k--)
+		;
+	return k;
+}

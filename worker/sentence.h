@@ -42,4 +42,12 @@ size_t sent_split(const char *t, size_t n, struct sent *out, size_t max,
  */
 size_t sent_fit(const char *t, size_t n, size_t max);
 
+/*
+ * The length to keep of t[0..n) when at most max bytes may be kept: all
+ * of it when it fits, else its whole sentences that fit (sent_fit), else
+ * up to its last space within max, else up to a UTF-8 boundary -- never
+ * inside a character.
+ */
+size_t sent_clip(const char *t, size_t n, size_t max);
+
 #endif

@@ -235,6 +235,12 @@ test_sent_fit(void **state)
 	assert_int_equal(sent_fit(t, strlen(t), 16), 16);
 	assert_int_equal(sent_fit(t, strlen(t), 3), 0);
 	assert_int_equal(sent_fit("Mr. Fox ran. Far.", 17, 12), 12);
+	/* clip: all, whole sentences, words, code points */
+	assert_int_equal(sent_clip(t, strlen(t), 16), 16);
+	assert_int_equal(sent_clip(t, strlen(t), 12), 9);
+	assert_int_equal(sent_clip("One two three", 13, 10), 7);
+	assert_int_equal(sent_clip("\xc3\xa9\xc3\xa9\xc3\xa9", 6, 5), 4);
+	assert_int_equal(sent_clip("\xc3\xa9\xc3\xa9\xc3\xa9", 6, 1), 0);
 }
 
 /* ---- the scene breakdown ---- */
