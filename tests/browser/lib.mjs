@@ -319,8 +319,7 @@ export async function tempPng() {
 // is a real photograph, not a drawn one: Grace Hopper's portrait (public
 // domain, 512x600 JPEG, 61 KB) that Debian ships as matplotlib's sample
 // data in python-matplotlib-data (2.7 MB, arch all, no Python needed).
-// When the file is missing the package is installed (as root, the way
-// ./dev installs the stack's packages).
+// ./dev installs the package with the stack's others.
 
 export const PHOTO = {
 	pkg: 'python-matplotlib-data',
@@ -328,21 +327,11 @@ export const PHOTO = {
 	what: 'a photograph of Grace Hopper (matplotlib sample data, Debian package python-matplotlib-data)',
 };
 
-async function installPhoto() {
-	const apt = (args) => run('apt-get', args, undefined, { DEBIAN_FRONTEND: 'noninteractive' }, 300000);
-	const install = ['install', '-y', '-q', '--no-install-recommends', PHOTO.pkg];
-	try {
-		await apt(install);
-	} catch {
-		await apt(['update', '-q']);
-		await apt(install);
-	}
-}
-
 // realPhoto(): {file, dir, bytes} of the photograph, copied as
 // test-character.jpg into a fresh temporary folder.
 export async function realPhoto() {
-	if (!existsSync(PHOTO.path)) await installPhoto();
+	if (!existsSync(PHOTO.path))
+		throw new Error(`${PHOTO.path} is missing: install ${PHOTO.pkg} (./dev test does)`);
 	const bytes = await readFile(PHOTO.path);
 	if (bytes.length < 10000 || bytes[0] !== 0xff || bytes[1] !== 0xd8 || bytes[2] !== 0xff)
 		throw new Error(`${PHOTO.path} is not a JPEG photograph`);
