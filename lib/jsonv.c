@@ -155,6 +155,18 @@ jv_utf8_valid(const char *buf, size_t len)
 	return true;
 }
 
+size_t
+jv_utf8_cut(const char *s, size_t len, size_t max)
+{
+	size_t k = max;
+
+	if (len <= max)
+		return len;
+	while (k > 0 && max - k < 3 && ((unsigned char)s[k] & 0xc0) == 0x80)
+		k--;
+	return k;
+}
+
 /* The code unit of the escape \uXXXX at buf[i] (a backslash), or -1. */
 static long
 u_escape(const char *buf, size_t len, size_t i)

@@ -33,6 +33,15 @@
 bool jv_utf8_valid(const char *buf, size_t len);
 
 /*
+ * The length of the longest prefix of the len bytes at s that is at most
+ * max bytes and does not end inside a UTF-8 sequence: where text that was
+ * valid is cut to a size, so the cut piece stays valid (a message for
+ * PostgreSQL, a clipped caption).  Continuation bytes are stepped back
+ * over, never more than three.
+ */
+size_t jv_utf8_cut(const char *s, size_t len, size_t max);
+
+/*
  * On SJ_OK *out is a new reference the caller puts.  On SJ_EINVAL *why is
  * a static message fit for a client ("Malformed JSON", ...).
  */

@@ -245,6 +245,25 @@ test_json_every_pair(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* A cut never splits a character, whatever its width, and keeps ASCII. */
+static void
+test_utf8_cut(void **state)
+{
+	/* "a", U+00E9 (2), U+20AC (3), U+1F600 (4): 10 bytes */
+	static const char t[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	static const size_t want[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 10};
+	size_t len = sizeof t - 1;
+
+	(void)state;
+	for (size_t max = 0; max <= len + 1; max++) {
+		size_t k = jv_utf8_cut(t, len, max);
+
+		assert_int_equal(k, want[max]);
+		assert_true(jv_utf8_valid(t, k));
+	}
+	assert_int_equal(jv_utf8_cut("abc", 3, 2), 2);
+}
+
 static void
 test_json_deep(void **state)
 {
@@ -336,6 +355,7 @@ main(void)
 	    cmocka_unit_test(test_json_text),
 	    cmocka_unit_test(test_json_escapes_kept),
 	    cmocka_unit_test(test_json_every_pair),
+	    cmocka_unit_test(test_utf8_cut),
 	    cmocka_unit_test(test_json_deep),
 	    cmocka_unit_test(test_json_getters),
 	    cmocka_unit_test(test_route_match),
