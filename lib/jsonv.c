@@ -72,8 +72,9 @@ json_walk(struct json_object *o, const char **why)
  * A lexical pass json-c's strict mode still needs in 0.16: outside
  * strings only structural characters, number characters, whitespace and
  * the letters of true/false/null may appear.  This refuses single-quoted
- * strings, comments, NaN and Infinity before the tokener sees them, and a
- * NUL byte anywhere.
+ * strings, comments, NaN and Infinity before the tokener sees them, a
+ * NUL byte anywhere, and a raw control character (U+0000-U+001F) inside a
+ * string, which JSON allows only escaped and json-c 0.16 takes as it is.
  */
 static bool
 json_lex_ok(const char *buf, size_t len)
@@ -88,8 +89,8 @@ json_lex_ok(const char *buf, size_t len)
 				i++;
 			else if (ch == '"')
 				in_str = false;
-			else if (ch == '\0')
-				return false;
+			else if ((unsigned char)ch < 0x20)
+				return false; /* RFC 8259 7: escaped only */
 			continue;
 		}
 		if (ch == '"')

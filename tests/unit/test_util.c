@@ -96,6 +96,9 @@ test_json_rejects(void **state)
 	    {"{\"a\":-nan}", 10, "Malformed JSON"},
 	    {"/*c*/{}", 7, "Malformed JSON"},
 	    {"{\"a\":TRUE}", 10, "Malformed JSON"},
+	    {"{\"a\":\"x\x01y\"}", 11, "Malformed JSON"},
+	    {"{\"a\":\"line\nbreak\"}", 18, "Malformed JSON"},
+	    {"{\"a\x1f\":1}", 8, "Malformed JSON"},
 	};
 
 	int bad = 0;
