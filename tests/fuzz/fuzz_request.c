@@ -9,7 +9,9 @@
  * a reference written the other way round (decode each sequence to its
  * code point, then judge the number), and an accepted JSON document may
  * hold no U+FFFD the text did not spell out (an unpaired surrogate escape
- * would decode to one).  Any disagreement aborts.
+ * would decode to one) and no key or string other than the text spells
+ * (escapes and surrogate pairs decoded by a reference written here).  Any
+ * disagreement aborts.
  * Built and run by tests/fuzz/run.sh (./dev test runs it briefly,
  * ./dev fuzz SECONDS for longer).
  */
@@ -128,6 +130,145 @@ fffd_parsed(struct json_object *o)
 	}
 }
 
+/* The character a one-letter escape \c stands for (" \ / as they are). */
+static char
+esc_char(char c)
+{
+	switch (c) {
+	case 'b':
+		return '\b';
+	case 'f':
+		return '\f';
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	default:
+		return c;
+	}
+}
+
+/* Writes cp as UTF-8 at enc (4 bytes); returns the length. */
+static size_t
+ref_encode(uint32_t cp, char enc[4])
+{
+	static const unsigned char lead[5] = {0, 0x00, 0xc0, 0xe0, 0xf0};
+	size_t w = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+
+	for (size_t k = w - 1; k > 0; k--, cp >>= 6)
+		enc[k] = (char)(0x80 | (cp & 0x3f));
+	enc[0] = (char)(lead[w] | cp);
+	return w;
+}
+
+/*
+ * The reference decoding of the strings of an accepted document: each
+ * string of the raw text (keys too), escapes decoded by hand, a surrogate
+ * pair joined into its code point, stored one after another, each ended
+ * by a NUL (an accepted document has none inside a string).  Returns the
+ * number of strings, or -1 when out (cap bytes) is too small.
+ */
+static long
+ref_strings(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	long count = 0;
+	uint32_t hi = 0, cp;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '"')
+			continue;
+		for (i++; i < n && s[i] != '"'; i++) {
+			char enc[4], hex[5] = {0};
+			size_t w = 1;
+
+			if (s[i] != '\\') {
+				enc[0] = s[i];
+			} else if (s[++i] != 'u') {
+				enc[0] = esc_char(s[i]);
+			} else {
+				memcpy(hex, s + i + 1, 4);
+				cp = (uint32_t)strtoul(hex, NULL, 16);
+				i += 4;
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					hi = cp;
+					continue;
+				}
+				if (cp >= 0xdc00 && cp <= 0xdfff)
+					cp = 0x10000 + ((hi - 0xd800) << 10) +
+					     (cp - 0xdc00);
+				w = ref_encode(cp, enc);
+			}
+			if (o + w >= cap)
+				return -1;
+			memcpy(out + o, enc, w);
+			o += w;
+		}
+		out[o++] = '\0';
+		count++;
+	}
+	return count;
+}
+
+/* True when every key and string of o is one of the n strings at ref. */
+static bool
+strings_in(struct json_object *o, const char *ref, long n)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		const char *v = json_object_get_string(o), *r = ref;
+
+		for (long i = 0; i < n; i++, r += strlen(r) + 1)
+			if (strcmp(r, v) == 0)
+				return true;
+		return false;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (!strings_in(json_object_array_get_idx(o, i), ref,
+					n))
+				return false;
+		return true;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			struct json_object *k = json_object_new_string(key);
+			bool ok = k != NULL && strings_in(k, ref, n) &&
+				  strings_in(val, ref, n);
+
+			json_object_put(k);
+			if (!ok)
+				return false;
+		}
+		return true;
+	}
+	default:
+		return true;
+	}
+}
+
+/*
+ * An accepted document's strings are exactly what its text spells: each
+ * parsed key and string must be one the reference decoding found.
+ */
+static bool
+strings_as_spelled(const char *buf, size_t len, struct json_object *o)
+{
+	size_t cap = 2 * len + 2;
+	char *ref = malloc(cap);
+	long n;
+	bool ok;
+
+	if (ref == NULL)
+		return true; /* no memory is not a finding */
+	n = ref_strings(buf, len, ref, cap);
+	ok = n >= 0 && strings_in(o, ref, n);
+	free(ref);
+	return ok;
+}
+
 static void
 fuzz_json(const char *buf, size_t len, enum job_type t)
 {
@@ -141,7 +282,8 @@ fuzz_json(const char *buf, size_t len, enum job_type t)
 	}
 	/* accepted: text PostgreSQL takes, every character as sent */
 	if (!ref_utf8_valid((const unsigned char *)buf, len) ||
-	    fffd_parsed(o) > fffd_spelled(buf, len))
+	    fffd_parsed(o) > fffd_spelled(buf, len) ||
+	    !strings_as_spelled(buf, len, o))
 		abort();
 	if (job_input_validate(t, o, &norm, &msg) == SJ_OK) {
 		/* a normalized input must serialize and parse back strictly */
