@@ -4,16 +4,23 @@
  * DESIGN
  * One pass over the bytes.  At a terminator run (. ! ? and U+2026, in any
  * mix) followed by closers and then white space or the end, the sentence
- * ends unless the word after it starts with a lower-case ASCII letter, or
- * a single dot follows a title abbreviation or an initial.  Everything
- * else is a word character: UTF-8 passes through untouched (only the
- * terminators, closers and dashes named here are multi-byte).  A blank
- * line always ends a sentence.  A sentence that reaches the cap is cut at
- * the best boundary behind it, so no piece is ever longer than the cap
- * and none ends inside a UTF-8 sequence.
+ * ends -- unless a quotation goes on into a speech tag ("Where?" Pip
+ * asked), a single dot closes an abbreviation or an initial (Mr. J. R.),
+ * or the next word starts with a lower-case letter and the run allows it:
+ * ! or ? closed by a quote ("Help!" she cried), an ellipsis (a pause:
+ * "late... then Pip slept"), a dot after a lower-case abbreviation (e.g.
+ * apples).  A plain dot, ! or ? before a lower-case word ends the
+ * sentence, so a story typed without capitals still has sentences.
+ * Everything else is a word character: UTF-8 passes through untouched
+ * (only the terminators, closers and dashes named here are multi-byte).
+ * A blank line always ends a sentence.  A sentence that reaches the cap
+ * is cut at the best boundary behind it, so no piece is ever longer than
+ * the cap and none ends inside a UTF-8 sequence (jv_utf8_cut).
  */
 #include <string.h>
 #include <strings.h>
+
+#include "jsonv.h"
 
 #include "sentence.h"
 
@@ -74,15 +81,34 @@ title_word(const char *w, size_t n)
 }
 
 /*
- * Whether the dot at t[i] closes an abbreviation that does not end the
- * sentence: a title, a single capital initial other than "I", or dotted
- * capitals ("J.R.R").  The word starts at or after s.
+ * Abbreviations that go on into a lower-case word ("apples, pears etc.
+ * and plums"); before a capital their dot may well end the sentence.
  */
 static bool
-abbreviation(const char *t, size_t s, size_t i)
+lower_word(const char *w, size_t n)
+{
+	static const char *const words[] = {
+	    "etc", "cf",  "approx", "esp", "incl", "viz", "al",
+	    "ca",  "fig", "vol",    "ed",  "pp",   "ibid"};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i]) == n && strncasecmp(w, words[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the dot at t[i] closes an abbreviation that does not end the
+ * sentence: a title, a single capital initial other than "I", or dotted
+ * capitals ("J.R.R"); when the next word is lower-case (lower) also
+ * dotted small letters ("e.g", "p.m") and lower_word()'s.  The word
+ * starts at or after s.
+ */
+static bool
+abbreviation(const char *t, size_t s, size_t i, bool lower)
 {
 	size_t w = i, letters = 0, dots = 0;
-	bool caps = true;
+	bool caps = true, singles = true;
 
 	while (w > s && (is_alpha((unsigned char)t[w - 1]) || t[w - 1] == '.'))
 		w--;
@@ -95,14 +121,15 @@ abbreviation(const char *t, size_t s, size_t i)
 			continue;
 		}
 		letters++;
-		caps = caps && t[k] >= 'A' && t[k] <= 'Z' &&
-		       (k + 1 == i || t[k + 1] == '.');
+		caps = caps && t[k] >= 'A' && t[k] <= 'Z';
+		singles = singles && (k + 1 == i || t[k + 1] == '.');
 	}
 	if (dots > 0)
-		return caps; /* J.R.R yes; e.g, p.m no */
+		return singles &&
+		       (caps || lower); /* J.R.R; e.g before "apples" */
 	if (letters == 1)
 		return t[w] >= 'A' && t[w] <= 'Z' && t[w] != 'I';
-	return title_word(t + w, i - w);
+	return title_word(t + w, i - w) || (lower && lower_word(t + w, i - w));
 }
 
 /*
@@ -134,6 +161,50 @@ speech_tag(const char *t, size_t k, size_t n)
 	return false;
 }
 
+/* Past the run of terminators at t[i]. */
+static size_t
+run_end(const char *t, size_t i, size_t n)
+{
+	size_t l;
+
+	while (i < n && (l = term_len(t, i, n)) > 0)
+		i += l;
+	return i;
+}
+
+/* What a run of terminators t[i..j) is. */
+enum run {
+	RUN_DOT,      /* a single full stop */
+	RUN_ELLIPSIS, /* dots or U+2026 only: "..." "…" */
+	RUN_MARK      /* with a ! or a ? in it */
+};
+
+static enum run
+run_kind(const char *t, size_t i, size_t j)
+{
+	if (memchr(t + i, '!', j - i) != NULL ||
+	    memchr(t + i, '?', j - i) != NULL)
+		return RUN_MARK;
+	return j == i + 1 ? RUN_DOT : RUN_ELLIPSIS;
+}
+
+/*
+ * Whether a sentence goes on past the run at t[i] (of kind, quoted when
+ * a closing quote follows it) into a lower-case word: after ! or ?
+ * inside a quotation ("Help!" she cried), after an ellipsis (a pause, as
+ * in "late... then Pip slept"), after a dot closing an abbreviation.  A
+ * plain . ! or ? ends it: "the hill. she saw" is two sentences.
+ */
+static bool
+goes_on(const char *t, size_t s, size_t i, enum run kind, bool quoted)
+{
+	if (kind == RUN_ELLIPSIS)
+		return true;
+	if (kind == RUN_MARK)
+		return quoted;
+	return abbreviation(t, s, i, true);
+}
+
 /*
  * When a sentence of t (started at s) ends with the terminator run at
  * t[i]: the offset just past it and its closers; 0 when it does not end.
@@ -141,14 +212,10 @@ speech_tag(const char *t, size_t k, size_t n)
 static size_t
 boundary(const char *t, size_t s, size_t i, size_t n)
 {
-	size_t j = i, l, k;
-	bool one_dot, quoted = false;
+	size_t j = run_end(t, i, n), l, k;
+	enum run kind = run_kind(t, i, j);
+	bool quoted = false;
 
-	while (j < n && (l = term_len(t, j, n)) > 0)
-		j += l;
-	if (j == i)
-		return 0;
-	one_dot = j == i + 1 && t[i] == '.';
 	while (j < n && (l = closer_len(t, j, n)) > 0) {
 		quoted = quoted || !strchr(")]}", t[j]);
 		j += l;
@@ -157,11 +224,12 @@ boundary(const char *t, size_t s, size_t i, size_t n)
 		return 0; /* 3.14, "Stop!", she said */
 	for (k = j; k < n && is_space((unsigned char)t[k]); k++)
 		;
-	if (k < n && t[k] >= 'a' && t[k] <= 'z')
+	if (k < n && t[k] >= 'a' && t[k] <= 'z' &&
+	    goes_on(t, s, i, kind, quoted))
 		return 0; /* "Help!" she cried */
 	if (quoted && speech_tag(t, k, n))
 		return 0; /* "Where?" Pip asked */
-	if (one_dot && abbreviation(t, s, i))
+	if (kind == RUN_DOT && abbreviation(t, s, i, false))
 		return 0;
 	return j;
 }
@@ -184,10 +252,10 @@ blank_line(const char *t, size_t i, size_t n)
 /*
  * Where to cut t[s..i), a sentence that reached the cap: after the last
  * clause mark (, ; : followed by a space, or a dash) in its second half,
- * else at its last space, else at the last UTF-8 boundary.
+ * else at its last space, else at the last UTF-8 boundary (i < n).
  */
 static size_t
-cut_point(const char *t, size_t s, size_t i)
+cut_point(const char *t, size_t s, size_t i, size_t n)
 {
 	size_t half = s + (i - s) / 2, sp = 0;
 
@@ -204,9 +272,8 @@ cut_point(const char *t, size_t s, size_t i)
 			sp = k;
 	if (sp > 0)
 		return sp;
-	while (i > s + 1 && ((unsigned char)t[i] & 0xC0) == 0x80)
-		i--;
-	return i;
+	sp = s + jv_utf8_cut(t + s, n - s, i - s);
+	return sp > s ? sp : i; /* no boundary: cut at the cap */
 }
 
 struct split {
@@ -231,28 +298,17 @@ emit(struct split *sp, size_t s, size_t e, bool cut)
 	sp->para = false;
 }
 
-/* Past the run of terminators at t[i]. */
-static size_t
-run_end(const char *t, size_t i, size_t n)
-{
-	size_t l;
-
-	while (i < n && (l = term_len(t, i, n)) > 0)
-		i += l;
-	return i;
-}
-
 size_t
 sent_split(const char *t, size_t n, struct sent *out, size_t max, size_t cap)
 {
 	struct split sp = {t, out, max, 0, true};
 	size_t s = 0, i = 0, k;
 
-	if (cap == 0 || cap > SENT_MAX)
+	if (cap == 0)
 		cap = SENT_MAX;
 	while (sp.count < max && (i < n || n - s > cap)) {
 		if (i - s >= cap) { /* here s + cap < n */
-			k = cut_point(t, s, s + cap);
+			k = cut_point(t, s, s + cap, n);
 			emit(&sp, s, k, true);
 			s = i = k;
 		} else if (t[i] == '\n' && (k = blank_line(t, i, n)) > 0) {
@@ -279,7 +335,7 @@ size_t
 sent_fit(const char *t, size_t n, size_t max)
 {
 	struct sent ss[FIT_SENTENCES];
-	size_t count = sent_split(t, n, ss, FIT_SENTENCES, 0), fit = 0;
+	size_t count = sent_split(t, n, ss, FIT_SENTENCES, max), fit = 0;
 
 	for (size_t i = 0; i < count && !ss[i].cut; i++) {
 		if (ss[i].off + ss[i].len > max)
@@ -304,7 +360,5 @@ sent_clip(const char *t, size_t n, size_t max)
 		k--;
 	if (k > 0)
 		return k;
-	for (k = max; k > 0 && ((unsigned char)t[k] & 0xC0) == 0x80; k--)
-		;
-	return k;
+	return jv_utf8_cut(t, n, max);
 }

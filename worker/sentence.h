@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Bytes of one sentence: a longer one is cut (see sent_split). */
+/* Bytes of one sentence when the caller names no cap (see sent_split). */
 #define SENT_MAX 600
 
 struct sent {
@@ -23,14 +23,21 @@ struct sent {
  * Splits t[0..n) into at most max sentences (the rest is dropped) and
  * returns how many.  A sentence ends after . ! ? or an ellipsis (... or
  * U+2026), with any closing quotes or brackets that follow (" ' ) ] }
- * U+201D U+2019 U+00BB), before white space or the end -- except after a
- * title abbreviation (Mr. Mrs. Dr. St. ...), an initial ("J. R."), or
- * when the next word starts with a lower-case letter ("Help!" she
- * cried).  A dot inside a word (3.14, e.g) ends nothing.  A blank line
- * ends a sentence and starts a paragraph.  A sentence longer than cap
- * bytes (at most SENT_MAX; 0 means SENT_MAX) is cut at its last clause
- * boundary (, ; : or a dash) in the second half of the cap, else at its
- * last space, else at a UTF-8 boundary, and the piece is marked cut.
+ * U+201D U+2019 U+00BB), before white space or the end -- except
+ *  - after a title abbreviation (Mr. Mrs. Dr. St. ...) or an initial
+ *    ("J. R."), or a quotation followed by a speech tag ("Where?" Pip
+ *    asked);
+ *  - before a word that starts with a lower-case letter, after ! or ?
+ *    closed by a quote ("Help!" she cried), after an ellipsis (a pause
+ *    inside the sentence: "late... then Pip slept"), or after a
+ *    lower-case abbreviation (e.g. i.e. etc. p.m.).
+ * A plain . ! or ? before a lower-case word does end a sentence ("the
+ * hill. she saw").  A dot inside a word (3.14, e.g,) ends nothing.  A
+ * blank line ends a sentence and starts a paragraph.  A sentence longer
+ * than cap bytes (0 means SENT_MAX) is cut at its last clause boundary
+ * (, ; : or a dash) in the second half of the cap, else at its last
+ * space, else at a UTF-8 boundary, and every piece but its last is
+ * marked cut; no piece is longer than cap.
  */
 size_t sent_split(const char *t, size_t n, struct sent *out, size_t max,
 		  size_t cap);
@@ -38,7 +45,7 @@ size_t sent_split(const char *t, size_t n, struct sent *out, size_t max,
 /*
  * The length of the longest prefix of t[0..n) made of whole sentences
  * that is at most max bytes long (trailing white space excluded); 0 when
- * even the first sentence is longer.
+ * even the first sentence is longer.  Looks at the first 256 sentences.
  */
 size_t sent_fit(const char *t, size_t n, size_t max);
 

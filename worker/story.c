@@ -9,19 +9,21 @@
  * carry tokens {hero} {desc} {place} {friend} {thing}, replaced as the
  * text is appended.
  *
- * story_scenes() never cuts a sentence: the text is split into sentences
- * (sentence.c), a story with no more sentences than the audience's scene
- * target gets one scene per sentence (so fewer scenes than the target),
- * and a longer one is grouped into the target: whole paragraphs per scene
- * when there are at least as many paragraphs as scenes, else scenes
- * shared out between paragraphs by their sentence counts and sentences
- * spread evenly inside each -- a scene never straddles a paragraph then.
- * When a scene would not fit a description (STORY_DESC_MAX), paragraphs
- * and equal counts are given up for scenes of about equal length, then
- * scenes are added.  Scenes are spread
- * evenly over the page target.  A scene's imagePrompt is its whole sentences
- * that fit STORY_PROMPT_MAX. Emotions come from keywords, else from a hash of
- * the scene text. Nothing here escapes anything: the JSON is json-c's.
+ * story_scenes() never cuts a sentence that fits a scene: the text is
+ * split into sentences (sentence.c; only one longer than a scene's
+ * description, DESC_ROOM, is cut, at a clause), a story with no more
+ * sentences than the audience's scene target gets one scene per sentence
+ * (so fewer scenes than the target), and a longer one is grouped into the
+ * target: whole paragraphs per scene when there are at least as many
+ * paragraphs as scenes, else scenes shared out between paragraphs by
+ * their sentence counts and sentences spread evenly inside each -- a
+ * scene never straddles a paragraph then.  When a scene would not fit a
+ * description (STORY_DESC_MAX), paragraphs and equal counts are given up
+ * for scenes of about equal length, then scenes are added.  Scenes are
+ * spread evenly over the page target.  A scene's imagePrompt is its whole
+ * sentences that fit STORY_PROMPT_MAX, else its first whole words
+ * (sent_clip).  Emotions come from keywords, else from a hash of the
+ * scene text.  Nothing here escapes anything: the JSON is json-c's.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -132,8 +134,8 @@ cast_name(const char *desc, char out[NAME_MAX_BYTES + 1])
 
 /*
  * The first sentence of the character description (up to a line end),
- * trimmed, at most DESC_BYTES (cut at a UTF-8 boundary), without its
- * final terminator.
+ * trimmed, at most DESC_BYTES (its first whole words: sent_clip), without
+ * its final terminator.
  */
 static void
 cast_desc(const char *in, char out[DESC_BYTES + 1])
@@ -147,11 +149,7 @@ cast_desc(const char *in, char out[DESC_BYTES + 1])
 		if (n > first.len)
 			n = first.len;
 	}
-	if (n > DESC_BYTES) {
-		n = DESC_BYTES;
-		while (n > 0 && ((unsigned char)in[n] & 0xc0) == 0x80)
-			n--; /* do not end inside a code point */
-	}
+	n = sent_clip(in, n, DESC_BYTES);
 	while (n > 0 && (isspace((unsigned char)in[n - 1]) ||
 			 strchr(",.!?", in[n - 1]) != NULL))
 		n--;
@@ -339,26 +337,21 @@ body_start(const char *t, size_t len)
 }
 
 /*
- * Appends [off, off+len) with runs of white space made one space, at most
- * max bytes, cut at a UTF-8 boundary.
+ * Appends [off, off+len) with runs of white space made one space (never
+ * longer than it was: the caller has made sure it fits).
  */
 static enum sj_err
-put_flat(struct buf *b, const char *t, size_t off, size_t len, size_t max)
+put_flat(struct buf *b, const char *t, size_t off, size_t len)
 {
 	size_t start = b->len;
 	bool sp = false;
 	enum sj_err e;
 
 	for (size_t i = off; i < off + len; i++) {
-		unsigned char ch = (unsigned char)t[i];
-
-		if (isspace(ch)) {
+		if (isspace((unsigned char)t[i])) {
 			sp = true;
 			continue;
 		}
-		/* stop only before a code point's first byte, with room */
-		if ((ch & 0xc0) != 0x80 && b->len - start + 1 + 4 > max)
-			return SJ_OK;
 		if (sp && b->len > start && (e = buf_add(b, " ", 1)) != SJ_OK)
 			return e;
 		sp = false;
@@ -419,19 +412,18 @@ pick_emotion(const char *text)
 }
 
 /*
- * The picture's prompt: the scene's whole sentences that fit, else its
- * first words.
+ * The picture's prompt: the scene's (flattened) text, its whole sentences
+ * that fit, else its first whole words (sent_clip).
  */
 static enum sj_err
 image_prompt(const char *desc, struct buf *b)
 {
-	size_t len = strlen(desc),
-	       room = STORY_PROMPT_MAX - strlen(PROMPT_LEAD);
-	size_t n = sent_fit(desc, len, room);
+	size_t room = STORY_PROMPT_MAX - strlen(PROMPT_LEAD);
+	enum sj_err e;
 
-	if (buf_addstr(b, PROMPT_LEAD) != SJ_OK)
-		return SJ_ENOMEM;
-	return put_flat(b, desc, 0, n > 0 ? n : len, room);
+	if ((e = buf_addstr(b, PROMPT_LEAD)) != SJ_OK)
+		return e;
+	return buf_add(b, desc, sent_clip(desc, strlen(desc), room));
 }
 
 /* One scene object built from sentences [a, b) of the text. */
@@ -447,7 +439,7 @@ scene_new(const char *t, const struct sent *ss, size_t a, size_t b,
 	*out = NULL;
 	buf_init(&d, STORY_DESC_MAX + 8);
 	buf_init(&p, STORY_PROMPT_MAX + 64);
-	if ((e = put_flat(&d, t, off, len, STORY_DESC_MAX)) != SJ_OK ||
+	if ((e = put_flat(&d, t, off, len)) != SJ_OK ||
 	    (e = buf_add(&d, "", 0)) != SJ_OK ||
 	    (e = image_prompt(d.data, &p)) != SJ_OK)
 		goto out;
@@ -553,8 +545,6 @@ group_bytes(struct plan *pl)
 	pl->at[pl->nsc] = pl->n;
 }
 
-_Static_assert(SENT_MAX < DESC_ROOM, "one sentence always fits a scene");
-
 /* Whether every scene's text fits a description. */
 static bool
 groups_fit(const struct plan *pl)
@@ -573,7 +563,7 @@ groups_fit(const struct plan *pl)
  * Groups the sentences into target scenes (fewer when there are fewer
  * sentences).  When a scene would not fit a description, paragraphs are
  * given up before more scenes are added.  Ends: with one sentence per
- * scene every scene fits (SENT_MAX < DESC_ROOM).
+ * scene every scene fits, as no piece of sent_split() passes DESC_ROOM.
  */
 static void
 plan_group(struct plan *pl, size_t target)
@@ -610,7 +600,9 @@ plan_init(struct plan *pl, const char *t, size_t start, size_t len)
 	pl->t = t;
 	if ((pl->ss = calloc(SENTS_MAX, sizeof(*pl->ss))) == NULL)
 		return SJ_ENOMEM;
-	pl->n = sent_split(t + start, len - start, pl->ss, SENTS_MAX, 0);
+	/* a sentence is cut only when it cannot fit a scene at all */
+	pl->n =
+	    sent_split(t + start, len - start, pl->ss, SENTS_MAX, DESC_ROOM);
 	if (pl->n == 0)
 		return SJ_EINVAL;
 	for (size_t i = 0; i < pl->n; i++)

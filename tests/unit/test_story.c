@@ -126,6 +126,43 @@ test_split_ellipsis_utf8(void **state)
 	       "\xe5\xa4\xa7\xe3\x81\x8d\xe3\x81\xaa fox.");
 }
 
+/*
+ * A story typed without capitals still has sentences: a plain . ! or ?
+ * before a lower-case word ends one; a quotation's ! or ?, an ellipsis
+ * and an abbreviation go on.
+ */
+static void
+test_split_lower_case(void **state)
+{
+	(void)state;
+	EXPECT("pip ran to the hill. she saw a star. the star was big.",
+	       "pip ran to the hill.", "she saw a star.", "the star was big.");
+	EXPECT("Pip ran! she hid? then\xe2\x80\xa6", "Pip ran!", "she hid?",
+	       "then\xe2\x80\xa6");
+	EXPECT("it rained! (so we stayed in.) then the sun came out.",
+	       "it rained!", "(so we stayed in.)", "then the sun came out.");
+	/* an ellipsis before a lower-case word is a pause */
+	EXPECT("It was late... then Pip slept. The end\xe2\x80\xa6 or not?",
+	       "It was late... then Pip slept.", "The end\xe2\x80\xa6 or not?");
+	/* a quotation's ! ? and ellipsis go on into a lower-case word */
+	EXPECT("\"Help!\" she cried. \"Where?\" he wondered. "
+	       "\xe2\x80\x9cWell\xe2\x80\xa6\xe2\x80\x9d she began. We ran.",
+	       "\"Help!\" she cried.", "\"Where?\" he wondered.",
+	       "\xe2\x80\x9cWell\xe2\x80\xa6\xe2\x80\x9d she began.",
+	       "We ran.");
+	/* a quotation's full stop ends, unless a speech tag follows */
+	EXPECT("\"Go home.\" she said. \"Go.\" then she went.",
+	       "\"Go home.\" she said.", "\"Go.\"", "then she went.");
+	/* abbreviations: lower-case ones before a lower-case word only */
+	EXPECT("bring fruit, i.e. pears, plums etc. and a map. then go.",
+	       "bring fruit, i.e. pears, plums etc. and a map.", "then go.");
+	EXPECT("We saw plums etc. Then we left. at 5 p.m. we ate.",
+	       "We saw plums etc.", "Then we left.", "at 5 p.m. we ate.");
+	EXPECT("she met mr. fox and st. bernard. they ate.",
+	       "she met mr. fox and st. bernard.", "they ate.");
+	EXPECT("she was 5. she could count.", "she was 5.", "she could count.");
+}
+
 static void
 test_split_paragraphs(void **state)
 {
@@ -224,6 +261,22 @@ test_split_long(void **state)
 	}
 }
 
+/*
+ * Appends a sentence of about len bytes, "Pip ran over log 1, over log
+ * 2, ... over log N." to t.
+ */
+static void
+long_sentence(char *t, size_t tsz, size_t len)
+{
+	size_t start = strlen(t), o = start;
+
+	o += (size_t)snprintf(t + o, tsz - o, "%sPip ran", start ? " " : "");
+	for (int k = 1; o - start + 14 < len; k++)
+		o += (size_t)snprintf(t + o, tsz - o, " over log %d,", k);
+	assert_true(o + 2 < tsz);
+	t[o - 1] = '.';
+}
+
 static void
 test_sent_fit(void **state)
 {
@@ -235,6 +288,18 @@ test_sent_fit(void **state)
 	assert_int_equal(sent_fit(t, strlen(t), 16), 16);
 	assert_int_equal(sent_fit(t, strlen(t), 3), 0);
 	assert_int_equal(sent_fit("Mr. Fox ran. Far.", 17, 12), 12);
+	/* a sentence longer than SENT_MAX that fits max is kept whole */
+	{
+		char big[2048] = "";
+
+		long_sentence(big, sizeof(big), 950);
+		snprintf(big + strlen(big), sizeof(big) - strlen(big), " End.");
+		assert_true(strlen(big) > 900);
+		assert_int_equal(sent_fit(big, strlen(big), strlen(big) - 1),
+				 strlen(big) - 5);
+		assert_int_equal(sent_clip(big, strlen(big), strlen(big) - 1),
+				 strlen(big) - 5);
+	}
 	/* clip: all, whole sentences, words, code points */
 	assert_int_equal(sent_clip(t, strlen(t), 16), 16);
 	assert_int_equal(sent_clip(t, strlen(t), 12), 9);
@@ -248,14 +313,17 @@ test_sent_fit(void **state)
 struct book {
 	size_t pages, scenes;
 	char *desc[256];
+	char *prompt[256];
 	size_t page_of[256];
 };
 
 static void
 book_free(struct book *b)
 {
-	for (size_t i = 0; i < b->scenes; i++)
+	for (size_t i = 0; i < b->scenes; i++) {
 		free(b->desc[i]);
+		free(b->prompt[i]);
+	}
 }
 
 static void
@@ -281,12 +349,13 @@ breakdown(const char *story, const char *audience, struct book *b)
 			assert_true(json_object_get_string_len(d) <=
 				    STORY_DESC_MAX);
 			b->page_of[b->scenes] = p;
-			b->desc[b->scenes++] =
-			    strdup(json_object_get_string(d));
+			b->desc[b->scenes] = strdup(json_object_get_string(d));
 			assert_true(
 			    json_object_object_get_ex(o, "imagePrompt", &d));
 			assert_true(json_object_get_string_len(d) <=
 				    STORY_PROMPT_MAX);
+			b->prompt[b->scenes++] =
+			    strdup(json_object_get_string(d));
 		}
 	}
 	json_object_put(pages);
@@ -498,6 +567,111 @@ test_scenes_long(void **state)
 		free(big);
 		free(small);
 	}
+}
+
+/* Whether scene text d ends inside the sentence "Pip ran ..." of story. */
+static bool
+ends_inside_long(const char *story, const char *d)
+{
+	const char *a = strstr(story, "Pip ran"), *z = strchr(a, '.');
+	const char *p = strstr(a, d + strlen(d) - 14);
+
+	return p != NULL && p < z;
+}
+
+/*
+ * No scene ends inside a sentence that fits a scene, wherever a long one
+ * stands among short ones (0 to 24 before it, 0 to 24 after it); one
+ * longer than a scene can hold is the only text cut, at a clause.
+ */
+static void
+test_scenes_long_sentence(void **state)
+{
+	static const size_t lens[] = {870, 1850, 2600};
+	static char t[8192];
+	size_t cuts = 0;
+
+	(void)state;
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		for (size_t before = 0; before < 25; before++) {
+			for (size_t after = 0; after < 25; after++) {
+				struct book b;
+
+				t[0] = '\0';
+				for (size_t i = 0; i < before; i++)
+					snprintf(t + strlen(t),
+						 sizeof(t) - strlen(t),
+						 "%sShort one %zu.",
+						 i ? " " : "", i);
+				long_sentence(t, sizeof(t), lens[l]);
+				for (size_t i = 0; i < after; i++)
+					snprintf(t + strlen(t),
+						 sizeof(t) - strlen(t),
+						 " Short two %zu.", i);
+				breakdown(t, "children", &b);
+				for (size_t i = 0; i < b.scenes; i++) {
+					if (ends_sentence(b.desc[i]))
+						continue;
+					if (lens[l] < STORY_DESC_MAX - 8)
+						print_message(
+						    "%zu/%zu/%zu: [%s]\n",
+						    lens[l], before, after,
+						    b.desc[i]);
+					assert_true(lens[l] > STORY_DESC_MAX);
+					assert_true(
+					    ends_inside_long(t, b.desc[i]));
+					assert_int_equal(
+					    b.desc[i][strlen(b.desc[i]) - 1],
+					    ',');
+					cuts++;
+				}
+				book_free(&b);
+			}
+		}
+	}
+	assert_int_equal(cuts, 625); /* the 2600-byte one, once each */
+}
+
+/*
+ * A scene's image prompt is its text, whole sentences that fit, else its
+ * first whole words: never a word cut in two.
+ */
+static void
+test_scenes_prompt_words(void **state)
+{
+	static const char lead[] = "Storybook illustration: ";
+	char t[2048] = "";
+	struct book b;
+
+	(void)state;
+	/* one sentence of 500 bytes: words of 2 to 10 letters */
+	for (int k = 0; strlen(t) < 500; k++)
+		snprintf(t + strlen(t), sizeof(t) - strlen(t), "%s%.*s",
+			 k ? " " : "", 2 + k % 9, "abcdefghijklmnop");
+	snprintf(t + strlen(t), sizeof(t) - strlen(t), ". Pip slept.");
+	breakdown(t, "children", &b);
+	assert_int_equal(b.scenes, 2);
+	for (size_t i = 0; i < b.scenes; i++) {
+		const char *p = b.prompt[i] + strlen(lead);
+		size_t n = strlen(p);
+
+		assert_int_equal(strncmp(b.prompt[i], lead, strlen(lead)), 0);
+		assert_int_equal(strncmp(b.desc[i], p, n), 0);
+		if (b.desc[i][n] != '\0' && b.desc[i][n] != ' ')
+			print_message("prompt cut in a word: [%s]\n", p);
+		assert_true(b.desc[i][n] == '\0' || b.desc[i][n] == ' ');
+		assert_true(i > 0 || n > 200); /* as much as fits */
+	}
+	book_free(&b);
+	/* two sentences, the first fits: the prompt is the first only */
+	breakdown("Pip ran over the hill and far away to the sea. It was "
+		  "a long way, and she walked for a very long time.",
+		  "adults", &b);
+	assert_int_equal(b.scenes, 2);
+	assert_string_equal(b.prompt[0], "Storybook illustration: Pip ran "
+					 "over the hill and far away to the "
+					 "sea.");
+	book_free(&b);
 }
 
 /* ---- scene cards ---- */
@@ -814,6 +988,7 @@ main(void)
 	    cmocka_unit_test(test_split_abbreviations),
 	    cmocka_unit_test(test_split_quotes),
 	    cmocka_unit_test(test_split_ellipsis_utf8),
+	    cmocka_unit_test(test_split_lower_case),
 	    cmocka_unit_test(test_split_paragraphs),
 	    cmocka_unit_test(test_split_long),
 	    cmocka_unit_test(test_sent_fit),
@@ -821,6 +996,8 @@ main(void)
 	    cmocka_unit_test(test_scenes_grouped),
 	    cmocka_unit_test(test_scenes_paragraphs),
 	    cmocka_unit_test(test_scenes_long),
+	    cmocka_unit_test(test_scenes_long_sentence),
+	    cmocka_unit_test(test_scenes_prompt_words),
 	    cmocka_unit_test(test_cards_same_hero),
 	    cmocka_unit_test(test_cards_caption_fit),
 	};
