@@ -72,16 +72,22 @@ gen_scene_image(struct step_ctx *c, const struct gen_scene *s,
 	return ops->image(c, s->prompt, s->style, out);
 }
 
-void
+bool
 gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
-		    const char *parts[3], size_t *n)
+		    const char *parts[4], size_t *n)
 {
+	const struct gen_ops *ops = gen_provider(c->cfg);
+
 	*n = 0;
-	if (gen_provider(c->cfg)->scene == NULL)
-		return;
+	if (ops->scene == NULL)
+		return true;
+	if (s->hero != NULL && ops->hero != NULL && !ops->hero(c, s->hero))
+		return false;
 	parts[(*n)++] = s->caption ? s->caption : "";
 	parts[(*n)++] = s->hero ? s->hero->description : "";
 	parts[(*n)++] = s->hero ? s->hero->picture : "";
+	parts[(*n)++] = s->hero ? s->hero->face : "";
+	return true;
 }
 
 bool

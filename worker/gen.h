@@ -29,6 +29,7 @@
 #define GEN_DESC_MAX  512	  /* bytes of a character description */
 #define GEN_NAME_MAX  64	  /* prefix-<32 hex>.ext */
 #define GEN_IMAGE_MAX (16u << 20) /* bytes of one image */
+#define GEN_FACE_MAX  65	  /* 64 hex digits and a NUL */
 
 /* An image in memory. */
 struct gen_image {
@@ -48,6 +49,8 @@ struct gen_hero {
 	const char *picture;	 /* borrowed URL (the cartoon); "" when none */
 	void *made;
 	void (*made_free)(void *made);
+	/* What made draws of picture (a digest; "" for nothing), by hero() */
+	char face[GEN_FACE_MAX];
 };
 
 /* One illustration of a story. */
@@ -83,6 +86,11 @@ struct gen_ops {
 	 */
 	bool (*scene)(struct step_ctx *c, const struct gen_scene *s,
 		      struct gen_image *out);
+	/*
+	 * Optional, with scene: prepares h->made once (before any cache
+	 * key of the book is made) and sets h->face.
+	 */
+	bool (*hero)(struct step_ctx *c, struct gen_hero *h);
 };
 
 extern const struct gen_ops gen_local_ops;
@@ -97,13 +105,14 @@ void gen_hero_free(struct gen_hero *h);
 /*
  * An illustration of s by the configured provider: its scene op, else
  * its image() of s->prompt.  The parts s adds to a cache key (see
- * gen_key) are the caption and the hero's description and picture, and
- * only with a scene op: *n is set to how many of parts[3] were written.
+ * gen_key) are the caption and the hero's description, picture and face
+ * (the hero is prepared first), and only with a scene op: *n is set to
+ * how many of parts[4] were written.  false: the job failed.
  */
 bool gen_scene_image(struct step_ctx *c, const struct gen_scene *s,
 		     struct gen_image *out) SJ_WUR;
-void gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
-			 const char *parts[3], size_t *n);
+bool gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
+			 const char *parts[4], size_t *n) SJ_WUR;
 
 /*
  * "<prefix>-<32 hex of SHA-256 of the provider's name and parts>": the key

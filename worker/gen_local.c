@@ -17,7 +17,10 @@
  * a LOCAL_PORTRAIT_PX square JPEG, is its face on every card.  A picture
  * elsewhere is never fetched: this provider stays offline.  An own
  * picture that is gone or unreadable costs the hero its face, not the
- * book (a transient error still fails the job for a retry).
+ * book (a transient error still fails the job for a retry).  The hero is
+ * made before the first card's cache key (the hero op), and the key
+ * holds its face: the SHA-256 of the portrait, or nothing -- so a card
+ * drawn without the picture is never served for a book that has it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,7 +176,30 @@ hero_portrait(struct step_ctx *c, struct local_hero *h, const char *desc,
 	return true;
 }
 
-/* The book's hero, made on its first scene. */
+/*
+ * Names the hero's face for cache keys: the hex SHA-256 of its portrait,
+ * "" when it has none.
+ */
+static bool
+hero_face(struct step_ctx *c, const struct local_hero *h, struct gen_hero *gh)
+{
+	unsigned char md[LOCAL_HASH_LEN];
+	const char *parts[1] = {h->portrait};
+	enum sj_err e;
+
+	gh->face[0] = '\0';
+	if (h->portrait == NULL)
+		return true;
+	if ((e = local_hash(parts, 1, md)) != SJ_OK) {
+		step_fail_err(c, e, "Drawing the character failed");
+		return false;
+	}
+	for (size_t i = 0; i < LOCAL_HASH_LEN; i++)
+		snprintf(gh->face + 2 * i, 3, "%02x", md[i]);
+	return true;
+}
+
+/* The book's hero, made once (on its first cache key or scene). */
 static bool
 hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
 {
@@ -204,9 +230,21 @@ hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
 		step_fail_err(c, e, "Drawing the character failed");
 		return false;
 	}
+	if (!hero_face(c, h, gh)) {
+		hero_free(h);
+		return false;
+	}
 	gh->made = *out = h;
 	gh->made_free = hero_free;
 	return true;
+}
+
+static bool
+local_hero(struct step_ctx *c, struct gen_hero *gh)
+{
+	struct local_hero *h;
+
+	return hero_of(c, gh, &h);
 }
 
 static bool
@@ -237,4 +275,5 @@ const struct gen_ops gen_local_ops = {
     .image = local_image,
     .cartoon = local_cartoon,
     .scene = local_scene,
+    .hero = local_hero,
 };

@@ -23,7 +23,9 @@
  * image-generation: its character_description.  Each illustration is a
  * gen_scene of the scene's prompt, its own text as the caption, and the
  * hero; what the provider draws of them is in the illustration's cache
- * key, so two books with different heroes never share a picture.
+ * key, so two books with different heroes never share a picture, and a
+ * card drawn without the hero's picture (it could not be read) is never
+ * served for a book whose picture can be.
  */
 #include <stdio.h>
 #include <string.h>
@@ -68,17 +70,19 @@ draw_make(struct step_ctx *c, void *arg, struct gen_image *out)
 
 /*
  * The cache key of an illustration of sc: prefix, the provider, the
- * prompt, the style and what the provider draws of the hero and caption.
+ * prompt, the style and what the provider draws of the hero (its face
+ * too: a card drawn without the picture is never taken for one with it)
+ * and caption.
  */
 static bool
 draw_key(struct step_ctx *c, const char *prefix, const struct gen_scene *sc,
 	 char key[GEN_NAME_MAX])
 {
-	const char *parts[5] = {sc->prompt, sc->style};
+	const char *parts[6] = {sc->prompt, sc->style};
 	size_t n;
 
-	gen_scene_key_parts(c, sc, parts + 2, &n);
-	return gen_key(c, prefix, parts, 2 + n, key);
+	return gen_scene_key_parts(c, sc, parts + 2, &n) &&
+	       gen_key(c, prefix, parts, 2 + n, key);
 }
 
 /* ---- image-generation ---- */
@@ -129,7 +133,7 @@ imagegen_prompt(struct step_ctx *c, struct imagegen *g)
 		step_fail_err(c, e, "Building the prompt failed");
 		return false;
 	}
-	g->hero = (struct gen_hero){g->character, "", NULL, NULL};
+	g->hero = (struct gen_hero){.description = g->character, .picture = ""};
 	g->scene = (struct gen_scene){g->used.data, g->style, g->prompt,
 				      g->character[0] ? &g->hero : NULL};
 	return draw_key(c, "image", &g->scene, g->key);
@@ -656,7 +660,8 @@ steps_auto_story(struct step_ctx *c)
 	    !auto_write(c, &b, title, sizeof(title)))
 		goto out;
 	b.character = character;
-	b.hero = (struct gen_hero){character, b.image, NULL, NULL};
+	b.hero =
+	    (struct gen_hero){.description = character, .picture = b.image};
 	step_pause(c);
 	if (!step_progress(c, 80, "Generating illustrations") ||
 	    !book_illustrate(c, &b))

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gd.h>
 #include <openssl/evp.h>
 
 #include "cartoon.h"
@@ -273,6 +274,7 @@ test_auto_story(void **state)
 
 /* What a book's cards share, read from the first and held to the rest. */
 struct hero_seen {
+	bool face; /* the cards must show a portrait (else: none) */
 	char skin[16], shirt[16], pants[16];
 	char *portrait; /* the base64 of the portrait JPEG */
 	char urls[CARDS_MAX][URL_MAX];
@@ -373,8 +375,13 @@ check_card(struct json_object *scene, struct hero_seen *h)
 	class_fill(r.body.data, "hero-shirt", shirt);
 	class_fill(r.body.data, "hero-pants", pants);
 	u = strstr(r.body.data, "href=\"data:image/jpeg;base64,");
-	assert_non_null(u);
-	u += strlen("href=\"data:image/jpeg;base64,");
+	if (!h->face) {
+		assert_null(strstr(r.body.data, "href="));
+		u = "\"";
+	} else {
+		assert_non_null(u);
+		u += strlen("href=\"data:image/jpeg;base64,");
+	}
 	n = strcspn(u, "\"");
 	caption_of(r.body.data, caption, sizeof(caption));
 	assert_string_equal(caption, desc);
@@ -394,14 +401,18 @@ check_card(struct json_object *scene, struct hero_seen *h)
 	resp_free(&r);
 }
 
-/* Reads every card of storybook id; returns the number of scenes. */
+/*
+ * Reads every card of storybook id, each with the hero's portrait when
+ * face is set, else with none; returns the number of scenes.
+ */
 static size_t
-read_book(const char *id, struct hero_seen *h)
+read_book(const char *id, bool face, struct hero_seen *h)
 {
 	struct json_object *sb = get_storybook(id),
 			   *pages = jmember(sb, "pages");
 
 	memset(h, 0, sizeof(*h));
+	h->face = face;
 	for (size_t p = 0; p < json_object_array_length(pages); p++) {
 		struct json_object *sc =
 		    jmember(json_object_array_get_idx(pages, p), "scenes");
@@ -494,13 +505,13 @@ test_book_of_cartoon(void **state)
 	assert_int_equal(json_object_array_length(pages), 4);
 	/* the book the /create page makes of them, with the cartoon */
 	run_storybook(cartoon, pages, id, sizeof(id));
-	assert_int_equal(read_book(id, a), PIP_SENTENCES);
+	assert_int_equal(read_book(id, true, a), PIP_SENTENCES);
 	want = portrait_of(cartoon);
 	assert_string_equal(a->portrait, want);
 	free(want);
 	/* another hero (the photo itself): no card shared, another face */
 	run_storybook(photo, pages, id, sizeof(id));
-	assert_int_equal(read_book(id, b), PIP_SENTENCES);
+	assert_int_equal(read_book(id, true, b), PIP_SENTENCES);
 	assert_true(strcmp(a->portrait, b->portrait) != 0);
 	for (size_t i = 0; i < a->cards; i++)
 		for (size_t k = 0; k < b->cards; k++)
@@ -515,8 +526,8 @@ test_book_of_cartoon(void **state)
 	    "\"%s\",\"audience\":\"children\"}",
 	    cartoon);
 	cart = itest_job_run("auto-story", body, token, 60);
-	assert_true(
-	    read_book(jstr(jmember(cart, "result"), "storybook_id"), a) >= 4);
+	assert_true(read_book(jstr(jmember(cart, "result"), "storybook_id"),
+			      true, a) >= 4);
 	assert_string_equal(a->shirt, "#5DAA68");
 	want = portrait_of(cartoon);
 	assert_string_equal(a->portrait, want);
@@ -577,6 +588,73 @@ test_book_picture_gone(void **state)
 	json_object_put(d);
 }
 
+/* Writes a small PNG of one colour to path. */
+static void
+write_png(const char *path, int r, int g, int b)
+{
+	gdImagePtr im = gdImageCreateTrueColor(48, 64);
+	void *png;
+	int size = 0;
+	FILE *f;
+
+	assert_non_null(im);
+	gdImageFilledRectangle(im, 0, 0, 47, 63, gdTrueColor(r, g, b));
+	png = gdImagePngPtr(im, &size);
+	assert_non_null(png);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(png, 1, (size_t)size, f), (size_t)size);
+	assert_int_equal(fclose(f), 0);
+	gdFree(png);
+	gdImageDestroy(im);
+}
+
+/*
+ * A character picture of ours that is not there when a book is made,
+ * and is there when the next book with it is: the first book's cards,
+ * drawn without a face, are not reused for the second, which shows it.
+ */
+static void
+test_book_picture_late(void **state)
+{
+	static const char pages_json[] =
+	    "[{\"pageNumber\":1,\"scenes\":[{\"description\":\"Pip woke "
+	    "up.\",\"emotion\":\"happy\",\"imagePrompt\":\"a fox waking "
+	    "up\"},{\"description\":\"Pip ran to the hill!\",\"emotion\":"
+	    "\"excited\",\"imagePrompt\":\"a fox running up a hill\"}]}]";
+	const char *dir = getenv("MEDIA_DIR");
+	struct hero_seen *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct json_object *pages = json_tokener_parse(pages_json);
+	char url[128], path[4096], id[64], *want;
+
+	(void)state;
+	assert_non_null(dir);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(pages);
+	snprintf(url, sizeof(url), "/media/cartoon-late-%ld.png",
+		 (long)getpid());
+	snprintf(path, sizeof(path), "%s/%s", dir, url + strlen("/media/"));
+	unlink(path);
+	run_storybook(url, pages, id, sizeof(id));
+	assert_int_equal(read_book(id, false, a), 2);
+	write_png(path, 40, 160, 90);
+	run_storybook(url, pages, id, sizeof(id));
+	assert_int_equal(read_book(id, true, b), 2);
+	want = portrait_of(url);
+	assert_string_equal(b->portrait, want);
+	for (size_t i = 0; i < a->cards; i++)
+		for (size_t k = 0; k < b->cards; k++)
+			assert_true(strcmp(a->urls[i], b->urls[k]) != 0);
+	assert_int_equal(unlink(path), 0);
+	free(want);
+	free(a->portrait);
+	free(b->portrait);
+	free(a);
+	free(b);
+	json_object_put(pages);
+}
+
 int
 main(void)
 {
@@ -588,6 +666,7 @@ main(void)
 	    cmocka_unit_test(test_auto_story),
 	    cmocka_unit_test(test_book_of_cartoon),
 	    cmocka_unit_test(test_book_picture_gone),
+	    cmocka_unit_test(test_book_picture_late),
 	};
 	int rc;
 
