@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "migrate.h"
 #include "num.h"
 #include "server.h"
 
@@ -180,7 +181,7 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	struct cfg_errs errs;
 	struct cfg c;
 	int64_t nprocs = 2;
-	int ch, fd;
+	int ch, fd, rc;
 
 	log_init(prog, LOG_LVL_INFO);
 	while ((ch = getopt_long(argc, argv, "s:p:g:h", opts, NULL)) != -1) {
@@ -206,6 +207,11 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 		return 78;
 	}
 	log_init(prog, (enum log_level)log_level_parse(c.log_level));
+	/* before the socket and the children: refuse another schema */
+	if ((rc = schema_check_start(c.database_url, prog)) != 0) {
+		cfg_free(&c);
+		return rc;
+	}
 	if ((fd = open_socket(path, group)) < 0) {
 		cfg_free(&c);
 		return 1;

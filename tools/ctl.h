@@ -5,8 +5,32 @@
 #ifndef SJ_CTL_H
 #define SJ_CTL_H
 
+#include <stdbool.h>
+
 #include "cfg.h"
 #include "db.h"
+#include "migrate.h"
+
+/* migrate's options, parsed by ctl_migrate_args. */
+struct ctl_migrate {
+	const char *dir;
+	bool status, dry_run;
+	struct migrate_opts opts;
+};
+
+/*
+ * Parses [--sql-dir DIR] [--status | --dry-run] [--lock-timeout MS]
+ * [--attempts N] (argv after "migrate"); 0 when valid.
+ */
+int ctl_migrate_args(int argc, char **argv, struct ctl_migrate *m);
+/*
+ * migrate --status: each migration, applied (when) or pending; exit 0 up
+ * to date, 1 pending, 2 when the database and the files disagree (a file
+ * changed after it ran, or a migration this build has no file for) or
+ * cannot be read.
+ * migrate --dry-run: what a run would apply; exit 0, or 2 as above.
+ */
+int ctl_migrate_status(struct db *db, const struct ctl_migrate *m);
 
 /* user add EMAIL [--admin] | user passwd EMAIL (password on stdin) */
 int ctl_users(struct db *db, const struct cfg *c, int argc, char **argv);

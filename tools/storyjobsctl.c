@@ -1,7 +1,12 @@
 /*
  * storyjobsctl: the sysadmin's command line.
  *
- *   storyjobsctl migrate [--sql-dir DIR]   apply pending schema migrations
+ *   storyjobsctl migrate [--sql-dir DIR] [--status | --dry-run]
+ *                        [--lock-timeout MS] [--attempts N]
+ *                                          apply pending schema migrations
+ *                                          (--status: list each one, exit
+ *                                          1 while some are pending;
+ *                                          --dry-run: say what would run)
  *   storyjobsctl check-config [--online]   validate the configuration
  *                                          (--online: and the configured
  *                                          models against GET /models)
@@ -12,7 +17,10 @@
  *   storyjobsctl health | prune ...        operations (tools/ctl_ops.c)
  *   storyjobsctl jobs ...                  jobs (tools/ctl_jobs.c)
  *
- * Configuration comes from the environment, as for every program.
+ * Configuration comes from the environment, as for every program.  Every
+ * command that reads or writes the database, except migrate, first checks
+ * that the schema is the version this build runs against and refuses with
+ * exit 78 otherwise (an unreachable database is left to the command).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,7 +39,8 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-		"usage: %s migrate [--sql-dir DIR] | check-config "
+		"usage: %s migrate [--sql-dir DIR] [--status | --dry-run] "
+		"[--lock-timeout MS] [--attempts N] | check-config "
 		"[--online] | settings | maintain\n",
 		PROG);
 	return 64;
@@ -45,17 +54,33 @@ print_doc(const struct cfg_doc *d, void *ctx)
 	       d->doc);
 }
 
+/* 78 after saying why when the schema is not this build's; else 0. */
+static int
+schema_refused(struct db *db)
+{
+	enum schema_state st = SCHEMA_NONE;
+	int version = 0;
+
+	if (schema_check(db, &st, &version) != SJ_OK || st == SCHEMA_OK)
+		return 0;
+	fprintf(stderr,
+		"%s: refusing to run: database schema version %d, this build "
+		"needs %d: %s\n",
+		PROG, version, MIGRATE_SCHEMA_VERSION, schema_advice(st));
+	return 78;
+}
+
 static int
 cmd_migrate(struct db *db, int argc, char **argv)
 {
-	const char *dir = SJ_SQL_DIR;
+	struct ctl_migrate m;
 	int applied = 0;
 
-	if (argc == 4 && strcmp(argv[2], "--sql-dir") == 0)
-		dir = argv[3];
-	else if (argc != 2)
+	if (ctl_migrate_args(argc - 2, argv + 2, &m) != 0)
 		return usage();
-	if (migrate_run(db, dir, &applied) != SJ_OK)
+	if (m.status || m.dry_run)
+		return ctl_migrate_status(db, &m);
+	if (migrate_run_opts(db, m.dir, &m.opts, &applied) != SJ_OK)
 		return 1;
 	printf("migrations applied: %d\n", applied);
 	return 0;
@@ -110,6 +135,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "migrate") == 0)
 		rc = cmd_migrate(db, argc, argv);
+	else if ((rc = schema_refused(db)) != 0)
+		; /* said why */
 	else if (strcmp(argv[1], "maintain") == 0)
 		rc = cmd_maintain(db);
 	else if (strcmp(argv[1], "user") == 0)

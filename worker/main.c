@@ -48,6 +48,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "migrate.h"
 #include "num.h"
 #include "openai.h"
 
@@ -741,6 +742,10 @@ main(int argc, char **argv)
 	log_init(WORKER_APPNAME, lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
 	log_info("provider %s, storage %s", gen_provider(&cfg)->name,
 		 cfg.storage);
+	if ((rc = schema_check_start(cfg.database_url, WORKER_APPNAME)) != 0) {
+		cfg_free(&cfg);
+		return rc;
+	}
 	/* before any thread: curl_global_init is not thread-safe */
 	if (http_global_init() != SJ_OK) {
 		log_error("refusing to start: libcurl did not initialise");
