@@ -1,9 +1,13 @@
 /* The local provider's text helpers; see local_text.h. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "local_text.h"
+#include "sentence.h"
+
+#define CAPTION_SENTS 64 /* sentences tried for a caption */
 
 /*
  * Decodes one UTF-8 sequence of at most n bytes at p.  Returns its length,
@@ -128,4 +132,45 @@ wrap_lines(const char *t, size_t n, size_t chars, struct line *lines,
 		pos++;
 	*more = pos < n;
 	return nl;
+}
+
+/* Caption font sizes, largest first: each with its line length. */
+static const struct caption_size caption_sizes[] = {
+    {28, 40, 3, 38},
+    {24, 48, 4, 32},
+    {20, 58, 5, 27},
+    {17, 68, CAPTION_LINES, 23},
+};
+
+#define NSIZES (sizeof(caption_sizes) / sizeof(caption_sizes[0]))
+
+/* Lays t[0..len) out in the largest size that holds it whole, if any. */
+static bool
+caption_whole(const char *t, size_t len, struct caption *c)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		c->size = &caption_sizes[i];
+		c->n = wrap_lines(t, len, c->size->chars, c->lines,
+				  (size_t)c->size->lines, &c->more);
+		if (!c->more)
+			return true;
+	}
+	return false;
+}
+
+void
+caption_layout(const char *t, size_t len, struct caption *c)
+{
+	struct sent ss[CAPTION_SENTS];
+	size_t k;
+
+	if (caption_whole(t, len, c))
+		return;
+	for (k = sent_split(t, len, ss, CAPTION_SENTS, 0); k-- > 1;)
+		if (!ss[k - 1].cut &&
+		    caption_whole(t, ss[k - 1].off + ss[k - 1].len, c))
+			return;
+	c->size = &caption_sizes[NSIZES - 1];
+	c->n = wrap_lines(t, len, c->size->chars, c->lines,
+			  (size_t)c->size->lines, &c->more);
 }

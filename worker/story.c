@@ -10,18 +10,12 @@
  * text is appended.
  *
  * story_scenes() never cuts a sentence that fits a scene: the text is
- * split into sentences (sentence.c; only one longer than a scene's
- * description, DESC_ROOM, is cut, at a clause), a story with no more
- * sentences than the audience's scene target gets one scene per sentence
- * (so fewer scenes than the target), and a longer one is grouped into the
- * target: whole paragraphs per scene when there are at least as many
- * paragraphs as scenes, else scenes shared out between paragraphs by
- * their sentence counts and sentences spread evenly inside each -- a
- * scene never straddles a paragraph then.  When a scene would not fit a
- * description (STORY_DESC_MAX), paragraphs and equal counts are given up
- * for scenes of about equal length, then scenes are added.  Scenes are
- * spread evenly over the page target.  A scene's imagePrompt is its whole
- * sentences that fit STORY_PROMPT_MAX, else its first whole words
+ * split into sentences and grouped into scenes by story_plan.c (fewer
+ * scenes than the audience's target for a short story, whole paragraphs
+ * when it can, more scenes only when the text would not fit), and the
+ * scenes are spread evenly over the page target.  A scene's description
+ * is its sentences with white space made single; its imagePrompt is its
+ * whole sentences that fit STORY_PROMPT_MAX, else its first whole words
  * (sent_clip).  Emotions come from keywords, else from a hash of the
  * scene text.  Nothing here escapes anything: the JSON is json-c's.
  */
@@ -36,13 +30,12 @@
 #include "local.h"
 #include "sentence.h"
 #include "story.h"
+#include "story_plan.h"
 #include "story_templates.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define DESC_BYTES	200 /* of the character description in the text */
-#define SENTS_MAX	32768
 #define MIDDLE_MAX	16
-#define DESC_ROOM	(STORY_DESC_MAX - 8) /* a scene's text, flattened */
 #define PAGE_SCENES_MAX 20 /* scenes on one page (the storybook's cap) */
 #define PROMPT_LEAD	"Storybook illustration: "
 
@@ -459,177 +452,9 @@ out:
 	return e;
 }
 
-/* The sentences of a story and the scenes they are grouped into. */
-struct plan {
-	const char *t;
-	struct sent *ss;
-	size_t n;      /* sentences */
-	size_t *para;  /* first sentence of each paragraph, then n */
-	size_t npara;  /* paragraphs */
-	size_t *share; /* scenes given to each paragraph */
-	size_t *at;    /* first sentence of each scene, then n */
-	size_t nsc;    /* scenes */
-};
-
-/*
- * Scenes made of whole paragraphs, paragraphs spread evenly over them
- * (npara >= nsc).
- */
-static void
-group_paragraphs(struct plan *pl)
-{
-	for (size_t i = 0; i < pl->nsc; i++)
-		pl->at[i] = pl->para[i * pl->npara / pl->nsc];
-	pl->at[pl->nsc] = pl->n;
-}
-
-/*
- * Scenes inside paragraphs (npara < nsc <= n): every paragraph gets one
- * scene, each further scene goes to the paragraph with the most
- * sentences per scene, and a paragraph's sentences are spread evenly over
- * its scenes.
- */
-static void
-group_sentences(struct plan *pl)
-{
-	size_t k = 0;
-
-	for (size_t p = 0; p < pl->npara; p++)
-		pl->share[p] = 1;
-	for (size_t extra = pl->nsc - pl->npara; extra > 0; extra--) {
-		size_t best = pl->npara, bn = 0, bs = 1;
-
-		for (size_t p = 0; p < pl->npara; p++) {
-			size_t np = pl->para[p + 1] - pl->para[p];
-
-			if (pl->share[p] < np &&
-			    (best == pl->npara ||
-			     np * bs > bn * pl->share[p])) {
-				best = p;
-				bn = np;
-				bs = pl->share[p];
-			}
-		}
-		pl->share[best]++;
-	}
-	for (size_t p = 0; p < pl->npara; p++) {
-		size_t np = pl->para[p + 1] - pl->para[p];
-
-		for (size_t i = 0; i < pl->share[p]; i++)
-			pl->at[k++] = pl->para[p] + i * np / pl->share[p];
-	}
-	pl->at[pl->nsc] = pl->n;
-}
-
-/*
- * Scenes of about equal length, paragraphs ignored: a scene takes the
- * sentences whose middles fall in its share of the text (at least one,
- * and leaving one for each scene after it).
- */
-static void
-group_bytes(struct plan *pl)
-{
-	const struct sent *ss = pl->ss;
-	size_t start = ss[0].off, k = 0;
-	size_t total = ss[pl->n - 1].off + ss[pl->n - 1].len - start;
-
-	for (size_t i = 0; i < pl->nsc; i++) {
-		size_t end = start + (i + 1) * total / pl->nsc;
-
-		pl->at[i] = k;
-		do
-			k++;
-		while (k < pl->n - (pl->nsc - 1 - i) &&
-		       ss[k].off + ss[k].len / 2 <= end);
-	}
-	pl->at[pl->nsc] = pl->n;
-}
-
-/* Whether every scene's text fits a description. */
-static bool
-groups_fit(const struct plan *pl)
-{
-	for (size_t i = 0; i < pl->nsc; i++) {
-		const struct sent *a = &pl->ss[pl->at[i]];
-		const struct sent *z = &pl->ss[pl->at[i + 1] - 1];
-
-		if (z->off + z->len - a->off > DESC_ROOM)
-			return false;
-	}
-	return true;
-}
-
-/*
- * Groups the sentences into target scenes (fewer when there are fewer
- * sentences).  When a scene would not fit a description, paragraphs are
- * given up before more scenes are added.  Ends: with one sentence per
- * scene every scene fits, as no piece of sent_split() passes DESC_ROOM.
- */
-static void
-plan_group(struct plan *pl, size_t target)
-{
-	size_t total = pl->ss[pl->n - 1].off + pl->ss[pl->n - 1].len;
-
-	pl->nsc = target;
-	if (pl->nsc < total / DESC_ROOM)
-		pl->nsc = total / DESC_ROOM;
-	for (;; pl->nsc++) {
-		if (pl->nsc >= pl->n) {
-			pl->nsc = pl->n;
-			for (size_t i = 0; i <= pl->n; i++)
-				pl->at[i] = i;
-			return;
-		}
-		if (pl->npara >= pl->nsc)
-			group_paragraphs(pl);
-		else
-			group_sentences(pl);
-		if (groups_fit(pl))
-			return;
-		group_bytes(pl);
-		if (groups_fit(pl))
-			return;
-	}
-}
-
-/* Splits the story into sentences and finds its paragraphs. */
-static enum sj_err
-plan_init(struct plan *pl, const char *t, size_t start, size_t len)
-{
-	memset(pl, 0, sizeof(*pl));
-	pl->t = t;
-	if ((pl->ss = calloc(SENTS_MAX, sizeof(*pl->ss))) == NULL)
-		return SJ_ENOMEM;
-	/* a sentence is cut only when it cannot fit a scene at all */
-	pl->n =
-	    sent_split(t + start, len - start, pl->ss, SENTS_MAX, DESC_ROOM);
-	if (pl->n == 0)
-		return SJ_EINVAL;
-	for (size_t i = 0; i < pl->n; i++)
-		pl->ss[i].off += start;
-	if ((pl->para = calloc(pl->n + 1, sizeof(size_t))) == NULL ||
-	    (pl->share = calloc(pl->n + 1, sizeof(size_t))) == NULL ||
-	    (pl->at = calloc(pl->n + 1, sizeof(size_t))) == NULL)
-		return SJ_ENOMEM;
-	for (size_t i = 0; i < pl->n; i++)
-		if (i == 0 || pl->ss[i].para)
-			pl->para[pl->npara++] = i;
-	pl->para[pl->npara] = pl->n;
-	return SJ_OK;
-}
-
-static void
-plan_free(struct plan *pl)
-{
-	free(pl->ss);
-	free(pl->para);
-	free(pl->share);
-	free(pl->at);
-}
-
 /* Spreads the scenes evenly over the pages. */
 static enum sj_err
-build_pages(const struct plan *pl, size_t npg, struct json_object *pages)
+build_pages(const struct story_plan *pl, size_t npg, struct json_object *pages)
 {
 	struct json_object *page = NULL, *scenes = NULL;
 	size_t nsc = pl->nsc;
@@ -672,7 +497,7 @@ story_scenes(const char *story, const char *audience,
 	     struct json_object **pages)
 {
 	struct json_object *arr = NULL;
-	struct plan pl;
+	struct story_plan pl;
 	size_t len, start;
 	int nsc, npg;
 	enum sj_err e;
@@ -683,9 +508,9 @@ story_scenes(const char *story, const char *audience,
 	len = strlen(story);
 	start = body_start(story, len);
 	story_targets(audience, &nsc, &npg);
-	if ((e = plan_init(&pl, story, start, len)) != SJ_OK)
+	if ((e = story_plan_init(&pl, story, start, len)) != SJ_OK)
 		goto out;
-	plan_group(&pl, (size_t)nsc);
+	story_plan_group(&pl, (size_t)nsc);
 	e = SJ_ENOMEM;
 	if ((arr = json_object_new_array()) == NULL)
 		goto out;
@@ -695,6 +520,6 @@ story_scenes(const char *story, const char *audience,
 	arr = NULL;
 out:
 	json_object_put(arr);
-	plan_free(&pl);
+	story_plan_free(&pl);
 	return e;
 }
