@@ -7,7 +7,8 @@
  *
  * Request shapes (a table keyed by model-name prefix, see openai.c):
  *   chat, classic (gpt-3.5*, gpt-4*: gpt-4o, gpt-4.1)
- *       max_tokens, temperature
+ *       max_tokens (capped at what each model accepts, none for the
+ *       8k-context gpt-4), temperature
  *   chat, reasoning (o1*, o3*, o4*, gpt-5*, gpt-6*)
  *       max_completion_tokens, reasoning_effort; no temperature (these
  *       models refuse any value but the default)
@@ -29,8 +30,9 @@
 #include "cfg.h"
 #include "err.h"
 
-#define OAI_CHAT_TOKENS	     8192 /* completion tokens, reasoning included */
-#define OAI_TEMPERATURE	     0.8  /* classic chat models only */
+/* Completion tokens asked for (reasoning included), when the model allows. */
+#define OAI_CHAT_TOKENS	     8192
+#define OAI_TEMPERATURE	     0.8 /* classic chat models only */
 #define OAI_REASONING_EFFORT "low"
 #define OAI_DATE_LEN	     10		/* YYYY-MM-DD */
 #define OAI_MODELS_MAX	     (4u << 20) /* bytes of a GET /models answer */
@@ -48,6 +50,13 @@ enum oai_image_shape {
 
 enum oai_chat_shape oai_chat_shape(const char *model);
 enum oai_image_shape oai_image_shape(const char *model);
+/*
+ * The completion-token limit a chat request for model carries: at most
+ * OAI_CHAT_TOKENS and never more than the model's family accepts (4096
+ * for gpt-3.5* and gpt-4-turbo*); 0 when none is sent (gpt-4 and
+ * gpt-4-32k, whose context holds the prompt and the answer together).
+ */
+int64_t oai_chat_tokens(const char *model);
 
 /*
  * Adds to a chat request body (model and messages already in it) the
@@ -61,7 +70,10 @@ enum sj_err oai_image_body(const char *model, const char *prompt,
 			   const char *size, const char *quality,
 			   struct json_object **out) SJ_WUR;
 
-/* The error envelope {"error":{"message","type","param","code"}}. */
+/*
+ * The error envelope {"error":{"message","type","param","code"}}: every
+ * field scrubbed (oai_scrub) and cut at a character boundary.
+ */
 struct oai_error {
 	long status;
 	char code[64]; /* "" when absent */
@@ -70,16 +82,32 @@ struct oai_error {
 	char message[200]; /* shortened; "" when absent */
 };
 
-/* Fills err from a non-2xx answer; fields the body lacks stay "". */
-void oai_error_parse(long status, const char *body, size_t len,
+/*
+ * Fills err from a non-2xx answer; fields the body lacks stay "".  key
+ * is the configured API key (may be NULL), scrubbed from every field.
+ */
+void oai_error_parse(long status, const char *body, size_t len, const char *key,
 		     struct oai_error *err);
+
+/*
+ * Copies the text in into out (outsz > 0), cut at a character boundary
+ * to fit, with every secret replaced by "[redacted]": the configured key
+ * (when it has at least OAI_KEY_MIN bytes) wherever it occurs, and each
+ * word that looks like a key -- one starting "sk-" or "sk_" (OpenAI's
+ * key prefixes), one starting with the key's first 8 bytes, one holding
+ * the key, or a masked form ('*' and the key's last 4 bytes), as a 401
+ * answer shows it.  A word is a run of letters, digits and "-_.*".
+ * Returns the length written.
+ */
+#define OAI_KEY_MIN 8
+size_t oai_scrub(const char *in, const char *key, char *out, size_t outsz);
 
 enum oai_fault {
 	OAI_FAULT_TRANSIENT = 0, /* 408, 425, 429 (not quota), 5xx */
 	OAI_FAULT_PERMANENT,	 /* any other refusal */
 	OAI_FAULT_MODEL,	 /* the model does not exist or was retired */
 	OAI_FAULT_REQUEST,	 /* the model refuses a parameter we sent */
-	OAI_FAULT_KEY,		 /* 401: the key was refused */
+	OAI_FAULT_KEY,		 /* 401, 403: the key was refused */
 	OAI_FAULT_QUOTA,	 /* 429 insufficient_quota: billing, not load */
 	OAI_FAULT_URL,		 /* 404 that is not about a model */
 };
@@ -92,11 +120,20 @@ bool oai_fault_transient(enum oai_fault f);
  * "OPENAI_IMAGE_MODEL=dall-e-3: the model does not exist or was retired
  * (model_not_found); set OPENAI_IMAGE_MODEL to a current image model".
  * setting names the model setting of the call ("OPENAI_MODEL" or
- * "OPENAI_IMAGE_MODEL"), kind is "chat" or "image".
+ * "OPENAI_IMAGE_MODEL"), kind is "chat" or "image".  A refused key or an
+ * exhausted quota gets a fixed line naming OPENAI_API_KEY, with no text
+ * of the answer.  Cut at a character boundary to fit outsz.
  */
 void oai_error_text(const struct oai_error *err, const char *setting,
 		    const char *model, const char *kind, char *out,
 		    size_t outsz);
+/*
+ * The same for a refused GET /models (url): a 404 points at
+ * OPENAI_BASE_URL, a refused key at OPENAI_API_KEY; no model setting is
+ * named, as the listing is about none of them.
+ */
+void oai_list_error_text(const struct oai_error *err, const char *url,
+			 char *out, size_t outsz);
 
 /* Token usage of an answer (chat or images); all -1 when absent. */
 struct oai_usage {
@@ -121,7 +158,9 @@ struct oai_model_state {
 
 /*
  * Finds model in a parsed GET /models answer ({"data":[{"id",...}]}).
- * SJ_EINVAL when list does not have that shape.
+ * Entries that are not objects or have no usable id (a string of at most
+ * 256 bytes) are skipped.  SJ_EINVAL when data is not an array, or the
+ * model's own entry has a malformed shutdown_date.
  */
 enum sj_err oai_models_find(struct json_object *list, const char *model,
 			    struct oai_model_state *st) SJ_WUR;
@@ -152,7 +191,8 @@ void oai_today(char out[OAI_DATE_LEN + 1]);
 /*
  * GET {OPENAI_BASE_URL}/models with the key, under HTTP_API (https, or
  * plain http to loopback), within timeout_ms.  On SJ_OK *list is the
- * parsed answer (the caller puts it); otherwise why says what failed.
+ * parsed answer (the caller puts it); otherwise why says what failed
+ * (oai_list_error_text for a refusal; never the key).
  */
 enum sj_err oai_models_get(const struct cfg *c, long timeout_ms,
 			   struct json_object **list, char *why,

@@ -15,11 +15,17 @@
  * media cache (sql/005) maps a name to its URL for every job and worker:
  * an equal request is answered with no call at all, whatever the storage.
  *
- * Errors are classified once, here: the job's abort (cancel, timeout,
- * shutdown) wins over any error the call reports; transport errors, 429
- * and 5xx are transient (a 429's Retry-After becomes the earliest retry);
- * other 4xx are permanent; an answer over its cap is permanent too, as a
- * retry would get the same answer.
+ * Transport errors are classified here: the job's abort (cancel,
+ * timeout, shutdown) wins over any error the call reports; transport
+ * errors are transient; an answer over its cap is permanent, as a retry
+ * would get the same answer.  A call's status is its provider's to read
+ * (gen_openai_call.c reads the API's error envelope).
+ *
+ * An image named by URL is fetched under HTTP_FETCH and must be PNG,
+ * JPEG or WebP by its bytes.  A user's URL may be one of our own media
+ * URLs, read from MEDIA_DIR; a URL from an upstream answer never is (the
+ * upstream must not name another user's upload as its picture), and a
+ * fetch that fails for good blames the upstream, not the user.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,12 +34,13 @@
 #include "jsonv.h"
 #include "log.h"
 #include "media.h"
+#include "openai.h"
 
 #include "gen.h"
 #include "local.h"
 
-#define CACHE_HEX 32 /* hex digits of the key in a name */
-#define ERR_SNIP  160
+#define CACHE_HEX 32  /* hex digits of the key in a name */
+#define URL_SHOWN 512 /* bytes of a URL in the log */
 /* A failed call that ends this near the job's deadline was cut by it. */
 #define DEADLINE_SLACK_MS 200
 
@@ -255,6 +262,7 @@ static enum sj_err
 job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 {
 	int64_t t0 = num_mono_ms(), left = c->deadline_ms - t0;
+	char shown[URL_SHOWN];
 	bool clamped = false;
 	enum sj_err e;
 
@@ -270,8 +278,10 @@ job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 		clamped = true;
 	}
 	e = http_do(req, resp);
+	/* a URL from an answer is upstream text: never the key in the log */
+	oai_scrub(req->url, c->cfg->openai_api_key, shown, sizeof(shown));
 	log_job(LOG_LVL_DEBUG, c->job->id, "%s %s: %s HTTP %ld in %lld ms",
-		req->method ? req->method : "GET", req->url, sj_strerror(e),
+		req->method ? req->method : "GET", shown, sj_strerror(e),
 		resp->status, (long long)(num_mono_ms() - t0));
 	/*
 	 * A call cut by the job's own deadline may end a moment before our
@@ -289,27 +299,9 @@ job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 	return e;
 }
 
-/* The "error.message" of an OpenAI-style error body, shortened. */
-static void
-error_snippet(const struct http_resp *resp, char *out, size_t outsz)
-{
-	struct json_object *o = NULL, *err;
-	const char *m = NULL, *why;
-
-	out[0] = '\0';
-	if (resp->body.data == NULL)
-		return;
-	if (json_parse_strict(resp->body.data, resp->body.len, JSONV_DEPTH, &o,
-			      &why) == SJ_OK &&
-	    jv_object(o, "error", &err) == SJ_OK &&
-	    jv_str(err, "message", 4096, &m) == SJ_OK)
-		snprintf(out, outsz, ": %.*s", ERR_SNIP, m);
-	json_object_put(o);
-}
-
 bool
-gen_call_any(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
-	     const char *what)
+gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
+	 const char *what)
 {
 	enum sj_err e = job_http(c, req, resp);
 
@@ -325,26 +317,19 @@ gen_call_any(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
 	return true;
 }
 
-bool
-gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
-	 const char *what)
-{
-	char snip[ERR_SNIP + 3];
+/* ---- images by URL ---- */
 
-	if (!gen_call_any(c, req, resp, what))
-		return false;
-	if (resp->status >= 200 && resp->status < 300)
-		return true;
-	error_snippet(resp, snip, sizeof(snip));
-	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
-	step_fail(c, http_status_transient(resp->status),
-		  "EXTERNAL_SERVICE_ERROR", "%s failed: HTTP %ld%s", what,
-		  resp->status, snip);
-	http_resp_free(resp);
-	return false;
-}
-
-/* ---- user-supplied images ---- */
+/*
+ * Who a fetch that fails for good blames: the user who gave the URL
+ * (INVALID_INPUT) or the upstream that answered it
+ * (EXTERNAL_SERVICE_ERROR); what names the image in messages.
+ */
+struct fetch_blame {
+	const char *code;
+	const char *what;      /* "the image" */
+	const char *not_image; /* the message for bytes of another kind */
+	size_t cap;	       /* bytes of the image */
+};
 
 static bool
 fetch_own(struct step_ctx *c, const char *name, struct gen_image *out)
@@ -365,26 +350,31 @@ fetch_own(struct step_ctx *c, const char *name, struct gen_image *out)
 	return true;
 }
 
+/*
+ * url under HTTP_FETCH: a refused address or scheme, an image over the
+ * cap or a 4xx fail for good (blaming b); a timeout, a transport error
+ * or 429/5xx are worth a retry.
+ */
 static bool
-fetch_remote(struct step_ctx *c, const char *url, struct gen_image *out)
+fetch_remote(struct step_ctx *c, const char *url, const struct fetch_blame *b,
+	     struct gen_image *out)
 {
 	struct http_req req = {
 	    .url = url,
 	    .policy = HTTP_FETCH,
 	    .timeout_ms = 60000,
-	    .max_response = (size_t)c->cfg->max_upload_bytes,
+	    .max_response = b->cap,
 	};
 	struct http_resp resp;
 	enum sj_err e = job_http(c, &req, &resp);
 
 	if (e == SJ_ELOST)
 		return false;
-	if (e == SJ_EPERMANENT || e == SJ_ETOOBIG ||
+	if (e == SJ_EPERMANENT || e == SJ_ETOOBIG || e == SJ_EINVAL ||
 	    (e == SJ_OK && resp.status >= 400 &&
 	     !http_status_transient(resp.status)) ||
 	    (e == SJ_OK && resp.status < 200)) {
-		step_fail(c, false, "INVALID_INPUT",
-			  "The image URL cannot be fetched: %s",
+		step_fail(c, false, b->code, "Cannot fetch %s: %s", b->what,
 			  e != SJ_OK ? sj_strerror(e)
 				     : "refused by its server");
 		http_resp_free(&resp);
@@ -394,7 +384,7 @@ fetch_remote(struct step_ctx *c, const char *url, struct gen_image *out)
 		c->retry_after_s =
 		    resp.retry_after_s > 0 ? resp.retry_after_s : 0;
 		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "Fetching the image failed: %s",
+			  "Fetching %s failed: %s", b->what,
 			  e != SJ_OK ? sj_strerror(e) : "server error");
 		http_resp_free(&resp);
 		return false;
@@ -405,35 +395,56 @@ fetch_remote(struct step_ctx *c, const char *url, struct gen_image *out)
 	return true;
 }
 
+/* ok and the bytes in out are a PNG, JPEG or WebP picture (else freed). */
+static bool
+fetched(struct step_ctx *c, bool ok, const struct fetch_blame *b,
+	struct gen_image *out)
+{
+	const struct img_type *t;
+
+	if (ok && (t = img_sniff(out->data.data, out->data.len)) != NULL) {
+		out->ctype = t->ctype;
+		out->ext = t->ext;
+		return true;
+	}
+	gen_image_free(out);
+	if (ok)
+		step_fail(c, false, b->code, "%s", b->not_image);
+	return false;
+}
+
 bool
 gen_fetch_image(struct step_ctx *c, const char *url, struct gen_image *out)
 {
-	const struct img_type *t;
+	const struct fetch_blame user = {
+	    "INVALID_INPUT", "the image",
+	    "The image must be a PNG, JPEG or WebP picture",
+	    (size_t)c->cfg->max_upload_bytes};
 	char name[256];
 	enum sj_err e;
-	bool ok;
 
 	memset(out, 0, sizeof(*out));
 	e = media_own_name(c->cfg, url, name, sizeof(name));
-	if (e == SJ_OK)
-		ok = fetch_own(c, name, out);
-	else if (e == SJ_ENOTFOUND)
-		ok = fetch_remote(c, url, out);
-	else {
+	if (e != SJ_OK && e != SJ_ENOTFOUND) {
 		step_fail(c, false, "INVALID_INPUT", "Invalid image URL");
 		return false;
 	}
-	if (!ok) {
-		gen_image_free(out);
-		return false;
-	}
-	if ((t = img_sniff(out->data.data, out->data.len)) == NULL) {
-		gen_image_free(out);
-		step_fail(c, false, "INVALID_INPUT",
-			  "The image must be a PNG, JPEG or WebP picture");
-		return false;
-	}
-	out->ctype = t->ctype;
-	out->ext = t->ext;
-	return true;
+	return fetched(c,
+		       e == SJ_OK ? fetch_own(c, name, out)
+				  : fetch_remote(c, url, &user, out),
+		       &user, out);
+}
+
+bool
+gen_fetch_answer_image(struct step_ctx *c, const char *url,
+		       struct gen_image *out)
+{
+	const struct fetch_blame upstream = {
+	    "EXTERNAL_SERVICE_ERROR", "the image the API's answer names",
+	    "The image the API's answer names is not a PNG, JPEG or WebP "
+	    "picture",
+	    GEN_IMAGE_MAX};
+
+	memset(out, 0, sizeof(*out));
+	return fetched(c, fetch_remote(c, url, &upstream, out), &upstream, out);
 }

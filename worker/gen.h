@@ -2,10 +2,13 @@
  * Generation providers and what the handlers share around them.
  *
  *   gen.c         provider choice, checkpoints, the media cache, storing
- *                 images, fetching user-supplied images, upstream calls
+ *                 images, fetching images by URL, upstream calls
  *   gen_local.c   the offline provider (story writer, splitter, scene
  *                 cards, photo cartoonize)
- *   gen_openai.c  an OpenAI-compatible API over libcurl
+ *   gen_openai.c  an OpenAI-compatible API: chat (stories, scenes,
+ *                 descriptions) and the provider's table;
+ *                 gen_openai_image.c its illustrations, gen_openai_call.c
+ *                 one call to it
  *
  * Every provider function runs inside a job: on failure it has already
  * recorded the outcome with step_fail()/step_aborted() and returns false,
@@ -167,25 +170,30 @@ bool gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
  * read from the media directory; anything else is fetched under
  * HTTP_FETCH, capped at MAX_UPLOAD_BYTES, and must be PNG, JPEG or WebP
  * by its magic bytes.  A bad URL or image fails the job permanently
- * (INVALID_INPUT).
+ * (INVALID_INPUT); a timeout or a 429/5xx is a transient
+ * EXTERNAL_SERVICE_ERROR.
  */
 bool gen_fetch_image(struct step_ctx *c, const char *url,
 		     struct gen_image *out) SJ_WUR;
+/*
+ * Reads the image at a url an upstream answer gave: always under
+ * HTTP_FETCH (never from the media directory), capped at GEN_IMAGE_MAX,
+ * PNG, JPEG or WebP by its bytes.  Every failure is the upstream's
+ * (EXTERNAL_SERVICE_ERROR): transient for a timeout or a 429/5xx,
+ * permanent for a refused scheme or address, a 4xx, an image over the
+ * cap or bytes of another kind.
+ */
+bool gen_fetch_answer_image(struct step_ctx *c, const char *url,
+			    struct gen_image *out) SJ_WUR;
 
 /*
  * One upstream API call (HTTP_API) inside a job: the job's abort check
- * and remaining time are applied.  true: a 2xx response is in *resp;
- * false: the outcome is recorded (and *resp freed).  what names the call
- * in messages.
+ * and remaining time are applied.  true when a complete response of any
+ * status is in *resp (the caller classifies a non-2xx one and records the
+ * outcome); false: the outcome is recorded (and *resp freed).  what names
+ * the call in messages.
  */
 bool gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
 	      const char *what) SJ_WUR;
-/*
- * gen_call() that leaves the status to the caller: true when a complete
- * response of any status is in *resp (the caller classifies a non-2xx
- * one and records the outcome).
- */
-bool gen_call_any(struct step_ctx *c, struct http_req *req,
-		  struct http_resp *resp, const char *what) SJ_WUR;
 
 #endif

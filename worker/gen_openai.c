@@ -1,72 +1,40 @@
 /*
  * The openai provider: an OpenAI-compatible API (OPENAI_BASE_URL,
- * OPENAI_API_KEY) over libcurl, through gen_call().
+ * OPENAI_API_KEY).  This file holds its chat half and the provider's
+ * table; illustrations are in gen_openai_image.c, one call to the API in
+ * gen_openai_call.c (gen_openai.h says how the parts fit).
  *
  * DESIGN
- * Three endpoints: chat completions for stories, for scene breakdowns (in
- * JSON mode, with the audience's page and scene targets in the prompt)
- * and, with the picture sent inline as a data: URL, for describing a
- * character; image generations for illustrations.  A photo cartoonize is
- * a description of the photo followed by an illustration of it in the
- * style; the description is checkpointed between the two, so a retry pays
- * only for what is missing.
- *
- * Each request takes the shape its model's family needs (lib/openai.c:
- * max_completion_tokens and reasoning_effort for reasoning models, no
- * response_format for GPT image models, the current shape for models it
- * does not know).  An image answer is base64 (GPT image models) or a URL
- * (some OpenAI-compatible servers), fetched like a user-supplied image.
- * Token usage is logged per call.
+ * Chat completions serve three steps: stories, scene breakdowns (in JSON
+ * mode, with the audience's page and scene targets in the prompt) and,
+ * with the picture sent inline as a data: URL, the description of a
+ * character.  Each request takes the fields its model's family needs
+ * (lib/openai.c: max_completion_tokens and reasoning_effort for
+ * reasoning models, max_tokens within the model's limit and a
+ * temperature for classic ones, the current shape for models it does not
+ * know).
  *
  * Answers are untrusted: each is parsed strictly, checked field by field
- * and capped (chat 1 MiB, images GEN_IMAGE_MAX once decoded).  An answer
+ * and capped (1 MiB); a scene breakdown is copied into a checked,
+ * renumbered structure, each text cut after a whole sentence.  An answer
  * that does not have the promised shape is a transient upstream failure,
- * like a 5xx.  A refusal is classified from the error envelope: a missing
- * or retired model, a refused parameter, key or quota fail the job at
- * once with a message naming the setting to change.  The key is only
- * ever sent in the Authorization header and never logged.
+ * like a 5xx.
  */
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "image.h"
 #include "jsonv.h"
-#include "log.h"
 #include "openai.h"
 
-#include "gen.h"
+#include "gen_openai.h"
 #include "sentence.h"
 #include "story.h"
 
-#define CHAT_MAX      (1u << 20) /* bytes of a chat answer */
-#define IMAGE_ANS_MAX (GEN_IMAGE_MAX / 3 * 4 + 65536)
-#define URL_MAX	      2048
-#define AUTH_MAX      1024
-#define PAGES_MAX     50
-#define SCENES_MAX    20 /* per page */
-
-static const char *
-style_phrase(const char *style)
-{
-	static const char *const phrases[][2] = {
-	    {"storybook",
-	     "a warm, painterly children's storybook illustration"},
-	    {"semi-realistic", "a soft semi-realistic digital painting"},
-	    {"comic-book", "a bold comic-book panel with clean ink lines"},
-	    {"flat-illustration",
-	     "a flat vector illustration in simple shapes"},
-	    {"anime", "an anime-style illustration with clean cel shading"},
-	};
-
-	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
-		if (style != NULL && strcmp(style, phrases[i][0]) == 0)
-			return phrases[i][1];
-	return phrases[1][1];
-}
+#define CHAT_MAX   (1u << 20) /* bytes of a chat answer */
+#define PAGES_MAX  50
+#define SCENES_MAX 20 /* per page */
 
 static const char *
 audience_phrase(const char *audience)
@@ -76,121 +44,6 @@ audience_phrase(const char *audience)
 	if (audience != NULL && strcmp(audience, "young_adults") == 0)
 		return "young adult readers";
 	return "young children";
-}
-
-/* The model setting a call depends on, for messages that name it. */
-struct call_kind {
-	const char *setting; /* "OPENAI_MODEL" */
-	const char *model;
-	const char *kind; /* "chat" or "image" */
-};
-
-static struct call_kind
-chat_kind(const struct step_ctx *c)
-{
-	return (struct call_kind){"OPENAI_MODEL", c->cfg->openai_model, "chat"};
-}
-
-static struct call_kind
-image_kind(const struct step_ctx *c)
-{
-	return (struct call_kind){"OPENAI_IMAGE_MODEL",
-				  c->cfg->openai_image_model, "image"};
-}
-
-/*
- * Records the outcome of a non-2xx answer: a missing or retired model, a
- * refused parameter, key or quota fail at once with a message naming the
- * setting to change; 408/425/429/5xx are retried (a 429's Retry-After
- * honoured).
- */
-static void
-fail_status(struct step_ctx *c, const struct http_resp *resp,
-	    const struct call_kind *k, const char *what)
-{
-	struct oai_error err;
-	enum oai_fault f;
-	char text[600];
-
-	oai_error_parse(resp->status, resp->body.data, resp->body.len, &err);
-	f = oai_error_fault(&err);
-	oai_error_text(&err, k->setting, k->model, k->kind, text, sizeof(text));
-	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
-	if (!oai_fault_transient(f))
-		log_job(LOG_LVL_WARN, c->job->id, "%s failed for good: %s",
-			what, text);
-	step_fail(c, oai_fault_transient(f), "EXTERNAL_SERVICE_ERROR",
-		  "%s failed: %s", what, text);
-}
-
-/* Logs the tokens an answer reports (kept per job in a later change). */
-static void
-log_usage(struct step_ctx *c, struct json_object *ans, const char *model)
-{
-	struct oai_usage u;
-
-	oai_usage_parse(ans, &u);
-	if (u.total < 0 && u.input < 0)
-		return;
-	log_job(LOG_LVL_INFO, c->job->id,
-		"usage %s: %lld input (%lld image), %lld output, %lld total "
-		"tokens",
-		model, (long long)u.input, (long long)u.image_input,
-		(long long)u.output, (long long)u.total);
-}
-
-/*
- * POSTs body (put here) to OPENAI_BASE_URL + path; on true *answer is the
- * parsed JSON answer the caller puts.
- */
-static bool
-post_json(struct step_ctx *c, const char *path, struct json_object *body,
-	  size_t cap, const char *what, const struct call_kind *k,
-	  struct json_object **answer)
-{
-	char url[URL_MAX], auth[AUTH_MAX];
-	const char *headers[] = {"Content-Type: application/json", auth, NULL};
-	const char *text, *why;
-	struct http_req req = {.method = "POST", .policy = HTTP_API};
-	struct http_resp resp;
-	bool ok;
-
-	*answer = NULL;
-	text =
-	    body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
-		 : NULL;
-	if (text == NULL ||
-	    (size_t)snprintf(url, sizeof(url), "%s%s", c->cfg->openai_base_url,
-			     path) >= sizeof(url) ||
-	    (size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-			     c->cfg->openai_api_key ? c->cfg->openai_api_key
-						    : "") >= sizeof(auth)) {
-		json_object_put(body);
-		step_fail_err(c, text ? SJ_EINVAL : SJ_ENOMEM,
-			      "Building the request failed");
-		return false;
-	}
-	req.url = url;
-	req.headers = headers;
-	req.body = text;
-	req.body_len = strlen(text);
-	req.max_response = cap;
-	req.timeout_ms = (long)c->cfg->openai_timeout_s * 1000;
-	ok = gen_call_any(c, &req, &resp, what);
-	json_object_put(body);
-	if (!ok)
-		return false;
-	if (resp.status < 200 || resp.status >= 300)
-		fail_status(c, &resp, k, what);
-	else if (json_parse_strict(resp.body.data, resp.body.len, JSONV_DEPTH,
-				   answer, &why) != SJ_OK) {
-		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "%s failed: a malformed answer (%s)", what, why);
-		*answer = NULL;
-	} else
-		log_usage(c, *answer, k->model);
-	http_resp_free(&resp);
-	return *answer != NULL;
 }
 
 /* {"role": role, "content": content (taken)} */
@@ -232,7 +85,7 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 {
 	struct json_object *body = json_object_new_object(), *msgs = NULL,
 			   *ans = NULL, *choices, *msg;
-	struct call_kind k = chat_kind(c);
+	struct openai_kind k = openai_chat_kind(c);
 	const char *text;
 	enum sj_err e = SJ_ENOMEM;
 
@@ -253,7 +106,8 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
-	if (!post_json(c, "/chat/completions", body, CHAT_MAX, what, &k, &ans))
+	if (!openai_post(c, "/chat/completions", body, CHAT_MAX, what, &k,
+			 &ans))
 		return false;
 	if (jv_array(ans, "choices", &choices) == SJ_OK &&
 	    json_object_array_length(choices) > 0 &&
@@ -272,27 +126,6 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 	return e == SJ_OK;
 }
 
-static struct json_object *text_content(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static struct json_object *
-text_content(const char *fmt, ...)
-{
-	struct json_object *o;
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	o = json_object_new_string(s);
-	free(s);
-	return o;
-}
-
 static bool
 openai_story(struct step_ctx *c, const char *genre, const char *character,
 	     const char *audience, struct buf *out)
@@ -304,10 +137,10 @@ openai_story(struct step_ctx *c, const char *genre, const char *character,
 		    "You write illustrated stories. Answer with the story "
 		    "only: a title on the first line, a blank line, then short "
 		    "paragraphs separated by blank lines.",
-		    text_content("Write a %s story for %s about this "
-				 "character: %s. Use %d paragraphs.",
-				 genre, audience_phrase(audience), character,
-				 scenes),
+		    openai_text("Write a %s story for %s about this "
+				"character: %s. Use %d paragraphs.",
+				genre, audience_phrase(audience), character,
+				scenes),
 		    false, "Writing the story", out);
 }
 
@@ -423,10 +256,10 @@ openai_scenes(struct step_ctx *c, const char *story, const char *audience,
 		  "\"description\":\"...\",\"emotion\":\"...\",\"imagePrompt\":"
 		  "\"...\"}]}]}: description is the scene's text, emotion one "
 		  "word, imagePrompt a short picture description.",
-		  text_content("Break this story for %s into %d scenes on %d "
-			       "pages (PAGES=%d SCENES=%d).\n\nStory:\n%s",
-			       audience_phrase(audience), scenes, npages,
-			       npages, scenes, story),
+		  openai_text("Break this story for %s into %d scenes on %d "
+			      "pages (PAGES=%d SCENES=%d).\n\nStory:\n%s",
+			      audience_phrase(audience), scenes, npages, npages,
+			      scenes, story),
 		  true, "Breaking the story into scenes", &text))
 		return false;
 	e = json_parse_strict(text.data, text.len, JSONV_DEPTH, &ans, &why);
@@ -511,134 +344,6 @@ openai_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
 	snprintf(out, GEN_DESC_MAX, "%s", text.data);
 	buf_free(&text);
 	return true;
-}
-
-/* Decodes standard base64 s into out (initialised here). */
-static enum sj_err
-b64_decode(const char *s, size_t n, struct buf *out)
-{
-	size_t pad = 0;
-	int got;
-
-	buf_init(out, GEN_IMAGE_MAX);
-	if (n == 0 || n % 4 != 0 || n / 4 * 3 > GEN_IMAGE_MAX)
-		return SJ_EINVAL;
-	if ((out->data = malloc(n / 4 * 3 + 1)) == NULL)
-		return SJ_ENOMEM;
-	out->cap = n / 4 * 3 + 1;
-	got = EVP_DecodeBlock((unsigned char *)out->data,
-			      (const unsigned char *)s, (int)n);
-	if (got < 0) {
-		buf_free(out);
-		return SJ_EINVAL;
-	}
-	pad = (s[n - 1] == '=') + (s[n - 2] == '=');
-	out->len = (size_t)got - pad;
-	out->data[out->len] = '\0';
-	return SJ_OK;
-}
-
-/* The image an answer's url names, through the safe fetch. */
-static enum sj_err
-image_from_url(struct step_ctx *c, const char *url, struct gen_image *out)
-{
-	log_job(LOG_LVL_DEBUG, c->job->id, "image answer by url");
-	/* SSRF checks, size cap and magic bytes; records its own failure */
-	return gen_fetch_image(c, url, out) ? SJ_OK : SJ_ELOST;
-}
-
-/*
- * The image of an answer {"data":[{"b64_json"} or {"url"}]}: GPT image
- * models answer base64; some OpenAI-compatible servers answer a URL.
- * SJ_ELOST: the fetch failed and recorded why.
- */
-static enum sj_err
-image_of(struct step_ctx *c, struct json_object *ans, struct gen_image *out)
-{
-	struct json_object *data, *item;
-	const char *b64, *url;
-	enum sj_err e;
-
-	if (jv_array(ans, "data", &data) != SJ_OK ||
-	    json_object_array_length(data) == 0)
-		return SJ_EINVAL;
-	item = json_object_array_get_idx(data, 0);
-	if (jv_str(item, "b64_json", IMAGE_ANS_MAX, &b64) == SJ_OK)
-		e = b64_decode(b64, strlen(b64), &out->data);
-	else if (jv_str(item, "url", URL_MAX - 1, &url) == SJ_OK)
-		return image_from_url(c, url, out);
-	else
-		return SJ_EINVAL;
-	return e;
-}
-
-static bool
-openai_image(struct step_ctx *c, const char *prompt, const char *style,
-	     struct gen_image *out)
-{
-	struct json_object *body = NULL, *ans = NULL, *full;
-	struct call_kind k = image_kind(c);
-	const struct img_type *t;
-	enum sj_err e = SJ_ENOMEM;
-
-	memset(out, 0, sizeof(*out));
-	if ((full = text_content("%s of: %s", style_phrase(style), prompt)) !=
-	    NULL)
-		e = oai_image_body(k.model, json_object_get_string(full),
-				   c->cfg->openai_image_size,
-				   c->cfg->openai_image_quality, &body);
-	json_object_put(full);
-	if (e != SJ_OK) {
-		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
-		return false;
-	}
-	if (!post_json(c, "/images/generations", body, IMAGE_ANS_MAX,
-		       "Generating the image", &k, &ans))
-		return false;
-	e = image_of(c, ans, out);
-	json_object_put(ans);
-	if (e == SJ_ELOST) {
-		gen_image_free(out);
-		return false;
-	}
-	if (e == SJ_OK &&
-	    (t = img_sniff(out->data.data, out->data.len)) != NULL) {
-		out->ctype = t->ctype;
-		out->ext = t->ext;
-		return true;
-	}
-	gen_image_free(out);
-	if (e == SJ_ENOMEM)
-		step_fail_err(c, e, "Reading the image failed");
-	else
-		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "Generating the image failed: the answer holds no "
-			  "PNG, JPEG or WebP image");
-	return false;
-}
-
-#define CKPT_CARTOON_DESC "cartoon_description"
-
-static bool
-openai_cartoon(struct step_ctx *c, const char *prompt, const char *style,
-	       const char *url, struct gen_image *out)
-{
-	char desc[GEN_DESC_MAX];
-	struct json_object *full;
-	bool ok;
-
-	if (url[0] == '\0')
-		return openai_image(c, prompt, style, out);
-	if (!gen_describe_once(c, CKPT_CARTOON_DESC, url, desc))
-		return false;
-	if ((full = text_content("a cartoon portrait of %s. %s", desc,
-				 prompt)) == NULL) {
-		step_fail_err(c, SJ_ENOMEM, "Building the prompt failed");
-		return false;
-	}
-	ok = openai_image(c, json_object_get_string(full), style, out);
-	json_object_put(full);
-	return ok;
 }
 
 const struct gen_ops gen_openai_ops = {

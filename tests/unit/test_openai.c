@@ -1,7 +1,8 @@
 /*
- * lib/openai.c: the request shape of each model family, the error
- * envelope and what it means for a job, token usage, the GET /models
- * answer and the verdicts on configured models.
+ * lib/openai.c: the request shape of each model family (and the
+ * completion tokens each accepts), the error envelope and what it means
+ * for a job, the scrubbing of keys from what an answer says, token
+ * usage, the GET /models answer and the verdicts on configured models.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +94,55 @@ test_chat_shapes(void **state)
 	assert_int_equal(oai_chat_shape("openai/gpt-6-luna"), OAI_CHAT_CURRENT);
 }
 
+/* The completion-token field model's request carries, and its value. */
+static int64_t
+tokens_sent(const char *model, const char *field)
+{
+	char keys[256];
+	struct json_object *b = chat_body(model, false, keys, sizeof(keys));
+	struct json_object *v;
+	int64_t n = -1;
+
+	if (json_object_object_get_ex(b, field, &v))
+		n = json_object_get_int64(v);
+	json_object_put(b);
+	return n;
+}
+
+static void
+test_chat_tokens(void **state)
+{
+	char keys[256];
+	struct json_object *b;
+
+	(void)state;
+	/* each family's output limit is never passed */
+	assert_int_equal(tokens_sent("gpt-3.5-turbo", "max_tokens"), 4096);
+	assert_int_equal(tokens_sent("gpt-3.5-turbo-16k", "max_tokens"), 4096);
+	assert_int_equal(tokens_sent("gpt-4-turbo", "max_tokens"), 4096);
+	assert_int_equal(tokens_sent("gpt-4-turbo-2024-04-09", "max_tokens"),
+			 4096);
+	assert_int_equal(tokens_sent("gpt-4-1106-preview", "max_tokens"), 4096);
+	assert_int_equal(tokens_sent("gpt-4-0125-preview", "max_tokens"), 4096);
+	assert_int_equal(tokens_sent("gpt-4o-2024-05-13", "max_tokens"), 4096);
+	assert_int_equal(tokens_sent("gpt-4o-mini", "max_tokens"),
+			 OAI_CHAT_TOKENS);
+	assert_int_equal(tokens_sent("gpt-4.1", "max_tokens"), OAI_CHAT_TOKENS);
+	assert_int_equal(tokens_sent("gpt-6-luna", "max_completion_tokens"),
+			 OAI_CHAT_TOKENS);
+	assert_int_equal(tokens_sent("llama-3.3-70b", "max_completion_tokens"),
+			 OAI_CHAT_TOKENS);
+	/* gpt-4's 8k context holds prompt and answer: no number at all */
+	b = chat_body("gpt-4", false, keys, sizeof(keys));
+	assert_string_equal(keys, "messages,model,temperature");
+	json_object_put(b);
+	b = chat_body("gpt-4-0613", true, keys, sizeof(keys));
+	assert_string_equal(keys, "messages,model,response_format,temperature");
+	json_object_put(b);
+	assert_int_equal(oai_chat_tokens("gpt-4-32k"), 0);
+	assert_int_equal(oai_chat_shape("gpt-4-turbo"), OAI_CHAT_CLASSIC);
+}
+
 static void
 test_image_shapes(void **state)
 {
@@ -123,10 +173,62 @@ test_image_shapes(void **state)
 	assert_int_equal(oai_image_shape("dall-e-2"), OAI_IMAGE_DALLE);
 }
 
+#define KEY "sk-proj-AbCdEf0123456789secretXyZ9"
+
 static void
 parse_err(long status, const char *body, struct oai_error *e)
 {
-	oai_error_parse(status, body, body ? strlen(body) : 0, e);
+	oai_error_parse(status, body, body ? strlen(body) : 0, KEY, e);
+}
+
+/* Neither the key nor a piece of it that a mask shows is in s. */
+static void
+assert_no_key(const char *s)
+{
+	assert_null(strstr(s, KEY));
+	assert_null(strstr(s, "sk-proj-AbCd"));
+	assert_null(strstr(s, "AbCdEf01"));
+	assert_null(strstr(s, "XyZ9"));
+}
+
+static void
+test_scrub(void **state)
+{
+	char out[256];
+	size_t n;
+
+	(void)state;
+	/* OpenAI's own 401: the key's first bytes and last four, masked */
+	n = oai_scrub("Incorrect API key provided: sk-proj-***********XyZ9. "
+		      "You can find your API key at https://platform.openai"
+		      ".com/account/api-keys.",
+		      KEY, out, sizeof(out));
+	assert_int_equal(n, strlen(out));
+	assert_string_equal(out, "Incorrect API key provided: [redacted] You "
+				 "can find your API key at https://platform."
+				 "openai.com/account/api-keys.");
+	/* a proxy echoing the whole key, inside other text */
+	oai_scrub("bad key '" KEY "' (Bearer " KEY ")", KEY, out, sizeof(out));
+	assert_string_equal(out, "bad key '[redacted]' (Bearer [redacted])");
+	oai_scrub("key=" KEY "&x=1", KEY, out, sizeof(out));
+	assert_no_key(out);
+	/* any sk- word, whatever the configured key */
+	oai_scrub("keys sk-other123 and sk_live_9 differ", NULL, out,
+		  sizeof(out));
+	assert_string_equal(out, "keys [redacted] and [redacted] differ");
+	/* a key of another shape, masked as a 401 shows it */
+	oai_scrub("Incorrect API key provided: local-ke**********-123.",
+		  "local-key-abcdef-123", out, sizeof(out));
+	assert_string_equal(out, "Incorrect API key provided: [redacted]");
+	/* a key shorter than OAI_KEY_MIN scrubs nothing but sk- words */
+	oai_scrub("a b c", "a", out, sizeof(out));
+	assert_string_equal(out, "a b c");
+	/* ordinary words stay, multibyte text is cut between characters */
+	oai_scrub("the model gpt-6-luna r\xc3\xa9pond", KEY, out, 25);
+	assert_string_equal(out, "the model gpt-6-luna r\xc3\xa9");
+	oai_scrub("the model gpt-6-luna r\xc3\xa9pond", KEY, out, 24);
+	assert_string_equal(out, "the model gpt-6-luna r");
+	assert_true(jv_utf8_valid(out, strlen(out)));
 }
 
 static void
@@ -175,19 +277,144 @@ test_errors(void **state)
 	parse_err(503, "<html>busy</html>", &e);
 	assert_string_equal(e.message, "");
 	assert_int_equal(oai_error_fault(&e), OAI_FAULT_TRANSIENT);
-	parse_err(401, "{\"error\":{\"message\":\"Incorrect API key\"}}", &e);
+	/* a refused key: a fixed line, nothing of the answer */
+	parse_err(401,
+		  "{\"error\":{\"message\":\"Incorrect API key provided: "
+		  "sk-proj-*****************XyZ9. You can find your API key at "
+		  "https://platform.openai.com/account/api-keys.\",\"type\":"
+		  "\"invalid_request_error\",\"param\":null,\"code\":"
+		  "\"invalid_api_key\"}}",
+		  &e);
+	assert_int_equal(oai_error_fault(&e), OAI_FAULT_KEY);
+	assert_no_key(e.message);
+	oai_error_text(&e, "OPENAI_MODEL", "gpt-6-luna", "chat", text,
+		       sizeof(text));
+	assert_string_equal(text, "OPENAI_API_KEY was refused (HTTP 401): set "
+				  "OPENAI_API_KEY to a valid key");
+	parse_err(401, "{\"error\":{\"message\":\"bad key " KEY "\"}}", &e);
+	assert_no_key(e.message);
+	oai_error_text(&e, "OPENAI_MODEL", "gpt-6-luna", "chat", text,
+		       sizeof(text));
+	assert_null(strstr(text, "bad key"));
+	parse_err(403,
+		  "{\"error\":{\"message\":\"Country, region, or territory "
+		  "not supported\",\"code\":\"unsupported_country_region_"
+		  "territory\"}}",
+		  &e);
 	assert_int_equal(oai_error_fault(&e), OAI_FAULT_KEY);
 	oai_error_text(&e, "OPENAI_MODEL", "gpt-6-luna", "chat", text,
 		       sizeof(text));
-	assert_non_null(strstr(text, "OPENAI_API_KEY was refused"));
+	assert_non_null(strstr(text, "OPENAI_API_KEY was refused (HTTP 403)"));
+	assert_null(strstr(text, "Country"));
+	/* quota: fixed too */
+	parse_err(429,
+		  "{\"error\":{\"message\":\"You exceeded your current "
+		  "quota (key " KEY ")\",\"code\":\"insufficient_quota\"}}",
+		  &e);
+	oai_error_text(&e, "OPENAI_MODEL", "gpt-6-luna", "chat", text,
+		       sizeof(text));
+	assert_string_equal(text, "the account of OPENAI_API_KEY has no quota "
+				  "left (insufficient_quota): check its plan "
+				  "and billing");
+	/* any other message is shown, scrubbed */
+	parse_err(400, "{\"error\":{\"message\":\"no: " KEY "\"}}", &e);
+	oai_error_text(&e, "OPENAI_MODEL", "gpt-6-luna", "chat", text,
+		       sizeof(text));
+	assert_string_equal(text, "HTTP 400: no: [redacted]");
 	/* a 404 that is not about a model points at the base URL */
 	parse_err(404, "<html>Not Found</html>", &e);
 	assert_int_equal(oai_error_fault(&e), OAI_FAULT_URL);
 	/* a 404 naming the model without a code is still the model */
 	parse_err(404, "{\"error\":{\"message\":\"model foo not found\"}}", &e);
 	assert_int_equal(oai_error_fault(&e), OAI_FAULT_MODEL);
+	/* OpenAI's answer to a wrong path names no model, whatever its URL */
+	parse_err(404,
+		  "{\"error\":{\"message\":\"Invalid URL (POST /v2/chat/"
+		  "completions)\",\"type\":\"invalid_request_error\"}}",
+		  &e);
+	assert_int_equal(oai_error_fault(&e), OAI_FAULT_URL);
 	parse_err(400, NULL, &e);
 	assert_int_equal(oai_error_fault(&e), OAI_FAULT_PERMANENT);
+}
+
+/* A message of n bytes: "x" then 4-byte characters, so cuts fall inside. */
+static void
+fox_message(char *body, size_t bodysz, size_t n, const char *code)
+{
+	size_t used = (size_t)snprintf(body, bodysz,
+				       "{\"error\":{\"code\":\"%s\","
+				       "\"param\":\"quality\",\"message\":\"x",
+				       code);
+
+	for (size_t i = 1; i + 4 <= n; i += 4)
+		used += (size_t)snprintf(body + used, bodysz - used,
+					 "\xf0\x9f\xa6\x8a");
+	snprintf(body + used, bodysz - used, "\"}}");
+}
+
+static void
+test_error_cuts(void **state)
+{
+	char body[4096], text[600], small[101];
+	struct oai_error e;
+
+	(void)state;
+	fox_message(body, sizeof(body), 1201, "unknown_parameter");
+	parse_err(400, body, &e);
+	/* 199 bytes would end inside a character: 197 do not */
+	assert_int_equal(strlen(e.message), 197);
+	assert_true(jv_utf8_valid(e.message, strlen(e.message)));
+	assert_int_equal(oai_error_fault(&e), OAI_FAULT_REQUEST);
+	oai_error_text(&e, "OPENAI_IMAGE_MODEL", "gpt-image-2", "image", small,
+		       sizeof(small));
+	assert_true(strlen(small) <= 100);
+	assert_true(jv_utf8_valid(small, strlen(small)));
+	for (size_t n = 40; n < 120; n++) {
+		oai_error_text(&e, "OPENAI_IMAGE_MODEL", "gpt-image-2", "image",
+			       text, n);
+		assert_true(strlen(text) < n);
+		assert_true(jv_utf8_valid(text, strlen(text)));
+	}
+	oai_list_error_text(&e, "http://127.0.0.1:1/v1/models", small,
+			    sizeof(small));
+	assert_true(jv_utf8_valid(small, strlen(small)));
+}
+
+static void
+test_list_errors(void **state)
+{
+	struct oai_error e;
+	char text[600];
+
+	(void)state;
+	/* OpenAI's answer to a base URL without /v1 mentions "models" */
+	parse_err(404,
+		  "{\"error\":{\"message\":\"Invalid URL (GET /models)\","
+		  "\"type\":\"invalid_request_error\",\"param\":null,"
+		  "\"code\":null}}",
+		  &e);
+	oai_list_error_text(&e, "https://api.openai.com/models", text,
+			    sizeof(text));
+	assert_string_equal(text,
+			    "GET https://api.openai.com/models answered "
+			    "404 (HTTP 404): check OPENAI_BASE_URL (the "
+			    "API's base, e.g. https://api.openai.com/v1)");
+	assert_null(strstr(text, "OPENAI_MODEL"));
+	/* even a 404 that names a model is about the URL here */
+	parse_err(404, "{\"error\":{\"message\":\"model list not found\"}}",
+		  &e);
+	oai_list_error_text(&e, "http://x/v1/models", text, sizeof(text));
+	assert_non_null(strstr(text, "check OPENAI_BASE_URL"));
+	parse_err(401,
+		  "{\"error\":{\"message\":\"Incorrect API key "
+		  "provided: sk-proj-****XyZ9.\"}}",
+		  &e);
+	oai_list_error_text(&e, "http://x/v1/models", text, sizeof(text));
+	assert_string_equal(text, "OPENAI_API_KEY was refused (HTTP 401): set "
+				  "OPENAI_API_KEY to a valid key");
+	parse_err(503, "{\"error\":{\"message\":\"busy\"}}", &e);
+	oai_list_error_text(&e, "http://x/v1/models", text, sizeof(text));
+	assert_string_equal(text, "GET http://x/v1/models: HTTP 503: busy");
 }
 
 static struct json_object *
@@ -269,6 +496,8 @@ test_models_find(void **state)
 {
 	struct json_object *list = json(list_text), *bad;
 	struct oai_model_state st;
+	char text[600];
+	size_t n;
 
 	(void)state;
 	assert_int_equal(oai_models_find(list, "gpt-6-luna", &st), SJ_OK);
@@ -293,8 +522,22 @@ test_models_find(void **state)
 	bad = json("{\"data\":[{\"id\":\"x\",\"shutdown_date\":\"soon\"}]}");
 	assert_int_equal(oai_models_find(bad, "x", &st), SJ_EINVAL);
 	json_object_put(bad);
-	bad = json("{\"data\":[{\"name\":\"x\"}]}");
-	assert_int_equal(oai_models_find(bad, "x", &st), SJ_EINVAL);
+	/* entries without a usable id are skipped, not fatal */
+	bad = json("{\"data\":[{\"name\":\"x\"},7,null,[\"x\"],{\"id\":"
+		   "42},{\"id\":\"x\"}]}");
+	assert_int_equal(oai_models_find(bad, "x", &st), SJ_OK);
+	assert_true(st.listed);
+	json_object_put(bad);
+	/* an id past 256 bytes */
+	n = (size_t)snprintf(text, sizeof(text), "{\"data\":[{\"id\":\"");
+	memset(text + n, 'a', 300);
+	snprintf(text + n + 300, sizeof(text) - n - 300,
+		 "\"},{\"id\":\"gpt-6-luna\"}]}");
+	bad = json(text);
+	assert_int_equal(oai_models_find(bad, "gpt-6-luna", &st), SJ_OK);
+	assert_true(st.listed);
+	assert_int_equal(oai_models_find(bad, "dall-e-3", &st), SJ_OK);
+	assert_false(st.listed);
 	json_object_put(bad);
 }
 
@@ -392,8 +635,12 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_chat_shapes),
+	    cmocka_unit_test(test_chat_tokens),
 	    cmocka_unit_test(test_image_shapes),
+	    cmocka_unit_test(test_scrub),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_error_cuts),
+	    cmocka_unit_test(test_list_errors),
 	    cmocka_unit_test(test_usage),
 	    cmocka_unit_test(test_known_shutdowns),
 	    cmocka_unit_test(test_models_find),

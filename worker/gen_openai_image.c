@@ -1,0 +1,180 @@
+/*
+ * The openai provider's illustrations: image generations
+ * (POST /images/generations) for a prompt in a style, and cartoons of a
+ * photo.
+ *
+ * DESIGN
+ * The request takes the shape its model's family needs (lib/openai.c:
+ * no response_format for GPT image models, which always answer base64;
+ * the legacy shape for dall-e-*).  The answer's first image is either
+ * base64 (GPT image models), decoded here and capped at GEN_IMAGE_MAX, or
+ * a URL (some OpenAI-compatible servers), read with
+ * gen_fetch_answer_image(): under HTTP_FETCH only, never from our own
+ * media directory, so an answer cannot pass off another user's upload as
+ * its picture, and a failed fetch is the upstream's fault, not the
+ * user's.  Whatever arrives must be PNG, JPEG or WebP by its bytes.
+ *
+ * A cartoon of a photo is a description of the photo (a chat call,
+ * gen_openai.c, checkpointed so a retry pays only for what is missing)
+ * followed by an illustration of that description in the style.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "jsonv.h"
+#include "log.h"
+#include "openai.h"
+
+#include "gen_openai.h"
+
+#define IMAGE_ANS_MAX (GEN_IMAGE_MAX / 3 * 4 + 65536) /* bytes of an answer */
+
+static const char *
+style_phrase(const char *style)
+{
+	static const char *const phrases[][2] = {
+	    {"storybook",
+	     "a warm, painterly children's storybook illustration"},
+	    {"semi-realistic", "a soft semi-realistic digital painting"},
+	    {"comic-book", "a bold comic-book panel with clean ink lines"},
+	    {"flat-illustration",
+	     "a flat vector illustration in simple shapes"},
+	    {"anime", "an anime-style illustration with clean cel shading"},
+	};
+
+	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
+		if (style != NULL && strcmp(style, phrases[i][0]) == 0)
+			return phrases[i][1];
+	return phrases[1][1];
+}
+
+/* Decodes standard base64 s into out (initialised here). */
+static enum sj_err
+b64_decode(const char *s, size_t n, struct buf *out)
+{
+	size_t pad = 0;
+	int got;
+
+	buf_init(out, GEN_IMAGE_MAX);
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > GEN_IMAGE_MAX)
+		return SJ_EINVAL;
+	if ((out->data = malloc(n / 4 * 3 + 1)) == NULL)
+		return SJ_ENOMEM;
+	out->cap = n / 4 * 3 + 1;
+	got = EVP_DecodeBlock((unsigned char *)out->data,
+			      (const unsigned char *)s, (int)n);
+	if (got < 0) {
+		buf_free(out);
+		return SJ_EINVAL;
+	}
+	pad = (s[n - 1] == '=') + (s[n - 2] == '=');
+	out->len = (size_t)got - pad;
+	out->data[out->len] = '\0';
+	return SJ_OK;
+}
+
+/* The image an answer's url names, through the safe fetch. */
+static enum sj_err
+image_from_url(struct step_ctx *c, const char *url, struct gen_image *out)
+{
+	log_job(LOG_LVL_DEBUG, c->job->id, "image answer by url");
+	/* SSRF checks, size cap and magic bytes; records its own failure */
+	return gen_fetch_answer_image(c, url, out) ? SJ_OK : SJ_ELOST;
+}
+
+/*
+ * The image of an answer {"data":[{"b64_json"} or {"url"}]}: GPT image
+ * models answer base64; some OpenAI-compatible servers answer a URL.
+ * SJ_ELOST: the fetch failed and recorded why.
+ */
+static enum sj_err
+image_of(struct step_ctx *c, struct json_object *ans, struct gen_image *out)
+{
+	struct json_object *data, *item;
+	const char *b64, *url;
+	enum sj_err e;
+
+	if (jv_array(ans, "data", &data) != SJ_OK ||
+	    json_object_array_length(data) == 0)
+		return SJ_EINVAL;
+	item = json_object_array_get_idx(data, 0);
+	if (jv_str(item, "b64_json", IMAGE_ANS_MAX, &b64) == SJ_OK)
+		e = b64_decode(b64, strlen(b64), &out->data);
+	else if (jv_str(item, "url", OPENAI_URL_MAX - 1, &url) == SJ_OK)
+		return image_from_url(c, url, out);
+	else
+		return SJ_EINVAL;
+	return e;
+}
+
+bool
+openai_image(struct step_ctx *c, const char *prompt, const char *style,
+	     struct gen_image *out)
+{
+	struct json_object *body = NULL, *ans = NULL, *full;
+	struct openai_kind k = openai_image_kind(c);
+	const struct img_type *t;
+	enum sj_err e = SJ_ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	if ((full = openai_text("%s of: %s", style_phrase(style), prompt)) !=
+	    NULL)
+		e = oai_image_body(k.model, json_object_get_string(full),
+				   c->cfg->openai_image_size,
+				   c->cfg->openai_image_quality, &body);
+	json_object_put(full);
+	if (e != SJ_OK) {
+		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
+		return false;
+	}
+	if (!openai_post(c, "/images/generations", body, IMAGE_ANS_MAX,
+			 "Generating the image", &k, &ans))
+		return false;
+	e = image_of(c, ans, out);
+	json_object_put(ans);
+	if (e == SJ_ELOST) {
+		gen_image_free(out);
+		return false;
+	}
+	if (e == SJ_OK &&
+	    (t = img_sniff(out->data.data, out->data.len)) != NULL) {
+		out->ctype = t->ctype;
+		out->ext = t->ext;
+		return true;
+	}
+	gen_image_free(out);
+	if (e == SJ_ENOMEM)
+		step_fail_err(c, e, "Reading the image failed");
+	else
+		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
+			  "Generating the image failed: the answer holds no "
+			  "PNG, JPEG or WebP image");
+	return false;
+}
+
+#define CKPT_CARTOON_DESC "cartoon_description"
+
+bool
+openai_cartoon(struct step_ctx *c, const char *prompt, const char *style,
+	       const char *url, struct gen_image *out)
+{
+	char desc[GEN_DESC_MAX];
+	struct json_object *full;
+	bool ok;
+
+	if (url[0] == '\0')
+		return openai_image(c, prompt, style, out);
+	if (!gen_describe_once(c, CKPT_CARTOON_DESC, url, desc))
+		return false;
+	if ((full = openai_text("a cartoon portrait of %s. %s", desc,
+				prompt)) == NULL) {
+		step_fail_err(c, SJ_ENOMEM, "Building the prompt failed");
+		return false;
+	}
+	ok = openai_image(c, json_object_get_string(full), style, out);
+	json_object_put(full);
+	return ok;
+}
