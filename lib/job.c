@@ -465,17 +465,48 @@ static const struct db_stmt st_fail = {
     " RETURNING status",
     7};
 
+#define JOB_MSG_MAX 1024 /* bytes of a stored error message */
+
+/*
+ * msg as text PostgreSQL takes, into out: cut to JOB_MSG_MAX between two
+ * characters, and any byte that is not part of valid UTF-8 made a '?'.
+ * Callers already pass valid text; this is the last line of defence, as
+ * a refused message would leave the job to its lease and a rerun.
+ */
+static void
+msg_text(const char *msg, char out[JOB_MSG_MAX + 1])
+{
+	size_t n = jv_utf8_cut(msg, strnlen(msg, JOB_MSG_MAX + 4), JOB_MSG_MAX);
+
+	memcpy(out, msg, n);
+	out[n] = '\0';
+	for (size_t i = 0; i < n;) {
+		size_t k = 1;
+
+		while (k <= 4 && i + k <= n && !jv_utf8_valid(out + i, k))
+			k++;
+		if (k > 4 || i + k > n)
+			out[i++] = '?';
+		else
+			i += k;
+	}
+}
+
 enum sj_err
 job_fail(struct db *db, const struct job_lease *lease, bool transient,
 	 long retry_after_s, const char *code, const char *msg,
 	 enum job_status *out_status)
 {
-	char epoch[24], after[24];
+	char epoch[24], after[24], text[JOB_MSG_MAX + 1];
 	const char *params[7];
 	PGresult *r = NULL;
 	enum job_status st = JOB_FAILED;
 	enum sj_err e;
 
+	if (msg != NULL) {
+		msg_text(msg, text);
+		msg = text;
+	}
 	lease_params(lease, epoch, params);
 	params[3] = transient ? "true" : "false";
 	params[4] = code;

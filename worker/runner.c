@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonv.h"
 #include "log.h"
 #include "worker.h"
 
@@ -312,14 +313,21 @@ void
 step_fail(struct step_ctx *c, bool transient, const char *code, const char *fmt,
 	  ...)
 {
+	char text[sizeof(c->msg) + 4]; /* the bytes past the cut, to see it */
 	va_list ap;
+	size_t n;
 
 	c->end = RUN_FAIL;
 	c->transient = transient;
 	c->code = code;
 	va_start(ap, fmt);
-	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+		text[0] = '\0';
 	va_end(ap);
+	/* PostgreSQL refuses half a character: cut between two */
+	n = jv_utf8_cut(text, strlen(text), sizeof(c->msg) - 1);
+	memcpy(c->msg, text, n);
+	c->msg[n] = '\0';
 }
 
 void
