@@ -109,7 +109,8 @@ enum mode_kind {
 	MODE_BIG,
 	MODE_MALFORMED,
 	MODE_DELAY,
-	MODE_URL, /* images: answer {"data":[{"url"}]} (state_answer_url) */
+	MODE_URL,   /* images: answer {"data":[{"url"}]} (state_answer_url) */
+	MODE_ERROR, /* the path's scripted error envelope (state_error) */
 	MODE_MAX
 };
 
@@ -153,9 +154,9 @@ enum sj_err store_get(const char *id, struct reply *rep) SJ_WUR;
 
 /*
  * The GET /v1/models script: ids left out of the list (and then refused
- * like unknown models), shutdown dates replacing the built-in ones, no
- * shutdown_date fields at all (as some compatible servers), a delay and
- * a status to answer instead.
+ * like unknown models), retired ids served again, shutdown dates
+ * replacing the built-in ones, no shutdown_date fields at all (as some
+ * compatible servers), a delay and a status to answer instead.
  */
 #define MODELS_SCRIPT_MAX 16
 struct models_script {
@@ -164,17 +165,42 @@ struct models_script {
 	char sd_id[MODELS_SCRIPT_MAX][96];
 	char sd_date[MODELS_SCRIPT_MAX][16];
 	size_t nsd;
+	char revive[MODELS_SCRIPT_MAX][96]; /* retired models served again */
+	size_t nrevive;
 	bool no_dates;
 	unsigned delay_ms;
 	int status; /* 0: answer the list */
 };
 void state_models_set(const struct models_script *m);
 void state_models_get(struct models_script *m);
-/* Counts a GET /v1/models; returns the count so far. */
-uint64_t state_models_called(void);
 /* The URL a "url" mode answers with ("" : the fake's own test photo). */
 void state_answer_url_set(const char *url);
 void state_answer_url(char *out, size_t outsz);
+
+/*
+ * The error an "error" mode answers for a path: the whole envelope, its
+ * message with "{key}" standing for the key the request came with (as a
+ * proxy that echoes it).  status 0: none scripted (a 400).
+ */
+struct fake_error {
+	int status;
+	char type[64];
+	char code[64];
+	char param[64];
+	char message[2048];
+};
+void state_error_set(enum slot s, const struct fake_error *err);
+void state_error(enum slot s, struct fake_error *err);
+
+/* Counters of what is not an API call, shown by GET /_calls. */
+enum counter {
+	COUNT_MODELS = 0, /* GET /v1/models */
+	COUNT_IMG,	  /* GET or HEAD /img/... (the test photos) */
+	COUNT_BAD,	  /* requests that are not HTTP (e.g. a TLS hello) */
+	COUNT_MAX
+};
+/* Adds one to counter k; returns the count so far. */
+uint64_t state_count(enum counter k);
 
 /* ---- fake_models.c ---- */
 
@@ -191,11 +217,15 @@ enum fake_kind {
  */
 enum fake_kind model_check(const char *model, enum fake_kind want,
 			   struct reply *rep);
-/* False (rep set to the API's 400) when body has a field kind refuses. */
-bool chat_params_ok(struct json_object *body, enum fake_kind kind,
-		    struct reply *rep);
+/*
+ * False (rep set to the API's 400) when body has a field kind refuses,
+ * or asks for more tokens than model writes or fits in its context with
+ * a prompt of est_prompt tokens.
+ */
+bool chat_params_ok(struct json_object *body, const char *model,
+		    enum fake_kind kind, int64_t est_prompt, struct reply *rep);
 bool image_params_ok(struct json_object *body, struct reply *rep);
-/* GET /v1/models under the current script. */
+/* GET /v1/models under the current script (its delay is the caller's). */
 void api_models(const struct req *r, struct reply *rep);
 
 /* ---- fake_api.c ---- */
@@ -206,8 +236,13 @@ void api_chat(const struct req *r, struct reply *rep);
 void api_images(const struct req *r, struct reply *rep);
 /* The "url" mode's answer to an image request. */
 void api_images_url(const struct req *r, struct reply *rep);
-/* Bearer check shared by the API handlers (sets a 401 reply). */
+/*
+ * Bearer check shared by the API handlers: a wrong key gets OpenAI's 401
+ * (invalid_api_key, the key shown masked), a missing one its own 401.
+ */
 bool bearer_ok(const struct req *r, struct reply *rep);
+/* The "error" mode's answer for slot s (state_error). */
+void api_error_scripted(const struct req *r, enum slot s, struct reply *rep);
 /* cloud is the <cloud> segment of /v1_1/<cloud>/image/upload. */
 void api_upload(const struct req *r, const char *cloud, struct reply *rep);
 /* The test photo as PNG or JPEG (borrowed, lives until exit). */

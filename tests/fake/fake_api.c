@@ -99,16 +99,84 @@ reply_json(struct reply *rep, int status, struct json_object *o)
 	json_object_put(o);
 }
 
+/*
+ * key as OpenAI's 401 shows it: its first 8 bytes and last 4 with stars
+ * between (a short key: a quarter of it at each end).
+ */
+static void
+key_masked(const char *key, char *out, size_t outsz)
+{
+	size_t n = strlen(key), keep = n >= 16 ? 8 : n / 4,
+	       tail = n >= 16 ? 4 : n / 4;
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (n + 1 > outsz)
+		return;
+	memcpy(out, key, keep);
+	used = keep;
+	for (size_t i = keep; i < n - tail; i++)
+		out[used++] = '*';
+	memcpy(out + used, key + n - tail, tail);
+	out[used + tail] = '\0';
+}
+
 bool
 bearer_ok(const struct req *r, struct reply *rep)
 {
+	char masked[FAKE_AUTH_MAX], msg[FAKE_AUTH_MAX + 256];
+
 	if (fake_cfg.api_key == NULL ||
 	    (strncmp(r->auth, "Bearer ", 7) == 0 &&
 	     strcmp(r->auth + 7, fake_cfg.api_key) == 0))
 		return true;
-	reply_error(rep, 401, "invalid_request_error",
-		    "Incorrect API key provided.");
+	if (strncmp(r->auth, "Bearer ", 7) != 0 || r->auth[7] == '\0') {
+		reply_api_error(rep, 401, "invalid_request_error", NULL, NULL,
+				"You didn't provide an API key. You need to "
+				"provide your API key in an Authorization "
+				"header using Bearer auth (i.e. Authorization: "
+				"Bearer YOUR_KEY).");
+		return false;
+	}
+	key_masked(r->auth + 7, masked, sizeof(masked));
+	snprintf(msg, sizeof(msg),
+		 "Incorrect API key provided: %s. You can find your API key "
+		 "at https://platform.openai.com/account/api-keys.",
+		 masked);
+	reply_api_error(rep, 401, "invalid_request_error", NULL,
+			"invalid_api_key", msg);
 	return false;
+}
+
+void
+api_error_scripted(const struct req *r, enum slot s, struct reply *rep)
+{
+	const char *key =
+	    strncmp(r->auth, "Bearer ", 7) == 0 ? r->auth + 7 : "";
+	struct fake_error err;
+	struct buf msg;
+	const char *p, *at;
+
+	state_error(s, &err);
+	if (err.status == 0) {
+		reply_error(rep, 400, "invalid_request_error",
+			    "Scripted bad request");
+		return;
+	}
+	buf_init(&msg, sizeof(err.message) * 2 + FAKE_AUTH_MAX * 4);
+	for (p = err.message; (at = strstr(p, "{key}")) != NULL; p = at + 5)
+		if (buf_add(&msg, p, (size_t)(at - p)) != SJ_OK ||
+		    buf_addstr(&msg, key) != SJ_OK)
+			break;
+	if (buf_addstr(&msg, p) == SJ_OK)
+		reply_api_error(rep, err.status,
+				err.type[0] ? err.type
+					    : "invalid_request_error",
+				err.param[0] ? err.param : NULL,
+				err.code[0] ? err.code : NULL, msg.data);
+	else
+		reply_error(rep, 500, "server_error", "out of memory");
+	buf_free(&msg);
 }
 
 /* Parses a JSON object body; on failure sets a 400 reply. */
@@ -354,7 +422,7 @@ api_chat(const struct req *r, struct reply *rep)
 	}
 	if ((in.kind = model_check(in.model, KIND_CHAT_REASONING, rep)) ==
 		KIND_NONE ||
-	    !chat_params_ok(o, in.kind, rep)) {
+	    !chat_params_ok(o, in.model, in.kind, (int64_t)r->blen / 4, rep)) {
 		json_object_put(o);
 		return;
 	}

@@ -9,16 +9,22 @@
  * refused like an unknown one, as for a key without access), replace its
  * shutdown date, or drop every shutdown_date field.
  *
+ * The script can also bring retired models back ("revive"), as an
+ * OpenAI-compatible server that still serves them does.
+ *
  * Request checks follow the API's answers: reasoning chat models refuse
  * max_tokens (400 unsupported_parameter) and any temperature but 1 (400
  * unsupported_value); classic chat models refuse reasoning_effort; GPT
  * image models refuse response_format and style (400 unknown_parameter)
- * and unknown quality or output_format values (400 invalid_value).
+ * and unknown quality or output_format values (400 invalid_value).  Each
+ * chat model has its output-token limit and context: max_tokens or
+ * max_completion_tokens past the limit is a 400 naming that parameter,
+ * and a prompt (a token per 4 bytes of the body) plus max_tokens past
+ * the context is a 400 context_length_exceeded, as the API answers.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 
@@ -29,62 +35,84 @@ struct fake_model {
 	const char *id;
 	enum fake_kind kind;
 	const char *shutdown; /* NULL: none announced */
+	int64_t max_out;      /* completion tokens; chat models only */
+	int64_t context;      /* prompt and completion together */
+	bool retired;	      /* refused unless the script revives it */
 };
 
-static const struct fake_model served[] = {
-    {"gpt-6-luna", KIND_CHAT_REASONING, NULL},
-    {"gpt-6.1-terra", KIND_CHAT_REASONING, NULL},
-    {"gpt-6.1-sol", KIND_CHAT_REASONING, NULL},
-    {"gpt-6-astra", KIND_CHAT_REASONING, NULL},
-    {"gpt-5-mini", KIND_CHAT_REASONING, "2026-12-11"},
-    {"gpt-4o-mini", KIND_CHAT_CLASSIC, "2027-01-14"},
-    {"gpt-4.1-mini", KIND_CHAT_CLASSIC, "2027-01-14"},
-    {"gpt-image-2.6-flare", KIND_IMAGE, NULL},
-    {"gpt-image-2.6-sunburst", KIND_IMAGE, NULL},
-    {"gpt-image-2.5-flare", KIND_IMAGE, NULL},
-    {"gpt-image-2", KIND_IMAGE, NULL},
-};
-
-static const char *const retired[] = {
-    "dall-e-2", "dall-e-3", "gpt-image-1", "gpt-3.5-turbo", "gpt-4",
-    "o1",	"o3-mini",  "o4-mini",	   "gpt-4.1-nano",
+static const struct fake_model models[] = {
+    {"gpt-6-luna", KIND_CHAT_REASONING, NULL, 128000, 400000, false},
+    {"gpt-6.1-terra", KIND_CHAT_REASONING, NULL, 128000, 400000, false},
+    {"gpt-6.1-sol", KIND_CHAT_REASONING, NULL, 128000, 400000, false},
+    {"gpt-6-astra", KIND_CHAT_REASONING, NULL, 128000, 400000, false},
+    {"gpt-5-mini", KIND_CHAT_REASONING, "2026-12-11", 128000, 400000, false},
+    {"gpt-4o-mini", KIND_CHAT_CLASSIC, "2027-01-14", 16384, 128000, false},
+    {"gpt-4.1-mini", KIND_CHAT_CLASSIC, "2027-01-14", 32768, 1047576, false},
+    {"gpt-image-2.6-flare", KIND_IMAGE, NULL, 0, 0, false},
+    {"gpt-image-2.6-sunburst", KIND_IMAGE, NULL, 0, 0, false},
+    {"gpt-image-2.5-flare", KIND_IMAGE, NULL, 0, 0, false},
+    {"gpt-image-2", KIND_IMAGE, NULL, 0, 0, false},
+    {"dall-e-2", KIND_IMAGE, "2026-05-12", 0, 0, true},
+    {"dall-e-3", KIND_IMAGE, "2026-05-12", 0, 0, true},
+    {"gpt-image-1", KIND_IMAGE, "2026-10-23", 0, 0, true},
+    {"gpt-3.5-turbo", KIND_CHAT_CLASSIC, "2026-10-23", 4096, 16385, true},
+    {"gpt-4", KIND_CHAT_CLASSIC, "2026-10-23", 8192, 8192, true},
+    {"gpt-4-turbo", KIND_CHAT_CLASSIC, "2026-10-23", 4096, 128000, true},
+    {"o1", KIND_CHAT_REASONING, "2026-10-23", 100000, 200000, true},
+    {"o3-mini", KIND_CHAT_REASONING, "2026-10-23", 100000, 200000, true},
+    {"o4-mini", KIND_CHAT_REASONING, "2026-10-23", 100000, 200000, true},
+    {"gpt-4.1-nano", KIND_CHAT_CLASSIC, "2026-10-23", 32768, 1047576, true},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static bool
-omitted(const struct models_script *ms, const char *id)
+listed_in(const char (*ids)[96], size_t n, const char *id)
 {
-	for (size_t i = 0; i < ms->nomit; i++)
-		if (strcmp(ms->omit[i], id) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
 			return true;
 	return false;
+}
+
+/* Served and listed under the script: not left out, retired or revived. */
+static bool
+serving(const struct models_script *ms, const struct fake_model *m)
+{
+	return !listed_in(ms->omit, ms->nomit, m->id) &&
+	       (!m->retired || listed_in(ms->revive, ms->nrevive, m->id));
+}
+
+static const struct fake_model *
+model_find(const char *id)
+{
+	for (size_t i = 0; id != NULL && i < COUNT(models); i++)
+		if (strcmp(id, models[i].id) == 0)
+			return &models[i];
+	return NULL;
 }
 
 enum fake_kind
 model_check(const char *model, enum fake_kind want, struct reply *rep)
 {
+	const struct fake_model *m = model_find(model);
 	struct models_script ms;
 	char msg[256];
 
 	state_models_get(&ms);
-	for (size_t i = 0; model != NULL && i < COUNT(served); i++)
-		if (strcmp(model, served[i].id) == 0 && !omitted(&ms, model) &&
-		    (served[i].kind == want ||
-		     (want != KIND_IMAGE && served[i].kind != KIND_IMAGE)))
-			return served[i].kind;
+	if (m != NULL && serving(&ms, m) &&
+	    (m->kind == want || (want != KIND_IMAGE && m->kind != KIND_IMAGE)))
+		return m->kind;
 	snprintf(msg, sizeof(msg),
 		 "The model `%s` does not exist or you do not have access "
 		 "to it.",
 		 model ? model : "");
-	for (size_t i = 0; model != NULL && i < COUNT(retired); i++)
-		if (strcmp(model, retired[i]) == 0)
-			snprintf(
-			    msg, sizeof(msg),
-			    "The model `%s` has been deprecated, learn "
-			    "more here: "
-			    "https://platform.openai.com/docs/deprecations",
-			    model);
+	if (m != NULL && m->retired)
+		snprintf(msg, sizeof(msg),
+			 "The model `%s` has been deprecated, learn "
+			 "more here: "
+			 "https://platform.openai.com/docs/deprecations",
+			 model);
 	if (model == NULL)
 		reply_api_error(rep, 400, "invalid_request_error", "model",
 				"missing_required_parameter",
@@ -102,8 +130,56 @@ unsupported(struct reply *rep, const char *param, const char *code,
 	reply_api_error(rep, 400, "invalid_request_error", param, code, msg);
 }
 
+/*
+ * The token limits of model: the API's answer when field (max_tokens or
+ * max_completion_tokens) asks for more than the model writes, or the
+ * prompt (est_prompt tokens) and the answer do not fit its context.
+ */
+static bool
+tokens_ok(struct json_object *body, const char *model, int64_t est_prompt,
+	  struct reply *rep)
+{
+	const struct fake_model *m = model_find(model);
+	const char *field = "max_completion_tokens";
+	int64_t want = 0;
+	char msg[320];
+
+	if (m == NULL || m->max_out == 0)
+		return true;
+	if (jv_i64(body, field, 1, INT64_MAX / 4, &want) == SJ_ENOTFOUND)
+		field = "max_tokens";
+	if (jv_i64(body, field, 1, INT64_MAX / 4, &want) == SJ_EINVAL) {
+		unsupported(rep, field, "invalid_type",
+			    "Invalid type for the token limit: expected an "
+			    "integer of at least 1.");
+		return false;
+	}
+	if (want > m->max_out) {
+		snprintf(msg, sizeof(msg),
+			 "%s is too large: %lld. This model supports at most "
+			 "%lld completion tokens, whereas you provided %lld.",
+			 field, (long long)want, (long long)m->max_out,
+			 (long long)want);
+		unsupported(rep, field, "invalid_value", msg);
+		return false;
+	}
+	if (est_prompt + (want > 0 ? want : 1) > m->context) {
+		snprintf(msg, sizeof(msg),
+			 "This model's maximum context length is %lld tokens. "
+			 "However, you requested %lld tokens (%lld in the "
+			 "messages, %lld in the completion). Please reduce the "
+			 "length of the messages or completion.",
+			 (long long)m->context, (long long)(est_prompt + want),
+			 (long long)est_prompt, (long long)want);
+		unsupported(rep, "messages", "context_length_exceeded", msg);
+		return false;
+	}
+	return true;
+}
+
 bool
-chat_params_ok(struct json_object *body, enum fake_kind kind, struct reply *rep)
+chat_params_ok(struct json_object *body, const char *model, enum fake_kind kind,
+	       int64_t est_prompt, struct reply *rep)
 {
 	struct json_object *t;
 
@@ -133,7 +209,7 @@ chat_params_ok(struct json_object *body, enum fake_kind kind, struct reply *rep)
 			    "not supported with this model.");
 		return false;
 	}
-	return true;
+	return tokens_ok(body, model, est_prompt, rep);
 }
 
 /* True when the string field key is absent or one of set. */
@@ -219,15 +295,7 @@ api_models(const struct req *r, struct reply *rep)
 	struct models_script ms;
 	const char *s;
 
-	(void)state_models_called();
 	state_models_get(&ms);
-	if (ms.delay_ms > 0) {
-		struct timespec ts = {.tv_sec = ms.delay_ms / 1000,
-				      .tv_nsec =
-					  (long)(ms.delay_ms % 1000) * 1000000};
-
-		nanosleep(&ts, NULL);
-	}
 	if (!bearer_ok(r, rep))
 		return;
 	if (ms.status != 0) {
@@ -237,10 +305,10 @@ api_models(const struct req *r, struct reply *rep)
 	}
 	o = json_object_new_object();
 	data = json_object_new_array();
-	for (size_t i = 0; i < COUNT(served); i++)
-		if (!omitted(&ms, served[i].id))
+	for (size_t i = 0; i < COUNT(models); i++)
+		if (serving(&ms, &models[i]))
 			json_object_array_add(data,
-					      model_json(&ms, &served[i]));
+					      model_json(&ms, &models[i]));
 	json_object_object_add(o, "object", json_object_new_string("list"));
 	json_object_object_add(o, "data", data);
 	s = json_object_to_json_string_ext(

@@ -1,10 +1,12 @@
 /*
  * DESIGN: the fake upstream server's shared state, all behind one mutex.
  *
- * Four parts: per-path fault scripts (a bounded queue of modes and a
- * default, and the URL a "url" answer names), the call log (with each
- * request's model and top-level fields), the uploaded images, and the
- * GET /v1/models script with its call count.  Each is capped so a
+ * Five parts: per-path fault scripts (a bounded queue of modes and a
+ * default, the URL a "url" answer names and the envelope an "error"
+ * answer sends), the call log (with each request's model and top-level
+ * fields), the uploaded images, the GET /v1/models script, and counters
+ * of the requests that are not API calls (model lists, test photos,
+ * bytes that are not HTTP).  Each is capped so a
  * runaway test cannot exhaust memory: QUEUE_MAX modes per path,
  * CALLS_MAX log entries (later calls go unlogged, with a warning), and
  * STORE_MAX bytes of uploads.  Call ids are a counter that /_reset never
@@ -60,8 +62,9 @@ static uint64_t calls_base; /* id of calls[0] minus one */
 static struct item *items;
 static size_t store_bytes;
 static struct models_script models;
-static uint64_t models_calls;
+static uint64_t counters[COUNT_MAX];
 static char answer_url[2048];
+static struct fake_error errors[SLOT_MAX];
 
 static const char *const mode_names[MODE_MAX] = {
     [MODE_OK] = "ok",	    [MODE_429] = "429",
@@ -69,6 +72,7 @@ static const char *const mode_names[MODE_MAX] = {
     [MODE_HANG] = "hang",   [MODE_TRICKLE] = "trickle",
     [MODE_BIG] = "big",	    [MODE_MALFORMED] = "malformed",
     [MODE_DELAY] = "delay", [MODE_URL] = "url",
+    [MODE_ERROR] = "error",
 };
 
 enum sj_err
@@ -132,7 +136,8 @@ clear_locked(void)
 	items = NULL;
 	store_bytes = 0;
 	memset(&models, 0, sizeof(models));
-	models_calls = 0;
+	memset(counters, 0, sizeof(counters));
+	memset(errors, 0, sizeof(errors));
 	answer_url[0] = '\0';
 }
 
@@ -237,14 +242,30 @@ state_models_get(struct models_script *m)
 }
 
 uint64_t
-state_models_called(void)
+state_count(enum counter k)
 {
 	uint64_t n;
 
 	pthread_mutex_lock(&mu);
-	n = ++models_calls;
+	n = ++counters[k];
 	pthread_mutex_unlock(&mu);
 	return n;
+}
+
+void
+state_error_set(enum slot s, const struct fake_error *err)
+{
+	pthread_mutex_lock(&mu);
+	errors[s] = *err;
+	pthread_mutex_unlock(&mu);
+}
+
+void
+state_error(enum slot s, struct fake_error *err)
+{
+	pthread_mutex_lock(&mu);
+	*err = errors[s];
+	pthread_mutex_unlock(&mu);
 }
 
 void
@@ -336,8 +357,15 @@ calls_json(struct buf *out)
 	pthread_mutex_unlock(&mu);
 	json_object_object_add(root, "calls", arr);
 	pthread_mutex_lock(&mu);
-	json_object_object_add(root, "models_calls",
-			       json_object_new_int64((int64_t)models_calls));
+	json_object_object_add(
+	    root, "models_calls",
+	    json_object_new_int64((int64_t)counters[COUNT_MODELS]));
+	json_object_object_add(
+	    root, "img_gets",
+	    json_object_new_int64((int64_t)counters[COUNT_IMG]));
+	json_object_object_add(
+	    root, "bad_requests",
+	    json_object_new_int64((int64_t)counters[COUNT_BAD]));
 	pthread_mutex_unlock(&mu);
 	e = buf_addstr(out, json_object_to_json_string_ext(
 				root, JSON_C_TO_STRING_PLAIN |

@@ -13,7 +13,12 @@
  * request's model and top-level fields, so a test sees a call even when
  * it hangs and can check the request's shape.  GET /v1/models is
  * answered (fake_models.c) and counted but not logged as a call: workers
- * make it at start-up, at moments no test controls.  The handler's answer
+ * make it at start-up, at moments no test controls.  Fetches of the test
+ * photos and requests that are not HTTP at all (a TLS hello) are counted
+ * too, so a test can tell that nothing reached the fake.  A path the
+ * fake does not serve gets OpenAI's 404 ("Invalid URL (GET /x)").  Every
+ * wait for a scripted delay ends early when the client hangs up, so no
+ * thread outlives its client by the delay.  The handler's answer
  * (fake_api.c) is a plain struct reply; the mode decides how it goes out: at
  * once, late, a byte a second, not at all, or replaced by a fault.  The
  * long-running modes (hang, trickle, big) poll for the client going away and
@@ -101,6 +106,18 @@ fault_reply(const struct mode *m, struct reply *rep)
 	default:
 		return false;
 	}
+}
+
+/* Waits ms, or less when the client hangs up first; true when it did. */
+static bool
+wait_or_gone(int fd, unsigned ms)
+{
+	int64_t end = num_mono_ms() + ms, left;
+
+	while ((left = end - num_mono_ms()) > 0 && !stop)
+		if (http_wait_gone(fd, left < 1000 ? (int)left : 1000))
+			return true;
+	return false;
 }
 
 /* Reads nothing more and answers nothing until the client closes. */
@@ -241,11 +258,16 @@ api_call(int fd, const struct req *r, enum slot s, const char *cloud)
 		reply_free(&rep);
 		return false;
 	}
-	if (m.kind == MODE_DELAY)
-		sleep_ms(m.arg);
+	if (m.kind == MODE_DELAY && wait_or_gone(fd, m.arg)) {
+		calls_end(id, 0, false);
+		reply_free(&rep);
+		return false;
+	}
 	if (m.kind == MODE_URL && s == SLOT_IMAGES &&
 	    strcmp(r->method, "POST") == 0)
 		api_images_url(r, &rep);
+	else if (m.kind == MODE_ERROR)
+		api_error_scripted(r, s, &rep);
 	else if (!fault_reply(&m, &rep))
 		api_answer(r, s, cloud, &rep);
 	if (m.kind == MODE_TRICKLE)
@@ -319,6 +341,7 @@ route_img(const struct req *r, struct reply *rep)
 
 	if (!method_ok(r, "GET", "HEAD", rep))
 		return;
+	(void)state_count(COUNT_IMG);
 	if (strcmp(r->path, "/img/photo.png") == 0 ||
 	    strcmp(r->path, "/img/photo.jpg") == 0) {
 		bool jpeg = r->path[11] == 'j';
@@ -373,6 +396,35 @@ route_redirect(const struct req *r, struct reply *rep)
 	snprintf(rep->extra, sizeof(rep->extra), "Location: %s\r\n", to);
 }
 
+/* The "error" object of a /_script body into err (status 0: none). */
+static const char *
+script_error(struct json_object *o, struct fake_error *err)
+{
+	static const char *const keys[] = {"type", "code", "param", "message"};
+	char *const dst[] = {err->type, err->code, err->param, err->message};
+	const size_t cap[] = {sizeof(err->type), sizeof(err->code),
+			      sizeof(err->param), sizeof(err->message)};
+	struct json_object *e;
+	const char *v;
+	int64_t st;
+
+	memset(err, 0, sizeof(*err));
+	if (jv_object(o, "error", &e) != SJ_OK)
+		return NULL;
+	if (jv_i64(e, "status", 400, 599, &st) != SJ_OK)
+		return "'error' needs a status of 400..599";
+	err->status = (int)st;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		enum sj_err x = jv_str(e, keys[i], cap[i] - 1, &v);
+
+		if (x == SJ_OK)
+			memcpy(dst[i], v, strlen(v) + 1);
+		else if (x != SJ_ENOTFOUND)
+			return "'error' fields must be short strings";
+	}
+	return NULL;
+}
+
 /* Parses the modes array and default of a /_script body. */
 static const char *
 script_modes(struct json_object *o, struct mode *modes, size_t *n,
@@ -408,6 +460,7 @@ route_script(const struct req *r, struct reply *rep)
 	struct mode *modes = calloc(SCRIPT_MODES, sizeof(*modes));
 	struct json_object *o = NULL;
 	const char *why = "Malformed JSON", *path, *url;
+	struct fake_error err;
 	struct mode def;
 	bool has_def = false;
 	size_t n = 0;
@@ -424,11 +477,15 @@ route_script(const struct req *r, struct reply *rep)
 			slot = slot_of_script_path(path);
 		if (slot >= 0)
 			why = script_modes(o, modes, &n, &def, &has_def);
+		if (why == NULL)
+			why = script_error(o, &err);
 		if (why == NULL && state_script((enum slot)slot, modes, n,
 						has_def ? &def : NULL) != SJ_OK)
 			why = "queue full";
 		if (why == NULL && jv_str(o, "url", 2047, &url) == SJ_OK)
 			state_answer_url_set(url);
+		if (why == NULL && err.status != 0)
+			state_error_set((enum slot)slot, &err);
 	}
 	json_object_put(o);
 	free(modes);
@@ -450,12 +507,12 @@ script_ids(struct json_object *o, const char *key, char (*dst)[96], size_t max,
 	if (e == SJ_ENOTFOUND)
 		return NULL;
 	if (e != SJ_OK || json_object_array_length(arr) > max)
-		return "'omit' must be an array of at most 16 ids";
+		return "'omit' and 'revive' are arrays of at most 16 ids";
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *v = json_object_array_get_idx(arr, i);
 
 		if (!json_object_is_type(v, json_type_string))
-			return "'omit' must hold strings";
+			return "'omit' and 'revive' hold strings";
 		snprintf(dst[(*n)++], 96, "%s", json_object_get_string(v));
 	}
 	return NULL;
@@ -485,8 +542,9 @@ script_dates(struct json_object *o, struct models_script *ms)
 }
 
 /*
- * POST /_models {"omit":[ids], "shutdown":{id: date}, "no_dates":bool,
- * "delay_ms":n, "status":n}: replaces the GET /v1/models script.
+ * POST /_models {"omit":[ids], "revive":[ids], "shutdown":{id: date},
+ * "no_dates":bool, "delay_ms":n, "status":n}: replaces the GET /v1/models
+ * script.
  */
 static void
 route_models_script(const struct req *r, struct reply *rep)
@@ -503,6 +561,9 @@ route_models_script(const struct req *r, struct reply *rep)
 	    SJ_OK) {
 		why = script_ids(o, "omit", ms.omit, MODELS_SCRIPT_MAX,
 				 &ms.nomit);
+		if (why == NULL)
+			why = script_ids(o, "revive", ms.revive,
+					 MODELS_SCRIPT_MAX, &ms.nrevive);
 		if (why == NULL)
 			why = script_dates(o, &ms);
 		if (why == NULL &&
@@ -537,9 +598,6 @@ route_local(const struct req *r, struct reply *rep)
 		route_script(r, rep);
 	} else if (strcmp(r->path, "/_models") == 0) {
 		route_models_script(r, rep);
-	} else if (strcmp(r->path, "/v1/models") == 0) {
-		if (method_ok(r, "GET", NULL, rep))
-			api_models(r, rep);
 	} else if (strcmp(r->path, "/_calls") == 0) {
 		if (method_ok(r, "GET", NULL, rep) &&
 		    calls_json(&rep->body) == SJ_OK) {
@@ -552,8 +610,32 @@ route_local(const struct req *r, struct reply *rep)
 			reply_set(rep, 200, "application/json", OK_JSON, 11);
 		}
 	} else {
-		reply_error(rep, 404, "not_found", "No such path");
+		char msg[FAKE_TARGET_MAX + 32];
+
+		snprintf(msg, sizeof(msg), "Invalid URL (%s %s)", r->method,
+			 r->path);
+		reply_api_error(rep, 404, "invalid_request_error", NULL, NULL,
+				msg);
 	}
+}
+
+/*
+ * GET /v1/models, counted, after the script's delay (cut short when the
+ * client hangs up: then false and nothing is sent).
+ */
+static bool
+models_answer(int fd, const struct req *r, struct reply *rep)
+{
+	struct models_script ms;
+
+	if (!method_ok(r, "GET", NULL, rep))
+		return true;
+	(void)state_count(COUNT_MODELS);
+	state_models_get(&ms);
+	if (ms.delay_ms > 0 && wait_or_gone(fd, ms.delay_ms))
+		return false;
+	api_models(r, rep);
+	return true;
 }
 
 /* Answers one request; true to keep the connection open. */
@@ -571,7 +653,12 @@ dispatch(int fd, const struct req *r)
 	if (upload_cloud(r->path, cloud))
 		return api_call(fd, r, SLOT_UPLOAD, cloud);
 	reply_init(&rep);
-	route_local(r, &rep);
+	if (strcmp(r->path, "/v1/models") != 0)
+		route_local(r, &rep);
+	else if (!models_answer(fd, r, &rep)) {
+		reply_free(&rep);
+		return false;
+	}
 	keep =
 	    http_send_reply(fd, &rep, strcmp(r->method, "HEAD") == 0, r->close);
 	reply_free(&rep);
@@ -594,6 +681,7 @@ conn_main(void *arg)
 		if (e == SJ_EIO)
 			break;
 		if (e != SJ_OK) {
+			(void)state_count(COUNT_BAD);
 			reply_init(&rep);
 			reply_error(&rep, status, "invalid_request_error",
 				    "Bad HTTP request");

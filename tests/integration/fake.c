@@ -101,7 +101,7 @@ fake_models(const struct fake *f, const char *body)
 }
 
 int
-fake_models_calls(const struct fake *f)
+fake_counter(const struct fake *f, const char *name)
 {
 	char url[128];
 	struct resp r;
@@ -110,9 +110,15 @@ fake_models_calls(const struct fake *f)
 	snprintf(url, sizeof(url), "%s/_calls", f->base);
 	http("GET", url, NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
-	n = (int)jint(r.json, "models_calls");
+	n = (int)jint(r.json, name);
 	resp_free(&r);
 	return n;
+}
+
+int
+fake_models_calls(const struct fake *f)
+{
+	return fake_counter(f, "models_calls");
 }
 
 struct json_object *

@@ -32,17 +32,27 @@ struct fake {
 
 void fake_start(struct fake *f);
 void fake_stop(struct fake *f);
-/* POST /_script {"path": path, <what>} (what: "\"modes\":[...]" etc.) */
+/*
+ * POST /_script {"path": path, <what>} (what: "\"modes\":[...]", "\"url\"",
+ * "\"error\":{status, type, code, param, message}" for the "error" mode,
+ * whose message has {key} replaced by the request's key).
+ */
 void fake_script(const struct fake *f, const char *path, const char *what);
 void fake_reset(const struct fake *f);
 /*
  * POST /_models body: the GET /v1/models script ({"omit":[ids],
- * "shutdown":{id:date}, "no_dates":true, "delay_ms":n, "status":n}; "{}"
- * restores the plain list).  fake_reset() restores it too.
+ * "revive":[retired ids served again], "shutdown":{id:date},
+ * "no_dates":true, "delay_ms":n, "status":n}; "{}" restores the plain
+ * list).  fake_reset() restores it too.
  */
 void fake_models(const struct fake *f, const char *body);
 /* How many GET /v1/models the fake has answered since its last reset. */
 int fake_models_calls(const struct fake *f);
+/*
+ * A counter of the fake since its last reset: "models_calls", "img_gets"
+ * (fetches of its test photos), "bad_requests" (bytes that are not HTTP).
+ */
+int fake_counter(const struct fake *f, const char *name);
 /* The call log (a new array reference). */
 struct json_object *fake_calls(const struct fake *f);
 /* Calls in log to path (NULL: all). */

@@ -888,6 +888,21 @@ test_models_get(void **state)
 			 SJ_EPERMANENT);
 	assert_null(list);
 	assert_non_null(strstr(why, "HTTP 503"));
+	/* a base URL without /v1: the API's 404 names the URL, no model */
+	fake_post("/_models", "{}");
+	url_of(url, sizeof(url), "");
+	assert_int_equal(oai_models_get(&c, 5000, &list, why, sizeof(why)),
+			 SJ_EPERMANENT);
+	assert_non_null(strstr(why, "/models answered 404 (HTTP 404): check "
+				    "OPENAI_BASE_URL"));
+	assert_null(strstr(why, "OPENAI_MODEL"));
+	/* a refused key: a fixed line naming the setting */
+	url_of(url, sizeof(url), "/v1");
+	fake_post("/_models", "{\"status\":401}");
+	assert_int_equal(oai_models_get(&c, 5000, &list, why, sizeof(why)),
+			 SJ_EPERMANENT);
+	assert_string_equal(why, "OPENAI_API_KEY was refused (HTTP 401): set "
+				 "OPENAI_API_KEY to a valid key");
 	/* a list that does not come in time */
 	fake_post("/_models", "{\"delay_ms\":3000}");
 	assert_int_equal(oai_models_get(&c, 300, &list, why, sizeof(why)),
