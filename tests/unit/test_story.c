@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "card_check.h"
 #include "cartoon.h"
 #include "local.h"
 #include "sentence.h"
@@ -361,20 +362,6 @@ breakdown(const char *story, const char *audience, struct book *b)
 	json_object_put(pages);
 }
 
-/* True when text ends a sentence: a terminator, then only closers. */
-static bool
-ends_sentence(const char *text)
-{
-	size_t n = strlen(text);
-
-	while (n > 0 && strchr("\"')", text[n - 1]) != NULL)
-		n--;
-	if (n >= 3 && (memcmp(text + n - 3, "\xe2\x80\x9d", 3) == 0 ||
-		       memcmp(text + n - 3, "\xe2\x80\x99", 3) == 0))
-		n -= 3;
-	return n > 0 && strchr(".!?", text[n - 1]) != NULL;
-}
-
 /*
  * Sentences "S<i>." of len - 1 letters each, a blank line after every
  * per_para of them (0: one paragraph).
@@ -412,9 +399,9 @@ static void
 check_whole(const struct book *b)
 {
 	for (size_t i = 0; i < b->scenes; i++) {
-		if (!ends_sentence(b->desc[i]))
+		if (!card_ends_sentence(b->desc[i]))
 			print_message("mid-sentence: [%s]\n", b->desc[i]);
-		assert_true(ends_sentence(b->desc[i]));
+		assert_true(card_ends_sentence(b->desc[i]));
 	}
 }
 
@@ -610,7 +597,7 @@ test_scenes_long_sentence(void **state)
 						 " Short two %zu.", i);
 				breakdown(t, "children", &b);
 				for (size_t i = 0; i < b.scenes; i++) {
-					if (ends_sentence(b.desc[i]))
+					if (card_ends_sentence(b.desc[i]))
 						continue;
 					if (lens[l] < STORY_DESC_MAX - 8)
 						print_message(
@@ -676,151 +663,6 @@ test_scenes_prompt_words(void **state)
 
 /* ---- scene cards ---- */
 
-/* The fill of the first element of class cls in svg, into out. */
-static bool
-class_fill(const char *svg, const char *cls, char out[16])
-{
-	char pat[64];
-	const char *p, *f;
-
-	snprintf(pat, sizeof(pat), "class=\"%s\"", cls);
-	if ((p = strstr(svg, pat)) == NULL)
-		return false;
-	f = strstr(p, " fill=\"");
-	assert_non_null(f);
-	assert_true(f < strchr(p, '>'));
-	f += 7;
-	assert_true(strcspn(f, "\"") < 16);
-	snprintf(out, 16, "%.*s", (int)strcspn(f, "\""), f);
-	return true;
-}
-
-/* The caption's text: its tspans joined by spaces, entities decoded. */
-static void
-caption_of(const char *svg, char *out, size_t outsz)
-{
-	static const char *const ent[][2] = {{"&amp;", "&"},
-					     {"&lt;", "<"},
-					     {"&gt;", ">"},
-					     {"&quot;", "\""},
-					     {"&apos;", "'"}};
-	const char *p = strstr(svg, "<text class=\"caption\"");
-	size_t o = 0;
-
-	assert_non_null(p);
-	while ((p = strstr(p, "<tspan")) != NULL) {
-		const char *end;
-
-		p = strchr(p, '>') + 1;
-		end = strstr(p, "</tspan>");
-		if (o > 0)
-			out[o++] = ' ';
-		while (p < end) {
-			size_t e, l = 1;
-
-			for (e = 0; e < 5; e++)
-				if (strncmp(p, ent[e][0], strlen(ent[e][0])) ==
-				    0)
-					break;
-			if (e < 5) {
-				out[o++] = ent[e][1][0];
-				p += strlen(ent[e][0]);
-				continue;
-			}
-			assert_true(o + l < outsz);
-			out[o++] = *p++;
-		}
-	}
-	out[o] = '\0';
-}
-
-/* A small well-formedness check: balanced tags, quoted attributes,
- * known entities only. */
-static bool
-xml_ok(const char *d)
-{
-	char stack[64][32];
-	int depth = 0, elements = 0;
-	const char *p = d;
-
-	if (strncmp(p, "<?xml", 5) == 0)
-		p = strstr(p, "?>") + 2;
-	while (*p) {
-		if (*p == '&') {
-			if (strncmp(p, "&amp;", 5) && strncmp(p, "&lt;", 4) &&
-			    strncmp(p, "&gt;", 4) && strncmp(p, "&quot;", 6) &&
-			    strncmp(p, "&apos;", 6))
-				return false;
-			p++;
-		} else if (*p != '<') {
-			p++;
-		} else if (p[1] == '/') {
-			size_t n = strcspn(p + 2, ">");
-
-			if (depth == 0 ||
-			    strncmp(stack[depth - 1], p + 2, n) != 0 ||
-			    strlen(stack[depth - 1]) != n)
-				return false;
-			depth--;
-			p += n + 3;
-		} else {
-			size_t n = strcspn(p + 1, " \t\n/>");
-			const char *q = p + 1 + n;
-
-			if (n == 0 || n >= 32 || depth == 64)
-				return false;
-			while (*q && *q != '>' && *q != '/') {
-				q += strspn(q, " \t\n");
-				if (*q == '>' || *q == '/')
-					break;
-				q += strcspn(q, "=>");
-				if (q[0] != '=' || q[1] != '"')
-					return false;
-				q = strchr(q + 2, '"');
-				if (q == NULL)
-					return false;
-				q++;
-			}
-			elements++;
-			if (*q == '/') {
-				if (q[1] != '>')
-					return false;
-				p = q + 2;
-				continue;
-			}
-			snprintf(stack[depth++], 32, "%.*s", (int)n, p + 1);
-			p = q + 1;
-		}
-	}
-	return depth == 0 && elements > 0;
-}
-
-/* No script, no event attribute, no reference outside the document. */
-static void
-check_safe(const char *svg, size_t len)
-{
-	const char *p = svg;
-
-	assert_true(len <= LOCAL_SVG_MAX);
-	assert_true(xml_ok(svg));
-	assert_null(strstr(svg, "<script"));
-	for (p = svg; (p = strstr(p, " on")) != NULL; p++)
-		assert_true(
-		    p[3 + strspn(p + 3, "abcdefghijklmnopqrstuvwxyz")] !=
-		    '='); /* no event attribute */
-	assert_null(strstr(svg, "xlink:"));
-	for (p = svg; (p = strstr(p, "href=\"")) != NULL;) {
-		p += 6;
-		assert_int_equal(strncmp(p, "data:image/jpeg;base64,", 23), 0);
-	}
-	for (p = svg; (p = strstr(p, "url(")) != NULL; p++)
-		assert_int_equal(p[4], '#');
-	p = strstr(svg, "http");
-	assert_non_null(p); /* the xmlns, and only it */
-	assert_int_equal(strncmp(p, "http://www.w3.org/2000/svg\"", 27), 0);
-	assert_null(strstr(p + 1, "http"));
-}
-
 /* A hero's portrait JPEG cut from a red picture made with libgd. */
 static void
 portrait_jpeg(struct buf *jpeg)
@@ -867,14 +709,14 @@ render_book(const struct local_hero *h, char colours[4][16], char *uri_out,
 			 "happy",
 			 book_text[i]);
 		assert_int_equal(local_render_card(&card, &svg), SJ_OK);
-		check_safe(svg.data, svg.len);
-		caption_of(svg.data, caption, sizeof(caption));
+		card_check_safe(svg.data, svg.len);
+		card_caption(svg.data, caption, sizeof(caption));
 		assert_string_equal(caption, book_text[i]);
 		/* the prompt is the title, never the caption */
 		assert_non_null(strstr(svg.data, "<title"));
 		assert_null(strstr(caption, "Storybook illustration"));
 		for (size_t k = 0; k < 4; k++) {
-			bool has = class_fill(svg.data, parts[k], c);
+			bool has = card_class_fill(svg.data, parts[k], c);
 
 			if (k == 3 && h->portrait != NULL) {
 				assert_false(has); /* the face is the picture */
@@ -962,12 +804,12 @@ test_cards_caption_fit(void **state)
 		    snprintf(p, 128, "%sSentence number %d is rather long too.",
 			     i ? " " : "", i);
 	assert_int_equal(local_render_card(&card, &a), SJ_OK);
-	check_safe(a.data, a.len);
-	caption_of(a.data, caption, sizeof(caption));
+	card_check_safe(a.data, a.len);
+	card_caption(a.data, caption, sizeof(caption));
 	assert_true(strlen(caption) > 100);
 	assert_true(strlen(caption) < strlen(text));
 	assert_int_equal(strncmp(text, caption, strlen(caption)), 0);
-	assert_true(ends_sentence(caption));
+	assert_true(card_ends_sentence(caption));
 	/* deterministic; a plain render still works */
 	assert_int_equal(local_render_card(&card, &b), SJ_OK);
 	assert_int_equal(a.len, b.len);
@@ -975,8 +817,8 @@ test_cards_caption_fit(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	assert_int_equal(local_render_svg("a fox <reads>", NULL, &a), SJ_OK);
-	check_safe(a.data, a.len);
-	caption_of(a.data, caption, sizeof(caption));
+	card_check_safe(a.data, a.len);
+	card_caption(a.data, caption, sizeof(caption));
 	assert_string_equal(caption, "a fox <reads>");
 	buf_free(&a);
 }
