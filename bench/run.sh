@@ -169,7 +169,7 @@ start_ref() {
 bench_conf() {
 	local ngx=$STATE/nginx params
 	# shellcheck disable=SC2016 # $uri is nginx's, matched literally
-	params=$(grep -E '^[[:space:]]*fastcgi_param ' "$ngx/nginx.conf" |
+	params=$(grep -E '^[[:space:]]*fastcgi_param ' "$ngx/storyjobs-site.conf" |
 		sed -E 's|(fastcgi_param DOCUMENT_URI )\$uri;|\1/api/cron/process-jobs;|')
 	[[ $params == *'DOCUMENT_URI /api/cron/process-jobs;'* ]] ||
 		sj_die "nginx.conf has no DOCUMENT_URI parameter to override"

@@ -380,12 +380,14 @@ sj_fcgi_stop_all() {
 	done
 }
 
-# sj_nginx_render NGINX_DIR STATE PORT RUN MEDIA WEB: writes STATE/nginx.conf
-# and STATE/web-page.conf from storyjobs.conf.in and web-page.conf.in in
-# NGINX_DIR (placeholders
-# documented at the top of storyjobs.conf.in), copies the pages of WEB to
-# STATE/web with @ASSET_VERSION@ replaced by a hash of WEB/assets (so the
-# assets can be cached for a year), and checks the result.
+# sj_nginx_render NGINX_DIR STATE PORT RUN MEDIA WEB: the private nginx of
+# ./dev and the tests, from the pieces `make install` installs for the
+# system nginx (see NGINX_DIR/dev-nginx.conf.in).  Writes STATE/nginx.conf
+# (pid, events, temp paths, includes), STATE/storyjobs-http.conf,
+# STATE/storyjobs-site.conf (listening on 127.0.0.1:PORT) and
+# STATE/storyjobs-page.conf; copies the pages of WEB to STATE/web with
+# @ASSET_VERSION@ replaced by a hash of WEB/assets (so the assets can be
+# cached for a year), and checks the result.
 sj_nginx_render() {
 	local tpldir=$1 state=$2 port=$3 run=$4 media=$5 web=$6 f ver
 	sj_check_path "$state"
@@ -402,11 +404,17 @@ sj_nginx_render() {
 		sed -i "s|@ASSET_VERSION@|$ver|g" "$f"
 	done
 	chmod -R a+rX,go-w "$state/web"
-	for f in storyjobs:nginx web-page:web-page; do
-		sed -e "s|@PORT@|$port|g" -e "s|@STATE@|$state|g" \
+	cp "$tpldir/storyjobs-http.conf" "$state/storyjobs-http.conf"
+	for f in dev-nginx:nginx storyjobs-site:storyjobs-site \
+		storyjobs-page:storyjobs-page; do
+		sed -e "s|@LISTEN@|127.0.0.1:$port|g" \
+			-e "s|@SERVER_NAME@|localhost|g" -e "s|@STATE@|$state|g" \
 			-e "s|@RUN@|$run|g" -e "s|@MEDIA_DIR@|$media|g" \
-			-e "s|@WEB_DIR@|$state/web|g" "$tpldir/${f%%:*}.conf.in" \
-			>"$state/${f#*:}.conf"
+			-e "s|@WEB_DIR@|$state/web|g" \
+			-e "s|@PAGE_CONF@|$state/storyjobs-page.conf|g" \
+			-e "s|@ACCESS_LOG@|$state/access.log|g" \
+			-e "s|@EXTRA@|$state/extra-*.conf|g" \
+			"$tpldir/${f%%:*}.conf.in" >"$state/${f#*:}.conf"
 		if grep -n '@[A-Z_]*@' "$state/${f#*:}.conf" >&2; then
 			sj_die "$state/${f#*:}.conf: placeholder left unreplaced"
 		fi

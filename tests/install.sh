@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# tests/install.sh [BUILD_DIR]: the installed product's files, checked by
+# the tools that will read them.  `make install DESTDIR=` a scratch root,
+# then:
+#   - no installed text file still holds an @PLACEHOLDER@;
+#   - nginx -t accepts a scratch nginx.conf built as Debian's is (http {
+#     include conf.d/*.conf; include sites-enabled/*; }) around the
+#     installed conf.d/storyjobs.conf and sites-available/storyjobs, whose
+#     relative include (snippets/) resolves inside the scratch root;
+#   - systemd-analyze verify accepts every installed unit, with the
+#     scratch root as its root (so ExecStart= must name installed files).
+# The site's access log is installed under the scratch root too
+# (nginxlogdir=), since nginx -t opens it.  Run by `make check` from the
+# build folder (BUILD_DIR defaults to the current folder).
+set -euo pipefail
+
+BUILD=$(cd "${1:-.}" && pwd)
+[ -f "$BUILD/Makefile" ] || {
+	echo "install.sh: $BUILD is not a configured build folder" >&2
+	exit 1
+}
+NGINX=${SJ_NGINX:-/usr/sbin/nginx}
+for t in "$NGINX" systemd-analyze; do
+	command -v "$t" >/dev/null || {
+		echo "install.sh: $t is missing (./dev install)" >&2
+		exit 1
+	}
+done
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/sj-install.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+DEST=$SCRATCH/root
+
+# mkvar NAME: the build's value of a make variable, fully expanded.
+mkvar() {
+	make -s -C "$BUILD" --no-print-directory -f Makefile -f - \
+		sj-print-var VAR="$1" <<'EOF'
+sj-print-var:
+	@echo '$($(VAR))'
+EOF
+}
+
+# The recursive make must not join the jobserver of a `make check`.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BUILD" install \
+	DESTDIR="$DEST" nginxlogdir="$SCRATCH/log" >"$SCRATCH/install.log" 2>&1 || {
+	cat "$SCRATCH/install.log" >&2
+	echo "install.sh: make install failed" >&2
+	exit 1
+}
+mkdir -p "$SCRATCH/log"
+NGXCONF=$DEST$(mkvar nginxconfdir)
+UNITDIR=$DEST$(mkvar systemdsystemunitdir)
+fail=0
+
+# 1. No placeholder left in any installed text file.
+while IFS= read -r -d '' f; do
+	if grep -Iq . "$f" && grep -n '@[A-Za-z_]*@' "$f" >&2; then
+		echo "FAIL: $f: placeholder left" >&2
+		fail=1
+	fi
+done < <(find "$DEST" -type f -print0)
+
+# 2. nginx: the pieces in a Debian-shaped nginx.conf.
+for f in conf.d/storyjobs.conf sites-available/storyjobs \
+	snippets/storyjobs-page.conf; do
+	[ -s "$NGXCONF/$f" ] || {
+		echo "FAIL: $NGXCONF/$f not installed" >&2
+		fail=1
+	}
+done
+if grep -nE '^[[:space:]]*(user|pid|events|worker_processes)\b' \
+	"$NGXCONF/conf.d/storyjobs.conf" "$NGXCONF/sites-available/storyjobs" >&2; then
+	echo "FAIL: a main-context directive in an installed piece" >&2
+	fail=1
+fi
+mkdir -p "$NGXCONF/sites-enabled"
+ln -sf ../sites-available/storyjobs "$NGXCONF/sites-enabled/storyjobs"
+cat >"$NGXCONF/nginx.conf" <<EOF
+pid $SCRATCH/nginx.pid;
+error_log $SCRATCH/log/error.log;
+events { }
+http {
+	include /etc/nginx/mime.types;
+	client_body_temp_path $SCRATCH/client_body_temp;
+	proxy_temp_path $SCRATCH/proxy_temp;
+	fastcgi_temp_path $SCRATCH/fastcgi_temp;
+	uwsgi_temp_path $SCRATCH/uwsgi_temp;
+	scgi_temp_path $SCRATCH/scgi_temp;
+	access_log $SCRATCH/log/access.log;
+	include conf.d/*.conf;
+	include sites-enabled/*;
+}
+EOF
+if ! "$NGINX" -t -q -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
+	-e "$SCRATCH/log/error.log"; then
+	echo "FAIL: nginx -t rejected the installed site" >&2
+	fail=1
+fi
+
+# 3. systemd: every installed unit verifies against the scratch root,
+# which gets the host's own units (sysinit.target, ...) and kill(1), the
+# only outside command a unit names.
+mkdir -p "$DEST/usr/lib/systemd" "$DEST/usr/bin"
+cp -a /lib/systemd/system "$DEST/usr/lib/systemd/"
+cp "$(type -P kill)" "$DEST/usr/bin/kill"
+mapfile -t units < <(find "$UNITDIR" -maxdepth 1 -type f \
+	\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \) | sort)
+[ "${#units[@]}" -gt 0 ] || {
+	echo "FAIL: no systemd unit installed in $UNITDIR" >&2
+	fail=1
+}
+for u in "${units[@]}"; do
+	v=$u
+	# a template is verified through one instance of it
+	[[ $u == *@.* ]] && v=${u%@.*}@jobs.${u##*.}
+	[ "$v" = "$u" ] || ln -sf "$(basename "$u")" "$v"
+	if ! out=$(systemd-analyze verify --man=no --root="$DEST" "$v" 2>&1) ||
+		[ -n "$out" ]; then
+		printf '%s\n' "$out" >&2
+		echo "FAIL: systemd-analyze verify $(basename "$v")" >&2
+		fail=1
+	fi
+done
+
+[ "$fail" -eq 0 ] && echo "install: nginx -t and systemd-analyze verify passed" \
+	"(${#units[@]} units)"
+exit "$fail"
