@@ -176,6 +176,8 @@ hero_portrait(struct step_ctx *c, struct local_hero *h, const char *desc,
 	return true;
 }
 
+_Static_assert(GEN_FACE_MAX > 2 * LOCAL_HASH_LEN, "a face is a hex digest");
+
 /*
  * Names the hero's face for cache keys: the hex SHA-256 of its portrait,
  * "" when it has none.

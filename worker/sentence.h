@@ -1,8 +1,9 @@
 /*
  * The one sentence splitter of the code base: story text into sentences,
- * for the local scene breakdown (story.c), scene image prompts, the
- * character description's first sentence, and the captions of scene
- * cards (local.c), whatever provider wrote the text.
+ * for the local scene breakdown (story_plan.c), scene image prompts
+ * (story.c, and the openai provider's clipping), the character
+ * description's first sentence, and the captions of scene cards
+ * (local_text.c), whatever provider wrote the text.
  */
 #ifndef SJ_SENTENCE_H
 #define SJ_SENTENCE_H

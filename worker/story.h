@@ -43,7 +43,8 @@ enum sj_err story_write(const char *genre, const char *character,
 /*
  * Splits story into pages [{pageNumber, scenes [{description, emotion,
  * imagePrompt}]}] with audience's targets, at sentence boundaries only
- * (sentence.h): a story with fewer sentences than the scene target gets
+ * (sentence.h; a sentence longer than a description is the only one cut,
+ * at a clause): a story with fewer sentences than the scene target gets
  * one scene per sentence; a longer one groups consecutive sentences
  * evenly into the target (whole paragraphs when there are enough), with
  * more scenes only when one would not fit STORY_DESC_MAX.  A first line

@@ -805,6 +805,8 @@ test_cards_caption_fit(void **state)
 			     i ? " " : "", i);
 	assert_int_equal(local_render_card(&card, &a), SJ_OK);
 	card_check_safe(a.data, a.len);
+	assert_non_null(
+	    strstr(a.data, "<desc>A scene card in the anime style.</desc>"));
 	card_caption(a.data, caption, sizeof(caption));
 	assert_true(strlen(caption) > 100);
 	assert_true(strlen(caption) < strlen(text));
