@@ -1,11 +1,14 @@
 /*
  * DESIGN
  * All settings live in one table: name, kind, where the value goes, the
- * default, and a line of documentation.  Per-type settings are the same
- * five rows for each job type, named JOB_<TYPE>_<FIELD>.  Loading is three
- * passes: defaults, values from the lookup (parse errors collected), then
- * semantic validation (every problem collected, with the contract's exact
- * messages where it gives one).  Nothing here exits: the program decides.
+ * default, a line of documentation, and whether a running worker applies
+ * a new value on SIGHUP (pgbouncer's way: the reload note and the docs
+ * read it from the row).  Per-type settings are the same five rows for
+ * each job type, named JOB_<TYPE>_<FIELD>, and need a restart.  Loading
+ * is three passes: defaults, values from the lookup (parse errors
+ * collected), then semantic validation (every problem collected, with the
+ * contract's exact messages where it gives one).  Nothing here exits:
+ * the program decides.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -27,7 +30,11 @@ struct cfg_entry {
 	size_t off;
 	const char *def; /* NULL: unset */
 	const char *doc;
+	bool reload; /* a running worker applies it on SIGHUP */
 };
+
+#define RELOAD	true
+#define RESTART false
 
 #define S(f) CFG_STR, offsetof(struct cfg, f)
 #define I(f) CFG_INT, offsetof(struct cfg, f)
@@ -36,85 +43,93 @@ struct cfg_entry {
 
 static const struct cfg_entry cfg_table[] = {
     {"DATABASE_URL", S(database_url), NULL,
-     "PostgreSQL connection URL (required)"},
+     "PostgreSQL connection URL (required)", RESTART},
     {"WEBHOOK_SECRET", S(webhook_secret), NULL,
-     "shared secret of the cron routes; unset refuses them all"},
-    {"OPENAI_API_KEY", S(openai_api_key), NULL, "key for the openai provider"},
+     "shared secret of the cron routes; unset refuses them all", RESTART},
+    {"OPENAI_API_KEY", S(openai_api_key), NULL, "key for the openai provider",
+     RESTART},
     {"OPENAI_BASE_URL", S(openai_base_url), "https://api.openai.com/v1",
-     "OpenAI-compatible API base URL"},
+     "OpenAI-compatible API base URL", RESTART},
     /* Current models with no shutdown date announced (lib/openai.c). */
     {"OPENAI_MODEL", S(openai_model), "gpt-6-luna",
      "openai provider: chat model with image input (stories, scenes, "
-     "character descriptions)"},
+     "character descriptions)",
+     RESTART},
     {"OPENAI_IMAGE_MODEL", S(openai_image_model), "gpt-image-2.6-flare",
      "openai provider: image model (GPT image models; dall-e-* get the "
-     "legacy request)"},
+     "legacy request)",
+     RESTART},
     {"OPENAI_IMAGE_SIZE", S(openai_image_size), "1024x1024",
-     "openai provider: size of generated images"},
+     "openai provider: size of generated images", RESTART},
     {"OPENAI_IMAGE_QUALITY", S(openai_image_quality), "medium",
      "openai provider: quality of GPT image models (low, medium, high, "
-     "auto; newer models also xhigh, max)"},
+     "auto; newer models also xhigh, max)",
+     RESTART},
     {"OPENAI_TIMEOUT_SECONDS", I(openai_timeout_s), "120",
-     "openai provider: total time of one call"},
+     "openai provider: total time of one call", RESTART},
     {"CLOUDINARY_API_BASE", S(cloudinary_api_base),
-     "https://api.cloudinary.com", "cloudinary storage: upload API base URL"},
+     "https://api.cloudinary.com", "cloudinary storage: upload API base URL",
+     RESTART},
     {"CLOUDINARY_CLOUD_NAME", S(cloudinary_cloud_name), NULL,
-     "cloudinary storage: cloud name"},
+     "cloudinary storage: cloud name", RESTART},
     {"CLOUDINARY_API_KEY", S(cloudinary_api_key), NULL,
-     "cloudinary storage: API key"},
+     "cloudinary storage: API key", RESTART},
     {"CLOUDINARY_API_SECRET", S(cloudinary_api_secret), NULL,
-     "cloudinary storage: API secret"},
+     "cloudinary storage: API secret", RESTART},
     {"GENERATION_PROVIDER", S(generation_provider), NULL,
      "local or openai (default: openai when OPENAI_API_KEY is set, else "
-     "local)"},
-    {"STORAGE", S(storage), "local", "local or cloudinary"},
+     "local)",
+     RESTART},
+    {"STORAGE", S(storage), "local", "local or cloudinary", RESTART},
     {"MEDIA_DIR", S(media_dir), "/var/lib/storyjobs/media",
-     "directory of the local media store, served under /media/"},
+     "directory of the local media store, served under /media/", RESTART},
     {"PUBLIC_BASE_URL", S(public_base_url), "",
-     "absolute base of media URLs; empty gives relative /media/ URLs"},
-    {"LOG_LEVEL", S(log_level), "info", "debug, info, warn or error"},
+     "absolute base of media URLs; empty gives relative /media/ URLs", RESTART},
+    {"LOG_LEVEL", S(log_level), "info", "debug, info, warn or error", RESTART},
     {"ENABLE_AUTO_PROCESSING", F(FEAT_AUTO_PROCESSING), "true",
-     "workers claim jobs on their own (else only on a cron tick)"},
+     "workers claim jobs on their own (else only on a cron tick)", RESTART},
     {"ENABLE_PRIORITY_PROCESSING", F(FEAT_PRIORITY_PROCESSING), "true",
-     "claim by priority, then due time"},
+     "claim by priority, then due time", RESTART},
     {"ENABLE_JOB_CANCELLATION", F(FEAT_JOB_CANCELLATION), "true",
-     "the cancel routes are open"},
+     "the cancel routes are open", RESTART},
     {"ENABLE_METRICS_COLLECTION", F(FEAT_METRICS_COLLECTION), "true",
-     "/metrics is served"},
+     "/metrics is served", RESTART},
     {"ENABLE_HEALTH_CHECKS", F(FEAT_HEALTH_CHECKS), "true",
-     "the health route runs its checks"},
+     "the health route runs its checks", RESTART},
     {"JOB_PROCESSING_INTERVAL", I(processing_interval_ms), "5000",
-     "worker poll interval in ms (NOTIFY is only a hint)"},
+     "worker poll interval in ms (NOTIFY is only a hint)", RELOAD},
     {"MAX_CONCURRENT_JOBS", I(max_concurrent_jobs), "5",
-     "jobs one worker runs at once"},
+     "jobs one worker runs at once", RESTART},
     {"PREFETCH_JOBS", I(prefetch_jobs), "0",
      "jobs a worker claims ahead of its free threads; only for jobs of "
-     "milliseconds (a job claimed ahead shows processing while it waits)"},
+     "milliseconds (a job claimed ahead shows processing while it waits)",
+     RESTART},
     {"MAX_JOBS_PER_USER", I(max_jobs_per_user), "10",
-     "active (pending or processing) jobs per user"},
+     "active (pending or processing) jobs per user", RESTART},
     {"JOB_TIMEOUT_MINUTES", CFG_DOUBLE,
      offsetof(struct cfg, job_timeout_minutes), "30",
-     "cap on every type's timeout, in minutes"},
+     "cap on every type's timeout, in minutes", RESTART},
     {"JOB_RETENTION_DAYS", I(retention_days), "30",
-     "finished jobs older than this are pruned"},
+     "finished jobs older than this are pruned", RESTART},
     {"ALLOW_ANONYMOUS_JOBS", B(allow_anonymous_jobs), "true",
-     "jobs may be started without logging in"},
+     "jobs may be started without logging in", RESTART},
     {"ALLOW_SIGNUP", B(allow_signup), "false",
-     "POST /api/auth/register is open"},
+     "POST /api/auth/register is open", RESTART},
     {"MAX_UPLOAD_BYTES", I(max_upload_bytes), "10485760",
-     "largest accepted upload"},
+     "largest accepted upload", RESTART},
     {"MAX_BODY_BYTES", I(max_body_bytes), "262144",
-     "largest accepted JSON request body"},
+     "largest accepted JSON request body", RESTART},
     {"JOB_LEASE_SECONDS", I(lease_seconds), "30",
-     "a claimed job is rescued this long after its worker's last heartbeat"},
+     "a claimed job is rescued this long after its worker's last heartbeat",
+     RESTART},
     {"HEARTBEAT_MS", I(heartbeat_ms), "5000",
-     "worker heartbeat and lease renewal interval"},
+     "worker heartbeat and lease renewal interval", RELOAD},
     {"STATEMENT_TIMEOUT_MS", I(statement_timeout_ms), "5000",
-     "PostgreSQL statement_timeout of every session"},
+     "PostgreSQL statement_timeout of every session", RESTART},
     {"LOCAL_DELAY_MS", I(local_delay_ms), "0",
-     "local provider: pause per step, to make progress visible"},
+     "local provider: pause per step, to make progress visible", RELOAD},
     {"BENCH_NOOP_JOBS", B(bench_noop), "false",
-     "benchmarks only: workers run jobs of the no-op type noop"},
+     "benchmarks only: workers run jobs of the no-op type noop", RESTART},
 };
 
 #undef S
@@ -511,6 +526,56 @@ cfg_estimated_duration(const struct cfg *c, enum job_type t)
 	return c->types[t].est_duration_s;
 }
 
+/* True when the value of kind at off differs between a and b. */
+static bool
+value_differs(const struct cfg *a, const struct cfg *b, enum cfg_kind kind,
+	      size_t off)
+{
+	const char *pa = (const char *)a + off, *pb = (const char *)b + off;
+	const char *sa, *sb;
+
+	switch (kind) {
+	case CFG_STR:
+		sa = *(char *const *)(const void *)pa;
+		sb = *(char *const *)(const void *)pb;
+		return strcmp(sa != NULL ? sa : "", sb != NULL ? sb : "") != 0;
+	case CFG_INT:
+		return *(const int64_t *)(const void *)pa !=
+		       *(const int64_t *)(const void *)pb;
+	case CFG_BOOL:
+		return *(const bool *)(const void *)pa !=
+		       *(const bool *)(const void *)pb;
+	case CFG_DOUBLE:
+		return *(const double *)(const void *)pa !=
+		       *(const double *)(const void *)pb;
+	}
+	return false;
+}
+
+void
+cfg_each_restart_change(const struct cfg *a, const struct cfg *b,
+			void (*fn)(const char *name, void *ctx), void *ctx)
+{
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(cfg_table) / sizeof(cfg_table[0]); i++)
+		if (!cfg_table[i].reload &&
+		    value_differs(a, b, cfg_table[i].kind, cfg_table[i].off))
+			fn(cfg_table[i].name, ctx);
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		for (size_t f = 0; f < CFG_TYPE_FIELDS; f++) {
+			size_t off = offsetof(struct cfg, types) +
+				     (size_t)t * sizeof(struct cfg_type) +
+				     cfg_type_fields[f].off;
+
+			if (!value_differs(a, b, CFG_INT, off))
+				continue;
+			snprintf(name, sizeof(name), "JOB_%s_%s", type_keys[t],
+				 cfg_type_fields[f].suffix);
+			fn(name, ctx);
+		}
+}
+
 void
 cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
 {
@@ -521,6 +586,7 @@ cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
 		d.name = cfg_table[i].name;
 		d.def = cfg_table[i].def ? cfg_table[i].def : "";
 		d.doc = cfg_table[i].doc;
+		d.reload = cfg_table[i].reload;
 		fn(&d, ctx);
 	}
 	for (int t = 0; t < JOB_TYPE_MAX; t++)
@@ -536,6 +602,7 @@ cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
 			d.name = name;
 			d.def = def;
 			d.doc = cfg_type_fields[f].doc;
+			d.reload = false;
 			fn(&d, ctx);
 		}
 }

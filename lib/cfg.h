@@ -124,8 +124,18 @@ struct cfg_doc {
 	const char *name;
 	const char *def;
 	const char *doc;
+	bool reload; /* a running worker applies it on SIGHUP */
 };
 /* Calls fn for each setting in table order. */
 void cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx);
+
+/*
+ * Calls fn with the name of each setting whose value differs between a
+ * and b and that a running worker does not apply on SIGHUP (the
+ * settings table's reload column): what only a restart changes.
+ */
+void cfg_each_restart_change(const struct cfg *a, const struct cfg *b,
+			     void (*fn)(const char *name, void *ctx),
+			     void *ctx);
 
 #endif

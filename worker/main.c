@@ -142,10 +142,11 @@ static void
 usage_doc(const struct cfg_doc *d, void *ctx)
 {
 	if (d->def != NULL && d->def[0] != '\0')
-		fprintf(ctx, "  %-30s %s (default: %s)\n", d->name, d->doc,
-			d->def);
+		fprintf(ctx, "  %-30s %s (default: %s)%s\n", d->name, d->doc,
+			d->def, d->reload ? "; HUP applies it" : "");
 	else
-		fprintf(ctx, "  %-30s %s\n", d->name, d->doc);
+		fprintf(ctx, "  %-30s %s%s\n", d->name, d->doc,
+			d->reload ? "; HUP applies it" : "");
 }
 
 static void
@@ -157,7 +158,8 @@ usage(FILE *f)
 		   "STORYJOBS_CONFIG):\n\n");
 	cfg_each_doc(usage_doc, f);
 	fprintf(f, "\nSignals: TERM/INT stop after releasing jobs in hand; "
-		   "HUP reloads.\nExit: 0 clean, 78 invalid configuration, "
+		   "HUP reloads the settings marked so (others need a "
+		   "restart).\nExit: 0 clean, 78 invalid configuration, "
 		   "1 other errors.\n");
 }
 
@@ -532,53 +534,11 @@ loop_wait(struct loop *l, bool listening)
 	}
 }
 
-static bool
-str_differs(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") != 0;
-}
-
-/* Logs each changed setting that only a restart applies. */
 static void
-reload_note(const struct cfg *o, const struct cfg *n)
+restart_note(const char *name, void *ctx)
 {
-	const char *what[13];
-	size_t k = 0, i;
-
-	if (str_differs(o->database_url, n->database_url))
-		what[k++] = "DATABASE_URL";
-	if (str_differs(o->media_dir, n->media_dir))
-		what[k++] = "MEDIA_DIR";
-	if (str_differs(o->public_base_url, n->public_base_url))
-		what[k++] = "PUBLIC_BASE_URL";
-	if (str_differs(o->generation_provider, n->generation_provider))
-		what[k++] = "GENERATION_PROVIDER";
-	if (str_differs(o->storage, n->storage))
-		what[k++] = "STORAGE";
-	if (str_differs(o->log_level, n->log_level))
-		what[k++] = "the log level";
-	if (o->max_concurrent_jobs != n->max_concurrent_jobs)
-		what[k++] = "MAX_CONCURRENT_JOBS";
-	if (o->job_timeout_minutes != n->job_timeout_minutes)
-		what[k++] = "JOB_TIMEOUT_MINUTES";
-	if (o->lease_seconds != n->lease_seconds)
-		what[k++] = "the lease length";
-	if (o->statement_timeout_ms != n->statement_timeout_ms)
-		what[k++] = "the statement timeout";
-	if (memcmp(o->types, n->types, sizeof(o->types)) != 0)
-		what[k++] = "the per-type job settings";
-	if (memcmp(o->features, n->features, sizeof(o->features)) != 0)
-		what[k++] = "the feature flags";
-	if (str_differs(o->openai_model, n->openai_model) ||
-	    str_differs(o->openai_image_model, n->openai_image_model) ||
-	    str_differs(o->openai_image_size, n->openai_image_size) ||
-	    str_differs(o->openai_image_quality, n->openai_image_quality) ||
-	    str_differs(o->openai_base_url, n->openai_base_url) ||
-	    str_differs(o->openai_api_key, n->openai_api_key))
-		what[k++] = "an OPENAI_* setting";
-	for (i = 0; i < k; i++)
-		log_warn("reload: %s changed; restart the worker to apply it",
-			 what[i]);
+	(void)ctx;
+	log_warn("reload: %s changed; restart the worker to apply it", name);
 }
 
 static void
@@ -604,7 +564,8 @@ loop_reload(struct loop *l)
 		l->next_tick_ms = num_mono_ms() + l->interval_ms;
 	if (l->next_beat_ms > num_mono_ms() + l->beat_ms)
 		l->next_beat_ms = num_mono_ms() + l->beat_ms;
-	reload_note(l->w->cfg, &n);
+	/* the settings table says which settings a reload applies */
+	cfg_each_restart_change(l->w->cfg, &n, restart_note, NULL);
 	cfg_free(&n);
 	log_info("configuration reloaded");
 }

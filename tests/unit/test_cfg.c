@@ -245,6 +245,81 @@ test_config_file(void **state)
 	unsetenv("STORYJOBS_CONFIG");
 }
 
+struct changes {
+	char names[16][64];
+	int n;
+};
+
+static void
+note_change(const char *name, void *ctx)
+{
+	struct changes *ch = ctx;
+
+	assert_true(ch->n < 16);
+	snprintf(ch->names[ch->n++], sizeof(ch->names[0]), "%s", name);
+}
+
+static void
+note_reload(const struct cfg_doc *d, void *ctx)
+{
+	int *n = ctx;
+
+	*n += d->reload;
+}
+
+/*
+ * A reload reports each changed setting the worker does not apply on
+ * SIGHUP, from the table's reload column: the settings it applies
+ * (LOCAL_DELAY_MS, JOB_PROCESSING_INTERVAL, HEARTBEAT_MS) are not
+ * reported, every other row is, per-type rows included.
+ */
+static void
+test_restart_changes(void **state)
+{
+	struct kv a[] = {BASE, {NULL, NULL}};
+	struct kv b[] = {BASE,
+			 {"LOCAL_DELAY_MS", "250"},
+			 {"JOB_PROCESSING_INTERVAL", "2000"},
+			 {"HEARTBEAT_MS", "4000"},
+			 {"OPENAI_MODEL", "gpt-6.1-sol"},
+			 {"OPENAI_TIMEOUT_SECONDS", "30"},
+			 {"CLOUDINARY_API_BASE", "https://example.com"},
+			 {"ALLOW_SIGNUP", "true"},
+			 {"JOB_TIMEOUT_MINUTES", "20"},
+			 {"JOB_SCENES_PRIORITY", "7"},
+			 {NULL, NULL}};
+	static const char *const want[] = {
+	    "OPENAI_MODEL",	   "OPENAI_TIMEOUT_SECONDS",
+	    "CLOUDINARY_API_BASE", "JOB_TIMEOUT_MINUTES",
+	    "ALLOW_SIGNUP",	   "JOB_SCENES_PRIORITY"};
+	struct changes ch = {.n = 0};
+	struct cfg_errs errs;
+	struct cfg ca, cb;
+	int reloads = 0;
+
+	(void)state;
+	assert_int_equal(cfg_load(&ca, lookup, a, &errs), SJ_OK);
+	assert_int_equal(cfg_load(&cb, lookup, b, &errs), SJ_OK);
+	cfg_each_restart_change(&ca, &cb, note_change, &ch);
+	assert_int_equal(ch.n, 6);
+	for (size_t i = 0; i < 6; i++) {
+		bool found = false;
+
+		for (int k = 0; k < ch.n; k++)
+			found = found || strcmp(ch.names[k], want[i]) == 0;
+		if (!found)
+			fail_msg("%s not reported", want[i]);
+	}
+	ch.n = 0;
+	cfg_each_restart_change(&ca, &ca, note_change, &ch);
+	assert_int_equal(ch.n, 0);
+	/* the docs say the same three rows reload */
+	cfg_each_doc(note_reload, &reloads);
+	assert_int_equal(reloads, 3);
+	cfg_free(&ca);
+	cfg_free(&cb);
+}
+
 int
 main(void)
 {
@@ -258,6 +333,7 @@ main(void)
 	    cmocka_unit_test(test_type_table),
 	    cmocka_unit_test(test_type_names),
 	    cmocka_unit_test(test_config_file),
+	    cmocka_unit_test(test_restart_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
