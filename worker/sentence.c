@@ -65,34 +65,31 @@ closer_len(const char *t, size_t i, size_t n)
 }
 
 /* Titles that precede a name: their dot never ends a sentence. */
-static bool
-title_word(const char *w, size_t n)
-{
-	static const char *const titles[] = {
-	    "Mr",   "Mrs",  "Ms",     "Mx",   "Dr",   "St",  "Mt",
-	    "Ft",   "Sr",   "Jr",     "Prof", "Rev",  "Fr",  "Hon",
-	    "Capt", "Col",  "Gen",    "Lt",   "Sgt",  "Adm", "Cmdr",
-	    "Gov",  "Pres", "Messrs", "Mme",  "Mlle", "vs"};
-
-	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
-		if (strlen(titles[i]) == n && strncasecmp(w, titles[i], n) == 0)
-			return true;
-	return false;
-}
+static const char *const titles[] = {
+    "Mr",   "Mrs", "Ms",   "Mx",     "Dr",   "St",   "Mt",  "Ft", "Sr",	 "Jr",
+    "Prof", "Rev", "Fr",   "Hon",    "Capt", "Col",  "Gen", "Lt", "Sgt", "Adm",
+    "Cmdr", "Gov", "Pres", "Messrs", "Mme",  "Mlle", "vs",  NULL};
 
 /*
  * Abbreviations that go on into a lower-case word ("apples, pears etc.
  * and plums"); before a capital their dot may well end the sentence.
  */
-static bool
-lower_word(const char *w, size_t n)
-{
-	static const char *const words[] = {
-	    "etc", "cf",  "approx", "esp", "incl", "viz", "al",
-	    "ca",  "fig", "vol",    "ed",  "pp",   "ibid"};
+static const char *const lower_abbrevs[] = {
+    "etc", "cf",  "approx", "esp", "incl", "viz",  "al",
+    "ca",  "fig", "vol",    "ed",  "pp",   "ibid", NULL};
 
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strlen(words[i]) == n && strncasecmp(w, words[i], n) == 0)
+/* Verbs of speech: a quotation before one goes on ("Where?" Pip asked). */
+static const char *const speech_verbs[] = {
+    "said",   "asked",	  "cried",   "shouted", "whispered", "replied",
+    "called", "answered", "yelled",  "laughed", "sang",	     "exclaimed",
+    "added",  "murmured", "giggled", NULL};
+
+/* Whether w[0..n) is one of the words of list (NULL-ended), in any case. */
+static bool
+listed(const char *const *list, const char *w, size_t n)
+{
+	for (; *list != NULL; list++)
+		if (strlen(*list) == n && strncasecmp(w, *list, n) == 0)
 			return true;
 	return false;
 }
@@ -101,7 +98,7 @@ lower_word(const char *w, size_t n)
  * Whether the dot at t[i] closes an abbreviation that does not end the
  * sentence: a title, a single capital initial other than "I", or dotted
  * capitals ("J.R.R"); when the next word is lower-case (lower) also
- * dotted small letters ("e.g", "p.m") and lower_word()'s.  The word
+ * dotted small letters ("e.g", "p.m") and lower_abbrevs.  The word
  * starts at or after s.
  */
 static bool
@@ -129,7 +126,8 @@ abbreviation(const char *t, size_t s, size_t i, bool lower)
 		       (caps || lower); /* J.R.R; e.g before "apples" */
 	if (letters == 1)
 		return t[w] >= 'A' && t[w] <= 'Z' && t[w] != 'I';
-	return title_word(t + w, i - w) || (lower && lower_word(t + w, i - w));
+	return listed(titles, t + w, i - w) ||
+	       (lower && listed(lower_abbrevs, t + w, i - w));
 }
 
 /*
@@ -139,21 +137,14 @@ abbreviation(const char *t, size_t s, size_t i, bool lower)
 static bool
 speech_tag(const char *t, size_t k, size_t n)
 {
-	static const char *const verbs[] = {
-	    "said",    "asked",	    "cried",	"shouted",  "whispered",
-	    "replied", "called",    "answered", "yelled",   "laughed",
-	    "sang",    "exclaimed", "added",	"murmured", "giggled"};
-
 	for (int w = 0; w < 3 && k < n; w++) {
 		size_t a = k;
 
 		while (k < n && (is_alpha((unsigned char)t[k]) ||
 				 (unsigned char)t[k] >= 0x80 || t[k] == '\''))
 			k++;
-		for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
-			if (strlen(verbs[v]) == k - a &&
-			    strncasecmp(t + a, verbs[v], k - a) == 0)
-				return true;
+		if (listed(speech_verbs, t + a, k - a))
+			return true;
 		if (k == a || k >= n || t[k] != ' ')
 			return false;
 		k++;
