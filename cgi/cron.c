@@ -47,21 +47,6 @@ struct tick_opts {
 	int64_t cleanup_days;
 };
 
-static const struct db_stmt st_force = {
-    "cron_force",
-    "UPDATE jobs SET run_at = now(), priority = 0, updated_at = now() WHERE "
-    "id = $1 AND status = 'pending' AND (run_at > now() OR priority <> 0)",
-    1};
-
-static const struct db_stmt st_wake = {
-    "cron_wake",
-    "WITH due AS (SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE "
-    "status = 'pending' AND run_at <= now() AND type = ANY($1::text[]) "
-    "LIMIT $2::int) s) SELECT due.n, (SELECT count(*) FROM jobs WHERE "
-    "status = 'pending'), CASE WHEN due.n > 0 THEN pg_notify('" JOB_CHANNEL_NEW
-    "', 'tick') END FROM due",
-    2};
-
 static void
 unauthorized(struct req *r, const char *reason)
 {
@@ -255,29 +240,19 @@ struct tick_result {
 static enum sj_err
 tick(struct req *r, const struct tick_opts *o, struct tick_result *t)
 {
-	char lim[24];
-	const char *fp[1] = {o->job_id};
-	const char *wp[2] = {o->types, lim};
-	PGresult *res = NULL;
 	enum sj_err e;
 
 	memset(t, 0, sizeof(*t));
 	if ((e = job_maintain(r->db, &t->m)) != SJ_OK)
 		return e;
 	if (o->force && o->job_id[0] != '\0' &&
-	    (e = db_exec(r->db, &st_force, fp, NULL)) != SJ_OK)
+	    (e = job_force(r->db, o->job_id)) != SJ_OK)
 		return e;
 	if (o->cleanup &&
 	    (e = health_prune(r->db, o->cleanup_days, CRON_PRUNE_MAX,
 			      &t->cleaned)) != SJ_OK)
 		return e;
-	snprintf(lim, sizeof(lim), "%lld", (long long)o->max_jobs);
-	if ((e = db_exec(r->db, &st_wake, wp, &res)) != SJ_OK)
-		return e;
-	t->processed = db_ll(res, 0, 0, 0);
-	t->depth = db_ll(res, 0, 1, 0);
-	PQclear(res);
-	return SJ_OK;
+	return job_wake(r->db, o->types, o->max_jobs, &t->processed, &t->depth);
 }
 
 static struct json_object *

@@ -90,6 +90,52 @@ db_pg(struct db *db)
 	return db->conn;
 }
 
+bool
+db_alive(struct db *db)
+{
+	return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+}
+
+int
+db_backend_pid(struct db *db)
+{
+	return db_alive(db) ? PQbackendPID(db->conn) : 0;
+}
+
+int
+db_socket(struct db *db)
+{
+	return db->conn != NULL ? PQsocket(db->conn) : -1;
+}
+
+enum sj_err
+db_consume(struct db *db, const char **why)
+{
+	if (why != NULL)
+		*why = "no session";
+	if (db->conn == NULL)
+		return SJ_EDB;
+	if (PQconsumeInput(db->conn) != 0)
+		return SJ_OK;
+	if (why != NULL)
+		*why = PQerrorMessage(db->conn);
+	return SJ_EDB;
+}
+
+int
+db_notifies(struct db *db, db_notify_fn fn, void *ctx)
+{
+	PGnotify *n;
+	int count = 0;
+
+	while (db->conn != NULL && (n = PQnotifies(db->conn)) != NULL) {
+		fn(n->relname, n->extra != NULL ? n->extra : "", ctx);
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
 const char *
 db_sqlstate(const struct db *db)
 {

@@ -11,6 +11,8 @@
 #ifndef SJ_DB_H
 #define SJ_DB_H
 
+#include <stdbool.h>
+
 #include <libpq-fe.h>
 
 #include "err.h"
@@ -51,6 +53,23 @@ enum sj_err db_connect(struct db *db) SJ_WUR;
 PGconn *db_pg(struct db *db);
 /* Drops the session; the next call reconnects. */
 void db_reset(struct db *db);
+/* True when a session exists and libpq says it is good. */
+bool db_alive(struct db *db);
+/* The server process of the session (pg_backend_pid()), or 0 when none. */
+int db_backend_pid(struct db *db);
+/* The session's socket for poll(), or -1 when none. */
+int db_socket(struct db *db);
+/*
+ * Reads what the server sent (notifications among it) without waiting.
+ * SJ_EDB when the session broke: *why (may be NULL) then points at
+ * libpq's message, valid until the next call on db.
+ */
+enum sj_err db_consume(struct db *db, const char **why) SJ_WUR;
+/* Called per notification: channel, and payload ("" when none). */
+typedef void (*db_notify_fn)(const char *channel, const char *payload,
+			     void *ctx);
+/* Hands every notification libpq has read to fn; returns how many. */
+int db_notifies(struct db *db, db_notify_fn fn, void *ctx);
 
 /*
  * Runs a prepared statement with text parameters (NULL entries are SQL

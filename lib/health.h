@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "cfg.h"
 #include "db.h"
 #include "err.h"
@@ -42,6 +43,12 @@ enum sj_err health_check_short(struct db *db, const struct cfg *c,
  */
 enum sj_err health_prune(struct db *db, int64_t days, long max_batches,
 			 long long *deleted) SJ_WUR;
+
+/*
+ * Appends the Prometheus text exposition of /metrics to b (one
+ * statement); SJ_ETOOBIG when it outgrows b's cap.
+ */
+enum sj_err health_metrics(struct db *db, struct buf *b) SJ_WUR;
 
 /* One counter of requests served, by route pattern and status. */
 struct http_count {

@@ -233,6 +233,22 @@ enum sj_err job_worker_gone(struct db *db, const char *worker) SJ_WUR;
  */
 enum sj_err job_maintain(struct db *db, struct job_maint *out) SJ_WUR;
 
+/* LISTENs on JOB_CHANNEL_NEW and JOB_CHANNEL_CANCEL (this session). */
+enum sj_err job_listen(struct db *db) SJ_WUR;
+/*
+ * Moves pending job id to the front of the queue: due now, priority 0.
+ * A job not pending, or already there, is left as it is (not an error).
+ */
+enum sj_err job_force(struct db *db, const char *id) SJ_WUR;
+/*
+ * The cron tick's wake-up, one statement: *due receives how many pending
+ * jobs of types (a text[] literal) are due now, counting at most max;
+ * *depth how many jobs are pending in all; when any are due, one NOTIFY
+ * 'tick' on JOB_CHANNEL_NEW hands them to the workers.
+ */
+enum sj_err job_wake(struct db *db, const char *types, int64_t max,
+		     long long *due, long long *depth) SJ_WUR;
+
 /* Seconds left by the type's estimate and the progress; >= 0. */
 int64_t job_estimated_remaining(const struct cfg *c, const struct job *j);
 

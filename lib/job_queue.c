@@ -228,3 +228,51 @@ job_maintain(struct db *db, struct job_maint *out)
 		    out->requeued, out->abandoned, out->timed_out);
 	return SJ_OK;
 }
+
+enum sj_err
+job_listen(struct db *db)
+{
+	return db_exec_simple(db, "LISTEN " JOB_CHANNEL_NEW
+				  "; LISTEN " JOB_CHANNEL_CANCEL);
+}
+
+static const struct db_stmt st_force = {
+    "job_force",
+    "UPDATE jobs SET run_at = now(), priority = 0, updated_at = now() WHERE "
+    "id = $1 AND status = 'pending' AND (run_at > now() OR priority <> 0)",
+    1};
+
+enum sj_err
+job_force(struct db *db, const char *id)
+{
+	const char *p[1] = {id};
+
+	return db_exec(db, &st_force, p, NULL);
+}
+
+static const struct db_stmt st_wake = {
+    "job_wake",
+    "WITH due AS (SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE "
+    "status = 'pending' AND run_at <= now() AND type = ANY($1::text[]) "
+    "LIMIT $2::int) s) SELECT due.n, (SELECT count(*) FROM jobs WHERE "
+    "status = 'pending'), CASE WHEN due.n > 0 THEN pg_notify('" JOB_CHANNEL_NEW
+    "', 'tick') END FROM due",
+    2};
+
+enum sj_err
+job_wake(struct db *db, const char *types, int64_t max, long long *due,
+	 long long *depth)
+{
+	char lim[24];
+	const char *p[2] = {types, lim};
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	snprintf(lim, sizeof(lim), "%lld", (long long)max);
+	if ((e = db_exec(db, &st_wake, p, &r)) != SJ_OK)
+		return e;
+	*due = db_ll(r, 0, 0, 0);
+	*depth = db_ll(r, 0, 1, 0);
+	PQclear(r);
+	return SJ_OK;
+}

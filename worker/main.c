@@ -244,9 +244,7 @@ loop_lost(struct loop *l, const char *what)
 static void
 loop_failed(struct loop *l, enum sj_err e, const char *what)
 {
-	PGconn *pg = db_pg(l->db);
-
-	if (e == SJ_EDB && (pg == NULL || PQstatus(pg) != CONNECTION_OK))
+	if (e == SJ_EDB && !db_alive(l->db))
 		loop_lost(l, what);
 	else
 		log_error("%s failed: %s (sqlstate %s)", what, sj_strerror(e),
@@ -257,24 +255,18 @@ loop_failed(struct loop *l, enum sj_err e, const char *what)
 static bool
 loop_listen(struct loop *l)
 {
-	PGconn *pg = db_pg(l->db);
-
-	if (l->listen_pid != 0 && pg != NULL && PQstatus(pg) == CONNECTION_OK &&
-	    PQbackendPID(pg) == l->listen_pid)
+	if (l->listen_pid != 0 && db_backend_pid(l->db) == l->listen_pid)
 		return true;
 	if (l->listen_pid != 0)
 		log_warn("database session was replaced; listening again");
 	l->listen_pid = 0;
 	if (num_mono_ms() < l->retry_ms)
 		return false;
-	if (db_connect(l->db) != SJ_OK ||
-	    db_exec_simple(l->db, "LISTEN " JOB_CHANNEL_NEW
-				  "; LISTEN " JOB_CHANNEL_CANCEL) != SJ_OK ||
-	    (pg = db_pg(l->db)) == NULL) {
+	if (db_connect(l->db) != SJ_OK || job_listen(l->db) != SJ_OK ||
+	    (l->listen_pid = db_backend_pid(l->db)) == 0) {
 		loop_lost(l, "connect and LISTEN");
 		return false;
 	}
-	l->listen_pid = PQbackendPID(pg);
 	/* drain what arrived while not listening */
 	l->want_claim = auto_on(l);
 	l->next_beat_ms = num_mono_ms();
@@ -299,22 +291,24 @@ wanted(const struct loop *l, const char *payload)
 	return steps_handler(l->w->cfg, t) != NULL;
 }
 
-/* Notifications libpq has read, whether in PQconsumeInput or a query. */
+static void
+on_notify(const char *channel, const char *payload, void *ctx)
+{
+	struct loop *l = ctx;
+
+	if (strcmp(channel, JOB_CHANNEL_NEW) == 0)
+		l->want_claim = l->want_claim || wanted(l, payload);
+	else if (strcmp(channel, JOB_CHANNEL_CANCEL) == 0 &&
+		 runner_cancel(l->w, payload))
+		log_job(LOG_LVL_INFO, payload,
+			"cancel notice; stopping at the next step");
+}
+
+/* Notifications the session has read, whether in db_consume or a query. */
 static void
 loop_notifies(struct loop *l)
 {
-	PGconn *pg = db_pg(l->db);
-	PGnotify *n;
-
-	while (pg != NULL && (n = PQnotifies(pg)) != NULL) {
-		if (strcmp(n->relname, JOB_CHANNEL_NEW) == 0)
-			l->want_claim = l->want_claim || wanted(l, n->extra);
-		else if (strcmp(n->relname, JOB_CHANNEL_CANCEL) == 0 &&
-			 n->extra != NULL && runner_cancel(l->w, n->extra))
-			log_job(LOG_LVL_INFO, n->extra,
-				"cancel notice; stopping at the next step");
-		PQfreemem(n);
-	}
+	(void)db_notifies(l->db, on_notify, l);
 }
 
 /* Claim order (priority, then due time, then id) within one batch. */
@@ -502,7 +496,7 @@ static void
 loop_wait(struct loop *l, bool listening)
 {
 	struct pollfd p[2] = {{l->w->wake_rd, POLLIN, 0}, {-1, POLLIN, 0}};
-	PGconn *pg = listening ? db_pg(l->db) : NULL;
+	const char *why = NULL;
 	int64_t until, wait;
 	struct timespec ts;
 
@@ -514,8 +508,7 @@ loop_wait(struct loop *l, bool listening)
 	if (listening && l->want_claim)
 		wait = 0;
 	wait = wait < 0 ? 0 : wait > WAIT_MAX_MS ? WAIT_MAX_MS : wait;
-	if (pg != NULL)
-		p[1].fd = PQsocket(pg);
+	p[1].fd = listening ? db_socket(l->db) : -1;
 	ts.tv_sec = (time_t)(wait / 1000);
 	ts.tv_nsec = (long)(wait % 1000) * 1000000L;
 	if (ppoll(p, 2, &ts, &l->waitmask) < 0) {
@@ -526,8 +519,8 @@ loop_wait(struct loop *l, bool listening)
 	if (p[0].revents != 0)
 		loop_woken(l);
 	if (p[1].fd >= 0 && p[1].revents != 0) {
-		if (PQconsumeInput(pg) == 0) {
-			loop_lost(l, PQerrorMessage(pg));
+		if (db_consume(l->db, &why) != SJ_OK) {
+			loop_lost(l, why);
 			return;
 		}
 		loop_notifies(l);
