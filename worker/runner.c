@@ -131,11 +131,9 @@ worker_db_retryable(struct db *db)
 {
 	static const char *const classes[] = {"08", "40", "53", "57", "58"};
 	const char *s = db_sqlstate(db);
-	PGconn *pg = db_pg(db);
 	size_t i;
 
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK || s == NULL ||
-	    s[0] == '\0')
+	if (!db_alive(db) || s == NULL || s[0] == '\0')
 		return true;
 	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
 		if (strncmp(s, classes[i], 2) == 0)
