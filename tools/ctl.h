@@ -36,8 +36,14 @@ int ctl_migrate_status(struct db *db, const struct ctl_migrate *m);
 int ctl_users(struct db *db, const struct cfg *c, int argc, char **argv);
 /* health | prune [--days N] */
 int ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv);
-/* check-config --online: the configured models against GET /models */
+/*
+ * check-config --online: the schema version (exit 78 when it is not this
+ * build's or cannot be read), then the configured models against GET
+ * /models (exit 1 when one is missing or retired).
+ */
 int ctl_check_online(const struct cfg *c);
+/* The models part of check-config --online; 0 or 1. */
+int ctl_check_models(const struct cfg *c);
 /* jobs list [--status S] [--type T] [--limit N] | jobs cancel ID | jobs retry
  * ID */
 int ctl_jobs(struct db *db, const struct cfg *c, int argc, char **argv);

@@ -8,7 +8,9 @@
  * it serves (GET /models) and prints a line for OPENAI_MODEL and
  * OPENAI_IMAGE_MODEL: exit 1 when one is missing or past its shutdown
  * date or the list cannot be had, 0 otherwise (a future shutdown date is
- * a warning line).
+ * a warning line).  Before the models it connects and checks the schema
+ * version: a database it cannot reach or read, or another version, is an
+ * error line and exit 78.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "ctl.h"
 #include "health.h"
 #include "http.h"
+#include "migrate.h"
 #include "num.h"
 #include "openai.h"
 
@@ -32,8 +35,43 @@ print_verdict(enum oai_verdict v, const char *line, void *ctx)
 	       line);
 }
 
+/* One line on the database's schema; 0 when it is this build's, else 78. */
+static int
+online_schema(const struct cfg *c)
+{
+	enum schema_state st = SCHEMA_NONE;
+	struct db *db = NULL;
+	int version = 0, rc = 78;
+
+	if (db_open(c->database_url, "storyjobsctl", 5000, &db) != SJ_OK)
+		printf("error: DATABASE_URL: out of memory\n");
+	else if (db_connect(db) != SJ_OK)
+		printf("error: DATABASE_URL: cannot connect to the database\n");
+	else if (schema_check(db, &st, &version) != SJ_OK)
+		printf("error: cannot read the schema version "
+		       "(schema_migrations)\n");
+	else if (st != SCHEMA_OK)
+		printf("error: database schema version %d, this build needs "
+		       "%d: %s\n",
+		       version, MIGRATE_SCHEMA_VERSION, schema_advice(st));
+	else {
+		printf("ok: database schema version %d\n", version);
+		rc = 0;
+	}
+	db_close(db);
+	return rc;
+}
+
 int
 ctl_check_online(const struct cfg *c)
+{
+	int rc = online_schema(c);
+
+	return ctl_check_models(c) != 0 && rc == 0 ? 1 : rc;
+}
+
+int
+ctl_check_models(const struct cfg *c)
 {
 	struct json_object *list = NULL;
 	enum oai_verdict v;

@@ -6,7 +6,8 @@
  *
  * Every program refuses another schema with exit 78 and a message that
  * says what to run: the worker, a FastCGI program (before it creates its
- * socket) and storyjobsctl.  migrate --status and --dry-run say what is
+ * socket) and storyjobsctl; check-config --online says it in an error
+ * line.  migrate --status and --dry-run say what is
  * pending and change nothing.  A migration whose table is locked by
  * another session times out, waits and tries again; it succeeds once the
  * lock is gone and gives up, having changed nothing, while it stays.
@@ -251,11 +252,19 @@ teardown(void **state)
 static void
 test_older_refused(void **state)
 {
+	static char out[OUT_MAX];
+
 	(void)state;
 	assert_int_equal(old_ll("SELECT max(version) FROM schema_migrations"),
 			 6);
 	expect_all_refuse("database schema version 6, this build needs 7");
 	expect_all_refuse("run `storyjobsctl migrate`");
+	assert_int_equal(
+	    ctl(out, "check-config", "--online", NULL, NULL, NULL, NULL, NULL),
+	    78);
+	expect_has(out, "error: database schema version 6, this build needs "
+			"7: the database is older than this build; run "
+			"`storyjobsctl migrate`");
 }
 
 /* --status lists 006 applied and 007 pending; --dry-run changes nothing. */
@@ -340,6 +349,10 @@ test_lock_timeout_retry(void **state)
 	/* the current schema: programs run (storyjobsctl as the witness) */
 	assert_int_equal(ctl(out, "jobs", "list", NULL, NULL, NULL, NULL, NULL),
 			 0);
+	assert_int_equal(
+	    ctl(out, "check-config", "--online", NULL, NULL, NULL, NULL, NULL),
+	    0);
+	expect_has(out, "ok: database schema version 7");
 }
 
 /* A migration from the future: refused, "upgrade it"; status says so. */
@@ -359,6 +372,10 @@ test_newer_refused(void **state)
 			 2);
 	expect_has(out, "999 999_future.sql");
 	expect_has(out, "the database is newer than these migrations");
+	assert_int_equal(
+	    ctl(out, "check-config", "--online", NULL, NULL, NULL, NULL, NULL),
+	    78);
+	expect_has(out, "error: database schema version 999");
 	old_sql("DELETE FROM schema_migrations WHERE version = 999");
 }
 
