@@ -4,6 +4,8 @@
  * the error envelope and what each error means for a job, token usage,
  * and the Models API (which configured model is listed, which one is
  * retiring).  Nothing here makes a job fail or prints: callers decide.
+ * openai.c holds the requests and the errors (and the scrubbing of keys
+ * from what an answer says), openai_models.c the Models API.
  *
  * Request shapes (a table keyed by model-name prefix, see openai.c):
  *   chat, classic (gpt-3.5*, gpt-4*: gpt-4o, gpt-4.1)
