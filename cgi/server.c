@@ -5,6 +5,8 @@
  * Children: SIGTERM while idle (blocked in accept) exits at once; during a
  * request it only sets a flag and the child exits after the response.
  * Signal handlers touch nothing but sig_atomic_t flags and _exit().
+ * Under socket activation the socket is systemd's: used as passed, never
+ * unlinked, so requests queue in it across a restart.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "migrate.h"
 #include "num.h"
@@ -164,6 +167,7 @@ usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s --socket PATH [--processes N] [--socket-group G]\n"
+		"--socket is not needed when systemd passes the socket.\n"
 		"Configuration comes from the environment (see README).\n",
 		prog);
 }
@@ -181,7 +185,7 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	struct cfg_errs errs;
 	struct cfg c;
 	int64_t nprocs = 2;
-	int ch, fd, rc;
+	int ch, fd, rc, passed;
 
 	log_init(prog, LOG_LVL_INFO);
 	while ((ch = getopt_long(argc, argv, "s:p:g:h", opts, NULL)) != -1) {
@@ -197,7 +201,10 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 			return ch == 'h' ? 0 : 64;
 		}
 	}
-	if (path == NULL) {
+	/* socket activation: systemd's socket wins over --socket */
+	if ((passed = daemon_listen_fd()) == -2)
+		return 1;
+	if (path == NULL && passed < 0) {
 		usage(prog);
 		return 64;
 	}
@@ -212,17 +219,20 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 		cfg_free(&c);
 		return rc;
 	}
-	if ((fd = open_socket(path, group)) < 0) {
+	if ((fd = passed) < 0 && (fd = open_socket(path, group)) < 0) {
 		cfg_free(&c);
 		return 1;
 	}
 	on_signal(SIGTERM, parent_on_term);
 	on_signal(SIGINT, parent_on_term);
 	on_signal(SIGPIPE, SIG_IGN);
-	log_info("listening on %s with %d processes", path, (int)nprocs);
+	log_info("listening on %s with %d processes",
+		 passed >= 0 ? "the socket systemd passed" : path, (int)nprocs);
 	supervise(fd, &c, serve, (int)nprocs);
 	close(fd);
-	unlink(path);
+	/* systemd's socket is systemd's: it outlives this process */
+	if (passed < 0)
+		unlink(path);
 	cfg_free(&c);
 	log_info("stopped");
 	return 0;

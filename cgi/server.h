@@ -17,7 +17,10 @@ typedef void (*server_serve_fn)(int listen_fd, const struct cfg *c);
 /*
  * Parses --socket PATH, --processes N, --socket-group GROUP, --help;
  * loads the configuration (refusing to start on any error, exit 78);
- * runs the server.  Returns the process exit status.
+ * runs the server.  Started by socket activation (systemd's .socket unit,
+ * LISTEN_FDS), it serves the socket passed instead: --socket is then not
+ * needed, and the socket is left in place at exit.  Returns the process
+ * exit status.
  */
 int server_main(int argc, char **argv, const char *prog, server_serve_fn serve);
 

@@ -46,6 +46,7 @@
 
 #include <openssl/rand.h>
 
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
@@ -271,6 +272,8 @@ loop_listen(struct loop *l)
 	l->want_claim = auto_on(l);
 	l->next_beat_ms = num_mono_ms();
 	log_info("listening on %s and %s", JOB_CHANNEL_NEW, JOB_CHANNEL_CANCEL);
+	/* the schema was checked at start: reached, checked, listening */
+	daemon_notify("READY=1");
 	return true;
 }
 
@@ -571,7 +574,9 @@ loop_run(struct loop *l)
 	while (!sig_stop) {
 		if (sig_hup) {
 			sig_hup = 0;
+			daemon_notify("RELOADING=1");
 			loop_reload(l);
+			daemon_notify("READY=1");
 		}
 		listening = loop_listen(l);
 		if (listening)
@@ -588,6 +593,7 @@ worker_shutdown(struct loop *l)
 {
 	enum sj_err e;
 
+	daemon_notify("STOPPING=1");
 	log_info("stopping: jobs in hand are released at their next step");
 	runner_stop(l->w, l->db);
 	if ((e = job_worker_gone(l->db, l->w->id)) != SJ_OK)

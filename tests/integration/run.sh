@@ -24,7 +24,7 @@ sj_need_root
 BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
 TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
-	test_ops test_schema)
+	test_ops test_schema test_daemon)
 # SJ_TESTS="a b" runs only those (while working on one suite); SJ_TESTS=none
 # runs none of them.  SJ_BROWSER_ARTIFACTS=DIR also runs the browser suite.
 if [ "${SJ_TESTS:-}" = none ]; then
@@ -46,6 +46,7 @@ STATE=$(sj_state_dir "${SJ_TEST_STATE_ROOT:-}" integ)
 SJ_CLEANUP_LIST=$STATE/cleanup.list
 LOG=$STATE/log
 DATABASE_URL=
+ACTIVATED_SOCK=$STATE/run/activated.sock
 
 # leftover_workers: pids of workers of this build that still talk to this
 # run's database; the test should have stopped them all.
@@ -154,11 +155,24 @@ main() {
 	sj_fcgi_start_all "$BUILD" "$STATE/run" "$LOG" "$STATE/stack.env" 2
 	sj_nginx_render "$ROOT/nginx" "$STATE/nginx" "$port" \
 		"$STATE/run" "$STATE/media" "$ROOT/web"
+	activated_conf
 	sj_nginx_start "$STATE/nginx"
 	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
 	run_tests
 	[ -z "${SJ_BROWSER_ARTIFACTS:-}" ] || run_browser
 	check_health_db_down
+}
+
+# activated_conf: /activated/PATH goes to the FastCGI program that
+# test_daemon starts by socket activation on ACTIVATED_SOCK, as PATH.
+activated_conf() {
+	cat >"$STATE/nginx/extra-activated.conf" <<EOF
+# tests/integration/run.sh: test_daemon's socket-activated program.
+location ^~ /activated/ {
+	rewrite ^/activated(/.*)\$ \$1 break;
+	fastcgi_pass unix:$ACTIVATED_SOCK;
+}
+EOF
 }
 
 # run_tests: every suite, each under a time limit; all run, any failure
@@ -193,6 +207,7 @@ suite_exec() {
 	shift
 	sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
 		STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
+		FCGI_DIR="$BUILD/cgi" ACTIVATED_SOCK="$ACTIVATED_SOCK" \
 		FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
 		SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
 		ARTIFACT_DIR="${SJ_BROWSER_ARTIFACTS:-}" \

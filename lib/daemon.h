@@ -1,0 +1,27 @@
+/*
+ * The service manager's side of a daemon's life (systemd's protocols,
+ * through libsystemd when built with it): readiness and state changes
+ * (sd_notify), and the listening socket systemd creates and passes
+ * (socket activation, sd_listen_fds).  Without libsystemd, or when not
+ * started by systemd, every call is a harmless no-op.
+ */
+#ifndef SJ_DAEMON_H
+#define SJ_DAEMON_H
+
+/*
+ * Sends state ("READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...") to
+ * NOTIFY_SOCKET; nothing when it is unset.  A failure is logged once as
+ * a warning and otherwise ignored: the service goes on.
+ */
+void daemon_notify(const char *state);
+
+/*
+ * The listening socket passed by socket activation, meant for this
+ * process: its descriptor (close-on-exec set), or -1 when none was
+ * passed.  Returns -2 (and logs why) when descriptors were passed but
+ * are not exactly one listening unix stream socket.  The LISTEN_*
+ * variables are removed, so children do not see them.
+ */
+int daemon_listen_fd(void);
+
+#endif
