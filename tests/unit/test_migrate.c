@@ -81,10 +81,21 @@ expect_state(struct db *db, enum schema_state want, int want_version)
 	assert_int_equal(v, want_version);
 }
 
+/* Counts the rows migrate_status() reports. */
+static void
+count_row(const struct migrate_row *row, void *ctx)
+{
+	int *seen = ctx;
+
+	assert_true(row->version >= 1);
+	(*seen)++;
+}
+
 static void
 test_schema_check_states(void **state)
 {
 	struct db *db = NULL, *side = NULL;
+	int n[4], seen = 0;
 	struct cfg c;
 
 	(void)state;
@@ -98,9 +109,21 @@ test_schema_check_states(void **state)
 	testdb_sql(side, "DELETE FROM schema_migrations WHERE version >= 7");
 	expect_state(db, SCHEMA_OLDER, 6);
 	assert_int_equal(schema_check_start(c.database_url, "test"), 78);
+	seen = 0;
+	assert_int_equal(migrate_status(db, SJ_SRC_SQL, count_row, &seen, n),
+			 SJ_OK);
+	assert_int_equal(n[MIGRATE_APPLIED], 6);
+	assert_int_equal(n[MIGRATE_PENDING], 1);
+	assert_int_equal(seen, 7);
 	testdb_sql(side, "DROP TABLE schema_migrations");
 	expect_state(db, SCHEMA_NONE, 0);
 	assert_int_equal(schema_check_start(c.database_url, "test"), 78);
+	/* status reads only: every file pending, and still no table */
+	assert_int_equal(migrate_status(db, SJ_SRC_SQL, count_row, &seen, n),
+			 SJ_OK);
+	assert_int_equal(n[MIGRATE_PENDING], MIGRATE_SCHEMA_VERSION);
+	assert_int_equal(n[MIGRATE_APPLIED], 0);
+	expect_state(db, SCHEMA_NONE, 0);
 	testdb_close(&c, db, side);
 }
 
