@@ -6,7 +6,16 @@
  * request it only sets a flag and the child exits after the response.
  * Signal handlers touch nothing but sig_atomic_t flags and _exit().
  * Under socket activation the socket is systemd's: used as passed, never
- * unlinked, so requests queue in it across a restart.
+ * unlinked, so requests queue in it across a restart.  Without it, a
+ * socket path that a live program still answers on is refused (a second
+ * instance must not steal it); only a dead one is replaced.
+ *
+ * SIGHUP to the parent re-reads the configuration (a bad one is logged
+ * and the old one kept) and replaces the children one at a time: the new
+ * child is forked first, then the old one gets SIGTERM and finishes the
+ * request in hand, so the socket is never without a reader.  Children
+ * ignore SIGHUP and get SIGTERM when the parent dies (PR_SET_PDEATHSIG),
+ * so none is left serving as an orphan.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,7 +41,9 @@
 #define SERVER_MAX_PROCS 64
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
 static volatile sig_atomic_t in_request;
+static const char *server_prog; /* for log_init() after a reload */
 
 int
 server_stopping(void)
@@ -68,6 +80,13 @@ parent_on_term(int sig)
 }
 
 static void
+parent_on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
+
+static void
 on_signal(int sig, void (*fn)(int))
 {
 	struct sigaction sa;
@@ -76,6 +95,36 @@ on_signal(int sig, void (*fn)(int))
 	sa.sa_handler = fn;
 	sigemptyset(&sa.sa_mask);
 	sigaction(sig, &sa, NULL);
+}
+
+/*
+ * Makes way for a socket at path: nothing there is fine; a socket nobody
+ * answers on (left by a program that died) is removed; a socket a live
+ * program serves, or anything that is not a socket, is refused.
+ */
+static int
+clear_stale(const char *path, const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, live;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket", path);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	       errno == EAGAIN;
+	close(fd);
+	if (live) {
+		log_error("%s is served by a running program; stop it first",
+			  path);
+		return -1;
+	}
+	return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 /* Binds a fresh unix socket at path, mode 0660, group group. */
@@ -95,7 +144,10 @@ open_socket(const char *path, const char *group)
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
-	unlink(path);
+	if (clear_stale(path, &sun) != 0) {
+		close(fd);
+		return -1;
+	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
 	    chmod(path, 0660) != 0 || listen(fd, 256) != 0) {
 		log_error("cannot listen on %s: %s", path, strerror(errno));
@@ -117,20 +169,55 @@ open_socket(const char *path, const char *group)
 static pid_t
 spawn(int fd, const struct cfg *c, server_serve_fn serve)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid != 0)
 		return pid;
 	on_signal(SIGTERM, child_on_term);
 	on_signal(SIGINT, child_on_term);
+	on_signal(SIGHUP, SIG_IGN);
 	on_signal(SIGPIPE, SIG_IGN);
+	/* die with the parent; it may already be gone */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(0);
 	serve(fd, c);
 	_exit(0);
 }
 
-/* Supervises the children until SIGTERM; then stops them. */
+/*
+ * SIGHUP: the configuration again into *c (kept as it was when the new
+ * one is bad), then each child replaced by one that has it.
+ */
 static void
-supervise(int fd, const struct cfg *c, server_serve_fn serve, int nprocs)
+reload(int fd, struct cfg *c, server_serve_fn serve, pid_t *kids, int nprocs)
+{
+	struct cfg_errs errs;
+	struct cfg n;
+	int lvl;
+
+	memset(&errs, 0, sizeof(errs));
+	if (cfg_load_env(&n, &errs) != SJ_OK) {
+		cfg_log_errs(&errs);
+		log_error("reload failed; keeping the running configuration");
+		return;
+	}
+	cfg_free(c);
+	*c = n;
+	if ((lvl = log_level_parse(c->log_level)) >= 0)
+		log_init(server_prog, (enum log_level)lvl);
+	for (int i = 0; i < nprocs; i++) {
+		pid_t old = kids[i];
+
+		kids[i] = spawn(fd, c, serve);
+		if (old > 0)
+			kill(old, SIGTERM);
+	}
+	log_info("configuration reloaded; %d processes replaced", nprocs);
+}
+
+/* Supervises the children until SIGTERM; then stops them all. */
+static void
+supervise(int fd, struct cfg *c, server_serve_fn serve, int nprocs)
 {
 	pid_t kids[SERVER_MAX_PROCS];
 	time_t last_spawn = 0;
@@ -139,9 +226,14 @@ supervise(int fd, const struct cfg *c, server_serve_fn serve, int nprocs)
 	for (int i = 0; i < nprocs; i++)
 		kids[i] = spawn(fd, c, serve);
 	while (!stop_flag) {
-		pid_t pid = waitpid(-1, &status, 0);
+		pid_t pid;
 
-		if (pid < 0)
+		if (reload_flag) {
+			reload_flag = 0;
+			reload(fd, c, serve, kids, nprocs);
+			continue;
+		}
+		if ((pid = waitpid(-1, &status, 0)) < 0)
 			continue;
 		for (int i = 0; i < nprocs; i++) {
 			if (kids[i] != pid || stop_flag)
@@ -157,19 +249,22 @@ supervise(int fd, const struct cfg *c, server_serve_fn serve, int nprocs)
 	for (int i = 0; i < nprocs; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGTERM);
-	for (int i = 0; i < nprocs; i++)
-		if (kids[i] > 0)
-			waitpid(kids[i], &status, 0);
+	/* every child, those a reload replaced included */
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
 }
 
 static void
-usage(const char *prog)
+usage(FILE *f, const char *prog)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: %s --socket PATH [--processes N] [--socket-group G]\n"
+		"       %s --help | --version\n"
 		"--socket is not needed when systemd passes the socket.\n"
-		"Configuration comes from the environment (see README).\n",
-		prog);
+		"Configuration comes from the environment (see README).\n"
+		"Signals: TERM/INT stop after the requests in hand; HUP "
+		"re-reads the\nconfiguration and replaces the processes.\n",
+		prog, prog);
 }
 
 int
@@ -180,6 +275,7 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	    {"processes", required_argument, NULL, 'p'},
 	    {"socket-group", required_argument, NULL, 'g'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
 	const char *path = NULL, *group = NULL;
 	struct cfg_errs errs;
@@ -187,9 +283,13 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	int64_t nprocs = 2;
 	int ch, fd, rc, passed;
 
+	server_prog = prog;
 	log_init(prog, LOG_LVL_INFO);
-	while ((ch = getopt_long(argc, argv, "s:p:g:h", opts, NULL)) != -1) {
-		if (ch == 's')
+	while ((ch = getopt_long(argc, argv, "s:p:g:hV", opts, NULL)) != -1) {
+		if (ch == 'V') {
+			printf("%s %s\n", prog, PACKAGE_VERSION);
+			return 0;
+		} else if (ch == 's')
 			path = optarg;
 		else if (ch == 'g')
 			group = optarg;
@@ -197,7 +297,7 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 			 num_i64(optarg, 1, SERVER_MAX_PROCS, &nprocs) == SJ_OK)
 			continue;
 		else {
-			usage(prog);
+			usage(ch == 'h' ? stdout : stderr, prog);
 			return ch == 'h' ? 0 : 64;
 		}
 	}
@@ -205,7 +305,7 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	if ((passed = daemon_listen_fd()) == -2)
 		return 1;
 	if (path == NULL && passed < 0) {
-		usage(prog);
+		usage(stderr, prog);
 		return 64;
 	}
 	if (cfg_load_env(&c, &errs) != SJ_OK) {
@@ -225,6 +325,7 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	}
 	on_signal(SIGTERM, parent_on_term);
 	on_signal(SIGINT, parent_on_term);
+	on_signal(SIGHUP, parent_on_hup);
 	on_signal(SIGPIPE, SIG_IGN);
 	log_info("listening on %s with %d processes",
 		 passed >= 0 ? "the socket systemd passed" : path, (int)nprocs);

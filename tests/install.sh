@@ -8,7 +8,9 @@
 #     installed conf.d/storyjobs.conf and sites-available/storyjobs, whose
 #     relative include (snippets/) resolves inside the scratch root;
 #   - systemd-analyze verify accepts every installed unit, with the
-#     scratch root as its root (so ExecStart= must name installed files).
+#     scratch root as its root (so ExecStart= must name installed files);
+#   - every installed program answers --version and --help without any
+#     configuration.
 # The site's access log is installed under the scratch root too
 # (nginxlogdir=), since nginx -t opens it.  Run by `make check` from the
 # build folder (BUILD_DIR defaults to the current folder).
@@ -33,7 +35,8 @@ DEST=$SCRATCH/root
 
 # mkvar NAME: the build's value of a make variable, fully expanded.
 mkvar() {
-	make -s -C "$BUILD" --no-print-directory -f Makefile -f - \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -s -C "$BUILD" --no-print-directory -f Makefile -f - \
 		sj-print-var VAR="$1" <<'EOF'
 sj-print-var:
 	@echo '$($(VAR))'
@@ -122,6 +125,25 @@ for u in "${units[@]}"; do
 	fi
 done
 
+# 4. Every installed program answers --version and --help with no
+# configuration at all, exit 0.
+version=$(mkvar PACKAGE_VERSION)
+progs=("$DEST$(mkvar sbindir)/storyjobs-worker" "$DEST$(mkvar bindir)/storyjobsctl")
+for f in jobs auth health cron admin; do
+	progs+=("$DEST$(mkvar pkglibexecdir)/storyjobs-$f")
+done
+for p in "${progs[@]}"; do
+	out=$(env -i "$p" --version 2>&1) || out="exit $?: $out"
+	if [ "$out" != "$(basename "$p") $version" ]; then
+		echo "FAIL: $p --version said '$out'" >&2
+		fail=1
+	fi
+	if ! out=$(env -i "$p" --help 2>/dev/null) || [[ $out != usage:* ]]; then
+		echo "FAIL: $p --help did not print its usage and exit 0" >&2
+		fail=1
+	fi
+done
+
 [ "$fail" -eq 0 ] && echo "install: nginx -t and systemd-analyze verify passed" \
-	"(${#units[@]} units)"
+	"(${#units[@]} units), --version/--help of ${#progs[@]} programs"
 exit "$fail"

@@ -36,14 +36,24 @@
 #define PROG "storyjobsctl"
 
 static int
-usage(void)
+usage_to(FILE *f)
 {
-	fprintf(stderr,
-		"usage: %s migrate [--sql-dir DIR] [--status | --dry-run] "
-		"[--lock-timeout MS] [--attempts N] | check-config "
-		"[--online] | settings | maintain\n",
+	fprintf(f,
+		"usage: %s COMMAND ...\n"
+		"  migrate [--sql-dir DIR] [--status | --dry-run] "
+		"[--lock-timeout MS] [--attempts N]\n"
+		"  check-config [--online]\n  settings\n  maintain\n"
+		"  user ...\n  health ...\n  prune ...\n  jobs ...\n"
+		"  --help | --version\n"
+		"Configuration comes from the environment (see README).\n",
 		PROG);
 	return 64;
+}
+
+static int
+usage(void)
+{
+	return usage_to(stderr);
 }
 
 static void
@@ -109,6 +119,14 @@ main(int argc, char **argv)
 	log_init(PROG, LOG_LVL_INFO);
 	if (argc < 2)
 		return usage();
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		(void)usage_to(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("%s %s\n", PROG, PACKAGE_VERSION);
+		return 0;
+	}
 	if (strcmp(argv[1], "settings") == 0) {
 		cfg_each_doc(print_doc, NULL);
 		return 0;

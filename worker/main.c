@@ -153,7 +153,7 @@ usage_doc(const struct cfg_doc *d, void *ctx)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: storyjobs-worker [--help]\n\n"
+	fprintf(f, "usage: storyjobs-worker [--help | --version]\n\n"
 		   "Runs jobs from the storyjobs queue.  Settings come from "
 		   "the environment\n(and the file named by "
 		   "STORYJOBS_CONFIG):\n\n");
@@ -684,6 +684,10 @@ main(int argc, char **argv)
 	enum sj_err e;
 	int lvl, rc;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("%s %s\n", WORKER_APPNAME, PACKAGE_VERSION);
+		return EXIT_SUCCESS;
+	}
 	if (argc > 1) {
 		bool help = argc == 2 && (strcmp(argv[1], "--help") == 0 ||
 					  strcmp(argv[1], "-h") == 0);

@@ -8,12 +8,15 @@
  * SIGTERM.  A FastCGI program started by systemd-socket-activate (as its
  * .socket unit would start it) answers through nginx on the socket it
  * was passed, the first request queued while it starts, and leaves the
- * socket in place when it stops (it is systemd's).
+ * socket in place when it stops (it is systemd's).  Started by hand, a
+ * FastCGI program reloads on SIGHUP by replacing its children, refuses a
+ * socket another live instance serves, and takes no orphan with it.
  *
  * Environment: BASE_URL, DATABASE_URL, WORKER_BIN, FCGI_DIR (the folder
  * of storyjobs-health), ACTIVATED_SOCK (the socket nginx sends
  * /activated/... to, with the prefix cut).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -38,6 +41,18 @@
 #define MSG_MAX	       4096
 
 extern char **environ;
+
+/* Programs a case started, killed by the teardown if a failure left them. */
+static pid_t started[16];
+
+static void
+track(pid_t pid)
+{
+	static size_t n;
+
+	if (n < sizeof(started) / sizeof(started[0]))
+		started[n++] = pid;
+}
 
 struct notify {
 	int fd;
@@ -134,6 +149,95 @@ wait_exit_peek(pid_t pid, int ms)
 	return 0;
 }
 
+/* The pids whose parent is ppid, from /proc; how many (at most max). */
+static int
+children_of(pid_t ppid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL && n < max) {
+		char path[300], buf[512], *rp;
+		long long pid, pp;
+		FILE *f;
+		size_t got;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		got = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[got] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold anything */
+		if ((rp = strrchr(buf, ')')) == NULL || rp[1] != ' ' ||
+		    rp[2] == 'Z')
+			continue;
+		pid = strtoll(buf, NULL, 10);
+		pp = strtoll(rp + 4, NULL, 10);
+		if (pp == (long long)ppid)
+			out[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Whether pid is gone (or a zombie nobody reaped yet). */
+static int
+gone(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	FILE *f;
+	size_t got;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[got] = '\0';
+	return (rp = strrchr(buf, ')')) != NULL && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+/* Starts storyjobs-health on sock (2 processes); waits for the socket. */
+static pid_t
+fcgi_start(const char *prog, const char *sock)
+{
+	struct stat st;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(prog, prog, "--socket", sock, "--processes", "2",
+		      "--socket-group", "www-data", (char *)NULL);
+		_exit(127);
+	}
+	track(pid);
+	for (int i = 0; i < 200; i++) {
+		if (stat(sock, &st) == 0 && children_of(pid, &(pid_t){0}, 1))
+			return pid;
+		usleep(50 * 1000);
+	}
+	fail_msg("%s did not start on %s", prog, sock);
+	return -1;
+}
+
+/* GET /activated/api/jobs/health answers as the health program does. */
+static void
+health_answers(void)
+{
+	struct resp r;
+
+	http("GET", "/activated/api/jobs/health", NULL, NULL, 0, &r);
+	assert_non_null(r.json);
+	assert_string_equal(jstr(jmember(r.json, "systemStatus"), "database"),
+			    "operational");
+	resp_free(&r);
+}
+
 static void
 test_worker_ready_reload_stop(void **state)
 {
@@ -225,6 +329,7 @@ test_fcgi_socket_activation(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0)
 		activate_exec(sock, prog);
+	track(pid);
 	for (i = 0; i < 100 && stat(sock, &st) != 0; i++)
 		usleep(50 * 1000);
 	assert_true(S_ISSOCK(st.st_mode));
@@ -255,6 +360,96 @@ test_fcgi_socket_activation(void **state)
 	unlink(sock);
 }
 
+/*
+ * The parent as an operator meets it: SIGHUP replaces both children and
+ * the parent stays; a second instance on the same socket is refused and
+ * the first keeps serving; the children die with a killed parent; the
+ * socket it left is taken over by the next start.
+ */
+static void
+test_fcgi_hup_second_instance_orphans(void **state)
+{
+	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
+	pid_t pid, second, before[4], after[4];
+	char prog[512];
+	int n, status;
+
+	(void)state;
+	assert_non_null(sock);
+	assert_non_null(dir);
+	snprintf(prog, sizeof(prog), "%s/storyjobs-health", dir);
+	unlink(sock);
+	pid = fcgi_start(prog, sock);
+	health_answers();
+	for (int i = 0; i < 100 && children_of(pid, before, 4) != 2; i++)
+		usleep(50 * 1000);
+	assert_int_equal(children_of(pid, before, 4), 2);
+
+	assert_int_equal(kill(pid, SIGHUP), 0);
+	for (int i = 0; i < 200; i++) {
+		n = children_of(pid, after, 4);
+		if (n == 2 && after[0] != before[0] && after[0] != before[1] &&
+		    after[1] != before[0] && after[1] != before[1] &&
+		    gone(before[0]) && gone(before[1]))
+			break;
+		usleep(50 * 1000);
+	}
+	assert_int_equal(n, 2);
+	assert_true(gone(before[0]) && gone(before[1]));
+	assert_false(gone(pid));
+	health_answers();
+
+	second = fork();
+	assert_true(second >= 0);
+	if (second == 0) {
+		execl(prog, prog, "--socket", sock, (char *)NULL);
+		_exit(127);
+	}
+	track(second);
+	/* a second instance that took the socket over would keep running */
+	if (!wait_exit_peek(second, 10000))
+		kill(second, SIGKILL);
+	assert_int_equal(waitpid(second, &status, 0), second);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	health_answers();
+
+	assert_int_equal(children_of(pid, after, 4), 2);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	for (int i = 0; i < 100 && !(gone(after[0]) && gone(after[1])); i++)
+		usleep(50 * 1000);
+	assert_true(gone(after[0]) && gone(after[1]));
+
+	/* the socket left behind answers nobody: the next start takes it */
+	pid = fcgi_start(prog, sock);
+	health_answers();
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_not_equal(access(sock, F_OK), 0);
+}
+
+/* Whatever a failed case left running: its children, then itself. */
+static int
+kill_leftovers(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++) {
+		pid_t kids[8];
+		int n;
+
+		/* only a child of ours not reaped yet (never a reused pid) */
+		if (started[i] <= 0 || waitpid(started[i], NULL, WNOHANG) != 0)
+			continue;
+		n = children_of(started[i], kids, 8);
+		kill(started[i], SIGKILL);
+		for (int k = 0; k < n; k++)
+			kill(kids[k], SIGKILL);
+		waitpid(started[i], NULL, 0);
+	}
+	return 0;
+}
+
 int
 main(void)
 {
@@ -262,11 +457,12 @@ main(void)
 	    cmocka_unit_test(test_worker_ready_reload_stop),
 	    cmocka_unit_test(test_worker_not_ready_without_database),
 	    cmocka_unit_test(test_fcgi_socket_activation),
+	    cmocka_unit_test(test_fcgi_hup_second_instance_orphans),
 	};
 	int rc;
 
 	itest_init();
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rc = cmocka_run_group_tests(tests, NULL, kill_leftovers);
 	itest_done();
 	return rc;
 }
