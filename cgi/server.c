@@ -301,6 +301,8 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 			return ch == 'h' ? 0 : 64;
 		}
 	}
+	if (daemon_refuse_root(prog))
+		return 1;
 	/* socket activation: systemd's socket wins over --socket */
 	if ((passed = daemon_listen_fd()) == -2)
 		return 1;

@@ -5,11 +5,15 @@
  * plus sd_is_socket_unix() for the FastCGI programs under socket
  * activation.  A build without libsystemd (configure --without-systemd)
  * gets the same functions doing nothing, so such a build runs only with
- * sockets it creates and Type=simple units.
+ * sockets it creates and Type=simple units.  The root check lives here
+ * too: it is the other thing every daemon does before its work.
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -56,4 +60,18 @@ daemon_listen_fd(void)
 #else
 	return -1;
 #endif
+}
+
+bool
+daemon_refuse_root(const char *prog)
+{
+	const char *allow = getenv("STORYJOBS_ALLOW_ROOT");
+
+	if (geteuid() != 0 || (allow != NULL && strcmp(allow, "1") == 0))
+		return false;
+	log_error("refusing to run as root: run %s as its service user "
+		  "(User=storyjobs in its unit), or set "
+		  "STORYJOBS_ALLOW_ROOT=1 to allow it",
+		  prog);
+	return true;
 }

@@ -8,6 +8,8 @@
 #ifndef SJ_DAEMON_H
 #define SJ_DAEMON_H
 
+#include <stdbool.h>
+
 /*
  * Sends state ("READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...") to
  * NOTIFY_SOCKET; nothing when it is unset.  A failure is logged once as
@@ -23,5 +25,15 @@ void daemon_notify(const char *state);
  * variables are removed, so children do not see them.
  */
 int daemon_listen_fd(void);
+
+/*
+ * Whether prog must refuse to run: true (after logging why) when it runs
+ * as root and STORYJOBS_ALLOW_ROOT is not "1".  A daemon run as root
+ * would own its media files and sockets as root and turn any flaw into
+ * the whole machine; as PostgreSQL and pgbouncer do, it asks for its
+ * service user instead.  ./dev and the tests, which run as root, set the
+ * variable (tools/stack.sh).
+ */
+bool daemon_refuse_root(const char *prog);
 
 #endif

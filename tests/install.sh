@@ -108,6 +108,13 @@ cp -a /lib/systemd/system "$DEST/usr/lib/systemd/"
 cp "$(type -P kill)" "$DEST/usr/bin/kill"
 mapfile -t units < <(find "$UNITDIR" -maxdepth 1 -type f \
 	\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \) | sort)
+# A unit folder outside systemd's search path (make distcheck's prefix):
+# the units are verified from /etc/systemd/system of the scratch root.
+if [ "${#units[@]}" -gt 0 ]; then
+	mkdir -p "$DEST/etc/systemd/system"
+	cp "${units[@]}" "$DEST/etc/systemd/system/"
+	units=("${units[@]/#$UNITDIR/$DEST/etc/systemd/system}")
+fi
 [ "${#units[@]}" -gt 0 ] || {
 	echo "FAIL: no systemd unit installed in $UNITDIR" >&2
 	fail=1

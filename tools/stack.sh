@@ -240,10 +240,15 @@ sj_write_env() {
 # shellcheck disable=SC2016 # expanded by that shell, not this one
 SJ_ENV_SCRIPT='. "$1" && { [ -z "$2" ] || echo "$$" >"$2"; } && shift 2 && exec "$@"'
 
-# sj_env_exec ENVFILE PIDFILE CMD...: runs CMD with only PATH, LANG and
-# the variables of ENVFILE; PIDFILE may be empty.
+# The programs refuse to run as root unless told; ./dev and the tests run
+# everything as root, so everything they start is told.
+SJ_ALLOW_ROOT=STORYJOBS_ALLOW_ROOT=1
+
+# sj_env_exec ENVFILE PIDFILE CMD...: runs CMD with only PATH, LANG,
+# SJ_ALLOW_ROOT and the variables of ENVFILE; PIDFILE may be empty.
 sj_env_exec() {
-	env -i PATH="$PATH" LANG=C.UTF-8 bash -c "$SJ_ENV_SCRIPT" sj-env "$@"
+	env -i PATH="$PATH" LANG=C.UTF-8 "$SJ_ALLOW_ROOT" \
+		bash -c "$SJ_ENV_SCRIPT" sj-env "$@"
 }
 
 # sj_daemon_start PIDFILE LOG ENVFILE CMD...: starts CMD in the background
@@ -256,7 +261,7 @@ sj_daemon_start() {
 	rm -f "$pidfile"
 	# Logs are appended across runs; a header marks where each run starts.
 	printf -- '---- %s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
-	setsid nohup env -i PATH="$PATH" LANG=C.UTF-8 \
+	setsid nohup env -i PATH="$PATH" LANG=C.UTF-8 "$SJ_ALLOW_ROOT" \
 		bash -c "$SJ_ENV_SCRIPT" sj-env "$envfile" "$pidfile" "$@" \
 		</dev/null >>"$log" 2>&1 &
 	for ((i = 0; i < 50; i++)); do

@@ -695,6 +695,8 @@ main(int argc, char **argv)
 		return help ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
 	log_init(WORKER_APPNAME, LOG_LVL_INFO);
+	if (daemon_refuse_root(WORKER_APPNAME))
+		return EXIT_FAILURE;
 	memset(&errs, 0, sizeof(errs));
 	if ((e = cfg_load_env(&cfg, &errs)) != SJ_OK) {
 		if (e == SJ_ECONFIG)

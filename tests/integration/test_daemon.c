@@ -10,7 +10,8 @@
  * was passed, the first request queued while it starts, and leaves the
  * socket in place when it stops (it is systemd's).  Started by hand, a
  * FastCGI program reloads on SIGHUP by replacing its children, refuses a
- * socket another live instance serves, and takes no orphan with it.
+ * socket another live instance serves, and takes no orphan with it.  As
+ * root, the programs refuse to start unless STORYJOBS_ALLOW_ROOT=1.
  *
  * Environment: BASE_URL, DATABASE_URL, WORKER_BIN, FCGI_DIR (the folder
  * of storyjobs-health), ACTIVATED_SOCK (the socket nginx sends
@@ -429,6 +430,52 @@ test_fcgi_hup_second_instance_orphans(void **state)
 	assert_int_not_equal(access(sock, F_OK), 0);
 }
 
+/*
+ * Run as root without STORYJOBS_ALLOW_ROOT=1 (the suite itself runs as
+ * root with it), the worker and a FastCGI program refuse to start: exit
+ * 1, no READY=1, no socket.
+ */
+static void
+test_refuses_root(void **state)
+{
+	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
+	struct notify n;
+	const char *env[3];
+	char prog[512];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(geteuid(), 0);
+	notify_open(&n);
+	env[0] = n.env;
+	env[1] = "STORYJOBS_ALLOW_ROOT=0";
+	env[2] = NULL;
+	pid = itest_worker(env);
+	assert_true(wait_exit_peek(pid, 10000));
+	assert_int_equal(itest_worker_stop(pid, 0), 1);
+	assert_false(notify_wait(&n, "READY=1", 100));
+	notify_close(&n);
+
+	assert_non_null(sock);
+	assert_non_null(dir);
+	snprintf(prog, sizeof(prog), "%s/storyjobs-health", dir);
+	unlink(sock);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsetenv("STORYJOBS_ALLOW_ROOT");
+		execl(prog, prog, "--socket", sock, (char *)NULL);
+		_exit(127);
+	}
+	track(pid);
+	assert_true(wait_exit_peek(pid, 10000));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+	assert_int_not_equal(access(sock, F_OK), 0);
+}
+
 /* Whatever a failed case left running: its children, then itself. */
 static int
 kill_leftovers(void **state)
@@ -458,6 +505,7 @@ main(void)
 	    cmocka_unit_test(test_worker_not_ready_without_database),
 	    cmocka_unit_test(test_fcgi_socket_activation),
 	    cmocka_unit_test(test_fcgi_hup_second_instance_orphans),
+	    cmocka_unit_test(test_refuses_root),
 	};
 	int rc;
 
