@@ -70,17 +70,57 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * The workers a test started and has not stopped: a failed test leaves
+ * its worker (and maybe a job) behind, and teardown_workers() stops it
+ * and cancels the job, so the next test does not have its jobs taken by
+ * a worker with other settings.
+ */
+static pid_t live[8];
+
+static pid_t
+track(pid_t w)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] == 0) {
+			live[i] = w;
+			break;
+		}
+	return w;
+}
+
+/* Stops w with sig; returns its exit status as itest_worker_stop does. */
+static int
+stop_sig(pid_t w, int sig)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] == w)
+			live[i] = 0;
+	return itest_worker_stop(w, sig);
+}
+
+static int
+teardown_workers(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] != 0)
+			(void)stop_sig(live[i], SIGKILL);
+	itest_cancel_leftovers();
+	return 0;
+}
+
 /* A worker on the fake with extra settings. */
 static pid_t
 worker(const char *const *extra)
 {
-	return itest_worker(fake_worker_env(&fk, extra));
+	return track(itest_worker(fake_worker_env(&fk, extra)));
 }
 
 static void
 stop(pid_t w)
 {
-	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(stop_sig(w, SIGTERM), 0);
 }
 
 /* The image at url is on the fake's CDN and is a real PNG. */
@@ -587,7 +627,7 @@ test_key_refused(void **state)
 			    "Generating the image failed: HTTP 400: route "
 			    "refused for [redacted] (Bearer [redacted])");
 	json_object_put(doc);
-	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(stop_sig(w, SIGTERM), 0);
 	text = slurp(path);
 	assert_non_null(strstr(text, "OPENAI_API_KEY was refused"));
 	assert_no_key(text);
@@ -739,7 +779,7 @@ worker_logged(const char *const *extra, const char *path)
 		_exit(127);
 	}
 	assert_true(pid > 0);
-	return pid;
+	return track(pid);
 }
 
 /* Waits up to ms for text to appear in the file at path. */
@@ -808,7 +848,7 @@ test_worker_model_check(void **state)
 			    "shuts down on 2099-01-01",
 			    10000));
 	assert_int_equal(fake_models_calls(&fk), 1);
-	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(stop_sig(w, SIGTERM), 0);
 
 	/*
 	 * A list that never comes holds the start-up back by 3 s: measured
@@ -832,7 +872,7 @@ test_worker_model_check(void **state)
 		 (long)getpid());
 	doc = itest_job_run("image-generation", body, token, 15);
 	json_object_put(doc);
-	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	assert_int_equal(stop_sig(w, SIGTERM), 0);
 	fake_models(&fk, "{}");
 	unlink(path);
 }
@@ -1034,7 +1074,7 @@ test_checkpoint_resume(void **state)
 	i = wait_open_call(FAKE_CHAT, 1, 10000);
 	assert_int_equal(i, 1);
 	/* the worker dies mid-call; another one rescues the job */
-	assert_int_equal(itest_worker_stop(w, SIGKILL), 128 + SIGKILL);
+	assert_int_equal(stop_sig(w, SIGKILL), 128 + SIGKILL);
 	w = worker(extra);
 	doc = itest_job_wait("auto-story", id, 60);
 	assert_string_equal(jstr(doc, "status"), "completed");
@@ -1097,18 +1137,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_every_type),
-	    cmocka_unit_test(test_retired_models),
-	    cmocka_unit_test(test_url_answers),
-	    cmocka_unit_test(test_classic_limits),
-	    cmocka_unit_test(test_key_refused),
-	    cmocka_unit_test(test_multibyte_error),
-	    cmocka_unit_test(test_check_config_online),
-	    cmocka_unit_test(test_worker_model_check),
-	    cmocka_unit_test(test_failure_modes),
-	    cmocka_unit_test(test_cancel_aborts_call),
-	    cmocka_unit_test(test_checkpoint_resume),
-	    cmocka_unit_test(test_internal_urls_refused),
+	    cmocka_unit_test_teardown(test_every_type, teardown_workers),
+	    cmocka_unit_test_teardown(test_retired_models, teardown_workers),
+	    cmocka_unit_test_teardown(test_url_answers, teardown_workers),
+	    cmocka_unit_test_teardown(test_classic_limits, teardown_workers),
+	    cmocka_unit_test_teardown(test_key_refused, teardown_workers),
+	    cmocka_unit_test_teardown(test_multibyte_error, teardown_workers),
+	    cmocka_unit_test_teardown(test_check_config_online,
+				      teardown_workers),
+	    cmocka_unit_test_teardown(test_worker_model_check,
+				      teardown_workers),
+	    cmocka_unit_test_teardown(test_failure_modes, teardown_workers),
+	    cmocka_unit_test_teardown(test_cancel_aborts_call,
+				      teardown_workers),
+	    cmocka_unit_test_teardown(test_checkpoint_resume, teardown_workers),
+	    cmocka_unit_test_teardown(test_internal_urls_refused,
+				      teardown_workers),
 	};
 	int rc;
 
