@@ -591,6 +591,41 @@ test_permanent_failure(void **state)
 	job_free(&j);
 }
 
+/*
+ * job_fail stores any message PostgreSQL would refuse as text it takes:
+ * cut between two characters at 1 KiB, a stray byte made a '?'.
+ */
+static void
+test_failure_message_text(void **state)
+{
+	char id[JOB_ID_MAX], msg[1400];
+	size_t n = 0;
+	struct job j, r;
+
+	msg[n++] = 'x';
+	msg[n++] = (char)0xff; /* not UTF-8 at all */
+	msg[n++] = 'y';
+	while (n + 2 < sizeof(msg)) {
+		msg[n++] = (char)0xc3; /* U+00E9, two bytes */
+		msg[n++] = (char)0xa9;
+	}
+	msg[n] = '\0';
+	create(JOB_CARTOONIZE, CARTOON, id);
+	claim_one("w1", &j);
+	assert_int_equal(
+	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, false,
+		     0, "EXTERNAL_SERVICE_ERROR", msg, NULL),
+	    SJ_OK);
+	get(id, &r);
+	assert_int_equal(r.status, JOB_FAILED);
+	assert_non_null(r.error_message);
+	/* 1024 would end inside a character: 1023 do not */
+	assert_int_equal(strlen(r.error_message), 1024 - 1);
+	assert_memory_equal(r.error_message, "x?y\xc3\xa9", 5);
+	job_free(&r);
+	job_free(&j);
+}
+
 static void
 test_lease_expiry_and_fencing(void **state)
 {
@@ -934,6 +969,7 @@ main(void)
 	    cmocka_unit_test_setup(test_retry_policy, fresh),
 	    cmocka_unit_test_setup(test_retry_after, fresh),
 	    cmocka_unit_test_setup(test_permanent_failure, fresh),
+	    cmocka_unit_test_setup(test_failure_message_text, fresh),
 	    cmocka_unit_test_setup(test_lease_expiry_and_fencing, fresh),
 	    cmocka_unit_test_setup(test_abandoned_too_often, fresh),
 	    cmocka_unit_test_setup(test_timeout, fresh),
