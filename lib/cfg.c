@@ -1,14 +1,21 @@
 /*
  * DESIGN
  * All settings live in one table: name, kind, where the value goes, the
- * default, a line of documentation, and whether a running worker applies
- * a new value on SIGHUP (pgbouncer's way: the reload note and the docs
- * read it from the row).  Per-type settings are the same five rows for
- * each job type, named JOB_<TYPE>_<FIELD>, and need a restart.  Loading
- * is three passes: defaults, values from the lookup (parse errors
- * collected), then semantic validation (every problem collected, with the
- * contract's exact messages where it gives one).  Nothing here exits:
- * the program decides.
+ * default, a line of documentation, whether a running worker applies a
+ * new value on SIGHUP, the bounds of a number with the name its messages
+ * use, the group the generated docs put it in, and whether it is a
+ * secret (pgbouncer's way: validation, the reload note, check-config and
+ * the generated storyjobs.conf and storyjobs.conf(5) all read the row).
+ * Per-type settings are the same five rows for each job type, named
+ * JOB_<TYPE>_<FIELD>, and need a restart; row_get() shows both kinds of
+ * row the same way.  Loading is three passes: defaults, values from the
+ * lookup (parse errors collected), then validation: the bounds from the
+ * rows, then what a bound cannot say (a relation, a set of words).  Each
+ * problem names the variable and its value ("MAX_CONCURRENT_JOBS=0:
+ * maxConcurrentJobs must be at least 1", the contract's phrase after the
+ * colon), prefixed with FILE:LINE when the file set it; a secret's value
+ * is never printed.  Every problem is collected; nothing here exits.
+ * The file syntax is cfg_file.c's.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -24,6 +31,13 @@
 
 enum cfg_kind { CFG_STR, CFG_INT, CFG_BOOL, CFG_DOUBLE };
 
+/* Bounds of a CFG_INT row and the name its messages give the value. */
+struct cfg_bounds {
+	int64_t min, max;
+	const char *what; /* NULL: no bounds */
+	const char *unit; /* after a bound: "ms", " seconds" */
+};
+
 struct cfg_entry {
 	const char *name;
 	enum cfg_kind kind;
@@ -31,10 +45,19 @@ struct cfg_entry {
 	const char *def; /* NULL: unset */
 	const char *doc;
 	bool reload; /* a running worker applies it on SIGHUP */
+	struct cfg_bounds b;
+	enum cfg_group group;
+	bool secret; /* never printed: check-config shows its length */
 };
 
 #define RELOAD	true
 #define RESTART false
+#define SECRET	true
+#define PLAIN	false
+#define NOB                                                                    \
+	{                                                                      \
+		0, 0, NULL, NULL                                               \
+	}
 
 #define S(f) CFG_STR, offsetof(struct cfg, f)
 #define I(f) CFG_INT, offsetof(struct cfg, f)
@@ -43,120 +66,215 @@ struct cfg_entry {
 
 static const struct cfg_entry cfg_table[] = {
     {"DATABASE_URL", S(database_url), NULL,
-     "PostgreSQL connection URL (required)", RESTART},
+     "PostgreSQL connection URL (required)", RESTART, NOB, CFG_G_DB, PLAIN},
+    {"STATEMENT_TIMEOUT_MS",
+     I(statement_timeout_ms),
+     "5000",
+     "PostgreSQL statement_timeout of every session (0: none)",
+     RESTART,
+     {0, 3600000, "statementTimeout", "ms"},
+     CFG_G_DB,
+     PLAIN},
     {"WEBHOOK_SECRET", S(webhook_secret), NULL,
-     "shared secret of the cron routes; unset refuses them all", RESTART},
+     "shared secret of the cron routes (at least 32 bytes); unset refuses "
+     "them all",
+     RESTART, NOB, CFG_G_DB, SECRET},
+    {"GENERATION_PROVIDER", S(generation_provider), NULL,
+     "local or openai (unset or empty: openai when OPENAI_API_KEY is set, "
+     "else local)",
+     RESTART, NOB, CFG_G_GEN, PLAIN},
     {"OPENAI_API_KEY", S(openai_api_key), NULL, "key for the openai provider",
-     RESTART},
+     RESTART, NOB, CFG_G_GEN, SECRET},
     {"OPENAI_BASE_URL", S(openai_base_url), "https://api.openai.com/v1",
-     "OpenAI-compatible API base URL", RESTART},
+     "OpenAI-compatible API base URL", RESTART, NOB, CFG_G_GEN, PLAIN},
     /* Current models with no shutdown date announced (lib/openai.c). */
     {"OPENAI_MODEL", S(openai_model), "gpt-6-luna",
      "openai provider: chat model with image input (stories, scenes, "
      "character descriptions)",
-     RESTART},
+     RESTART, NOB, CFG_G_GEN, PLAIN},
     {"OPENAI_IMAGE_MODEL", S(openai_image_model), "gpt-image-2.6-flare",
      "openai provider: image model (GPT image models; dall-e-* get the "
      "legacy request)",
-     RESTART},
+     RESTART, NOB, CFG_G_GEN, PLAIN},
     {"OPENAI_IMAGE_SIZE", S(openai_image_size), "1024x1024",
-     "openai provider: size of generated images", RESTART},
+     "openai provider: size of generated images", RESTART, NOB, CFG_G_GEN,
+     PLAIN},
     {"OPENAI_IMAGE_QUALITY", S(openai_image_quality), "medium",
      "openai provider: quality of GPT image models (low, medium, high, "
      "auto; newer models also xhigh, max)",
-     RESTART},
-    {"OPENAI_TIMEOUT_SECONDS", I(openai_timeout_s), "120",
-     "openai provider: total time of one call", RESTART},
+     RESTART, NOB, CFG_G_GEN, PLAIN},
+    {"OPENAI_TIMEOUT_SECONDS",
+     I(openai_timeout_s),
+     "120",
+     "openai provider: total time of one call",
+     RESTART,
+     {1, 3600, "openaiTimeout", " seconds"},
+     CFG_G_GEN,
+     PLAIN},
+    {"LOCAL_DELAY_MS",
+     I(local_delay_ms),
+     "0",
+     "local provider: pause per step, to make progress visible",
+     RELOAD,
+     {0, 60000, "localDelay", "ms"},
+     CFG_G_GEN,
+     PLAIN},
+    {"STORAGE", S(storage), "local", "local or cloudinary", RESTART, NOB,
+     CFG_G_STORE, PLAIN},
+    {"MEDIA_DIR", S(media_dir), "/var/lib/storyjobs/media",
+     "directory of the local media store, served under /media/", RESTART, NOB,
+     CFG_G_STORE, PLAIN},
+    {"PUBLIC_BASE_URL", S(public_base_url), "",
+     "absolute base of media URLs; empty gives relative /media/ URLs", RESTART,
+     NOB, CFG_G_STORE, PLAIN},
     {"CLOUDINARY_API_BASE", S(cloudinary_api_base),
      "https://api.cloudinary.com", "cloudinary storage: upload API base URL",
-     RESTART},
+     RESTART, NOB, CFG_G_STORE, PLAIN},
     {"CLOUDINARY_CLOUD_NAME", S(cloudinary_cloud_name), NULL,
-     "cloudinary storage: cloud name", RESTART},
+     "cloudinary storage: cloud name", RESTART, NOB, CFG_G_STORE, PLAIN},
     {"CLOUDINARY_API_KEY", S(cloudinary_api_key), NULL,
-     "cloudinary storage: API key", RESTART},
+     "cloudinary storage: API key", RESTART, NOB, CFG_G_STORE, SECRET},
     {"CLOUDINARY_API_SECRET", S(cloudinary_api_secret), NULL,
-     "cloudinary storage: API secret", RESTART},
-    {"GENERATION_PROVIDER", S(generation_provider), NULL,
-     "local or openai (default: openai when OPENAI_API_KEY is set, else "
-     "local)",
-     RESTART},
-    {"STORAGE", S(storage), "local", "local or cloudinary", RESTART},
-    {"MEDIA_DIR", S(media_dir), "/var/lib/storyjobs/media",
-     "directory of the local media store, served under /media/", RESTART},
-    {"PUBLIC_BASE_URL", S(public_base_url), "",
-     "absolute base of media URLs; empty gives relative /media/ URLs", RESTART},
-    {"LOG_LEVEL", S(log_level), "info", "debug, info, warn or error", RESTART},
+     "cloudinary storage: API secret", RESTART, NOB, CFG_G_STORE, SECRET},
+    {"LOG_LEVEL", S(log_level), "info", "debug, info, warn or error", RESTART,
+     NOB, CFG_G_FEAT, PLAIN},
     {"ENABLE_AUTO_PROCESSING", F(FEAT_AUTO_PROCESSING), "true",
-     "workers claim jobs on their own (else only on a cron tick)", RESTART},
+     "workers claim jobs on their own (else only on a cron tick)", RESTART, NOB,
+     CFG_G_FEAT, PLAIN},
     {"ENABLE_PRIORITY_PROCESSING", F(FEAT_PRIORITY_PROCESSING), "true",
-     "claim by priority, then due time", RESTART},
+     "claim by priority, then due time", RESTART, NOB, CFG_G_FEAT, PLAIN},
     {"ENABLE_JOB_CANCELLATION", F(FEAT_JOB_CANCELLATION), "true",
-     "the cancel routes are open", RESTART},
+     "the cancel routes are open", RESTART, NOB, CFG_G_FEAT, PLAIN},
     {"ENABLE_METRICS_COLLECTION", F(FEAT_METRICS_COLLECTION), "true",
-     "/metrics is served", RESTART},
+     "/metrics is served", RESTART, NOB, CFG_G_FEAT, PLAIN},
     {"ENABLE_HEALTH_CHECKS", F(FEAT_HEALTH_CHECKS), "true",
-     "the health route runs its checks", RESTART},
-    {"JOB_PROCESSING_INTERVAL", I(processing_interval_ms), "5000",
-     "worker poll interval in ms (NOTIFY is only a hint)", RELOAD},
-    {"MAX_CONCURRENT_JOBS", I(max_concurrent_jobs), "5",
-     "jobs one worker runs at once", RESTART},
-    {"PREFETCH_JOBS", I(prefetch_jobs), "0",
+     "the health route runs its checks", RESTART, NOB, CFG_G_FEAT, PLAIN},
+    {"ALLOW_ANONYMOUS_JOBS", B(allow_anonymous_jobs), "true",
+     "jobs may be started without logging in", RESTART, NOB, CFG_G_FEAT, PLAIN},
+    {"ALLOW_SIGNUP", B(allow_signup), "false",
+     "POST /api/auth/register is open", RESTART, NOB, CFG_G_FEAT, PLAIN},
+    {"JOB_PROCESSING_INTERVAL",
+     I(processing_interval_ms),
+     "5000",
+     "worker poll interval in ms (NOTIFY is only a hint)",
+     RELOAD,
+     {1000, 3600000, "processingInterval", "ms"},
+     CFG_G_WORKER,
+     PLAIN},
+    {"MAX_CONCURRENT_JOBS",
+     I(max_concurrent_jobs),
+     "5",
+     "jobs one worker runs at once",
+     RESTART,
+     {1, 10000, "maxConcurrentJobs", ""},
+     CFG_G_WORKER,
+     PLAIN},
+    {"PREFETCH_JOBS",
+     I(prefetch_jobs),
+     "0",
      "jobs a worker claims ahead of its free threads; only for jobs of "
      "milliseconds (a job claimed ahead shows processing while it waits)",
-     RESTART},
-    {"MAX_JOBS_PER_USER", I(max_jobs_per_user), "10",
-     "active (pending or processing) jobs per user", RESTART},
+     RESTART,
+     {0, 10000, "prefetchJobs", ""},
+     CFG_G_WORKER,
+     PLAIN},
+    {"MAX_JOBS_PER_USER",
+     I(max_jobs_per_user),
+     "10",
+     "active (pending or processing) jobs per user",
+     RESTART,
+     {1, 1000000, "maxJobsPerUser", ""},
+     CFG_G_WORKER,
+     PLAIN},
+    /* jobTimeout: a number of minutes, checked by cfg_validate_jobs */
     {"JOB_TIMEOUT_MINUTES", CFG_DOUBLE,
      offsetof(struct cfg, job_timeout_minutes), "30",
-     "cap on every type's timeout, in minutes", RESTART},
-    {"JOB_RETENTION_DAYS", I(retention_days), "30",
-     "finished jobs older than this are pruned", RESTART},
-    {"ALLOW_ANONYMOUS_JOBS", B(allow_anonymous_jobs), "true",
-     "jobs may be started without logging in", RESTART},
-    {"ALLOW_SIGNUP", B(allow_signup), "false",
-     "POST /api/auth/register is open", RESTART},
-    {"MAX_UPLOAD_BYTES", I(max_upload_bytes), "10485760",
-     "largest accepted upload", RESTART},
-    {"MAX_BODY_BYTES", I(max_body_bytes), "262144",
-     "largest accepted JSON request body", RESTART},
-    {"JOB_LEASE_SECONDS", I(lease_seconds), "30",
+     "cap on every type's timeout, in minutes (0.5 to 1440)", RESTART, NOB,
+     CFG_G_WORKER, PLAIN},
+    {"JOB_RETENTION_DAYS",
+     I(retention_days),
+     "30",
+     "finished jobs older than this are pruned",
+     RESTART,
+     {1, 36500, "retentionDays", " days"},
+     CFG_G_WORKER,
+     PLAIN},
+    {"JOB_LEASE_SECONDS",
+     I(lease_seconds),
+     "30",
      "a claimed job is rescued this long after its worker's last heartbeat",
-     RESTART},
-    {"HEARTBEAT_MS", I(heartbeat_ms), "5000",
-     "worker heartbeat and lease renewal interval", RELOAD},
-    {"STATEMENT_TIMEOUT_MS", I(statement_timeout_ms), "5000",
-     "PostgreSQL statement_timeout of every session", RESTART},
-    {"LOCAL_DELAY_MS", I(local_delay_ms), "0",
-     "local provider: pause per step, to make progress visible", RELOAD},
+     RESTART,
+     {2, 86400, "leaseSeconds", " seconds"},
+     CFG_G_WORKER,
+     PLAIN},
+    {"HEARTBEAT_MS",
+     I(heartbeat_ms),
+     "5000",
+     "worker heartbeat and lease renewal interval (at most half the lease)",
+     RELOAD,
+     {100, 43200000, "heartbeat", "ms"},
+     CFG_G_WORKER,
+     PLAIN},
     {"BENCH_NOOP_JOBS", B(bench_noop), "false",
-     "benchmarks only: workers run jobs of the no-op type noop", RESTART},
+     "benchmarks only: workers run jobs of the no-op type noop", RESTART, NOB,
+     CFG_G_WORKER, PLAIN},
+    {"MAX_UPLOAD_BYTES",
+     I(max_upload_bytes),
+     "10485760",
+     "largest accepted upload",
+     RESTART,
+     {1024, 1 << 30, "maxUploadBytes", " bytes"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"MAX_BODY_BYTES",
+     I(max_body_bytes),
+     "262144",
+     "largest accepted JSON request body",
+     RESTART,
+     {1024, 16 << 20, "maxBodyBytes", " bytes"},
+     CFG_G_LIMITS,
+     PLAIN},
 };
+#define CFG_ROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
 #undef S
 #undef I
 #undef B
 #undef F
 
-/* Per-type rows: JOB_<TYPE>_<FIELD>. */
+/* Per-type rows: JOB_<TYPE>_<FIELD>, bounds as for the table's rows. */
 struct cfg_type_field {
 	const char *suffix;
 	size_t off;
 	const char *doc;
+	struct cfg_bounds b;
 };
 
 static const struct cfg_type_field cfg_type_fields[] = {
-    {"TIMEOUT_SECONDS", offsetof(struct cfg_type, timeout_s),
-     "processing time limit"},
-    {"MAX_RETRIES", offsetof(struct cfg_type, max_retries),
-     "automatic retries of transient failures"},
-    {"PRIORITY", offsetof(struct cfg_type, priority),
-     "claim order; lower runs first"},
-    {"CONCURRENCY", offsetof(struct cfg_type, concurrency),
-     "jobs of this type one worker runs at once"},
-    {"ESTIMATED_SECONDS", offsetof(struct cfg_type, est_duration_s),
-     "estimate shown to users"},
+    {"TIMEOUT_SECONDS",
+     offsetof(struct cfg_type, timeout_s),
+     "processing time limit",
+     {30, 86400, "jobTimeout", " seconds"}},
+    {"MAX_RETRIES",
+     offsetof(struct cfg_type, max_retries),
+     "automatic retries of transient failures",
+     {0, 100, "maxRetries", ""}},
+    {"PRIORITY",
+     offsetof(struct cfg_type, priority),
+     "claim order; lower runs first",
+     {0, 1000, "priority", ""}},
+    {"CONCURRENCY",
+     offsetof(struct cfg_type, concurrency),
+     "jobs of this type one worker runs at once",
+     {1, 100000, "concurrency", ""}},
+    {"ESTIMATED_SECONDS",
+     offsetof(struct cfg_type, est_duration_s),
+     "estimate shown to users",
+     {1, 604800, "estimatedDuration", " seconds"}},
 };
 #define CFG_TYPE_FIELDS (sizeof(cfg_type_fields) / sizeof(cfg_type_fields[0]))
+/* Every setting: the table's rows, then the per-type rows. */
+#define CFG_ALL (CFG_ROWS + JOB_TYPE_MAX * CFG_TYPE_FIELDS)
 
 static const char *const type_names[JOB_TYPE_MAX] = {
     "storybook",  "auto-story",	      "scenes",
@@ -207,32 +325,177 @@ job_type_parse_api(const char *s, enum job_type *out)
 	return SJ_OK;
 }
 
-static void errs_add(struct cfg_errs *errs, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static const char *const group_titles[CFG_G_MAX] = {
+    [CFG_G_DB] = "Database and the cron routes' secret",
+    [CFG_G_GEN] = "Generation providers",
+    [CFG_G_STORE] = "Media storage",
+    [CFG_G_FEAT] = "Logging, features and access",
+    [CFG_G_WORKER] = "Worker and queue",
+    [CFG_G_LIMITS] = "Request limits",
+    [CFG_G_TYPES] = "Per job type: JOB_<TYPE>_<FIELD>",
+};
+
+const char *
+cfg_group_title(enum cfg_group g)
+{
+	return (unsigned)g < CFG_G_MAX ? group_titles[g] : "";
+}
+
+/* One setting seen the same way whether it is a table or a type row. */
+struct row {
+	char name[64];
+	char defbuf[24];
+	const char *def; /* NULL: unset */
+	const char *doc;
+	enum cfg_kind kind;
+	size_t off;
+	bool reload, secret;
+	const struct cfg_bounds *b;
+	enum cfg_group group;
+	int type; /* the job type of a type row, else -1 */
+};
 
 static void
-errs_add(struct cfg_errs *errs, const char *fmt, ...)
+row_get(size_t i, struct row *r)
+{
+	const struct cfg_entry *e;
+	const struct cfg_type_field *f;
+	size_t t;
+
+	if (i < CFG_ROWS) {
+		e = &cfg_table[i];
+		*r = (struct row){.def = e->def,
+				  .doc = e->doc,
+				  .kind = e->kind,
+				  .off = e->off,
+				  .reload = e->reload,
+				  .secret = e->secret,
+				  .b = &e->b,
+				  .group = e->group,
+				  .type = -1};
+		snprintf(r->name, sizeof(r->name), "%s", e->name);
+		return;
+	}
+	t = (i - CFG_ROWS) / CFG_TYPE_FIELDS;
+	f = &cfg_type_fields[(i - CFG_ROWS) % CFG_TYPE_FIELDS];
+	*r = (struct row){.doc = f->doc,
+			  .kind = CFG_INT,
+			  .off = offsetof(struct cfg, types) +
+				 t * sizeof(struct cfg_type) + f->off,
+			  .b = &f->b,
+			  .group = CFG_G_TYPES,
+			  .type = (int)t};
+	snprintf(r->name, sizeof(r->name), "JOB_%s_%s", type_keys[t],
+		 f->suffix);
+	snprintf(
+	    r->defbuf, sizeof(r->defbuf), "%lld",
+	    (long long)*(
+		const int64_t *)(const void *)((const char *)&type_defaults[t] +
+					       f->off));
+	r->def = r->defbuf;
+}
+
+bool
+cfg_known(const char *name)
+{
+	struct row r;
+
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		row_get(i, &r);
+		if (strcmp(r.name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Edit distance of a and b (each under 64 bytes), capped at 9. */
+static int
+distance(const char *a, const char *b)
+{
+	int prev[64], cur[64];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 64 || lb >= 64)
+		return 9;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int d = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (prev[j] + 1 < d)
+				d = prev[j] + 1;
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1;
+			cur[j] = d;
+		}
+		memcpy(prev, cur, sizeof(int) * (lb + 1));
+	}
+	return prev[lb] < 9 ? prev[lb] : 9;
+}
+
+bool
+cfg_suggest(const char *name, char *out, size_t n)
+{
+	int best = 3, d;
+	struct row r;
+
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		row_get(i, &r);
+		if ((d = distance(name, r.name)) < best) {
+			best = d;
+			snprintf(out, n, "%s", r.name);
+		}
+	}
+	return best < 3;
+}
+
+void
+cfg_errs_add(struct cfg_errs *errs, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (errs == NULL || errs->n >= CFG_ERRS_MAX)
+	if (errs->n >= CFG_ERRS_MAX) {
+		errs->more++;
 		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(errs->msg[errs->n], sizeof(errs->msg[0]), fmt, ap);
 	va_end(ap);
 	errs->n++;
 }
 
+/* Where a value came from and how to name it in a message. */
+struct src {
+	cfg_lookup_fn lookup;
+	cfg_where_fn where; /* NULL: say nothing of where */
+	void *ctx;
+};
+
+/* "FILE:LINE: " when the file set name, else "". */
+static const char *
+src_prefix(const struct src *s, const char *name, char *buf, size_t n)
+{
+	const char *w = s != NULL && s->where ? s->where(name, s->ctx) : NULL;
+
+	if (w == NULL || strcmp(w, "env") == 0)
+		return "";
+	snprintf(buf, n, "%s: ", w);
+	return buf;
+}
+
 /* Stores one value; parse problems go to errs. */
 static enum sj_err
-cfg_set(struct cfg *c, const char *name, enum cfg_kind kind, size_t off,
-	const char *val, struct cfg_errs *errs)
+cfg_set(struct cfg *c, const struct row *r, const char *val,
+	const struct src *s, struct cfg_errs *errs)
 {
-	char *base = (char *)c;
+	char *base = (char *)c, pre[200];
+	const char *want = NULL;
 
-	switch (kind) {
+	switch (r->kind) {
 	case CFG_STR: {
-		char **dst = (char **)(void *)(base + off);
+		char **dst = (char **)(void *)(base + r->off);
 		char *dup = strdup(val);
 
 		if (dup == NULL)
@@ -243,59 +506,42 @@ cfg_set(struct cfg *c, const char *name, enum cfg_kind kind, size_t off,
 	}
 	case CFG_INT:
 		if (num_i64(val, INT64_MIN / 2, INT64_MAX / 2,
-			    (int64_t *)(void *)(base + off)) != SJ_OK)
-			errs_add(errs, "%s must be an integer, got \"%.40s\"",
-				 name, val);
+			    (int64_t *)(void *)(base + r->off)) != SJ_OK)
+			want = "an integer";
 		break;
 	case CFG_BOOL:
-		if (num_bool(val, (bool *)(void *)(base + off)) != SJ_OK)
-			errs_add(errs,
-				 "%s must be true or false, got \"%.40s\"",
-				 name, val);
+		if (num_bool(val, (bool *)(void *)(base + r->off)) != SJ_OK)
+			want = "true or false";
 		break;
 	case CFG_DOUBLE:
-		if (num_double(val, (double *)(void *)(base + off)) != SJ_OK)
-			errs_add(errs, "%s must be a number, got \"%.40s\"",
-				 name, val);
+		if (num_double(val, (double *)(void *)(base + r->off)) != SJ_OK)
+			want = "a number";
 		break;
 	}
+	if (want != NULL && s != NULL)
+		cfg_errs_add(errs, "%s%s=%.60s: must be %s",
+			     src_prefix(s, r->name, pre, sizeof(pre)), r->name,
+			     val, want);
 	return SJ_OK;
 }
 
-/* Applies defaults (lookup NULL) or looked-up values to every row. */
+/* Applies defaults (s NULL) or looked-up values to every row. */
 static enum sj_err
-cfg_apply(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
+cfg_apply(struct cfg *c, const struct src *s, struct cfg_errs *errs)
 {
-	char name[64];
+	struct row r;
 	enum sj_err e;
 
-	for (size_t i = 0; i < sizeof(cfg_table) / sizeof(cfg_table[0]); i++) {
-		const struct cfg_entry *ent = &cfg_table[i];
-		const char *v = lookup ? lookup(ent->name, ctx) : ent->def;
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		const char *v;
 
+		row_get(i, &r);
+		v = s != NULL ? s->lookup(r.name, s->ctx) : r.def;
 		if (v == NULL)
 			continue;
-		e = cfg_set(c, ent->name, ent->kind, ent->off, v, errs);
-		if (e != SJ_OK)
+		if ((e = cfg_set(c, &r, v, s, errs)) != SJ_OK)
 			return e;
 	}
-	if (lookup == NULL)
-		return SJ_OK;
-	for (int t = 0; t < JOB_TYPE_MAX; t++)
-		for (size_t f = 0; f < CFG_TYPE_FIELDS; f++) {
-			const char *v;
-			size_t off = offsetof(struct cfg, types) +
-				     (size_t)t * sizeof(struct cfg_type) +
-				     cfg_type_fields[f].off;
-
-			snprintf(name, sizeof(name), "JOB_%s_%s", type_keys[t],
-				 cfg_type_fields[f].suffix);
-			if ((v = lookup(name, ctx)) == NULL)
-				continue;
-			e = cfg_set(c, name, CFG_INT, off, v, errs);
-			if (e != SJ_OK)
-				return e;
-		}
 	return SJ_OK;
 }
 
@@ -303,33 +549,46 @@ cfg_apply(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
 static enum sj_err
 cfg_resolve(struct cfg *c)
 {
-	if (c->generation_provider != NULL)
+	if (c->generation_provider != NULL && *c->generation_provider != '\0')
 		return SJ_OK;
+	free(c->generation_provider); /* empty: as unset */
 	c->generation_provider = strdup(
 	    c->openai_api_key != NULL && *c->openai_api_key != '\0' ? "openai"
 								    : "local");
 	return c->generation_provider ? SJ_OK : SJ_ENOMEM;
 }
 
+static int cfg_validate_src(const struct cfg *c, const struct src *s,
+			    struct cfg_errs *errs);
+
 enum sj_err
-cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
+cfg_load_where(struct cfg *c, cfg_lookup_fn lookup, cfg_where_fn where,
+	       void *ctx, struct cfg_errs *errs)
 {
+	const struct src s = {lookup, where, ctx};
+	int before = errs->n + errs->more;
 	enum sj_err e;
 
 	memset(c, 0, sizeof(*c));
-	errs->n = 0;
-	memcpy(c->types, type_defaults, sizeof(c->types));
-	if ((e = cfg_apply(c, NULL, NULL, errs)) != SJ_OK ||
-	    (e = cfg_apply(c, lookup, ctx, errs)) != SJ_OK ||
+	if ((e = cfg_apply(c, NULL, errs)) != SJ_OK ||
+	    (e = cfg_apply(c, &s, errs)) != SJ_OK ||
 	    (e = cfg_resolve(c)) != SJ_OK)
 		goto fail;
-	cfg_validate(c, errs);
-	if (errs->n == 0)
+	cfg_validate_src(c, &s, errs);
+	if (errs->n + errs->more == before)
 		return SJ_OK;
 	e = SJ_ECONFIG;
 fail:
 	cfg_free(c);
 	return e;
+}
+
+enum sj_err
+cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
+{
+	errs->n = 0;
+	errs->more = 0;
+	return cfg_load_where(c, lookup, NULL, ctx, errs);
 }
 
 static bool
@@ -369,130 +628,235 @@ is_http_url(const char *s)
 			     strncmp(s, "http://", 7) == 0);
 }
 
-/* The checks of the contract, with its exact messages. */
+/*
+ * A connection string with its password hidden: the userinfo of a URL
+ * (scheme://user:PASSWORD@host) or a password=... keyword.
+ */
 static void
-cfg_validate_jobs(const struct cfg *c, struct cfg_errs *errs)
+show_conninfo(const char *s, char *buf, size_t n)
 {
-	bool short_timeout = c->job_timeout_minutes * 60.0 < 30.0;
-	bool neg_retries = false;
+	const char *p = strstr(s, "://"), *at, *colon, *kw;
 
-	if (c->max_concurrent_jobs < 1)
-		errs_add(errs, "maxConcurrentJobs must be at least 1");
-	if (c->prefetch_jobs < 0 || c->prefetch_jobs > 10000)
-		errs_add(errs, "prefetchJobs must be 0..10000");
-	if (c->max_concurrent_jobs > 10000)
-		errs_add(errs, "maxConcurrentJobs must be at most 10000");
-	if (c->processing_interval_ms < 1000)
-		errs_add(errs, "processingInterval must be at least 1000ms");
-	for (int t = 0; t < JOB_TYPE_MAX; t++) {
-		const struct cfg_type *ct = &c->types[t];
-
-		short_timeout |= ct->timeout_s < 30;
-		neg_retries |= ct->max_retries < 0;
-		if (ct->concurrency < 1)
-			errs_add(errs, "concurrency of %s must be at least 1",
-				 type_names[t]);
-		if (ct->max_retries > 100)
-			errs_add(errs, "maxRetries of %s must be at most 100",
-				 type_names[t]);
-		if (ct->est_duration_s < 1)
-			errs_add(errs,
-				 "estimated duration of %s must be positive",
-				 type_names[t]);
-		if (ct->priority < 0 || ct->priority > 1000)
-			errs_add(errs, "priority of %s must be 0..1000",
-				 type_names[t]);
+	if (p != NULL && (at = strchr(p + 3, '@')) != NULL &&
+	    (colon = memchr(p + 3, ':', (size_t)(at - p - 3))) != NULL) {
+		snprintf(buf, n, "%.*s****%s", (int)(colon + 1 - s), s, at);
+		return;
 	}
-	if (short_timeout)
-		errs_add(errs, "jobTimeout must be at least 30 seconds");
-	if (c->job_timeout_minutes > 24 * 60)
-		errs_add(errs, "jobTimeout must be at most 24 hours");
-	if (neg_retries)
-		errs_add(errs, "maxRetries cannot be negative");
-	if (c->max_jobs_per_user < 1)
-		errs_add(errs, "maxJobsPerUser must be at least 1");
-	if (c->retention_days < 1)
-		errs_add(errs, "retentionDays must be at least 1");
-	if (c->lease_seconds < 2)
-		errs_add(errs, "leaseSeconds must be at least 2");
-	if (c->heartbeat_ms < 100 ||
+	if ((kw = strstr(s, "password=")) != NULL) {
+		p = kw + 9;
+		p += strcspn(p, " &");
+		snprintf(buf, n, "%.*s****%s", (int)(kw + 9 - s), s, p);
+		return;
+	}
+	snprintf(buf, n, "%s", s);
+}
+
+/* The value of row r in c as check-config and messages show it. */
+static void
+row_show(const struct cfg *c, const struct row *r, char *buf, size_t n)
+{
+	const char *p = (const char *)c + r->off;
+	const char *sv;
+
+	switch (r->kind) {
+	case CFG_STR:
+		sv = *(char *const *)(const void *)p;
+		if (sv == NULL)
+			snprintf(buf, n, "(unset)");
+		else if (r->secret)
+			snprintf(buf, n, "(set, %zu bytes)", strlen(sv));
+		else if (r->off == offsetof(struct cfg, database_url))
+			show_conninfo(sv, buf, n);
+		else
+			snprintf(buf, n, "%s", sv);
+		break;
+	case CFG_INT:
+		snprintf(buf, n, "%lld",
+			 (long long)*(const int64_t *)(const void *)p);
+		break;
+	case CFG_BOOL:
+		snprintf(buf, n, "%s",
+			 *(const bool *)(const void *)p ? "true" : "false");
+		break;
+	case CFG_DOUBLE:
+		snprintf(buf, n, "%g", *(const double *)(const void *)p);
+		break;
+	}
+}
+
+#define WORD_RULE                                                              \
+	"must be a non-empty word (letters, digits, and . _ : / @ + -)"
+
+/* What validation needs to name a value: the config, its sources. */
+struct vctx {
+	const struct cfg *c;
+	const struct src *s;
+	struct cfg_errs *errs;
+};
+
+static bool
+row_find(const char *name, struct row *r)
+{
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		row_get(i, r);
+		if (strcmp(r->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void bad(const struct vctx *v, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "[FILE:LINE: ]NAME=VALUE: <message>": the variable and its value. */
+static void
+bad(const struct vctx *v, const char *name, const char *fmt, ...)
+{
+	char pre[200], val[64], msg[200];
+	struct row r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!row_find(name, &r)) {
+		cfg_errs_add(v->errs, "%s", msg);
+		return;
+	}
+	row_show(v->c, &r, val, sizeof(val));
+	cfg_errs_add(v->errs, "%s%s=%s: %s",
+		     src_prefix(v->s, name, pre, sizeof(pre)), name, val, msg);
+}
+
+/* The table's bounds: "<what> must be at least N<unit>" and the like. */
+static void
+validate_bounds(const struct vctx *v)
+{
+	struct row r;
+
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		int64_t x;
+
+		row_get(i, &r);
+		if (r.kind != CFG_INT || r.b->what == NULL)
+			continue;
+		x = *(const int64_t *)(const void *)((const char *)v->c +
+						     r.off);
+		if (x < r.b->min && r.b->min == 0)
+			bad(v, r.name, "%s cannot be negative", r.b->what);
+		else if (x < r.b->min)
+			bad(v, r.name, "%s must be at least %lld%s", r.b->what,
+			    (long long)r.b->min, r.b->unit);
+		else if (x > r.b->max)
+			bad(v, r.name, "%s must be at most %lld%s", r.b->what,
+			    (long long)r.b->max, r.b->unit);
+	}
+}
+
+/* What the table's bounds cannot say: a double and a relation. */
+static void
+validate_relations(const struct vctx *v)
+{
+	const struct cfg *c = v->c;
+	char pre[200];
+
+	if (c->job_timeout_minutes * 60.0 < 30.0)
+		bad(v, "JOB_TIMEOUT_MINUTES",
+		    "jobTimeout must be at least 30 seconds");
+	else if (c->job_timeout_minutes > 24 * 60)
+		bad(v, "JOB_TIMEOUT_MINUTES",
+		    "jobTimeout must be at most 24 "
+		    "hours");
+	if (c->heartbeat_ms >= 100 && c->lease_seconds >= 2 &&
 	    c->heartbeat_ms * 2 > c->lease_seconds * 1000)
-		errs_add(errs, "heartbeat must be at least 100ms and at most "
-			       "half the lease");
+		cfg_errs_add(v->errs,
+			     "%sHEARTBEAT_MS=%lld, JOB_LEASE_SECONDS=%lld: "
+			     "heartbeat must be at most half the lease",
+			     src_prefix(v->s, "HEARTBEAT_MS", pre, sizeof(pre)),
+			     (long long)c->heartbeat_ms,
+			     (long long)c->lease_seconds);
+}
+
+static void
+validate_providers(const struct vctx *v)
+{
+	static const char *const providers[] = {"local", "openai", NULL};
+	static const char *const storages[] = {"local", "cloudinary", NULL};
+	const struct cfg *c = v->c;
+
+	if (!one_of(c->generation_provider, providers))
+		bad(v, "GENERATION_PROVIDER", "must be local or openai");
+	else if (strcmp(c->generation_provider, "openai") == 0 &&
+		 empty(c->openai_api_key))
+		bad(v, "GENERATION_PROVIDER",
+		    "OPENAI_API_KEY is required for the openai provider");
+	if (!one_of(c->storage, storages))
+		bad(v, "STORAGE", "must be local or cloudinary");
+	else if (strcmp(c->storage, "cloudinary") == 0 &&
+		 (empty(c->cloudinary_cloud_name) ||
+		  empty(c->cloudinary_api_key) ||
+		  empty(c->cloudinary_api_secret)))
+		bad(v, "STORAGE",
+		    "CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and "
+		    "CLOUDINARY_API_SECRET are required for cloudinary "
+		    "storage");
+	if (!word(c->openai_model))
+		bad(v, "OPENAI_MODEL", "%s", WORD_RULE);
+	if (!word(c->openai_image_model))
+		bad(v, "OPENAI_IMAGE_MODEL", "%s", WORD_RULE);
+	if (!word(c->openai_image_size))
+		bad(v, "OPENAI_IMAGE_SIZE", "%s", WORD_RULE);
+	if (!word(c->openai_image_quality))
+		bad(v, "OPENAI_IMAGE_QUALITY", "%s", WORD_RULE);
+	if (!is_http_url(c->openai_base_url))
+		bad(v, "OPENAI_BASE_URL",
+		    "must start with https:// (or "
+		    "http:// for a loopback test "
+		    "server)");
+	if (!is_http_url(c->cloudinary_api_base))
+		bad(v, "CLOUDINARY_API_BASE", "must start with https://");
+}
+
+static int
+cfg_validate_src(const struct cfg *c, const struct src *s,
+		 struct cfg_errs *errs)
+{
+	static const char *const levels[] = {"debug", "info", "warn", "error",
+					     NULL};
+	const struct vctx v = {c, s, errs};
+	int before = errs->n + errs->more;
+
+	if (empty(c->database_url))
+		cfg_errs_add(errs, "DATABASE_URL is required");
+	validate_bounds(&v);
+	validate_relations(&v);
+	validate_providers(&v);
+	if (empty(c->media_dir) || c->media_dir[0] != '/')
+		bad(&v, "MEDIA_DIR", "must be an absolute path");
+	if (!empty(c->public_base_url) && !is_http_url(c->public_base_url))
+		bad(&v, "PUBLIC_BASE_URL",
+		    "must start with http:// or https://");
+	if (!one_of(c->log_level, levels))
+		bad(&v, "LOG_LEVEL", "must be debug, info, warn or error");
+	return errs->n + errs->more - before;
 }
 
 int
 cfg_validate(const struct cfg *c, struct cfg_errs *errs)
 {
-	static const char *const providers[] = {"local", "openai", NULL};
-	static const char *const storages[] = {"local", "cloudinary", NULL};
-	static const char *const levels[] = {"debug", "info", "warn", "error",
-					     NULL};
-	int before = errs->n;
-
-	if (empty(c->database_url))
-		errs_add(errs, "DATABASE_URL is required");
-	cfg_validate_jobs(c, errs);
-	if (!one_of(c->generation_provider, providers))
-		errs_add(errs, "GENERATION_PROVIDER must be local or openai");
-	else if (strcmp(c->generation_provider, "openai") == 0 &&
-		 empty(c->openai_api_key))
-		errs_add(errs, "OPENAI_API_KEY is required for the openai "
-			       "provider");
-	if (!one_of(c->storage, storages))
-		errs_add(errs, "STORAGE must be local or cloudinary");
-	else if (strcmp(c->storage, "cloudinary") == 0 &&
-		 (empty(c->cloudinary_cloud_name) ||
-		  empty(c->cloudinary_api_key) ||
-		  empty(c->cloudinary_api_secret)))
-		errs_add(errs, "CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and "
-			       "CLOUDINARY_API_SECRET are required for "
-			       "cloudinary storage");
-	if (empty(c->media_dir) || c->media_dir[0] != '/')
-		errs_add(errs, "MEDIA_DIR must be an absolute path");
-	if (!empty(c->public_base_url) &&
-	    strncmp(c->public_base_url, "http://", 7) != 0 &&
-	    strncmp(c->public_base_url, "https://", 8) != 0)
-		errs_add(errs, "PUBLIC_BASE_URL must start with http:// or "
-			       "https://");
-	if (!one_of(c->log_level, levels))
-		errs_add(errs, "LOG_LEVEL must be debug, info, warn or error");
-	if (c->max_upload_bytes < 1024 || c->max_upload_bytes > (1 << 30))
-		errs_add(errs, "maxUploadBytes must be 1 KiB..1 GiB");
-	if (c->max_body_bytes < 1024 || c->max_body_bytes > (16 << 20))
-		errs_add(errs, "maxBodyBytes must be 1 KiB..16 MiB");
-	if (c->statement_timeout_ms < 0)
-		errs_add(errs, "statementTimeout cannot be negative");
-	if (c->local_delay_ms < 0 || c->local_delay_ms > 60000)
-		errs_add(errs, "localDelay must be 0..60000ms");
-	if (c->openai_timeout_s < 1 || c->openai_timeout_s > 3600)
-		errs_add(errs, "OPENAI_TIMEOUT_SECONDS must be 1..3600");
-	if (!word(c->openai_model) || !word(c->openai_image_model) ||
-	    !word(c->openai_image_quality) || !word(c->openai_image_size))
-		errs_add(errs, "OPENAI_MODEL, OPENAI_IMAGE_MODEL, "
-			       "OPENAI_IMAGE_SIZE and OPENAI_IMAGE_QUALITY "
-			       "must be non-empty words (letters, digits, "
-			       "and . _ : / @ + -)");
-	if (!is_http_url(c->openai_base_url))
-		errs_add(errs, "OPENAI_BASE_URL must start with https:// (or "
-			       "http:// for a loopback test server)");
-	if (!is_http_url(c->cloudinary_api_base))
-		errs_add(errs, "CLOUDINARY_API_BASE must start with https://");
-	return errs->n - before;
+	return cfg_validate_src(c, NULL, errs);
 }
 
 void
 cfg_free(struct cfg *c)
 {
-	for (size_t i = 0; i < sizeof(cfg_table) / sizeof(cfg_table[0]); i++)
+	for (size_t i = 0; i < CFG_ROWS; i++)
 		if (cfg_table[i].kind == CFG_STR) {
 			char **p =
 			    (char **)(void *)((char *)c + cfg_table[i].off);
 			free(*p);
 			*p = NULL;
 		}
-	free(c->generation_provider);
-	c->generation_provider = NULL;
 }
 
 void
@@ -500,6 +864,9 @@ cfg_log_errs(const struct cfg_errs *errs)
 {
 	for (int i = 0; i < errs->n; i++)
 		log_error("configuration: %s", errs->msg[i]);
+	if (errs->more > 0)
+		log_error("configuration: %d more problems not shown",
+			  errs->more);
 }
 
 bool
@@ -526,15 +893,15 @@ cfg_estimated_duration(const struct cfg *c, enum job_type t)
 	return c->types[t].est_duration_s;
 }
 
-/* True when the value of kind at off differs between a and b. */
+/* True when the value of row r differs between a and b. */
 static bool
-value_differs(const struct cfg *a, const struct cfg *b, enum cfg_kind kind,
-	      size_t off)
+value_differs(const struct cfg *a, const struct cfg *b, const struct row *r)
 {
-	const char *pa = (const char *)a + off, *pb = (const char *)b + off;
+	const char *pa = (const char *)a + r->off,
+		   *pb = (const char *)b + r->off;
 	const char *sa, *sb;
 
-	switch (kind) {
+	switch (r->kind) {
 	case CFG_STR:
 		sa = *(char *const *)(const void *)pa;
 		sb = *(char *const *)(const void *)pb;
@@ -556,168 +923,57 @@ void
 cfg_each_restart_change(const struct cfg *a, const struct cfg *b,
 			void (*fn)(const char *name, void *ctx), void *ctx)
 {
-	char name[64];
+	struct row r;
 
-	for (size_t i = 0; i < sizeof(cfg_table) / sizeof(cfg_table[0]); i++)
-		if (!cfg_table[i].reload &&
-		    value_differs(a, b, cfg_table[i].kind, cfg_table[i].off))
-			fn(cfg_table[i].name, ctx);
-	for (int t = 0; t < JOB_TYPE_MAX; t++)
-		for (size_t f = 0; f < CFG_TYPE_FIELDS; f++) {
-			size_t off = offsetof(struct cfg, types) +
-				     (size_t)t * sizeof(struct cfg_type) +
-				     cfg_type_fields[f].off;
-
-			if (!value_differs(a, b, CFG_INT, off))
-				continue;
-			snprintf(name, sizeof(name), "JOB_%s_%s", type_keys[t],
-				 cfg_type_fields[f].suffix);
-			fn(name, ctx);
-		}
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		row_get(i, &r);
+		if (!r.reload && value_differs(a, b, &r))
+			fn(r.name, ctx);
+	}
 }
 
 void
 cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
 {
 	struct cfg_doc d;
-	char name[64], def[32];
+	struct row r;
 
-	for (size_t i = 0; i < sizeof(cfg_table) / sizeof(cfg_table[0]); i++) {
-		d.name = cfg_table[i].name;
-		d.def = cfg_table[i].def ? cfg_table[i].def : "";
-		d.doc = cfg_table[i].doc;
-		d.reload = cfg_table[i].reload;
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		row_get(i, &r);
+		d = (struct cfg_doc){
+		    .name = r.name,
+		    .def = r.def ? r.def : "",
+		    .doc = r.doc,
+		    .reload = r.reload,
+		    .secret = r.secret,
+		    .group = r.group,
+		    .type = r.type >= 0 ? type_names[r.type] : NULL,
+		    .has_bounds = r.kind == CFG_INT && r.b->what != NULL,
+		    .min = r.b->min,
+		    .max = r.b->max,
+		    .unit = r.b->unit ? r.b->unit : ""};
 		fn(&d, ctx);
 	}
-	for (int t = 0; t < JOB_TYPE_MAX; t++)
-		for (size_t f = 0; f < CFG_TYPE_FIELDS; f++) {
-			const int64_t *v =
-			    (const int64_t
-				 *)(const void
-					*)((const char *)&type_defaults[t] +
-					   cfg_type_fields[f].off);
-			snprintf(name, sizeof(name), "JOB_%s_%s", type_keys[t],
-				 cfg_type_fields[f].suffix);
-			snprintf(def, sizeof(def), "%lld", (long long)*v);
-			d.name = name;
-			d.def = def;
-			d.doc = cfg_type_fields[f].doc;
-			d.reload = false;
-			fn(&d, ctx);
-		}
 }
 
-/* KEY=VALUE pairs of the optional file; values may be quoted. */
-struct cfg_file {
-	char *text;
-	size_t n;
-	char *key[256];
-	char *val[256];
-};
-
-static char *
-trim(char *s)
+void
+cfg_each_value(const struct cfg *c, cfg_where_fn where, void *wctx,
+	       void (*fn)(const char *name, const char *value,
+			  const char *source, void *ctx),
+	       void *ctx)
 {
-	char *e;
+	char val[200];
+	const char *w;
+	struct row r;
 
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/* Reads and splits path; a line that is not KEY=VALUE is an error. */
-static enum sj_err
-cfg_file_read(struct cfg_file *f, const char *path, struct cfg_errs *errs)
-{
-	struct buf b;
-	char chunk[4096], *line, *save = NULL;
-	FILE *fp;
-	size_t n;
-	int lineno = 0;
-
-	buf_init(&b, 64 * 1024);
-	if ((fp = fopen(path, "r")) == NULL) {
-		errs_add(errs, "cannot read STORYJOBS_CONFIG %.100s", path);
-		return SJ_OK;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		if (buf_add(&b, chunk, n) != SJ_OK) {
-			fclose(fp);
-			errs_add(errs,
-				 "STORYJOBS_CONFIG is larger than 64 KiB");
-			return SJ_OK;
-		}
-	fclose(fp);
-	if (b.data == NULL)
-		return SJ_OK;
-	f->text = b.data;
-	for (line = strtok_r(f->text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq, *k, *v;
-		size_t vl;
-
-		lineno++;
-		line = trim(line);
-		if (*line == '\0' || *line == '#')
+	for (size_t i = 0; i < CFG_ALL; i++) {
+		row_get(i, &r);
+		if (r.kind == CFG_STR &&
+		    *(char *const *)(const void *)((const char *)c + r.off) ==
+			NULL)
 			continue;
-		if (strncmp(line, "export ", 7) == 0)
-			line = trim(line + 7);
-		if ((eq = strchr(line, '=')) == NULL || f->n >= 256) {
-			errs_add(errs,
-				 "STORYJOBS_CONFIG line %d is not KEY=VALUE",
-				 lineno);
-			continue;
-		}
-		*eq = '\0';
-		k = trim(line);
-		v = trim(eq + 1);
-		vl = strlen(v);
-		if (vl >= 2 && (v[0] == '\'' || v[0] == '"') &&
-		    v[vl - 1] == v[0]) {
-			v[vl - 1] = '\0';
-			v++;
-		}
-		f->key[f->n] = k;
-		f->val[f->n++] = v;
+		row_show(c, &r, val, sizeof(val));
+		w = where != NULL ? where(r.name, wctx) : NULL;
+		fn(r.name, val, w != NULL ? w : "default", ctx);
 	}
-	return SJ_OK;
-}
-
-static const char *
-cfg_env_lookup(const char *name, void *ctx)
-{
-	const struct cfg_file *f = ctx;
-	const char *v = getenv(name);
-
-	if (v != NULL)
-		return v;
-	for (size_t i = f->n; i-- > 0;)
-		if (strcmp(f->key[i], name) == 0)
-			return f->val[i];
-	return NULL;
-}
-
-enum sj_err
-cfg_load_env(struct cfg *c, struct cfg_errs *errs)
-{
-	struct cfg_file f;
-	const char *path = getenv("STORYJOBS_CONFIG");
-	enum sj_err e;
-
-	memset(&f, 0, sizeof(f));
-	errs->n = 0;
-	if (path != NULL && *path != '\0') {
-		(void)cfg_file_read(&f, path, errs);
-		if (errs->n > 0) {
-			free(f.text);
-			memset(c, 0, sizeof(*c));
-			return SJ_ECONFIG;
-		}
-	}
-	e = cfg_load(c, cfg_env_lookup, &f, errs);
-	free(f.text);
-	return e;
 }

@@ -1,8 +1,11 @@
 /*
  * Configuration: one table of settings (see cfg.c), read from a lookup
  * function so tests can feed values without touching the environment.
- * cfg_load_env() reads the optional file named by STORYJOBS_CONFIG
- * (KEY=VALUE lines) and then the process environment, which wins.
+ * cfg_load_env() reads the configuration file (STORYJOBS_CONFIG, else
+ * SJ_CONFIG_FILE if it exists; syntax in cfg_file.c) and then the process
+ * environment, which wins.  Only the file is strict about names: an
+ * unknown key there is an error naming FILE:LINE, while the environment
+ * holds other programs' variables too and is only asked for ours.
  *
  * Validation reports every problem at once.  A program refuses to start
  * on any error; a reload that fails keeps the old configuration.
@@ -11,6 +14,7 @@
 #define SJ_CFG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -84,11 +88,18 @@ struct cfg {
 #define CFG_ERRS_MAX 32
 struct cfg_errs {
 	int n;
-	char msg[CFG_ERRS_MAX][160];
+	int more; /* problems past CFG_ERRS_MAX, counted only */
+	char msg[CFG_ERRS_MAX][256];
 };
+
+/* Appends one message (counted in more when errs is full). */
+void cfg_errs_add(struct cfg_errs *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Returns the value of a setting, or NULL when it is not set. */
 typedef const char *(*cfg_lookup_fn)(const char *name, void *ctx);
+/* Where the value of a setting came from: "env", "FILE:LINE", or NULL. */
+typedef const char *(*cfg_where_fn)(const char *name, void *ctx);
 
 /*
  * Fills c with defaults, then the values lookup gives, then validates.
@@ -97,8 +108,44 @@ typedef const char *(*cfg_lookup_fn)(const char *name, void *ctx);
  */
 enum sj_err cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx,
 		     struct cfg_errs *errs) SJ_WUR;
-/* cfg_load() from $STORYJOBS_CONFIG (if set) and the environment. */
+/*
+ * cfg_load() that appends to errs (not reset) and prefixes each problem
+ * with where(name) when it is a FILE:LINE; ctx goes to both functions.
+ */
+enum sj_err cfg_load_where(struct cfg *c, cfg_lookup_fn lookup,
+			   cfg_where_fn where, void *ctx,
+			   struct cfg_errs *errs) SJ_WUR;
+
+/* check-config's view of a loaded value (secrets: "(set, N bytes)"). */
+typedef void (*cfg_value_fn)(const char *name, const char *value,
+			     const char *source, void *ctx);
+/*
+ * cfg_load() from the configuration file and the environment: the file
+ * named by STORYJOBS_CONFIG (it must exist; set but empty: no file), else
+ * SJ_CONFIG_FILE when it exists.  Problems of the file (syntax, unknown
+ * keys) and of the values are all reported together.
+ */
 enum sj_err cfg_load_env(struct cfg *c, struct cfg_errs *errs) SJ_WUR;
+/*
+ * cfg_load_env() from path (must_exist: a missing file is an error);
+ * on success, fn (if not NULL) is called for every setting with a value,
+ * with its source: "env", "FILE:LINE" or "default".
+ */
+enum sj_err cfg_load_path(struct cfg *c, const char *path, bool must_exist,
+			  struct cfg_errs *errs, cfg_value_fn fn,
+			  void *ctx) SJ_WUR;
+/* cfg_load_env() that reports each value to fn as cfg_load_path does. */
+enum sj_err cfg_load_env_each(struct cfg *c, struct cfg_errs *errs,
+			      cfg_value_fn fn, void *ctx) SJ_WUR;
+/* Calls fn for every setting of c that has a value (cfg_load_path). */
+void cfg_each_value(const struct cfg *c, cfg_where_fn where, void *wctx,
+		    cfg_value_fn fn, void *ctx);
+/* The configuration file used when STORYJOBS_CONFIG is not set. */
+const char *cfg_default_file(void);
+/* True when name is a setting (a table row or JOB_<TYPE>_<FIELD>). */
+bool cfg_known(const char *name);
+/* The setting within two edits of name, into out; false when none. */
+bool cfg_suggest(const char *name, char *out, size_t n);
 /* Appends the problems of c to errs; returns how many it found. */
 int cfg_validate(const struct cfg *c, struct cfg_errs *errs);
 void cfg_free(struct cfg *c);
@@ -119,12 +166,31 @@ enum sj_err job_type_parse(const char *s, enum job_type *out) SJ_WUR;
 /* job_type_parse() for callers of the API: the contract's five types. */
 enum sj_err job_type_parse_api(const char *s, enum job_type *out) SJ_WUR;
 
-/* Documentation of every setting, for --help and the README check. */
+/* The sections of the generated storyjobs.conf and storyjobs.conf(5). */
+enum cfg_group {
+	CFG_G_DB = 0,
+	CFG_G_GEN,
+	CFG_G_STORE,
+	CFG_G_FEAT,
+	CFG_G_WORKER,
+	CFG_G_LIMITS,
+	CFG_G_TYPES,
+	CFG_G_MAX
+};
+const char *cfg_group_title(enum cfg_group g);
+
+/* Documentation of every setting, for --help and the generated docs. */
 struct cfg_doc {
 	const char *name;
-	const char *def;
+	const char *def; /* "" when unset */
 	const char *doc;
 	bool reload; /* a running worker applies it on SIGHUP */
+	bool secret;
+	enum cfg_group group;
+	const char *type; /* job type of a JOB_<TYPE>_<FIELD> row, else NULL */
+	bool has_bounds;  /* an integer checked against min..max */
+	int64_t min, max;
+	const char *unit; /* "ms", " seconds", " bytes" or "" */
 };
 /* Calls fn for each setting in table order. */
 void cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx);

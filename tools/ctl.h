@@ -44,6 +44,8 @@ int ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv);
 int ctl_check_online(const struct cfg *c);
 /* The models part of check-config --online; 0 or 1. */
 int ctl_check_models(const struct cfg *c);
+/* settings [--conf | --man] (tools/ctl_docs.c); needs no configuration */
+int ctl_settings(int argc, char **argv);
 /* jobs list [--status S] [--type T] [--limit N] | jobs cancel ID | jobs retry
  * ID */
 int ctl_jobs(struct db *db, const struct cfg *c, int argc, char **argv);

@@ -7,23 +7,30 @@
  *                                          (--status: list each one, exit
  *                                          1 while some are pending;
  *                                          --dry-run: say what would run)
- *   storyjobsctl check-config [--online]   validate the configuration
- *                                          (--online: and the configured
- *                                          models against GET /models)
- *   storyjobsctl settings                  list every setting and default
+ *   storyjobsctl check-config [--online]   validate the configuration and
+ *                                          say where each value came from
+ *                                          (--online: also the database,
+ *                                          the media folder, the secrets
+ *                                          and the models)
+ *   storyjobsctl settings [--conf | --man] list every setting and default
+ *                                          (--conf: as storyjobs.conf,
+ *                                          --man: as storyjobs.conf(5))
  *   storyjobsctl maintain                  one maintenance pass (leases,
  *                                          timeouts)
  *   storyjobsctl user ...                  accounts (tools/ctl_users.c)
  *   storyjobsctl health | prune ...        operations (tools/ctl_ops.c)
  *   storyjobsctl jobs ...                  jobs (tools/ctl_jobs.c)
  *
- * Configuration comes from the environment, as for every program.  Every
- * command that reads or writes the database, except migrate, first checks
- * that the schema is the version this build runs against and refuses with
- * exit 78 otherwise (an unreachable database is left to the command).
+ * Configuration comes from the environment and the configuration file
+ * (STORYJOBS_CONFIG, else SJ_CONFIG_FILE when it exists), as for every
+ * program.  Every command that reads or writes the database, except
+ * migrate, first checks that the schema is the version this build runs
+ * against and refuses with exit 78 otherwise (an unreachable database is
+ * left to the command).
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
@@ -38,15 +45,18 @@
 static int
 usage_to(FILE *f)
 {
-	fprintf(f,
-		"usage: %s COMMAND ...\n"
-		"  migrate [--sql-dir DIR] [--status | --dry-run] "
-		"[--lock-timeout MS] [--attempts N]\n"
-		"  check-config [--online]\n  settings\n  maintain\n"
-		"  user ...\n  health ...\n  prune ...\n  jobs ...\n"
-		"  --help | --version\n"
-		"Configuration comes from the environment (see README).\n",
-		PROG);
+	fprintf(
+	    f,
+	    "usage: %s COMMAND ...\n"
+	    "  migrate [--sql-dir DIR] [--status | --dry-run] "
+	    "[--lock-timeout MS] [--attempts N]\n"
+	    "  check-config [--online]\n  settings [--conf | --man]\n"
+	    "  maintain\n"
+	    "  user ...\n  health ...\n  prune ...\n  jobs ...\n"
+	    "  --help | --version\n"
+	    "Configuration comes from the environment and %s\n"
+	    "(or the file STORYJOBS_CONFIG names); see storyjobs.conf(5).\n",
+	    PROG, cfg_default_file());
 	return 64;
 }
 
@@ -54,14 +64,6 @@ static int
 usage(void)
 {
 	return usage_to(stderr);
-}
-
-static void
-print_doc(const struct cfg_doc *d, void *ctx)
-{
-	(void)ctx;
-	printf("%-36s %-28s %s\n", d->name, *d->def ? d->def : "(unset)",
-	       d->doc);
 }
 
 /* 78 after saying why when the schema is not this build's; else 0. */
@@ -96,6 +98,45 @@ cmd_migrate(struct db *db, int argc, char **argv)
 	return 0;
 }
 
+static void
+print_value(const char *name, const char *value, const char *source, void *ctx)
+{
+	(void)ctx;
+	printf("%-32s %-30s %s\n", name, value, source);
+}
+
+/*
+ * check-config [--online]: every setting with a value and where it came
+ * from (env, FILE:LINE or default), then the verdict; 78 on a problem.
+ */
+static int
+cmd_check_config(int argc, char **argv)
+{
+	bool online = argc == 3 && strcmp(argv[2], "--online") == 0;
+	const char *file = getenv("STORYJOBS_CONFIG");
+	struct cfg_errs errs;
+	struct cfg c;
+	int rc;
+
+	if (argc > 2 && !online)
+		return usage();
+	if (file == NULL)
+		file = cfg_default_file();
+	printf("configuration file: %s\n", *file ? file : "(none)");
+	if (cfg_load_env_each(&c, &errs, print_value, NULL) != SJ_OK) {
+		for (int i = 0; i < errs.n; i++)
+			printf("error: %s\n", errs.msg[i]);
+		if (errs.more > 0)
+			printf("error: %d more problems not shown\n",
+			       errs.more);
+		return 78;
+	}
+	printf("configuration is valid\n");
+	rc = online ? ctl_check_online(&c) : 0;
+	cfg_free(&c);
+	return rc;
+}
+
 static int
 cmd_maintain(struct db *db)
 {
@@ -127,25 +168,13 @@ main(int argc, char **argv)
 		printf("%s %s\n", PROG, PACKAGE_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "settings") == 0) {
-		cfg_each_doc(print_doc, NULL);
-		return 0;
-	}
+	if (strcmp(argv[1], "settings") == 0)
+		return ctl_settings(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check-config") == 0)
+		return cmd_check_config(argc, argv);
 	if (cfg_load_env(&c, &errs) != SJ_OK) {
 		cfg_log_errs(&errs);
 		return 78;
-	}
-	if (strcmp(argv[1], "check-config") == 0) {
-		bool online = argc == 3 && strcmp(argv[2], "--online") == 0;
-
-		if (argc > 2 && !online) {
-			cfg_free(&c);
-			return usage();
-		}
-		printf("configuration is valid\n");
-		rc = online ? ctl_check_online(&c) : 0;
-		cfg_free(&c);
-		return rc;
 	}
 	if (db_open(c.database_url, PROG, 0, &db) != SJ_OK) {
 		cfg_free(&c);

@@ -719,7 +719,7 @@ static void
 test_check_config_online(void **state)
 {
 	const char *const old[] = {"OPENAI_MODEL=gpt-4o-mini", NULL};
-	char out[4096];
+	static char out[16384]; /* every setting's source, then the checks */
 
 	(void)state;
 	fake_reset(&fk);

@@ -82,9 +82,12 @@ test_openai_defaults(void **state)
 	assert_string_equal(c.openai_image_size, "1024x1024");
 	cfg_free(&c);
 	assert_int_equal(cfg_load(&c, lookup, bad, &errs), SJ_ECONFIG);
-	assert_int_equal(errs.n, 1);
-	assert_non_null(
-	    strstr(errs.msg[0], "OPENAI_MODEL, OPENAI_IMAGE_MODEL"));
+	assert_int_equal(errs.n, 2);
+	assert_true(has(&errs, "OPENAI_MODEL=: must be a non-empty word "
+			       "(letters, digits, and . _ : / @ + -)"));
+	assert_true(has(&errs, "OPENAI_IMAGE_MODEL=gpt image: must be a "
+			       "non-empty word (letters, digits, and . _ : / "
+			       "@ + -)"));
 	assert_int_equal(cfg_load(&c, lookup, slash, &errs), SJ_OK);
 	assert_string_equal(c.openai_model, "openai/gpt-6-luna");
 	assert_string_equal(c.openai_image_quality, "high");
@@ -99,10 +102,15 @@ test_invalid_concurrency(void **state)
 	struct cfg c;
 
 	assert_int_equal(cfg_load(&c, lookup, kv, &errs), SJ_ECONFIG);
-	assert_true(has(&errs, "maxConcurrentJobs must be at least 1"));
+	assert_true(has(&errs, "MAX_CONCURRENT_JOBS=0: maxConcurrentJobs must "
+			       "be at least 1"));
+	assert_int_equal(errs.n, 1);
 }
 
-/* Every problem is reported at once, with the contract's messages. */
+/*
+ * Every problem is reported at once, each naming the variable and its
+ * value before the contract's phrase; one per variable set wrong.
+ */
 static void
 test_all_problems_at_once(void **state)
 {
@@ -118,13 +126,19 @@ test_all_problems_at_once(void **state)
 	struct cfg c;
 
 	assert_int_equal(cfg_load(&c, lookup, kv, &errs), SJ_ECONFIG);
-	assert_true(has(&errs, "maxConcurrentJobs must be at least 1"));
-	assert_true(has(&errs, "processingInterval must be at least 1000ms"));
-	assert_true(has(&errs, "jobTimeout must be at least 30 seconds"));
-	assert_true(has(&errs, "maxRetries cannot be negative"));
-	assert_true(
-	    has(&errs, "MAX_JOBS_PER_USER must be an integer, got \"abc\""));
-	assert_int_equal(errs.n, 5); /* each message once */
+	assert_true(has(&errs, "MAX_CONCURRENT_JOBS=0: maxConcurrentJobs must "
+			       "be at least 1"));
+	assert_true(has(&errs,
+			"JOB_PROCESSING_INTERVAL=999: processingInterval "
+			"must be at least 1000ms"));
+	assert_true(has(&errs, "JOB_TIMEOUT_MINUTES=0.25: jobTimeout must be "
+			       "at least 30 seconds"));
+	assert_true(has(&errs, "JOB_CARTOONIZE_MAX_RETRIES=-1: maxRetries "
+			       "cannot be negative"));
+	assert_true(has(&errs, "JOB_STORYBOOK_MAX_RETRIES=-2: maxRetries "
+			       "cannot be negative"));
+	assert_true(has(&errs, "MAX_JOBS_PER_USER=abc: must be an integer"));
+	assert_int_equal(errs.n, 6);
 }
 
 static void
@@ -139,9 +153,12 @@ test_missing_required(void **state)
 
 	assert_int_equal(cfg_load(&c, lookup, kv, &errs), SJ_ECONFIG);
 	assert_true(has(&errs, "DATABASE_URL is required"));
-	assert_true(
-	    has(&errs, "OPENAI_API_KEY is required for the openai provider"));
-	assert_true(has(&errs, "MEDIA_DIR must be an absolute path"));
+	assert_true(has(&errs, "GENERATION_PROVIDER=openai: OPENAI_API_KEY is "
+			       "required for the openai provider"));
+	assert_true(has(&errs, "MEDIA_DIR=relative: must be an absolute path"));
+	assert_true(has(&errs, "STORAGE=cloudinary: CLOUDINARY_CLOUD_NAME, "
+			       "CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET "
+			       "are required for cloudinary storage"));
 	assert_int_equal(errs.n, 4);
 }
 
@@ -212,26 +229,58 @@ test_type_names(void **state)
 	assert_int_equal(t, JOB_SCENES);
 }
 
-/* A config file sets values; the environment wins over it. */
+/* Writes text to a new temporary file; its path goes into path. */
+static void
+write_tmp(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	size_t n = strlen(text);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	close(fd);
+}
+
+/* The settings these tests put in files; none may come from outside. */
+static void
+clear_env(void)
+{
+	static const char *const names[] = {"STORYJOBS_CONFIG",
+					    "DATABASE_URL",
+					    "MEDIA_DIR",
+					    "MAX_CONCURRENT_JOBS",
+					    "OPENAI_API_KEY",
+					    "WEBHOOK_SECRET",
+					    "CLOUDINARY_CLOUD_NAME",
+					    "CLOUDINARY_API_KEY",
+					    "PUBLIC_BASE_URL",
+					    "LOG_LEVEL",
+					    "OPENAI_IMAGE_SIZE",
+					    "OPENAI_MODEL",
+					    "GENERATION_PROVIDER",
+					    NULL};
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		unsetenv(names[i]);
+}
+
+/*
+ * The file sets values, the environment wins over it; a file named by
+ * STORYJOBS_CONFIG must exist, the default one need not.
+ */
 static void
 test_config_file(void **state)
 {
-	char path[] = "/tmp/sjcfgXXXXXX", want[96];
-	static const char text[] =
-	    "# comment\nDATABASE_URL='postgresql:///fromfile'\n"
-	    "export MAX_CONCURRENT_JOBS=7\nMEDIA_DIR=/srv/media\n";
+	char path[] = "/tmp/sjcfgXXXXXX", want[160];
 	struct cfg_errs errs;
 	struct cfg c;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, sizeof(text) - 1),
-			 (ssize_t)sizeof(text) - 1);
-	close(fd);
+	(void)state;
+	clear_env();
+	write_tmp(path, "# comment\nDATABASE_URL='postgresql:///fromfile'\n"
+			"MAX_CONCURRENT_JOBS=7\nMEDIA_DIR=/srv/media\n");
 	setenv("STORYJOBS_CONFIG", path, 1);
 	setenv("MAX_CONCURRENT_JOBS", "9", 1);
-	unsetenv("DATABASE_URL");
-	unsetenv("MEDIA_DIR");
 	assert_int_equal(cfg_load_env(&c, &errs), SJ_OK);
 	assert_string_equal(c.database_url, "postgresql:///fromfile");
 	assert_string_equal(c.media_dir, "/srv/media");
@@ -240,9 +289,297 @@ test_config_file(void **state)
 	unsetenv("MAX_CONCURRENT_JOBS");
 	unlink(path);
 	assert_int_equal(cfg_load_env(&c, &errs), SJ_ECONFIG);
-	snprintf(want, sizeof(want), "cannot read STORYJOBS_CONFIG %s", path);
+	snprintf(want, sizeof(want),
+		 "cannot read %s: No such file or directory", path);
 	assert_true(has(&errs, want));
+	/* a missing default file: everything from the environment */
 	unsetenv("STORYJOBS_CONFIG");
+	setenv("DATABASE_URL", "postgresql:///env", 1);
+	assert_int_equal(cfg_load_path(&c, path, false, &errs, NULL, NULL),
+			 SJ_OK);
+	assert_string_equal(c.database_url, "postgresql:///env");
+	cfg_free(&c);
+	/* STORYJOBS_CONFIG set but empty: no file at all */
+	setenv("STORYJOBS_CONFIG", "", 1);
+	assert_int_equal(cfg_load_env(&c, &errs), SJ_OK);
+	cfg_free(&c);
+	assert_non_null(
+	    strstr(cfg_default_file(), "/storyjobs/storyjobs.conf"));
+	clear_env();
+}
+
+/*
+ * Loads text as the configuration file; returns what cfg_load_path did.
+ * path (17 bytes) gets the file's name, for messages.
+ */
+static enum sj_err
+load_text(const char *text, struct cfg *c, struct cfg_errs *errs, char *path)
+{
+	enum sj_err e;
+
+	memcpy(path, "/tmp/sjcfgXXXXXX", 17);
+	write_tmp(path, text);
+	e = cfg_load_path(c, path, true, errs, NULL, NULL);
+	unlink(path);
+	return e;
+}
+
+/* Each rule of the file's syntax (cfg_file.c), as systemd reads it. */
+static void
+test_file_syntax(void **state)
+{
+	static const char text[] =
+	    "\n"
+	    "# a comment\n"
+	    "; also a comment\n"
+	    "   # an indented comment\n"
+	    "\t\n"
+	    "DATABASE_URL = postgresql:///x  \n"
+	    "  MEDIA_DIR=\t/srv/media\r\n"
+	    "OPENAI_API_KEY='a \"b\" \\n $x # y'\n"
+	    "WEBHOOK_SECRET=\"q\\\"q \\\\ \\$v \\` \\n 'it'\"   \n"
+	    "CLOUDINARY_CLOUD_NAME=a'b\"c # kept\n"
+	    "PUBLIC_BASE_URL=https://example.org/#top\n"
+	    "OPENAI_IMAGE_SIZE=\n"
+	    "LOG_LEVEL=debug\n"
+	    "LOG_LEVEL=warn\n";
+	char path[] = "/tmp/sjcfgXXXXXX", ok[sizeof(text)], *cut;
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load_text(text, &c, &errs, path), SJ_ECONFIG);
+	/* the empty size is a value, and an invalid one */
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], ":12: OPENAI_IMAGE_SIZE=: must "));
+	/* without that line, each other line reads as systemd reads it */
+	memcpy(ok, text, sizeof(text));
+	cut = strstr(ok, "OPENAI_IMAGE_SIZE=\n");
+	memmove(cut, cut + 19, strlen(cut + 19) + 1);
+	assert_int_equal(load_text(ok, &c, &errs, path), SJ_OK);
+	assert_string_equal(c.database_url, "postgresql:///x");
+	assert_string_equal(c.media_dir, "/srv/media");
+	assert_string_equal(c.openai_api_key, "a \"b\" \\n $x # y");
+	assert_string_equal(c.webhook_secret, "q\"q \\ $v ` \\n 'it'");
+	assert_string_equal(c.cloudinary_cloud_name, "a'b\"c # kept");
+	assert_string_equal(c.public_base_url, "https://example.org/#top");
+	assert_string_equal(c.log_level, "warn"); /* the last one wins */
+	cfg_free(&c);
+}
+
+/*
+ * What the file refuses, each with FILE:LINE, all reported together with
+ * the values' own problems: one bad line hides nothing.
+ */
+static void
+test_file_errors(void **state)
+{
+	static const char text[] = "DATABASE_URL=postgresql:///x\n"
+				   "MAX_CONCURENT_JOBS=3\n"
+				   "export LOG_LEVEL=debug\n"
+				   "OPENAI_API_KEY='open\n"
+				   "WEBHOOK_SECRET=\"open\n"
+				   "OPENAI_MODEL='a'b\n"
+				   "OPENAI_IMAGE_MODEL=a\\b\n"
+				   "OPENAI_IMAGE_QUALITY=\"a\\\n"
+				   "just words\n"
+				   "=x\n"
+				   "MAX_CONCURRENT_JOBS=0\n"
+				   "MEDIA_DIR=/srv/media\n";
+	static const char *const want[] = {
+	    ":2: unknown setting MAX_CONCURENT_JOBS (did you mean "
+	    "MAX_CONCURRENT_JOBS?)",
+	    ":3: \"export\" is not allowed (systemd's EnvironmentFile= "
+	    "ignores such a line)",
+	    ":4: a single quote is not closed on its line",
+	    ":5: a double quote is not closed on its line",
+	    ":6: text after the closing quote",
+	    ":7: a backslash outside quotes (quote the value)",
+	    ":8: a backslash ends the line (continuation lines are not "
+	    "supported)",
+	    ":9: not KEY=VALUE",
+	    ":10: not KEY=VALUE",
+	    ":11: MAX_CONCURRENT_JOBS=0: maxConcurrentJobs must be at least 1",
+	};
+	char path[] = "/tmp/sjcfgXXXXXX", line[200];
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load_text(text, &c, &errs, path), SJ_ECONFIG);
+	for (int i = 0; i < errs.n; i++)
+		print_message("%s\n", errs.msg[i]);
+	assert_int_equal(errs.n, 10);
+	for (size_t i = 0; i < 10; i++) {
+		snprintf(line, sizeof(line), "%s%s", path, want[i]);
+		if (!has(&errs, line))
+			fail_msg("missing: %s", line);
+	}
+	/* the environment is not strict: other programs' names are there */
+	setenv("MAX_CONCURENT_JOBS", "3", 1);
+	assert_int_equal(
+	    load_text("DATABASE_URL=postgresql:///x\nMEDIA_DIR=/srv\n", &c,
+		      &errs, path),
+	    SJ_OK);
+	cfg_free(&c);
+	unsetenv("MAX_CONCURENT_JOBS");
+}
+
+struct seen {
+	char lines[128][200];
+	int n;
+};
+
+static void
+note_value(const char *name, const char *value, const char *source, void *ctx)
+{
+	struct seen *s = ctx;
+
+	assert_true(s->n < 128);
+	snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s|%s|%s", name, value,
+		 source);
+}
+
+static bool
+seen_has(const struct seen *s, const char *line)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->lines[i], line) == 0)
+			return true;
+	return false;
+}
+
+/* Where each value came from; a secret is shown by its length only. */
+static void
+test_sources(void **state)
+{
+	char path[] = "/tmp/sjcfgXXXXXX", want[200];
+	struct seen s = {.n = 0};
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	clear_env();
+	write_tmp(path, "DATABASE_URL=postgresql:///x\n"
+			"\n"
+			"MAX_CONCURRENT_JOBS=3\n"
+			"OPENAI_API_KEY=sk-file-0123456789\n");
+	setenv("MAX_CONCURRENT_JOBS", "4", 1);
+	setenv("WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef", 1);
+	assert_int_equal(cfg_load_path(&c, path, true, &errs, note_value, &s),
+			 SJ_OK);
+	snprintf(want, sizeof(want), "DATABASE_URL|postgresql:///x|%s:1", path);
+	assert_true(seen_has(&s, want));
+	assert_true(seen_has(&s, "MAX_CONCURRENT_JOBS|4|env"));
+	snprintf(want, sizeof(want), "OPENAI_API_KEY|(set, 18 bytes)|%s:4",
+		 path);
+	assert_true(seen_has(&s, want));
+	assert_true(seen_has(&s, "WEBHOOK_SECRET|(set, 32 bytes)|env"));
+	assert_true(seen_has(&s, "LOG_LEVEL|info|default"));
+	assert_true(seen_has(&s, "JOB_SCENES_PRIORITY|2|default"));
+	assert_true(seen_has(&s, "GENERATION_PROVIDER|openai|default"));
+	for (int i = 0; i < s.n; i++)
+		assert_null(strstr(s.lines[i], "sk-file"));
+	cfg_free(&c);
+	/* a password in DATABASE_URL is not shown either */
+	s.n = 0;
+	setenv("DATABASE_URL", "postgresql://app:hunter2@db/sj", 1);
+	assert_int_equal(cfg_load_path(&c, path, true, &errs, note_value, &s),
+			 SJ_OK);
+	assert_true(
+	    seen_has(&s, "DATABASE_URL|postgresql://app:****@db/sj|env"));
+	cfg_free(&c);
+	s.n = 0;
+	setenv("DATABASE_URL", "host=db password=hunter2 dbname=sj", 1);
+	assert_int_equal(cfg_load_path(&c, path, true, &errs, note_value, &s),
+			 SJ_OK);
+	assert_true(
+	    seen_has(&s, "DATABASE_URL|host=db password=**** dbname=sj|env"));
+	cfg_free(&c);
+	unlink(path);
+	clear_env();
+}
+
+/* The bounds are the table's: docs and messages read the same row. */
+static void
+test_bounds_table(void **state)
+{
+	struct kv kv[] = {BASE,
+			  {"MAX_CONCURRENT_JOBS", "10001"},
+			  {"JOB_SCENES_PRIORITY", "1001"},
+			  {"STATEMENT_TIMEOUT_MS", "-1"},
+			  {"JOB_LEASE_SECONDS", "4"},
+			  {NULL, NULL}};
+	char near[64];
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, lookup, kv, &errs), SJ_ECONFIG);
+	assert_true(has(&errs, "MAX_CONCURRENT_JOBS=10001: maxConcurrentJobs "
+			       "must be at most 10000"));
+	assert_true(has(&errs, "JOB_SCENES_PRIORITY=1001: priority must be at "
+			       "most 1000"));
+	assert_true(has(&errs, "STATEMENT_TIMEOUT_MS=-1: statementTimeout "
+			       "cannot be negative"));
+	assert_true(has(&errs, "HEARTBEAT_MS=5000, JOB_LEASE_SECONDS=4: "
+			       "heartbeat must be at most half the lease"));
+	assert_int_equal(errs.n, 4);
+	assert_true(cfg_known("JOB_NOOP_CONCURRENCY"));
+	assert_false(cfg_known("MAX_CONCURENT_JOBS"));
+	assert_false(cfg_suggest("NOPE_1", near, sizeof(near)));
+	assert_true(cfg_suggest("LOG_LEVL", near, sizeof(near)));
+	assert_string_equal(near, "LOG_LEVEL");
+}
+
+static void
+note_bounds(const struct cfg_doc *d, void *ctx)
+{
+	int *n = ctx;
+
+	if (strcmp(d->name, "MAX_CONCURRENT_JOBS") == 0) {
+		assert_true(d->has_bounds);
+		assert_int_equal(d->min, 1);
+		assert_int_equal(d->max, 10000);
+		(*n)++;
+	}
+	if (strcmp(d->name, "JOB_CARTOONIZE_TIMEOUT_SECONDS") == 0) {
+		assert_true(d->has_bounds);
+		assert_int_equal(d->min, 30);
+		assert_string_equal(d->type, "cartoonize");
+		assert_string_equal(d->def, "300");
+		(*n)++;
+	}
+	if (strcmp(d->name, "WEBHOOK_SECRET") == 0) {
+		assert_true(d->secret);
+		assert_false(d->has_bounds);
+		(*n)++;
+	}
+}
+
+/* More problems than errs holds: the rest are counted, not lost. */
+static void
+test_many_problems(void **state)
+{
+	char text[8192], path[] = "/tmp/sjcfgXXXXXX";
+	struct cfg_errs errs;
+	struct cfg c;
+	size_t n = 0;
+	int seen = 0;
+
+	(void)state;
+	clear_env();
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "NOPE_%d=1\n",
+				      i);
+	assert_int_equal(load_text(text, &c, &errs, path), SJ_ECONFIG);
+	assert_int_equal(errs.n, CFG_ERRS_MAX);
+	/* 40 unknown keys and DATABASE_URL is required */
+	assert_int_equal(errs.more, 40 + 1 - CFG_ERRS_MAX);
+	cfg_each_doc(note_bounds, &seen);
+	assert_int_equal(seen, 3);
 }
 
 struct changes {
@@ -333,6 +670,11 @@ main(void)
 	    cmocka_unit_test(test_type_table),
 	    cmocka_unit_test(test_type_names),
 	    cmocka_unit_test(test_config_file),
+	    cmocka_unit_test(test_file_syntax),
+	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_sources),
+	    cmocka_unit_test(test_bounds_table),
+	    cmocka_unit_test(test_many_problems),
 	    cmocka_unit_test(test_restart_changes),
 	};
 
