@@ -160,6 +160,7 @@ main() {
 	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
 	run_tests
 	[ -z "${SJ_BROWSER_ARTIFACTS:-}" ] || run_browser
+	[ "${SJ_INSTALL_RUN:-1}" = 0 ] || check_installed
 	check_health_db_down
 }
 
@@ -212,6 +213,15 @@ suite_exec() {
 		SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
 		ARTIFACT_DIR="${SJ_BROWSER_ARTIFACTS:-}" \
 		timeout --foreground -k 10 "$limit" "$@"
+}
+
+# check_installed: the product from `make install` alone, as its units
+# would run it, against this stack's database (tests/install-run.sh).
+# SJ_INSTALL_RUN=0 leaves it out.
+check_installed() {
+	sj_say "running the installed product (tests/install-run.sh)"
+	"$ROOT/tests/install-run.sh" "$BUILD" "$STATE/installed" \
+		"$STATE/stack.env" || sj_die "failed: tests/install-run.sh"
 }
 
 # check_health_db_down: with PostgreSQL stopped the health route still
