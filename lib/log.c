@@ -4,12 +4,21 @@
  * message longer than the buffer is cut, never split across lines.
  * Newlines, quotes and control bytes in the message are escaped, so a
  * hostile value cannot forge a log line.
+ *
+ * When stderr is the journal (systemd sets JOURNAL_STREAM to the
+ * device:inode of the stream it connected, which a later redirection no
+ * longer matches), each line starts with its syslog priority, <3> error
+ * to <7> debug, so `journalctl -p err` finds the errors; the logfmt
+ * fields after it are unchanged.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,12 +29,39 @@ static const char *log_prog = "storyjobs";
 static enum log_level log_min = LOG_LVL_INFO;
 static const char *const log_names[LOG_LVL_MAX] = {"debug", "info", "warn",
 						   "error"};
+/* syslog priorities: LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
+static const char *const log_prios[LOG_LVL_MAX] = {"<7>", "<6>", "<4>", "<3>"};
+static bool log_journal;
+
+/* Whether JOURNAL_STREAM names the device and inode of stderr. */
+static bool
+stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (v == NULL || fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	errno = 0;
+	dev = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || *end != ':')
+		return false;
+	v = end + 1;
+	ino = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0')
+		return false;
+	return dev == (unsigned long long)st.st_dev &&
+	       ino == (unsigned long long)st.st_ino;
+}
 
 void
 log_init(const char *prog, enum log_level min)
 {
 	log_prog = prog;
 	log_min = min;
+	log_journal = stderr_is_journal();
 }
 
 int
@@ -84,9 +120,10 @@ log_msg(enum log_level lvl, const char *key, const char *id, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
-	n = snprintf(line, sizeof(line), "ts=%s.%03dZ prog=%s pid=%ld level=%s",
-		     ts, (int)(tv.tv_usec / 1000), log_prog, (long)getpid(),
-		     log_names[lvl]);
+	n = snprintf(
+	    line, sizeof(line), "%sts=%s.%03dZ prog=%s pid=%ld level=%s",
+	    log_journal ? log_prios[lvl] : "", ts, (int)(tv.tv_usec / 1000),
+	    log_prog, (long)getpid(), log_names[lvl]);
 	len = n < 0 ? 0 : (size_t)n;
 	if (key != NULL && id != NULL && len < sizeof(line)) {
 		n = snprintf(line + len, sizeof(line) - len, " %s=\"", key);
