@@ -37,9 +37,9 @@ int ctl_users(struct db *db, const struct cfg *c, int argc, char **argv);
 /* health | prune [--days N] */
 int ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv);
 /*
- * check-config --online: the schema version (exit 78 when it is not this
- * build's or cannot be read), then the configured models against GET
- * /models (exit 1 when one is missing or retired).
+ * check-config --online: the database and its schema version, the media
+ * folder, the secrets' lengths and the configured models (GET /models),
+ * one line each; 78 when any of them is a problem, else 0.
  */
 int ctl_check_online(const struct cfg *c);
 /* The models part of check-config --online; 0 or 1. */

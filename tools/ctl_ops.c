@@ -4,16 +4,22 @@
  * health prints the health document of GET /api/jobs/health and exits 0
  * when healthy, 1 on a warning, 2 when critical.  prune deletes finished
  * jobs older than N days (default RETENTION_DAYS) in batches of 1000 and
- * prints how many went.  check-config --online asks the API which models
- * it serves (GET /models) and prints a line for OPENAI_MODEL and
- * OPENAI_IMAGE_MODEL: exit 1 when one is missing or past its shutdown
- * date or the list cannot be had, 0 otherwise (a future shutdown date is
- * a warning line).  Before the models it connects and checks the schema
- * version: a database it cannot reach or read, or another version, is an
- * error line and exit 78.
+ * prints how many went.  check-config --online checks what only a live
+ * system can tell, one line each (ok:, warning: or error:), every check
+ * run whatever the others found: the database is reached and its schema
+ * is this build's; with STORAGE=local, MEDIA_DIR takes a file from the
+ * user running it (run it as the service user); WEBHOOK_SECRET, when set,
+ * has at least 32 bytes; the API lists OPENAI_MODEL and
+ * OPENAI_IMAGE_MODEL (GET /models) with no shutdown date passed (a date
+ * to come is a warning).  Any error line: exit 78 (EX_CONFIG), as for an
+ * invalid configuration; else 0.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "health.h"
@@ -22,7 +28,8 @@
 #include "num.h"
 #include "openai.h"
 
-#define ONLINE_TIMEOUT_MS 15000
+#define ONLINE_TIMEOUT_MS  15000
+#define WEBHOOK_SECRET_MIN 32 /* bytes: a SHA-256's worth */
 
 static void
 print_verdict(enum oai_verdict v, const char *line, void *ctx)
@@ -62,12 +69,75 @@ online_schema(const struct cfg *c)
 	return rc;
 }
 
+/*
+ * With STORAGE=local, MEDIA_DIR takes a file from this user: one line,
+ * 0 when it does, else 78.  Run as the service user to learn anything.
+ */
+static int
+online_media(const struct cfg *c)
+{
+	char path[PATH_MAX];
+	int fd, n;
+
+	if (strcmp(c->storage, "local") != 0) {
+		printf("ok: STORAGE=%s: no media folder to write\n",
+		       c->storage);
+		return 0;
+	}
+	n = snprintf(path, sizeof(path), "%s/.storyjobs-check-XXXXXX",
+		     c->media_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		printf("error: MEDIA_DIR=%s: path too long\n", c->media_dir);
+		return 78;
+	}
+	if ((fd = mkstemp(path)) < 0 || write(fd, "x", 1) != 1) {
+		printf("error: MEDIA_DIR=%s: not writable by uid %ld: %s\n",
+		       c->media_dir, (long)geteuid(), strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		return 78;
+	}
+	close(fd);
+	unlink(path);
+	printf("ok: MEDIA_DIR=%s: writable by uid %ld\n", c->media_dir,
+	       (long)geteuid());
+	return 0;
+}
+
+/* WEBHOOK_SECRET, when set, of at least 32 bytes: 0, else 78. */
+static int
+online_secrets(const struct cfg *c)
+{
+	size_t n;
+
+	if (c->webhook_secret == NULL || *c->webhook_secret == '\0') {
+		printf("warning: WEBHOOK_SECRET is unset: the cron routes "
+		       "refuse every call\n");
+		return 0;
+	}
+	n = strlen(c->webhook_secret);
+	if (n < WEBHOOK_SECRET_MIN) {
+		printf("error: WEBHOOK_SECRET is %zu bytes, shorter than %d "
+		       "(openssl rand -hex 32 makes one)\n",
+		       n, WEBHOOK_SECRET_MIN);
+		return 78;
+	}
+	printf("ok: WEBHOOK_SECRET: %zu bytes\n", n);
+	return 0;
+}
+
 int
 ctl_check_online(const struct cfg *c)
 {
-	int rc = online_schema(c);
+	int bad = 0;
 
-	return ctl_check_models(c) != 0 && rc == 0 ? 1 : rc;
+	bad |= online_schema(c) != 0;
+	bad |= online_media(c) != 0;
+	bad |= online_secrets(c) != 0;
+	bad |= ctl_check_models(c) != 0;
+	return bad ? 78 : 0;
 }
 
 int

@@ -719,6 +719,9 @@ static void
 test_check_config_online(void **state)
 {
 	const char *const old[] = {"OPENAI_MODEL=gpt-4o-mini", NULL};
+	const char *const weak[] = {"STORAGE=local",
+				    "MEDIA_DIR=/proc/sj-no-such-dir",
+				    "WEBHOOK_SECRET=tooshort-secret", NULL};
 	static char out[16384]; /* every setting's source, then the checks */
 
 	(void)state;
@@ -729,20 +732,23 @@ test_check_config_online(void **state)
 	assert_non_null(strstr(out,
 			       "ok: OPENAI_IMAGE_MODEL=gpt-image-2.6-flare: "
 			       "listed, no shutdown date"));
+	assert_non_null(
+	    strstr(out, "ok: STORAGE=cloudinary: no media folder to write"));
+	assert_non_null(strstr(out, "ok: WEBHOOK_SECRET: "));
 	/* a shutdown date to come: a warning, still 0 */
 	fake_models(&fk, "{\"shutdown\":{\"gpt-6-luna\":\"2099-01-01\"}}");
 	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "warning: OPENAI_MODEL=gpt-6-luna: listed, "
 				    "shuts down on 2099-01-01"));
-	/* a date that has passed, and a model not listed: 1 */
+	/* a date that has passed, and a model not listed: 78 (EX_CONFIG) */
 	fake_models(&fk,
 		    "{\"shutdown\":{\"gpt-image-2.6-flare\":\"2020-01-01\"}}");
-	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 1);
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 78);
 	assert_non_null(strstr(out, "error: OPENAI_IMAGE_MODEL="
 				    "gpt-image-2.6-flare: shut down on "
 				    "2020-01-01"));
 	fake_models(&fk, "{\"omit\":[\"gpt-6-luna\"]}");
-	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 1);
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 78);
 	assert_non_null(
 	    strstr(out, "error: OPENAI_MODEL=gpt-6-luna: not listed"));
 	/* a server that gives no dates: OpenAI's announced date is used */
@@ -752,11 +758,23 @@ test_check_config_online(void **state)
 			       "warning: OPENAI_MODEL=gpt-4o-mini: listed; "
 			       "OpenAI announced its shutdown for "
 			       "2027-01-14"));
-	/* no list at all: 1, with the reason */
+	/* no list at all: 78, with the reason */
 	fake_models(&fk, "{\"status\":503}");
-	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 1);
+	assert_int_equal(ctl_online(NULL, out, sizeof(out)), 78);
 	assert_non_null(strstr(out, "error: cannot list the models"));
 	fake_models(&fk, "{}");
+	/* each problem on its own line, every check run, the one exit code */
+	assert_int_equal(ctl_online(weak, out, sizeof(out)), 78);
+	assert_non_null(strstr(out, "error: MEDIA_DIR=/proc/sj-no-such-dir: "
+				    "not writable by uid "));
+	assert_non_null(strstr(out, "error: WEBHOOK_SECRET is 15 bytes, "
+				    "shorter than 32"));
+	assert_non_null(strstr(out, "WEBHOOK_SECRET                   (set, "
+				    "15 bytes)"));
+	assert_null(strstr(out, "tooshort-secret"));
+	assert_non_null(strstr(out, "ok: database schema version "));
+	assert_non_null(strstr(
+	    out, "ok: OPENAI_MODEL=gpt-6-luna: listed, no shutdown date"));
 }
 
 /* A worker on the fake whose log (stderr) goes to path. */
