@@ -261,10 +261,11 @@ usage(FILE *f, const char *prog)
 		"usage: %s --socket PATH [--processes N] [--socket-group G]\n"
 		"       %s --help | --version\n"
 		"--socket is not needed when systemd passes the socket.\n"
-		"Configuration comes from the environment (see README).\n"
+		"Configuration comes from the environment and %s\n"
+		"(or the file STORYJOBS_CONFIG names); see storyjobs.conf(5).\n"
 		"Signals: TERM/INT stop after the requests in hand; HUP "
 		"re-reads the\nconfiguration and replaces the processes.\n",
-		prog, prog);
+		prog, prog, cfg_default_file());
 }
 
 int

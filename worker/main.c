@@ -153,10 +153,12 @@ usage_doc(const struct cfg_doc *d, void *ctx)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: storyjobs-worker [--help | --version]\n\n"
-		   "Runs jobs from the storyjobs queue.  Settings come from "
-		   "the environment\n(and the file named by "
-		   "STORYJOBS_CONFIG):\n\n");
+	fprintf(f,
+		"usage: storyjobs-worker [--help | --version]\n\n"
+		"Runs jobs from the storyjobs queue.  Settings come from "
+		"the environment\nand the file STORYJOBS_CONFIG names, "
+		"else %s\n(see storyjobs.conf(5)):\n\n",
+		cfg_default_file());
 	cfg_each_doc(usage_doc, f);
 	fprintf(f, "\nSignals: TERM/INT stop after releasing jobs in hand; "
 		   "HUP reloads the settings marked so (others need a "
