@@ -7,36 +7,24 @@
  * secret (pgbouncer's way: validation, the reload note, check-config and
  * the generated storyjobs.conf and storyjobs.conf(5) all read the row).
  * Per-type settings are the same five rows for each job type, named
- * JOB_<TYPE>_<FIELD>, and need a restart; row_get() shows both kinds of
- * row the same way.  Loading is three passes: defaults, values from the
- * lookup (parse errors collected), then validation: the bounds from the
- * rows, then what a bound cannot say (a relation, a set of words).  Each
- * problem names the variable and its value ("MAX_CONCURRENT_JOBS=0:
- * maxConcurrentJobs must be at least 1", the contract's phrase after the
- * colon), prefixed with FILE:LINE when the file set it; a secret's value
- * is never printed.  Every problem is collected; nothing here exits.
- * The file syntax is cfg_file.c's.
+ * JOB_<TYPE>_<FIELD>, and need a restart; cfg_row_get() shows both kinds
+ * of row the same way (cfg_internal.h).  Loading is three passes:
+ * defaults, values from the lookup (parse errors collected), then
+ * validation (cfg_check.c: the rows' bounds, then what a bound cannot
+ * say).  Every problem is collected, named by its variable and value and
+ * by FILE:LINE when the file set it; nothing here exits.  The file's
+ * syntax is cfg_file.c's.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "cfg.h"
+#include "cfg_internal.h"
 #include "log.h"
 #include "num.h"
-
-enum cfg_kind { CFG_STR, CFG_INT, CFG_BOOL, CFG_DOUBLE };
-
-/* Bounds of a CFG_INT row and the name its messages give the value. */
-struct cfg_bounds {
-	int64_t min, max;
-	const char *what; /* NULL: no bounds */
-	const char *unit; /* after a bound: "ms", " seconds" */
-};
 
 struct cfg_entry {
 	const char *name;
@@ -341,22 +329,14 @@ cfg_group_title(enum cfg_group g)
 	return (unsigned)g < CFG_G_MAX ? group_titles[g] : "";
 }
 
-/* One setting seen the same way whether it is a table or a type row. */
-struct row {
-	char name[64];
-	char defbuf[24];
-	const char *def; /* NULL: unset */
-	const char *doc;
-	enum cfg_kind kind;
-	size_t off;
-	bool reload, secret;
-	const struct cfg_bounds *b;
-	enum cfg_group group;
-	int type; /* the job type of a type row, else -1 */
-};
+size_t
+cfg_row_count(void)
+{
+	return CFG_ALL;
+}
 
-static void
-row_get(size_t i, struct row *r)
+void
+cfg_row_get(size_t i, struct cfg_row *r)
 {
 	const struct cfg_entry *e;
 	const struct cfg_type_field *f;
@@ -364,27 +344,27 @@ row_get(size_t i, struct row *r)
 
 	if (i < CFG_ROWS) {
 		e = &cfg_table[i];
-		*r = (struct row){.def = e->def,
-				  .doc = e->doc,
-				  .kind = e->kind,
-				  .off = e->off,
-				  .reload = e->reload,
-				  .secret = e->secret,
-				  .b = &e->b,
-				  .group = e->group,
-				  .type = -1};
+		*r = (struct cfg_row){.def = e->def,
+				      .doc = e->doc,
+				      .kind = e->kind,
+				      .off = e->off,
+				      .reload = e->reload,
+				      .secret = e->secret,
+				      .b = &e->b,
+				      .group = e->group,
+				      .type = -1};
 		snprintf(r->name, sizeof(r->name), "%s", e->name);
 		return;
 	}
 	t = (i - CFG_ROWS) / CFG_TYPE_FIELDS;
 	f = &cfg_type_fields[(i - CFG_ROWS) % CFG_TYPE_FIELDS];
-	*r = (struct row){.doc = f->doc,
-			  .kind = CFG_INT,
-			  .off = offsetof(struct cfg, types) +
-				 t * sizeof(struct cfg_type) + f->off,
-			  .b = &f->b,
-			  .group = CFG_G_TYPES,
-			  .type = (int)t};
+	*r = (struct cfg_row){.doc = f->doc,
+			      .kind = CFG_INT,
+			      .off = offsetof(struct cfg, types) +
+				     t * sizeof(struct cfg_type) + f->off,
+			      .b = &f->b,
+			      .group = CFG_G_TYPES,
+			      .type = (int)t};
 	snprintf(r->name, sizeof(r->name), "JOB_%s_%s", type_keys[t],
 		 f->suffix);
 	snprintf(
@@ -398,10 +378,10 @@ row_get(size_t i, struct row *r)
 bool
 cfg_known(const char *name)
 {
-	struct row r;
+	struct cfg_row r;
 
 	for (size_t i = 0; i < CFG_ALL; i++) {
-		row_get(i, &r);
+		cfg_row_get(i, &r);
 		if (strcmp(r.name, name) == 0)
 			return true;
 	}
@@ -439,10 +419,10 @@ bool
 cfg_suggest(const char *name, char *out, size_t n)
 {
 	int best = 3, d;
-	struct row r;
+	struct cfg_row r;
 
 	for (size_t i = 0; i < CFG_ALL; i++) {
-		row_get(i, &r);
+		cfg_row_get(i, &r);
 		if ((d = distance(name, r.name)) < best) {
 			best = d;
 			snprintf(out, n, "%s", r.name);
@@ -466,16 +446,9 @@ cfg_errs_add(struct cfg_errs *errs, const char *fmt, ...)
 	errs->n++;
 }
 
-/* Where a value came from and how to name it in a message. */
-struct src {
-	cfg_lookup_fn lookup;
-	cfg_where_fn where; /* NULL: say nothing of where */
-	void *ctx;
-};
-
 /* "FILE:LINE: " when the file set name, else "". */
-static const char *
-src_prefix(const struct src *s, const char *name, char *buf, size_t n)
+const char *
+cfg_src_prefix(const struct cfg_src *s, const char *name, char *buf, size_t n)
 {
 	const char *w = s != NULL && s->where ? s->where(name, s->ctx) : NULL;
 
@@ -487,8 +460,8 @@ src_prefix(const struct src *s, const char *name, char *buf, size_t n)
 
 /* Stores one value; parse problems go to errs. */
 static enum sj_err
-cfg_set(struct cfg *c, const struct row *r, const char *val,
-	const struct src *s, struct cfg_errs *errs)
+cfg_set(struct cfg *c, const struct cfg_row *r, const char *val,
+	const struct cfg_src *s, struct cfg_errs *errs)
 {
 	char *base = (char *)c, pre[200];
 	const char *want = NULL;
@@ -520,22 +493,22 @@ cfg_set(struct cfg *c, const struct row *r, const char *val,
 	}
 	if (want != NULL && s != NULL)
 		cfg_errs_add(errs, "%s%s=%.60s: must be %s",
-			     src_prefix(s, r->name, pre, sizeof(pre)), r->name,
-			     val, want);
+			     cfg_src_prefix(s, r->name, pre, sizeof(pre)),
+			     r->name, val, want);
 	return SJ_OK;
 }
 
 /* Applies defaults (s NULL) or looked-up values to every row. */
 static enum sj_err
-cfg_apply(struct cfg *c, const struct src *s, struct cfg_errs *errs)
+cfg_apply(struct cfg *c, const struct cfg_src *s, struct cfg_errs *errs)
 {
-	struct row r;
+	struct cfg_row r;
 	enum sj_err e;
 
 	for (size_t i = 0; i < CFG_ALL; i++) {
 		const char *v;
 
-		row_get(i, &r);
+		cfg_row_get(i, &r);
 		v = s != NULL ? s->lookup(r.name, s->ctx) : r.def;
 		if (v == NULL)
 			continue;
@@ -558,14 +531,11 @@ cfg_resolve(struct cfg *c)
 	return c->generation_provider ? SJ_OK : SJ_ENOMEM;
 }
 
-static int cfg_validate_src(const struct cfg *c, const struct src *s,
-			    struct cfg_errs *errs);
-
 enum sj_err
 cfg_load_where(struct cfg *c, cfg_lookup_fn lookup, cfg_where_fn where,
 	       void *ctx, struct cfg_errs *errs)
 {
-	const struct src s = {lookup, where, ctx};
+	const struct cfg_src s = {lookup, where, ctx};
 	int before = errs->n + errs->more;
 	enum sj_err e;
 
@@ -589,43 +559,6 @@ cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
 	errs->n = 0;
 	errs->more = 0;
 	return cfg_load_where(c, lookup, NULL, ctx, errs);
-}
-
-static bool
-one_of(const char *s, const char *const *set)
-{
-	for (; *set != NULL; set++)
-		if (s != NULL && strcmp(s, *set) == 0)
-			return true;
-	return false;
-}
-
-static bool
-empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
-
-/*
- * A model name or enum value: 1..128 of [A-Za-z0-9._:/@+-] (compatible
- * servers name models "vendor/model" or "vendor:model@version").
- */
-static bool
-word(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	return n > 0 && n <= 128 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789._:/@+-") == n;
-}
-
-/* The scheme check only; the HTTP client refuses plain http elsewhere. */
-static bool
-is_http_url(const char *s)
-{
-	return s != NULL && (strncmp(s, "https://", 8) == 0 ||
-			     strncmp(s, "http://", 7) == 0);
 }
 
 /*
@@ -652,8 +585,8 @@ show_conninfo(const char *s, char *buf, size_t n)
 }
 
 /* The value of row r in c as check-config and messages show it. */
-static void
-row_show(const struct cfg *c, const struct row *r, char *buf, size_t n)
+void
+cfg_row_show(const struct cfg *c, const struct cfg_row *r, char *buf, size_t n)
 {
 	const char *p = (const char *)c + r->off;
 	const char *sv;
@@ -684,167 +617,15 @@ row_show(const struct cfg *c, const struct row *r, char *buf, size_t n)
 	}
 }
 
-#define WORD_RULE                                                              \
-	"must be a non-empty word (letters, digits, and . _ : / @ + -)"
-
-/* What validation needs to name a value: the config, its sources. */
-struct vctx {
-	const struct cfg *c;
-	const struct src *s;
-	struct cfg_errs *errs;
-};
-
-static bool
-row_find(const char *name, struct row *r)
+bool
+cfg_row_find(const char *name, struct cfg_row *r)
 {
 	for (size_t i = 0; i < CFG_ALL; i++) {
-		row_get(i, r);
+		cfg_row_get(i, r);
 		if (strcmp(r->name, name) == 0)
 			return true;
 	}
 	return false;
-}
-
-static void bad(const struct vctx *v, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* "[FILE:LINE: ]NAME=VALUE: <message>": the variable and its value. */
-static void
-bad(const struct vctx *v, const char *name, const char *fmt, ...)
-{
-	char pre[200], val[64], msg[200];
-	struct row r;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (!row_find(name, &r)) {
-		cfg_errs_add(v->errs, "%s", msg);
-		return;
-	}
-	row_show(v->c, &r, val, sizeof(val));
-	cfg_errs_add(v->errs, "%s%s=%s: %s",
-		     src_prefix(v->s, name, pre, sizeof(pre)), name, val, msg);
-}
-
-/* The table's bounds: "<what> must be at least N<unit>" and the like. */
-static void
-validate_bounds(const struct vctx *v)
-{
-	struct row r;
-
-	for (size_t i = 0; i < CFG_ALL; i++) {
-		int64_t x;
-
-		row_get(i, &r);
-		if (r.kind != CFG_INT || r.b->what == NULL)
-			continue;
-		x = *(const int64_t *)(const void *)((const char *)v->c +
-						     r.off);
-		if (x < r.b->min && r.b->min == 0)
-			bad(v, r.name, "%s cannot be negative", r.b->what);
-		else if (x < r.b->min)
-			bad(v, r.name, "%s must be at least %lld%s", r.b->what,
-			    (long long)r.b->min, r.b->unit);
-		else if (x > r.b->max)
-			bad(v, r.name, "%s must be at most %lld%s", r.b->what,
-			    (long long)r.b->max, r.b->unit);
-	}
-}
-
-/* What the table's bounds cannot say: a double and a relation. */
-static void
-validate_relations(const struct vctx *v)
-{
-	const struct cfg *c = v->c;
-	char pre[200];
-
-	if (c->job_timeout_minutes * 60.0 < 30.0)
-		bad(v, "JOB_TIMEOUT_MINUTES",
-		    "jobTimeout must be at least 30 seconds");
-	else if (c->job_timeout_minutes > 24 * 60)
-		bad(v, "JOB_TIMEOUT_MINUTES",
-		    "jobTimeout must be at most 24 "
-		    "hours");
-	if (c->heartbeat_ms >= 100 && c->lease_seconds >= 2 &&
-	    c->heartbeat_ms * 2 > c->lease_seconds * 1000)
-		cfg_errs_add(v->errs,
-			     "%sHEARTBEAT_MS=%lld, JOB_LEASE_SECONDS=%lld: "
-			     "heartbeat must be at most half the lease",
-			     src_prefix(v->s, "HEARTBEAT_MS", pre, sizeof(pre)),
-			     (long long)c->heartbeat_ms,
-			     (long long)c->lease_seconds);
-}
-
-static void
-validate_providers(const struct vctx *v)
-{
-	static const char *const providers[] = {"local", "openai", NULL};
-	static const char *const storages[] = {"local", "cloudinary", NULL};
-	const struct cfg *c = v->c;
-
-	if (!one_of(c->generation_provider, providers))
-		bad(v, "GENERATION_PROVIDER", "must be local or openai");
-	else if (strcmp(c->generation_provider, "openai") == 0 &&
-		 empty(c->openai_api_key))
-		bad(v, "GENERATION_PROVIDER",
-		    "OPENAI_API_KEY is required for the openai provider");
-	if (!one_of(c->storage, storages))
-		bad(v, "STORAGE", "must be local or cloudinary");
-	else if (strcmp(c->storage, "cloudinary") == 0 &&
-		 (empty(c->cloudinary_cloud_name) ||
-		  empty(c->cloudinary_api_key) ||
-		  empty(c->cloudinary_api_secret)))
-		bad(v, "STORAGE",
-		    "CLOUDINARY_CLOUD_NAME, CLOUDINARY_API_KEY and "
-		    "CLOUDINARY_API_SECRET are required for cloudinary "
-		    "storage");
-	if (!word(c->openai_model))
-		bad(v, "OPENAI_MODEL", "%s", WORD_RULE);
-	if (!word(c->openai_image_model))
-		bad(v, "OPENAI_IMAGE_MODEL", "%s", WORD_RULE);
-	if (!word(c->openai_image_size))
-		bad(v, "OPENAI_IMAGE_SIZE", "%s", WORD_RULE);
-	if (!word(c->openai_image_quality))
-		bad(v, "OPENAI_IMAGE_QUALITY", "%s", WORD_RULE);
-	if (!is_http_url(c->openai_base_url))
-		bad(v, "OPENAI_BASE_URL",
-		    "must start with https:// (or "
-		    "http:// for a loopback test "
-		    "server)");
-	if (!is_http_url(c->cloudinary_api_base))
-		bad(v, "CLOUDINARY_API_BASE", "must start with https://");
-}
-
-static int
-cfg_validate_src(const struct cfg *c, const struct src *s,
-		 struct cfg_errs *errs)
-{
-	static const char *const levels[] = {"debug", "info", "warn", "error",
-					     NULL};
-	const struct vctx v = {c, s, errs};
-	int before = errs->n + errs->more;
-
-	if (empty(c->database_url))
-		cfg_errs_add(errs, "DATABASE_URL is required");
-	validate_bounds(&v);
-	validate_relations(&v);
-	validate_providers(&v);
-	if (empty(c->media_dir) || c->media_dir[0] != '/')
-		bad(&v, "MEDIA_DIR", "must be an absolute path");
-	if (!empty(c->public_base_url) && !is_http_url(c->public_base_url))
-		bad(&v, "PUBLIC_BASE_URL",
-		    "must start with http:// or https://");
-	if (!one_of(c->log_level, levels))
-		bad(&v, "LOG_LEVEL", "must be debug, info, warn or error");
-	return errs->n + errs->more - before;
-}
-
-int
-cfg_validate(const struct cfg *c, struct cfg_errs *errs)
-{
-	return cfg_validate_src(c, NULL, errs);
 }
 
 void
@@ -895,7 +676,7 @@ cfg_estimated_duration(const struct cfg *c, enum job_type t)
 
 /* True when the value of row r differs between a and b. */
 static bool
-value_differs(const struct cfg *a, const struct cfg *b, const struct row *r)
+value_differs(const struct cfg *a, const struct cfg *b, const struct cfg_row *r)
 {
 	const char *pa = (const char *)a + r->off,
 		   *pb = (const char *)b + r->off;
@@ -923,10 +704,10 @@ void
 cfg_each_restart_change(const struct cfg *a, const struct cfg *b,
 			void (*fn)(const char *name, void *ctx), void *ctx)
 {
-	struct row r;
+	struct cfg_row r;
 
 	for (size_t i = 0; i < CFG_ALL; i++) {
-		row_get(i, &r);
+		cfg_row_get(i, &r);
 		if (!r.reload && value_differs(a, b, &r))
 			fn(r.name, ctx);
 	}
@@ -936,10 +717,10 @@ void
 cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
 {
 	struct cfg_doc d;
-	struct row r;
+	struct cfg_row r;
 
 	for (size_t i = 0; i < CFG_ALL; i++) {
-		row_get(i, &r);
+		cfg_row_get(i, &r);
 		d = (struct cfg_doc){
 		    .name = r.name,
 		    .def = r.def ? r.def : "",
@@ -964,15 +745,15 @@ cfg_each_value(const struct cfg *c, cfg_where_fn where, void *wctx,
 {
 	char val[200];
 	const char *w;
-	struct row r;
+	struct cfg_row r;
 
 	for (size_t i = 0; i < CFG_ALL; i++) {
-		row_get(i, &r);
+		cfg_row_get(i, &r);
 		if (r.kind == CFG_STR &&
 		    *(char *const *)(const void *)((const char *)c + r.off) ==
 			NULL)
 			continue;
-		row_show(c, &r, val, sizeof(val));
+		cfg_row_show(c, &r, val, sizeof(val));
 		w = where != NULL ? where(r.name, wctx) : NULL;
 		fn(r.name, val, w != NULL ? w : "default", ctx);
 	}
