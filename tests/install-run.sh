@@ -13,7 +13,8 @@
 #   - nginx with a scratch nginx.conf shaped as Debian's around the
 #     installed conf.d and sites-available files, the site's "listen" and
 #     "server_name" lines changed as an operator would;
-# and checks one job from start to its image served under /media/, then
+# and checks one job from start to its image served under /media/, a web
+# page and its hashed asset from the installed web folder, then
 # SIGHUP to every program: each keeps serving, no child orphaned.
 #
 # The user is nobody (group www-data for the media folder), standing in
@@ -202,6 +203,18 @@ one_job() {
 	sj_say "installed: job $id completed, its image served"
 }
 
+# pages_served: a page from the installed web folder and one asset it
+# names, under the path carrying the assets' hash.
+pages_served() {
+	local page asset
+	page=$(curl -sf --noproxy '*' "$BASE/jobs") || sj_die "GET /jobs failed"
+	asset=$(grep -o '/assets/[0-9a-f]\{16\}/[^"]*' <<<"$page" | head -n 1)
+	[ -n "$asset" ] || sj_die "/jobs names no hashed asset"
+	curl -sf --noproxy '*' -o /dev/null "$BASE$asset" ||
+		sj_die "$asset is not served"
+	sj_say "installed: /jobs and $asset served"
+}
+
 # children_of PID: the pids whose parent is PID.
 children_of() {
 	ps -o pid= --ppid "$1" | tr -d ' ' || true
@@ -280,6 +293,7 @@ main() {
 	start_nginx
 	sj_wait_ready "$BASE" 15 || sj_die "the installed product did not answer"
 	one_job
+	pages_served
 	wake_all
 	check_identity
 	hup_all
