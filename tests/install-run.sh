@@ -17,6 +17,13 @@
 # page and its hashed asset from the installed web folder, then
 # SIGHUP to every program: each keeps serving, no child orphaned.
 #
+# The database is set up as the README's Deploying section says: a
+# database of its own owned by an owner role, migrated by the installed
+# storyjobsctl as that role, then the installed sql/roles.psql; every
+# program connects as the runtime role, which must not be able to create,
+# alter, drop or truncate anything.  Its sessions are counted against the
+# README's sizing formula while the product runs.
+#
 # The user is nobody (group www-data for the media folder), standing in
 # for the storyjobs user of sysusers.d, which this test does not add to
 # the host.  Needs root, nginx and systemd-socket-activate; run by
@@ -38,6 +45,13 @@ PIDS=()
 WORKER_PID=
 PORT=
 BASE=
+OWNER=storyjobs_owner
+APP=storyjobs_app
+DB=storyjobs_installed
+SUPER_URL=
+SUPER_USER=
+OWNER_URL=
+APP_URL=
 
 cleanup() {
 	local p
@@ -85,7 +99,7 @@ make_dirs() {
 }
 
 # write_conf: ENVFILE's settings as storyjobs.conf lines (KEY=VALUE), the
-# media folder the installed one.
+# media folder the installed one, the runtime role's DATABASE_URL.
 write_conf() {
 	local conf=$D/etc/storyjobs/storyjobs.conf media
 	media=$(sed -n 's|^d *\([^ ]*/media\) .*|\1|p' "$D/tmpfiles.d/storyjobs.conf")
@@ -96,7 +110,9 @@ write_conf() {
 		for k in DATABASE_URL WEBHOOK_SECRET GENERATION_PROVIDER STORAGE \
 			JOB_PROCESSING_INTERVAL MAX_CONCURRENT_JOBS JOB_LEASE_SECONDS \
 			HEARTBEAT_MS LOCAL_DELAY_MS ALLOW_SIGNUP; do
-			printf '%s=%s\n' "$k" "${!k}"
+			v=${!k}
+			[ "$k" != DATABASE_URL ] || v=$APP_URL
+			printf '%s=%s\n' "$k" "$v"
 		done
 		printf 'MEDIA_DIR=%s\nPUBLIC_BASE_URL=%s\nLOG_LEVEL=info\n' \
 			"$media" "$BASE"
@@ -134,6 +150,147 @@ start_family() {
 	# what SocketUser=, SocketGroup= and SocketMode= make of it
 	chown "$RUNAS:$(unit_key "$UNITS/storyjobs-fcgi@.socket" SocketGroup)" "$sock"
 	chmod "$(unit_key "$UNITS/storyjobs-fcgi@.socket" SocketMode)" "$sock"
+}
+
+# db_urls: the superuser's URL from ENVFILE
+# (postgresql://USER@HOST:PORT/DB), the owner's and the runtime role's.
+db_urls() {
+	local rest
+	# shellcheck source=/dev/null
+	SUPER_URL=$(. "$ENVFILE" && printf '%s' "$DATABASE_URL")
+	[[ $SUPER_URL == postgresql://*@*/* ]] ||
+		sj_die "DATABASE_URL is not postgresql://USER@HOST:PORT/DB"
+	rest=${SUPER_URL#postgresql://}
+	SUPER_USER=${rest%%@*}
+	OWNER_URL=$(url_as "$OWNER" "$DB")
+	APP_URL=$(url_as "$APP" "$DB")
+}
+
+# url_as USER DB: the URL of the superuser's server for USER and DB.
+url_as() {
+	local hostport=${SUPER_URL#postgresql://*@}
+	printf 'postgresql://%s@%s/%s\n' "$1" "${hostport%%/*}" "$2"
+}
+
+# sql URL STATEMENT...: each statement on its own (so outside a
+# transaction block), stopping at the first error; rows unaligned.
+sql() {
+	local url=$1 s
+	local -a args=()
+	shift
+	for s in "$@"; do
+		args+=(-c "$s")
+	done
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$url" "${args[@]}"
+}
+
+# ctl_as URL ARG...: the installed storyjobsctl as the maintain unit runs
+# it (its ExecStart's program, its Environment=, as RUNAS), connecting
+# with URL (the environment wins over the file).
+ctl_as() {
+	local url=$1 cmd
+	local -a env argv
+	shift
+	cmd=$(unit_key "$UNITS/storyjobs-maintain.service" ExecStart)
+	read -r -a argv <<<"$cmd"
+	mapfile -t env < <(unit_env "$UNITS/storyjobs-maintain.service")
+	env -i PATH=/usr/bin:/bin "${env[@]}" "DATABASE_URL=$url" setpriv \
+		--reuid="$RUNAS" --regid=nogroup --clear-groups \
+		"${argv[0]}" "$@"
+}
+
+# make_roles: what an operator does before the first start: an owner role
+# owning a new database, a runtime role that may log in, the schema
+# migrated as the owner, then the installed roles.psql as the superuser.
+make_roles() {
+	local super sqldir=$D/usr/share/storyjobs/sql
+	super=$(url_as "$SUPER_USER" postgres)
+	PGOPTIONS='-c client_min_messages=warning' sql "$super" "DROP DATABASE IF EXISTS $DB WITH (FORCE)" \
+		"DROP ROLE IF EXISTS $OWNER" "DROP ROLE IF EXISTS $APP" \
+		"CREATE ROLE $OWNER LOGIN" "CREATE ROLE $APP LOGIN" \
+		"CREATE DATABASE $DB OWNER $OWNER" >/dev/null
+	ctl_as "$OWNER_URL" migrate --sql-dir "$sqldir" >>"$D/log/migrate.log" 2>&1 ||
+		sj_die "migrate as $OWNER failed; see $D/log/migrate.log"
+	psql -X -q -d "$(url_as "$SUPER_USER" "$DB")" -v owner="$OWNER" \
+		-v app="$APP" -f "$sqldir/roles.psql" >>"$D/log/migrate.log" 2>&1 ||
+		sj_die "roles.psql failed; see $D/log/migrate.log"
+	ctl_as "$APP_URL" migrate --status --sql-dir "$sqldir" \
+		>>"$D/log/migrate.log" 2>&1 ||
+		sj_die "migrate --status as $APP: not up to date; see $D/log/migrate.log"
+}
+
+# denied WHAT STATEMENT: the runtime role must be refused STATEMENT for
+# want of a right (not for any other error).
+denied() {
+	local out
+	if out=$(sql "$APP_URL" "$2" 2>&1); then
+		sj_die "the runtime role could $1"
+	fi
+	grep -qE 'permission denied|must be owner' <<<"$out" ||
+		sj_die "$1: refused for another reason: $out"
+}
+
+# check_rights: the runtime role reads and writes rows, nothing more; a
+# table a later migration makes (as the owner) gets the same rights.
+check_rights() {
+	local id n
+	n=$(sql "$OWNER_URL" "SELECT count(*) FROM pg_class c JOIN pg_namespace s
+		ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND
+		pg_get_userbyid(c.relowner) <> '$OWNER'")
+	[ "$n" = 0 ] || sj_die "$n relations in public not owned by $OWNER"
+	denied "create a table" "CREATE TABLE roles_probe (i int)"
+	denied "create a temporary table" "CREATE TEMP TABLE roles_probe (i int)"
+	denied "drop a table" "DROP TABLE storybooks"
+	denied "alter a table" "ALTER TABLE jobs ADD COLUMN probe int"
+	denied "truncate a table" "TRUNCATE media_cache"
+	denied "write the schema version" \
+		"INSERT INTO schema_migrations SELECT * FROM schema_migrations WHERE false"
+	sql "$OWNER_URL" "CREATE TABLE roles_probe (id bigserial PRIMARY KEY, v int)"
+	id=$(sql "$APP_URL" "INSERT INTO roles_probe (v) VALUES (1) RETURNING id") ||
+		sj_die "the runtime role cannot write a later migration's table"
+	[ "$id" = 1 ] || sj_die "roles_probe: id $id"
+	denied "drop a later migration's table" "DROP TABLE roles_probe"
+	sql "$OWNER_URL" "DROP TABLE roles_probe"
+	sj_say "installed: $APP reads and writes rows only (no CREATE, TEMP, DROP, ALTER, TRUNCATE, schema version)"
+}
+
+# check_sessions WHEN: the runtime role's sessions within the README's
+# bound for one host of each kind: --processes per FastCGI family,
+# MAX_CONCURRENT_JOBS + 2 for the worker (its main session, the
+# completer's, one per job thread).  After a job the worker holds at least
+# three (main, completer, the thread that ran it).  No other role is
+# connected to the database.
+check_sessions() {
+	local procs mcj bound name n total=0 worker=0 others rows
+	procs=$(unit_key "$UNITS/storyjobs-fcgi@.service" ExecStart |
+		sed -n 's|.*--processes \([0-9]*\).*|\1|p')
+	mcj=$(sed -n 's|^MAX_CONCURRENT_JOBS=||p' "$D/etc/storyjobs/storyjobs.conf")
+	[ -n "$procs" ] || sj_die "no --processes in storyjobs-fcgi@.service"
+	[ -n "$mcj" ] || sj_die "no MAX_CONCURRENT_JOBS in storyjobs.conf"
+	bound=$((${#FAMILIES[@]} * procs + mcj + 2))
+	rows=$(sql "$(url_as "$SUPER_USER" postgres)" "SELECT application_name,
+		count(*) FROM pg_stat_activity WHERE datname = '$DB' AND
+		usename = '$APP' GROUP BY 1 ORDER BY 1")
+	while IFS='|' read -r name n; do
+		[ -n "$name" ] || continue
+		total=$((total + n))
+		case $name in
+		storyjobs-worker) worker=$n ;;
+		storyjobs-*) [ "$n" -le "$procs" ] ||
+			sj_die "$name: $n sessions, more than --processes $procs" ;;
+		*) sj_die "a session of $APP from $name" ;;
+		esac
+	done <<<"$rows"
+	others=$(sql "$(url_as "$SUPER_USER" postgres)" "SELECT count(*) FROM
+		pg_stat_activity WHERE datname = '$DB' AND
+		backend_type = 'client backend' AND usename <> '$APP'")
+	sj_say "installed: sessions of $APP $1: $total (worker $worker;" \
+		"$(tr '\n' ' ' <<<"$rows")) <= ${#FAMILIES[@]} x $procs + $mcj + 2 = $bound"
+	[ "$others" = 0 ] || sj_die "$others sessions of other roles on $DB"
+	if [ "$worker" -lt 3 ] || [ "$worker" -gt $((mcj + 2)) ]; then
+		sj_die "worker: $worker sessions, not within 3..$((mcj + 2))"
+	fi
+	[ "$total" -le "$bound" ] || sj_die "$total sessions, over the bound $bound"
 }
 
 start_worker() {
@@ -284,7 +441,10 @@ main() {
 	BASE=http://127.0.0.1:$PORT
 	install_product
 	make_dirs
+	db_urls
 	write_conf
+	make_roles
+	check_rights
 	local f
 	for f in "${FAMILIES[@]}"; do
 		start_family "$f"
@@ -296,7 +456,11 @@ main() {
 	pages_served
 	wake_all
 	check_identity
+	check_sessions "after a job"
+	ctl_as "$APP_URL" maintain >>"$D/log/maintain.log" 2>&1 ||
+		sj_die "storyjobsctl maintain as $APP failed; see $D/log/maintain.log"
 	hup_all
+	check_sessions "after SIGHUP"
 	sj_say "installed: every program kept serving through SIGHUP, no orphan"
 }
 
