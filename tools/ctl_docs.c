@@ -120,7 +120,11 @@ print_conf(void)
 	cfg_each_doc(conf_row, &st);
 }
 
-/* Text for a roff line: backslashes escaped, no leading control char. */
+/*
+ * Text for a roff line: backslashes escaped, no leading control char, a
+ * break allowed after each slash (an install prefix can make a path longer
+ * than a line, which groff cannot adjust).
+ */
 static void
 roff(const char *s)
 {
@@ -131,6 +135,9 @@ roff(const char *s)
 			fputs("\\e", stdout);
 		else if (*s == '-')
 			fputs("\\-", stdout);
+		else if (*s == '/')
+			fputs("/\\:",
+			      stdout); /* a path may break after a slash */
 		else
 			putchar(*s);
 	}
@@ -177,7 +184,7 @@ print_man(void)
 
 	printf(".TH STORYJOBS.CONF 5 \"\" \"storyjobs %s\" \"File Formats\"\n"
 	       ".SH NAME\nstoryjobs.conf \\- configuration of the storyjobs "
-	       "programs\n.SH SYNOPSIS\n.I ",
+	       "programs\n.SH SYNOPSIS\n.ad l\n.I ",
 	       PACKAGE_VERSION);
 	roff(cfg_default_file());
 	printf("\n.SH DESCRIPTION\nEvery storyjobs program (the worker, the "
