@@ -230,6 +230,7 @@ file_read(struct cfg_file *f, const char *path, bool must_exist,
 {
 	struct buf b;
 	char chunk[4096];
+	enum sj_err e;
 	FILE *fp;
 	size_t n;
 
@@ -240,21 +241,24 @@ file_read(struct cfg_file *f, const char *path, bool must_exist,
 				     strerror(errno));
 		return;
 	}
-	buf_init(&b, FILE_MAX);
+	buf_init(&b, FILE_MAX); /* buf_add keeps b.data NUL-terminated */
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		if (buf_add(&b, chunk, n) != SJ_OK) {
-			cfg_errs_add(errs, "%.120s: larger than 64 KiB", path);
+		if ((e = buf_add(&b, chunk, n)) != SJ_OK) {
+			cfg_errs_add(errs, "%.120s: %s", path,
+				     e == SJ_ETOOBIG ? "larger than 64 KiB"
+						     : "out of memory");
 			break;
 		}
-	if (ferror(fp))
-		cfg_errs_add(errs, "cannot read %.120s", path);
-	fclose(fp);
-	if (b.data == NULL || buf_add(&b, "", 1) != SJ_OK) {
+	if (ferror(fp)) {
+		cfg_errs_add(errs, "cannot read %.120s: %s", path,
+			     strerror(errno));
 		buf_free(&b);
-		return;
 	}
+	fclose(fp);
+	if (b.data == NULL) /* empty, or an error recorded above */
+		return;
 	f->text = b.data;
-	file_parse(f, b.len - 1, errs);
+	file_parse(f, b.len, errs);
 }
 
 static int

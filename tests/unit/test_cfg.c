@@ -427,6 +427,41 @@ test_file_errors(void **state)
 	unsetenv("MAX_CONCURENT_JOBS");
 }
 
+/*
+ * A file of up to 64 KiB is read whole, the last byte included; one byte
+ * more is an error, never a file silently ignored.
+ */
+static void
+test_file_size(void **state)
+{
+	static const size_t sizes[] = {65535, 65536, 65537};
+	char path[] = "/tmp/sjcfgXXXXXX", want[200], *text;
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	clear_env();
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = sizes[i];
+
+		assert_non_null(text = malloc(n + 1));
+		memcpy(text, "BOGUS_KEY=1\n", 12);
+		memset(text + 12, '#', n - 13);
+		text[n - 1] = '\n';
+		text[n] = '\0';
+		assert_int_equal(load_text(text, &c, &errs, path), SJ_ECONFIG);
+		free(text);
+		if (n <= 65536)
+			snprintf(want, sizeof(want),
+				 "%s:1: unknown setting BOGUS_KEY", path);
+		else
+			snprintf(want, sizeof(want), "%s: larger than 64 KiB",
+				 path);
+		if (!has(&errs, want))
+			fail_msg("%zu bytes: missing: %s", n, want);
+	}
+}
+
 struct seen {
 	char lines[128][200];
 	int n;
@@ -672,6 +707,7 @@ main(void)
 	    cmocka_unit_test(test_config_file),
 	    cmocka_unit_test(test_file_syntax),
 	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_file_size),
 	    cmocka_unit_test(test_sources),
 	    cmocka_unit_test(test_bounds_table),
 	    cmocka_unit_test(test_many_problems),
