@@ -1,15 +1,21 @@
 /*
  * DESIGN
- * A run lists NNN_*.sql in name order and applies each in a transaction
- * of its own: BEGIN, the advisory lock (transaction-scoped, so no session
- * state outlives the transaction), lock_timeout for this transaction
- * only, "is it applied?" (answered under the lock, so two runs never both
- * apply a file), the file, its schema_migrations row, COMMIT.  SQLSTATE
- * 55P03 (lock_not_available) rolls the transaction back and the same file
- * is tried again after a pause that doubles; any other error stops the
- * run.  The application therefore waits behind a migration's lock request
- * for at most lock_timeout per try; the time the migration holds its locks
- * once it has them is its own work and is not bounded here.
+ * A run lists NNN_*.sql in name order (two files with one number are
+ * refused before anything runs) and applies each in a transaction of its
+ * own: BEGIN, lock_timeout for this transaction only, the advisory lock
+ * (transaction-scoped, so no session state outlives the transaction; set
+ * after lock_timeout so that waiting for it is bounded too), "is it
+ * applied?" (answered under the lock, so two runs never both apply a
+ * file), the file, its schema_migrations row, COMMIT.  SQLSTATE 55P03
+ * (lock_not_available) rolls the transaction back and the same step is
+ * tried again after a pause that doubles; any other error stops the run.
+ * The SQLSTATE is taken before the rollback (a successful ROLLBACK clears
+ * it), and only the step's caller rolls back, once.  The application
+ * therefore waits behind a migration's lock request for at most
+ * lock_timeout per try, and a second `migrate` run at the same time
+ * retries behind the first and gives up cleanly if the first takes longer
+ * than its tries; the time the migration holds its locks once it has
+ * them is its own work and is not bounded here.
  *
  * Status and the start-up check only read: they never create the table.
  */
@@ -34,11 +40,10 @@
 #define SCHEMA_CONNECT_WAIT_MS	10000
 #define SCHEMA_CONNECT_PAUSE_MS 2000
 
+static const struct db_stmt st_timeout = {
+    "migrate_timeout", "SELECT set_config('lock_timeout', $1, true)", 1};
 static const struct db_stmt st_lock = {
-    "migrate_lock",
-    "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK
-    "), set_config('lock_timeout', $1, true)",
-    1};
+    "migrate_lock", "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0};
 static const struct db_stmt st_applied = {
     "migrate_applied",
     "SELECT checksum FROM schema_migrations WHERE version = $1::int4", 1};
@@ -56,7 +61,9 @@ static const struct db_stmt st_list = {
     "version",
     0};
 static const struct db_stmt st_version = {
-    "schema_version", "SELECT coalesce(max(version), 0) FROM schema_migrations",
+    "schema_version",
+    "SELECT coalesce(max(version), 0), count(*) FILTER (WHERE version > 0) "
+    "FROM schema_migrations",
     0};
 
 void
@@ -86,17 +93,6 @@ version_of(const char *name)
 	return (name[0] - '0') * 100 + (name[1] - '0') * 10 + (name[2] - '0');
 }
 
-/* The migration files of dir in order; the caller frees with free_names. */
-static int
-list_names(const char *dir, struct dirent ***names)
-{
-	int n = scandir(dir, names, is_migration, alphasort);
-
-	if (n < 0)
-		log_error("cannot list migrations in %s", dir);
-	return n;
-}
-
 static void
 free_names(struct dirent **names, int n)
 {
@@ -105,10 +101,39 @@ free_names(struct dirent **names, int n)
 	free(names);
 }
 
+/*
+ * The migration files of dir in order, each number once; the caller frees
+ * with free_names.  -1 (logged) when dir cannot be listed or two files
+ * share a number.
+ */
+static int
+list_names(const char *dir, struct dirent ***names)
+{
+	int n = scandir(dir, names, is_migration, alphasort);
+
+	if (n < 0) {
+		log_error("cannot list migrations in %s", dir);
+		return n;
+	}
+	for (int i = 1; i < n; i++)
+		if (version_of((*names)[i]->d_name) ==
+		    version_of((*names)[i - 1]->d_name)) {
+			log_error("two migrations numbered %03d in %s: %s and "
+				  "%s; renumber one",
+				  version_of((*names)[i]->d_name), dir,
+				  (*names)[i - 1]->d_name, (*names)[i]->d_name);
+			free_names(*names, n);
+			*names = NULL;
+			return -1;
+		}
+	return n;
+}
+
 static enum sj_err
 read_file(const char *dir, const char *name, struct buf *b)
 {
 	char path[4096], chunk[8192];
+	enum sj_err e;
 	size_t n;
 	FILE *fp;
 
@@ -116,12 +141,16 @@ read_file(const char *dir, const char *name, struct buf *b)
 	if ((fp = fopen(path, "r")) == NULL)
 		return SJ_EIO;
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		if (buf_add(b, chunk, n) != SJ_OK) {
+		if ((e = buf_add(b, chunk, n)) != SJ_OK) {
 			fclose(fp);
-			return SJ_ETOOBIG;
+			return e;
 		}
+	if (ferror(fp)) {
+		fclose(fp);
+		return SJ_EIO;
+	}
 	fclose(fp);
-	return b->data ? SJ_OK : SJ_EIO;
+	return b->data ? SJ_OK : SJ_ENOTFOUND; /* empty */
 }
 
 static void
@@ -145,7 +174,10 @@ load(const char *dir, const char *name, struct buf *b, char sum[65])
 	enum sj_err e = read_file(dir, name, b);
 
 	if (e != SJ_OK) {
-		log_error("migration %s: cannot read it", name);
+		log_error("migration %s: %s", name,
+			  e == SJ_ENOTFOUND ? "is empty"
+			  : e == SJ_ETOOBIG ? "larger than 1 MiB"
+					    : "cannot read it");
 		return e;
 	}
 	sha256_hex(b->data, b->len, sum);
@@ -168,7 +200,11 @@ sleep_ms(long ms)
 		;
 }
 
-/* BEGIN, the advisory lock and this transaction's lock_timeout. */
+/*
+ * BEGIN, this transaction's lock_timeout, then the advisory lock (whose
+ * wait lock_timeout bounds).  On failure the caller takes the SQLSTATE
+ * and rolls back.
+ */
 static enum sj_err
 begin_locked(struct db *db, long lock_timeout_ms)
 {
@@ -177,63 +213,81 @@ begin_locked(struct db *db, long lock_timeout_ms)
 	enum sj_err e;
 
 	snprintf(lt, sizeof(lt), "%ldms", lock_timeout_ms);
-	if ((e = db_exec_simple(db, "BEGIN")) != SJ_OK)
+	if ((e = db_exec_simple(db, "BEGIN")) != SJ_OK ||
+	    (e = db_exec(db, &st_timeout, p, NULL)) != SJ_OK)
 		return e;
-	if ((e = db_exec(db, &st_lock, p, NULL)) != SJ_OK)
-		rollback(db);
-	return e;
+	return db_exec(db, &st_lock, NULL, NULL);
 }
+
+/* One step of a run, in one transaction; state as for attempt(). */
+typedef enum sj_err (*step_fn)(struct db *db, const struct migrate_opts *o,
+			       void *ctx, char state[6]);
 
 /* The bookkeeping table, created under the lock. */
 static enum sj_err
-bootstrap(struct db *db, const struct migrate_opts *o)
+bootstrap(struct db *db, const struct migrate_opts *o, void *ctx, char state[6])
 {
 	enum sj_err e;
 
-	if ((e = begin_locked(db, o->lock_timeout_ms)) != SJ_OK)
-		return e;
-	if ((e = db_exec_simple(
+	(void)ctx;
+	state[0] = '\0';
+	if ((e = begin_locked(db, o->lock_timeout_ms)) != SJ_OK ||
+	    (e = db_exec_simple(
 		 db, "SET LOCAL client_min_messages = warning; "
 		     "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		     "version int PRIMARY KEY, name text NOT NULL, "
 		     "checksum text NOT NULL, applied_at timestamptz NOT "
 		     "NULL DEFAULT now())")) != SJ_OK ||
-	    (e = db_exec_simple(db, "COMMIT")) != SJ_OK)
+	    (e = db_exec_simple(db, "COMMIT")) != SJ_OK) {
+		snprintf(state, 6, "%s", db_sqlstate(db));
 		rollback(db);
+	}
 	return e;
 }
 
+/* One migration file: its text, its row's parameters, whether it ran. */
+struct one {
+	const char *sql;
+	const char *const *params; /* version, name, checksum */
+	int did;
+};
+
 /*
- * One try at one file, in one transaction.  *did says whether it ran;
- * state receives the SQLSTATE of a failure ("" otherwise).
+ * One try at one file, in one transaction.  one->did says whether it
+ * ran (set once COMMIT succeeded); state receives the SQLSTATE of a
+ * failure ("" otherwise), taken before the rollback.
  */
 static enum sj_err
-attempt(struct db *db, const struct migrate_opts *o, const char *sql,
-	const char *const params[3], int *did, char state[6])
+attempt(struct db *db, const struct migrate_opts *o, void *ctx, char state[6])
 {
+	struct one *one = ctx;
 	PGresult *r = NULL;
 	enum sj_err e;
+	int ran = 0;
 
-	*did = 0;
+	one->did = 0;
 	state[0] = '\0';
-	if ((e = begin_locked(db, o->lock_timeout_ms)) != SJ_OK)
+	if ((e = begin_locked(db, o->lock_timeout_ms)) != SJ_OK ||
+	    (e = db_exec(db, &st_applied, one->params, &r)) != SJ_OK)
 		goto fail;
-	if ((e = db_exec(db, &st_applied, params, &r)) != SJ_OK)
-		goto fail;
-	if (PQntuples(r) == 1 && strcmp(db_str(r, 0, 0), params[2]) != 0) {
+	if (PQntuples(r) == 1 && strcmp(db_str(r, 0, 0), one->params[2]) != 0) {
 		log_error("migration %s changed after it was applied",
-			  params[1]);
+			  one->params[1]);
 		e = SJ_ECONFLICT;
 		goto fail;
 	}
 	if (PQntuples(r) == 0) {
-		if ((e = db_exec_simple(db, sql)) != SJ_OK ||
-		    (e = db_exec(db, &st_record, params, NULL)) != SJ_OK)
+		if ((e = db_exec_simple(db, one->sql)) != SJ_OK ||
+		    (e = db_exec(db, &st_record, one->params, NULL)) != SJ_OK)
 			goto fail;
-		*did = 1;
+		ran = 1;
 	}
 	PQclear(r);
-	return db_exec_simple(db, "COMMIT");
+	r = NULL;
+	if ((e = db_exec_simple(db, "COMMIT")) != SJ_OK)
+		goto fail;
+	one->did = ran;
+	return SJ_OK;
 fail:
 	snprintf(state, 6, "%s", db_sqlstate(db));
 	PQclear(r);
@@ -241,42 +295,58 @@ fail:
 	return e;
 }
 
-/* Applies one file unless already applied, retrying lock timeouts. */
+/* Runs step until it succeeds, fails otherwise, or runs out of tries. */
 static enum sj_err
-apply_one(struct db *db, const char *dir, const char *name,
-	  const struct migrate_opts *o, int *did)
+retrying(struct db *db, const struct migrate_opts *o, const char *what,
+	 step_fn step, void *ctx)
 {
-	char ver[4] = {name[0], name[1], name[2], '\0'}, sum[65], state[6];
-	const char *params[3] = {ver, name, sum};
 	long pause = o->backoff_ms;
+	char state[6];
 	enum sj_err e;
-	struct buf b;
 
-	buf_init(&b, MIGRATE_FILE_MAX);
-	if ((e = load(dir, name, &b, sum)) != SJ_OK)
-		goto out;
 	for (int i = 1;; i++) {
-		e = attempt(db, o, b.data, params, did, state);
+		e = step(db, o, ctx, state);
 		if (e == SJ_OK || strcmp(state, SQLSTATE_LOCK_TIMEOUT) != 0)
-			break;
+			return e;
 		if (i >= o->attempts) {
-			log_error("migration %s: gave up after %d tries: "
-				  "another session held a lock it needs "
-				  "longer than lock_timeout (%ld ms) each "
-				  "time; see pg_locks and pg_stat_activity, "
-				  "then run migrate again",
-				  name, i, o->lock_timeout_ms);
-			e = SJ_ECONFLICT;
-			goto out;
+			log_error("%s: gave up after %d tries: another session "
+				  "held a lock it needs (or another migrate "
+				  "run held the migration lock) longer than "
+				  "lock_timeout (%ld ms) each time; see "
+				  "pg_locks and pg_stat_activity, then run "
+				  "migrate again",
+				  what, i, o->lock_timeout_ms);
+			return SJ_ECONFLICT;
 		}
-		log_warn("migration %s: waited %ld ms for a lock (try %d of "
-			 "%d); trying again in %ld ms",
-			 name, o->lock_timeout_ms, i, o->attempts, pause);
+		log_warn("%s: waited %ld ms for a lock (try %d of %d); trying "
+			 "again in %ld ms",
+			 what, o->lock_timeout_ms, i, o->attempts, pause);
 		sleep_ms(pause);
 		pause = pause * 2 > MIGRATE_BACKOFF_MAX_MS
 			    ? MIGRATE_BACKOFF_MAX_MS
 			    : pause * 2;
 	}
+}
+
+/* Applies one file unless already applied, retrying lock timeouts. */
+static enum sj_err
+apply_one(struct db *db, const char *dir, const char *name,
+	  const struct migrate_opts *o, int *did)
+{
+	char ver[4] = {name[0], name[1], name[2], '\0'}, sum[65], what[300];
+	const char *params[3] = {ver, name, sum};
+	struct one one = {NULL, params, 0};
+	enum sj_err e;
+	struct buf b;
+
+	*did = 0;
+	buf_init(&b, MIGRATE_FILE_MAX);
+	if ((e = load(dir, name, &b, sum)) != SJ_OK)
+		goto out;
+	one.sql = b.data;
+	snprintf(what, sizeof(what), "migration %s", name);
+	e = retrying(db, o, what, attempt, &one);
+	*did = one.did;
 	if (e != SJ_OK)
 		log_error("migration %s failed", name);
 	else if (*did)
@@ -298,7 +368,7 @@ migrate_run_opts(struct db *db, const char *dir, const struct migrate_opts *o,
 		*applied = 0;
 	if ((n = list_names(dir, &names)) < 0)
 		return SJ_EIO;
-	e = bootstrap(db, o);
+	e = retrying(db, o, "the table schema_migrations", bootstrap, NULL);
 	for (int i = 0; i < n && e == SJ_OK; i++) {
 		e = apply_one(db, dir, names[i]->d_name, o, &did);
 		count += did;
@@ -421,6 +491,7 @@ schema_check(struct db *db, enum schema_state *st, int *version)
 	PGresult *r = NULL;
 	bool exists = false;
 	enum sj_err e;
+	long long count;
 
 	*version = 0;
 	*st = SCHEMA_NONE;
@@ -433,10 +504,12 @@ schema_check(struct db *db, enum schema_state *st, int *version)
 	if ((e = db_exec(db, &st_version, NULL, &r)) != SJ_OK)
 		return e;
 	*version = (int)db_ll(r, 0, 0, 0);
+	count = db_ll(r, 0, 1, 0);
 	PQclear(r);
-	*st = *version == MIGRATE_SCHEMA_VERSION  ? SCHEMA_OK
-	      : *version < MIGRATE_SCHEMA_VERSION ? SCHEMA_OLDER
-						  : SCHEMA_NEWER;
+	*st = *version < MIGRATE_SCHEMA_VERSION	  ? SCHEMA_OLDER
+	      : *version > MIGRATE_SCHEMA_VERSION ? SCHEMA_NEWER
+	      : count != *version		  ? SCHEMA_GAP
+						  : SCHEMA_OK;
 	return SJ_OK;
 }
 
@@ -455,6 +528,10 @@ schema_advice(enum schema_state st)
 	case SCHEMA_NEWER:
 		return "this binary is older than the database; upgrade it "
 		       "(or restore the database it was built for)";
+	case SCHEMA_GAP:
+		return "a migration below the highest one applied is missing "
+		       "from schema_migrations; see `storyjobsctl migrate "
+		       "--status`, then run `storyjobsctl migrate`";
 	}
 	return "unknown schema state";
 }

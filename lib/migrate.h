@@ -82,10 +82,14 @@ enum schema_state {
 	SCHEMA_OK,
 	SCHEMA_NONE,  /* no schema_migrations table: never migrated */
 	SCHEMA_OLDER, /* run storyjobsctl migrate */
-	SCHEMA_NEWER  /* this binary is older than the database */
+	SCHEMA_NEWER, /* this binary is older than the database */
+	SCHEMA_GAP    /* at the version, but a lower migration is missing */
 };
 
-/* The database's schema version (highest applied) and its verdict. */
+/*
+ * The database's schema version (highest applied) and its verdict: the
+ * count of applied migrations must equal it too, or a gap is reported.
+ */
 enum sj_err schema_check(struct db *db, enum schema_state *st,
 			 int *version) SJ_WUR;
 /* One line for an operator: what was found and what to run.  Static. */

@@ -355,6 +355,46 @@ test_lock_timeout_retry(void **state)
 	expect_has(out, "ok: database schema version 7");
 }
 
+/*
+ * Another migrate run holds the migration lock: this one's wait for it is
+ * bounded by --lock-timeout, retried, and given up with nothing applied;
+ * it succeeds when the lock goes part-way through its tries.
+ */
+static void
+test_migration_lock_retry(void **state)
+{
+	static char out[OUT_MAX];
+	const char *argv[] = {getenv("STORYJOBSCTL"),
+			      "migrate",
+			      "--sql-dir",
+			      dir6,
+			      "--lock-timeout",
+			      "200",
+			      "--attempts",
+			      "6",
+			      NULL};
+	PGconn *holder = PQconnectdb(old_url);
+	int fd = -1;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(PQstatus(holder), CONNECTION_OK);
+	sql_on(holder, "BEGIN; SELECT pg_advisory_xact_lock(7271720415)");
+	assert_int_equal(ctl(out, "migrate", "--sql-dir", dir6,
+			     "--lock-timeout", "200", "--attempts", "2"),
+			 1);
+	expect_has(out, "waited 200 ms for a lock (try 1 of 2)");
+	expect_has(out, "gave up after 2 tries");
+	pid = spawn(argv, &fd);
+	usleep(900 * 1000);
+	sql_on(holder, "COMMIT");
+	assert_int_equal(finish(pid, fd, out), 0);
+	expect_has(out, "(try 1 of 6); trying again in 500 ms");
+	expect_has(out, "migrations applied: 0");
+	PQfinish(holder);
+	assert_int_equal(old_ll("SELECT count(*) FROM schema_migrations"), 6);
+}
+
 /* A migration from the future: refused, "upgrade it"; status says so. */
 static void
 test_newer_refused(void **state)
@@ -385,6 +425,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_older_refused),
 	    cmocka_unit_test(test_status_and_dry_run),
+	    cmocka_unit_test(test_migration_lock_retry),
 	    cmocka_unit_test(test_lock_timeout_retry),
 	    cmocka_unit_test(test_newer_refused),
 	};
