@@ -26,6 +26,11 @@
 #include "log.h"
 #include "num.h"
 
+/* The build's $(localstatedir)/lib/storyjobs/media (Makefile.am). */
+#ifndef SJ_MEDIA_DIR
+#define SJ_MEDIA_DIR "/var/lib/storyjobs/media"
+#endif
+
 struct cfg_entry {
 	const char *name;
 	enum cfg_kind kind;
@@ -109,7 +114,7 @@ static const struct cfg_entry cfg_table[] = {
      PLAIN},
     {"STORAGE", S(storage), "local", "local or cloudinary", RESTART, NOB,
      CFG_G_STORE, PLAIN},
-    {"MEDIA_DIR", S(media_dir), "/var/lib/storyjobs/media",
+    {"MEDIA_DIR", S(media_dir), SJ_MEDIA_DIR,
      "directory of the local media store, served under /media/", RESTART, NOB,
      CFG_G_STORE, PLAIN},
     {"PUBLIC_BASE_URL", S(public_base_url), "",

@@ -7,13 +7,17 @@
 #     include conf.d/*.conf; include sites-enabled/*; }) around the
 #     installed conf.d/storyjobs.conf and sites-available/storyjobs, whose
 #     relative include (snippets/) resolves inside the scratch root;
-#   - systemd-analyze verify accepts every installed unit, with the
-#     scratch root as its root (so ExecStart= must name installed files);
+#   - in a build with libsystemd, systemd-analyze verify accepts every
+#     installed unit, with the scratch root as its root (so ExecStart=
+#     must name installed files), and the sysusers.d and tmpfiles.d files
+#     are there; a build without it installs none of them;
 #   - every installed program answers --version and --help without any
 #     configuration.
 # The site's access log is installed under the scratch root too
 # (nginxlogdir=), since nginx -t opens it.  Run by `make check` from the
-# build folder (BUILD_DIR defaults to the current folder).
+# build folder (BUILD_DIR defaults to the current folder).  A tool missing
+# (nginx, or systemd-analyze when the build has libsystemd) is a SKIP (77):
+# ./dev installs both and fails any skip.
 set -euo pipefail
 
 BUILD=$(cd "${1:-.}" && pwd)
@@ -22,16 +26,6 @@ BUILD=$(cd "${1:-.}" && pwd)
 	exit 1
 }
 NGINX=${SJ_NGINX:-/usr/sbin/nginx}
-for t in "$NGINX" systemd-analyze; do
-	command -v "$t" >/dev/null || {
-		echo "install.sh: $t is missing (./dev install)" >&2
-		exit 1
-	}
-done
-
-SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/sj-install.XXXXXX")
-trap 'rm -rf "$SCRATCH"' EXIT
-DEST=$SCRATCH/root
 
 # mkvar NAME: the build's value of a make variable, fully expanded.
 mkvar() {
@@ -42,6 +36,20 @@ sj-print-var:
 	@echo '$($(VAR))'
 EOF
 }
+
+WITH_SYSTEMD=$(mkvar SJ_WITH_SYSTEMD)
+tools=("$NGINX")
+[ "$WITH_SYSTEMD" = yes ] && tools+=(systemd-analyze)
+for t in "${tools[@]}"; do
+	command -v "$t" >/dev/null || {
+		echo "install.sh: SKIP: $t is missing (./dev install)" >&2
+		exit 77
+	}
+done
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/sj-install.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+DEST=$SCRATCH/root
 
 # The recursive make must not join the jobserver of a `make check`.
 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BUILD" install \
@@ -100,37 +108,60 @@ if ! "$NGINX" -t -q -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
 	fail=1
 fi
 
-# 3. systemd: every installed unit verifies against the scratch root,
-# which gets the host's own units (sysinit.target, ...) and kill(1), the
-# only outside command a unit names.
-mkdir -p "$DEST/usr/lib/systemd" "$DEST/usr/bin"
-cp -a /lib/systemd/system "$DEST/usr/lib/systemd/"
-cp "$(type -P kill)" "$DEST/usr/bin/kill"
-mapfile -t units < <(find "$UNITDIR" -maxdepth 1 -type f \
-	\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \) | sort)
-# A unit folder outside systemd's search path (make distcheck's prefix):
-# the units are verified from /etc/systemd/system of the scratch root.
-if [ "${#units[@]}" -gt 0 ]; then
-	mkdir -p "$DEST/etc/systemd/system"
-	cp "${units[@]}" "$DEST/etc/systemd/system/"
-	units=("${units[@]/#$UNITDIR/$DEST/etc/systemd/system}")
-fi
-[ "${#units[@]}" -gt 0 ] || {
-	echo "FAIL: no systemd unit installed in $UNITDIR" >&2
-	fail=1
-}
-for u in "${units[@]}"; do
-	v=$u
-	# a template is verified through one instance of it
-	[[ $u == *@.* ]] && v=${u%@.*}@jobs.${u##*.}
-	[ "$v" = "$u" ] || ln -sf "$(basename "$u")" "$v"
-	if ! out=$(systemd-analyze verify --man=no --root="$DEST" "$v" 2>&1) ||
-		[ -n "$out" ]; then
-		printf '%s\n' "$out" >&2
-		echo "FAIL: systemd-analyze verify $(basename "$v")" >&2
-		fail=1
+# 3. systemd, in a build with libsystemd only: every installed unit
+# verifies against the scratch root, which gets the host's own units
+# (sysinit.target, ...) and kill(1), the only outside command a unit
+# names; the sysusers.d and tmpfiles.d files are there.  A build without
+# libsystemd installs none of them (they could not work).
+verify_units() {
+	mkdir -p "$DEST/usr/lib/systemd" "$DEST/usr/bin"
+	cp -a /lib/systemd/system "$DEST/usr/lib/systemd/"
+	cp "$(type -P kill)" "$DEST/usr/bin/kill"
+	mapfile -t units < <(find "$UNITDIR" -maxdepth 1 -type f \
+		\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \) | sort)
+	# A unit folder outside systemd's search path (make distcheck's prefix):
+	# the units are verified from /etc/systemd/system of the scratch root.
+	if [ "${#units[@]}" -gt 0 ]; then
+		mkdir -p "$DEST/etc/systemd/system"
+		cp "${units[@]}" "$DEST/etc/systemd/system/"
+		units=("${units[@]/#$UNITDIR/$DEST/etc/systemd/system}")
 	fi
-done
+	[ "${#units[@]}" -gt 0 ] || {
+		echo "FAIL: no systemd unit installed in $UNITDIR" >&2
+		fail=1
+	}
+	for u in "${units[@]}"; do
+		v=$u
+		# a template is verified through one instance of it
+		[[ $u == *@.* ]] && v=${u%@.*}@jobs.${u##*.}
+		[ "$v" = "$u" ] || ln -sf "$(basename "$u")" "$v"
+		if ! out=$(systemd-analyze verify --man=no --root="$DEST" "$v" 2>&1) ||
+			[ -n "$out" ]; then
+			printf '%s\n' "$out" >&2
+			echo "FAIL: systemd-analyze verify $(basename "$v")" >&2
+			fail=1
+		fi
+	done
+}
+
+SYSTEMD_FILES=("$DEST$(mkvar sysusersdir)/storyjobs.conf"
+	"$DEST$(mkvar tmpfilesdir)/storyjobs.conf")
+units=()
+if [ "$WITH_SYSTEMD" = yes ]; then
+	for f in "${SYSTEMD_FILES[@]}"; do
+		[ -s "$f" ] || {
+			echo "FAIL: $f not installed" >&2
+			fail=1
+		}
+	done
+	verify_units
+else
+	for f in "${SYSTEMD_FILES[@]}" "$UNITDIR"/storyjobs*; do
+		[ -e "$f" ] || continue
+		echo "FAIL: $f installed by a build without libsystemd" >&2
+		fail=1
+	done
+fi
 
 # 4. Every installed program answers --version and --help with no
 # configuration at all, exit 0.
@@ -152,5 +183,6 @@ for p in "${progs[@]}"; do
 done
 
 [ "$fail" -eq 0 ] && echo "install: nginx -t and systemd-analyze verify passed" \
-	"(${#units[@]} units), --version/--help of ${#progs[@]} programs"
+	"(${#units[@]} units; libsystemd: $WITH_SYSTEMD)," \
+	"--version/--help of ${#progs[@]} programs"
 exit "$fail"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Fails when the docs drift from the settings table (pgbouncer's rule):
 #  - a setting the code knows is not in README.md's tables, or README
-#    gives it another default;
+#    gives it another default (a default under the build's localstatedir,
+#    MEDIA_DIR's, is given for the usual --localstatedir=/var);
 #  - the generated storyjobs.conf, every line uncommented, is not a valid
 #    configuration read line by line from the file;
 #  - a man page (the generated storyjobs.conf.5 and man/*.[0-9]) makes
@@ -22,7 +23,9 @@ type_default() {
 		"$top/README.md"
 }
 
+lsd=${localstatedir:-/var}
 while read -r name def _; do
+	case $def in "$lsd"/*) def=/var${def#"$lsd"} ;; esac
 	case $name in
 	JOB_NOOP_*) continue ;; # benchmarks only, documented as a type
 	JOB_STORYBOOK_* | JOB_AUTO_STORY_* | JOB_SCENES_* | JOB_CARTOONIZE_* | JOB_IMAGE_GENERATION_*)

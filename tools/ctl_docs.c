@@ -116,7 +116,9 @@ print_conf(void)
 	    "#\n# Secrets (WEBHOOK_SECRET, OPENAI_API_KEY, CLOUDINARY_API_*) "
 	    "make this file\n# worth keeping at mode 0640, group "
 	    "storyjobs.  `storyjobsctl check-config`\n# says where each "
-	    "value came from.\n");
+	    "value came from.\n#\n# MEDIA_DIR elsewhere than its default "
+	    "also needs a drop-in giving the\n# units ReadWritePaths= for "
+	    "it, and the nginx site's /media/ alias\n# pointed at it.\n");
 	cfg_each_doc(conf_row, &st);
 }
 
@@ -204,6 +206,10 @@ print_man(void)
 	       "cartoonize and image\\-generation (and noop, for\nbenchmarks "
 	       "only).\n");
 	cfg_each_doc(man_row, &group);
+	printf(".SH NOTES\nA\n.B MEDIA_DIR\nother than its default also "
+	       "needs a systemd drop-in giving the\nunits\n.B "
+	       "ReadWritePaths=\nfor it (they may write nowhere else), and "
+	       "the nginx site's\n.B /media/\nalias pointed at it.\n");
 	printf(".SH ENVIRONMENT\n.TP\n.B STORYJOBS_CONFIG\nThe configuration "
 	       "file to read instead of the default one; it must\nexist.  "
 	       "Set but empty: no file, the environment only.\n"
