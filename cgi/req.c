@@ -1,6 +1,10 @@
 /*
  * DESIGN
- * One request at a time per process (libfcgi's FCGX_Accept_r loop).
+ * One request at a time per process (libfcgi's FCGX_Accept_r loop),
+ * called only once server_wait_request() saw a connection waiting, so a
+ * stop signal never lands between accepting a connection and answering
+ * it; the listening socket is O_NONBLOCK and an EAGAIN (another process
+ * took the connection) means wait again.
  * Nothing in a request outlives it: the body buffer and the parsed JSON
  * are freed before the next accept, so a long-lived process does not
  * grow.  Writes to the client are checked; a client that went away only
@@ -358,8 +362,14 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 		log_error("cannot initialise the request loop");
 		return;
 	}
-	while (!server_stopping() && FCGX_Accept_r(&fcgx) >= 0) {
-		server_request_begin();
+	while (server_wait_request(listen_fd)) {
+		int rc = FCGX_Accept_r(&fcgx);
+
+		/* another process took the connection first, or it went away */
+		if (rc == -EAGAIN || rc == -EINTR)
+			continue;
+		if (rc < 0)
+			break;
 		memset(&r, 0, sizeof(r));
 		r.fcgx = &fcgx;
 		r.cfg = c;
@@ -383,7 +393,6 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 		req_count(&counts, db, &r);
 		free(r.body);
 		FCGX_Finish_r(&fcgx);
-		server_request_end();
 	}
 	FCGX_Free(&fcgx, 1);
 	db_close(db);

@@ -1,36 +1,57 @@
 /*
  * DESIGN
- * Parent: socket, fork N children, supervise.  A child that exits is
- * replaced, at most once a second, so a crash loop cannot spin the CPU.
- * Children: SIGTERM while idle (blocked in accept) exits at once; during a
- * request it only sets a flag and the child exits after the response.
- * Signal handlers touch nothing but sig_atomic_t flags and _exit().
+ * Parent: socket, fork N children, supervise.  A child that exits, or a
+ * slot whose fork failed, is refilled, at most once a second, so a crash
+ * loop cannot spin the CPU.  The parent keeps HUP, TERM, INT and CHLD
+ * blocked and takes them with sigtimedwait(), so a signal that arrives
+ * while it is busy is acted on at the next wait, never lost.
+ * Children keep TERM and INT blocked except while they wait for a
+ * connection in ppoll(): an idle child exits at once, a child with a
+ * request finishes it (the signal stays pending) and exits before taking
+ * another.  libfcgi is only called once the listening socket (made
+ * O_NONBLOCK) is readable, so a connection it accepts is always served;
+ * another child winning the race only costs an EAGAIN.  The handler sets
+ * a flag and nothing else.
  * Under socket activation the socket is systemd's: used as passed, never
- * unlinked, so requests queue in it across a restart.  Without it, a
- * socket path that a live program still answers on is refused (a second
- * instance must not steal it); only a dead one is replaced.
+ * unlinked, so requests queue in it across a restart.  Without it, the
+ * program holds an flock on "<socket>.lock" for its lifetime (taken before
+ * anything else is looked at): a second instance finds it taken and is
+ * refused; the holder then probes the socket path without blocking, and
+ * only a socket that refuses the connection (left by a program that died)
+ * is replaced.
  *
  * SIGHUP to the parent re-reads the configuration (a bad one is logged
  * and the old one kept) and replaces the children one at a time: the new
- * child is forked first, then the old one gets SIGTERM and finishes the
- * request in hand, so the socket is never without a reader.  Children
- * ignore SIGHUP and get SIGTERM when the parent dies (PR_SET_PDEATHSIG),
- * so none is left serving as an orphan.
+ * child is forked first, then the old one gets SIGTERM, finishes the
+ * request in hand and is waited for (up to SERVER_RELOAD_WAIT_S) before
+ * the next slot, so the socket is never without a reader and there is at
+ * most one process (and database session) more than --processes.  A slot
+ * whose new fork fails keeps its old child.  Children ignore SIGHUP and
+ * get SIGTERM when the parent dies (PR_SET_PDEATHSIG, Linux), so none is
+ * left serving as an orphan.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* ppoll */
+#endif
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "daemon.h"
 #include "log.h"
@@ -38,52 +59,45 @@
 #include "num.h"
 #include "server.h"
 
-#define SERVER_MAX_PROCS 64
+#define SERVER_MAX_PROCS     64
+#define SERVER_RELOAD_WAIT_S 30
+#define SERVER_LOCK_MAX	     (sizeof(((struct sockaddr_un *)0)->sun_path) + 8)
 
 static volatile sig_atomic_t stop_flag;
-static volatile sig_atomic_t reload_flag;
-static volatile sig_atomic_t in_request;
+static int reload_flag;
 static const char *server_prog; /* for log_init() after a reload */
 
-int
-server_stopping(void)
+/* What the parent's command line asked for. */
+struct server_opts {
+	const char *path, *group;
+	int64_t nprocs;
+};
+
+/* The signals the parent takes with sigtimedwait(). */
+static void
+parent_signals(sigset_t *set)
 {
-	return stop_flag;
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGCHLD);
 }
 
-void
-server_request_begin(void)
+/* The signals a child keeps blocked outside ppoll(). */
+static void
+child_signals(sigset_t *set)
 {
-	in_request = 1;
-}
-
-void
-server_request_end(void)
-{
-	in_request = 0;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
 }
 
 static void
 child_on_term(int sig)
 {
 	(void)sig;
-	if (!in_request)
-		_exit(0);
 	stop_flag = 1;
-}
-
-static void
-parent_on_term(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
-static void
-parent_on_hup(int sig)
-{
-	(void)sig;
-	reload_flag = 1;
 }
 
 static void
@@ -97,16 +111,82 @@ on_signal(int sig, void (*fn)(int))
 	sigaction(sig, &sa, NULL);
 }
 
+/* A stop asked for and not yet delivered (blocked outside ppoll). */
+static int
+stop_pending(void)
+{
+	sigset_t p;
+
+	if (stop_flag)
+		return 1;
+	return sigpending(&p) == 0 &&
+	       (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1);
+}
+
+int
+server_wait_request(int listen_fd)
+{
+	struct pollfd p = {.fd = listen_fd, .events = POLLIN};
+	sigset_t open;
+
+	sigemptyset(&open);
+	for (;;) {
+		int n;
+
+		if (stop_pending())
+			return 0;
+		p.revents = 0;
+		n = ppoll(&p, 1, NULL, &open);
+		if (n < 0 && errno != EINTR)
+			return 0;
+		if (n > 0 && (p.revents & POLLIN) && !stop_pending())
+			return 1;
+		if (n > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
+			return 0;
+	}
+}
+
 /*
- * Makes way for a socket at path: nothing there is fine; a socket nobody
- * answers on (left by a program that died) is removed; a socket a live
- * program serves, or anything that is not a socket, is refused.
+ * Holds an exclusive flock on path.lock for the rest of the process's
+ * life (the fd is never closed; children share it).  0 when taken.
+ */
+static int
+take_lock(const char *path)
+{
+	char lock[SERVER_LOCK_MAX];
+	int fd;
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", path) >=
+	    sizeof(lock)) {
+		log_error("socket path too long: %s", path);
+		return -1;
+	}
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		log_error("cannot open %s: %s", lock, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		log_error("%s is served by a running program; stop it first",
+			  path);
+	else
+		log_error("cannot lock %s: %s", lock, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/*
+ * Makes way for a socket at path (the lock is held): nothing there is
+ * fine; a socket that refuses connections (left by a program that died)
+ * is removed; a socket that accepts or queues them, anything that is not
+ * a socket, or a probe that fails otherwise is refused.
  */
 static int
 clear_stale(const char *path, const struct sockaddr_un *sun)
 {
 	struct stat st;
-	int fd, live;
+	int fd, rc, e;
 
 	if (lstat(path, &st) != 0)
 		return errno == ENOENT ? 0 : -1;
@@ -114,14 +194,19 @@ clear_stale(const char *path, const struct sockaddr_un *sun)
 		log_error("%s exists and is not a socket", path);
 		return -1;
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
 		return -1;
-	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
-	       errno == EAGAIN;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	e = errno;
 	close(fd);
-	if (live) {
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
 		log_error("%s is served by a running program; stop it first",
 			  path);
+		return -1;
+	}
+	if (e != ECONNREFUSED && e != ENOENT) {
+		log_error("cannot probe %s: %s", path, strerror(e));
 		return -1;
 	}
 	return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
@@ -142,12 +227,10 @@ open_socket(const char *path, const char *group)
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (take_lock(path) != 0 || clear_stale(path, &sun) != 0)
+		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
-	if (clear_stale(path, &sun) != 0) {
-		close(fd);
-		return -1;
-	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
 	    chmod(path, 0660) != 0 || listen(fd, 256) != 0) {
 		log_error("cannot listen on %s: %s", path, strerror(errno));
@@ -166,34 +249,116 @@ open_socket(const char *path, const char *group)
 	return fd;
 }
 
-static pid_t
-spawn(int fd, const struct cfg *c, server_serve_fn serve)
+/* The child's side of spawn(): its signals, then serve() until stopped. */
+static void
+child_run(int fd, const struct cfg *c, server_serve_fn serve, pid_t parent)
 {
-	pid_t parent = getpid(), pid = fork();
+	sigset_t set;
 
-	if (pid != 0)
-		return pid;
+	child_signals(&set);
 	on_signal(SIGTERM, child_on_term);
 	on_signal(SIGINT, child_on_term);
 	on_signal(SIGHUP, SIG_IGN);
 	on_signal(SIGPIPE, SIG_IGN);
+	on_signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+#ifdef __linux__
 	/* die with the parent; it may already be gone */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+		_exit(0);
+#endif
+	if (getppid() != parent)
 		_exit(0);
 	serve(fd, c);
 	_exit(0);
 }
 
+/* A new child, or -1 (logged) when fork fails. */
+static pid_t
+spawn(int fd, const struct cfg *c, server_serve_fn serve)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0)
+		child_run(fd, c, serve, parent);
+	if (pid < 0)
+		log_error("cannot start a process: %s", strerror(errno));
+	return pid;
+}
+
+/*
+ * Waits up to ms for a signal of the parent's set; TERM/INT set
+ * stop_flag, HUP reload_flag.
+ */
+static void
+wait_signal(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (ms % 1000) * 1000000L};
+	sigset_t set;
+	int sig;
+
+	parent_signals(&set);
+	sig = sigtimedwait(&set, NULL, &ts);
+	if (sig == SIGTERM || sig == SIGINT)
+		stop_flag = 1;
+	else if (sig == SIGHUP)
+		reload_flag = 1;
+}
+
+/*
+ * Reaps every child that exited: a supervised one frees its slot (-1,
+ * refilled by the loop).  1 when watch was among them.
+ */
+static int
+reap(pid_t *kids, int nprocs, pid_t watch)
+{
+	int status, seen = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == watch)
+			seen = 1;
+		for (int i = 0; i < nprocs; i++) {
+			if (kids[i] != pid)
+				continue;
+			if (!stop_flag)
+				log_warn("child %ld exited (status %d); "
+					 "restarting",
+					 (long)pid, status);
+			kids[i] = -1;
+		}
+	}
+	return seen;
+}
+
+/* SIGTERM to old, then waits (bounded) until it has exited. */
+static void
+retire(pid_t old, pid_t *kids, int nprocs)
+{
+	time_t end = time(NULL) + SERVER_RELOAD_WAIT_S;
+
+	kill(old, SIGTERM);
+	while (!reap(kids, nprocs, old) && !stop_flag) {
+		if (time(NULL) >= end) {
+			log_warn("child %ld still busy after %d s; going on",
+				 (long)old, SERVER_RELOAD_WAIT_S);
+			return;
+		}
+		wait_signal(1000);
+	}
+}
+
 /*
  * SIGHUP: the configuration again into *c (kept as it was when the new
- * one is bad), then each child replaced by one that has it.
+ * one is bad), then each child replaced by one that has it, one at a time.
  */
 static void
 reload(int fd, struct cfg *c, server_serve_fn serve, pid_t *kids, int nprocs)
 {
 	struct cfg_errs errs;
 	struct cfg n;
-	int lvl;
+	int lvl, done = 0;
 
 	memset(&errs, 0, sizeof(errs));
 	if (cfg_load_env(&n, &errs) != SJ_OK) {
@@ -205,14 +370,18 @@ reload(int fd, struct cfg *c, server_serve_fn serve, pid_t *kids, int nprocs)
 	*c = n;
 	if ((lvl = log_level_parse(c->log_level)) >= 0)
 		log_init(server_prog, (enum log_level)lvl);
-	for (int i = 0; i < nprocs; i++) {
-		pid_t old = kids[i];
+	for (int i = 0; i < nprocs && !stop_flag; i++) {
+		pid_t old = kids[i], pid = spawn(fd, c, serve);
 
-		kids[i] = spawn(fd, c, serve);
+		if (pid < 0)
+			continue; /* the old child keeps serving */
+		kids[i] = pid;
+		done++;
 		if (old > 0)
-			kill(old, SIGTERM);
+			retire(old, kids, nprocs);
 	}
-	log_info("configuration reloaded; %d processes replaced", nprocs);
+	log_info("configuration reloaded; %d of %d processes replaced", done,
+		 nprocs);
 }
 
 /* Supervises the children until SIGTERM; then stops them all. */
@@ -221,36 +390,29 @@ supervise(int fd, struct cfg *c, server_serve_fn serve, int nprocs)
 {
 	pid_t kids[SERVER_MAX_PROCS];
 	time_t last_spawn = 0;
-	int status;
 
 	for (int i = 0; i < nprocs; i++)
 		kids[i] = spawn(fd, c, serve);
 	while (!stop_flag) {
-		pid_t pid;
-
 		if (reload_flag) {
 			reload_flag = 0;
 			reload(fd, c, serve, kids, nprocs);
 			continue;
 		}
-		if ((pid = waitpid(-1, &status, 0)) < 0)
-			continue;
-		for (int i = 0; i < nprocs; i++) {
-			if (kids[i] != pid || stop_flag)
+		reap(kids, nprocs, -1);
+		for (int i = 0; i < nprocs && !stop_flag; i++) {
+			if (kids[i] > 0 || time(NULL) == last_spawn)
 				continue;
-			log_warn("child %ld exited (status %d); restarting",
-				 (long)pid, status);
-			if (time(NULL) == last_spawn)
-				sleep(1);
 			last_spawn = time(NULL);
 			kids[i] = spawn(fd, c, serve);
 		}
+		wait_signal(1000);
 	}
 	for (int i = 0; i < nprocs; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGTERM);
 	/* every child, those a reload replaced included */
-	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
 }
 
@@ -268,8 +430,9 @@ usage(FILE *f, const char *prog)
 		prog, prog, cfg_default_file());
 }
 
-int
-server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
+/* The command line into *o; -1 to go on, else the exit status. */
+static int
+parse_args(int argc, char **argv, const char *prog, struct server_opts *o)
 {
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, 's'},
@@ -278,39 +441,60 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
-	const char *path = NULL, *group = NULL;
-	struct cfg_errs errs;
-	struct cfg c;
-	int64_t nprocs = 2;
-	int ch, fd, rc, passed;
+	int ch;
 
-	server_prog = prog;
-	log_init(prog, LOG_LVL_INFO);
+	o->path = o->group = NULL;
+	o->nprocs = 2;
 	while ((ch = getopt_long(argc, argv, "s:p:g:hV", opts, NULL)) != -1) {
 		if (ch == 'V') {
 			printf("%s %s\n", prog, PACKAGE_VERSION);
 			return 0;
 		} else if (ch == 's')
-			path = optarg;
+			o->path = optarg;
 		else if (ch == 'g')
-			group = optarg;
-		else if (ch == 'p' &&
-			 num_i64(optarg, 1, SERVER_MAX_PROCS, &nprocs) == SJ_OK)
+			o->group = optarg;
+		else if (ch == 'p' && num_i64(optarg, 1, SERVER_MAX_PROCS,
+					      &o->nprocs) == SJ_OK)
 			continue;
 		else {
 			usage(ch == 'h' ? stdout : stderr, prog);
 			return ch == 'h' ? 0 : 64;
 		}
 	}
-	if (daemon_refuse_root(prog))
-		return 1;
-	/* socket activation: systemd's socket wins over --socket */
-	if ((passed = daemon_listen_fd()) == -2)
-		return 1;
-	if (path == NULL && passed < 0) {
-		usage(stderr, prog);
-		return 64;
+	return -1;
+}
+
+/* The socket served (made O_NONBLOCK) and the signals blocked. */
+static int
+serve_socket(const struct server_opts *o, int passed)
+{
+	sigset_t set;
+	int fd = passed, fl;
+
+	if (fd < 0 && (fd = open_socket(o->path, o->group)) < 0)
+		return -1;
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+		log_error("cannot set up the socket: %s", strerror(errno));
+		if (passed < 0)
+			close(fd);
+		return -1;
 	}
+	parent_signals(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	on_signal(SIGPIPE, SIG_IGN);
+	return fd;
+}
+
+/* Loads the configuration, opens the socket, serves until stopped. */
+static int
+run(const char *prog, const struct server_opts *o, int passed,
+    server_serve_fn serve)
+{
+	struct cfg_errs errs;
+	struct cfg c;
+	int fd, rc;
+
 	if (cfg_load_env(&c, &errs) != SJ_OK) {
 		cfg_log_errs(&errs);
 		log_error("refusing to start: invalid configuration");
@@ -322,22 +506,41 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 		cfg_free(&c);
 		return rc;
 	}
-	if ((fd = passed) < 0 && (fd = open_socket(path, group)) < 0) {
+	if ((fd = serve_socket(o, passed)) < 0) {
 		cfg_free(&c);
 		return 1;
 	}
-	on_signal(SIGTERM, parent_on_term);
-	on_signal(SIGINT, parent_on_term);
-	on_signal(SIGHUP, parent_on_hup);
-	on_signal(SIGPIPE, SIG_IGN);
 	log_info("listening on %s with %d processes",
-		 passed >= 0 ? "the socket systemd passed" : path, (int)nprocs);
-	supervise(fd, &c, serve, (int)nprocs);
+		 passed >= 0 ? "the socket systemd passed" : o->path,
+		 (int)o->nprocs);
+	supervise(fd, &c, serve, (int)o->nprocs);
 	close(fd);
 	/* systemd's socket is systemd's: it outlives this process */
 	if (passed < 0)
-		unlink(path);
+		unlink(o->path);
 	cfg_free(&c);
 	log_info("stopped");
 	return 0;
+}
+
+int
+server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
+{
+	struct server_opts o;
+	int rc, passed;
+
+	server_prog = prog;
+	log_init(prog, LOG_LVL_INFO);
+	if ((rc = parse_args(argc, argv, prog, &o)) >= 0)
+		return rc;
+	if (daemon_refuse_root(prog))
+		return 1;
+	/* socket activation: systemd's socket wins over --socket */
+	if ((passed = daemon_listen_fd()) == -2)
+		return 1;
+	if (o.path == NULL && passed < 0) {
+		usage(stderr, prog);
+		return 64;
+	}
+	return run(prog, &o, passed, serve);
 }

@@ -4,7 +4,8 @@
  * 0660, group chosen by the operator, never a TCP port), forks the
  * workers and restarts any that die.  Each child runs serve() with its own
  * database session.  SIGTERM to the parent stops the children (a child
- * finishes the request in hand first) and removes the socket.
+ * finishes the request in hand first) and removes the socket.  SIGHUP
+ * re-reads the configuration and replaces the children one at a time.
  */
 #ifndef SJ_SERVER_H
 #define SJ_SERVER_H
@@ -24,10 +25,11 @@ typedef void (*server_serve_fn)(int listen_fd, const struct cfg *c);
  */
 int server_main(int argc, char **argv, const char *prog, server_serve_fn serve);
 
-/* True once the child has been asked to stop (checked between requests). */
-int server_stopping(void);
-/* Brackets a request: a stop signal waits for the request to finish. */
-void server_request_begin(void);
-void server_request_end(void);
+/*
+ * In a child: waits until listen_fd (O_NONBLOCK) has a connection to
+ * accept (1) or the child has been asked to stop (0).  A stop signal is
+ * only taken here: one that comes during a request waits for it to end.
+ */
+int server_wait_request(int listen_fd);
 
 #endif
