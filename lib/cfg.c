@@ -563,6 +563,7 @@ cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
 {
 	errs->n = 0;
 	errs->more = 0;
+	errs->nwarn = 0;
 	return cfg_load_where(c, lookup, NULL, ctx, errs);
 }
 

@@ -85,15 +85,22 @@ struct cfg {
 	struct cfg_type types[JOB_TYPE_MAX];
 };
 
-#define CFG_ERRS_MAX 32
+#define CFG_ERRS_MAX  32
+#define CFG_WARNS_MAX 8
 struct cfg_errs {
 	int n;
 	int more; /* problems past CFG_ERRS_MAX, counted only */
 	char msg[CFG_ERRS_MAX][256];
+	/* what the file does that is allowed but likely a mistake */
+	int nwarn;
+	char warn[CFG_WARNS_MAX][256];
 };
 
 /* Appends one message (counted in more when errs is full). */
 void cfg_errs_add(struct cfg_errs *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends one warning (dropped when the warnings are full). */
+void cfg_warn_add(struct cfg_errs *errs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Returns the value of a setting, or NULL when it is not set. */
@@ -128,6 +135,8 @@ typedef void (*cfg_value_fn)(const char *name, const char *value,
 enum sj_err cfg_load_env(struct cfg *c, struct cfg_errs *errs) SJ_WUR;
 /*
  * cfg_load_env() from path (must_exist: a missing file is an error);
+ * warnings (a key set twice, secrets in a file others can read) go to
+ * errs->warn whether or not it succeeds;
  * on success, fn (if not NULL) is called for every setting with a value,
  * with its source: "env", "FILE:LINE" or "default".
  */

@@ -16,18 +16,29 @@
  *   - an unquoted value is taken verbatim (quotes inside it are kept);
  *     a backslash in it is refused, as is a backslash ending a line
  *     (systemd would read an escape or a continuation line);
- *   - "export KEY=VALUE" is refused (systemd ignores such a line).
+ *   - "export KEY=VALUE" is refused (systemd ignores such a line);
+ *   - so is what systemd versions read differently or not at all: a
+ *     comment ending in a backslash (systemd before v254, Debian 12's
+ *     252, continues it onto the next line), any CR (252 ends a line
+ *     there; CRLF files are refused rather than half-accepted), and
+ *     bytes that are not UTF-8 (systemd then ignores the whole file).
  * Every problem is collected with FILE:LINE, and the values' own
- * problems are reported with them.  The environment wins over the file.
+ * problems are reported with them.  A key given twice is allowed (the
+ * last wins, as in systemd) but warned about with both lines, as is a
+ * secret in a file others may read.  The environment wins over the file.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "cfg.h"
+#include "cfg_internal.h"
+#include "jsonv.h"
 
 #ifndef SJ_CONFIG_FILE
 #define SJ_CONFIG_FILE "/etc/storyjobs/storyjobs.conf"
@@ -43,8 +54,21 @@ struct cfg_file {
 	char *key[FILE_VALUES];
 	char *val[FILE_VALUES];
 	int line[FILE_VALUES];
+	mode_t mode;	 /* of the file read */
 	char where[300]; /* the last answer of file_where */
 };
+
+void
+cfg_warn_add(struct cfg_errs *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errs->nwarn >= CFG_WARNS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errs->warn[errs->nwarn++], sizeof(errs->warn[0]), fmt, ap);
+	va_end(ap);
+}
 
 const char *
 cfg_default_file(void)
@@ -55,7 +79,7 @@ cfg_default_file(void)
 static bool
 blank(char ch)
 {
-	return ch == ' ' || ch == '\t' || ch == '\r';
+	return ch == ' ' || ch == '\t';
 }
 
 static bool
@@ -136,6 +160,11 @@ parse_line(char *p, char **key, char **val, const char **why)
 
 	while (blank(*p))
 		p++;
+	if ((*p == '#' || *p == ';') && p[strlen(p) - 1] == '\\') {
+		*why = "a comment ends in a backslash (systemd before v254 "
+		       "continues it onto the next line)";
+		return -1;
+	}
 	if (*p == '\0' || *p == '#' || *p == ';')
 		return 0;
 	if (strncmp(p, "export", 6) == 0 && blank(p[6])) {
@@ -165,12 +194,15 @@ parse_line(char *p, char **key, char **val, const char **why)
 	return 1;
 }
 
+static int file_find(const struct cfg_file *f, const char *name);
+
 /* Stores one assignment, or says why not. */
 static void
 file_add(struct cfg_file *f, char *key, char *val, int lineno,
 	 struct cfg_errs *errs)
 {
 	char near[64];
+	int prev;
 
 	if (!cfg_known(key)) {
 		if (cfg_suggest(key, near, sizeof(near)))
@@ -188,9 +220,59 @@ file_add(struct cfg_file *f, char *key, char *val, int lineno,
 			     lineno, FILE_VALUES);
 		return;
 	}
+	if ((prev = file_find(f, key)) >= 0)
+		cfg_warn_add(errs,
+			     "%.120s:%d: %.64s is set again (also on line %d); "
+			     "the last one wins",
+			     f->path, lineno, key, f->line[prev]);
 	f->key[f->n] = key;
 	f->val[f->n] = val;
 	f->line[f->n++] = lineno;
+}
+
+/* A secret set in a file others may read. */
+static void
+file_check_mode(const struct cfg_file *f, struct cfg_errs *errs)
+{
+	struct cfg_row r;
+
+	if ((f->mode & S_IROTH) == 0)
+		return;
+	for (size_t i = 0; i < f->n; i++)
+		if (cfg_row_find(f->key[i], &r) && r.secret) {
+			cfg_warn_add(errs,
+				     "%.120s: others may read it (mode %04o) "
+				     "and it sets %.64s on line %d; chmod o-r "
+				     "it",
+				     f->path, (unsigned)(f->mode & 07777),
+				     f->key[i], f->line[i]);
+			return;
+		}
+}
+
+/*
+ * Whether systemd reads line p (its number lineno) as we do: no CR, valid
+ * UTF-8 (a multi-byte sequence never spans a newline).  Else says why.
+ */
+static bool
+line_portable(const struct cfg_file *f, const char *p, int lineno,
+	      struct cfg_errs *errs)
+{
+	if (strchr(p, '\r') != NULL) {
+		cfg_errs_add(errs,
+			     "%.120s:%d: a carriage return (CR line endings "
+			     "are not supported)",
+			     f->path, lineno);
+		return false;
+	}
+	if (!jv_utf8_valid(p, strlen(p))) {
+		cfg_errs_add(errs,
+			     "%.120s:%d: not valid UTF-8 (systemd would ignore "
+			     "the whole file)",
+			     f->path, lineno);
+		return false;
+	}
+	return true;
 }
 
 /* Splits f->text into lines and reads each one. */
@@ -209,6 +291,8 @@ file_parse(struct cfg_file *f, size_t len, struct cfg_errs *errs)
 		lineno++;
 		if ((nl = strchr(p, '\n')) != NULL)
 			*nl++ = '\0';
+		if (!line_portable(f, p, lineno, errs))
+			continue;
 		switch (parse_line(p, &key, &val, &why)) {
 		case 1:
 			file_add(f, key, val, lineno, errs);
@@ -230,6 +314,7 @@ file_read(struct cfg_file *f, const char *path, bool must_exist,
 {
 	struct buf b;
 	char chunk[4096];
+	struct stat st;
 	enum sj_err e;
 	FILE *fp;
 	size_t n;
@@ -241,6 +326,8 @@ file_read(struct cfg_file *f, const char *path, bool must_exist,
 				     strerror(errno));
 		return;
 	}
+	if (fstat(fileno(fp), &st) == 0)
+		f->mode = st.st_mode;
 	buf_init(&b, FILE_MAX); /* buf_add keeps b.data NUL-terminated */
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
 		if ((e = buf_add(&b, chunk, n)) != SJ_OK) {
@@ -259,6 +346,7 @@ file_read(struct cfg_file *f, const char *path, bool must_exist,
 		return;
 	f->text = b.data;
 	file_parse(f, b.len, errs);
+	file_check_mode(f, errs);
 }
 
 static int
@@ -305,6 +393,7 @@ cfg_load_path(struct cfg *c, const char *path, bool must_exist,
 
 	errs->n = 0;
 	errs->more = 0;
+	errs->nwarn = 0;
 	memset(c, 0, sizeof(*c));
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return SJ_ENOMEM;

@@ -26,9 +26,13 @@ static const char *const syntax[] = {
     "kept.  Nothing but blanks may follow the closing quote, and a quote",
     "must close on its own line.  An unquoted value is taken as written",
     "(quotes inside it are kept) but may not hold a backslash.  \"export\"",
-    "lines are refused.  An unknown KEY is an error naming FILE:LINE, and",
-    "so is every other problem; a program refuses to start on any of them.",
-    "The environment wins over this file.",
+    "lines are refused, and so is what systemd versions read differently:",
+    "a comment ending in a backslash (a continuation line before v254), a",
+    "carriage return (CRLF files), bytes that are not UTF-8.  An unknown",
+    "KEY is an error naming FILE:LINE, and so is every other problem; a",
+    "program refuses to start on any of them.  A KEY given twice: the last",
+    "wins, and check-config warns, as it does of a secret in a file others",
+    "may read.  The environment wins over this file.",
     NULL};
 
 static void

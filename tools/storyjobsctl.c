@@ -123,7 +123,10 @@ cmd_check_config(int argc, char **argv)
 	if (file == NULL)
 		file = cfg_default_file();
 	printf("configuration file: %s\n", *file ? file : "(none)");
-	if (cfg_load_env_each(&c, &errs, print_value, NULL) != SJ_OK) {
+	rc = cfg_load_env_each(&c, &errs, print_value, NULL);
+	for (int i = 0; i < errs.nwarn; i++)
+		printf("warning: %s\n", errs.warn[i]);
+	if (rc != SJ_OK) {
 		for (int i = 0; i < errs.n; i++)
 			printf("error: %s\n", errs.msg[i]);
 		if (errs.more > 0)

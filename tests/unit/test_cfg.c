@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -335,7 +336,7 @@ test_file_syntax(void **state)
 	    "   # an indented comment\n"
 	    "\t\n"
 	    "DATABASE_URL = postgresql:///x  \n"
-	    "  MEDIA_DIR=\t/srv/media\r\n"
+	    "  MEDIA_DIR=\t/srv/media\n"
 	    "OPENAI_API_KEY='a \"b\" \\n $x # y'\n"
 	    "WEBHOOK_SECRET=\"q\\\"q \\\\ \\$v \\` \\n 'it'\"   \n"
 	    "CLOUDINARY_CLOUD_NAME=a'b\"c # kept\n"
@@ -365,7 +366,101 @@ test_file_syntax(void **state)
 	assert_string_equal(c.cloudinary_cloud_name, "a'b\"c # kept");
 	assert_string_equal(c.public_base_url, "https://example.org/#top");
 	assert_string_equal(c.log_level, "warn"); /* the last one wins */
+	/* ... with a warning naming both lines */
+	assert_int_equal(errs.nwarn, 1);
+	snprintf(ok, sizeof(ok),
+		 "%s:13: LOG_LEVEL is set again (also on line 12); the last "
+		 "one wins",
+		 path);
+	assert_string_equal(errs.warn[0], ok);
 	cfg_free(&c);
+}
+
+/*
+ * What systemd versions read differently, or not at all, is refused with
+ * FILE:LINE: a comment ending in a backslash (a continuation before
+ * v254), a CR (a line end to 252), bytes that are not UTF-8.
+ */
+static void
+test_file_systemd_compat(void **state)
+{
+	static const char text[] = "DATABASE_URL=postgresql:///x\n"
+				   "# a comment \\\n"
+				   "MEDIA_DIR=/srv/media\r\n"
+				   "OPENAI_MODEL=caf\xe9\n"
+				   "OPENAI_IMAGE_MODEL=gpt\rx\n"
+				   "  ; another \\\n"
+				   "LOG_LEVEL=warn\n"
+				   "# caf\xc3\xa9 \\ in the middle is fine\n";
+	static const char *const want[] = {
+	    ":2: a comment ends in a backslash (systemd before v254 continues "
+	    "it onto the next line)",
+	    ":3: a carriage return (CR line endings are not supported)",
+	    ":4: not valid UTF-8 (systemd would ignore the whole file)",
+	    ":5: a carriage return (CR line endings are not supported)",
+	    ":6: a comment ends in a backslash (systemd before v254 continues "
+	    "it onto the next line)",
+	};
+	char path[] = "/tmp/sjcfgXXXXXX", line[200];
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load_text(text, &c, &errs, path), SJ_ECONFIG);
+	for (int i = 0; i < errs.n; i++)
+		print_message("%s\n", errs.msg[i]);
+	assert_int_equal(errs.n, 5);
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(line, sizeof(line), "%s%s", path, want[i]);
+		if (!has(&errs, line))
+			fail_msg("missing: %s", line);
+	}
+}
+
+/* Writes text to a new file of mode mode and loads it; errs tells. */
+static enum sj_err
+load_mode(const char *text, mode_t mode, struct cfg_errs *errs, char *path)
+{
+	struct cfg c;
+	enum sj_err e;
+
+	memcpy(path, "/tmp/sjcfgXXXXXX", 17);
+	write_tmp(path, text);
+	assert_int_equal(chmod(path, mode), 0);
+	e = cfg_load_path(&c, path, true, errs, NULL, NULL);
+	unlink(path);
+	if (e == SJ_OK)
+		cfg_free(&c);
+	return e;
+}
+
+/* A secret in a file others may read is loaded, with a warning. */
+static void
+test_file_secret_mode(void **state)
+{
+	static const char secret[] = "DATABASE_URL=postgresql:///x\n"
+				     "MEDIA_DIR=/srv\n"
+				     "WEBHOOK_SECRET=0123456789abcdef\n";
+	char path[17], want[200];
+	struct cfg_errs errs;
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load_mode(secret, 0644, &errs, path), SJ_OK);
+	assert_int_equal(errs.nwarn, 1);
+	snprintf(want, sizeof(want),
+		 "%s: others may read it (mode 0644) and it sets "
+		 "WEBHOOK_SECRET on line 3; chmod o-r it",
+		 path);
+	assert_string_equal(errs.warn[0], want);
+	assert_int_equal(load_mode(secret, 0640, &errs, path), SJ_OK);
+	assert_int_equal(errs.nwarn, 0);
+	/* no secret in it: others may read it */
+	assert_int_equal(
+	    load_mode("DATABASE_URL=postgresql:///x\n", 0644, &errs, path),
+	    SJ_OK);
+	assert_int_equal(errs.nwarn, 0);
 }
 
 /*
@@ -708,6 +803,8 @@ main(void)
 	    cmocka_unit_test(test_file_syntax),
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_file_size),
+	    cmocka_unit_test(test_file_systemd_compat),
+	    cmocka_unit_test(test_file_secret_mode),
 	    cmocka_unit_test(test_sources),
 	    cmocka_unit_test(test_bounds_table),
 	    cmocka_unit_test(test_many_problems),
