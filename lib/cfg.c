@@ -13,7 +13,7 @@
  * validation (cfg_check.c: the rows' bounds, then what a bound cannot
  * say).  Every problem is collected, named by its variable and value and
  * by FILE:LINE when the file set it; nothing here exits.  The file's
- * syntax is cfg_file.c's.
+ * syntax is cfg_file.c's; how values and docs are shown, cfg_show.c's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -567,62 +567,6 @@ cfg_load(struct cfg *c, cfg_lookup_fn lookup, void *ctx, struct cfg_errs *errs)
 	return cfg_load_where(c, lookup, NULL, ctx, errs);
 }
 
-/*
- * A connection string with its password hidden: the userinfo of a URL
- * (scheme://user:PASSWORD@host) or a password=... keyword.
- */
-static void
-show_conninfo(const char *s, char *buf, size_t n)
-{
-	const char *p = strstr(s, "://"), *at, *colon, *kw;
-
-	if (p != NULL && (at = strchr(p + 3, '@')) != NULL &&
-	    (colon = memchr(p + 3, ':', (size_t)(at - p - 3))) != NULL) {
-		snprintf(buf, n, "%.*s****%s", (int)(colon + 1 - s), s, at);
-		return;
-	}
-	if ((kw = strstr(s, "password=")) != NULL) {
-		p = kw + 9;
-		p += strcspn(p, " &");
-		snprintf(buf, n, "%.*s****%s", (int)(kw + 9 - s), s, p);
-		return;
-	}
-	snprintf(buf, n, "%s", s);
-}
-
-/* The value of row r in c as check-config and messages show it. */
-void
-cfg_row_show(const struct cfg *c, const struct cfg_row *r, char *buf, size_t n)
-{
-	const char *p = (const char *)c + r->off;
-	const char *sv;
-
-	switch (r->kind) {
-	case CFG_STR:
-		sv = *(char *const *)(const void *)p;
-		if (sv == NULL)
-			snprintf(buf, n, "(unset)");
-		else if (r->secret)
-			snprintf(buf, n, "(set, %zu bytes)", strlen(sv));
-		else if (r->off == offsetof(struct cfg, database_url))
-			show_conninfo(sv, buf, n);
-		else
-			snprintf(buf, n, "%s", sv);
-		break;
-	case CFG_INT:
-		snprintf(buf, n, "%lld",
-			 (long long)*(const int64_t *)(const void *)p);
-		break;
-	case CFG_BOOL:
-		snprintf(buf, n, "%s",
-			 *(const bool *)(const void *)p ? "true" : "false");
-		break;
-	case CFG_DOUBLE:
-		snprintf(buf, n, "%g", *(const double *)(const void *)p);
-		break;
-	}
-}
-
 bool
 cfg_row_find(const char *name, struct cfg_row *r)
 {
@@ -678,89 +622,4 @@ int64_t
 cfg_estimated_duration(const struct cfg *c, enum job_type t)
 {
 	return c->types[t].est_duration_s;
-}
-
-/* True when the value of row r differs between a and b. */
-static bool
-value_differs(const struct cfg *a, const struct cfg *b, const struct cfg_row *r)
-{
-	const char *pa = (const char *)a + r->off,
-		   *pb = (const char *)b + r->off;
-	const char *sa, *sb;
-
-	switch (r->kind) {
-	case CFG_STR:
-		sa = *(char *const *)(const void *)pa;
-		sb = *(char *const *)(const void *)pb;
-		return strcmp(sa != NULL ? sa : "", sb != NULL ? sb : "") != 0;
-	case CFG_INT:
-		return *(const int64_t *)(const void *)pa !=
-		       *(const int64_t *)(const void *)pb;
-	case CFG_BOOL:
-		return *(const bool *)(const void *)pa !=
-		       *(const bool *)(const void *)pb;
-	case CFG_DOUBLE:
-		return *(const double *)(const void *)pa !=
-		       *(const double *)(const void *)pb;
-	}
-	return false;
-}
-
-void
-cfg_each_restart_change(const struct cfg *a, const struct cfg *b,
-			void (*fn)(const char *name, void *ctx), void *ctx)
-{
-	struct cfg_row r;
-
-	for (size_t i = 0; i < CFG_ALL; i++) {
-		cfg_row_get(i, &r);
-		if (!r.reload && value_differs(a, b, &r))
-			fn(r.name, ctx);
-	}
-}
-
-void
-cfg_each_doc(void (*fn)(const struct cfg_doc *d, void *ctx), void *ctx)
-{
-	struct cfg_doc d;
-	struct cfg_row r;
-
-	for (size_t i = 0; i < CFG_ALL; i++) {
-		cfg_row_get(i, &r);
-		d = (struct cfg_doc){
-		    .name = r.name,
-		    .def = r.def ? r.def : "",
-		    .doc = r.doc,
-		    .reload = r.reload,
-		    .secret = r.secret,
-		    .group = r.group,
-		    .type = r.type >= 0 ? type_names[r.type] : NULL,
-		    .has_bounds = r.kind == CFG_INT && r.b->what != NULL,
-		    .min = r.b->min,
-		    .max = r.b->max,
-		    .unit = r.b->unit ? r.b->unit : ""};
-		fn(&d, ctx);
-	}
-}
-
-void
-cfg_each_value(const struct cfg *c, cfg_where_fn where, void *wctx,
-	       void (*fn)(const char *name, const char *value,
-			  const char *source, void *ctx),
-	       void *ctx)
-{
-	char val[200];
-	const char *w;
-	struct cfg_row r;
-
-	for (size_t i = 0; i < CFG_ALL; i++) {
-		cfg_row_get(i, &r);
-		if (r.kind == CFG_STR &&
-		    *(char *const *)(const void *)((const char *)c + r.off) ==
-			NULL)
-			continue;
-		cfg_row_show(c, &r, val, sizeof(val));
-		w = where != NULL ? where(r.name, wctx) : NULL;
-		fn(r.name, val, w != NULL ? w : "default", ctx);
-	}
 }

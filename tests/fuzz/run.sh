@@ -16,6 +16,7 @@ clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	"$ROOT/lib/job.c" "$ROOT/lib/job_queue.c" "$ROOT/lib/job_api.c" \
 	"$ROOT/lib/job_input.c" "$ROOT/lib/job_json.c" \
 	"$ROOT/lib/cfg.c" "$ROOT/lib/cfg_check.c" "$ROOT/lib/cfg_file.c" \
+	"$ROOT/lib/cfg_show.c" \
 	"$ROOT/lib/buf.c" "$ROOT/lib/log.c" "$ROOT/lib/db.c" \
 	"$ROOT/lib/err.c" "$ROOT/lib/route.c" \
 	$(pkg-config --cflags --libs json-c libpq openssl) -lm \

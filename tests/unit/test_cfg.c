@@ -581,6 +581,52 @@ seen_has(const struct seen *s, const char *line)
 	return false;
 }
 
+/*
+ * check-config shows DATABASE_URL with every password masked whole: the
+ * keyword form quoted or not (blanks, escapes), a URL's userinfo and its
+ * password= parameter.
+ */
+static void
+test_conninfo_masked(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"host=db password='a b' dbname=sj",
+	     "host=db password=**** dbname=sj"},
+	    {"host=db password = 'it\\'s x' dbname=sj",
+	     "host=db password = **** dbname=sj"},
+	    {"password=a\\ b host=db", "password=**** host=db"},
+	    {"host=db password=hunter2", "host=db password=****"},
+	    {"host=db user=password dbname=sj",
+	     "host=db user=password dbname=sj"},
+	    {"postgresql://app:p%40ss@db/sj?password=x2&sslmode=disable",
+	     "postgresql://app:****@db/sj?password=****&sslmode=disable"},
+	    {"postgresql://app@db/sj?sslmode=disable&password=x3",
+	     "postgresql://app@db/sj?sslmode=disable&password=****"},
+	    {"postgresql://db/sj", "postgresql://db/sj"},
+	};
+	char want[200];
+	struct cfg_errs errs;
+	struct seen s;
+	struct cfg c;
+
+	(void)state;
+	clear_env();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s.n = 0;
+		setenv("DATABASE_URL", cases[i][0], 1);
+		assert_int_equal(
+		    cfg_load_path(&c, NULL, false, &errs, note_value, &s),
+		    SJ_OK);
+		cfg_free(&c);
+		snprintf(want, sizeof(want), "DATABASE_URL|%s|env",
+			 cases[i][1]);
+		if (!seen_has(&s, want))
+			fail_msg("%s: not shown as %s", cases[i][0],
+				 cases[i][1]);
+	}
+	clear_env();
+}
+
 /* Where each value came from; a secret is shown by its length only. */
 static void
 test_sources(void **state)
@@ -806,6 +852,7 @@ main(void)
 	    cmocka_unit_test(test_file_systemd_compat),
 	    cmocka_unit_test(test_file_secret_mode),
 	    cmocka_unit_test(test_sources),
+	    cmocka_unit_test(test_conninfo_masked),
 	    cmocka_unit_test(test_bounds_table),
 	    cmocka_unit_test(test_many_problems),
 	    cmocka_unit_test(test_restart_changes),
