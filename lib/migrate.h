@@ -4,13 +4,15 @@
  * (version, name, SHA-256 of the file).  A file changed after it was
  * applied is an error, never silently skipped.
  *
- * Each transaction first takes a transaction-scoped advisory lock
- * (pg_advisory_xact_lock, so it also works through a transaction pooler),
- * which makes concurrent runs wait for each other; a second run applies
- * nothing.  Then SET LOCAL lock_timeout bounds how long the migration may
- * wait for a table lock: an ALTER TABLE queued behind a long transaction
- * would otherwise queue every query of the application behind itself.  A
- * migration that times out is rolled back and tried again after a pause.
+ * Each transaction first sets its own lock_timeout, then takes a
+ * transaction-scoped advisory lock (pg_advisory_xact_lock, so it also
+ * works through a transaction pooler), which makes concurrent runs wait
+ * for each other; a second run applies nothing.  lock_timeout bounds how
+ * long the migration may wait for a table lock (an ALTER TABLE queued
+ * behind a long transaction would otherwise queue every query of the
+ * application behind itself) and for the advisory lock.  A step that
+ * times out is rolled back and tried again after a pause; a second run
+ * still locked out after its tries gives up, having applied nothing.
  *
  * Every program checks at start that the database is at the version it
  * was built for (schema_check_start) and refuses to run against another.
