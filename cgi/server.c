@@ -287,8 +287,8 @@ spawn(int fd, const struct cfg *c, server_serve_fn serve)
 }
 
 /*
- * Waits up to ms for a signal of the parent's set; TERM/INT set
- * stop_flag, HUP reload_flag.
+ * Waits up to ms (ms < 0: as long as it takes) for a signal of the
+ * parent's set; TERM/INT set stop_flag, HUP reload_flag.
  */
 static void
 wait_signal(long ms)
@@ -299,7 +299,7 @@ wait_signal(long ms)
 	int sig;
 
 	parent_signals(&set);
-	sig = sigtimedwait(&set, NULL, &ts);
+	sig = sigtimedwait(&set, NULL, ms < 0 ? NULL : &ts);
 	if (sig == SIGTERM || sig == SIGINT)
 		stop_flag = 1;
 	else if (sig == SIGHUP)
@@ -384,6 +384,15 @@ reload(int fd, struct cfg *c, server_serve_fn serve, pid_t *kids, int nprocs)
 		 nprocs);
 }
 
+static int
+all_running(const pid_t *kids, int nprocs)
+{
+	for (int i = 0; i < nprocs; i++)
+		if (kids[i] <= 0)
+			return 0;
+	return 1;
+}
+
 /* Supervises the children until SIGTERM; then stops them all. */
 static void
 supervise(int fd, struct cfg *c, server_serve_fn serve, int nprocs)
@@ -406,7 +415,8 @@ supervise(int fd, struct cfg *c, server_serve_fn serve, int nprocs)
 			last_spawn = time(NULL);
 			kids[i] = spawn(fd, c, serve);
 		}
-		wait_signal(1000);
+		/* an empty slot (throttled, fork failed) is retried in 1 s */
+		wait_signal(all_running(kids, nprocs) ? -1 : 1000);
 	}
 	for (int i = 0; i < nprocs; i++)
 		if (kids[i] > 0)
