@@ -10,7 +10,10 @@
  * was passed, the first request queued while it starts, and leaves the
  * socket in place when it stops (it is systemd's).  Started by hand, a
  * FastCGI program reloads on SIGHUP by replacing its children, refuses a
- * socket another live instance serves, and takes no orphan with it.  As
+ * socket another live instance serves (saying so), takes no orphan with
+ * it, and loses no request across repeated reloads (a minimal FastCGI
+ * client on the socket makes each reload land while a process is reading
+ * a request it accepted).  As
  * root, the programs refuse to start unless STORYJOBS_ALLOW_ROOT=1.
  *
  * Environment: BASE_URL, DATABASE_URL, WORKER_BIN, FCGI_DIR (the folder
@@ -30,6 +33,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -226,6 +230,135 @@ fcgi_start(const char *prog, const char *sock)
 	return -1;
 }
 
+/* Appends one FastCGI record (request id 1) of type to out at *n. */
+static void
+fcgi_record(unsigned char *out, size_t *n, int type, const void *body,
+	    size_t len)
+{
+	unsigned char *h = out + *n;
+
+	h[0] = 1;
+	h[1] = (unsigned char)type;
+	h[2] = 0;
+	h[3] = 1;
+	h[4] = (unsigned char)(len >> 8);
+	h[5] = (unsigned char)(len & 0xff);
+	h[6] = 0;
+	h[7] = 0;
+	if (len > 0)
+		memcpy(h + 8, body, len);
+	*n += 8 + len;
+}
+
+/* Appends the name-value pair k=v (both under 128 bytes) at *n. */
+static void
+fcgi_pair(unsigned char *out, size_t *n, const char *k, const char *v)
+{
+	out[(*n)++] = (unsigned char)strlen(k);
+	out[(*n)++] = (unsigned char)strlen(v);
+	memcpy(out + *n, k, strlen(k));
+	*n += strlen(k);
+	memcpy(out + *n, v, strlen(v));
+	*n += strlen(v);
+}
+
+static int
+read_full(int fd, unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t got = read(fd, p, len);
+
+		if (got <= 0)
+			return -1;
+		p += got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
+
+/*
+ * Reads records until END_REQUEST; the HTTP status of the "Status: "
+ * line the program wrote, or -1 when the connection ended before.
+ */
+static int
+fcgi_response(int fd)
+{
+	unsigned char h[8], body[65536 + 256];
+	char head[64] = "";
+	size_t have = 0;
+
+	for (;;) {
+		size_t len;
+
+		if (read_full(fd, h, 8) != 0)
+			return -1;
+		len = ((size_t)h[4] << 8 | h[5]) + h[6];
+		if (read_full(fd, body, len) != 0)
+			return -1;
+		if (h[1] == 3) /* END_REQUEST */
+			break;
+		if (h[1] == 6 && have < sizeof(head) - 1) { /* STDOUT */
+			len = ((size_t)h[4] << 8 | h[5]);
+			if (len > sizeof(head) - 1 - have)
+				len = sizeof(head) - 1 - have;
+			memcpy(head + have, body, len);
+			have += len;
+			head[have] = '\0';
+		}
+	}
+	if (strncmp(head, "Status: ", 8) != 0)
+		return -1;
+	return (int)strtol(head + 8, NULL, 10);
+}
+
+/*
+ * GET uri straight over the FastCGI socket sock, as nginx sends it: a
+ * BEGIN_REQUEST, then the PARAMS and an empty STDIN.  With hup > 0, hup
+ * gets SIGHUP between the two, while a process is reading the PARAMS of
+ * the connection it accepted.  The HTTP status, or -1 when the
+ * connection failed or ended without an answer.
+ */
+static int
+fcgi_get(const char *sock, const char *uri, pid_t hup)
+{
+	static const unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+	struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
+	unsigned char rec[1024], params[512];
+	struct sockaddr_un sun;
+	size_t n = 0, pn = 0;
+	int fd, status = -1;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+		goto out;
+	fcgi_record(rec, &n, 1, begin, sizeof(begin));
+	if (send(fd, rec, n, MSG_NOSIGNAL) != (ssize_t)n)
+		goto out;
+	if (hup > 0) {
+		usleep(50 * 1000);
+		assert_int_equal(kill(hup, SIGHUP), 0);
+		usleep(150 * 1000);
+	}
+	fcgi_pair(params, &pn, "REQUEST_METHOD", "GET");
+	fcgi_pair(params, &pn, "DOCUMENT_URI", uri);
+	fcgi_pair(params, &pn, "QUERY_STRING", "");
+	n = 0;
+	fcgi_record(rec, &n, 4, params, pn);
+	fcgi_record(rec, &n, 4, NULL, 0);
+	fcgi_record(rec, &n, 5, NULL, 0);
+	if (send(fd, rec, n, MSG_NOSIGNAL) != (ssize_t)n)
+		goto out;
+	status = fcgi_response(fd);
+out:
+	close(fd);
+	return status;
+}
+
 /* GET /activated/api/jobs/health answers as the health program does. */
 static void
 health_answers(void)
@@ -372,8 +505,10 @@ test_fcgi_hup_second_instance_orphans(void **state)
 {
 	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
 	pid_t pid, second, before[4], after[4];
-	char prog[512];
-	int n, status;
+	char prog[512], err[4096];
+	int n, status, errp[2];
+	size_t got;
+	ssize_t k;
 
 	(void)state;
 	assert_non_null(sock);
@@ -400,18 +535,27 @@ test_fcgi_hup_second_instance_orphans(void **state)
 	assert_false(gone(pid));
 	health_answers();
 
+	assert_int_equal(pipe(errp), 0);
 	second = fork();
 	assert_true(second >= 0);
 	if (second == 0) {
+		dup2(errp[1], 2);
 		execl(prog, prog, "--socket", sock, (char *)NULL);
 		_exit(127);
 	}
 	track(second);
+	close(errp[1]);
 	/* a second instance that took the socket over would keep running */
 	if (!wait_exit_peek(second, 10000))
 		kill(second, SIGKILL);
 	assert_int_equal(waitpid(second, &status, 0), second);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	for (got = 0; got < sizeof(err) - 1; got += (size_t)k)
+		if ((k = read(errp[0], err + got, sizeof(err) - 1 - got)) <= 0)
+			break;
+	err[got] = '\0';
+	close(errp[0]);
+	assert_non_null(strstr(err, "is served by a running program"));
 	health_answers();
 
 	assert_int_equal(children_of(pid, after, 4), 2);
@@ -428,6 +572,64 @@ test_fcgi_hup_second_instance_orphans(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_int_not_equal(access(sock, F_OK), 0);
+}
+
+/*
+ * A reload loses no request: 300 requests straight over the socket, 5 of
+ * them with a SIGHUP sent while a process is reading their PARAMS (it has
+ * accepted the connection and is about to be replaced); every one is
+ * answered 200 and the reloads replaced both processes.  Then a process
+ * killed outright is replaced.
+ */
+static void
+test_fcgi_no_request_lost_on_reload(void **state)
+{
+	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
+	pid_t pid, first[4], now[4];
+	int failed = 0, first_bad = 0, status, n;
+	char prog[512];
+
+	(void)state;
+	assert_non_null(sock);
+	assert_non_null(dir);
+	snprintf(prog, sizeof(prog), "%s/storyjobs-health", dir);
+	unlink(sock);
+	pid = fcgi_start(prog, sock);
+	for (int i = 0; i < 100 && children_of(pid, first, 4) != 2; i++)
+		usleep(50 * 1000);
+	assert_int_equal(children_of(pid, first, 4), 2);
+	for (int i = 0; i < 300; i++) {
+		int st = fcgi_get(sock, "/metrics", i % 60 == 30 ? pid : 0);
+
+		if (st != 200 && failed++ == 0)
+			first_bad = st;
+	}
+	if (failed > 0)
+		fail_msg("%d of 300 requests failed (first: %d)", failed,
+			 first_bad);
+	/* the reloads happened: neither first process is left */
+	for (int i = 0; i < 200; i++) {
+		n = children_of(pid, now, 4);
+		if (n == 2 && gone(first[0]) && gone(first[1]))
+			break;
+		usleep(50 * 1000);
+	}
+	assert_int_equal(n, 2);
+	assert_true(gone(first[0]) && gone(first[1]));
+	/* a process that dies is replaced, and the socket kept answering */
+	assert_int_equal(kill(now[0], SIGKILL), 0);
+	for (int i = 0; i < 100; i++) {
+		n = children_of(pid, first, 4);
+		if (n == 2 && first[0] != now[0] && first[1] != now[0])
+			break;
+		usleep(50 * 1000);
+	}
+	assert_int_equal(n, 2);
+	assert_true(first[0] != now[0] && first[1] != now[0]);
+	assert_int_equal(fcgi_get(sock, "/metrics", 0), 200);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /*
@@ -505,6 +707,7 @@ main(void)
 	    cmocka_unit_test(test_worker_not_ready_without_database),
 	    cmocka_unit_test(test_fcgi_socket_activation),
 	    cmocka_unit_test(test_fcgi_hup_second_instance_orphans),
+	    cmocka_unit_test(test_fcgi_no_request_lost_on_reload),
 	    cmocka_unit_test(test_refuses_root),
 	};
 	int rc;
