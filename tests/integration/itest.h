@@ -48,6 +48,13 @@ void http_json_patient(const char *method, const char *path, const char *token,
 void expect_error(struct resp *r, long status, const char *code,
 		  const char *msg);
 void resp_free(struct resp *r);
+/*
+ * Sends the len bytes of text to nginx over a new connection (as they are:
+ * for requests curl will not make) and reads the answer, NUL-terminated,
+ * into answer (sz bytes) until nginx closes it; returns its status, -1
+ * when it is not an HTTP/1.1 status line.
+ */
+int http_raw(const char *text, size_t len, char *answer, size_t sz);
 /* http() on a rate-limited route: waits out nginx's 429s (up to 40 s). */
 void http_patient(const char *method, const char *path,
 		  const char *const *headers, const char *body, long len,

@@ -653,31 +653,10 @@ static int
 raw_request(const char *text, size_t len, char ctype[128],
 	    struct json_object **json)
 {
-	const char *hostport = strstr(itest_base, "//") + 2;
-	struct timeval tmo = {5, 0};
-	struct sockaddr_in sa = {0};
 	static char answer[16384];
 	const char *ct, *body;
-	size_t got = 0;
-	ssize_t n;
-	int fd, status = -1;
+	int status = http_raw(text, len, answer, sizeof(answer));
 
-	sa.sin_family = AF_INET;
-	sa.sin_port =
-	    htons((uint16_t)strtol(strchr(hostport, ':') + 1, NULL, 10));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)), 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	while (got + 1 < sizeof(answer) &&
-	       (n = read(fd, answer + got, sizeof(answer) - 1 - got)) > 0)
-		got += (size_t)n;
-	answer[got] = '\0';
-	close(fd);
-	if (strncmp(answer, "HTTP/1.1 ", 9) == 0)
-		status = (int)strtol(answer + 9, NULL, 10);
 	ct = strcasestr(answer, "\r\nContent-Type: ");
 	snprintf(ctype, 128, "%.*s", ct ? (int)strcspn(ct + 16, "\r\n") : 0,
 		 ct ? ct + 16 : "");

@@ -315,31 +315,7 @@ test_deep_and_long(void **state)
 static int
 raw_http(const char *text, char *answer, size_t sz)
 {
-	const char *hostport = strstr(itest_base, "//") + 2;
-	struct timeval tmo = {3, 0};
-	struct sockaddr_in sa;
-	size_t got = 0;
-	ssize_t n;
-	int fd, status = -1;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port =
-	    htons((uint16_t)strtol(strchr(hostport, ':') + 1, NULL, 10));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	/* no half-close: nginx may take it for a client that went away */
-	assert_int_equal(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)), 0);
-	while (got + 1 < sz && (n = read(fd, answer + got, sz - 1 - got)) > 0)
-		got += (size_t)n;
-	answer[got] = '\0';
-	close(fd);
-	if (strncmp(answer, "HTTP/1.1 ", 9) == 0)
-		status = (int)strtol(answer + 9, NULL, 10);
-	return status;
+	return http_raw(text, strlen(text), answer, sz);
 }
 
 /*
