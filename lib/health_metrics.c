@@ -9,7 +9,8 @@
  * answered request bumps http_requests(route, status), which the
  * exposition reads back: counters shared by all processes and restarts.
  * The rows come ordered by metric, so rendering is one pass that writes
- * each metric's HELP and TYPE before its rows.
+ * each metric's HELP and TYPE before its rows.  storyjobs_build_info is
+ * constant for the program, so it is written first without the database.
  */
 #include <stdio.h>
 #include <string.h>
@@ -139,7 +140,12 @@ health_metrics(struct db *db, struct buf *b)
 
 	if ((e = db_exec(db, &st_metrics, NULL, &res)) != SJ_OK)
 		return e;
-	e = render(res, b);
+	e = buf_addstr(b, "# HELP storyjobs_build_info The running version.\n"
+			  "# TYPE storyjobs_build_info gauge\n"
+			  "storyjobs_build_info{version=\"" PACKAGE_VERSION
+			  "\"} 1\n");
+	if (e == SJ_OK)
+		e = render(res, b);
 	PQclear(res);
 	return e;
 }

@@ -273,7 +273,9 @@ test_metrics(void **state)
 	    "storyjobs_job_duration_seconds_count 1\n",
 	    "storyjobs_worker_last_heartbeat_seconds{worker=\"ops-test-"
 	    "worker\"}",
-	    "storyjobs_http_requests_total{route=\"/api/jobs/health\""};
+	    "storyjobs_http_requests_total{route=\"/api/jobs/health\"",
+	    "# TYPE storyjobs_build_info gauge\n"
+	    "storyjobs_build_info{version=\"" PACKAGE_VERSION "\"} 1\n"};
 	struct resp r;
 
 	(void)state;
