@@ -73,7 +73,7 @@ done < <(find "$DEST" -type f -print0)
 
 # 2. nginx: the pieces in a Debian-shaped nginx.conf.
 for f in conf.d/storyjobs.conf sites-available/storyjobs \
-	snippets/storyjobs-page.conf; do
+	snippets/storyjobs-page.conf snippets/storyjobs-metrics-allow.conf; do
 	[ -s "$NGXCONF/$f" ] || {
 		echo "FAIL: $NGXCONF/$f not installed" >&2
 		fail=1
@@ -105,6 +105,66 @@ EOF
 if ! "$NGINX" -t -q -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
 	-e "$SCRATCH/log/error.log"; then
 	echo "FAIL: nginx -t rejected the installed site" >&2
+	fail=1
+fi
+
+# 2b. /metrics answers only the addresses of the installed allow snippet:
+# the site, listening on 127.0.0.1, asked from 127.0.0.1 and from
+# 127.0.0.2 (both loopback; curl --interface picks the source), denies
+# 127.0.0.2 (the site answers its 403 as 404, and nginx logs "access
+# forbidden by rule") and lets 127.0.0.1 through to the FastCGI socket
+# (502: no program runs here); once the snippet allows 127.0.0.2, it goes
+# through too.
+NGX_PID=
+ngx_start() {
+	"$NGINX" -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
+		-e "$SCRATCH/log/error.log" && NGX_PID=$(cat "$SCRATCH/nginx.pid")
+}
+ngx_stop() {
+	[ -n "$NGX_PID" ] || return 0
+	kill "$NGX_PID" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$NGX_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	NGX_PID=
+}
+trap 'ngx_stop; rm -rf "$SCRATCH"' EXIT
+metrics_code() {
+	curl -s --noproxy '*' -o /dev/null -w '%{http_code}' \
+		--interface "$1" "http://127.0.0.1:$PORT/metrics" || true
+}
+expect_metrics() {
+	local got
+	got=$(metrics_code "$1")
+	[ "$got" = "$2" ] || {
+		echo "FAIL: /metrics from $1 answered $got, expected $2 ($3)" >&2
+		fail=1
+	}
+}
+PORT=$((20000 + RANDOM % 20000))
+SITE=$NGXCONF/sites-available/storyjobs
+ALLOW=$NGXCONF/snippets/storyjobs-metrics-allow.conf
+sed -i "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$PORT;|" "$SITE"
+if grep -q "listen 127.0.0.1:$PORT;" "$SITE" && ngx_start; then
+	expect_metrics 127.0.0.1 502 "loopback is allowed as installed"
+	expect_metrics 127.0.0.2 404 "an address not in the snippet"
+	grep -q 'access forbidden by rule, client: 127.0.0.2' \
+		"$SCRATCH/log/error.log" || {
+		echo "FAIL: nginx did not log 127.0.0.2 as denied" >&2
+		fail=1
+	}
+	ngx_stop
+	printf 'allow 127.0.0.2;\n' >>"$ALLOW"
+	if ngx_start; then
+		expect_metrics 127.0.0.2 502 "an address added to the snippet"
+		ngx_stop
+	else
+		echo "FAIL: nginx did not start with 127.0.0.2 allowed" >&2
+		fail=1
+	fi
+else
+	echo "FAIL: the installed site could not be started on port $PORT" >&2
 	fail=1
 fi
 

@@ -410,6 +410,8 @@ sj_nginx_render() {
 	done
 	chmod -R a+rX,go-w "$state/web"
 	cp "$tpldir/storyjobs-http.conf" "$state/storyjobs-http.conf"
+	cp "$tpldir/storyjobs-metrics-allow.conf" \
+		"$state/storyjobs-metrics-allow.conf"
 	for f in dev-nginx:nginx storyjobs-site:storyjobs-site \
 		storyjobs-page:storyjobs-page; do
 		sed -e "s|@LISTEN@|127.0.0.1:$port|g" \
@@ -417,6 +419,7 @@ sj_nginx_render() {
 			-e "s|@RUN@|$run|g" -e "s|@MEDIA_DIR@|$media|g" \
 			-e "s|@WEB_DIR@|$state/web|g" \
 			-e "s|@PAGE_CONF@|$state/storyjobs-page.conf|g" \
+			-e "s|@METRICS_ALLOW@|$state/storyjobs-metrics-allow.conf|g" \
 			-e "s|@ACCESS_LOG@|$state/access.log|g" \
 			-e "s|@EXTRA@|$state/extra-*.conf|g" \
 			"$tpldir/${f%%:*}.conf.in" >"$state/${f#*:}.conf"
