@@ -11,7 +11,9 @@
  * passed the guard count against it, so strangers cannot starve the cron.
  *
  * A tick is a sequence of single statements, each idempotent under
- * concurrency: job_maintain (expired leases, timeouts), the forced job's
+ * concurrency: job_maintain (expired leases, timeouts), housekeeping
+ * (expired sessions deleted; unlinking a stale temporary file twice is
+ * harmless), the forced job's
  * move to the front (an UPDATE of one pending row), pruning with SKIP
  * LOCKED batches, and one final statement that counts the due work and
  * sends one NOTIFY.  Two ticks at once therefore never double an effect:
@@ -234,6 +236,7 @@ read_opts(struct req *r, struct tick_opts *o)
 
 struct tick_result {
 	struct job_maint m;
+	struct housekeep h;
 	long long cleaned, processed, depth;
 };
 
@@ -243,7 +246,8 @@ tick(struct req *r, const struct tick_opts *o, struct tick_result *t)
 	enum sj_err e;
 
 	memset(t, 0, sizeof(*t));
-	if ((e = job_maintain(r->db, &t->m)) != SJ_OK)
+	if ((e = job_maintain(r->db, &t->m)) != SJ_OK ||
+	    (e = health_housekeep(r->db, r->cfg->media_dir, &t->h)) != SJ_OK)
 		return e;
 	if (o->force && o->job_id[0] != '\0' &&
 	    (e = job_force(r->db, o->job_id)) != SJ_OK)

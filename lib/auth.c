@@ -520,3 +520,21 @@ auth_logout(struct db *db, const char *authorization)
 	PQclear(r);
 	return e;
 }
+
+/* Sessions past their expiry can never authenticate again. */
+static const struct db_stmt st_expire = {
+    "auth_sessions_expire", "DELETE FROM sessions WHERE expires_at < now()", 0};
+
+enum sj_err
+auth_sessions_expire(struct db *db, long long *deleted)
+{
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	*deleted = 0;
+	if ((e = db_exec(db, &st_expire, NULL, &r)) != SJ_OK)
+		return e;
+	*deleted = db_rows(r);
+	PQclear(r);
+	return SJ_OK;
+}

@@ -66,5 +66,7 @@ enum sj_err auth_hash_password(const char *pw, char out[AUTH_HASH_MAX]) SJ_WUR;
 enum sj_err auth_verify_password(const char *pw, const char *stored) SJ_WUR;
 /* Revokes the session of the header's token; SJ_ENOTFOUND if none. */
 enum sj_err auth_logout(struct db *db, const char *authorization) SJ_WUR;
+/* Deletes every session past its expiry; *deleted receives the count. */
+enum sj_err auth_sessions_expire(struct db *db, long long *deleted) SJ_WUR;
 
 #endif

@@ -17,11 +17,13 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "health.h"
 #include "job.h"
 #include "jsonv.h"
 #include "log.h"
+#include "media.h"
 #include "num.h"
 
 #define WORKER_LIVE_S "60"
@@ -446,4 +448,20 @@ health_count_requests(struct db *db, const struct http_count *c, size_t n)
 	buf_free(&statuses);
 	buf_free(&counts);
 	return e;
+}
+
+/* A media folder that cannot be read is a warning, not a failed pass. */
+enum sj_err
+health_housekeep(struct db *db, const char *media_dir, struct housekeep *out)
+{
+	enum sj_err e;
+
+	memset(out, 0, sizeof(*out));
+	if ((e = auth_sessions_expire(db, &out->sessions)) != SJ_OK)
+		return e;
+	if (media_dir != NULL && media_dir[0] != '\0' &&
+	    media_sweep_tmp(media_dir, HEALTH_TMP_MAX_AGE_S, &out->tmpfiles) !=
+		SJ_OK)
+		log_warn("housekeeping: %s not swept", media_dir);
+	return SJ_OK;
 }

@@ -44,6 +44,16 @@ enum sj_err health_check_short(struct db *db, const struct cfg *c,
 enum sj_err health_prune(struct db *db, int64_t days, long max_batches,
 			 long long *deleted) SJ_WUR;
 
+/* Housekeeping beside job_maintain, for `storyjobsctl maintain` and the
+ * cron tick: expired sessions deleted, and media_write's temporary files
+ * in media_dir older than HEALTH_TMP_MAX_AGE_S removed. */
+#define HEALTH_TMP_MAX_AGE_S 3600
+struct housekeep {
+	long long sessions, tmpfiles;
+};
+enum sj_err health_housekeep(struct db *db, const char *media_dir,
+			     struct housekeep *out) SJ_WUR;
+
 /*
  * Appends the Prometheus text exposition of /metrics to b (one
  * statement); SJ_ETOOBIG when it outgrows b's cap.

@@ -1,9 +1,11 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -209,4 +211,42 @@ media_cache_put(struct db *db, const char *name, const char *url)
 	const char *params[2] = {name, url};
 
 	return db_exec(db, &st_cache_put, params, NULL);
+}
+
+/* Removes dir/name when it is a stale temporary file: 1 removed, 0 not. */
+static int
+sweep_one(int dfd, const char *name, time_t cutoff)
+{
+	struct stat st;
+
+	if (strncmp(name, ".tmp-", 5) != 0)
+		return 0;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(st.st_mode) || st.st_mtime >= cutoff)
+		return 0;
+	if (unlinkat(dfd, name, 0) != 0) {
+		log_warn("media sweep: %s: %s", name, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+enum sj_err
+media_sweep_tmp(const char *dir, long max_age_s, long long *removed)
+{
+	time_t cutoff = time(NULL) - max_age_s;
+	struct dirent *de;
+	DIR *d;
+
+	*removed = 0;
+	if ((d = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return SJ_OK;
+		log_warn("media sweep: %s: %s", dir, strerror(errno));
+		return SJ_EIO;
+	}
+	while ((de = readdir(d)) != NULL)
+		*removed += sweep_one(dirfd(d), de->d_name, cutoff);
+	closedir(d);
+	return SJ_OK;
 }

@@ -20,6 +20,14 @@
 enum sj_err media_write(const char *dir, const char *name, const void *data,
 			size_t len) SJ_WUR;
 bool media_exists(const char *dir, const char *name);
+/*
+ * Removes the temporary files media_write leaves behind when a process
+ * dies mid-write (".tmp-*" regular files) last modified more than
+ * max_age_s seconds ago; real media (no leading dot) are never touched.
+ * *removed receives the count.  A missing dir is not an error.
+ */
+enum sj_err media_sweep_tmp(const char *dir, long max_age_s,
+			    long long *removed) SJ_WUR;
 /* Writes "<PUBLIC_BASE_URL>/media/<name>" into out. */
 enum sj_err media_url(const struct cfg *c, const char *name, char *out,
 		      size_t outsz) SJ_WUR;

@@ -16,7 +16,8 @@
  *                                          (--conf: as storyjobs.conf,
  *                                          --man: as storyjobs.conf(5))
  *   storyjobsctl maintain                  one maintenance pass (leases,
- *                                          timeouts)
+ *                                          timeouts, expired sessions,
+ *                                          stale media temporary files)
  *   storyjobsctl user ...                  accounts (tools/ctl_users.c)
  *   storyjobsctl health | prune ...        operations (tools/ctl_ops.c)
  *   storyjobsctl jobs ...                  jobs (tools/ctl_jobs.c)
@@ -36,6 +37,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "db.h"
+#include "health.h"
 #include "job.h"
 #include "log.h"
 #include "migrate.h"
@@ -141,14 +143,17 @@ cmd_check_config(int argc, char **argv)
 }
 
 static int
-cmd_maintain(struct db *db)
+cmd_maintain(struct db *db, const struct cfg *c)
 {
 	struct job_maint m;
+	struct housekeep h;
 
-	if (job_maintain(db, &m) != SJ_OK)
+	if (job_maintain(db, &m) != SJ_OK ||
+	    health_housekeep(db, c->media_dir, &h) != SJ_OK)
 		return 1;
-	printf("requeued %ld, abandoned %ld, timed out %ld\n", m.requeued,
-	       m.abandoned, m.timed_out);
+	printf("requeued %ld, abandoned %ld, timed out %ld, expired sessions "
+	       "%lld, temporary files %lld\n",
+	       m.requeued, m.abandoned, m.timed_out, h.sessions, h.tmpfiles);
 	return 0;
 }
 
@@ -188,7 +193,7 @@ main(int argc, char **argv)
 	else if ((rc = schema_refused(db)) != 0)
 		; /* said why */
 	else if (strcmp(argv[1], "maintain") == 0)
-		rc = cmd_maintain(db);
+		rc = cmd_maintain(db, &c);
 	else if (strcmp(argv[1], "user") == 0)
 		rc = ctl_users(db, &c, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "health") == 0 ||

@@ -340,6 +340,7 @@ test_cron_unauthorized(void **state)
 	resp_free(&r);
 }
 
+/* The tick's housekeeping deletes an expired session, keeps a live one. */
 static void
 test_cron_tick(void **state)
 {
@@ -347,8 +348,25 @@ test_cron_tick(void **state)
 	struct resp r;
 
 	(void)state;
+	sql("WITH u AS (INSERT INTO users (email, password_hash, role) VALUES "
+	    "('ops-hk@example.com', 'x', 'user') RETURNING id) INSERT INTO "
+	    "sessions (token_hash, user_id, expires_at) SELECT "
+	    "sha256(convert_to(t, 'UTF8')), id, now() + d FROM u, (VALUES "
+	    "('hk-live', interval '1 hour'), ('hk-gone', interval '-1 "
+	    "second')) "
+	    "AS v (t, d)");
 	cron("/api/cron/process-jobs", secret(), "", &r);
 	assert_int_equal(r.status, 200);
+	assert_int_equal(
+	    sql_ll("SELECT count(*) FROM sessions s JOIN users u "
+		   "ON u.id = s.user_id WHERE u.email = "
+		   "'ops-hk@example.com' AND s.expires_at > now()"),
+	    1);
+	assert_int_equal(sql_ll("SELECT count(*) FROM sessions s JOIN users u "
+				"ON u.id = s.user_id WHERE u.email = "
+				"'ops-hk@example.com'"),
+			 1);
+	sql("DELETE FROM users WHERE email = 'ops-hk@example.com'");
 	assert_non_null(jstr(r.json, "timestamp"));
 	assert_true(jint(r.json, "processed") >= 0);
 	assert_true(jint(r.json, "requeued") >= 0);

@@ -2,20 +2,27 @@
  * Users, passwords and sessions against a real PostgreSQL: the stored
  * hash format, verification, length caps, case-insensitive uniqueness,
  * login failures that look alike (same answer, similar time), tokens that
- * resolve, expire and are revoked.
+ * resolve, expire and are revoked; housekeeping deletes expired sessions
+ * and stale temporary files of the media folder.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "auth.h"
+#include "health.h"
+#include "media.h"
 #include "testdb.h"
 
 static struct cfg cfg;
@@ -263,6 +270,94 @@ test_expired_token(void **state)
 	assert_int_equal(auth_logout(db, h), SJ_ENOTFOUND);
 }
 
+/* A file in dir with mtime age_s seconds ago. */
+static void
+aged_file(const char *dir, const char *name, long age_s)
+{
+	char path[512];
+	struct timespec ts[2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	assert_true(fputs("x", f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age_s;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static bool
+present(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* Removes the files test_housekeep made, then dir. */
+static void
+rm_files(const char *dir)
+{
+	static const char *const names[] = {
+	    ".tmp-img_a.png-12-0", ".tmp-img_b.png-12-1", "img_c.png", ".keep"};
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		(void)unlink(path);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/*
+ * Of three sessions, the expired one deleted and the two live ones kept; in the
+ * media folder a temporary file two hours old removed, and a fresh one, an old
+ * real medium and an old dot file of another kind kept.
+ */
+static void
+test_housekeep(void **state)
+{
+	char token[AUTH_TOKEN_MAX], h[128], dir[] = "/tmp/sj-hk-XXXXXX";
+	struct housekeep hk;
+	struct user u;
+
+	(void)state;
+	add_user("hk@example.com", "password1", ROLE_USER, &u);
+	login_ok("hk@example.com", "password1", token, &u);
+	login_ok("hk@example.com", "password1", token, &u);
+	login_ok("hk@example.com", "password1", token, &u);
+	bearer(token, h, sizeof(h));
+	testdb_sql(side, "UPDATE sessions SET expires_at = now() - interval "
+			 "'1 second' WHERE ctid = (SELECT min(ctid) FROM "
+			 "sessions)");
+	assert_non_null(mkdtemp(dir));
+	aged_file(dir, ".tmp-img_a.png-12-0", 7200);
+	aged_file(dir, ".tmp-img_b.png-12-1", 60);
+	aged_file(dir, "img_c.png", 7200);
+	aged_file(dir, ".keep", 7200);
+	assert_int_equal(health_housekeep(db, dir, &hk), SJ_OK);
+	assert_int_equal(hk.sessions, 1);
+	assert_int_equal(hk.tmpfiles, 1);
+	assert_int_equal(sql_ll("SELECT count(*) FROM sessions WHERE "
+				"expires_at < now()"),
+			 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM sessions"), 2);
+	assert_int_equal(auth_bearer(db, h, &u), SJ_OK);
+	assert_false(present(dir, ".tmp-img_a.png-12-0"));
+	assert_true(present(dir, ".tmp-img_b.png-12-1"));
+	assert_true(present(dir, "img_c.png"));
+	assert_true(present(dir, ".keep"));
+	/* a second pass finds nothing; a missing folder is no error */
+	assert_int_equal(health_housekeep(db, dir, &hk), SJ_OK);
+	assert_int_equal(hk.sessions + hk.tmpfiles, 0);
+	assert_int_equal(media_sweep_tmp("/nonexistent/sj-hk", 1, &hk.tmpfiles),
+			 SJ_OK);
+	rm_files(dir);
+}
+
 static void
 test_logout_revokes(void **state)
 {
@@ -376,6 +471,7 @@ main(void)
 	    cmocka_unit_test_setup(test_bearer_malformed, fresh),
 	    cmocka_unit_test_setup(test_expired_token, fresh),
 	    cmocka_unit_test_setup(test_logout_revokes, fresh),
+	    cmocka_unit_test_setup(test_housekeep, fresh),
 	    cmocka_unit_test_setup(test_set_password_revokes, fresh),
 	    cmocka_unit_test_setup(test_login_timing, fresh),
 	};
