@@ -481,11 +481,9 @@ msg_text(const char *msg, char out[JOB_MSG_MAX + 1])
 	memcpy(out, msg, n);
 	out[n] = '\0';
 	for (size_t i = 0; i < n;) {
-		size_t k = 1;
+		size_t k = jv_utf8_seq(out + i, n - i);
 
-		while (k <= 4 && i + k <= n && !jv_utf8_valid(out + i, k))
-			k++;
-		if (k > 4 || i + k > n)
+		if (k == 0)
 			out[i++] = '?';
 		else
 			i += k;

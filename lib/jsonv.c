@@ -104,15 +104,16 @@ json_lex_ok(const char *buf, size_t len)
 }
 
 /*
- * The length of the well-formed sequence at s (n > 0 bytes left), 0 when
+ * The length of the well-formed sequence at buf (n > 0 bytes left), 0 when
  * it is not one.  The lead byte gives the length; the second byte's range
  * depends on the lead, which is where overlongs (E0, F0), surrogates (ED)
  * and code points past U+10FFFF (F4) are told apart; the others are plain
  * continuation bytes.
  */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+size_t
+jv_utf8_seq(const char *buf, size_t n)
 {
+	const unsigned char *s = (const unsigned char *)buf;
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t len;
 
@@ -145,11 +146,10 @@ utf8_seq(const unsigned char *s, size_t n)
 bool
 jv_utf8_valid(const char *buf, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)buf;
 	size_t i = 0, n;
 
 	while (i < len) {
-		if ((n = utf8_seq(s + i, len - i)) == 0)
+		if ((n = jv_utf8_seq(buf + i, len - i)) == 0)
 			return false;
 		i += n;
 	}
@@ -205,10 +205,12 @@ utf8_put4(char *out, long cp)
  * Walks the escapes in the strings of buf, text json_lex_ok() accepted.
  * -1: an unpaired surrogate escape, i.e. a high half (\uD800-\uDBFF) not
  * followed at once by a low half (\uDC00-\uDFFF), or a low half on its
- * own.  Otherwise the number of pairs; when out is not NULL (len bytes)
- * the text is copied there with each pair written as the UTF-8 bytes of
- * its code point and *outlen is set.  Other bad escapes are left to the
- * tokener.
+ * own; -2: a \u0000 in a string or a key (json-c keeps a key only up to
+ * it, so {"a\u0000b":1} would silently become {"a":1}).  Otherwise the number
+ * of pairs json-c would decode wrongly (code points whose low 16 bits are
+ * D800-DFFF); when out is not NULL (len bytes) the text is copied there with
+ * each pair written as the UTF-8 bytes of its code point and *outlen is set.
+ * Other bad escapes are left to the tokener.
  */
 static long
 json_pairs(const char *buf, size_t len, char *out, size_t *outlen)
@@ -225,18 +227,22 @@ json_pairs(const char *buf, size_t len, char *out, size_t *outlen)
 			continue;
 		}
 		hi = u_escape(buf, len, i);
+		if (hi == 0)
+			return -2; /* json-c would cut a key there */
 		lo = hi >= 0xd800 && hi <= 0xdbff ? u_escape(buf, len, i + 6)
 						  : -1;
 		if ((hi >= 0xdc00 && hi <= 0xdfff) ||
 		    (hi >= 0xd800 && hi <= 0xdbff &&
 		     (lo < 0xdc00 || lo > 0xdfff)))
 			return -1;
-		if (lo >= 0 && out != NULL)
-			utf8_put4(out + o, 0x10000 + ((hi - 0xd800) << 10) +
-					       (lo - 0xdc00));
 		if (lo >= 0) {
+			long cp =
+			    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+
+			if (out != NULL)
+				utf8_put4(out + o, cp);
 			o += 4;
-			pairs++;
+			pairs += (cp & 0xf800) == 0xd800;
 			i += 11;
 			continue;
 		}
@@ -254,7 +260,8 @@ json_pairs(const char *buf, size_t len, char *out, size_t *outlen)
  * The checks on the raw text before the tokener.  json-c 0.16 decodes the
  * pairs of U+xD800-U+xDFFF in every plane above the first (U+1D800,
  * U+2D800, ...) to U+FFFD, so a text with pairs is parsed from *copy
- * (malloced, the caller frees), where each pair is its UTF-8 bytes.
+ * (malloced, the caller frees), where each pair is its UTF-8 bytes; text
+ * whose pairs json-c decodes right (an emoji, say) is parsed as it is.
  */
 static enum sj_err
 json_text_ok(const char **buf, size_t *len, char **copy, const char **why)
@@ -269,7 +276,8 @@ json_text_ok(const char **buf, size_t *len, char **copy, const char **why)
 		return SJ_EINVAL;
 	}
 	if ((pairs = json_pairs(*buf, *len, NULL, NULL)) < 0) {
-		*why = "Unpaired surrogate escape in JSON string";
+		*why = pairs == -2 ? "Strings must not contain NUL characters"
+				   : "Unpaired surrogate escape in JSON string";
 		return SJ_EINVAL;
 	}
 	if (pairs == 0)
@@ -292,8 +300,8 @@ json_tokenize(const char *buf, size_t len, int max_depth,
 
 	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
 		return SJ_ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-					JSON_TOKENER_VALIDATE_UTF8);
+	/* the text is valid UTF-8 already (json_text_ok), by stricter rules */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	*o = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
@@ -301,8 +309,6 @@ json_tokenize(const char *buf, size_t len, int max_depth,
 	if (jerr != json_tokener_success || *o == NULL) {
 		if (jerr == json_tokener_error_depth)
 			*why = "JSON nested too deeply";
-		else if (jerr == json_tokener_error_parse_utf8_string)
-			*why = "Invalid UTF-8 in JSON";
 		json_object_put(*o);
 		*o = NULL;
 		return SJ_EINVAL;

@@ -33,6 +33,12 @@
 bool jv_utf8_valid(const char *buf, size_t len);
 
 /*
+ * The length of the one well-formed sequence (by jv_utf8_valid's rules)
+ * at the start of the n > 0 bytes at buf, 0 when there is none.
+ */
+size_t jv_utf8_seq(const char *buf, size_t n);
+
+/*
  * The length of the longest prefix of the len bytes at s that is at most
  * max bytes and does not end inside a UTF-8 sequence: where text that was
  * valid is cut to a size, so the cut piece stays valid (a message for

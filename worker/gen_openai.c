@@ -158,11 +158,9 @@ copy_str(struct json_object *src, const char *key, size_t max, const char *dflt,
 		s = dflt;
 	if (s == NULL || s[0] == '\0')
 		return SJ_EINVAL;
-	return json_object_object_add(dst, key,
-				      json_object_new_string_len(
-					  s, (int)sent_clip(s, strlen(s), max)))
-		   ? SJ_ENOMEM
-		   : SJ_OK;
+	return jv_add(
+	    dst, key,
+	    json_object_new_string_len(s, (int)sent_clip(s, strlen(s), max)));
 }
 
 /* A checked, normalised copy of one scene. */

@@ -89,6 +89,8 @@ test_json_rejects(void **state)
 	    {"{\"a\":1e999}", 11, "Numbers must be finite"},
 	    {"{\"a\":\"\\u0000\"}", 14,
 	     "Strings must not contain NUL characters"},
+	    {"{\"a\\u0000b\":1}", 14,
+	     "Strings must not contain NUL characters"},
 	    {"{\"a\":\"\xff\"}", 8, "Invalid UTF-8 in JSON"},
 	    {"{\"a\":\"\xc3\x28\"}", 9, "Invalid UTF-8 in JSON"},
 	    {"{\"a\":1}\0", 8, "Malformed JSON"},
