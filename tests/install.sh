@@ -25,7 +25,9 @@ BUILD=$(cd "${1:-.}" && pwd)
 	echo "install.sh: $BUILD is not a configured build folder" >&2
 	exit 1
 }
-NGINX=${SJ_NGINX:-/usr/sbin/nginx}
+# shellcheck source=tools/stack.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/stack.sh"
+NGINX=$SJ_NGINX
 
 # mkvar NAME: the build's value of a make variable, fully expanded.
 mkvar() {
@@ -115,19 +117,19 @@ fi
 # forbidden by rule") and lets 127.0.0.1 through to the FastCGI socket
 # (502: no program runs here); once the snippet allows 127.0.0.2, it goes
 # through too.
-NGX_PID=
+# nginx daemonises: it is up once its pid file names a running process.
 ngx_start() {
+	local i
 	"$NGINX" -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
-		-e "$SCRATCH/log/error.log" && NGX_PID=$(cat "$SCRATCH/nginx.pid")
-}
-ngx_stop() {
-	[ -n "$NGX_PID" ] || return 0
-	kill "$NGX_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$NGX_PID" 2>/dev/null || break
+		-e "$SCRATCH/log/error.log" || return 1
+	for ((i = 0; i < 50; i++)); do
+		sj_pid_alive "$SCRATCH/nginx.pid" && return 0
 		sleep 0.1
 	done
-	NGX_PID=
+	return 1
+}
+ngx_stop() {
+	sj_stop_pidfile "$SCRATCH/nginx.pid"
 }
 trap 'ngx_stop; rm -rf "$SCRATCH"' EXIT
 metrics_code() {
@@ -142,7 +144,8 @@ expect_metrics() {
 		fail=1
 	}
 }
-PORT=$((20000 + RANDOM % 20000))
+PORT=
+sj_free_port PORT
 SITE=$NGXCONF/sites-available/storyjobs
 ALLOW=$NGXCONF/snippets/storyjobs-metrics-allow.conf
 sed -i "s|^\([[:space:]]*\)listen 80;|\1listen 127.0.0.1:$PORT;|" "$SITE"

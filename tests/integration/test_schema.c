@@ -298,6 +298,52 @@ test_status_and_dry_run(void **state)
 }
 
 /*
+ * Another session takes a lock with lock_sql inside a transaction; a
+ * migrate from dir that may try twice gives up on it (exit 1) and says
+ * so.  Returns the holder, still in its transaction.
+ */
+static PGconn *
+blocked_gives_up(const char *dir, const char *lock_sql, char *out)
+{
+	PGconn *holder = PQconnectdb(old_url);
+
+	assert_int_equal(PQstatus(holder), CONNECTION_OK);
+	sql_on(holder, lock_sql);
+	assert_int_equal(ctl(out, "migrate", "--sql-dir", dir, "--lock-timeout",
+			     "200", "--attempts", "2"),
+			 1);
+	expect_has(out, "waited 200 ms for a lock (try 1 of 2)");
+	expect_has(out, "gave up after 2 tries");
+	return holder;
+}
+
+/*
+ * A migrate from dir that may try six times, while holder commits after
+ * 900 ms: it succeeds on a later try.  holder is finished.
+ */
+static void
+freed_while_waiting(const char *dir, PGconn *holder, char *out)
+{
+	const char *argv[] = {getenv("STORYJOBSCTL"),
+			      "migrate",
+			      "--sql-dir",
+			      dir,
+			      "--lock-timeout",
+			      "200",
+			      "--attempts",
+			      "6",
+			      NULL};
+	int fd = -1;
+	pid_t pid = spawn(argv, &fd);
+
+	usleep(900 * 1000);
+	sql_on(holder, "COMMIT");
+	assert_int_equal(finish(pid, fd, out), 0);
+	expect_has(out, "(try 1 of 6); trying again in 500 ms");
+	PQfinish(holder);
+}
+
+/*
  * 007 against a table another session holds: gives up after its tries
  * with nothing applied; then succeeds when the lock goes during a retry.
  */
@@ -305,43 +351,23 @@ static void
 test_lock_timeout_retry(void **state)
 {
 	static char out[OUT_MAX];
-	const char *argv[] = {getenv("STORYJOBSCTL"),
-			      "migrate",
-			      "--sql-dir",
-			      SJ_SRC_SQL,
-			      "--lock-timeout",
-			      "200",
-			      "--attempts",
-			      "6",
-			      NULL};
-	PGconn *holder = PQconnectdb(old_url);
-	int fd = -1;
-	pid_t pid;
+	PGconn *holder;
 
 	(void)state;
-	assert_int_equal(PQstatus(holder), CONNECTION_OK);
-	sql_on(holder, "BEGIN; LOCK TABLE jobs IN ACCESS SHARE MODE");
-	assert_int_equal(ctl(out, "migrate", "--sql-dir", SJ_SRC_SQL,
-			     "--lock-timeout", "200", "--attempts", "2"),
-			 1);
+	holder = blocked_gives_up(
+	    SJ_SRC_SQL, "BEGIN; LOCK TABLE jobs IN ACCESS SHARE MODE", out);
 	expect_has(out, "007_bytewise_keys.sql: waited 200 ms for a lock "
 			"(try 1 of 2)");
-	expect_has(out, "gave up after 2 tries");
 	assert_int_equal(old_ll("SELECT count(*) FROM schema_migrations"), 6);
 	assert_int_equal(old_ll("SELECT count(*) FROM pg_type WHERE typname = "
 				"'job_id'"),
 			 0);
 	/* the same with the lock released while it waits to try again */
-	pid = spawn(argv, &fd);
-	usleep(900 * 1000);
-	sql_on(holder, "COMMIT");
-	assert_int_equal(finish(pid, fd, out), 0);
-	expect_has(out, "(try 1 of 6); trying again in 500 ms");
+	freed_while_waiting(SJ_SRC_SQL, holder, out);
 	expect_has(out, "applied migration 007_bytewise_keys.sql");
 	expect_has(out, "migrations applied: 1");
 	assert_int_equal(old_ll("SELECT max(version) FROM schema_migrations"),
 			 7);
-	PQfinish(holder);
 	assert_int_equal(ctl(out, "migrate", "--status", "--sql-dir",
 			     SJ_SRC_SQL, NULL, NULL, NULL),
 			 0);
@@ -364,34 +390,13 @@ static void
 test_migration_lock_retry(void **state)
 {
 	static char out[OUT_MAX];
-	const char *argv[] = {getenv("STORYJOBSCTL"),
-			      "migrate",
-			      "--sql-dir",
-			      dir6,
-			      "--lock-timeout",
-			      "200",
-			      "--attempts",
-			      "6",
-			      NULL};
-	PGconn *holder = PQconnectdb(old_url);
-	int fd = -1;
-	pid_t pid;
+	PGconn *holder;
 
 	(void)state;
-	assert_int_equal(PQstatus(holder), CONNECTION_OK);
-	sql_on(holder, "BEGIN; SELECT pg_advisory_xact_lock(7271720415)");
-	assert_int_equal(ctl(out, "migrate", "--sql-dir", dir6,
-			     "--lock-timeout", "200", "--attempts", "2"),
-			 1);
-	expect_has(out, "waited 200 ms for a lock (try 1 of 2)");
-	expect_has(out, "gave up after 2 tries");
-	pid = spawn(argv, &fd);
-	usleep(900 * 1000);
-	sql_on(holder, "COMMIT");
-	assert_int_equal(finish(pid, fd, out), 0);
-	expect_has(out, "(try 1 of 6); trying again in 500 ms");
+	holder = blocked_gives_up(
+	    dir6, "BEGIN; SELECT pg_advisory_xact_lock(7271720415)", out);
+	freed_while_waiting(dir6, holder, out);
 	expect_has(out, "migrations applied: 0");
-	PQfinish(holder);
 	assert_int_equal(old_ll("SELECT count(*) FROM schema_migrations"), 6);
 }
 
