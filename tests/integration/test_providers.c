@@ -866,6 +866,8 @@ test_worker_model_check(void **state)
 			    "shuts down on 2099-01-01",
 			    10000));
 	assert_int_equal(fake_models_calls(&fk), 1);
+	/* its handlers are set once it runs: before that, TERM is default */
+	assert_true(log_has(path, "listening on", 10000));
 	assert_int_equal(stop_sig(w, SIGTERM), 0);
 
 	/*
