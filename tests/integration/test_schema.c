@@ -34,6 +34,12 @@
 #include "migrate.h"
 
 #define OUT_MAX 16384
+#define STR_(x) STR(x)
+#define STR(x)	#x
+/* What the programs say of the version this build needs. */
+#define NEEDS "this build needs " STR_(MIGRATE_SCHEMA_VERSION)
+/* Migrations after 006, all pending on the old database. */
+#define NEWER (MIGRATE_SCHEMA_VERSION - 6)
 
 /* The migrations of a host before 007 (the database "before an upgrade"). */
 static const char *const old_files[] = {
@@ -257,13 +263,13 @@ test_older_refused(void **state)
 	(void)state;
 	assert_int_equal(old_ll("SELECT max(version) FROM schema_migrations"),
 			 6);
-	expect_all_refuse("database schema version 6, this build needs 7");
+	expect_all_refuse("database schema version 6, " NEEDS);
 	expect_all_refuse("run `storyjobsctl migrate`");
 	assert_int_equal(
 	    ctl(out, "check-config", "--online", NULL, NULL, NULL, NULL, NULL),
 	    78);
-	expect_has(out, "error: database schema version 6, this build needs "
-			"7: the database is older than this build; run "
+	expect_has(out, "error: database schema version 6, " NEEDS
+			": the database is older than this build; run "
 			"`storyjobsctl migrate`");
 }
 
@@ -272,6 +278,7 @@ static void
 test_status_and_dry_run(void **state)
 {
 	static char out[OUT_MAX];
+	char line[80];
 
 	(void)state;
 	assert_int_equal(ctl(out, "migrate", "--status", "--sql-dir",
@@ -280,12 +287,16 @@ test_status_and_dry_run(void **state)
 	expect_has(out, "006 006_noop_type.sql");
 	expect_has(out, "applied 20");
 	expect_has(out, "007 007_bytewise_keys.sql            pending");
-	expect_has(out, "1 pending: run storyjobsctl migrate");
+	snprintf(line, sizeof(line), "%d pending: run storyjobsctl migrate",
+		 NEWER);
+	expect_has(out, line);
 	assert_int_equal(ctl(out, "migrate", "--dry-run", "--sql-dir",
 			     SJ_SRC_SQL, NULL, NULL, NULL),
 			 0);
 	expect_has(out, "007 007_bytewise_keys.sql            would apply");
-	expect_has(out, "1 migration would be applied; nothing was changed");
+	snprintf(line, sizeof(line),
+		 "%d migrations would be applied; nothing was changed", NEWER);
+	expect_has(out, line);
 	assert_null(strstr(out, "006_noop_type.sql"));
 	assert_int_equal(old_ll("SELECT count(*) FROM schema_migrations"), 6);
 	assert_int_equal(old_ll("SELECT count(*) FROM pg_type WHERE typname = "
@@ -351,6 +362,7 @@ static void
 test_lock_timeout_retry(void **state)
 {
 	static char out[OUT_MAX];
+	char line[80];
 	PGconn *holder;
 
 	(void)state;
@@ -365,9 +377,10 @@ test_lock_timeout_retry(void **state)
 	/* the same with the lock released while it waits to try again */
 	freed_while_waiting(SJ_SRC_SQL, holder, out);
 	expect_has(out, "applied migration 007_bytewise_keys.sql");
-	expect_has(out, "migrations applied: 1");
+	snprintf(line, sizeof(line), "migrations applied: %d", NEWER);
+	expect_has(out, line);
 	assert_int_equal(old_ll("SELECT max(version) FROM schema_migrations"),
-			 7);
+			 MIGRATE_SCHEMA_VERSION);
 	assert_int_equal(ctl(out, "migrate", "--status", "--sql-dir",
 			     SJ_SRC_SQL, NULL, NULL, NULL),
 			 0);
@@ -378,7 +391,8 @@ test_lock_timeout_retry(void **state)
 	assert_int_equal(
 	    ctl(out, "check-config", "--online", NULL, NULL, NULL, NULL, NULL),
 	    0);
-	expect_has(out, "ok: database schema version 7");
+	expect_has(out,
+		   "ok: database schema version " STR_(MIGRATE_SCHEMA_VERSION));
 }
 
 /*
@@ -409,7 +423,7 @@ test_newer_refused(void **state)
 	(void)state;
 	old_sql("INSERT INTO schema_migrations (version, name, checksum) "
 		"VALUES (999, '999_future.sql', 'x')");
-	expect_all_refuse("database schema version 999, this build needs 7");
+	expect_all_refuse("database schema version 999, " NEEDS);
 	expect_all_refuse("this binary is older than the database; upgrade "
 			  "it");
 	assert_int_equal(ctl(out, "migrate", "--status", "--sql-dir",

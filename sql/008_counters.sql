@@ -1,0 +1,2 @@
+-- 008: filled in by the change that needs it.
+SELECT 1;

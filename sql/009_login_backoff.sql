@@ -1,0 +1,2 @@
+-- 009: filled in by the change that needs it.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 011: filled in by the change that needs it.
+SELECT 1;
