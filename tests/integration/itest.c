@@ -84,6 +84,16 @@ on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+/* "host!ADDR" for CURLOPT_INTERFACE, or "" for the default source. */
+static char source_if[64];
+
+void
+itest_source(const char *addr)
+{
+	snprintf(source_if, sizeof(source_if), "%s%s", addr ? "host!" : "",
+		 addr ? addr : "");
+}
+
 void
 http(const char *method, const char *path, const char *const *headers,
      const char *body, long len, struct resp *r)
@@ -106,6 +116,8 @@ http(const char *method, const char *path, const char *const *headers,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	if (source_if[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_INTERFACE, source_if);
 	for (; headers != NULL && *headers != NULL; headers++)
 		h = curl_slist_append(h, *headers);
 	h = curl_slist_append(h, "Expect:");

@@ -38,6 +38,12 @@ void itest_done(void);
  */
 void http(const char *method, const char *path, const char *const *headers,
 	  const char *body, long len, struct resp *r);
+/*
+ * Sends the requests of http() and its wrappers from the loopback address
+ * addr (e.g. "127.0.0.2": nginx sees it as REMOTE_ADDR), or from the
+ * default address again when addr is NULL.
+ */
+void itest_source(const char *addr);
 /* POST a JSON body, with an optional Bearer token. */
 void http_json(const char *method, const char *path, const char *token,
 	       const char *body, struct resp *r);
