@@ -275,7 +275,12 @@ static const char *const type_names[JOB_TYPE_MAX] = {
 static const char *const type_keys[JOB_TYPE_MAX] = {
     "STORYBOOK",  "AUTO_STORY",	      "SCENES",
     "CARTOONIZE", "IMAGE_GENERATION", "NOOP"};
-/* CONTRACT section 1: timeout, max retries, priority, concurrency, est. */
+/*
+ * CONTRACT section 1: timeout, max retries, priority, concurrency, est.;
+ * then the paid calls a job may make: what its largest input needs (a
+ * book of STORYBOOK_MAX_SCENES pictures and its few text calls; two or
+ * three calls for the others) with room for the calls its retries repeat.
+ */
 static const struct cfg_type type_defaults[JOB_TYPE_MAX] = {
     [JOB_STORYBOOK] = {20 * 60, 2, 2, 2, 8 * 60},
     [JOB_AUTO_STORY] = {15 * 60, 3, 3, 2, 6 * 60},
@@ -406,6 +411,11 @@ distance(const char *a, const char *b)
 		prev[j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
 		cur[0] = (int)i;
+    {"MAX_CALLS",
+     offsetof(struct cfg_type, max_calls),
+     "paid provider calls one job may make over all its tries; past it the "
+     "job fails with QUOTA_EXCEEDED",
+     {0, 10000, "maxCalls", ""}},
 		for (size_t j = 1; j <= lb; j++) {
 			int d = prev[j - 1] + (a[i - 1] != b[j - 1]);
 

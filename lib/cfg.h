@@ -45,6 +45,7 @@ struct cfg_type {
 	int64_t priority;	/* JOB_<TYPE>_PRIORITY; lower runs first */
 	int64_t concurrency;	/* JOB_<TYPE>_CONCURRENCY */
 	int64_t est_duration_s; /* JOB_<TYPE>_ESTIMATED_SECONDS */
+	int64_t max_calls;	/* JOB_<TYPE>_MAX_CALLS: paid calls, all tries */
 };
 
 struct cfg {

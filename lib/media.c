@@ -179,40 +179,6 @@ media_read(const char *dir, const char *name, size_t max, struct buf *out)
 	return e;
 }
 
-static const struct db_stmt st_cache_get = {
-    "media_cache_get", "SELECT url FROM media_cache WHERE name = $1", 1};
-
-enum sj_err
-media_cache_get(struct db *db, const char *name, char *url, size_t urlsz)
-{
-	const char *params[1] = {name};
-	PGresult *r = NULL;
-	enum sj_err e;
-
-	if ((e = db_exec(db, &st_cache_get, params, &r)) != SJ_OK)
-		return e;
-	if (PQntuples(r) != 1 || db_str(r, 0, 0) == NULL)
-		e = SJ_ENOTFOUND;
-	else if ((size_t)snprintf(url, urlsz, "%s", db_str(r, 0, 0)) >= urlsz)
-		e = SJ_ETOOBIG;
-	PQclear(r);
-	return e;
-}
-
-static const struct db_stmt st_cache_put = {
-    "media_cache_put",
-    "INSERT INTO media_cache (name, url) VALUES ($1, $2) ON CONFLICT (name) "
-    "DO UPDATE SET url = EXCLUDED.url",
-    2};
-
-enum sj_err
-media_cache_put(struct db *db, const char *name, const char *url)
-{
-	const char *params[2] = {name, url};
-
-	return db_exec(db, &st_cache_put, params, NULL);
-}
-
 /* Removes dir/name when it is a stale temporary file: 1 removed, 0 not. */
 static int
 sweep_one(int dfd, const char *name, time_t cutoff)

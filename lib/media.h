@@ -43,10 +43,4 @@ enum sj_err media_own_name(const struct cfg *c, const char *url, char *name,
 enum sj_err media_read(const char *dir, const char *name, size_t max,
 		       struct buf *out) SJ_WUR;
 
-/* The media cache (sql/005): name -> URL of the stored image. */
-enum sj_err media_cache_get(struct db *db, const char *name, char *url,
-			    size_t urlsz) SJ_WUR;
-enum sj_err media_cache_put(struct db *db, const char *name,
-			    const char *url) SJ_WUR;
-
 #endif

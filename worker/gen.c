@@ -34,6 +34,7 @@
 #include "jsonv.h"
 #include "log.h"
 #include "media.h"
+#include "media_names.h"
 #include "openai.h"
 
 #include "gen.h"
@@ -97,30 +98,34 @@ gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
 	return true;
 }
 
+/* The server's key for media names: read once at start (gen_names_init). */
+static struct media_key names_key;
+
+enum sj_err
+gen_names_init(struct db *db)
+{
+	return media_key_load(db, &names_key);
+}
+
 bool
 gen_key(struct step_ctx *c, const char *prefix, const char *const *parts,
 	size_t n, char key[GEN_NAME_MAX])
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *all[GEN_PARTS_MAX + 1];
-	unsigned char md[LOCAL_HASH_LEN];
-	char digest[CACHE_HEX + 1];
+	unsigned char md[MEDIA_DIGEST_LEN];
+	char digest[MEDIA_DIGEST_LEN * 2 + 1];
 	enum sj_err e = SJ_EINVAL;
 
 	if (n <= GEN_PARTS_MAX) {
 		all[0] = gen_provider(c->cfg)->name;
 		memcpy(all + 1, parts, n * sizeof(*parts));
-		e = local_hash(all, n + 1, md);
+		e = media_hmac(&names_key, all, n + 1, md);
 	}
 	if (e != SJ_OK) {
 		step_fail_err(c, e, "Hashing the input failed");
 		return false;
 	}
-	for (size_t i = 0; i < CACHE_HEX / 2; i++) {
-		digest[2 * i] = hex[md[i] >> 4];
-		digest[2 * i + 1] = hex[md[i] & 0xF];
-	}
-	digest[CACHE_HEX] = '\0';
+	media_hex(md, CACHE_HEX / 2, digest);
 	if ((size_t)snprintf(key, GEN_NAME_MAX, "%s-%s", prefix, digest) >=
 	    GEN_NAME_MAX) {
 		step_fail_err(c, SJ_EINVAL, "Naming the image failed");
@@ -187,13 +192,56 @@ gen_describe_once(struct step_ctx *c, const char *key, const char *url,
 	       gen_ckpt_save(c, key, json_object_new_string(out));
 }
 
-/* ---- the media cache and the store ---- */
+/*
+ * The paid-call ceiling: the count of calls made is kept in the
+ * checkpoint and saved BEFORE each call, so no crash, retry or rescue
+ * lets a job make more than its type's MAX_CALLS.
+ */
+#define CKPT_CALLS "paidCalls"
 
 bool
-gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX])
+gen_paid_call(struct step_ctx *c)
 {
-	enum sj_err e = media_cache_get(c->db, key, url, STORE_URL_MAX);
+	int64_t max = c->cfg->types[c->job->type].max_calls, n = 0;
+	struct json_object *v = gen_ckpt(c, CKPT_CALLS);
 
+	if (json_object_is_type(v, json_type_int))
+		n = json_object_get_int64(v);
+	if (n >= max) {
+		log_job(LOG_LVL_WARN, c->job->id,
+			"paid-call ceiling of %lld "
+			"reached",
+			(long long)max);
+		step_fail(c, false, "QUOTA_EXCEEDED",
+			  "The job reached its limit of %lld paid calls",
+			  (long long)max);
+		return false;
+	}
+	return gen_ckpt_save(c, CKPT_CALLS, json_object_new_int64(n + 1));
+}
+
+/* ---- the media cache and the store ---- */
+
+/* The cache's owner scope of the job: "user:ID", or "anon" */
+static void
+owner_of(const struct step_ctx *c, char out[GEN_OWNER_MAX])
+{
+	if (c->job->user_id > 0)
+		snprintf(out, GEN_OWNER_MAX, "user:%lld",
+			 (long long)c->job->user_id);
+	else
+		snprintf(out, GEN_OWNER_MAX, "anon");
+}
+
+bool
+gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX],
+	      bool *mine)
+{
+	char owner[GEN_OWNER_MAX];
+	enum sj_err e;
+
+	owner_of(c, owner);
+	e = media_cache_get(c->db, key, owner, url, STORE_URL_MAX, mine);
 	if (e != SJ_OK && e != SJ_ENOTFOUND)
 		log_job(LOG_LVL_WARN, c->job->id, "media cache lookup: %s",
 			sj_strerror(e));
@@ -204,7 +252,7 @@ bool
 gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 	  char url[STORE_URL_MAX])
 {
-	char name[GEN_NAME_MAX + 8];
+	char name[GEN_NAME_MAX + 8], owner[GEN_OWNER_MAX];
 	enum sj_err e;
 
 	if ((size_t)snprintf(name, sizeof(name), "%s.%s", key, img->ext) >=
@@ -225,7 +273,8 @@ gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 		return false;
 	}
 	/* The image is stored; a lost cache row only costs a regeneration. */
-	if ((e = media_cache_put(c->db, key, url)) != SJ_OK)
+	owner_of(c, owner);
+	if ((e = media_cache_put(c->db, key, url, owner)) != SJ_OK)
 		log_job(LOG_LVL_WARN, c->job->id, "media cache save: %s",
 			sj_strerror(e));
 	return true;
@@ -238,8 +287,7 @@ gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make, void *arg,
 	struct gen_image img;
 	bool ok;
 
-	*cached = gen_cache_get(c, key, url);
-	if (*cached) {
+	if (gen_cache_get(c, key, url, cached)) {
 		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", key);
 		return true;
 	}

@@ -33,6 +33,7 @@
 #define GEN_NAME_MAX  64	  /* prefix-<32 hex>.ext */
 #define GEN_IMAGE_MAX (16u << 20) /* bytes of one image */
 #define GEN_FACE_MAX  65	  /* 64 hex digits and a NUL */
+#define GEN_OWNER_MAX 80	  /* "user:ID" or "anon:CLIENT" */
 
 /* An image in memory. */
 struct gen_image {
@@ -118,12 +119,22 @@ bool gen_scene_key_parts(struct step_ctx *c, const struct gen_scene *s,
 			 const char *parts[4], size_t *n) SJ_WUR;
 
 /*
- * "<prefix>-<32 hex of SHA-256 of the provider's name and parts>": the key
+ * "<prefix>-<32 hex of HMAC-SHA256, under the server key, of the
+ * provider's name and parts>": the key
  * a generated image is cached and checkpointed under and (with its
  * extension) stored as, so the same input always lands on the same name.
  * At most GEN_PARTS_MAX parts.
  */
 #define GEN_PARTS_MAX 7
+/*
+ * Counts one paid provider call against the job type's MAX_CALLS, saved
+ * in the checkpoint before the call is made; false (the job failed for
+ * good with QUOTA_EXCEEDED, or the save failed) means make no call.
+ */
+bool gen_paid_call(struct step_ctx *c) SJ_WUR;
+
+/* Reads the server's key for names (sql/012); once, before any job. */
+enum sj_err gen_names_init(struct db *db) SJ_WUR;
 bool gen_key(struct step_ctx *c, const char *prefix, const char *const *parts,
 	     size_t n, char key[GEN_NAME_MAX]) SJ_WUR;
 
@@ -147,12 +158,15 @@ bool gen_describe_once(struct step_ctx *c, const char *key, const char *url,
 /*
  * The media cache (shared by all jobs and workers): the URL stored for a
  * name, so an equal input is served without a call.  gen_cache_get()
- * returns false on a miss (a database error is a miss).
+ * returns false on a miss (a database error is a miss); *mine says the
+ * image was made for this job's owner, the only case a job reports as
+ * cached (a hit on another's picture looks like a fresh one).
  */
-bool gen_cache_get(struct step_ctx *c, const char *key,
-		   char url[STORE_URL_MAX]);
+bool gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX],
+		   bool *mine);
 /*
- * The image for key: the media cache's URL (*cached = true), or one made
+ * The image for key: the media cache's URL (*cached = true when it was
+ * made for this job's owner), or one made
  * by make(c, arg, &img), stored and cached.  The cache is also the
  * checkpoint of image steps: once stored, an image is never paid for
  * again, by this job or any other.

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "media_names.h"
 #include "media.h"
 
 #include "cartoon.h"
@@ -196,8 +197,7 @@ hero_face(struct step_ctx *c, const struct local_hero *h, struct gen_hero *gh)
 		step_fail_err(c, e, "Drawing the character failed");
 		return false;
 	}
-	for (size_t i = 0; i < LOCAL_HASH_LEN; i++)
-		snprintf(gh->face + 2 * i, 3, "%02x", md[i]);
+	media_hex(md, LOCAL_HASH_LEN, gh->face);
 	return true;
 }
 

@@ -113,6 +113,10 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 			      "Building the request failed");
 		return false;
 	}
+	if (!gen_paid_call(c)) {
+		json_object_put(body);
+		return false;
+	}
 	req.url = url;
 	req.headers = headers;
 	req.body = text;

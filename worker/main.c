@@ -627,6 +627,13 @@ worker_run(const struct cfg *cfg)
 		log_error("start-up failed: database settings");
 		return EXIT_FAILURE;
 	}
+	/* the schema was checked: the key is there unless someone removed it */
+	if (gen_names_init(l.db) != SJ_OK) {
+		log_error("start-up failed: cannot read the media names key "
+			  "(table server_keys, sql/012)");
+		db_close(l.db);
+		return EXIT_FAILURE;
+	}
 	if (runner_start(&w) != SJ_OK) {
 		log_error("start-up failed: job threads");
 		db_close(l.db);

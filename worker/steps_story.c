@@ -163,7 +163,7 @@ void
 steps_image_generation(struct step_ctx *c)
 {
 	struct imagegen g;
-	bool cached;
+	bool cached, mine;
 
 	memset(&g, 0, sizeof(g));
 	if (!imagegen_input(c, &g) ||
@@ -171,7 +171,7 @@ steps_image_generation(struct step_ctx *c)
 	    !imagegen_prompt(c, &g))
 		goto out;
 	step_pause(c);
-	if (gen_cache_get(c, g.key, g.url)) {
+	if (gen_cache_get(c, g.key, g.url, &mine) && mine) {
 		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", g.key);
 		imagegen_finish(c, &g, true, "Retrieved from cache");
 		goto out;

@@ -1153,6 +1153,65 @@ test_internal_urls_refused(void **state)
 	stop(w);
 }
 
+/* The job id's status document, asserting it failed with code. */
+static void
+expect_failed(const char *type, const char *id, const char *code)
+{
+	struct json_object *doc = itest_job_wait(type, id, 60);
+
+	if (strcmp(jstr(doc, "status"), "failed") != 0 ||
+	    strcmp(jstr(doc, "code"), code) != 0)
+		fail_msg("job %s: want failed %s: %s", id, code,
+			 json_object_to_json_string(doc));
+	json_object_put(doc);
+}
+
+/*
+ * JOB_<TYPE>_MAX_CALLS bounds the paid calls of a job over all its tries.
+ * With 1, a photo's cartoon (a description, then a picture) stops before
+ * its second call.  With 3 and every picture call failing with a 500, the
+ * job stops at its third call (the description is not paid twice), though
+ * its three retries would have made five.
+ */
+static void
+test_paid_call_ceiling(void **state)
+{
+	const char *const one[] = {"JOB_CARTOONIZE_MAX_CALLS=1", NULL};
+	const char *const three[] = {"JOB_CARTOONIZE_MAX_CALLS=3", NULL};
+	struct json_object *log;
+	char body[1024], id[64];
+	pid_t w = worker(one);
+
+	(void)state;
+	fake_reset(&fk);
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"ceiling %ld one\",\"imageUrl\":\"%s\"}",
+		 (long)getpid(), photo_url);
+	itest_job_start("cartoonize", body, token, id);
+	expect_failed("cartoonize", id, "QUOTA_EXCEEDED");
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 1);
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 0);
+	assert_int_equal(fake_count(log, FAKE_UPLOAD), 0);
+	json_object_put(log);
+	stop(w);
+
+	w = worker(three);
+	fake_reset(&fk);
+	fake_script(&fk, FAKE_IMAGES,
+		    "\"modes\":[\"500\",\"500\",\"500\",\"500\",\"500\"]");
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"ceiling %ld three\",\"imageUrl\":\"%s\"}",
+		 (long)getpid(), photo_url);
+	itest_job_start("cartoonize", body, token, id);
+	expect_failed("cartoonize", id, "QUOTA_EXCEEDED");
+	log = fake_calls(&fk);
+	assert_int_equal(fake_count(log, FAKE_CHAT), 1);
+	assert_int_equal(fake_count(log, FAKE_IMAGES), 2);
+	json_object_put(log);
+	stop(w);
+}
+
 int
 main(void)
 {
@@ -1171,6 +1230,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_cancel_aborts_call,
 				      teardown_workers),
 	    cmocka_unit_test_teardown(test_checkpoint_resume, teardown_workers),
+	    cmocka_unit_test_teardown(test_paid_call_ceiling, teardown_workers),
 	    cmocka_unit_test_teardown(test_internal_urls_refused,
 				      teardown_workers),
 	};

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <gd.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "card_check.h"
 #include "cartoon.h"
@@ -142,6 +143,88 @@ test_cartoonize_photo(void **state)
 			    jstr(res, "url"));
 	resp_free(&got);
 	resp_free(&orig);
+	json_object_put(b);
+	json_object_put(a);
+}
+
+/*
+ * "<prefix>-<32 hex>" as the worker names a local cartoon of prompt and
+ * style without a photo: HMAC-SHA256 under server_keys' media_names key
+ * of the provider's name and the parts, each followed by a NUL.
+ */
+static const char *
+keyed_name(const char *prefix, const char *prompt, const char *style)
+{
+	static char out[80];
+	unsigned char key[64], md[EVP_MAX_MD_SIZE];
+	char hex[160], msg[256];
+	unsigned int mdlen = 0;
+	size_t klen, n;
+
+	sql_str("SELECT encode(key, 'hex') FROM server_keys WHERE name = "
+		"'media_names'",
+		hex, sizeof(hex));
+	klen = strlen(hex) / 2;
+	assert_true(klen >= 32 && klen <= sizeof(key));
+	for (size_t i = 0; i < klen; i++) {
+		unsigned v;
+
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		key[i] = (unsigned char)v;
+	}
+	n = (size_t)snprintf(msg, sizeof(msg), "local%c%s%c%s%c%c", 0, prompt,
+			     0, style, 0, 0);
+	assert_non_null(HMAC(EVP_sha256(), key, (int)klen,
+			     (const unsigned char *)msg, n, md, &mdlen));
+	n = (size_t)snprintf(out, sizeof(out), "%s-", prefix);
+	for (size_t i = 0; i < 16; i++)
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%02x", md[i]);
+	return out;
+}
+
+/*
+ * The media cache is shared, its flag is not: another caller asking for
+ * the same picture gets the stored one (the same URL, nothing drawn
+ * again) reported as made for it, and only its maker sees cached: true.
+ * The name is not SHA-256 of what made it (it is keyed by the server).
+ */
+static void
+test_cache_owner(void **state)
+{
+	struct json_object *a, *b, *c;
+	char body[256], name[80], body_prompt[64];
+	const char *url, *slash;
+	long long files;
+
+	(void)state;
+	snprintf(body_prompt, sizeof(body_prompt), "a shared owl %ld",
+		 (long)getpid());
+	snprintf(body, sizeof(body), "{\"prompt\":\"%s\",\"style\":\"anime\"}",
+		 body_prompt);
+	a = itest_job_run("cartoonize", body, token, 30);
+	url = jstr(jmember(a, "result"), "url");
+	assert_false(
+	    json_object_get_boolean(jmember(jmember(a, "result"), "cached")));
+	files = sql_ll("SELECT count(*) FROM media_cache");
+	/* anonymous: the same URL, not flagged, nothing new stored */
+	b = itest_job_run("cartoonize", body, NULL, 30);
+	assert_string_equal(jstr(jmember(b, "result"), "url"), url);
+	assert_false(
+	    json_object_get_boolean(jmember(jmember(b, "result"), "cached")));
+	assert_int_equal(sql_ll("SELECT count(*) FROM media_cache"), files);
+	/* its maker: flagged */
+	c = itest_job_run("cartoonize", body, token, 30);
+	assert_true(
+	    json_object_get_boolean(jmember(jmember(c, "result"), "cached")));
+	/* the name is HMAC-SHA256 of the parts under the database's key */
+	slash = strrchr(url, '/');
+	assert_non_null(slash);
+	assert_int_equal(strlen(slash + 1), strlen("cartoon-") + 32 + 4);
+	assert_string_equal(slash + 1 + strlen("cartoon-") + 32, ".svg");
+	snprintf(name, sizeof(name), "%.*s", (int)strlen("cartoon-") + 32,
+		 slash + 1);
+	assert_string_equal(name, keyed_name("cartoon", body_prompt, "anime"));
+	json_object_put(c);
 	json_object_put(b);
 	json_object_put(a);
 }
@@ -591,6 +674,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cartoonize_photo),
+	    cmocka_unit_test(test_cache_owner),
 	    cmocka_unit_test(test_image_generation),
 	    cmocka_unit_test(test_scenes),
 	    cmocka_unit_test(test_storybook),

@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "buf.h"
 #include "jsonv.h"
+#include "media_names.h"
 #include "num.h"
 #include "route.h"
 
@@ -350,6 +353,46 @@ test_route_match(void **state)
 			scratch, sizeof(scratch), caps));
 }
 
+/*
+ * media_hmac against OpenSSL's one-shot HMAC() over the same bytes (each
+ * part and its NUL): parts are separated, the key matters, and the hex
+ * of the digest is what media_hex writes.
+ */
+static void
+test_media_hmac(void **state)
+{
+	const char *const ab_c[] = {"ab", "c"}, *const a_bc[] = {"a", "bc"};
+	unsigned char md[MEDIA_DIGEST_LEN], ref[EVP_MAX_MD_SIZE], md2[32];
+	unsigned int reflen = 0;
+	struct media_key key;
+	char hex[2 * MEDIA_DIGEST_LEN + 1], refhex[2 * MEDIA_DIGEST_LEN + 1];
+
+	(void)state;
+	key.len = 40;
+	for (size_t i = 0; i < key.len; i++)
+		key.k[i] = (unsigned char)(i * 7 + 1);
+	assert_int_equal(media_hmac(&key, ab_c, 2, md), SJ_OK);
+	assert_non_null(HMAC(EVP_sha256(), key.k, (int)key.len,
+			     (const unsigned char *)"ab\0c\0", 5, ref,
+			     &reflen));
+	assert_int_equal(reflen, MEDIA_DIGEST_LEN);
+	assert_memory_equal(md, ref, MEDIA_DIGEST_LEN);
+	media_hex(md, MEDIA_DIGEST_LEN, hex);
+	for (size_t i = 0; i < MEDIA_DIGEST_LEN; i++)
+		snprintf(refhex + 2 * i, 3, "%02x", ref[i]);
+	assert_string_equal(hex, refhex);
+	/* the parts' boundaries count */
+	assert_int_equal(media_hmac(&key, a_bc, 2, md2), SJ_OK);
+	assert_memory_not_equal(md, md2, MEDIA_DIGEST_LEN);
+	/* another key, another name */
+	key.k[0] ^= 1;
+	assert_int_equal(media_hmac(&key, ab_c, 2, md2), SJ_OK);
+	assert_memory_not_equal(md, md2, MEDIA_DIGEST_LEN);
+	/* no key: refused, not an unkeyed hash */
+	key.len = 0;
+	assert_int_not_equal(media_hmac(&key, ab_c, 2, md2), SJ_OK);
+}
+
 int
 main(void)
 {
@@ -364,6 +407,7 @@ main(void)
 	    cmocka_unit_test(test_json_deep),
 	    cmocka_unit_test(test_json_getters),
 	    cmocka_unit_test(test_route_match),
+	    cmocka_unit_test(test_media_hmac),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
