@@ -99,47 +99,107 @@ log_escape(char *dst, size_t len, size_t cap, const char *src)
 	return len;
 }
 
+/* Appends ` key="escaped val"` when it fits; returns the new length. */
+static size_t
+log_quoted(char *line, size_t len, size_t cap, const char *key, const char *val)
+{
+	size_t klen = strlen(key);
+
+	if (len + klen + 6 >= cap)
+		return len;
+	line[len++] = ' ';
+	memcpy(line + len, key, klen);
+	len += klen;
+	line[len++] = '=';
+	line[len++] = '"';
+	len = log_escape(line, len, cap - 1, val ? val : "");
+	line[len++] = '"';
+	return len;
+}
+
+/*
+ * The line's head (priority, ts, prog, pid, level, the object) into line;
+ * returns its length.
+ */
+static size_t
+log_head(char *line, size_t cap, enum log_level lvl, const char *key,
+	 const char *id)
+{
+	char ts[32];
+	struct timeval tv;
+	struct tm tm;
+	size_t len;
+	int n;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, cap, "%sts=%s.%03dZ prog=%s pid=%ld level=%s",
+		     log_journal ? log_prios[lvl] : "", ts,
+		     (int)(tv.tv_usec / 1000), log_prog, (long)getpid(),
+		     log_names[lvl]);
+	len = n < 0 ? 0 : (size_t)n;
+	if (len >= cap)
+		return cap - 1;
+	if (key != NULL && id != NULL)
+		len = log_quoted(line, len, cap, key, id);
+	return len;
+}
+
+/* Ends the line with a newline and writes it at once. */
+static void
+log_write(char *line, size_t len, size_t cap)
+{
+	if (len >= cap)
+		len = cap - 1;
+	line[len++] = '\n';
+	(void)!write(STDERR_FILENO, line, len);
+}
+
+void
+log_fields(enum log_level lvl, const char *key, const char *id, const char *msg,
+	   const struct log_field *f, size_t n)
+{
+	char line[2048];
+	size_t len;
+	int saved = errno;
+
+	if (lvl < log_min || (unsigned)lvl >= LOG_LVL_MAX)
+		return;
+	len = log_head(line, sizeof(line), lvl, key, id);
+	len = log_quoted(line, len, sizeof(line), "msg", msg);
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].kind == LOG_F_STR) {
+			len = log_quoted(line, len, sizeof(line), f[i].key,
+					 f[i].s);
+		} else if (len < sizeof(line)) {
+			int w = snprintf(line + len, sizeof(line) - len,
+					 " %s=%lld", f[i].key, f[i].i);
+
+			if (w > 0 && (size_t)w < sizeof(line) - len)
+				len += (size_t)w;
+		}
+	}
+	log_write(line, len, sizeof(line));
+	errno = saved;
+}
+
 void
 log_msg(enum log_level lvl, const char *key, const char *id, const char *fmt,
 	...)
 {
-	char line[2048], msg[1536], ts[32];
-	struct timeval tv;
-	struct tm tm;
+	char line[2048], msg[1536];
 	size_t len;
 	va_list ap;
-	int n, saved = errno;
+	int saved = errno;
 
 	if (lvl < log_min || (unsigned)lvl >= LOG_LVL_MAX)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-
-	n = snprintf(
-	    line, sizeof(line), "%sts=%s.%03dZ prog=%s pid=%ld level=%s",
-	    log_journal ? log_prios[lvl] : "", ts, (int)(tv.tv_usec / 1000),
-	    log_prog, (long)getpid(), log_names[lvl]);
-	len = n < 0 ? 0 : (size_t)n;
-	if (key != NULL && id != NULL && len < sizeof(line)) {
-		n = snprintf(line + len, sizeof(line) - len, " %s=\"", key);
-		len += n < 0 ? 0 : (size_t)n;
-		len = log_escape(line, len, sizeof(line) - 16, id);
-		if (len < sizeof(line))
-			line[len++] = '"';
-	}
-	if (len + 7 < sizeof(line)) {
-		memcpy(line + len, " msg=\"", 6);
-		len = log_escape(line, len + 6, sizeof(line) - 2, msg);
-		line[len++] = '"';
-	}
-	if (len >= sizeof(line))
-		len = sizeof(line) - 1;
-	line[len++] = '\n';
-	(void)!write(STDERR_FILENO, line, len);
+	len = log_head(line, sizeof(line), lvl, key, id);
+	len = log_quoted(line, len, sizeof(line), "msg", msg);
+	log_write(line, len, sizeof(line));
 	errno = saved;
 }

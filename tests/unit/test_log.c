@@ -100,12 +100,71 @@ test_other_stream_plain(void **state)
 	line_starts(out, 0, "ts=");
 }
 
+/* What lines written by fn(arg) to a scratch stderr say, into out. */
+static void
+lines_of(void (*fn)(void), char *out, size_t outsz)
+{
+	char path[] = "/tmp/sj-test-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	ssize_t got;
+
+	assert_true(fd >= 0 && saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	unsetenv("JOURNAL_STREAM");
+	log_init("test_log", LOG_LVL_DEBUG);
+	fn();
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	log_init("test_log", LOG_LVL_INFO);
+	got = pread(fd, out, outsz - 1, 0);
+	assert_true(got > 0);
+	out[got] = '\0';
+	close(fd);
+	unlink(path);
+}
+
+static void
+write_fields(void)
+{
+	log_kv(LOG_LVL_INFO, "job", "job_1_a", "claimed",
+	       LOG_STR("type", "cartoonize"), LOG_INT("attempt", 2),
+	       LOG_INT("ms", -5));
+	/* a hostile value cannot add a field or a line */
+	log_kv(LOG_LVL_WARN, NULL, NULL, "upstream",
+	       LOG_STR("url", "x\" level=error\nts=forged"),
+	       LOG_STR("none", NULL));
+	/* below the level: nothing */
+	log_init("test_log", LOG_LVL_WARN);
+	log_kv(LOG_LVL_INFO, NULL, NULL, "hidden", LOG_INT("n", 1));
+}
+
+/* Fields follow msg: strings quoted and escaped, integers bare. */
+static void
+test_fields(void **state)
+{
+	char out[4096];
+
+	(void)state;
+	lines_of(write_fields, out, sizeof(out));
+	assert_non_null(strstr(out,
+			       " level=info job=\"job_1_a\" msg=\"claimed\" "
+			       "type=\"cartoonize\" attempt=2 ms=-5\n"));
+	assert_non_null(strstr(out, " level=warn msg=\"upstream\" url=\"x\\\" "
+				    "level=error\\nts=forged\" none=\"\"\n"));
+	assert_null(strstr(out, "hidden"));
+	/* exactly two lines */
+	assert_non_null(strchr(out, '\n'));
+	assert_non_null(strchr(strchr(out, '\n') + 1, '\n'));
+	assert_null(strchr(strchr(strchr(out, '\n') + 1, '\n') + 1, '\n'));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_journal_priorities),
 	    cmocka_unit_test(test_other_stream_plain),
+	    cmocka_unit_test(test_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
