@@ -264,6 +264,11 @@ static const struct cfg_type_field cfg_type_fields[] = {
      offsetof(struct cfg_type, est_duration_s),
      "estimate shown to users",
      {1, 604800, "estimatedDuration", " seconds"}},
+    {"MAX_CALLS",
+     offsetof(struct cfg_type, max_calls),
+     "paid provider calls one job may make over all its tries; past it the "
+     "job fails with QUOTA_EXCEEDED",
+     {0, 10000, "maxCalls", ""}},
 };
 #define CFG_TYPE_FIELDS (sizeof(cfg_type_fields) / sizeof(cfg_type_fields[0]))
 /* Every setting: the table's rows, then the per-type rows. */
@@ -411,11 +416,6 @@ distance(const char *a, const char *b)
 		prev[j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
 		cur[0] = (int)i;
-    {"MAX_CALLS",
-     offsetof(struct cfg_type, max_calls),
-     "paid provider calls one job may make over all its tries; past it the "
-     "job fails with QUOTA_EXCEEDED",
-     {0, 10000, "maxCalls", ""}},
 		for (size_t j = 1; j <= lb; j++) {
 			int d = prev[j - 1] + (a[i - 1] != b[j - 1]);
 
