@@ -27,6 +27,8 @@ BUILD=$(cd "${1:-.}" && pwd)
 }
 # shellcheck source=tools/stack.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/stack.sh"
+# shellcheck source=tests/debian-nginx.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian-nginx.sh"
 NGINX=$SJ_NGINX
 
 # mkvar NAME: the build's value of a make variable, fully expanded.
@@ -88,22 +90,7 @@ if grep -nE '^[[:space:]]*(user|pid|events|worker_processes)\b' \
 fi
 mkdir -p "$NGXCONF/sites-enabled"
 ln -sf ../sites-available/storyjobs "$NGXCONF/sites-enabled/storyjobs"
-cat >"$NGXCONF/nginx.conf" <<EOF
-pid $SCRATCH/nginx.pid;
-error_log $SCRATCH/log/error.log;
-events { }
-http {
-	include /etc/nginx/mime.types;
-	client_body_temp_path $SCRATCH/client_body_temp;
-	proxy_temp_path $SCRATCH/proxy_temp;
-	fastcgi_temp_path $SCRATCH/fastcgi_temp;
-	uwsgi_temp_path $SCRATCH/uwsgi_temp;
-	scgi_temp_path $SCRATCH/scgi_temp;
-	access_log $SCRATCH/log/access.log;
-	include conf.d/*.conf;
-	include sites-enabled/*;
-}
-EOF
+debian_nginx_conf "$NGXCONF/nginx.conf" "$SCRATCH"
 if ! "$NGINX" -t -q -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
 	-e "$SCRATCH/log/error.log"; then
 	echo "FAIL: nginx -t rejected the installed site" >&2
@@ -120,6 +107,7 @@ fi
 # nginx daemonises: it is up once its pid file names a running process.
 ngx_start() {
 	local i
+	sj_register pid "$SCRATCH/nginx.pid"
 	"$NGINX" -p "$SCRATCH/" -c "$NGXCONF/nginx.conf" \
 		-e "$SCRATCH/log/error.log" || return 1
 	for ((i = 0; i < 50; i++)); do

@@ -217,11 +217,12 @@ suite_exec() {
 
 # check_installed: the product from `make install` alone, as its units
 # would run it, against this stack's database (tests/install-run.sh).
-# SJ_INSTALL_RUN=0 leaves it out.
+# SJ_INSTALL_RUN=0 leaves it out.  Its processes are registered in this
+# run's cleanup list, which finish sweeps.
 check_installed() {
 	sj_say "running the installed product (tests/install-run.sh)"
-	"$ROOT/tests/install-run.sh" "$BUILD" "$STATE/installed" \
-		"$STATE/stack.env" || sj_die "failed: tests/install-run.sh"
+	SJ_CLEANUP_LIST=$SJ_CLEANUP_LIST "$ROOT/tests/install-run.sh" "$BUILD" \
+		"$STATE/installed" "$STATE/stack.env" || sj_die "failed: tests/install-run.sh"
 }
 
 # check_health_db_down: with PostgreSQL stopped the health route still
