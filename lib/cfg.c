@@ -287,13 +287,13 @@ static const char *const type_keys[JOB_TYPE_MAX] = {
  * three calls for the others) with room for the calls its retries repeat.
  */
 static const struct cfg_type type_defaults[JOB_TYPE_MAX] = {
-    [JOB_STORYBOOK] = {20 * 60, 2, 2, 2, 8 * 60},
-    [JOB_AUTO_STORY] = {15 * 60, 3, 3, 2, 6 * 60},
-    [JOB_SCENES] = {10 * 60, 3, 2, 3, 4 * 60},
-    [JOB_CARTOONIZE] = {5 * 60, 3, 1, 5, 2 * 60},
-    [JOB_IMAGE_GENERATION] = {5 * 60, 3, 1, 5, 90},
+    [JOB_STORYBOOK] = {20 * 60, 2, 2, 2, 8 * 60, 100},
+    [JOB_AUTO_STORY] = {15 * 60, 3, 3, 2, 6 * 60, 12},
+    [JOB_SCENES] = {10 * 60, 3, 2, 3, 4 * 60, 12},
+    [JOB_CARTOONIZE] = {5 * 60, 3, 1, 5, 2 * 60, 12},
+    [JOB_IMAGE_GENERATION] = {5 * 60, 3, 1, 5, 90, 12},
     /* the benchmarks' no-op type: MAX_CONCURRENT_JOBS is its only cap */
-    [JOB_NOOP] = {60, 0, 0, 100000, 1},
+    [JOB_NOOP] = {60, 0, 0, 100000, 1, 0},
 };
 
 static const char *const feature_names[FEAT_MAX] = {

@@ -167,10 +167,10 @@ keyed_name(const char *prefix, const char *prompt, const char *style)
 	klen = strlen(hex) / 2;
 	assert_true(klen >= 32 && klen <= sizeof(key));
 	for (size_t i = 0; i < klen; i++) {
-		unsigned v;
+		char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'}, *end;
 
-		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-		key[i] = (unsigned char)v;
+		key[i] = (unsigned char)strtoul(byte, &end, 16);
+		assert_true(*end == '\0');
 	}
 	n = (size_t)snprintf(msg, sizeof(msg), "local%c%s%c%s%c%c", 0, prompt,
 			     0, style, 0, 0);
