@@ -470,3 +470,17 @@ oai_usage_parse(struct json_object *answer, struct oai_usage *u)
 	if (jv_object(us, "input_tokens_details", &det) == SJ_OK)
 		u->image_input = count_of(det, "image_tokens");
 }
+
+enum sj_err
+oai_target(const struct cfg *c, const char *path, struct oai_target *t)
+{
+	const char *key = c->openai_api_key ? c->openai_api_key : "";
+
+	if ((size_t)snprintf(t->url, sizeof(t->url), "%s%s", c->openai_base_url,
+			     path) >= sizeof(t->url) ||
+	    (size_t)snprintf(t->auth, sizeof(t->auth),
+			     "Authorization: Bearer %s",
+			     key) >= sizeof(t->auth))
+		return SJ_EINVAL;
+	return SJ_OK;
+}

@@ -187,6 +187,19 @@ enum oai_verdict oai_model_judge(const char *setting, const char *model,
 				 const struct oai_model_state *st,
 				 const char *today, char *line, size_t linesz);
 
+#define OAI_URL_MAX  2048 /* bytes of a request URL */
+#define OAI_AUTH_MAX 1024 /* bytes of the Authorization header line */
+
+/* Where one request goes: the URL and the header carrying the key. */
+struct oai_target {
+	char url[OAI_URL_MAX];	 /* {OPENAI_BASE_URL}{path} */
+	char auth[OAI_AUTH_MAX]; /* "Authorization: Bearer {OPENAI_API_KEY}" */
+};
+
+/* The target of path ("/models"); SJ_EINVAL when either does not fit. */
+enum sj_err oai_target(const struct cfg *c, const char *path,
+		       struct oai_target *t) SJ_WUR;
+
 /* Today's date in UTC as YYYY-MM-DD. */
 void oai_today(char out[OAI_DATE_LEN + 1]);
 

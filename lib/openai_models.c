@@ -200,8 +200,9 @@ enum sj_err
 oai_models_get(const struct cfg *c, long timeout_ms, struct json_object **list,
 	       char *why, size_t whysz)
 {
-	char url[2048], auth[1024];
-	const char *headers[] = {auth, NULL}, *msg;
+	struct oai_target t;
+	const char *headers[] = {t.auth, NULL}, *msg;
+	const char *url = t.url;
 	struct http_req req = {.method = "GET",
 			       .policy = HTTP_API,
 			       .headers = headers,
@@ -213,11 +214,7 @@ oai_models_get(const struct cfg *c, long timeout_ms, struct json_object **list,
 	enum sj_err e;
 
 	*list = NULL;
-	if ((size_t)snprintf(url, sizeof(url), "%s/models",
-			     c->openai_base_url) >= sizeof(url) ||
-	    (size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-			     c->openai_api_key ? c->openai_api_key : "") >=
-		sizeof(auth)) {
+	if (oai_target(c, "/models", &t) != SJ_OK) {
 		snprintf(why, whysz, "OPENAI_BASE_URL or the key is too long");
 		return SJ_EINVAL;
 	}

@@ -28,8 +28,6 @@
 
 #include "gen_openai.h"
 
-#define AUTH_MAX 1024
-
 struct openai_kind
 openai_chat_kind(const struct step_ctx *c)
 {
@@ -91,8 +89,9 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 	    size_t cap, const char *what, const struct openai_kind *k,
 	    struct json_object **answer)
 {
-	char url[OPENAI_URL_MAX], auth[AUTH_MAX];
-	const char *headers[] = {"Content-Type: application/json", auth, NULL};
+	struct oai_target t;
+	const char *headers[] = {"Content-Type: application/json", t.auth,
+				 NULL};
 	const char *text, *why;
 	struct http_req req = {.method = "POST", .policy = HTTP_API};
 	struct http_resp resp;
@@ -102,12 +101,7 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 	text =
 	    body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
 		 : NULL;
-	if (text == NULL ||
-	    (size_t)snprintf(url, sizeof(url), "%s%s", c->cfg->openai_base_url,
-			     path) >= sizeof(url) ||
-	    (size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-			     c->cfg->openai_api_key ? c->cfg->openai_api_key
-						    : "") >= sizeof(auth)) {
+	if (text == NULL || oai_target(c->cfg, path, &t) != SJ_OK) {
 		json_object_put(body);
 		step_fail_err(c, text ? SJ_EINVAL : SJ_ENOMEM,
 			      "Building the request failed");
@@ -117,7 +111,7 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 		json_object_put(body);
 		return false;
 	}
-	req.url = url;
+	req.url = t.url;
 	req.headers = headers;
 	req.body = text;
 	req.body_len = strlen(text);
