@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "client.h"
 #include "image.h"
 #include "job.h"
 #include "jsonv.h"
@@ -95,9 +96,53 @@ idem_key(struct req *r, const char **key)
 	return 1;
 }
 
-/* Who may start: 0 with s->user_id set, -1 when answered. */
+/*
+ * The limits of a start (or a retry) by the caller u (NULL: anonymous,
+ * then client receives its client_key() and s->client points at it).
+ */
+static void
+start_limits(struct req *r, const struct user *u, struct job_start *s,
+	     char client[CLIENT_KEY_MAX], int *retry_after)
+{
+	s->user_id = u != NULL ? u->id : 0;
+	s->max_active = r->cfg->max_jobs_per_user;
+	s->client_max = r->cfg->anon_max_active_jobs;
+	s->rate_limit = (int)r->cfg->anon_start_limit;
+	s->rate_window_s = (int)r->cfg->anon_start_window_s;
+	s->retry_after_s = retry_after;
+	s->client = NULL;
+	if (u == NULL) {
+		if (client_key(req_param(r, "REMOTE_ADDR"), client) != SJ_OK)
+			log_req(LOG_LVL_WARN, r->id,
+				"no client address; counted as \"%s\"", client);
+		s->client = client;
+	}
+}
+
+/* A refused start or retry: 429, 403 or 422; false when e is not one. */
+static bool
+start_refused(struct req *r, enum sj_err e, int retry_after)
+{
+	if (e == SJ_ELIMIT)
+		req_too_many(r, retry_after);
+	else if (e == SJ_EQUOTA)
+		req_error(r, 403, "QUOTA_EXCEEDED",
+			  "Too many active jobs; wait for some to finish",
+			  NULL);
+	else if (e == SJ_EINVAL)
+		req_error(r, 422, "INVALID_INPUT",
+			  "Idempotency-Key was already used with a different "
+			  "request body; use a new key for a new request",
+			  NULL);
+	else
+		return false;
+	return true;
+}
+
+/* Who may start: 0 with s's caller and limits set, -1 when answered. */
 static int
-start_who(struct req *r, enum job_type t, struct job_start *s)
+start_who(struct req *r, enum job_type t, struct job_start *s,
+	  char client[CLIENT_KEY_MAX], int *retry_after)
 {
 	struct user u;
 	int got = req_user(r, &u);
@@ -114,8 +159,7 @@ start_who(struct req *r, enum job_type t, struct job_start *s)
 			  NULL);
 		return -1;
 	}
-	s->user_id = got > 0 ? u.id : 0;
-	s->max_active = r->cfg->max_jobs_per_user;
+	start_limits(r, got > 0 ? &u : NULL, s, client, retry_after);
 	return idem_key(r, &s->idem_key) < 0 ? -1 : 0;
 }
 
@@ -124,8 +168,11 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
 	struct json_object *in = NULL, *out = NULL;
 	struct job_start s = {0};
+	struct job_limits lim;
+	char client[CLIENT_KEY_MAX];
 	const char *msg = NULL;
 	bool reused = false;
+	int retry_after = 0;
 	struct job j;
 	enum sj_err e;
 
@@ -133,9 +180,11 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 		req_error(r, 404, "NOT_FOUND", "Unknown job type", NULL);
 		return;
 	}
-	if (start_who(r, s.type, &s) != 0 || req_read_json(r, &in) != 0)
+	if (start_who(r, s.type, &s, client, &retry_after) != 0 ||
+	    req_read_json(r, &in) != 0)
 		return;
-	e = job_input_validate(s.type, in, &s.norm, &msg);
+	job_limits_of(r->cfg, &lim);
+	e = job_input_validate(&lim, s.type, in, &s.norm, &msg);
 	json_object_put(in);
 	if (e == SJ_EINVAL) {
 		req_error(r, 400, "INVALID_INPUT", msg, NULL);
@@ -144,12 +193,8 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 	if (e == SJ_OK)
 		e = job_start(r->db, r->cfg, &s, &j, &reused);
 	json_object_put(s.norm);
-	if (e == SJ_ECONFLICT) {
-		req_error(r, 403, "QUOTA_EXCEEDED",
-			  "Too many active jobs; wait for some to finish",
-			  NULL);
+	if (start_refused(r, e, retry_after))
 		return;
-	}
 	if (e != SJ_OK) {
 		req_fail(r, e);
 		return;
@@ -261,16 +306,27 @@ h_cancel(struct req *r, const char *caps[REQ_MAX_CAPS])
 		       "Job already finished");
 }
 
+/* A retry counts as a start: the owner's cap, an anonymous caller's rate. */
 static void
 h_retry(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
+	struct job_start s = {0};
+	char client[CLIENT_KEY_MAX];
+	int retry_after = 0, got;
+	struct user u;
 	struct job j;
+	enum sj_err e;
 
 	if (job_for_change(r, caps[0], &j) != 0)
 		return;
 	job_free(&j);
-	req_job_change(r, caps[0], job_retry(r->db, caps[0]), "pending",
-		       "Only failed or cancelled jobs can be retried");
+	if ((got = req_user(r, &u)) < 0)
+		return;
+	start_limits(r, got > 0 ? &u : NULL, &s, client, &retry_after);
+	e = job_retry_start(r->db, caps[0], &s);
+	if (e == SJ_EINVAL || !start_refused(r, e, retry_after))
+		req_job_change(r, caps[0], e, "pending",
+			       "Only failed or cancelled jobs can be retried");
 }
 
 /* The page of jobs with counts and cursor; NULL on ENOMEM. */

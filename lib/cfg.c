@@ -23,6 +23,7 @@
 
 #include "cfg.h"
 #include "cfg_internal.h"
+#include "job_caps.h"
 #include "log.h"
 #include "num.h"
 
@@ -179,6 +180,55 @@ static const struct cfg_entry cfg_table[] = {
      {1, 1000000, "maxJobsPerUser", ""},
      CFG_G_WORKER,
      PLAIN},
+    /*
+     * Anonymous starts, per client (an IPv4 address or an IPv6 /64); a
+     * retry counts as a start.  A book from /create is about three jobs
+     * (cartoonize, scenes, storybook), run one after another.
+     */
+    {"ANON_START_LIMIT",
+     I(anon_start_limit),
+     "20",
+     "job starts (and retries) one anonymous client may make per "
+     "ANON_START_WINDOW_SECONDS; more are answered 429",
+     RESTART,
+     {1, 1000000, "anonStartLimit", ""},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"ANON_START_WINDOW_SECONDS",
+     I(anon_start_window_s),
+     "3600",
+     "the window of ANON_START_LIMIT",
+     RESTART,
+     {1, 86400, "anonStartWindow", " seconds"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"ANON_MAX_ACTIVE_JOBS",
+     I(anon_max_active_jobs),
+     "5",
+     "active (pending or processing) anonymous jobs per client; more are "
+     "answered 403 QUOTA_EXCEEDED",
+     RESTART,
+     {1, 1000000, "anonMaxActiveJobs", ""},
+     CFG_G_LIMITS,
+     PLAIN},
+    /* A picture book: about 30 pages, one or two pictures a page. */
+    {"STORYBOOK_MAX_PAGES",
+     I(storybook_max_pages),
+     "30",
+     "pages a storybook request may have",
+     RESTART,
+     {1, JOB_BOOK_PAGES_MAX, "storybookMaxPages", ""},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"STORYBOOK_MAX_SCENES",
+     I(storybook_max_scenes),
+     "60",
+     "scenes (illustrations) a storybook request may have, all pages "
+     "together",
+     RESTART,
+     {1, JOB_BOOK_SCENES_MAX, "storybookMaxScenes", ""},
+     CFG_G_LIMITS,
+     PLAIN},
     /* jobTimeout: a number of minutes, checked by cfg_validate_jobs */
     {"JOB_TIMEOUT_MINUTES", CFG_DOUBLE,
      offsetof(struct cfg, job_timeout_minutes), "30",
@@ -225,6 +275,98 @@ static const struct cfg_entry cfg_table[] = {
      "largest accepted JSON request body",
      RESTART,
      {1024, 16 << 20, "maxBodyBytes", " bytes"},
+     CFG_G_LIMITS,
+     PLAIN},
+    /*
+     * Uploads (lib/upload.c, lib/image_gd.c).  The pixel cap bounds the
+     * memory one upload's decoding takes (about 8 bytes a pixel) and is no
+     * larger than what the worker's cartoon step accepts (4096 x 4096).
+     */
+    {"MAX_UPLOAD_PIXELS",
+     I(max_upload_pixels),
+     "16777216",
+     "largest accepted upload in pixels (width x height), refused before "
+     "decoding",
+     RESTART,
+     {4096, 4096 * 4096, "maxUploadPixels", " pixels"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"UPLOAD_RATE_LIMIT",
+     I(upload_rate_limit),
+     "20",
+     "uploads one user or anonymous client may send per UPLOAD_RATE_WINDOW",
+     RESTART,
+     {1, 100000, "uploadRateLimit", ""},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"UPLOAD_RATE_WINDOW",
+     I(upload_rate_window_s),
+     "600",
+     "the window of UPLOAD_RATE_LIMIT",
+     RESTART,
+     {1, 86400, "uploadRateWindow", " seconds"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"UPLOAD_QUOTA_USER_BYTES",
+     I(upload_quota_user_bytes),
+     "268435456",
+     "bytes of uploads one user may have stored",
+     RESTART,
+     {0, (int64_t)1 << 40, "uploadQuotaUserBytes", " bytes"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"UPLOAD_QUOTA_CLIENT_BYTES",
+     I(upload_quota_client_bytes),
+     "52428800",
+     "bytes of uploads one anonymous client (IPv4 address, IPv6 /64) may "
+     "have stored",
+     RESTART,
+     {0, (int64_t)1 << 40, "uploadQuotaClientBytes", " bytes"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"UPLOAD_QUOTA_ANON_BYTES",
+     I(upload_quota_anon_bytes),
+     "1073741824",
+     "bytes of uploads all anonymous clients together may have stored",
+     RESTART,
+     {0, (int64_t)1 << 40, "uploadQuotaAnonBytes", " bytes"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"UPLOAD_ORPHAN_HOURS",
+     I(upload_orphan_hours),
+     "24",
+     "an upload no job references is deleted this long after it was "
+     "stored or last used",
+     RESTART,
+     {1, 8760, "uploadOrphanHours", " hours"},
+     CFG_G_LIMITS,
+     PLAIN},
+    /* Per-account login delays (lib/login_backoff.c has the design). */
+    {"LOGIN_BACKOFF_FREE",
+     I(login_backoff_free),
+     "5",
+     "logins in a row that fail on one account (from one address, and "
+     "from all together) before the next must wait",
+     RESTART,
+     {1, 100, "loginBackoffFree", ""},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"LOGIN_BACKOFF_MAX_SECONDS",
+     I(login_backoff_max_s),
+     "300",
+     "longest wait, doubling from 1 s, of the address whose logins on an "
+     "account fail",
+     RESTART,
+     {1, 86400, "loginBackoffMax", " seconds"},
+     CFG_G_LIMITS,
+     PLAIN},
+    {"LOGIN_BACKOFF_ACCOUNT_MAX_SECONDS",
+     I(login_backoff_account_max_s),
+     "60",
+     "longest wait the failures on an account put on every other address "
+     "(at most LOGIN_BACKOFF_MAX_SECONDS; 0: none)",
+     RESTART,
+     {0, 86400, "loginBackoffAccountMax", " seconds"},
      CFG_G_LIMITS,
      PLAIN},
 };

@@ -84,6 +84,11 @@ struct cfg {
 	bool bench_noop;	/* BENCH_NOOP_JOBS: workers run noop jobs */
 	bool features[FEAT_MAX];
 	struct cfg_type types[JOB_TYPE_MAX];
+
+	/* login delays per account (lib/login_backoff.c) */
+	int64_t login_backoff_free;	     /* logins before any delay */
+	int64_t login_backoff_max_s;	     /* the failing client's cap */
+	int64_t login_backoff_account_max_s; /* every other client's cap */
 };
 
 #define CFG_ERRS_MAX  32

@@ -185,12 +185,23 @@ cfg_validate_src(const struct cfg *c, const struct cfg_src *s,
 					     NULL};
 	const struct vctx v = {c, s, errs};
 	int before = errs->n + errs->more;
+	char pre[200];
 
 	if (empty(c->database_url))
 		cfg_errs_add(errs, "DATABASE_URL is required");
 	validate_bounds(&v);
 	validate_relations(&v);
 	validate_providers(&v);
+	if (c->login_backoff_account_max_s > c->login_backoff_max_s)
+		cfg_errs_add(
+		    errs,
+		    "%sLOGIN_BACKOFF_ACCOUNT_MAX_SECONDS=%lld, "
+		    "LOGIN_BACKOFF_MAX_SECONDS=%lld: other addresses cannot "
+		    "wait longer than the failing one",
+		    cfg_src_prefix(s, "LOGIN_BACKOFF_ACCOUNT_MAX_SECONDS", pre,
+				   sizeof(pre)),
+		    (long long)c->login_backoff_account_max_s,
+		    (long long)c->login_backoff_max_s);
 	if (empty(c->media_dir) || c->media_dir[0] != '/')
 		bad(&v, "MEDIA_DIR", "must be an absolute path");
 	if (!empty(c->public_base_url) && !is_http_url(c->public_base_url))

@@ -13,6 +13,8 @@ static const char *const sj_errstr[SJ_ERR_MAX] = {
     [SJ_ETRANSIENT] = "transient upstream failure",
     [SJ_EPERMANENT] = "permanent upstream failure",
     [SJ_ECONFIG] = "invalid configuration",
+    [SJ_ELIMIT] = "rate limit reached",
+    [SJ_EQUOTA] = "quota reached",
 };
 
 const char *

@@ -20,6 +20,8 @@ enum sj_err {
 	SJ_ETRANSIENT, /* upstream failure worth retrying */
 	SJ_EPERMANENT, /* upstream failure not worth retrying */
 	SJ_ECONFIG,    /* configuration is invalid */
+	SJ_ELIMIT,     /* a rate limit was reached: try again later */
+	SJ_EQUOTA,     /* a cap on live jobs was reached */
 	SJ_ERR_MAX
 };
 

@@ -584,10 +584,8 @@ job_cancel(struct db *db, const char *id, enum job_status *out_status)
 
 static const struct db_stmt st_retry = {
     "job_retry",
-    "WITH r AS (UPDATE jobs SET status = 'pending', attempts = 0, rescues = "
-    "0, run_at = now(), result = NULL, error_code = NULL, error_message = "
-    "NULL, completed_at = NULL, current_step = 'Queued for retry', "
-    "updated_at = now() WHERE id = $1 AND status IN ('failed', 'cancelled') "
+    "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET " WHERE id = $1 AND status "
+    "IN ('failed', 'cancelled') "
     "RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW "', r.type) FROM r",
     1};
 

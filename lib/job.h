@@ -32,6 +32,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "err.h"
+#include "job_caps.h"
 
 #define JOB_CHANNEL_NEW	   "storyjobs_new"
 #define JOB_CHANNEL_CANCEL "storyjobs_cancel"
@@ -123,12 +124,24 @@ enum sj_err job_id_new(char out[JOB_ID_MAX]) SJ_WUR;
 /* True when s matches ^job_[0-9]+_[a-z0-9]+$ and fits JOB_ID_MAX. */
 bool job_id_valid(const char *s);
 
+/* What a start request may ask for, from the settings. */
+struct job_limits {
+	int64_t book_pages;  /* STORYBOOK_MAX_PAGES */
+	int64_t book_scenes; /* STORYBOOK_MAX_SCENES, all pages together */
+	char msg[128];	     /* a message that names one of these */
+};
+/* The limits of c. */
+void job_limits_of(const struct cfg *c, struct job_limits *out);
+
 /*
- * Checks a start request for type t.  On SJ_OK *norm is a new object with
- * only the known fields, defaults filled in (caller puts it).  On
- * SJ_EINVAL *msg is the contract's message for the first problem.
+ * Checks a start request for type t against the text caps of job_caps.h
+ * and lim.  On SJ_OK *norm is a new object with only the known fields,
+ * defaults filled in (caller puts it).  On SJ_EINVAL *msg is the
+ * contract's message for the first problem, or one naming the field and
+ * its limit: static, or lim->msg.
  */
-enum sj_err job_input_validate(enum job_type t, struct json_object *in,
+enum sj_err job_input_validate(struct job_limits *lim, enum job_type t,
+			       struct json_object *in,
 			       struct json_object **norm,
 			       const char **msg) SJ_WUR;
 
@@ -265,6 +278,12 @@ struct job_start {
 	int64_t user_id;	  /* 0: anonymous (no quota) */
 	const char *idem_key;	  /* Idempotency-Key, or NULL */
 	int64_t max_active;	  /* pending+processing cap; <= 0 none */
+	/* an anonymous caller (user_id 0); all unused for a user */
+	const char *client; /* client_key() of the caller, or NULL */
+	int64_t client_max; /* the client's live jobs cap; <= 0 none */
+	int rate_limit;	    /* the client's starts per window; <= 0 none */
+	int rate_window_s;  /* that window */
+	int *retry_after_s; /* out with SJ_ELIMIT (may be NULL) */
 };
 
 /*
@@ -273,13 +292,28 @@ struct job_start {
  * trip (db_exec_notify; a NOTIFY inside the insert's transaction would
  * serialize every creation's commit).  With a user, the per-user quota
  * and idempotency key hold race-free (one transaction behind a per-user
- * advisory lock).  A key seen before
- * for the same user (or both anonymous) gives back that job with
- * *reused set.  SJ_ECONFLICT: the user is at the quota.
+ * advisory lock); with an anonymous client, its cap, its rate limit and
+ * its keys likewise (behind a per-client lock).  A key is scoped to the
+ * caller (the user, or the anonymous client) and the type, and bound to
+ * the SHA-256 of the canonical input: the same key and input give back
+ * that job with *reused set (spending nothing), the same key with
+ * another input is SJ_EINVAL.  SJ_EQUOTA: the user or client is at its
+ * cap.  SJ_ELIMIT: the client is at its rate limit (*s->retry_after_s).
+ * A refused start writes nothing and spends nothing.
  */
 enum sj_err job_start(struct db *db, const struct cfg *c,
 		      const struct job_start *s, struct job *out,
 		      bool *reused) SJ_WUR;
+/*
+ * job_retry() for the HTTP API, which counts a retry as a start: the
+ * job's owner must be below s->max_active (a user's job) or its client
+ * below s->client_max (an anonymous job), and an anonymous caller
+ * (s->client) spends one of its starts.  s->type, norm, idem_key and
+ * user_id are unused.  SJ_ECONFLICT: not failed or cancelled;
+ * SJ_EQUOTA, SJ_ELIMIT as for job_start(), nothing changed.
+ */
+enum sj_err job_retry_start(struct db *db, const char *id,
+			    const struct job_start *s) SJ_WUR;
 /* The user's jobs by status (every status, zero when none). */
 enum sj_err job_counts(struct db *db, int64_t user_id,
 		       long counts[JOB_STATUS_MAX]) SJ_WUR;

@@ -1,66 +1,97 @@
 /*
- * Job operations of the HTTP API beyond the worker's: starting with quota
- * and idempotency, counts, deletion and statistics.
+ * Job operations of the HTTP API beyond the worker's: starting (and
+ * retrying, which counts as a start) with quotas, rate limits and
+ * idempotency, counts, deletion and statistics.
  */
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "job_internal.h"
 #include "jsonv.h"
 #include "log.h"
+#include "ratelimit.h"
 
 /*
- * Starting a job for the HTTP API: the quota check and the insert run in
- * one short transaction behind a per-user advisory lock, so two starts of
- * one user at once cannot both pass the count (an anonymous start without
- * an Idempotency-Key has neither and is the one statement alone).  Each
- * statement of a READ COMMITTED transaction takes a fresh snapshot, so the
- * INSERT after the lock sees every job a concurrent start committed.
+ * Starting a job for the HTTP API: the checks and the insert run in one
+ * short transaction behind an advisory lock on the caller (the user, or
+ * an anonymous caller's client), so two starts of one caller at once
+ * cannot both pass a count.  Each statement of a READ COMMITTED
+ * transaction takes a fresh snapshot, so the INSERT after the lock sees
+ * every job a concurrent start committed.  In order: an Idempotency-Key
+ * seen before gives back its job (if the input is the same) and spends
+ * nothing; an anonymous client's start is counted by its rate limit
+ * (lib/ratelimit.c); the INSERT holds only while the caller is below its
+ * cap of live jobs.  Any refusal rolls back, so a refused start leaves
+ * no job and no spent rate.  A start with none of these (no user, key or
+ * client: the library's own callers) is the one INSERT alone.
  */
 static const struct db_stmt st_start_lock = {
     "job_start_lock",
     "SELECT pg_advisory_xact_lock(1936355178, ($1::int8 % 2147483647)::int4)",
     1};
+/* The anonymous clients' locks: another namespace of the same space. */
+static const struct db_stmt st_client_lock = {
+    "job_client_lock", "SELECT pg_advisory_xact_lock(1936355179, hashtext($1))",
+    1};
+/*
+ * A key's job in its scope ($1 user or 0, $2 client or '', $3 type, $4
+ * key) and whether $5, the hex SHA-256 of the input, is the one it was
+ * started with (a key stored before schema 010 has none: any input).
+ */
 static const struct db_stmt st_idem_get = {
     "job_idem_get",
-    "SELECT " JOB_COLS " FROM jobs WHERE coalesce(user_id, 0) = $1::int8 "
-    "AND idempotency_key = $2",
-    2};
+    "SELECT " JOB_COLS ", input_digest IS NULL OR input_digest = decode($5, "
+    "'hex') FROM jobs WHERE coalesce(user_id, 0) = $1::int8 AND "
+    "coalesce(client, '') = $2 AND type = $3 AND idempotency_key = $4",
+    5};
 /*
- * A new job: $1..$7 = id, type, priority, max attempts, timeout, input,
- * idempotency key.  Two statements, not one with "$user = 0 OR" before
- * the quota: a plan made for the parameters folded that test away, so
- * PostgreSQL's plan cache judged every plan without them dearer and
- * planned each start anew (a quarter of the database's CPU per start).
+ * A new job: $1..$9 = id, type, priority, max attempts, timeout, input,
+ * idempotency key, the input's hex SHA-256, client.  Two statements, not
+ * one with "$user = 0 OR" before the quota: a plan made for the
+ * parameters folded that test away, so PostgreSQL's plan cache judged
+ * every plan without them dearer and planned each start anew (a quarter
+ * of the database's CPU per start).
  */
 #define START_INTO                                                             \
 	"INSERT INTO jobs (id, type, priority, max_attempts, timeout_s, "      \
-	"input, idempotency_key"
-#define START_VALUES "$1, $2, $3::int2, $4::int4, $5::int4, $6::jsonb, $7::text"
+	"input, idempotency_key, input_digest, client"
+#define START_VALUES                                                           \
+	"$1, $2, $3::int2, $4::int4, $5::int4, $6::jsonb, $7::text, "          \
+	"decode($8, 'hex'), $9::text"
+#define LIVE " AND status IN ('pending', 'processing')"
 #define START_END                                                              \
-	" ON CONFLICT (coalesce(user_id, 0), idempotency_key) WHERE "          \
-	"idempotency_key IS NOT NULL DO NOTHING RETURNING " JOB_COLS
+	" ON CONFLICT (coalesce(user_id, 0), coalesce(client, ''), type, "     \
+	"idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "       \
+	"RETURNING " JOB_COLS
+/* $10 = how many live jobs the client ($9) may have */
 static const struct db_stmt st_start_anon = {
-    "job_start_anon", START_INTO ") VALUES (" START_VALUES ")" START_END, 7};
-/* $8 = the user, $9 = how many live jobs the user may have */
+    "job_start_anon",
+    START_INTO ") SELECT " START_VALUES " WHERE (SELECT count(*) FROM jobs "
+	       "WHERE client = $9::text" LIVE ") < $10::int8" START_END,
+    10};
+/* $10 = the user, $11 = how many live jobs the user may have */
 static const struct db_stmt st_start_user = {
     "job_start_user",
-    START_INTO ", user_id) SELECT " START_VALUES ", $8::int8 WHERE (SELECT "
-	       "count(*) FROM jobs WHERE user_id = $8::int8 AND status IN "
-	       "('pending', 'processing')) < $9::int8" START_END,
-    9};
+    START_INTO ", user_id) SELECT " START_VALUES ", $10::int8 WHERE (SELECT "
+	       "count(*) FROM jobs WHERE user_id = $10::int8" LIVE
+	       ") < $11::int8" START_END,
+    11};
 
 static const struct db_stmt st_commit = {"job_start_commit", "COMMIT", 0};
 
 /*
  * One-row statement into out: SJ_ENOTFOUND when no row.  With notify
  * (autocommit only), the new-job notice follows in its own transaction
- * (db_exec_notify).
+ * (db_exec_notify).  With same, the row's column after JOB_COLS (a
+ * boolean) goes there.
  */
 static enum sj_err
 job_one(struct db *db, const struct db_stmt *st, const char *const *params,
-	const char *notify, struct job *out)
+	const char *notify, struct job *out, bool *same)
 {
 	PGresult *r = NULL;
 	enum sj_err e;
@@ -71,40 +102,113 @@ job_one(struct db *db, const struct db_stmt *st, const char *const *params,
 	if (e != SJ_OK)
 		return e;
 	e = PQntuples(r) == 1 ? job_from_row(r, 0, out) : SJ_ENOTFOUND;
+	if (e == SJ_OK && same != NULL) {
+		const char *v = db_str(r, 0, PQnfields(r) - 1);
+
+		*same = v != NULL && v[0] == 't';
+	}
 	PQclear(r);
 	return e;
 }
 
-/* The statements of job_start; tx: inside its transaction. */
+/* The hex SHA-256 of the canonical input: the normalized object's text. */
 static enum sj_err
-job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
-	     bool tx, struct job *out, bool *reused)
+input_digest(struct json_object *norm, char hex[2 * SHA256_DIGEST_LENGTH + 1])
 {
-	char id[JOB_ID_MAX], prio[24], maxa[24], tmo[24], uid[24], max[24];
-	const char *p[9];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(
+	    norm, JSON_C_TO_STRING_PLAIN, &len);
+
+	if (s == NULL)
+		return SJ_ENOMEM;
+	if (EVP_Digest(s, len, md, &n, EVP_sha256(), NULL) != 1 ||
+	    n != SHA256_DIGEST_LENGTH)
+		return SJ_ENOMEM;
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return SJ_OK;
+}
+
+/* The advisory lock of the caller: user, else client, else none. */
+static enum sj_err
+caller_lock(struct db *db, int64_t user_id, const char *client)
+{
+	char uid[24];
+	const char *p[1] = {uid};
+
+	snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
+	if (user_id != 0)
+		return db_exec(db, &st_start_lock, p, NULL);
+	p[0] = client;
+	return client != NULL ? db_exec(db, &st_client_lock, p, NULL) : SJ_OK;
+}
+
+/* One start of an anonymous client against its rate limit. */
+static enum sj_err
+client_hit(struct db *db, const struct job_start *s)
+{
+	char key[16 + CLIENT_KEY_MAX];
+	bool allowed = true;
+	int retry = 0;
+	enum sj_err e;
+
+	if (s->client == NULL || s->rate_limit <= 0)
+		return SJ_OK;
+	snprintf(key, sizeof(key), "job-start:%s", s->client);
+	e = ratelimit_hit(db, key, s->rate_limit, s->rate_window_s, &allowed,
+			  &retry);
+	if (e == SJ_OK && !allowed) {
+		if (s->retry_after_s != NULL)
+			*s->retry_after_s = retry;
+		return SJ_ELIMIT;
+	}
+	return e;
+}
+
+/* The job of s's key in its scope; SJ_EINVAL when the input differs. */
+static enum sj_err
+idem_find(struct db *db, const struct job_start *s, const char *digest,
+	  struct job *out, bool *reused)
+{
+	char uid[24];
+	const char *p[5] = {uid, s->client ? s->client : "",
+			    job_type_name(s->type), s->idem_key, digest};
+	bool same = false;
 	enum sj_err e;
 
 	snprintf(uid, sizeof(uid), "%lld", (long long)s->user_id);
-	p[0] = uid;
-	p[1] = s->idem_key;
-	if (s->user_id != 0 &&
-	    (e = db_exec(db, &st_start_lock, p, NULL)) != SJ_OK)
+	if ((e = job_one(db, &st_idem_get, p, NULL, out, &same)) != SJ_OK)
 		return e;
-	if (s->idem_key != NULL &&
-	    (e = job_one(db, &st_idem_get, p, NULL, out)) != SJ_ENOTFOUND) {
-		*reused = e == SJ_OK;
-		return e;
+	if (!same) {
+		job_free(out);
+		return SJ_EINVAL;
 	}
-	if ((e = job_id_new(id)) != SJ_OK)
-		return e;
+	*reused = true;
+	return SJ_OK;
+}
+
+/* The INSERT of job_start; notify: autocommit, the notice follows. */
+static enum sj_err
+job_insert(struct db *db, const struct cfg *c, const struct job_start *s,
+	   const char *digest, bool notify, struct job *out)
+{
+	char id[JOB_ID_MAX], prio[24], maxa[24], tmo[24], uid[24], max[24];
+	const char *p[11];
+	int64_t cap = s->user_id != 0 ? s->max_active : s->client_max;
+
+	if (job_id_new(id) != SJ_OK)
+		return SJ_EIO;
 	snprintf(prio, sizeof(prio), "%lld",
 		 (long long)c->types[s->type].priority);
 	snprintf(maxa, sizeof(maxa), "%lld",
 		 (long long)c->types[s->type].max_retries + 1);
 	snprintf(tmo, sizeof(tmo), "%lld",
 		 (long long)cfg_job_timeout(c, s->type));
+	snprintf(uid, sizeof(uid), "%lld", (long long)s->user_id);
 	snprintf(max, sizeof(max), "%lld",
-		 (long long)(s->max_active > 0 ? s->max_active : INT64_MAX));
+		 (long long)(cap > 0 ? cap : INT64_MAX));
 	p[0] = id;
 	p[1] = job_type_name(s->type);
 	p[2] = prio;
@@ -112,28 +216,47 @@ job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
 	p[4] = tmo;
 	p[5] = json_object_to_json_string_ext(s->norm, JSON_C_TO_STRING_PLAIN);
 	p[6] = s->idem_key;
-	p[7] = uid;
-	p[8] = max;
+	p[7] = s->idem_key != NULL ? digest : NULL;
+	p[8] = s->user_id == 0 ? s->client : NULL;
+	p[9] = s->user_id != 0 ? uid : max;
+	p[10] = max;
 	if (p[5] == NULL)
 		return SJ_ENOMEM;
-	/* alone (autocommit) the notice goes with it; else after COMMIT */
-	e = job_one(db, s->user_id != 0 ? &st_start_user : &st_start_anon, p,
-		    tx ? NULL : p[1], out);
+	return job_one(db, s->user_id != 0 ? &st_start_user : &st_start_anon, p,
+		       notify ? p[1] : NULL, out, NULL);
+}
+
+/* The statements of job_start; tx: inside its transaction. */
+static enum sj_err
+job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
+	     bool tx, struct job *out, bool *reused)
+{
+	char digest[2 * SHA256_DIGEST_LENGTH + 1] = "";
+	enum sj_err e;
+
+	if (s->idem_key != NULL && (e = input_digest(s->norm, digest)) != SJ_OK)
+		return e;
+	if ((e = caller_lock(db, s->user_id, s->client)) != SJ_OK)
+		return e;
+	if (s->idem_key != NULL &&
+	    (e = idem_find(db, s, digest, out, reused)) != SJ_ENOTFOUND)
+		return e;
+	if (s->user_id == 0 && (e = client_hit(db, s)) != SJ_OK)
+		return e;
+	e = job_insert(db, c, s, digest, !tx, out);
 	if (e != SJ_ENOTFOUND || s->idem_key == NULL)
-		return e == SJ_ENOTFOUND ? SJ_ECONFLICT : e;
-	/* an anonymous start with the same key won the race */
-	p[0] = uid;
-	p[1] = s->idem_key;
-	e = job_one(db, &st_idem_get, p, NULL, out);
-	*reused = e == SJ_OK;
-	return e == SJ_ENOTFOUND ? SJ_ECONFLICT : e;
+		return e == SJ_ENOTFOUND ? SJ_EQUOTA : e;
+	/* a start with the same key and no lock (no client) won the race */
+	e = idem_find(db, s, digest, out, reused);
+	return e == SJ_ENOTFOUND ? SJ_EQUOTA : e;
 }
 
 static void
 log_created(const struct job_start *s, const struct job *j)
 {
-	log_job(LOG_LVL_INFO, j->id, "created type=%s user=%lld",
-		job_type_name(s->type), (long long)s->user_id);
+	log_job(LOG_LVL_INFO, j->id, "created type=%s user=%lld client=%s",
+		job_type_name(s->type), (long long)s->user_id,
+		s->user_id == 0 && s->client != NULL ? s->client : "-");
 }
 
 enum sj_err
@@ -144,11 +267,11 @@ job_start(struct db *db, const struct cfg *c, const struct job_start *s,
 
 	*reused = false;
 	/*
-	 * An anonymous start without a key has no quota to hold and nothing
-	 * to look up: its one statement runs on its own (autocommit), two
-	 * round trips fewer than the transaction below.
+	 * A start without user, key or client has no quota to hold and
+	 * nothing to look up: its one statement runs on its own
+	 * (autocommit), two round trips fewer than the transaction below.
 	 */
-	if (s->user_id == 0 && s->idem_key == NULL) {
+	if (s->user_id == 0 && s->idem_key == NULL && s->client == NULL) {
 		if ((e = job_start_tx(db, c, s, false, out, reused)) == SJ_OK)
 			log_created(s, out);
 		return e;
@@ -156,25 +279,124 @@ job_start(struct db *db, const struct cfg *c, const struct job_start *s,
 	if ((e = db_exec_simple(db, "BEGIN")) != SJ_OK)
 		return e;
 	e = job_start_tx(db, c, s, true, out, reused);
-	if (e == SJ_OK || e == SJ_ECONFLICT) {
+	if (e == SJ_OK) {
 		/* a new job's notice: its own transaction, same round trip */
-		enum sj_err ce = e == SJ_OK && !*reused
+		enum sj_err ce = !*reused
 				     ? db_exec_notify(db, &st_commit, NULL,
 						      NULL, JOB_CHANNEL_NEW,
 						      job_type_name(out->type))
 				     : db_exec_simple(db, "COMMIT");
 
 		if (ce != SJ_OK) {
-			if (e == SJ_OK)
-				job_free(out);
+			job_free(out);
 			return ce;
 		}
-		if (e == SJ_OK && !*reused)
+		if (!*reused)
 			log_created(s, out);
 		return e;
 	}
+	/* a refusal: nothing written, no rate spent */
 	if (db_exec_simple(db, "ROLLBACK") != SJ_OK)
 		log_warn("job_start: rollback failed");
+	return e;
+}
+
+/*
+ * A retry of the API: the job's owner (user, or anonymous client) is
+ * read, its lock taken, the caller's rate counted, and the UPDATE holds
+ * only while the owner is below its cap.  $1 id, $2 the user or client,
+ * $3 the cap.
+ */
+static const struct db_stmt st_retry_owner = {
+    "job_retry_owner",
+    "SELECT coalesce(user_id, 0), client, status IN ('failed', "
+    "'cancelled') FROM jobs WHERE id = $1",
+    1};
+#define RETRY_GATED(who)                                                       \
+	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET " WHERE id = $1 AND "      \
+	"status IN ('failed', 'cancelled') AND (SELECT count(*) FROM jobs "    \
+	"WHERE " who LIVE                                                      \
+	") < $3::int8 RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW      \
+	"', r.type) FROM r"
+static const struct db_stmt st_retry_user = {
+    "job_retry_user", RETRY_GATED("user_id = $2::int8"), 3};
+static const struct db_stmt st_retry_client = {
+    "job_retry_client", RETRY_GATED("client = $2::text"), 3};
+
+/* The owner of job id: *user (0: anonymous) and client (may be "") */
+static enum sj_err
+retry_owner(struct db *db, const char *id, int64_t *user,
+	    char client[CLIENT_KEY_MAX], bool *retryable)
+{
+	const char *p[1] = {id};
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = db_exec(db, &st_retry_owner, p, &r)) != SJ_OK)
+		return e;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		return SJ_ENOTFOUND;
+	}
+	*user = db_ll(r, 0, 0, 0);
+	snprintf(client, CLIENT_KEY_MAX, "%s",
+		 db_str(r, 0, 1) ? db_str(r, 0, 1) : "");
+	*retryable = db_str(r, 0, 2) != NULL && db_str(r, 0, 2)[0] == 't';
+	PQclear(r);
+	return SJ_OK;
+}
+
+/* The statements of job_retry_start, inside its transaction. */
+static enum sj_err
+job_retry_tx(struct db *db, const char *id, const struct job_start *s)
+{
+	char client[CLIENT_KEY_MAX], who[24], max[24];
+	const char *p[3] = {id, who, max};
+	bool retryable = false;
+	int64_t user = 0, cap;
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = retry_owner(db, id, &user, client, &retryable)) != SJ_OK)
+		return e;
+	if (!retryable)
+		return SJ_ECONFLICT;
+	if ((e = caller_lock(db, user, client[0] ? client : NULL)) != SJ_OK ||
+	    (s->user_id == 0 && (e = client_hit(db, s)) != SJ_OK))
+		return e;
+	cap = user != 0 ? s->max_active : s->client_max;
+	snprintf(who, sizeof(who), "%lld", (long long)user);
+	snprintf(max, sizeof(max), "%lld",
+		 (long long)(cap > 0 ? cap : INT64_MAX));
+	if (user == 0)
+		p[1] = client;
+	e = job_update(db, user != 0 ? &st_retry_user : &st_retry_client, p,
+		       SJ_EQUOTA, &r);
+	PQclear(r);
+	/* the lock holds the owner's count; only a concurrent change of
+	   the row itself (a cancel, a retry) leaves it not retryable */
+	if (e == SJ_EQUOTA &&
+	    (retry_owner(db, id, &user, client, &retryable) != SJ_OK ||
+	     !retryable))
+		return SJ_ECONFLICT;
+	return e;
+}
+
+enum sj_err
+job_retry_start(struct db *db, const char *id, const struct job_start *s)
+{
+	enum sj_err e;
+
+	if (!job_id_valid(id))
+		return SJ_ENOTFOUND;
+	if ((e = db_exec_simple(db, "BEGIN")) != SJ_OK)
+		return e;
+	if ((e = job_retry_tx(db, id, s)) == SJ_OK)
+		e = db_exec_simple(db, "COMMIT");
+	else if (db_exec_simple(db, "ROLLBACK") != SJ_OK)
+		log_warn("job_retry_start: rollback failed");
+	if (e == SJ_OK)
+		log_job(LOG_LVL_INFO, id, "queued for retry");
 	return e;
 }
 

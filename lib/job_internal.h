@@ -27,6 +27,12 @@
 	MS("created_at") ", " MS("updated_at") ", " MS("started_at") ", "     \
 	MS("completed_at") ", " MS("run_at")
 /* clang-format on */
+/* What a retry sets: pending again, a fresh budget, no outcome. */
+#define JOB_RETRY_SET                                                          \
+	"status = 'pending', attempts = 0, rescues = 0, run_at = now(), "      \
+	"result = NULL, error_code = NULL, error_message = NULL, "             \
+	"completed_at = NULL, current_step = 'Queued for retry', "             \
+	"updated_at = now()"
 #define FENCE                                                                  \
 	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \
 	"lease_epoch = $3::int8"

@@ -30,8 +30,9 @@
 #include "story.h"
 #include "worker.h"
 
-#define PROMPT_MAX    65536 /* bytes; the library's own cap is lower */
-#define IMAGE_URL_MAX 4096  /* bytes */
+/* bytes: the API's caps (lib/job_caps.h) */
+#define PROMPT_MAX    JOB_CAP_BYTES(JOB_PROMPT_MAX)
+#define IMAGE_URL_MAX JOB_CAP_BYTES(JOB_URL_MAX)
 
 #define STYLE_MSG                                                              \
 	"Invalid style. Must be one of: storybook, semi-realistic, "           \

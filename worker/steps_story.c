@@ -39,16 +39,19 @@
 #include "story.h"
 #include "worker.h"
 
-#define PROMPT_MAX 65536 /* bytes of one input string */
-#define USED_MAX   8192	 /* bytes of a prompt_used */
+/* bytes of one input string: the API's caps (lib/job_caps.h) */
+#define FIELD_MAX  JOB_CAP_BYTES(JOB_FIELD_MAX)
+#define TEXT_MAX   JOB_CAP_BYTES(JOB_TEXT_MAX)
+#define PROMPT_MAX JOB_CAP_BYTES(JOB_PROMPT_MAX)
+#define USED_MAX   8192 /* bytes of a prompt_used */
 #define BOOK_STYLE "storybook"
-#define SCENES_CAP 1000 /* 50 pages of 20 scenes */
+#define SCENES_CAP JOB_BOOK_SCENES_MAX /* STORYBOOK_MAX_SCENES' bound */
 
 /* An input string: "" when absent; false (job failed) when malformed. */
 static bool
 in_str(struct step_ctx *c, const char *key, const char *dflt, const char **out)
 {
-	enum sj_err e = jv_str(c->job->input, key, PROMPT_MAX, out);
+	enum sj_err e = jv_str(c->job->input, key, FIELD_MAX, out);
 
 	if (e == SJ_ENOTFOUND) {
 		*out = dflt;
@@ -124,7 +127,7 @@ imagegen_prompt(struct step_ctx *c, struct imagegen *g)
 {
 	enum sj_err e;
 
-	buf_init(&g->used, USED_MAX + PROMPT_MAX);
+	buf_init(&g->used, USED_MAX + 2 * FIELD_MAX);
 	if ((g->character[0] != '\0' &&
 	     ((e = buf_addstr(&g->used, g->character)) != SJ_OK ||
 	      (e = buf_addstr(&g->used, ", ")) != SJ_OK)) ||
@@ -358,7 +361,7 @@ book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 
 	if (!json_object_is_type(sc, json_type_object))
 		goto bad;
-	if (jv_str(sc, "description", PROMPT_MAX, &desc) != SJ_OK)
+	if (jv_str(sc, "description", TEXT_MAX, &desc) != SJ_OK)
 		desc = "";
 	if (jv_str(sc, "imagePrompt", PROMPT_MAX, &prompt) != SJ_OK ||
 	    prompt[0] == '\0')
@@ -367,7 +370,7 @@ book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 		goto bad;
 	if (jv_str(sc, "emotion", 64, &emotion) != SJ_OK)
 		emotion = "happy";
-	buf_init(&used, USED_MAX + 2 * PROMPT_MAX);
+	buf_init(&used, USED_MAX + 2 * FIELD_MAX);
 	if ((e = buf_addf(&used, "%s%s%s, feeling %s", b->character,
 			  b->character[0] ? ", " : "", prompt, emotion)) !=
 	    SJ_OK) {

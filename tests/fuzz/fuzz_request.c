@@ -272,6 +272,9 @@ strings_as_spelled(const char *buf, size_t len, struct json_object *o)
 static void
 fuzz_json(const char *buf, size_t len, enum job_type t)
 {
+	/* the settings' defaults: 30 pages, 60 scenes */
+	static struct job_limits limits = {30, 60, ""};
+
 	struct json_object *o = NULL, *norm = NULL;
 	const char *why = NULL, *msg = NULL;
 
@@ -285,7 +288,7 @@ fuzz_json(const char *buf, size_t len, enum job_type t)
 	    fffd_parsed(o) > fffd_spelled(buf, len) ||
 	    !strings_as_spelled(buf, len, o))
 		abort();
-	if (job_input_validate(t, o, &norm, &msg) == SJ_OK) {
+	if (job_input_validate(&limits, t, o, &norm, &msg) == SJ_OK) {
 		/* a normalized input must serialize and parse back strictly */
 		size_t n = 0;
 		const char *s = json_object_to_json_string_length(

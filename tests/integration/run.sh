@@ -117,6 +117,8 @@ start_db() {
 
 # write_env: the settings every program of the stack gets.  Sanitizer
 # options pass through so the jobs program runs under the same ones.
+# Anonymous starts are not limited here (every suite starts its jobs from
+# 127.0.0.1); test_abuse runs a jobs program of its own with the limits.
 write_env() {
 	local secret opt
 	local extra=()
@@ -139,6 +141,8 @@ write_env() {
 		"LOCAL_DELAY_MS=300" \
 		"LOG_LEVEL=info" \
 		"ALLOW_SIGNUP=true" \
+		"ANON_START_LIMIT=1000000" \
+		"ANON_MAX_ACTIVE_JOBS=1000000" \
 		"${extra[@]}"
 }
 

@@ -23,6 +23,8 @@
 #include "testdb.h"
 
 static struct cfg cfg;
+/* the settings' defaults: 30 pages, 60 scenes */
+static struct job_limits limits = {30, 60, ""};
 static struct db *db;	/* the library's session under test */
 static struct db *side; /* a second session for inspecting and forcing */
 
@@ -65,7 +67,8 @@ validated(enum job_type t, const char *input)
 	struct json_object *in = parse(input), *norm = NULL;
 	const char *msg = NULL;
 
-	assert_int_equal(job_input_validate(t, in, &norm, &msg), SJ_OK);
+	assert_int_equal(job_input_validate(&limits, t, in, &norm, &msg),
+			 SJ_OK);
 	json_object_put(in);
 	return norm;
 }
@@ -74,7 +77,7 @@ validated(enum job_type t, const char *input)
 static void
 create(enum job_type t, const char *input, char id[JOB_ID_MAX])
 {
-	struct job_start st = {t, validated(t, input), 0, NULL, 0};
+	struct job_start st = {.type = t, .norm = validated(t, input)};
 	struct job j;
 	bool reused;
 
@@ -233,7 +236,9 @@ test_validation_messages(void **state)
 	     "Invalid style. Must be one of: storybook, semi-realistic, "
 	     "comic-book, flat-illustration, anime"},
 	    {JOB_CARTOONIZE, "{\"prompt\":\"p\",\"imageUrl\":\"file:///etc\"}",
-	     "imageUrl must be an http(s) URL or a /media/ path"},
+	     "imageUrl must be an http(s) URL or a /media/ path of at most "
+	     "2048 "
+	     "characters"},
 	    {JOB_AUTO_STORY, "{\"genre\":\"horror\"}", "Invalid genre"},
 	    {JOB_AUTO_STORY, "{}", "Invalid genre"},
 	    {JOB_SCENES, "{}", "Story content is required"},
@@ -249,8 +254,9 @@ test_validation_messages(void **state)
 		struct json_object *in = parse(rows[i].in), *norm = NULL;
 		const char *msg = NULL;
 
-		assert_int_equal(job_input_validate(rows[i].t, in, &norm, &msg),
-				 SJ_EINVAL);
+		assert_int_equal(
+		    job_input_validate(&limits, rows[i].t, in, &norm, &msg),
+		    SJ_EINVAL);
 		assert_null(norm);
 		assert_string_equal(msg, rows[i].msg);
 		json_object_put(in);
@@ -265,8 +271,9 @@ test_validation_normalizes(void **state)
 	struct json_object *norm = NULL;
 	const char *msg, *style;
 
-	assert_int_equal(job_input_validate(JOB_CARTOONIZE, in, &norm, &msg),
-			 SJ_OK);
+	assert_int_equal(
+	    job_input_validate(&limits, JOB_CARTOONIZE, in, &norm, &msg),
+	    SJ_OK);
 	assert_int_equal(jv_str(norm, "style", 64, &style), SJ_OK);
 	assert_string_equal(style, "semi-realistic");
 	assert_false(json_object_object_get_ex(norm, "evil", NULL));
@@ -841,7 +848,8 @@ expect_notice(PGconn *pg, const char *payload)
 static void
 test_notify_on_create(void **state)
 {
-	struct job_start st = {JOB_CARTOONIZE, NULL, 7, "key-1", 0};
+	struct job_start st = {
+	    .type = JOB_CARTOONIZE, .user_id = 7, .idem_key = "key-1"};
 	char id[JOB_ID_MAX];
 	PGconn *pg;
 	struct job j;
@@ -878,7 +886,7 @@ test_notify_on_create(void **state)
 static void
 test_start_plans_cached(void **state)
 {
-	struct job_start st = {JOB_CARTOONIZE, NULL, 0, NULL, 9};
+	struct job_start st = {.type = JOB_CARTOONIZE, .max_active = 9};
 	struct job j;
 	bool reused;
 
@@ -900,7 +908,7 @@ test_start_plans_cached(void **state)
 	st.user_id = 7;
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	job_free(&j);
-	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_ECONFLICT);
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_EQUOTA);
 	json_object_put(st.norm);
 }
 
