@@ -7,8 +7,11 @@
  *   POST /api/auth/register   {email, password} when ALLOW_SIGNUP
  *
  * Every wrong email/password pair answers the same 401 after the same
- * scrypt work (see lib/auth.c).  Repeated failures are slowed down by
- * nginx's limit_req on the login location, not here.
+ * scrypt work (see lib/auth.c).  Repeated failures are slowed down per
+ * client address by nginx's limit_req on the login location, and per
+ * account here (lib/login_backoff.c): a login that must wait is answered
+ * 429 with retryAfter before the password is looked at, the same for an
+ * email no user has.
  */
 #include <string.h>
 
@@ -16,6 +19,7 @@
 #include "job.h"
 #include "jsonv.h"
 #include "log.h"
+#include "login_backoff.h"
 #include "req.h"
 #include "req_auth.h"
 #include "server.h"
@@ -101,12 +105,24 @@ h_login(struct req *r, const char *caps[REQ_MAX_CAPS])
 	const char *email, *password;
 	char token[AUTH_TOKEN_MAX];
 	int64_t expires_ms = 0;
+	const char *client = req_param(r, "REMOTE_ADDR");
 	struct user u;
 	enum sj_err e;
+	int wait_s = 0;
 
 	(void)caps;
 	if (read_credentials(r, &in, &email, &password) != 0)
 		goto out;
+	e = login_backoff_attempt(r->db, r->cfg, email, client, &wait_s);
+	if (e != SJ_OK) {
+		req_fail(r, e);
+		goto out;
+	}
+	if (wait_s > 0) {
+		log_req(LOG_LVL_INFO, r->id, "login delayed %d s", wait_s);
+		req_too_many(r, wait_s);
+		goto out;
+	}
 	e = auth_login(r->db, email, password, token, &expires_ms, &u);
 	if (e == SJ_ENOTFOUND) {
 		log_req(LOG_LVL_INFO, r->id, "failed login");
@@ -119,6 +135,8 @@ h_login(struct req *r, const char *caps[REQ_MAX_CAPS])
 		goto out;
 	}
 	log_req(LOG_LVL_INFO, r->id, "login of user %lld", (long long)u.id);
+	if (login_backoff_success(r->db, email, client) != SJ_OK)
+		log_req(LOG_LVL_WARN, r->id, "login backoff not reset");
 	out = login_json(token, expires_ms, &u);
 	req_json(r, 200, out, NULL);
 out:

@@ -96,6 +96,12 @@ email_normalize(const char *in, char out[AUTH_EMAIL_MAX + 1])
 	return SJ_OK;
 }
 
+enum sj_err
+auth_email_normalize(const char *in, char out[AUTH_EMAIL_MAX + 1])
+{
+	return email_normalize(in, out);
+}
+
 static int
 password_ok(const char *pw)
 {

@@ -44,6 +44,12 @@ enum sj_err auth_user_create(struct db *db, const char *email,
 /* Sets a new password and revokes every session of the user. */
 enum sj_err auth_set_password(struct db *db, const char *email,
 			      const char *password, const char **msg) SJ_WUR;
+/*
+ * The email as stored (trimmed, ASCII lowercased) into out; SJ_EINVAL
+ * when it cannot be a user's (one '@' inside, 3..254 bytes, no spaces).
+ */
+enum sj_err auth_email_normalize(const char *in,
+				 char out[AUTH_EMAIL_MAX + 1]) SJ_WUR;
 /* SJ_ENOTFOUND for any wrong email/password pair. */
 enum sj_err auth_login(struct db *db, const char *email, const char *password,
 		       char token[AUTH_TOKEN_MAX], int64_t *expires_ms,

@@ -3,7 +3,8 @@
  * hash format, verification, length caps, case-insensitive uniqueness,
  * login failures that look alike (same answer, similar time), tokens that
  * resolve, expire and are revoked; housekeeping deletes expired sessions
- * and stale temporary files of the media folder.
+ * and stale temporary files of the media folder; the per-account login
+ * delays (their schedules alone, then counted in the database).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 #include "auth.h"
 #include "health.h"
+#include "login_backoff.h"
 #include "media.h"
 #include "testdb.h"
 
@@ -459,6 +461,164 @@ test_login_timing(void **state)
 	assert_true(unknown > 0.005 && wrong > 0.005);
 }
 
+/* The schedules: free attempts, then doublings to the cap, cut at n. */
+static void
+test_backoff_schedule(void **state)
+{
+	static const int64_t want[] = {0, 0,  0,  0,  1,   2,	4,
+				       8, 16, 32, 64, 128, 256, 300};
+	int64_t d[LOGIN_BACKOFF_STEPS_MAX];
+	char a[64];
+	size_t n;
+
+	(void)state;
+	n = login_backoff_schedule(5, 300, d, LOGIN_BACKOFF_STEPS_MAX);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(d[i], want[i]);
+	/* a cap that is a power of two ends on it; 1 free: no zero */
+	n = login_backoff_schedule(1, 4, d, LOGIN_BACKOFF_STEPS_MAX);
+	assert_int_equal(n, 3);
+	assert_int_equal(d[0], 1);
+	assert_int_equal(d[2], 4);
+	/* a cap of 0 never waits */
+	n = login_backoff_schedule(3, 0, d, LOGIN_BACKOFF_STEPS_MAX);
+	assert_int_equal(n, 3);
+	assert_int_equal(d[0] + d[1] + d[2], 0);
+	/* cut at n */
+	assert_int_equal(login_backoff_schedule(100, 86400, d, 7), 7);
+	/* the largest settings fit the array */
+	assert_true(
+	    login_backoff_schedule(100, 86400, d, LOGIN_BACKOFF_STEPS_MAX) <
+	    LOGIN_BACKOFF_STEPS_MAX);
+	assert_int_equal(login_backoff_array(3, 5, a, sizeof(a)), SJ_OK);
+	assert_string_equal(a, "{0,0,1,2,4,5}");
+	assert_int_equal(login_backoff_array(3, 5, a, 8), SJ_ETOOBIG);
+	assert_int_equal(login_backoff_array(3, 5, a, 13), SJ_ETOOBIG);
+	assert_int_equal(login_backoff_array(3, 5, a, 14), SJ_OK);
+}
+
+static int
+fresh_backoff(void **state)
+{
+	(void)state;
+	testdb_sql(side, "TRUNCATE users, sessions, login_backoff CASCADE");
+	return 0;
+}
+
+/* One attempt on email from client under c; the seconds to wait. */
+static int
+attempt(const struct cfg *c, const char *email, const char *client)
+{
+	int w = -1;
+
+	assert_int_equal(login_backoff_attempt(db, c, email, client, &w),
+			 SJ_OK);
+	return w;
+}
+
+/* Moves every delay and attempt of login_backoff back by secs. */
+static void
+backoff_later(int secs)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE login_backoff SET until = until - interval '%d s', "
+		 "last_at = last_at - interval '%d s'",
+		 secs, secs);
+	testdb_sql(side, sql);
+}
+
+/*
+ * Three free attempts, then growing waits: the failing address's grows
+ * past the account's cap, which every other address sees; a refused
+ * attempt is not counted; an unknown email is treated the same; a success
+ * resets the account and that address only; case does not matter.
+ */
+static void
+test_backoff_weighs_client(void **state)
+{
+	struct cfg c = cfg;
+	/* the unknown email first: the victim's delays are checked after */
+	static const char *const emails[] = {"ghost@example.com",
+					     "victim@example.com"};
+	struct user u;
+
+	(void)state;
+	c.login_backoff_free = 3;
+	c.login_backoff_max_s = 300;
+	c.login_backoff_account_max_s = 1;
+	add_user("victim@example.com", "password1", ROLE_USER, &u);
+	for (int k = 0; k < 2; k++) {
+		const char *e = emails[k];
+
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 0);
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 0);
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 0);
+		/* the 3rd set 1 s for the address and the account */
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 1);
+		assert_int_equal(attempt(&c, e, "127.0.0.3"), 1);
+		backoff_later(1);
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 0); /* 2 s */
+		backoff_later(2);
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 0); /* 4 s */
+		/* the guesser waits 4 s, anyone else the account's 1 */
+		assert_int_equal(attempt(&c, e, "127.0.0.2"), 4);
+		assert_int_equal(attempt(&c, e, "127.0.0.4"), 1);
+	}
+	/* refusals were not counted: 5 attempts each */
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
+				"client = '' AND failures = 5"),
+			 2);
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
+				"client = '127.0.0.2' AND failures = 5"),
+			 2);
+	/* another spelling of the same account shares its count */
+	assert_int_equal(attempt(&c, " VICTIM@Example.COM ", "127.0.0.2"), 4);
+	/* a success forgets the account and that address, not others */
+	backoff_later(1);
+	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.3"), 0);
+	assert_int_equal(
+	    login_backoff_success(db, "victim@example.com", "127.0.0.3"),
+	    SJ_OK);
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
+				"client IN ('', '127.0.0.3')"),
+			 1); /* the ghost's account row */
+	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.3"), 0);
+	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.2"), 3);
+	/* no email, no count */
+	assert_int_equal(attempt(&c, "not-an-email", "127.0.0.2"), 0);
+	assert_int_equal(attempt(&c, NULL, "127.0.0.2"), 0);
+}
+
+/*
+ * A count idle for a day starts again; idle rows that delay nothing are
+ * swept by later attempts; no address stores as "unknown".
+ */
+static void
+test_backoff_forgets(void **state)
+{
+	struct cfg c = cfg;
+
+	(void)state;
+	c.login_backoff_free = 1;
+	c.login_backoff_max_s = 60;
+	c.login_backoff_account_max_s = 60;
+	assert_int_equal(attempt(&c, "a@example.com", NULL), 0);
+	assert_int_equal(attempt(&c, "a@example.com", ""), 1);
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
+				"client = 'unknown'"),
+			 1);
+	backoff_later(LOGIN_BACKOFF_FORGET_S + 10);
+	assert_int_equal(attempt(&c, "a@example.com", "127.0.0.2"), 0);
+	assert_int_equal(sql_ll("SELECT max(failures) FROM login_backoff"), 1);
+	/* the idle "unknown" row went; the account's and 127.0.0.2's stay */
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff"), 2);
+	assert_int_equal(attempt(&c, "b@example.com", "127.0.0.2"), 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff"), 4);
+}
+
 int
 main(void)
 {
@@ -474,6 +634,9 @@ main(void)
 	    cmocka_unit_test_setup(test_housekeep, fresh),
 	    cmocka_unit_test_setup(test_set_password_revokes, fresh),
 	    cmocka_unit_test_setup(test_login_timing, fresh),
+	    cmocka_unit_test(test_backoff_schedule),
+	    cmocka_unit_test_setup(test_backoff_weighs_client, fresh_backoff),
+	    cmocka_unit_test_setup(test_backoff_forgets, fresh_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
