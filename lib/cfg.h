@@ -91,6 +91,9 @@ struct cfg {
 	int64_t login_backoff_account_max_s; /* every other client's cap */
 };
 
+/* WEBHOOK_SECRET, when set, has at least this many bytes. */
+#define CFG_WEBHOOK_SECRET_MIN 32
+
 #define CFG_ERRS_MAX  32
 #define CFG_WARNS_MAX 8
 struct cfg_errs {

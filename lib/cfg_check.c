@@ -192,6 +192,13 @@ cfg_validate_src(const struct cfg *c, const struct cfg_src *s,
 	validate_bounds(&v);
 	validate_relations(&v);
 	validate_providers(&v);
+	/* empty counts as unset: the cron routes refuse every call */
+	if (!empty(c->webhook_secret) &&
+	    strlen(c->webhook_secret) < CFG_WEBHOOK_SECRET_MIN)
+		bad(&v, "WEBHOOK_SECRET",
+		    "must be at least %d bytes, or unset (openssl rand -hex "
+		    "32 makes one)",
+		    CFG_WEBHOOK_SECRET_MIN);
 	if (c->login_backoff_account_max_s > c->login_backoff_max_s)
 		cfg_errs_add(
 		    errs,

@@ -163,6 +163,48 @@ test_missing_required(void **state)
 	assert_int_equal(errs.n, 4);
 }
 
+/*
+ * WEBHOOK_SECRET shorter than 32 bytes is refused, named without its
+ * value; unset or empty is allowed (the cron routes then refuse all).
+ * LOGIN_BACKOFF_ACCOUNT_MAX_SECONDS cannot pass LOGIN_BACKOFF_MAX_SECONDS.
+ */
+static void
+test_weak_settings(void **state)
+{
+	struct kv weak[] = {BASE,
+			    {"WEBHOOK_SECRET", "tooshort-secret"},
+			    {"LOGIN_BACKOFF_MAX_SECONDS", "30"},
+			    {"LOGIN_BACKOFF_ACCOUNT_MAX_SECONDS", "31"},
+			    {NULL, NULL}};
+	struct kv ok[] = {
+	    BASE,
+	    {"WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef"},
+	    {"LOGIN_BACKOFF_MAX_SECONDS", "30"},
+	    {"LOGIN_BACKOFF_ACCOUNT_MAX_SECONDS", "30"},
+	    {NULL, NULL}};
+	struct kv empty[] = {BASE, {"WEBHOOK_SECRET", ""}, {NULL, NULL}};
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, lookup, weak, &errs), SJ_ECONFIG);
+	assert_int_equal(errs.n, 2);
+	assert_true(has(&errs, "WEBHOOK_SECRET=(set, 15 bytes): must be at "
+			       "least 32 bytes, or unset (openssl rand -hex 32 "
+			       "makes one)"));
+	assert_true(has(&errs, "LOGIN_BACKOFF_ACCOUNT_MAX_SECONDS=31, "
+			       "LOGIN_BACKOFF_MAX_SECONDS=30: other addresses "
+			       "cannot wait longer than the failing one"));
+	for (int i = 0; i < errs.n; i++)
+		assert_null(strstr(errs.msg[i], "tooshort"));
+	assert_int_equal(cfg_load(&c, lookup, ok, &errs), SJ_OK);
+	assert_int_equal(c.login_backoff_free, 5);
+	assert_int_equal(c.login_backoff_account_max_s, 30);
+	cfg_free(&c);
+	assert_int_equal(cfg_load(&c, lookup, empty, &errs), SJ_OK);
+	cfg_free(&c);
+}
+
 static void
 test_feature_flags(void **state)
 {
@@ -329,21 +371,21 @@ load_text(const char *text, struct cfg *c, struct cfg_errs *errs, char *path)
 static void
 test_file_syntax(void **state)
 {
-	static const char text[] =
-	    "\n"
-	    "# a comment\n"
-	    "; also a comment\n"
-	    "   # an indented comment\n"
-	    "\t\n"
-	    "DATABASE_URL = postgresql:///x  \n"
-	    "  MEDIA_DIR=\t/srv/media\n"
-	    "OPENAI_API_KEY='a \"b\" \\n $x # y'\n"
-	    "WEBHOOK_SECRET=\"q\\\"q \\\\ \\$v \\` \\n 'it'\"   \n"
-	    "CLOUDINARY_CLOUD_NAME=a'b\"c # kept\n"
-	    "PUBLIC_BASE_URL=https://example.org/#top\n"
-	    "OPENAI_IMAGE_SIZE=\n"
-	    "LOG_LEVEL=debug\n"
-	    "LOG_LEVEL=warn\n";
+	static const char text[] = "\n"
+				   "# a comment\n"
+				   "; also a comment\n"
+				   "   # an indented comment\n"
+				   "\t\n"
+				   "DATABASE_URL = postgresql:///x  \n"
+				   "  MEDIA_DIR=\t/srv/media\n"
+				   "OPENAI_API_KEY='a \"b\" \\n $x # y'\n"
+				   "WEBHOOK_SECRET=\"q\\\"q \\\\ \\$v \\` \\n "
+				   "'it' 0123456789abcdef\"   \n"
+				   "CLOUDINARY_CLOUD_NAME=a'b\"c # kept\n"
+				   "PUBLIC_BASE_URL=https://example.org/#top\n"
+				   "OPENAI_IMAGE_SIZE=\n"
+				   "LOG_LEVEL=debug\n"
+				   "LOG_LEVEL=warn\n";
 	char path[] = "/tmp/sjcfgXXXXXX", ok[sizeof(text)], *cut;
 	struct cfg_errs errs;
 	struct cfg c;
@@ -362,7 +404,8 @@ test_file_syntax(void **state)
 	assert_string_equal(c.database_url, "postgresql:///x");
 	assert_string_equal(c.media_dir, "/srv/media");
 	assert_string_equal(c.openai_api_key, "a \"b\" \\n $x # y");
-	assert_string_equal(c.webhook_secret, "q\"q \\ $v ` \\n 'it'");
+	assert_string_equal(c.webhook_secret,
+			    "q\"q \\ $v ` \\n 'it' 0123456789abcdef");
 	assert_string_equal(c.cloudinary_cloud_name, "a'b\"c # kept");
 	assert_string_equal(c.public_base_url, "https://example.org/#top");
 	assert_string_equal(c.log_level, "warn"); /* the last one wins */
@@ -441,7 +484,8 @@ test_file_secret_mode(void **state)
 {
 	static const char secret[] = "DATABASE_URL=postgresql:///x\n"
 				     "MEDIA_DIR=/srv\n"
-				     "WEBHOOK_SECRET=0123456789abcdef\n";
+				     "WEBHOOK_SECRET=0123456789abcdef"
+				     "0123456789abcdef\n";
 	char path[17], want[200];
 	struct cfg_errs errs;
 
@@ -856,6 +900,7 @@ main(void)
 	    cmocka_unit_test(test_bounds_table),
 	    cmocka_unit_test(test_many_problems),
 	    cmocka_unit_test(test_restart_changes),
+	    cmocka_unit_test(test_weak_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
