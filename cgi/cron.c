@@ -13,7 +13,8 @@
  * A tick is a sequence of single statements, each idempotent under
  * concurrency: job_maintain (expired leases, timeouts), housekeeping
  * (expired sessions deleted; unlinking a stale temporary file twice is
- * harmless), the forced job's
+ * harmless), the sweep of unused uploads (rows deleted with SKIP LOCKED,
+ * so two sweeps never take the same upload), the forced job's
  * move to the front (an UPDATE of one pending row), pruning with SKIP
  * LOCKED batches, and one final statement that counts the due work and
  * sends one NOTIFY.  Two ticks at once therefore never double an effect:
@@ -34,6 +35,7 @@
 #include "req.h"
 #include "req_auth.h"
 #include "server.h"
+#include "upload.h"
 
 #define PROG		"storyjobs-cron"
 #define CRON_LIMIT	10
@@ -237,6 +239,7 @@ read_opts(struct req *r, struct tick_opts *o)
 struct tick_result {
 	struct job_maint m;
 	struct housekeep h;
+	long long uploads; /* unused uploads deleted */
 	long long cleaned, processed, depth;
 };
 
@@ -247,7 +250,8 @@ tick(struct req *r, const struct tick_opts *o, struct tick_result *t)
 
 	memset(t, 0, sizeof(*t));
 	if ((e = job_maintain(r->db, &t->m)) != SJ_OK ||
-	    (e = health_housekeep(r->db, r->cfg->media_dir, &t->h)) != SJ_OK)
+	    (e = health_housekeep(r->db, r->cfg->media_dir, &t->h)) != SJ_OK ||
+	    (e = upload_sweep(r->db, r->cfg, &t->uploads)) != SJ_OK)
 		return e;
 	if (o->force && o->job_id[0] != '\0' &&
 	    (e = job_force(r->db, o->job_id)) != SJ_OK)

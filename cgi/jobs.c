@@ -14,17 +14,28 @@
  * cannot be probed.  Literal routes come before the one-segment
  * /api/jobs/{id} pattern: req_dispatch takes the first match.
  *
- * Uploads: the declared Content-Type must be one of three image types and
- * the first bytes must really be that format; the file gets a random
- * name, so nothing the client sends reaches the file system as a name.
+ * Uploads, cheapest refusal first: who (a user, or an anonymous client
+ * when anonymous jobs are allowed), the declared type (one of three image
+ * types), the per-user or per-client rate limit (counted before the body
+ * is read), the body's size, then the image decoded in full and
+ * re-encoded (lib/image_gd.c: the decoding runs here because the client
+ * must hear at once that its file is not an image).  The re-encoded copy
+ * is recorded against the storage quotas before it is written
+ * (lib/upload.c), under a random name, so nothing the client sends
+ * reaches the file system as a name or as bytes libgd did not produce.
  */
 #include <openssl/rand.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "client.h"
+#include "client.h"
 #include "image.h"
+#include "image_gd.h"
 #include "job.h"
 #include "jsonv.h"
 #include "log.h"
@@ -32,7 +43,9 @@
 #include "req_auth.h"
 #include "server.h"
 #include "media.h"
+#include "ratelimit.h"
 #include "storybook.h"
+#include "upload.h"
 
 #define PROG	     "storyjobs-jobs"
 #define IDEM_KEY_MAX 200
@@ -402,23 +415,148 @@ h_user_jobs(struct req *r, const char *caps[REQ_MAX_CAPS])
 	json_object_put(o);
 }
 
-/* Stores the body under a random name; url receives its address. */
-static enum sj_err
-upload_store(struct req *r, const struct img_type *t, char *url, size_t urlsz)
+/* Who uploads: a user, or an anonymous client (its address). */
+struct uploader {
+	int64_t user_id; /* 0: anonymous */
+	char client[CLIENT_KEY_MAX];
+};
+
+/* 0 with *u filled; -1 when answered (a bad token, anonymous refused). */
+static int
+upload_who(struct req *r, struct uploader *u)
 {
+	struct user usr;
+	int got = req_user(r, &usr);
+
+	if (got < 0)
+		return -1;
+	if (got == 0 && !r->cfg->allow_anonymous_jobs) {
+		req_error(r, 401, "UNAUTHORIZED", "Authentication required",
+			  NULL);
+		return -1;
+	}
+	u->user_id = got > 0 ? usr.id : 0;
+	/* an address nginx did not pass counts as the client "unknown" */
+	if (client_key(req_param(r, "REMOTE_ADDR"), u->client) != SJ_OK)
+		log_req(LOG_LVL_WARN, r->id, "upload: no client address");
+	return 0;
+}
+
+/* Counts this upload against the caller's rate: 0 go on, -1 answered. */
+static int
+upload_rate(struct req *r, const struct uploader *u)
+{
+	char key[96];
+	bool allowed;
+	int retry;
+	enum sj_err e;
+
+	if (u->user_id != 0)
+		snprintf(key, sizeof(key), "upload:user:%lld",
+			 (long long)u->user_id);
+	else
+		snprintf(key, sizeof(key), "upload:client:%s", u->client);
+	e = ratelimit_hit(r->db, key, (int)r->cfg->upload_rate_limit,
+			  (int)r->cfg->upload_rate_window_s, &allowed, &retry);
+	if (e != SJ_OK) {
+		req_fail(r, e);
+		return -1;
+	}
+	if (!allowed) {
+		req_too_many(r, retry);
+		return -1;
+	}
+	return 0;
+}
+
+/* The 403 of a quota; true when v refused the upload. */
+static bool
+upload_refused(struct req *r, enum upload_verdict v)
+{
+	static const char *const msg[] = {
+	    [UPLOAD_OVER_USER] =
+		"Upload storage quota reached for this account; "
+		"unused uploads are deleted after a while",
+	    [UPLOAD_OVER_CLIENT] = "Upload storage quota reached for this "
+				   "address; log in, or wait until unused "
+				   "uploads are deleted",
+	    [UPLOAD_OVER_ANON] = "Storage for anonymous uploads is full; log "
+				 "in, or try again later",
+	};
+
+	if (v == UPLOAD_OK)
+		return false;
+	req_error(r, 403, "QUOTA_EXCEEDED", msg[v], NULL);
+	return true;
+}
+
+/*
+ * Records img against the caller's quotas and stores it under a random
+ * name; url receives its address.  -1 when answered.
+ */
+static int
+upload_store(struct req *r, const struct uploader *u, const struct img_type *t,
+	     const struct buf *img, char *url, size_t urlsz)
+{
+	enum upload_verdict v;
 	unsigned char rnd[16];
 	char name[48];
 	enum sj_err e;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return SJ_EIO;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		req_fail(r, SJ_EIO);
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
 	snprintf(name + 32, sizeof(name) - 32, ".%s", t->ext);
-	if ((e = media_write(r->cfg->media_dir, name, r->body, r->body_len)) !=
-	    SJ_OK)
-		return e;
-	return media_url(r->cfg, name, url, urlsz);
+	e = upload_admit(r->db, r->cfg, name, u->user_id, u->client,
+			 (int64_t)img->len, &v);
+	if (e != SJ_OK || upload_refused(r, v)) {
+		if (e != SJ_OK)
+			req_fail(r, e);
+		return -1;
+	}
+	e = media_write(r->cfg->media_dir, name, img->data, img->len);
+	if (e == SJ_OK)
+		e = media_url(r->cfg, name, url, urlsz);
+	if (e != SJ_OK) {
+		if (upload_forget(r->db, name) != SJ_OK)
+			log_req(LOG_LVL_WARN, r->id,
+				"upload %s: record left for the sweep", name);
+		req_fail(r, e);
+		return -1;
+	}
+	log_req(LOG_LVL_INFO, r->id, "upload %s bytes=%zu user=%lld", name,
+		img->len, (long long)u->user_id);
+	return 0;
+}
+
+/* The body decoded and re-encoded into img; -1 when answered. */
+static int
+upload_decode(struct req *r, const struct img_type *t, struct buf *img)
+{
+	const char *why = NULL;
+	enum sj_err e;
+
+	if (img_sniff(r->body, r->body_len) != t) {
+		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
+			  "File content does not match its type", NULL);
+		return -1;
+	}
+	e = img_reencode(r->body, r->body_len, t,
+			 (uint64_t)r->cfg->max_upload_pixels,
+			 (size_t)r->cfg->max_upload_bytes, img, &why);
+#ifdef __GLIBC__
+	malloc_trim(0); /* the decoder's rows go back to the system */
+#endif
+	if (e == SJ_EINVAL)
+		req_error(r, 400, "INVALID_INPUT", why, NULL);
+	else if (e == SJ_ETOOBIG)
+		req_error(r, 413, "PAYLOAD_TOO_LARGE", why, NULL);
+	else if (e != SJ_OK)
+		req_fail(r, e);
+	return e == SJ_OK ? 0 : -1;
 }
 
 static void
@@ -426,10 +564,13 @@ h_upload(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
 	const struct img_type *t;
 	struct json_object *o;
+	struct uploader u;
+	struct buf img = {0};
 	char url[1024];
-	enum sj_err e;
 
 	(void)caps;
+	if (upload_who(r, &u) != 0)
+		return;
 	if ((t = img_type_of(req_param(r, "CONTENT_TYPE"))) == NULL) {
 		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
 			  "Content-Type must be image/png, image/jpeg or "
@@ -437,17 +578,15 @@ h_upload(struct req *r, const char *caps[REQ_MAX_CAPS])
 			  NULL);
 		return;
 	}
-	if (req_read_body(r, (size_t)r->cfg->max_upload_bytes) != 0)
+	if (upload_rate(r, &u) != 0 ||
+	    req_read_body(r, (size_t)r->cfg->max_upload_bytes) != 0 ||
+	    upload_decode(r, t, &img) != 0)
 		return;
-	if (img_sniff(r->body, r->body_len) != t) {
-		req_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
-			  "File content does not match its type", NULL);
-		return;
-	}
-	if ((e = upload_store(r, t, url, sizeof(url))) != SJ_OK) {
-		req_fail(r, e);
+	if (upload_store(r, &u, t, &img, url, sizeof(url)) != 0) {
+		buf_free(&img);
 		return;
 	}
+	buf_free(&img);
 	o = json_object_new_object();
 	if (o == NULL || jv_add_str(o, "url", url) != SJ_OK) {
 		json_object_put(o);

@@ -77,6 +77,14 @@ struct cfg {
 	bool allow_signup;
 	int64_t max_upload_bytes;
 	int64_t max_body_bytes; /* JSON request bodies */
+	/* uploads (lib/upload.c, lib/image_gd.c) */
+	int64_t max_upload_pixels; /* decoded width x height */
+	int64_t upload_rate_limit; /* uploads per client or user per window */
+	int64_t upload_rate_window_s;
+	int64_t upload_quota_user_bytes;   /* stored, per user */
+	int64_t upload_quota_client_bytes; /* stored, per anonymous client */
+	int64_t upload_quota_anon_bytes;   /* stored, all anonymous together */
+	int64_t upload_orphan_hours;	   /* unused uploads kept this long */
 	int64_t lease_seconds;
 	int64_t heartbeat_ms;
 	int64_t statement_timeout_ms;

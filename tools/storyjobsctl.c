@@ -17,7 +17,8 @@
  *                                          --man: as storyjobs.conf(5))
  *   storyjobsctl maintain                  one maintenance pass (leases,
  *                                          timeouts, expired sessions,
- *                                          stale media temporary files)
+ *                                          stale media temporary files,
+ *                                          unused uploads)
  *   storyjobsctl user ...                  accounts (tools/ctl_users.c)
  *   storyjobsctl health | prune ...        operations (tools/ctl_ops.c)
  *   storyjobsctl jobs ...                  jobs (tools/ctl_jobs.c)
@@ -41,6 +42,7 @@
 #include "job.h"
 #include "log.h"
 #include "migrate.h"
+#include "upload.h"
 
 #define PROG "storyjobsctl"
 
@@ -147,13 +149,16 @@ cmd_maintain(struct db *db, const struct cfg *c)
 {
 	struct job_maint m;
 	struct housekeep h;
+	long long uploads;
 
 	if (job_maintain(db, &m) != SJ_OK ||
-	    health_housekeep(db, c->media_dir, &h) != SJ_OK)
+	    health_housekeep(db, c->media_dir, &h) != SJ_OK ||
+	    upload_sweep(db, c, &uploads) != SJ_OK)
 		return 1;
 	printf("requeued %ld, abandoned %ld, timed out %ld, expired sessions "
-	       "%lld, temporary files %lld\n",
-	       m.requeued, m.abandoned, m.timed_out, h.sessions, h.tmpfiles);
+	       "%lld, temporary files %lld, unused uploads %lld\n",
+	       m.requeued, m.abandoned, m.timed_out, h.sessions, h.tmpfiles,
+	       uploads);
 	return 0;
 }
 

@@ -141,6 +141,7 @@ write_env() {
 		"LOCAL_DELAY_MS=300" \
 		"LOG_LEVEL=info" \
 		"ALLOW_SIGNUP=true" \
+		"UPLOAD_RATE_LIMIT=200" \
 		"ANON_START_LIMIT=1000000" \
 		"ANON_MAX_ACTIVE_JOBS=1000000" \
 		"${extra[@]}"

@@ -1,0 +1,134 @@
+/*
+ * DESIGN
+ * The quotas and the sweep are sql/011's functions and triggers; this file
+ * names the owner, passes the caps and removes the files.
+ *
+ *  - An upload is recorded (upload_admit) before its file is written, so
+ *    concurrent uploads cannot together pass a quota and a file never
+ *    exists unrecorded.  A failed write deletes the record again.
+ *  - The sweep deletes at most SWEEP_BATCH rows a statement (the rows it
+ *    takes are locked, others skipped), then unlinks their files.  A row
+ *    whose file was already gone is fine; a file whose unlink fails is
+ *    logged and left (its row is gone, so no quota counts it any more).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "upload.h"
+
+#define SWEEP_BATCH	  500
+#define SWEEP_BATCHES_MAX 20
+
+static const struct db_stmt st_admit = {
+    "upload_admit",
+    "SELECT upload_admit($1, nullif($2::int8, 0), CASE WHEN $2::int8 = 0 "
+    "THEN $3 END, $4::int8, $5::int8, $6::int8, $7::int8)",
+    7};
+
+enum sj_err
+upload_admit(struct db *db, const struct cfg *c, const char *name,
+	     int64_t user_id, const char *client, int64_t bytes,
+	     enum upload_verdict *v)
+{
+	char uid[24], n[24], ucap[24], ccap[24], acap[24];
+	const char *p[7] = {name, uid, client, n, ucap, ccap, acap};
+	PGresult *r = NULL;
+	const char *s;
+	enum sj_err e;
+
+	*v = UPLOAD_OK;
+	if (name == NULL || (user_id == 0 && client == NULL) || bytes < 0)
+		return SJ_EINVAL;
+	snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
+	snprintf(n, sizeof(n), "%lld", (long long)bytes);
+	snprintf(ucap, sizeof(ucap), "%lld",
+		 (long long)c->upload_quota_user_bytes);
+	snprintf(ccap, sizeof(ccap), "%lld",
+		 (long long)c->upload_quota_client_bytes);
+	snprintf(acap, sizeof(acap), "%lld",
+		 (long long)c->upload_quota_anon_bytes);
+	if ((e = db_exec(db, &st_admit, p, &r)) != SJ_OK)
+		return e;
+	s = db_str(r, 0, 0);
+	if (s == NULL)
+		e = SJ_EDB;
+	else if (strcmp(s, "user") == 0)
+		*v = UPLOAD_OVER_USER;
+	else if (strcmp(s, "client") == 0)
+		*v = UPLOAD_OVER_CLIENT;
+	else if (strcmp(s, "anonymous") == 0)
+		*v = UPLOAD_OVER_ANON;
+	else if (strcmp(s, "ok") != 0)
+		e = SJ_EDB;
+	PQclear(r);
+	return e;
+}
+
+static const struct db_stmt st_forget = {
+    "upload_forget", "DELETE FROM uploads WHERE name = $1", 1};
+
+enum sj_err
+upload_forget(struct db *db, const char *name)
+{
+	const char *p[1] = {name};
+
+	return db_exec(db, &st_forget, p, NULL);
+}
+
+/* $1: the grace in hours; the oldest first, locked rows skipped. */
+static const struct db_stmt st_sweep = {
+    "upload_sweep",
+    "DELETE FROM uploads WHERE name IN (SELECT name FROM uploads u WHERE "
+    "u.created_at < now() - make_interval(hours => $1::int) AND "
+    "coalesce(u.used_at, u.created_at) < now() - make_interval(hours => "
+    "$1::int) AND NOT EXISTS (SELECT 1 FROM upload_uses x WHERE x.upload "
+    "= u.name) ORDER BY u.created_at LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+    "RETURNING name",
+    2};
+
+/* Unlinks dir/name; a missing file counts as removed. */
+static void
+unlink_one(int dfd, const char *dir, const char *name)
+{
+	if (strchr(name, '/') != NULL || name[0] == '.' || name[0] == '\0')
+		return; /* the table's CHECK makes this impossible */
+	if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
+		log_warn("upload sweep: %s/%s: %s", dir, name, strerror(errno));
+}
+
+enum sj_err
+upload_sweep(struct db *db, const struct cfg *c, long long *removed)
+{
+	char hours[24], batch[24];
+	const char *p[2] = {hours, batch};
+	PGresult *r = NULL;
+	enum sj_err e = SJ_OK;
+	int dfd = -1, n = SWEEP_BATCH;
+
+	*removed = 0;
+	snprintf(hours, sizeof(hours), "%lld",
+		 (long long)c->upload_orphan_hours);
+	snprintf(batch, sizeof(batch), "%d", SWEEP_BATCH);
+	if (c->media_dir != NULL && c->media_dir[0] != '\0')
+		dfd = open(c->media_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (int b = 0; b < SWEEP_BATCHES_MAX && n == SWEEP_BATCH; b++) {
+		if ((e = db_exec(db, &st_sweep, p, &r)) != SJ_OK)
+			break;
+		n = PQntuples(r);
+		for (int i = 0; i < n; i++)
+			if (dfd >= 0 && db_str(r, i, 0) != NULL)
+				unlink_one(dfd, c->media_dir, db_str(r, i, 0));
+		*removed += n;
+		PQclear(r);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	else if (*removed > 0)
+		log_warn("upload sweep: %s cannot be opened: %lld files left",
+			 c->media_dir ? c->media_dir : "MEDIA_DIR", *removed);
+	return e;
+}
