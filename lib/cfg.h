@@ -71,6 +71,12 @@ struct cfg {
 	int64_t max_concurrent_jobs;
 	int64_t prefetch_jobs; /* claimed ahead of free job threads */
 	int64_t max_jobs_per_user;
+	/* anonymous starts (lib/client.h says who a client is) */
+	int64_t anon_start_limit;     /* starts per client per window */
+	int64_t anon_start_window_s;  /* that window */
+	int64_t anon_max_active_jobs; /* live anonymous jobs per client */
+	int64_t storybook_max_pages;
+	int64_t storybook_max_scenes; /* all pages together */
 	double job_timeout_minutes; /* cap on every type's timeout */
 	int64_t retention_days;
 	bool allow_anonymous_jobs;
