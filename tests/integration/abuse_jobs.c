@@ -1,4 +1,445 @@
-/* test_abuse, jobs part: no cases yet (filled in by the change adding them). */
-#include "abuse.h"
+/*
+ * test_abuse, job starts: each limit on starting jobs, played through
+ * nginx against a jobs program with small limits, from several loopback
+ * source addresses (nginx's REMOTE_ADDR is the client).  Every refusal is
+ * checked for what it did not do: no job row, no start counted against
+ * the client's rate, no status changed.
+ *
+ * The stack's own jobs program runs with the limits off (every other
+ * suite starts its jobs from 127.0.0.1), so each case starts one of its
+ * own on ACTIVATED_SOCK, reached as /activated/..., with the settings
+ * below; no worker runs, so the jobs started stay pending.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-const struct abuse_part abuse_jobs = {"abuse_jobs", NULL, 0};
+#include "abuse.h"
+#include "itest.h"
+
+#define RATE_LIMIT  4 /* ANON_START_LIMIT */
+#define CLIENT_MAX  2 /* ANON_MAX_ACTIVE_JOBS */
+#define USER_MAX    3 /* MAX_JOBS_PER_USER */
+#define BOOK_PAGES  3 /* STORYBOOK_MAX_PAGES */
+#define BOOK_SCENES 4 /* STORYBOOK_MAX_SCENES */
+#define IMG	    "{\"image_prompt\":\"a red fox\"}"
+#define START(type) "/activated/api/jobs/" type "/start"
+#define IMG_START   START("image-generation")
+
+static pid_t prog;
+
+/* Starts storyjobs-jobs with the limits above on ACTIVATED_SOCK. */
+static int
+prog_start(void **state)
+{
+	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
+	char bin[512];
+	struct resp r;
+
+	(void)state;
+	assert_non_null(sock);
+	assert_non_null(dir);
+	snprintf(bin, sizeof(bin), "%s/storyjobs-jobs", dir);
+	unlink(sock);
+	if ((prog = fork()) == 0) {
+		setenv("ANON_START_LIMIT", "4", 1);
+		setenv("ANON_START_WINDOW_SECONDS", "3600", 1);
+		setenv("ANON_MAX_ACTIVE_JOBS", "2", 1);
+		setenv("MAX_JOBS_PER_USER", "3", 1);
+		setenv("STORYBOOK_MAX_PAGES", "3", 1);
+		setenv("STORYBOOK_MAX_SCENES", "4", 1);
+		execl(bin, bin, "--socket", sock, "--processes", "1",
+		      "--socket-group", "www-data", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(prog > 0);
+	/* answering JSON through nginx: a status of no such job */
+	for (int i = 0; i < 200; i++) {
+		http("GET", "/activated/api/jobs/job_1_none", NULL, NULL, 0,
+		     &r);
+		if (r.status == 404 && r.json != NULL) {
+			resp_free(&r);
+			return 0;
+		}
+		resp_free(&r);
+		usleep(50 * 1000);
+	}
+	fail_msg("storyjobs-jobs did not start on %s", sock);
+	return -1;
+}
+
+static int
+prog_stop(void **state)
+{
+	(void)state;
+	itest_source(NULL);
+	if (prog > 0) {
+		kill(prog, SIGTERM);
+		waitpid(prog, NULL, 0);
+		prog = 0;
+	}
+	unlink(getenv("ACTIVATED_SOCK"));
+	/* the jobs left pending would wait for a worker of a later suite */
+	itest_cancel_leftovers();
+	return 0;
+}
+
+/* POST body to path from addr, with a token and an Idempotency-Key. */
+static void
+post(const char *addr, const char *path, const char *token, const char *key,
+     const char *body, struct resp *r)
+{
+	char auth[200], idem[256];
+	const char *h[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+	int n = 1;
+
+	if (token != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		h[n++] = auth;
+	}
+	if (key != NULL) {
+		snprintf(idem, sizeof(idem), "Idempotency-Key: %s", key);
+		h[n++] = idem;
+	}
+	itest_source(addr);
+	http("POST", path, h, body, -1, r);
+	itest_source(NULL);
+}
+
+/* A start from addr that must succeed; its id into id. */
+static void
+start_ok(const char *addr, const char *path, const char *token, const char *key,
+	 const char *body, char id[64])
+{
+	struct resp r;
+
+	post(addr, path, token, key, body, &r);
+	assert_int_equal(r.status, 200);
+	snprintf(id, 64, "%s", jstr(r.json, "jobId"));
+	resp_free(&r);
+}
+
+/* POST /activated/api/jobs/{id}/{what} from addr; the status. */
+static long
+change(const char *addr, const char *id, const char *what, const char *token,
+       struct resp *r)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/activated/api/jobs/%s/%s", id, what);
+	post(addr, path, token, NULL, NULL, r);
+	return r->status;
+}
+
+static void
+cancel(const char *addr, const char *id, const char *token)
+{
+	struct resp r;
+
+	assert_int_equal(change(addr, id, "cancel", token, &r), 200);
+	resp_free(&r);
+}
+
+/* count(*) of jobs WHERE cond (a trusted literal of this file). */
+static long long
+jobs_where(const char *cond)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE %s", cond);
+	return sql_ll(sql);
+}
+
+/* The starts counted against addr in its current window. */
+static long long
+spent(const char *addr)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT coalesce(sum(count), 0) FROM rate_limits WHERE key = "
+		 "'job-start:%s'",
+		 addr);
+	return sql_ll(sql);
+}
+
+static void
+status_is(const char *id, const char *want)
+{
+	char sql[160], got[32];
+
+	snprintf(sql, sizeof(sql), "SELECT status FROM jobs WHERE id = '%s'",
+		 id);
+	sql_str(sql, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+/*
+ * ANON_START_LIMIT: the fifth start of one client in the window is 429
+ * with retryAfter and Retry-After; no job is written and the refused
+ * start is not counted; a retry from that client is refused alike and
+ * leaves the job cancelled; another client starts as before.
+ */
+static void
+test_anon_rate_limit(void **state)
+{
+	const char *a = "127.0.0.21";
+	char id[64], first[64];
+	struct resp r;
+
+	(void)state;
+	for (int i = 0; i < RATE_LIMIT; i++) {
+		start_ok(a, IMG_START, NULL, NULL, IMG, id);
+		cancel(a, id, NULL); /* stays under the live cap */
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", id);
+	}
+	assert_int_equal(spent(a), RATE_LIMIT);
+	post(a, IMG_START, NULL, NULL, IMG, &r);
+	expect_error(&r, 429, "RATE_LIMIT_EXCEEDED", NULL);
+	assert_true(jint(r.json, "retryAfter") >= 1);
+	assert_true(jint(r.json, "retryAfter") <= 3600);
+	assert_int_equal(atoll(r.retry_after), jint(r.json, "retryAfter"));
+	resp_free(&r);
+	assert_int_equal(jobs_where("client = '127.0.0.21'"), RATE_LIMIT);
+	assert_int_equal(spent(a), RATE_LIMIT);
+
+	/* a retry is a start */
+	assert_int_equal(change(a, first, "retry", NULL, &r), 429);
+	assert_string_equal(jstr(r.json, "code"), "RATE_LIMIT_EXCEEDED");
+	resp_free(&r);
+	status_is(first, "cancelled");
+
+	/* the limit is per client */
+	start_ok("127.0.0.22", IMG_START, NULL, NULL, IMG, id);
+	assert_int_equal(spent("127.0.0.22"), 1);
+}
+
+/*
+ * ANON_MAX_ACTIVE_JOBS: a client with two live jobs is refused a third
+ * (403 QUOTA_EXCEEDED, no row, no start counted), another client is not;
+ * once one of its jobs is cancelled the client may start again, and a
+ * retry that would make a third live job is refused and changes nothing.
+ */
+static void
+test_anon_live_cap(void **state)
+{
+	const char *a = "127.0.0.23";
+	char id1[64], id2[64], id3[64];
+	struct resp r;
+
+	(void)state;
+	start_ok(a, IMG_START, NULL, NULL, IMG, id1);
+	start_ok(a, IMG_START, NULL, NULL, IMG, id2);
+	post(a, IMG_START, NULL, NULL, IMG, &r);
+	expect_error(&r, 403, "QUOTA_EXCEEDED", NULL);
+	resp_free(&r);
+	assert_int_equal(jobs_where("client = '127.0.0.23'"), CLIENT_MAX);
+	assert_int_equal(spent(a), CLIENT_MAX);
+
+	start_ok("127.0.0.24", IMG_START, NULL, NULL, IMG, id3);
+
+	cancel(a, id1, NULL);
+	start_ok(a, IMG_START, NULL, NULL, IMG, id3);
+	/* two live again: retrying the cancelled one would be a third */
+	assert_int_equal(change(a, id1, "retry", NULL, &r), 403);
+	assert_string_equal(jstr(r.json, "code"), "QUOTA_EXCEEDED");
+	resp_free(&r);
+	status_is(id1, "cancelled");
+	assert_int_equal(
+	    jobs_where("client = '127.0.0.23' AND status = 'pending'"),
+	    CLIENT_MAX);
+	assert_int_equal(spent(a), 3);
+}
+
+/*
+ * MAX_JOBS_PER_USER holds for retries: a user at the quota cannot bring
+ * a cancelled job back (403, still cancelled, still 3 live), and can
+ * once a live one is cancelled.
+ */
+static void
+test_retry_counts_as_start(void **state)
+{
+	char token[128], ids[USER_MAX + 1][64];
+	struct resp r;
+
+	(void)state;
+	itest_user("abuse-jobs-retry@example.com", "retry-password-1", 0,
+		   token);
+	for (int i = 0; i < USER_MAX; i++)
+		start_ok("127.0.0.25", IMG_START, token, NULL, IMG, ids[i]);
+	cancel("127.0.0.25", ids[0], token);
+	start_ok("127.0.0.25", IMG_START, token, NULL, IMG, ids[USER_MAX]);
+
+	assert_int_equal(change("127.0.0.25", ids[0], "retry", token, &r), 403);
+	assert_string_equal(jstr(r.json, "code"), "QUOTA_EXCEEDED");
+	resp_free(&r);
+	status_is(ids[0], "cancelled");
+	assert_int_equal(sql_ll("SELECT count(*) FROM jobs WHERE status IN "
+				"('pending', 'processing') AND user_id = "
+				"(SELECT id FROM users WHERE email = "
+				"'abuse-jobs-retry@example.com')"),
+			 USER_MAX);
+	/* a user's jobs are not a client's */
+	assert_int_equal(jobs_where("client = '127.0.0.25'"), 0);
+
+	cancel("127.0.0.25", ids[1], token);
+	assert_int_equal(change("127.0.0.25", ids[0], "retry", token, &r), 200);
+	resp_free(&r);
+	status_is(ids[0], "pending");
+}
+
+/*
+ * Idempotency-Key: the same key and body (spelled differently) give the
+ * same job and spend nothing; another body is 422 and writes nothing;
+ * another client, another type or a user with the same key each get a
+ * job of their own.
+ */
+static void
+test_idempotency_scoped(void **state)
+{
+	const char *a = "127.0.0.26", *key = "abuse-key-1";
+	char id[64], again[64], other[64], typed[64], user[64], token[128];
+	struct resp r;
+
+	(void)state;
+	start_ok(a, IMG_START, NULL, key, IMG, id);
+	start_ok(a, IMG_START, NULL, key,
+		 "{ \"unknown\": 1, \"image_prompt\" : \"a red fox\" }", again);
+	assert_string_equal(again, id);
+	assert_int_equal(spent(a), 1);
+
+	post(a, IMG_START, NULL, key, "{\"image_prompt\":\"a blue fox\"}", &r);
+	expect_error(&r, 422, "INVALID_INPUT", NULL);
+	assert_non_null(strstr(jstr(r.json, "error"), "Idempotency-Key"));
+	resp_free(&r);
+	assert_int_equal(jobs_where("idempotency_key = 'abuse-key-1'"), 1);
+	assert_int_equal(spent(a), 1);
+
+	/* another client with the key and the body: its own job */
+	start_ok("127.0.0.27", IMG_START, NULL, key, IMG, other);
+	assert_string_not_equal(other, id);
+	/* the first client's key for another type: another job */
+	start_ok(a, START("cartoonize"), NULL, key, "{\"prompt\":\"a fox\"}",
+		 typed);
+	assert_string_not_equal(typed, id);
+	/* a user with the key: another job */
+	itest_user("abuse-jobs-key@example.com", "key-password-1", 0, token);
+	start_ok(a, IMG_START, token, key, IMG, user);
+	assert_string_not_equal(user, id);
+	assert_string_not_equal(user, other);
+	assert_int_equal(jobs_where("idempotency_key = 'abuse-key-1'"), 4);
+}
+
+/* A storybook of n pages of k scenes each, into a malloced string. */
+static char *
+book(int pages, int scenes)
+{
+	size_t cap = 256 + (size_t)pages * (64 + (size_t)scenes * 64);
+	char *s = malloc(cap);
+	size_t n;
+
+	assert_non_null(s);
+	n = (size_t)snprintf(s, cap,
+			     "{\"title\":\"T\",\"story\":\"A story.\","
+			     "\"characterImage\":\"/media/x.png\",\"pages\":[");
+	for (int p = 0; p < pages; p++) {
+		n += (size_t)snprintf(s + n, cap - n, "%s{\"scenes\":[",
+				      p ? "," : "");
+		for (int k = 0; k < scenes; k++)
+			n += (size_t)snprintf(s + n, cap - n,
+					      "%s{\"description\":\"d%d\"}",
+					      k ? "," : "", k);
+		n += (size_t)snprintf(s + n, cap - n, "]}");
+	}
+	snprintf(s + n, cap - n, "]}");
+	return s;
+}
+
+/* A refusal of body at path from addr: 400 with msg, nothing written. */
+static void
+refused(const char *addr, const char *path, const char *body, const char *msg)
+{
+	struct resp r;
+
+	post(addr, path, NULL, NULL, body, &r);
+	expect_error(&r, 400, "INVALID_INPUT", msg);
+	resp_free(&r);
+}
+
+/*
+ * STORYBOOK_MAX_PAGES and STORYBOOK_MAX_SCENES (3 and 4 here), the text
+ * caps in characters, and the issue's 800-scene book against the stack's
+ * defaults (30 and 60): each refused with the field and its limit named,
+ * no row written, no start counted; a book at the caps and a prompt of
+ * 4000 two-byte characters are accepted.
+ */
+static void
+test_storybook_and_text_caps(void **state)
+{
+	const char *a = "127.0.0.28";
+	char *body, id[64], prompt[64 + 4001 * 2];
+	size_t n;
+	struct resp r;
+
+	(void)state;
+	refused(a, START("storybook"), body = book(4, 1),
+		"A storybook has at most 3 pages; this one has 4");
+	free(body);
+	refused(a, START("storybook"), body = book(3, 2),
+		"A storybook has at most 4 scenes in all; this one has 6");
+	free(body);
+	n = (size_t)snprintf(prompt, sizeof(prompt), "{\"prompt\":\"");
+	for (int i = 0; i < 4001; i++)
+		prompt[n++] = 'x';
+	snprintf(prompt + n, sizeof(prompt) - n, "\"}");
+	refused(a, START("cartoonize"), prompt,
+		"Prompt must be a string of at most 4000 characters");
+	assert_int_equal(jobs_where("client = '127.0.0.28'"), 0);
+	assert_int_equal(spent(a), 0);
+
+	start_ok(a, START("storybook"), NULL, NULL, body = book(2, 2), id);
+	free(body);
+	n = (size_t)snprintf(prompt, sizeof(prompt), "{\"prompt\":\"");
+	for (int i = 0; i < 4000; i++) {
+		prompt[n++] = (char)0xc3; /* U+00E9 */
+		prompt[n++] = (char)0xa9;
+	}
+	snprintf(prompt + n, sizeof(prompt) - n, "\"}");
+	start_ok(a, START("cartoonize"), NULL, NULL, prompt, id);
+
+	/* the stack's program: 40 pages of 20 scenes */
+	body = book(40, 20);
+	post("127.0.0.29", "/api/jobs/storybook/start", NULL, NULL, body, &r);
+	expect_error(&r, 400, "INVALID_INPUT",
+		     "A storybook has at most 30 pages; this one has 40");
+	resp_free(&r);
+	free(body);
+	body = book(30, 3);
+	post("127.0.0.29", "/api/jobs/storybook/start", NULL, NULL, body, &r);
+	expect_error(&r, 400, "INVALID_INPUT",
+		     "A storybook has at most 60 scenes in all; this one has "
+		     "90");
+	resp_free(&r);
+	free(body);
+	assert_int_equal(jobs_where("client = '127.0.0.29'"), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_anon_rate_limit, prog_start,
+				    prog_stop),
+    cmocka_unit_test_setup_teardown(test_anon_live_cap, prog_start, prog_stop),
+    cmocka_unit_test_setup_teardown(test_retry_counts_as_start, prog_start,
+				    prog_stop),
+    cmocka_unit_test_setup_teardown(test_idempotency_scoped, prog_start,
+				    prog_stop),
+    cmocka_unit_test_setup_teardown(test_storybook_and_text_caps, prog_start,
+				    prog_stop),
+};
+
+const struct abuse_part abuse_jobs = {"abuse_jobs", tests,
+				      sizeof(tests) / sizeof(tests[0])};
