@@ -389,8 +389,11 @@ sj_fcgi_stop_all() {
 # ./dev and the tests, from the pieces `make install` installs for the
 # system nginx (see NGINX_DIR/dev-nginx.conf.in).  Writes STATE/nginx.conf
 # (pid, events, temp paths, includes), STATE/storyjobs-http.conf,
-# STATE/storyjobs-site.conf (listening on 127.0.0.1:PORT) and
-# STATE/storyjobs-page.conf; copies the pages of WEB to STATE/web with
+# STATE/storyjobs-site.conf (listening on 127.0.0.1:PORT),
+# STATE/storyjobs-page.conf and the operator snippets (the /metrics allow
+# list; the trusted proxies: none, or a set_real_ip_from line for each
+# address of SJ_NGINX_TRUSTED_PROXIES, blank-separated, as an operator
+# behind a proxy writes them); copies the pages of WEB to STATE/web with
 # @ASSET_VERSION@ replaced by a hash of WEB/assets (so the assets can be
 # cached for a year), and checks the result.
 sj_nginx_render() {
@@ -412,6 +415,11 @@ sj_nginx_render() {
 	cp "$tpldir/storyjobs-http.conf" "$state/storyjobs-http.conf"
 	cp "$tpldir/storyjobs-metrics-allow.conf" \
 		"$state/storyjobs-metrics-allow.conf"
+	cp "$tpldir/storyjobs-real-ip.conf" "$state/storyjobs-real-ip.conf"
+	for f in ${SJ_NGINX_TRUSTED_PROXIES:-}; do
+		[[ $f =~ ^[0-9A-Fa-f.:/]+$ ]] || sj_die "bad trusted proxy '$f'"
+		printf 'set_real_ip_from %s;\n' "$f" >>"$state/storyjobs-real-ip.conf"
+	done
 	for f in dev-nginx:nginx storyjobs-site:storyjobs-site \
 		storyjobs-page:storyjobs-page; do
 		sed -e "s|@LISTEN@|127.0.0.1:$port|g" \
@@ -420,6 +428,7 @@ sj_nginx_render() {
 			-e "s|@WEB_DIR@|$state/web|g" \
 			-e "s|@PAGE_CONF@|$state/storyjobs-page.conf|g" \
 			-e "s|@METRICS_ALLOW@|$state/storyjobs-metrics-allow.conf|g" \
+			-e "s|@REAL_IP@|$state/storyjobs-real-ip.conf|g" \
 			-e "s|@ACCESS_LOG@|$state/access.log|g" \
 			-e "s|@EXTRA@|$state/extra-*.conf|g" \
 			"$tpldir/${f%%:*}.conf.in" >"$state/${f#*:}.conf"

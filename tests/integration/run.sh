@@ -162,6 +162,7 @@ main() {
 		"$STATE/run" "$STATE/media" "$ROOT/web"
 	activated_conf
 	sj_nginx_start "$STATE/nginx"
+	proxied_nginx
 	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
 	run_tests
 	[ -z "${SJ_BROWSER_ARTIFACTS:-}" ] || run_browser
@@ -179,6 +180,19 @@ location ^~ /activated/ {
 	fastcgi_pass unix:$ACTIVATED_SOCK;
 }
 EOF
+}
+
+# proxied_nginx: the same site on another port, as an operator behind a
+# TLS proxy on this host runs it: 127.0.0.1 listed as a trusted proxy.
+# test_abuse checks the address it forwards is believed, from it only.
+PROXIED_URL=
+proxied_nginx() {
+	local port
+	sj_free_port port
+	PROXIED_URL=http://127.0.0.1:$port
+	SJ_NGINX_TRUSTED_PROXIES=127.0.0.1 sj_nginx_render "$ROOT/nginx" \
+		"$STATE/nginx-proxied" "$port" "$STATE/run" "$STATE/media" "$ROOT/web"
+	sj_nginx_start "$STATE/nginx-proxied"
 }
 
 # run_tests: every suite, each under a time limit; all run, any failure
@@ -214,6 +228,7 @@ suite_exec() {
 	sj_env_exec "$STATE/stack.env" "" env WORKER_BIN="$WORKER_BIN" \
 		STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
 		FCGI_DIR="$BUILD/cgi" ACTIVATED_SOCK="$ACTIVATED_SOCK" \
+		PROXIED_URL="$PROXIED_URL" \
 		FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
 		SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
 		ARTIFACT_DIR="${SJ_BROWSER_ARTIFACTS:-}" \
