@@ -247,6 +247,11 @@ void api_error_scripted(const struct req *r, enum slot s, struct reply *rep);
 void api_upload(const struct req *r, const char *cloud, struct reply *rep);
 /* The test photo as PNG or JPEG (borrowed, lives until exit). */
 void api_photo(bool jpeg, const void **p, size_t *n);
+/*
+ * The PNG photo with one row coloured by salt, as the reply: uploads are
+ * stored re-encoded, so only pixels make two uploads differ.
+ */
+bool api_photo_salted(const char *salt, struct reply *rep);
 /* Lowercase hex SHA-256 of p into hex[65]. */
 void sha256_hex(const void *p, size_t n, char hex[65]);
 

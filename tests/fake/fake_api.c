@@ -62,19 +62,56 @@ sha256_hex(const void *p, size_t n, char hex[65])
 	to_hex(d, sizeof(d), hex);
 }
 
-bool
-api_init(void)
+/* The test photo; a salt other than 0 colours one row of it. */
+static gdImagePtr
+photo_draw(uint32_t salt)
 {
 	gdImagePtr im = gdImageCreateTrueColor(256, 192);
 
 	if (im == NULL)
-		return false;
+		return NULL;
 	for (int y = 0; y < 192; y++)
 		for (int x = 0; x < 256; x++)
 			gdImageSetPixel(
 			    im, x, y, gdTrueColor(x, 60 + y / 2, 255 - x / 2));
 	gdImageFilledEllipse(im, 190, 50, 48, 48, gdTrueColor(250, 220, 90));
 	gdImageFilledRectangle(im, 0, 150, 255, 191, gdTrueColor(40, 120, 50));
+	for (int x = 0; salt != 0 && x < 32; x++)
+		gdImageSetPixel(im, x, 191,
+				salt >> (x % 32) & 1
+				    ? gdTrueColor(255, 255, 255)
+				    : gdTrueColor(0, 0, 0));
+	return im;
+}
+
+bool
+api_photo_salted(const char *salt, struct reply *rep)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	gdImagePtr im;
+	void *p;
+	int n = 0;
+
+	for (; *salt; salt++)
+		h = (h ^ (unsigned char)*salt) * 16777619u;
+	if ((im = photo_draw(h | 1)) == NULL)
+		return false;
+	p = gdImagePngPtr(im, &n);
+	gdImageDestroy(im);
+	if (p == NULL)
+		return false;
+	reply_set(rep, 200, "image/png", p, (size_t)n);
+	gdFree(p);
+	return true;
+}
+
+bool
+api_init(void)
+{
+	gdImagePtr im = photo_draw(0);
+
+	if (im == NULL)
+		return false;
 	photo[0] = gdImagePngPtr(im, &photo_len[0]);
 	photo[1] = gdImageJpegPtr(im, &photo_len[1], 85);
 	gdImageDestroy(im);

@@ -342,8 +342,12 @@ route_img(const struct req *r, struct reply *rep)
 	if (!method_ok(r, "GET", "HEAD", rep))
 		return;
 	(void)state_count(COUNT_IMG);
-	if (strcmp(r->path, "/img/photo.png") == 0 ||
-	    strcmp(r->path, "/img/photo.jpg") == 0) {
+	if (strcmp(r->path, "/img/photo.png") == 0 &&
+	    strncmp(r->query, "salt=", 5) == 0) {
+		if (!api_photo_salted(r->query + 5, rep))
+			reply_error(rep, 500, "server_error", "No photo");
+	} else if (strcmp(r->path, "/img/photo.png") == 0 ||
+		   strcmp(r->path, "/img/photo.jpg") == 0) {
 		bool jpeg = r->path[11] == 'j';
 
 		api_photo(jpeg, &p, &n);
