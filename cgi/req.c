@@ -20,8 +20,8 @@
 
 #include <openssl/rand.h>
 
+#include "counters.h"
 #include "err.h"
-#include "health.h"
 #include "jsonv.h"
 #include "log.h"
 #include "num.h"
@@ -311,10 +311,12 @@ req_text_ok(const struct req *r)
 }
 
 /*
- * Requests served, counted in memory by (route pattern, status) and
- * added to http_requests at most every REQ_COUNT_FLUSH_US, in one
- * statement: no database write per request.  A child stopped while idle
- * loses at most that interval's counts.
+ * Requests served, counted in memory by (route pattern, status), and
+ * their latency by route pattern (a histogram of the time from accepting
+ * the request to its last byte handed to libfcgi), added to
+ * http_requests and http_request_durations at most every
+ * REQ_COUNT_FLUSH_US, in one statement: no database write per request.
+ * A child stopped while idle loses at most that interval's counts.
  */
 #define REQ_COUNTERS	   64
 #define REQ_COUNT_FLUSH_US (5 * 1000000)
@@ -322,8 +324,26 @@ req_text_ok(const struct req *r)
 struct req_counts {
 	struct http_count c[REQ_COUNTERS];
 	size_t n;
+	struct http_hist h[REQ_COUNTERS];
+	size_t nh;
 	int64_t flushed_us;
 };
+
+static void
+req_time(struct req_counts *rc, const char *route, int64_t us)
+{
+	size_t i;
+
+	for (i = 0; i < rc->nh; i++)
+		if (strcmp(rc->h[i].route, route) == 0)
+			break;
+	if (i == rc->nh && rc->nh < REQ_COUNTERS) {
+		memset(&rc->h[i], 0, sizeof(rc->h[i]));
+		rc->h[rc->nh++].route = route;
+	}
+	if (i < rc->nh)
+		hist_observe(&rc->h[i].h, &counters_http_le, (double)us / 1e6);
+}
 
 static void
 req_count(struct req_counts *rc, struct db *db, const struct req *r)
@@ -339,11 +359,13 @@ req_count(struct req_counts *rc, struct db *db, const struct req *r)
 		rc->c[rc->n++] = (struct http_count){route, r->status, 0};
 	if (i < rc->n)
 		rc->c[i].n++;
+	req_time(rc, route, now_us() - r->start_us);
 	if (now_us() - rc->flushed_us < REQ_COUNT_FLUSH_US)
 		return;
-	if (health_count_requests(db, rc->c, rc->n) != SJ_OK)
+	if (counters_add_requests(db, rc->c, rc->n, rc->h, rc->nh) != SJ_OK)
 		log_req(LOG_LVL_DEBUG, r->id, "request counters not saved");
 	rc->n = 0;
+	rc->nh = 0;
 	rc->flushed_us = now_us();
 }
 
@@ -351,7 +373,7 @@ void
 req_serve(int listen_fd, const struct cfg *c, const char *prog,
 	  void (*handle)(struct req *r))
 {
-	struct req_counts counts = {.n = 0, .flushed_us = 0};
+	struct req_counts counts = {.n = 0, .nh = 0, .flushed_us = 0};
 	FCGX_Request fcgx;
 	struct db *db = NULL;
 	struct req r;

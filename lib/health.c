@@ -404,52 +404,6 @@ health_prune(struct db *db, int64_t days, long max_batches, long long *deleted)
 	return SJ_OK;
 }
 
-static const struct db_stmt st_count = {
-    "health_count_requests",
-    "INSERT INTO http_requests (route, status, count) SELECT * FROM "
-    "unnest($1::text[], $2::int4[], $3::int8[]) ON CONFLICT (route, status) "
-    "DO UPDATE SET count = http_requests.count + excluded.count",
-    3};
-
-enum sj_err
-health_count_requests(struct db *db, const struct http_count *c, size_t n)
-{
-	struct buf routes, statuses, counts;
-	const char *params[3];
-	enum sj_err e = SJ_OK;
-
-	buf_init(&routes, 64 * 1024);
-	buf_init(&statuses, 16 * 1024);
-	buf_init(&counts, 32 * 1024);
-	/* routes are patterns from the programs' tables: no quote or '\\' */
-	for (size_t i = 0; i < n && e == SJ_OK; i++) {
-		if (c[i].status < 100 || c[i].status > 599 ||
-		    strpbrk(c[i].route, "\"\\") != NULL)
-			continue;
-		e = buf_addf(&routes, "%s\"%s\"", routes.len ? "," : "{",
-			     c[i].route);
-		if (e == SJ_OK)
-			e = buf_addf(&statuses, "%s%d",
-				     statuses.len ? "," : "{", c[i].status);
-		if (e == SJ_OK)
-			e = buf_addf(&counts, "%s%ld", counts.len ? "," : "{",
-				     c[i].n);
-	}
-	if (e == SJ_OK && routes.len > 0 &&
-	    (e = buf_addstr(&routes, "}")) == SJ_OK &&
-	    (e = buf_addstr(&statuses, "}")) == SJ_OK &&
-	    (e = buf_addstr(&counts, "}")) == SJ_OK) {
-		params[0] = routes.data;
-		params[1] = statuses.data;
-		params[2] = counts.data;
-		e = db_exec(db, &st_count, params, NULL);
-	}
-	buf_free(&routes);
-	buf_free(&statuses);
-	buf_free(&counts);
-	return e;
-}
-
 /* A media folder that cannot be read is a warning, not a failed pass. */
 enum sj_err
 health_housekeep(struct db *db, const char *media_dir, struct housekeep *out)

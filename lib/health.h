@@ -1,7 +1,7 @@
 /*
  * System health: the /api/jobs/health document of CONTRACT section 2, the
- * short form the cron tick returns, pruning of finished jobs and the HTTP
- * request counters behind /metrics.
+ * short form the cron tick returns, pruning of finished jobs and the
+ * /metrics exposition (whose counters counters.h keeps).
  */
 #ifndef SJ_HEALTH_H
 #define SJ_HEALTH_H
@@ -56,19 +56,9 @@ enum sj_err health_housekeep(struct db *db, const char *media_dir,
 
 /*
  * Appends the Prometheus text exposition of /metrics to b (one
- * statement); SJ_ETOOBIG when it outgrows b's cap.
+ * statement over small tables and the live jobs); SJ_ETOOBIG when it
+ * outgrows b's cap.
  */
 enum sj_err health_metrics(struct db *db, struct buf *b) SJ_WUR;
-
-/* One counter of requests served, by route pattern and status. */
-struct http_count {
-	const char *route; /* a route pattern or "other": never input */
-	int status;
-	long n;
-};
-
-/* Adds n[i] to each (route, status) counter of http_requests at once. */
-enum sj_err health_count_requests(struct db *db, const struct http_count *c,
-				  size_t n) SJ_WUR;
 
 #endif

@@ -2,63 +2,141 @@
  * The Prometheus text exposition behind GET /metrics.
  *
  * DESIGN
- * One statement: a UNION ALL of (metric, label, label, value) rows, each
- * part reading through a partial index or a small table, so a scrape is
- * one consistent snapshot and one round trip.  The histogram's cumulative
- * buckets are counted in SQL with FILTER-style comparisons.  Every
- * answered request bumps http_requests(route, status), which the
- * exposition reads back: counters shared by all processes and restarts.
- * The rows come ordered by metric, so rendering is one pass that writes
- * each metric's HELP and TYPE before its rows.  storyjobs_build_info is
- * constant for the program, so it is written first without the database.
+ * One statement: a UNION ALL of (metric, order, four label values,
+ * value) rows, so a scrape is one consistent snapshot and one round trip.
+ * Every part reads small tables or live jobs only, so a scrape costs the
+ * same however many finished jobs the table holds (bench/metrics.sh):
+ *   - the queue depth: pending and processing jobs, each status through
+ *     its partial index (jobs_claim_idx, jobs_processing_idx);
+ *   - finished jobs, their durations and retries: the counters the
+ *     finishing statements keep (sql/008, counters.h), summed over their
+ *     shards; pruning jobs leaves them alone, so they never go down;
+ *   - requests by route and status and their latency: what the FastCGI
+ *     programs flush every few seconds (cgi/req.c);
+ *   - upstream calls and their latency: what the workers flush with their
+ *     heartbeats; and each worker's heartbeat and slots.
+ * A histogram row holds cumulative buckets, +Inf last (= _count), and
+ * unnest() WITH ORDINALITY pairs them with their bounds.  The rows come
+ * ordered by metric, labels, then bound, so rendering is one pass that
+ * writes each family's HELP and TYPE once, before its rows.
+ * storyjobs_build_info is constant for the program, so it is written
+ * first without the database.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "counters.h"
 #include "health.h"
 
+/* The text of a bound: PostgreSQL's shortest float8, or +Inf. */
+#define LE_TEXT "CASE WHEN b.le = 'Infinity' THEN '+Inf' ELSE b.le::text END"
+/* _bucket, _sum and _count rows (k, k+1, k+2) of histogram table t. */
+#define HIST_ROWS(k, t, labels, bounds)                                        \
+	" UNION ALL SELECT " #k ", b.le, " labels ", " LE_TEXT ", "            \
+	"t.buckets[b.i]::float8 FROM " t " t CROSS JOIN unnest('" bounds       \
+	"'::float8[]) WITH ORDINALITY AS b (le, i)"                            \
+	" UNION ALL SELECT " #k " + 1, 0, " labels ", NULL, t.sum FROM " t     \
+	" t UNION ALL SELECT " #k " + 2, 0, " labels ", NULL, t.buckets["      \
+	"array_length(t.buckets, 1)]::float8 FROM " t " t"
+
+/* clang-format off */
 static const struct db_stmt st_metrics = {
     "health_metrics",
-    "WITH d AS (SELECT extract(epoch FROM completed_at - started_at)::float8 "
-    "AS s FROM jobs WHERE status = 'completed' AND started_at IS NOT NULL) "
-    "SELECT 1 AS k, 0::float8 AS o, type AS a, status AS b, "
-    "count(*)::float8 AS v FROM jobs WHERE status IN ('pending', "
-    "'processing') GROUP BY type, status "
-    "UNION ALL SELECT 2, 0, type, status, count(*)::float8 FROM jobs WHERE "
-    "status IN ('completed', 'failed', 'cancelled') GROUP BY type, status "
-    "UNION ALL SELECT 3, le, le::text, NULL, (SELECT count(*) FROM d WHERE "
-    "s <= le)::float8 FROM unnest('{1,5,15,30,60,120,300,600,1200}'::float8[]) "
-    "AS le "
-    "UNION ALL SELECT 3, 'Infinity', '+Inf', NULL, count(*)::float8 FROM d "
-    "UNION ALL SELECT 4, 0, NULL, NULL, coalesce(sum(s), 0) FROM d "
-    "UNION ALL SELECT 5, 0, NULL, NULL, count(*)::float8 FROM d "
-    "UNION ALL SELECT 6, 0, id, NULL, extract(epoch FROM "
-    "last_heartbeat)::float8 FROM workers "
-    "UNION ALL SELECT 7, 0, route, status::text, count::float8 FROM "
-    "http_requests ORDER BY 1, 2, 3, 4",
+    "SELECT 1 AS k, 0::float8 AS o, type AS a, 'pending'::text AS b, "
+    "NULL::text AS c, NULL::text AS d, count(*)::float8 AS v FROM jobs "
+    "WHERE status = 'pending' GROUP BY type "
+    "UNION ALL SELECT 1, 0, type, 'processing', NULL, NULL, count(*) FROM "
+    "jobs WHERE status = 'processing' GROUP BY type "
+    "UNION ALL SELECT 2, 0, type, outcome, NULL, NULL, sum(n)::float8 FROM "
+    "job_counters GROUP BY type, outcome "
+    "UNION ALL SELECT 3, b.le, NULL, NULL, NULL, " LE_TEXT ", coalesce(sum("
+    "d.buckets[b.i]), 0)::float8 FROM unnest('" JOB_DURATION_LE
+    "'::float8[]) WITH ORDINALITY AS b (le, i) LEFT JOIN job_durations d "
+    "ON true GROUP BY b.le, b.i "
+    "UNION ALL SELECT 4, 0, NULL, NULL, NULL, NULL, coalesce(sum(sum), 0) "
+    "FROM job_durations "
+    "UNION ALL SELECT 5, 0, NULL, NULL, NULL, NULL, coalesce(sum(buckets["
+    "array_length(buckets, 1)]), 0)::float8 FROM job_durations "
+    "UNION ALL SELECT 6, 0, code, NULL, NULL, NULL, sum(n)::float8 FROM "
+    "job_retries GROUP BY code "
+    "UNION ALL SELECT 7, 0, id, NULL, NULL, NULL, date_part('epoch', "
+    "last_heartbeat) FROM workers "
+    "UNION ALL SELECT 8, 0, id, NULL, NULL, NULL, slots FROM workers "
+    "UNION ALL SELECT 9, 0, id, NULL, NULL, NULL, jobs_in_hand FROM workers "
+    "UNION ALL SELECT 10, 0, route, status::text, NULL, NULL, count FROM "
+    "http_requests" HIST_ROWS(11, "http_request_durations",
+			      "t.route, NULL, NULL", HTTP_DURATION_LE)
+    " UNION ALL SELECT 14, 0, provider, kind, outcome, NULL, n FROM "
+    "upstream_calls" HIST_ROWS(15, "upstream_durations",
+			       "t.provider, t.kind, NULL", UPSTREAM_DURATION_LE)
+    " ORDER BY 1, 3, 4, 5, 2",
     0};
+/* clang-format on */
+
+#define NLABELS 4
 
 struct metric {
 	const char *name;
-	const char *type;
+	const char *type; /* NULL: a later part of the family above */
 	const char *help;
-	const char *l1, *l2; /* label names, NULL when none */
+	const char *l[NLABELS]; /* label names of columns a..d, NULL: none */
 };
 
+/* clang-format off */
+#define HIST_PARTS(base, ...)                                                  \
+	{base "_sum", NULL, NULL, {__VA_ARGS__}},                              \
+	    {base "_count", NULL, NULL, {__VA_ARGS__}}
+
+/* clang-format on */
 /* Indexed by the k column of st_metrics, minus one. */
 static const struct metric metrics[] = {
-    {"storyjobs_queue_depth", "gauge", "Live jobs by type and status.", "type",
-     "status"},
-    {"storyjobs_jobs_finished_total", "counter",
-     "Finished jobs still stored, by type and outcome.", "type", "outcome"},
-    {"storyjobs_job_duration_seconds_bucket", "histogram",
-     "Processing time of completed jobs.", "le", NULL},
-    {"storyjobs_job_duration_seconds_sum", NULL, NULL, NULL, NULL},
-    {"storyjobs_job_duration_seconds_count", NULL, NULL, NULL, NULL},
-    {"storyjobs_worker_last_heartbeat_seconds", "gauge",
-     "Unix time of each worker's last heartbeat.", "worker", NULL},
-    {"storyjobs_http_requests_total", "counter",
-     "HTTP requests answered, by route and status.", "route", "status"},
+    {"storyjobs_queue_depth",
+     "gauge",
+     "Live jobs by type and status.",
+     {"type", "status"}},
+    {"storyjobs_jobs_finished_total",
+     "counter",
+     "Jobs finished, by type and outcome.",
+     {"type", "outcome"}},
+    {"storyjobs_job_duration_seconds_bucket",
+     "histogram",
+     "Processing time of completed jobs, first claim to completion.",
+     {NULL, NULL, NULL, "le"}},
+    HIST_PARTS("storyjobs_job_duration_seconds", NULL),
+    {"storyjobs_job_retries_total",
+     "counter",
+     "Failed attempts put back in the queue for another, by error code.",
+     {"code"}},
+    {"storyjobs_worker_last_heartbeat_seconds",
+     "gauge",
+     "Unix time of each worker's last heartbeat.",
+     {"worker"}},
+    {"storyjobs_worker_slots",
+     "gauge",
+     "Jobs each worker can hold (MAX_CONCURRENT_JOBS + PREFETCH_JOBS).",
+     {"worker"}},
+    {"storyjobs_worker_slots_in_use",
+     "gauge",
+     "Jobs each worker holds (queued, running or being written).",
+     {"worker"}},
+    {"storyjobs_http_requests_total",
+     "counter",
+     "HTTP requests answered, by route and status.",
+     {"route", "status"}},
+    {"storyjobs_http_request_duration_seconds_bucket",
+     "histogram",
+     "Time to answer HTTP requests, by route.",
+     {"route", NULL, NULL, "le"}},
+    HIST_PARTS("storyjobs_http_request_duration_seconds", "route"),
+    {"storyjobs_upstream_calls_total",
+     "counter",
+     "Workers' calls to upstream services, by provider, kind and outcome.",
+     {"provider", "kind", "outcome"}},
+    {"storyjobs_upstream_call_duration_seconds_bucket",
+     "histogram",
+     "Time of workers' upstream calls, by provider and kind.",
+     {"provider", "kind", NULL, "le"}},
+    HIST_PARTS("storyjobs_upstream_call_duration_seconds", "provider", "kind"),
 };
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
 
@@ -98,21 +176,21 @@ add_header(struct buf *b, const struct metric *m)
 static enum sj_err
 add_row(struct buf *b, const struct metric *m, const PGresult *r, int i)
 {
-	const char *a = db_str(r, i, 2), *c = db_str(r, i, 3);
-	const char *v = db_str(r, i, 4);
+	const char *v = db_str(r, i, 2 + NLABELS);
 	enum sj_err e = buf_addstr(b, m->name);
+	int n = 0;
 
-	if (e == SJ_OK && m->l1 != NULL && a != NULL) {
-		e = buf_addstr(b, "{");
+	for (int k = 0; e == SJ_OK && k < NLABELS; k++) {
+		const char *val = db_str(r, i, 2 + k);
+
+		if (m->l[k] == NULL || val == NULL)
+			continue;
+		e = buf_addstr(b, n++ ? "," : "{");
 		if (e == SJ_OK)
-			e = add_label(b, m->l1, a);
-		if (e == SJ_OK && m->l2 != NULL && c != NULL)
-			e = buf_addstr(b, ",");
-		if (e == SJ_OK && m->l2 != NULL && c != NULL)
-			e = add_label(b, m->l2, c);
-		if (e == SJ_OK)
-			e = buf_addstr(b, "}");
+			e = add_label(b, m->l[k], val);
 	}
+	if (e == SJ_OK && n > 0)
+		e = buf_addstr(b, "}");
 	return e == SJ_OK ? buf_addf(b, " %s\n", v ? v : "0") : e;
 }
 

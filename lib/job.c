@@ -7,7 +7,9 @@
  * out) and SJ_ELOST tells it to stop touching it.  A new job's NOTIFY is
  * sent right after its insert commits (job_start in job_api.c); other
  * changes notify from the statement itself, so the notice is delivered
- * only if that commits.
+ * only if that commits.  Likewise a statement that finishes jobs counts
+ * them for /metrics itself (counters.h): a counter never runs ahead of
+ * or behind the rows, and pruning the rows leaves it alone.
  * Timestamps cross the wire as unix milliseconds.
  */
 #include <openssl/rand.h>
@@ -18,6 +20,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "counters.h"
 #include "job_internal.h"
 #include "jsonv.h"
 #include "log.h"
@@ -358,17 +361,23 @@ job_complete(struct db *db, const struct job_lease *lease,
 /* clang-format off */
 static const struct db_stmt st_complete_batch = {
     "job_complete_batch",
-    "UPDATE jobs j SET status = 'completed', progress = 100, current_step = "
-    "coalesce(u.step, j.current_step), result = u.res, error_code = NULL, "
-    "error_message = NULL, completed_at = now(), updated_at = now(), "
-    "lease_owner = NULL, lease_expires_at = NULL FROM unnest($1::text[], "
-    "$2::int8[], $3::jsonb[], $4::text[]) WITH ORDINALITY AS u(id, epoch, "
-    "res, step, n) WHERE j.id = u.id AND j.status || '' = 'processing' "
-    "AND j.lease_owner = $5 AND j.lease_epoch = u.epoch RETURNING u.n",
+    "WITH done AS (UPDATE jobs j SET status = 'completed', progress = 100, "
+    "current_step = coalesce(u.step, j.current_step), result = u.res, "
+    "error_code = NULL, error_message = NULL, completed_at = now(), "
+    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL FROM "
+    "unnest($1::text[], $2::int8[], $3::jsonb[], $4::text[]) WITH "
+    "ORDINALITY AS u(id, epoch, res, step, n) WHERE j.id = u.id AND "
+    "j.status || '' = 'processing' AND j.lease_owner = $5 AND j.lease_epoch "
+    "= u.epoch RETURNING u.n, j.type, date_part('epoch', now() - "
+    "j.started_at) AS s), "
+    "c AS (" COUNT_FINISHED("done", "completed") "), "
+    "h AS (" COUNT_DURATIONS("done") ") SELECT n FROM done",
     5};
 /* clang-format on */
 /*
- * The rows are found by primary key, one per element (the worker's
+ * The completions are counted in the same statement (job_counters and
+ * job_durations, see counters.h), so /metrics moves exactly when they
+ * commit.  The rows are found by primary key, one per element (the worker's
  * completer runs this on a db_keyed() session, so a small table is not
  * scanned instead).  "status || ''"
  * keeps the planner off jobs_processing_idx, whose predicate the plain
@@ -450,20 +459,28 @@ job_complete_batch(struct db *db, const char *worker, size_t n,
 
 /*
  * Backoff min(2^attempts s, 60 s) plus up to 25% jitter, in SQL, but never
- * sooner than the upstream's Retry-After ($7 seconds).
+ * sooner than the upstream's Retry-After ($7 seconds).  A failure is
+ * counted in job_counters, a retry in job_retries by its code.
  */
 #define RETRYABLE "($4::bool AND attempts + 1 < max_attempts)"
+/* clang-format off */
 static const struct db_stmt st_fail = {
     "job_fail",
-    "UPDATE jobs SET attempts = attempts + 1, status = CASE WHEN " RETRYABLE
-    " THEN 'pending' ELSE 'failed' END, run_at = CASE WHEN " RETRYABLE
+    "WITH f AS (UPDATE jobs SET attempts = attempts + 1, status = CASE "
+    "WHEN " RETRYABLE " THEN 'pending' ELSE 'failed' END, run_at = CASE WHEN " RETRYABLE
     " THEN now() + make_interval(secs => greatest(least(power(2, attempts), "
     "60) * (1 + random() * 0.25), $7::int8)) ELSE run_at END, "
     "completed_at = CASE WHEN " RETRYABLE
     " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
     "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE
-    " RETURNING status",
+    " RETURNING status, type), "
+    "c AS (" COUNT_FINISHED("(SELECT type FROM f WHERE status = 'failed') x",
+			    "failed") "), "
+    "r AS (INSERT INTO job_retries (code, shard, n) SELECT coalesce($5, ''), "
+    COUNTER_SHARD ", 1 FROM f WHERE status = 'pending' ON CONFLICT (code, "
+    "shard) DO UPDATE SET n = job_retries.n + 1) SELECT status FROM f",
     7};
+/* clang-format on */
 
 #define JOB_MSG_MAX 1024 /* bytes of a stored error message */
 
@@ -554,14 +571,17 @@ job_missing_or_conflict(struct db *db, const char *id)
 	return SJ_ECONFLICT;
 }
 
+/* clang-format off */
 static const struct db_stmt st_cancel = {
     "job_cancel",
     "WITH c AS (UPDATE jobs SET status = 'cancelled', current_step = "
     "'Cancelled', completed_at = now(), updated_at = now(), lease_owner = "
     "NULL, lease_expires_at = NULL WHERE id = $1 AND status IN ('pending', "
-    "'processing') RETURNING id) SELECT pg_notify('" JOB_CHANNEL_CANCEL
-    "', c.id) FROM c",
+    "'processing') RETURNING id, type), "
+    "n AS (" COUNT_FINISHED("c", "cancelled") ") SELECT pg_notify('"
+    JOB_CHANNEL_CANCEL "', c.id) FROM c",
     1};
+/* clang-format on */
 
 enum sj_err
 job_cancel(struct db *db, const char *id, enum job_status *out_status)

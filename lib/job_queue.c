@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "counters.h"
 #include "job_internal.h"
 #include "log.h"
 
@@ -175,11 +176,15 @@ job_worker_gone(struct db *db, const char *worker)
  * workers forever.  Jobs past their timeout fail with JOB_TIMEOUT.  The
  * two sets are disjoint, so no row is updated twice in the statement.
  * Rows another statement has locked are left for the next pass rather
- * than waited for, so passes of several workers never deadlock.
+ * than waited for, so passes of several workers never deadlock.  The
+ * jobs failed here are counted in job_counters by the same statement; a
+ * rescue (back to pending) is not a retry of job_retries: no attempt
+ * failed.
  */
 #define JOB_RESCUES_MAX "5"
 #define OVERDUE		"claimed_at + make_interval(secs => timeout_s) < now()"
 #define GIVE_UP		"rescues + 1 > " JOB_RESCUES_MAX
+/* clang-format off */
 static const struct db_stmt st_maintain = {
     "job_maintain",
     "WITH due AS (SELECT id FROM jobs WHERE status = 'processing' AND "
@@ -191,17 +196,21 @@ static const struct db_stmt st_maintain = {
     "WHEN " GIVE_UP " THEN 'JOB_FAILED' ELSE error_code END, error_message = "
     "CASE WHEN " GIVE_UP " THEN 'Job was abandoned by its workers too many "
     "times' ELSE error_message END WHERE id IN (SELECT id FROM due) AND "
-    "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status), "
+    "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status, type), "
     "tmo AS (UPDATE jobs SET status = 'failed', error_code = 'JOB_TIMEOUT', "
     "error_message = 'Job exceeded maximum processing time', completed_at = "
     "now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-    "WHERE id IN (SELECT id FROM due) AND " OVERDUE " RETURNING id), "
+    "WHERE id IN (SELECT id FROM due) AND " OVERDUE " RETURNING id, type), "
+    "c AS (" COUNT_FINISHED("(SELECT type FROM exp WHERE status = 'failed' "
+			    "UNION ALL SELECT type FROM tmo) x",
+			    "failed") "), "
     "n AS (SELECT count(*) FILTER (WHERE status = 'pending') AS requeued, "
     "count(*) FILTER (WHERE status = 'failed') AS abandoned FROM exp) "
     "SELECT n.requeued, n.abandoned, (SELECT count(*) FROM tmo), CASE WHEN "
     "n.requeued > 0 THEN pg_notify('" JOB_CHANNEL_NEW "', 'rescued') END "
     "FROM n",
     0};
+/* clang-format on */
 
 /* Rows of workers silent for a day: crashed, their jobs long rescued. */
 static const struct db_stmt st_forget_workers = {

@@ -222,13 +222,26 @@ gen_paid_call(struct step_ctx *c)
 
 /* ---- the media cache and the store ---- */
 
+/* The cache's owner scope of the job: "user:ID", or "anon" */
+static void
+owner_of(const struct step_ctx *c, char out[GEN_OWNER_MAX])
+{
+	if (c->job->user_id > 0)
+		snprintf(out, GEN_OWNER_MAX, "user:%lld",
+			 (long long)c->job->user_id);
+	else
+		snprintf(out, GEN_OWNER_MAX, "anon");
+}
+
 bool
 gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX],
 	      bool *mine)
 {
-	enum sj_err e =
-	    media_cache_get(c->db, key, c->job->id, url, STORE_URL_MAX, mine);
+	char owner[GEN_OWNER_MAX];
+	enum sj_err e;
 
+	owner_of(c, owner);
+	e = media_cache_get(c->db, key, owner, url, STORE_URL_MAX, mine);
 	if (e != SJ_OK && e != SJ_ENOTFOUND)
 		log_job(LOG_LVL_WARN, c->job->id, "media cache lookup: %s",
 			sj_strerror(e));
@@ -239,7 +252,7 @@ bool
 gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 	  char url[STORE_URL_MAX])
 {
-	char name[GEN_NAME_MAX + 8];
+	char name[GEN_NAME_MAX + 8], owner[GEN_OWNER_MAX];
 	enum sj_err e;
 
 	if ((size_t)snprintf(name, sizeof(name), "%s.%s", key, img->ext) >=
@@ -260,7 +273,8 @@ gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 		return false;
 	}
 	/* The image is stored; a lost cache row only costs a regeneration. */
-	if ((e = media_cache_put(c->db, key, url, c->job->id)) != SJ_OK)
+	owner_of(c, owner);
+	if ((e = media_cache_put(c->db, key, url, owner)) != SJ_OK)
 		log_job(LOG_LVL_WARN, c->job->id, "media cache save: %s",
 			sj_strerror(e));
 	return true;
@@ -325,6 +339,7 @@ job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 	if (e != SJ_OK && clamped &&
 	    c->deadline_ms - num_mono_ms() <= DEADLINE_SLACK_MS)
 		worker_sleep_ms(c->deadline_ms - num_mono_ms());
+	stats_upstream(c, req, resp, e, t0);
 	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c))) {
 		http_resp_free(resp);
 		step_aborted(c);

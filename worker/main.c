@@ -438,6 +438,9 @@ loop_beat(struct loop *l)
 	b.job_ids = ids;
 	e = job_heartbeat(l->db, &b);
 	free(ids);
+	/* the upstream call counters ride along; a failure keeps them */
+	if (e == SJ_OK && stats_flush(l->w, l->db) != SJ_OK)
+		log_debug("upstream call counters kept for the next beat");
 	return e;
 }
 
@@ -598,6 +601,8 @@ worker_shutdown(struct loop *l)
 	daemon_notify("STOPPING=1");
 	log_info("stopping: jobs in hand are released at their next step");
 	runner_stop(l->w, l->db);
+	if (stats_flush(l->w, l->db) != SJ_OK)
+		log_warn("the last upstream call counters were not saved");
 	if ((e = job_worker_gone(l->db, l->w->id)) != SJ_OK)
 		log_warn("could not remove the worker row: %s", sj_strerror(e));
 	runner_free(l->w);
@@ -618,8 +623,9 @@ worker_run(const struct cfg *cfg)
 	l.w = &w;
 	l.interval_ms = cfg->processing_interval_ms;
 	l.beat_ms = cfg->heartbeat_ms;
-	if (worker_ident(&w) != SJ_OK || signals_setup(&l.waitmask) != 0) {
-		log_error("start-up failed: worker id or signals");
+	if (worker_ident(&w) != SJ_OK || signals_setup(&l.waitmask) != 0 ||
+	    stats_init(&w) != SJ_OK) {
+		log_error("start-up failed: worker id, signals or counters");
 		return EXIT_FAILURE;
 	}
 	if (db_open(cfg->database_url, WORKER_APPNAME,
@@ -647,6 +653,7 @@ worker_run(const struct cfg *cfg)
 	loop_run(&l);
 	worker_shutdown(&l);
 	db_close(l.db);
+	stats_free(&w);
 	return EXIT_SUCCESS;
 }
 

@@ -6,6 +6,8 @@
  *   runner.c  the slots of claimed jobs, the pool of job threads and
  *             the step_* helpers that handlers are written with
  *   completer.c  the thread that writes finished jobs in batches
+ *   stats.c   the upstream call counters and the slots, flushed
+ *             after each heartbeat
  *   steps.c   one handler per job type (CONTRACT section 1)
  *   local.c   the offline generator (SVG scene cards)
  *
@@ -25,9 +27,11 @@
 #include <json-c/json.h>
 
 #include "cfg.h"
+#include "counters.h"
 #include "db.h"
 #include "err.h"
 #include "job.h"
+#include "http.h"
 #include "num.h"
 
 #define WORKER_APPNAME	"storyjobs-worker"
@@ -106,6 +110,8 @@ struct worker {
 	int low_mark;		     /* ask for a claim at or below */
 	bool wake_sent;		     /* under mu: main not yet claimed */
 	struct completer completer;
+	pthread_mutex_t stats_mu;    /* guards stats */
+	struct upstream_stats stats; /* calls since the last flush */
 };
 
 /* How a job in hand ended; set by the step helpers. */
@@ -236,6 +242,18 @@ void completer_stop(struct worker *w);
  * then ends the slot's hold.  The caller is done with the job.
  */
 void completer_push(struct worker *w, struct slot *s);
+
+/* stats.c: the worker's counters for /metrics. */
+enum sj_err stats_init(struct worker *w) SJ_WUR;
+void stats_free(struct worker *w);
+/*
+ * Counts an upstream call (started at t0_ms, monotonic) that ended with
+ * e and resp; any thread.
+ */
+void stats_upstream(struct step_ctx *c, const struct http_req *req,
+		    const struct http_resp *resp, enum sj_err e, int64_t t0_ms);
+/* Adds the calls counted since the last flush to PostgreSQL (main). */
+enum sj_err stats_flush(struct worker *w, struct db *db) SJ_WUR;
 
 /* steps.c: the handler for type t, or NULL when this worker cannot run t. */
 step_handler steps_handler(const struct cfg *c, enum job_type t);

@@ -1,5 +1,8 @@
 /*
- * The health, metrics and cron routes through nginx.
+ * The health, metrics and cron routes through nginx.  The metrics cases
+ * finish real jobs (a cancel through the API, a worker's completion, a
+ * job through the fake upstream) and check the counters move with them,
+ * and do not go down when the rows are pruned.
  *
  * The health verdict depends on the whole jobs and workers tables, so the
  * group setup moves whatever earlier suites left there into side tables
@@ -8,21 +11,25 @@
  * cron window, which the setup and teardown reset (rate_limits key
  * "cron").
  *
- * Environment: BASE_URL, DATABASE_URL, WEBHOOK_SECRET.
+ * Environment: BASE_URL, DATABASE_URL, WEBHOOK_SECRET, WORKER_BIN,
+ * STORYJOBSCTL, FAKE_UPSTREAM.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
+#include "fake.h"
 #include "itest.h"
 
 static void
@@ -264,15 +271,16 @@ test_metrics(void **state)
 {
 	static const char *const names[] = {
 	    "storyjobs_queue_depth{type=\"scenes\",status=\"pending\"} 2",
-	    "storyjobs_jobs_finished_total{type=\"cartoonize\","
-	    "outcome=\"completed\"} 1",
-	    "storyjobs_job_duration_seconds_bucket{le=\"5\"} 0\n",
-	    "storyjobs_job_duration_seconds_bucket{le=\"15\"} 1\n",
-	    "storyjobs_job_duration_seconds_bucket{le=\"+Inf\"} 1\n",
-	    "storyjobs_job_duration_seconds_sum 10\n",
-	    "storyjobs_job_duration_seconds_count 1\n",
+	    "# TYPE storyjobs_jobs_finished_total counter\n",
+	    "# TYPE storyjobs_job_duration_seconds histogram\n",
+	    "storyjobs_job_duration_seconds_bucket{le=\"+Inf\"} ",
+	    "# TYPE storyjobs_http_request_duration_seconds histogram\n",
+	    "# TYPE storyjobs_upstream_calls_total counter\n",
+	    "# TYPE storyjobs_job_retries_total counter\n",
 	    "storyjobs_worker_last_heartbeat_seconds{worker=\"ops-test-"
 	    "worker\"}",
+	    "storyjobs_worker_slots{worker=\"ops-test-worker\"} 0\n",
+	    "storyjobs_worker_slots_in_use{worker=\"ops-test-worker\"} 0\n",
 	    "storyjobs_http_requests_total{route=\"/api/jobs/health\"",
 	    "# TYPE storyjobs_build_info gauge\n"
 	    "storyjobs_build_info{version=\"" PACKAGE_VERSION "\"} 1\n"};
@@ -281,10 +289,6 @@ test_metrics(void **state)
 	(void)state;
 	live_worker();
 	pending(2, "1 second");
-	sql("INSERT INTO jobs (id, type, status, max_attempts, timeout_s, "
-	    "input, started_at, completed_at) VALUES ('job_1_opsm', "
-	    "'cartoonize', 'completed', 3, 60, '{}', now() - interval "
-	    "'10 seconds', now())");
 	http("GET", "/metrics", NULL, NULL, 0, &r);
 	assert_int_equal(r.status, 200);
 	assert_true(strncmp(r.ctype, "text/plain", 10) == 0);
@@ -294,6 +298,233 @@ test_metrics(void **state)
 			fail_msg("metrics lack %s:\n%s", names[i], r.body.data);
 	resp_free(&r);
 	cleanup();
+}
+
+/* GET /metrics; the body (caller frees r). */
+static void
+scrape(struct resp *r)
+{
+	http("GET", "/metrics", NULL, NULL, 0, r);
+	assert_int_equal(r->status, 200);
+	assert_non_null(r->body.data);
+}
+
+/* The value of the sample series (name{labels}) in text, 0 when absent. */
+static double
+sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; p != NULL && *p;) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	return 0;
+}
+
+/* sample() of a fresh scrape. */
+static double
+scraped(const char *series)
+{
+	struct resp r;
+	double v;
+
+	scrape(&r);
+	v = sample(r.body.data, series);
+	resp_free(&r);
+	return v;
+}
+
+#define FIN(type, outcome)                                                     \
+	"storyjobs_jobs_finished_total{type=\"" type "\",outcome=\"" outcome   \
+	"\"}"
+#define DUR_COUNT "storyjobs_job_duration_seconds_count"
+
+/* Polls until a worker reports its slots; checks slots in use. */
+static void
+expect_worker_slots(void)
+{
+	struct resp r;
+
+	for (int i = 0; i < 50; i++) {
+		const char *p;
+
+		scrape(&r);
+		p = strstr(r.body.data, "\nstoryjobs_worker_slots{worker=\"");
+		if (p != NULL) {
+			double slots = strtod(strchr(p, '}') + 2, NULL);
+			const char *q = strstr(
+			    r.body.data, "\nstoryjobs_worker_slots_in_use{");
+
+			/* MAX_CONCURRENT_JOBS=3 in the stack, plus prefetch */
+			assert_true(slots >= 3);
+			assert_non_null(q);
+			q = strchr(q, '}') + 2;
+			assert_true(strtod(q, NULL) >= 0 &&
+				    strtod(q, NULL) <= slots);
+			resp_free(&r);
+			return;
+		}
+		resp_free(&r);
+		usleep(100 * 1000);
+	}
+	fail_msg("no worker reported its slots within 5 s");
+}
+
+/*
+ * Counters are counters: a job cancelled through the API and one a real
+ * worker completed are counted as they finish, and pruning their rows
+ * (storyjobsctl prune with a retention, then maintain) does not lower
+ * the counts.
+ */
+static void
+test_metrics_counters_survive_prune(void **state)
+{
+	static const char *const prune[] = {"prune", "--days", "30", NULL};
+	static const char *const maintain[] = {"maintain", NULL};
+	double done0 = scraped(FIN("image-generation", "completed"));
+	double cancelled0 = scraped(FIN("image-generation", "cancelled"));
+	double dur0 = scraped(DUR_COUNT), done1, cancelled1, dur1;
+	char a[64], b[128], q[400];
+	struct json_object *doc;
+	struct resp r;
+	pid_t w;
+
+	(void)state;
+	/* no worker runs yet: this one is still pending when cancelled */
+	itest_job_start("image-generation",
+			"{\"image_prompt\":\"ops cancelled\"}", NULL, a);
+	snprintf(b, sizeof(b), "/api/jobs/%s/cancel", a);
+	http_json("POST", b, NULL, "{}", &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	w = itest_worker(NULL);
+	doc = itest_job_run("image-generation",
+			    "{\"image_prompt\":\"ops counted\"}", NULL, 60);
+	snprintf(b, sizeof(b), "%s", jstr(doc, "jobId"));
+	json_object_put(doc);
+	expect_worker_slots();
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	done1 = scraped(FIN("image-generation", "completed"));
+	cancelled1 = scraped(FIN("image-generation", "cancelled"));
+	dur1 = scraped(DUR_COUNT);
+	assert_true(done1 == done0 + 1);
+	assert_true(cancelled1 == cancelled0 + 1);
+	assert_true(dur1 == dur0 + 1);
+	/* past the retention: pruned, the counts stay */
+	snprintf(q, sizeof(q),
+		 "UPDATE jobs SET completed_at = now() - interval '40 days' "
+		 "WHERE id IN ('%s', '%s')",
+		 a, b);
+	sql(q);
+	assert_int_equal(itest_ctl(NULL, prune), 0);
+	assert_int_equal(itest_ctl(NULL, maintain), 0);
+	snprintf(q, sizeof(q),
+		 "SELECT count(*) FROM jobs WHERE id IN ('%s', '%s')", a, b);
+	assert_int_equal(sql_ll(q), 0);
+	assert_true(scraped(FIN("image-generation", "completed")) == done1);
+	assert_true(scraped(FIN("image-generation", "cancelled")) ==
+		    cancelled1);
+	assert_true(scraped(DUR_COUNT) == dur1);
+}
+
+#define HEALTH_DUR "storyjobs_http_request_duration_seconds"
+#define HEALTH_RT  "{route=\"/api/jobs/health\""
+
+/*
+ * The request latency histogram of a route after real requests: the
+ * programs flush every 5 s, so this asks until the count shows, then
+ * checks the buckets are cumulative up to +Inf = _count and the times
+ * plausible (under 10 s each, and some time taken).
+ */
+static void
+test_metrics_request_latency(void **state)
+{
+	static const char *const les[] = {"0.005", "0.01", "0.025", "0.05",
+					  "0.1",   "0.25", "0.5",   "1",
+					  "2.5",   "5",	   "10",    "+Inf"};
+	char series[160];
+	struct resp r;
+	double count = 0, sum, prev = 0;
+
+	(void)state;
+	for (int i = 0; i < 30 && count < 1; i++) {
+		struct resp h;
+
+		get_health(&h);
+		resp_free(&h);
+		count = scraped(HEALTH_DUR "_count" HEALTH_RT "}");
+		if (count < 1)
+			usleep(500 * 1000);
+	}
+	assert_true(count >= 1);
+	scrape(&r);
+	count = sample(r.body.data, HEALTH_DUR "_count" HEALTH_RT "}");
+	sum = sample(r.body.data, HEALTH_DUR "_sum" HEALTH_RT "}");
+	assert_true(sum > 0 && sum < 10 * count);
+	for (size_t i = 0; i < sizeof(les) / sizeof(les[0]); i++) {
+		double v;
+
+		snprintf(series, sizeof(series),
+			 HEALTH_DUR "_bucket" HEALTH_RT ",le=\"%s\"}", les[i]);
+		if (strstr(r.body.data, series) == NULL)
+			fail_msg("no %s in:\n%s", series, r.body.data);
+		v = sample(r.body.data, series);
+		assert_true(v >= prev);
+		prev = v;
+	}
+	assert_true(prev == count);
+	/* le 10 holds them all: no health answer took 10 s */
+	assert_true(sample(r.body.data, HEALTH_DUR "_bucket" HEALTH_RT
+						   ",le=\"10\"}") == count);
+	resp_free(&r);
+}
+
+#define UP	"{provider=\"openai\",kind=\"image\""
+#define UP_CALL "storyjobs_upstream_calls_total" UP
+#define UP_DUR	"storyjobs_upstream_call_duration_seconds"
+#define RETRIES "storyjobs_job_retries_total{code=\"EXTERNAL_SERVICE_ERROR\"}"
+
+/*
+ * A real job through the fake upstream: its image call answered 429 once
+ * (a retry) then 200.  Once the worker stopped (its last flush), the
+ * calls are counted by outcome, their latency in the histogram, the
+ * retry by its code and the completion by its type.
+ */
+static void
+test_metrics_upstream(void **state)
+{
+	struct fake fk;
+	struct json_object *doc;
+	double ok0, limited0, count0, retries0, done0, count;
+	char body[128];
+	pid_t w;
+
+	(void)state;
+	ok0 = scraped(UP_CALL ",outcome=\"ok\"}");
+	limited0 = scraped(UP_CALL ",outcome=\"http_429\"}");
+	count0 = scraped(UP_DUR "_count" UP "}");
+	retries0 = scraped(RETRIES);
+	done0 = scraped(FIN("image-generation", "completed"));
+	fake_start(&fk);
+	fake_script(&fk, FAKE_IMAGES, "\"modes\":[\"429:1\"]");
+	w = itest_worker(fake_worker_env(&fk, NULL));
+	snprintf(body, sizeof(body), "{\"image_prompt\":\"ops upstream %ld\"}",
+		 (long)getpid());
+	doc = itest_job_run("image-generation", body, NULL, 60);
+	json_object_put(doc);
+	assert_int_equal(itest_worker_stop(w, SIGTERM), 0);
+	fake_stop(&fk);
+	assert_true(scraped(UP_CALL ",outcome=\"ok\"}") == ok0 + 1);
+	assert_true(scraped(UP_CALL ",outcome=\"http_429\"}") == limited0 + 1);
+	count = scraped(UP_DUR "_count" UP "}");
+	assert_true(count == count0 + 2);
+	assert_true(scraped(UP_DUR "_bucket" UP ",le=\"+Inf\"}") == count);
+	assert_true(scraped(UP_DUR "_sum" UP "}") < 60 * count);
+	assert_true(scraped(RETRIES) == retries0 + 1);
+	assert_true(scraped(FIN("image-generation", "completed")) == done0 + 1);
 }
 
 static void
@@ -517,6 +748,9 @@ main(void)
 	    cmocka_unit_test(test_health_old_pending),
 	    cmocka_unit_test(test_health_failures),
 	    cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_metrics_counters_survive_prune),
+	    cmocka_unit_test(test_metrics_request_latency),
+	    cmocka_unit_test(test_metrics_upstream),
 	    cmocka_unit_test(test_cron_unauthorized),
 	    cmocka_unit_test(test_cron_tick),
 	    cmocka_unit_test(test_cron_force),

@@ -1,0 +1,441 @@
+/*
+ * The /metrics counters against a real PostgreSQL: every statement that
+ * finishes jobs counts them (completion batches, failures, retries,
+ * cancels, the maintenance pass's timeouts), pruning leaves the counts
+ * alone, the request and upstream batches add up, and the exposition
+ * keeps the Prometheus text format's rules (HELP and TYPE once per
+ * family, a family's samples together, cumulative buckets, +Inf equal to
+ * _count).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "counters.h"
+#include "health.h"
+#include "job.h"
+#include "testdb.h"
+
+static struct cfg cfg;
+static struct db *db;
+static struct db *side;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	return testdb_open(&cfg, &db, &side);
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	testdb_close(&cfg, db, side);
+	return 0;
+}
+
+static int
+fresh(void **state)
+{
+	(void)state;
+	testdb_sql(side, "TRUNCATE jobs, workers, job_counters, job_durations, "
+			 "job_retries, http_requests, http_request_durations, "
+			 "upstream_calls, upstream_durations CASCADE");
+	return 0;
+}
+
+/* The first column of the first row of q on the side session. */
+static long long
+ll(const char *q)
+{
+	PGresult *r = PQexec(db_pg(side), q);
+	long long v;
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	v = db_ll(r, 0, 0, -1);
+	PQclear(r);
+	return v;
+}
+
+/* n jobs of type scenes processing under w1 at epoch 1 since 10 s. */
+static void
+processing(const char *prefix, int n, int max_attempts)
+{
+	char q[640];
+
+	snprintf(q, sizeof(q),
+		 "INSERT INTO jobs (id, type, status, max_attempts, timeout_s, "
+		 "input, lease_owner, lease_epoch, lease_expires_at, "
+		 "claimed_at, started_at) SELECT 'job_1_%s' || g, 'scenes', "
+		 "'processing', %d, 60, '{}', 'w1', 1, now() + interval '1 "
+		 "minute', now(), now() - interval '10 seconds' FROM "
+		 "generate_series(1, %d) g",
+		 prefix, max_attempts, n);
+	testdb_sql(side, q);
+}
+
+static long long
+finished(const char *outcome)
+{
+	char q[256];
+
+	snprintf(q, sizeof(q),
+		 "SELECT coalesce(sum(n), 0) FROM job_counters WHERE type = "
+		 "'scenes' AND outcome = '%s'",
+		 outcome);
+	return ll(q);
+}
+
+/* The finite bounds in memory are those of the SQL literals. */
+static void
+check_bounds(const struct hist_bounds *bd, const char *lit)
+{
+	const char *p = lit + 1;
+	char *end;
+
+	for (size_t i = 0; i < bd->n; i++) {
+		assert_true(strtod(p, &end) == bd->le[i]);
+		assert_int_equal(*end, ',');
+		p = end + 1;
+	}
+	assert_string_equal(p, "Infinity}");
+}
+
+static void
+test_hist(void **state)
+{
+	struct hist h;
+
+	(void)state;
+	check_bounds(&counters_http_le, HTTP_DURATION_LE);
+	check_bounds(&counters_upstream_le, UPSTREAM_DURATION_LE);
+	assert_true(counters_http_le.le[0] == 0.005);
+	assert_true(counters_http_le.le[counters_http_le.n - 1] == 10);
+	memset(&h, 0, sizeof(h));
+	hist_observe(&h, &counters_http_le, 0.005); /* on a bound: counts */
+	hist_observe(&h, &counters_http_le, 0.3);
+	hist_observe(&h, &counters_http_le, 99);
+	hist_observe(&h, &counters_http_le, -1); /* a clock step: as 0 */
+	assert_int_equal(h.b[0], 2);
+	assert_int_equal(h.b[5], 2); /* le 0.25 */
+	assert_int_equal(h.b[6], 3); /* le 0.5 */
+	assert_int_equal(h.b[counters_http_le.n - 1], 3);
+	assert_int_equal(h.b[counters_http_le.n], 4); /* +Inf */
+	assert_true(h.sum > 99.3 && h.sum < 99.31);
+}
+
+/* Each finishing statement counts what it finished, once. */
+static void
+test_finishing_paths(void **state)
+{
+	struct job_done d[3] = {{"job_1_cc1", 1, "{}", NULL, false},
+				{"job_1_cc2", 1, "{}", NULL, false},
+				{"job_1_cc3", 2, "{}", NULL, false}};
+	enum job_status st;
+	struct job_maint m;
+
+	(void)state;
+	processing("cc", 3, 3);
+	/* cc3 is fenced out by its epoch: not completed, not counted */
+	assert_int_equal(job_complete_batch(db, "w1", 3, d), SJ_OK);
+	assert_true(d[0].done && d[1].done && !d[2].done);
+	assert_int_equal(finished("completed"), 2);
+	assert_int_equal(ll("SELECT sum(buckets[3]) FROM job_durations"), 2);
+	assert_int_equal(ll("SELECT sum(buckets[2]) FROM job_durations"), 0);
+	assert_int_equal(ll("SELECT sum(buckets[10]) FROM job_durations"), 2);
+	assert_int_equal(ll("SELECT round(sum(sum)) FROM job_durations"), 20);
+	/* a transient failure with budget left is a retry, not a failure */
+	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_cc3", "w1", 1},
+				  true, 0, "EXTERNAL_SERVICE_ERROR", "x", &st),
+			 SJ_OK);
+	assert_int_equal(st, JOB_PENDING);
+	assert_int_equal(finished("failed"), 0);
+	assert_int_equal(ll("SELECT sum(n) FROM job_retries WHERE code = "
+			    "'EXTERNAL_SERVICE_ERROR'"),
+			 1);
+	/* a permanent one is a failure */
+	processing("cf", 1, 3);
+	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_cf1", "w1", 1},
+				  false, 0, "INVALID_INPUT", "x", &st),
+			 SJ_OK);
+	assert_int_equal(st, JOB_FAILED);
+	assert_int_equal(finished("failed"), 1);
+	/* cancels: the pending one from the retry; a second cancel is not */
+	assert_int_equal(job_cancel(db, "job_1_cc3", &st), SJ_OK);
+	assert_int_equal(job_cancel(db, "job_1_cc3", &st), SJ_ECONFLICT);
+	assert_int_equal(finished("cancelled"), 1);
+	/* the maintenance pass: one overdue job times out */
+	processing("ct", 1, 3);
+	testdb_sql(side, "UPDATE jobs SET claimed_at = now() - interval '61 "
+			 "seconds' WHERE id = 'job_1_ct1'");
+	assert_int_equal(job_maintain(db, &m), SJ_OK);
+	assert_int_equal(m.timed_out, 1);
+	assert_int_equal(finished("failed"), 2);
+	/* a completion is still counted once, whatever the shard */
+	assert_int_equal(finished("completed"), 2);
+	assert_int_equal(ll("SELECT count(*) FROM job_counters WHERE shard "
+			    "NOT BETWEEN 0 AND 15"),
+			 0);
+}
+
+/* Pruning deletes the rows and leaves the counters as they were. */
+static void
+test_prune_keeps_counts(void **state)
+{
+	struct job_done d = {"job_1_pr1", 1, "{}", NULL, false};
+	long long deleted = 0;
+
+	(void)state;
+	processing("pr", 1, 3);
+	assert_int_equal(job_complete_batch(db, "w1", 1, &d), SJ_OK);
+	testdb_sql(side, "UPDATE jobs SET completed_at = now() - interval '40 "
+			 "days'");
+	assert_int_equal(health_prune(db, 30, 0, &deleted), SJ_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(ll("SELECT count(*) FROM jobs"), 0);
+	assert_int_equal(finished("completed"), 1);
+	assert_int_equal(ll("SELECT sum(buckets[10]) FROM job_durations"), 1);
+}
+
+/* The samples of one family's label set, for the histogram checks. */
+struct series_seen {
+	char key[700]; /* family | labels without le */
+	double last;   /* the last bucket's value */
+	double inf;    /* +Inf's, or -1 */
+};
+
+/* name{labels} value: splits into name, labels without le, le, value. */
+static void
+split_sample(const char *line, char *name, size_t nsz, char *labels, size_t lsz,
+	     char *le, size_t lesz, double *v)
+{
+	const char *sp = strrchr(line, ' '), *br = strchr(line, '{');
+	const char *end = br && br < sp ? br : sp;
+	const char *p;
+	size_t n = 0;
+
+	snprintf(name, nsz, "%.*s", (int)(end - line), line);
+	labels[0] = le[0] = '\0';
+	*v = strtod(sp + 1, NULL);
+	if (br == NULL || br > sp)
+		return;
+	for (p = br + 1; *p != '}' && p < sp;) {
+		const char *q = strchr(p, '"');
+		const char *close = strchr(q + 1, '"');
+
+		if (strncmp(p, "le=", 3) == 0)
+			snprintf(le, lesz, "%.*s", (int)(close - q - 1), q + 1);
+		else
+			n += (size_t)snprintf(labels + n, lsz - n, "%.*s;",
+					      (int)(close + 1 - p), p);
+		p = close + 1;
+		if (*p == ',')
+			p++;
+	}
+}
+
+static bool
+ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Checks the text format's rules over the whole exposition. */
+static void
+check_exposition(const char *text)
+{
+	static char fams[64][96];
+	static struct series_seen seen[256];
+	char line[1024], name[128], labels[512], le[32], key[700];
+	size_t nfam = 0, nseen = 0, i;
+	const char *p = text, *cur = NULL, *type = NULL;
+	double v;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+
+		assert_non_null(nl);
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - p), p);
+		p = nl + 1;
+		if (strncmp(line, "# HELP ", 7) == 0) {
+			assert_true(nfam < 64);
+			snprintf(fams[nfam], sizeof(fams[nfam]), "%.*s",
+				 (int)strcspn(line + 7, " "), line + 7);
+			for (size_t k = 0; k < nfam; k++)
+				if (strcmp(fams[k], fams[nfam]) == 0)
+					fail_msg("HELP twice: %s", fams[k]);
+			cur = fams[nfam++];
+			type = NULL;
+			continue;
+		}
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			assert_non_null(cur);
+			assert_int_equal(strncmp(line + 7, cur, strlen(cur)),
+					 0);
+			assert_null(type);
+			type =
+			    line[7 + strlen(cur)] ? line + 8 + strlen(cur) : "";
+			type = strstr(type, "histogram") ? "histogram" : "x";
+			continue;
+		}
+		assert_non_null(cur);
+		split_sample(line, name, sizeof(name), labels, sizeof(labels),
+			     le, sizeof(le), &v);
+		/* every sample belongs to the family declared last */
+		if (strcmp(name, cur) != 0) {
+			assert_string_equal(type, "histogram");
+			assert_int_equal(strncmp(name, cur, strlen(cur)), 0);
+		}
+		if (strcmp(type, "histogram") != 0)
+			continue;
+		snprintf(key, sizeof(key), "%s|%s", cur, labels);
+		for (i = 0; i < nseen; i++)
+			if (strcmp(seen[i].key, key) == 0)
+				break;
+		if (i == nseen) {
+			assert_true(nseen < 256);
+			snprintf(seen[i].key, sizeof(seen[i].key), "%s", key);
+			seen[i].last = 0;
+			seen[i].inf = -1;
+			nseen++;
+		}
+		if (ends_with(name, "_bucket")) {
+			assert_true(le[0] != '\0');
+			assert_true(seen[i].inf < 0); /* nothing after +Inf */
+			assert_true(v >= seen[i].last);
+			seen[i].last = v;
+			if (strcmp(le, "+Inf") == 0)
+				seen[i].inf = v;
+		} else if (ends_with(name, "_count")) {
+			if (seen[i].inf != v)
+				fail_msg("%s: _count %g, +Inf %g", key, v,
+					 seen[i].inf);
+		}
+	}
+}
+
+static void
+scrape(struct buf *b)
+{
+	buf_init(b, 1 << 20);
+	assert_int_equal(health_metrics(db, b), SJ_OK);
+	assert_non_null(b->data);
+	check_exposition(b->data);
+}
+
+static void
+expect(const struct buf *b, const char *line)
+{
+	if (strstr(b->data, line) == NULL)
+		fail_msg("the exposition lacks %s:\n%s", line, b->data);
+}
+
+/* Request and upstream batches add up; the exposition keeps the rules. */
+static void
+test_exposition(void **state)
+{
+	static const char *const routes[] = {"/api/jobs/*", "/metrics"};
+	struct http_count c[2] = {{routes[0], 200, 3}, {routes[1], 200, 1}};
+	struct http_hist h[2];
+	struct upstream_stats *up = calloc(1, sizeof(*up));
+	struct job_done d = {"job_1_ex1", 1, "{}", NULL, false};
+	struct buf b;
+
+	(void)state;
+	assert_non_null(up);
+	memset(h, 0, sizeof(h));
+	h[0].route = routes[0];
+	h[1].route = routes[1];
+	for (int i = 0; i < 3; i++)
+		hist_observe(&h[0].h, &counters_http_le, 0.002 * (i + 1));
+	hist_observe(&h[1].h, &counters_http_le, 0.7);
+	/* twice: the second flush adds to the rows of the first */
+	assert_int_equal(counters_add_requests(db, c, 2, h, 2), SJ_OK);
+	assert_int_equal(counters_add_requests(db, c, 2, h, 2), SJ_OK);
+	upstream_observe(up, "openai", "chat", UPSTREAM_OK, 1.2);
+	upstream_observe(up, "openai", "chat", UPSTREAM_429, 0.03);
+	upstream_observe(up, "openai", "image", UPSTREAM_OK, 20);
+	testdb_sql(side, "INSERT INTO workers (id, host, pid, jobs_in_hand) "
+			 "VALUES ('w9', 'h', 1, 3)");
+	assert_int_equal(counters_add_upstream(db, "w9", 8, up), SJ_OK);
+	assert_int_equal(counters_add_upstream(db, "w9", 8, up), SJ_OK);
+	free(up);
+	processing("ex", 1, 3);
+	assert_int_equal(job_complete_batch(db, "w1", 1, &d), SJ_OK);
+	testdb_sql(side, "INSERT INTO jobs (id, type, status, max_attempts, "
+			 "timeout_s, input) VALUES ('job_1_exp', 'scenes', "
+			 "'pending', 3, 60, '{}')");
+	scrape(&b);
+	expect(&b,
+	       "\nstoryjobs_queue_depth{type=\"scenes\",status=\"pending\"} "
+	       "1\n");
+	expect(&b, "\nstoryjobs_jobs_finished_total{type=\"scenes\","
+		   "outcome=\"completed\"} 1\n");
+	expect(&b, "\nstoryjobs_job_duration_seconds_bucket{le=\"5\"} 0\n");
+	expect(&b, "\nstoryjobs_job_duration_seconds_bucket{le=\"15\"} 1\n");
+	expect(&b, "\nstoryjobs_job_duration_seconds_count 1\n");
+	expect(&b, "\nstoryjobs_worker_slots{worker=\"w9\"} 8\n");
+	expect(&b, "\nstoryjobs_worker_slots_in_use{worker=\"w9\"} 3\n");
+	expect(&b, "\nstoryjobs_http_requests_total{route=\"/api/jobs/*\","
+		   "status=\"200\"} 6\n");
+	expect(&b, "\nstoryjobs_http_request_duration_seconds_bucket{route="
+		   "\"/api/jobs/*\",le=\"0.005\"} 4\n");
+	expect(&b, "\nstoryjobs_http_request_duration_seconds_bucket{route="
+		   "\"/api/jobs/*\",le=\"0.01\"} 6\n");
+	expect(&b, "\nstoryjobs_http_request_duration_seconds_count{route="
+		   "\"/metrics\"} 2\n");
+	expect(&b, "\nstoryjobs_http_request_duration_seconds_sum{route="
+		   "\"/metrics\"} 1.4\n");
+	expect(&b, "\nstoryjobs_upstream_calls_total{provider=\"openai\","
+		   "kind=\"chat\",outcome=\"http_429\"} 2\n");
+	expect(&b, "\nstoryjobs_upstream_call_duration_seconds_bucket{"
+		   "provider=\"openai\",kind=\"image\",le=\"10\"} 0\n");
+	expect(&b, "\nstoryjobs_upstream_call_duration_seconds_bucket{"
+		   "provider=\"openai\",kind=\"image\",le=\"30\"} 2\n");
+	expect(&b, "\nstoryjobs_upstream_call_duration_seconds_count{"
+		   "provider=\"openai\",kind=\"chat\"} 4\n");
+	expect(&b, "# TYPE storyjobs_job_retries_total counter\n");
+	buf_free(&b);
+}
+
+/* An empty database still gives every family and the zero histogram. */
+static void
+test_exposition_empty(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	scrape(&b);
+	expect(&b, "\nstoryjobs_job_duration_seconds_bucket{le=\"+Inf\"} 0\n");
+	expect(&b, "\nstoryjobs_job_duration_seconds_count 0\n");
+	expect(&b, "# TYPE storyjobs_http_request_duration_seconds "
+		   "histogram\n");
+	expect(&b, "# TYPE storyjobs_upstream_calls_total counter\n");
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hist),
+	    cmocka_unit_test_setup(test_finishing_paths, fresh),
+	    cmocka_unit_test_setup(test_prune_keeps_counts, fresh),
+	    cmocka_unit_test_setup(test_exposition, fresh),
+	    cmocka_unit_test_setup(test_exposition_empty, fresh),
+	};
+
+	if (getenv("TEST_DATABASE_URL") == NULL)
+		return 77;
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
