@@ -104,17 +104,27 @@ media_hex(const unsigned char *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * The owner scope of a job, as made_by records it: "user:ID", or
+ * "anon:CLIENT" (the client key the API saw; "anon:" when unknown).
+ */
+#define OWNER_OF(id)                                                           \
+	"(SELECT CASE WHEN coalesce(user_id, 0) <> 0 THEN 'user:' || user_id " \
+	"ELSE 'anon:' || coalesce(client, '') END FROM jobs WHERE id = " id    \
+	")"
+
 static const struct db_stmt st_cache_get = {
     "media_cache_get",
-    "SELECT url, made_by IS NOT DISTINCT FROM $2 AND made_by IS NOT NULL "
-    "FROM media_cache WHERE name = $1",
+    "SELECT url, made_by IS NOT NULL AND made_by = " OWNER_OF(
+	"$2") " FROM "
+	      "media_cache WHERE name = $1",
     2};
 
 enum sj_err
-media_cache_get(struct db *db, const char *name, const char *owner, char *url,
+media_cache_get(struct db *db, const char *name, const char *job_id, char *url,
 		size_t urlsz, bool *mine)
 {
-	const char *params[2] = {name, owner};
+	const char *params[2] = {name, job_id};
 	PGresult *r = NULL;
 	enum sj_err e;
 
@@ -133,15 +143,15 @@ media_cache_get(struct db *db, const char *name, const char *owner, char *url,
 
 static const struct db_stmt st_cache_put = {
     "media_cache_put",
-    "INSERT INTO media_cache (name, url, made_by) VALUES ($1, $2, $3) "
-    "ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url",
+    "INSERT INTO media_cache (name, url, made_by) VALUES ($1, $2, " OWNER_OF(
+	"$3") ") ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url",
     3};
 
 enum sj_err
 media_cache_put(struct db *db, const char *name, const char *url,
-		const char *owner)
+		const char *job_id)
 {
-	const char *params[3] = {name, url, owner};
+	const char *params[3] = {name, url, job_id};
 
 	return db_exec(db, &st_cache_put, params, NULL);
 }

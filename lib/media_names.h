@@ -37,13 +37,14 @@ enum sj_err media_hmac(const struct media_key *key, const char *const *parts,
 void media_hex(const unsigned char *b, size_t n, char *out);
 
 /*
- * The cached URL of name.  *mine: the image was made for owner (a
- * "user:ID" or "anon:CLIENT" scope); SJ_ENOTFOUND on a miss.
+ * The cached URL of name.  *mine: the image was made for the owner of the
+ * job job_id (the same user, or the same anonymous client); SJ_ENOTFOUND
+ * on a miss.
  */
-enum sj_err media_cache_get(struct db *db, const char *name, const char *owner,
+enum sj_err media_cache_get(struct db *db, const char *name, const char *job_id,
 			    char *url, size_t urlsz, bool *mine) SJ_WUR;
-/* Records name -> url as made for owner (the first maker is kept). */
+/* Records name -> url as made for job_id's owner (the first is kept). */
 enum sj_err media_cache_put(struct db *db, const char *name, const char *url,
-			    const char *owner) SJ_WUR;
+			    const char *job_id) SJ_WUR;
 
 #endif

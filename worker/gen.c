@@ -222,26 +222,13 @@ gen_paid_call(struct step_ctx *c)
 
 /* ---- the media cache and the store ---- */
 
-/* The cache's owner scope of the job: "user:ID", or "anon" */
-static void
-owner_of(const struct step_ctx *c, char out[GEN_OWNER_MAX])
-{
-	if (c->job->user_id > 0)
-		snprintf(out, GEN_OWNER_MAX, "user:%lld",
-			 (long long)c->job->user_id);
-	else
-		snprintf(out, GEN_OWNER_MAX, "anon");
-}
-
 bool
 gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX],
 	      bool *mine)
 {
-	char owner[GEN_OWNER_MAX];
-	enum sj_err e;
+	enum sj_err e =
+	    media_cache_get(c->db, key, c->job->id, url, STORE_URL_MAX, mine);
 
-	owner_of(c, owner);
-	e = media_cache_get(c->db, key, owner, url, STORE_URL_MAX, mine);
 	if (e != SJ_OK && e != SJ_ENOTFOUND)
 		log_job(LOG_LVL_WARN, c->job->id, "media cache lookup: %s",
 			sj_strerror(e));
@@ -252,7 +239,7 @@ bool
 gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 	  char url[STORE_URL_MAX])
 {
-	char name[GEN_NAME_MAX + 8], owner[GEN_OWNER_MAX];
+	char name[GEN_NAME_MAX + 8];
 	enum sj_err e;
 
 	if ((size_t)snprintf(name, sizeof(name), "%s.%s", key, img->ext) >=
@@ -273,8 +260,7 @@ gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 		return false;
 	}
 	/* The image is stored; a lost cache row only costs a regeneration. */
-	owner_of(c, owner);
-	if ((e = media_cache_put(c->db, key, url, owner)) != SJ_OK)
+	if ((e = media_cache_put(c->db, key, url, c->job->id)) != SJ_OK)
 		log_job(LOG_LVL_WARN, c->job->id, "media cache save: %s",
 			sj_strerror(e));
 	return true;

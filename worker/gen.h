@@ -33,7 +33,6 @@
 #define GEN_NAME_MAX  64	  /* prefix-<32 hex>.ext */
 #define GEN_IMAGE_MAX (16u << 20) /* bytes of one image */
 #define GEN_FACE_MAX  65	  /* 64 hex digits and a NUL */
-#define GEN_OWNER_MAX 80	  /* "user:ID" or "anon:CLIENT" */
 
 /* An image in memory. */
 struct gen_image {

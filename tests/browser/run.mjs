@@ -6,6 +6,7 @@
 //
 // DESIGN
 // Scenarios (in this order): security headers and asset caching; log in;
+// ?next= after logging in never leaves the site;
 // the testing guide's three flows into /create, each as the guide writes
 // it (its selectors and actions, in its order): the one-shot storybook
 // (signed out, no Next), auto-story, and the step-by-step one with Next;
@@ -283,6 +284,37 @@ scenario('log in (wrong password refused, right one signs in)', 30000, async (t)
 	await shot(page, 'signed-in-jobs');
 	await S.ctx.close();
 	S.ctx = ctx; // the later scenarios use this signed-in browser
+});
+
+// ?next= after signing in: a page of this site is kept with its query and
+// fragment; anything that resolves elsewhere (as the browser parses it:
+// a tab, a backslash, "//", a scheme, dot segments) goes to /jobs.
+// Requests to any other origin are refused, so nothing leaves the host.
+scenario('log in: ?next= never leaves the site', 60000, async (t) => {
+	const base = new URL(env.base);
+	const hostile = ['/%09/evil.example', '//evil.example', '/%5Cevil.example', '%5C%5Cevil.example',
+		'https://evil.example/', 'javascript:alert(1)', `http://${base.hostname}.evil.example:${base.port}/`];
+	const cases = hostile.map((q) => [q, '/jobs']).concat([
+		['/jobs%3Fstatus%3Dfailed%23top', '/jobs?status=failed#top'],
+		// a path of this site that reads "//evil.example" once its dot
+		// segment is gone: followed as the absolute URL it is (the 404 page)
+		['/.//evil.example', '//evil.example'],
+	]);
+	for (const [query, want] of cases) {
+		const ctx = await S.browser.newContext({ viewport: { width: 1280, height: 900 } });
+		await ctx.route((u) => u.origin !== base.origin, (r) => r.abort());
+		try {
+			const page = await t.page(ctx);
+			await page.goto(`${env.base}/auth?next=${query}`);
+			await signIn(page, S.user.password);
+			await waitFor(() => new URL(page.url()).pathname !== '/auth', `leaving /auth (next=${query})`, 15000);
+			const at = new URL(page.url());
+			if (at.origin !== base.origin || at.pathname + at.search + at.hash !== want)
+				throw new Error(`next=${query} led to ${page.url()}, want ${want} on ${base.origin}`);
+		} finally {
+			await ctx.close();
+		}
+	}
 });
 
 // The testing guide's three ways into /create (testing-guide.md,

@@ -185,8 +185,10 @@ keyed_name(const char *prefix, const char *prompt, const char *style)
 /*
  * The media cache is shared, its flag is not: another caller asking for
  * the same picture gets the stored one (the same URL, nothing drawn
- * again) reported as made for it, and only its maker sees cached: true.
- * The name is not SHA-256 of what made it (it is keyed by the server).
+ * again) reported as made for it, and only its maker sees cached: true;
+ * an anonymous caller is its client (its address).  The name is
+ * HMAC-SHA256 under the database's key, which nobody can compute from a
+ * prompt.
  */
 static void
 test_cache_owner(void **state)
@@ -215,6 +217,22 @@ test_cache_owner(void **state)
 	/* its maker: flagged */
 	c = itest_job_run("cartoonize", body, token, 30);
 	assert_true(
+	    json_object_get_boolean(jmember(jmember(c, "result"), "cached")));
+	json_object_put(c);
+	/* made by an anonymous client: flagged for it, not for another one */
+	snprintf(body, sizeof(body),
+		 "{\"prompt\":\"%s by night\",\"style\":\"anime\"}",
+		 body_prompt);
+	c = itest_job_run("cartoonize", body, NULL, 30);
+	json_object_put(c);
+	c = itest_job_run("cartoonize", body, NULL, 30);
+	assert_true(
+	    json_object_get_boolean(jmember(jmember(c, "result"), "cached")));
+	json_object_put(c);
+	itest_source("127.0.0.41");
+	c = itest_job_run("cartoonize", body, NULL, 30);
+	itest_source(NULL);
+	assert_false(
 	    json_object_get_boolean(jmember(jmember(c, "result"), "cached")));
 	/* the name is HMAC-SHA256 of the parts under the database's key */
 	slash = strrchr(url, '/');

@@ -12,9 +12,22 @@ import { el, showError, explain, clearSlot, initHeader } from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 
+// Where to go after signing in: ?next= only when it lands on this site.
+// It is resolved as the browser resolves any link (tabs and newlines
+// dropped, backslashes read as slashes, "//host", "https://host",
+// "javascript:") and kept only when the result has this origin; the
+// absolute URL is returned, so a path such as "//host" that dot segments
+// can produce is never read again as a host.
 function nextPath() {
-  const next = new URLSearchParams(location.search).get('next') || '';
-  return next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/jobs';
+  const next = new URLSearchParams(location.search).get('next');
+  if (!next) return '/jobs';
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return '/jobs';
+  }
+  return url.origin === location.origin ? url.href : '/jobs';
 }
 
 function say(text, field) {
