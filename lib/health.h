@@ -39,7 +39,8 @@ enum sj_err health_check_short(struct db *db, const struct cfg *c,
  * Deletes finished jobs that completed more than days ago, in batches of
  * HEALTH_PRUNE_BATCH, at most max_batches batches (0: no limit).  Each
  * batch is one statement with SKIP LOCKED, so concurrent prunes never
- * delete a row twice.  *deleted receives the count.
+ * delete a row twice.  *deleted receives the count.  The /metrics
+ * counters of finished jobs are kept apart (counters.h) and stay.
  */
 enum sj_err health_prune(struct db *db, int64_t days, long max_batches,
 			 long long *deleted) SJ_WUR;
