@@ -20,8 +20,13 @@
  */
 #define COUNTER_SHARD "(pg_backend_pid() % 16)::int2"
 
+/* The finite bounds of the job duration histogram, in seconds, once. */
+#define JOB_DURATION_BOUNDS(X)                                                 \
+	X(1) X(5) X(15) X(30) X(60) X(120) X(300) X(600) X(1200)
+#define JOB_LE_ELEM(b)	#b ","
+#define JOB_LE_COUNT(b) "count(*) FILTER (WHERE s <= " #b "), "
 /* Bucket bounds in seconds as a float8[] literal, +Inf last. */
-#define JOB_DURATION_LE "{1,5,15,30,60,120,300,600,1200,Infinity}"
+#define JOB_DURATION_LE "{" JOB_DURATION_BOUNDS(JOB_LE_ELEM) "Infinity}"
 #define HTTP_DURATION_LE                                                       \
 	"{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,Infinity}"
 #define UPSTREAM_DURATION_LE                                                   \
@@ -39,14 +44,14 @@
 	"+ excluded.n"
 /*
  * Adds the durations s (seconds; NULL rows skipped) of the CTE src to
- * job_durations: one row of cumulative buckets by JOB_DURATION_LE.
+ * job_durations: one row of cumulative buckets by JOB_DURATION_BOUNDS,
+ * counted in one pass over src.
  */
 #define COUNT_DURATIONS(src)                                                   \
 	"INSERT INTO job_durations (shard, buckets, sum) SELECT "              \
-	COUNTER_SHARD ", ARRAY(SELECT (SELECT count(*) FROM " src " WHERE "    \
-	"s <= b.le) FROM unnest('" JOB_DURATION_LE "'::float8[]) WITH "        \
-	"ORDINALITY AS b (le, i) ORDER BY b.i), sum(s) FROM " src " HAVING "   \
-	"count(s) > 0 ON CONFLICT (shard) DO UPDATE SET " HIST_ADD("job_durations")
+	COUNTER_SHARD ", ARRAY[" JOB_DURATION_BOUNDS(JOB_LE_COUNT)             \
+	"count(s)], sum(s) FROM " src " HAVING count(s) > 0 ON CONFLICT "      \
+	"(shard) DO UPDATE SET " HIST_ADD("job_durations")
 /* The ON CONFLICT update that adds excluded's histogram to tbl's row. */
 #define HIST_ADD(tbl)                                                          \
 	"buckets = ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0) FROM unnest("  \

@@ -117,6 +117,9 @@ test_hist(void **state)
 	(void)state;
 	check_bounds(&counters_http_le, HTTP_DURATION_LE);
 	check_bounds(&counters_upstream_le, UPSTREAM_DURATION_LE);
+	/* sql/008 seeds job_durations with these bounds */
+	assert_string_equal(JOB_DURATION_LE,
+			    "{1,5,15,30,60,120,300,600,1200,Infinity}");
 	assert_true(counters_http_le.le[0] == 0.005);
 	assert_true(counters_http_le.le[counters_http_le.n - 1] == 10);
 	memset(&h, 0, sizeof(h));
