@@ -257,7 +257,7 @@ commits() {
 drain() {
 	local c0 c1 out
 	say "drain: ours, $DRAIN_N jobs, $CONC hands"
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	insert_noop "$DRAIN_N"
 	checkpoint
 	c0=$(commits)
@@ -286,7 +286,7 @@ drain() {
 	kv drain_ratio "$(ratio "$OURS_DRAIN" "$GW_DRAIN")"
 
 	say "drain: the SKIP LOCKED ceiling"
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	insert_noop "$DRAIN_N"
 	checkpoint
 	out=$("$LOADER" ceiling "$DATABASE_URL" 4 500)
@@ -308,7 +308,7 @@ generate_series(1, 20)))"
 continuous() {
 	local t0 t1 out n
 	say "continuous: ours, ${CONT_S} s"
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	checkpoint
 	start_worker "$STATE/worker-cont.log"
 	sleep 1
@@ -356,7 +356,7 @@ graphile_worker._private_jobs WHERE id = \$1::int8)"
 latency() {
 	local mode key
 	say "latency: ours, $LAT_N sequential jobs"
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	start_worker "$STATE/worker-lat.log"
 	sleep 1
 	"$LOADER" seq "$DATABASE_URL" "$LAT_N" "$INSERT_OURS" "$POLL_OURS" >&2
@@ -384,7 +384,7 @@ latency() {
 # finished_rows N: N completed noop jobs finished 60 days ago (past any
 # retention), vacuumed and analysed as autovacuum would leave them.
 finished_rows() {
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	psqlq -c "INSERT INTO jobs (id, type, status, progress, priority,
 		max_attempts, timeout_s, input, result, lease_epoch, created_at,
 		updated_at, claimed_at, started_at, completed_at)
@@ -528,7 +528,7 @@ prune() {
 memory() {
 	local i rss=NA busy
 	say "memory: 50 jobs in hand"
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	psqlq -c "INSERT INTO jobs (id, type, priority, max_attempts,
 		timeout_s, input) SELECT 'job_' || nextval('bench_queue_seq') ||
 		'_m', 'image-generation', 0, 1, 300,
@@ -569,7 +569,7 @@ main() {
 	latency
 	memory
 	scale
-	psqlq -c "TRUNCATE jobs"
+	psqlq -c "TRUNCATE jobs CASCADE"
 	kv queue_bench_seconds $((SECONDS - t0))
 }
 

@@ -203,7 +203,8 @@ test_anon_rate_limit(void **state)
 	expect_error(&r, 429, "RATE_LIMIT_EXCEEDED", NULL);
 	assert_true(jint(r.json, "retryAfter") >= 1);
 	assert_true(jint(r.json, "retryAfter") <= 3600);
-	assert_int_equal(atoll(r.retry_after), jint(r.json, "retryAfter"));
+	assert_int_equal(strtoll(r.retry_after, NULL, 10),
+			 jint(r.json, "retryAfter"));
 	resp_free(&r);
 	assert_int_equal(jobs_where("client = '127.0.0.21'"), RATE_LIMIT);
 	assert_int_equal(spent(a), RATE_LIMIT);

@@ -46,7 +46,7 @@ group_teardown(void **state)
 static int
 fresh(void **state)
 {
-	testdb_sql(side, "TRUNCATE jobs, workers");
+	testdb_sql(side, "TRUNCATE jobs, workers CASCADE");
 	return 0;
 }
 
