@@ -511,6 +511,7 @@ run(const char *prog, const struct server_opts *o, int passed,
 		return 78;
 	}
 	log_init(prog, (enum log_level)log_level_parse(c.log_level));
+	db_pooling_set(c.database_pooling);
 	/* before the socket and the children: refuse another schema */
 	if ((rc = schema_check_start(c.database_url, prog)) != 0) {
 		cfg_free(&c);

@@ -69,6 +69,14 @@ static const struct cfg_entry cfg_table[] = {
      {0, 3600000, "statementTimeout", "ms"},
      CFG_G_DB,
      PLAIN},
+    {"DATABASE_POOLING", S(database_pooling), "session",
+     "session, or transaction when DATABASE_URL is a pooler in transaction "
+     "mode (PgBouncer): no session state, no named statements",
+     RESTART, NOB, CFG_G_DB, PLAIN},
+    {"DATABASE_LISTEN_URL", S(database_listen_url), "",
+     "worker: direct PostgreSQL URL of its LISTEN session (empty: "
+     "DATABASE_URL); required with DATABASE_POOLING=transaction",
+     RESTART, NOB, CFG_G_DB, PLAIN},
     {"WEBHOOK_SECRET", S(webhook_secret), NULL,
      "shared secret of the cron routes (at least 32 bytes); unset refuses "
      "them all",

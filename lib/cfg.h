@@ -50,7 +50,9 @@ struct cfg_type {
 
 struct cfg {
 	char *database_url;
-	char *webhook_secret; /* NULL: cron routes refuse all */
+	char *database_pooling;	   /* "session" or "transaction" */
+	char *database_listen_url; /* "": database_url */
+	char *webhook_secret;	   /* NULL: cron routes refuse all */
 	char *openai_api_key;
 	char *openai_base_url;
 	char *openai_model;

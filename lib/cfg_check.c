@@ -183,12 +183,15 @@ cfg_validate_src(const struct cfg *c, const struct cfg_src *s,
 {
 	static const char *const levels[] = {"debug", "info", "warn", "error",
 					     NULL};
+	static const char *const poolings[] = {"session", "transaction", NULL};
 	const struct vctx v = {c, s, errs};
 	int before = errs->n + errs->more;
 	char pre[200];
 
 	if (empty(c->database_url))
 		cfg_errs_add(errs, "DATABASE_URL is required");
+	if (!one_of(c->database_pooling, poolings))
+		bad(&v, "DATABASE_POOLING", "must be session or transaction");
 	validate_bounds(&v);
 	validate_relations(&v);
 	validate_providers(&v);

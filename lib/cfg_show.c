@@ -148,7 +148,8 @@ cfg_row_show(const struct cfg *c, const struct cfg_row *r, char *buf, size_t n)
 			snprintf(buf, n, "(unset)");
 		else if (r->secret)
 			snprintf(buf, n, "(set, %zu bytes)", strlen(sv));
-		else if (r->off == offsetof(struct cfg, database_url))
+		else if (r->off == offsetof(struct cfg, database_url) ||
+			 r->off == offsetof(struct cfg, database_listen_url))
 			show_conninfo(sv, buf, n);
 		else
 			snprintf(buf, n, "%s", sv);

@@ -8,6 +8,18 @@
  * twice.  A break discovered mid-statement fails that one call (SJ_EDB)
  * and the next call reconnects.  Prepared statements are remembered per
  * session and prepared again after a reconnect.
+ *
+ * Transaction pooling (db_pooling_set; PgBouncer's pool_mode =
+ * transaction) hands each transaction whatever server session is free,
+ * so nothing may live in a session: no startup options (PgBouncer 1.18
+ * refuses them), no named statements (another client's session may hold
+ * the name, 42P05, or lack it, 26000).  Every statement is then sent
+ * unnamed (parsed and planned per call, like db_exec_planned), behind a
+ * set_config(..., true) of this session's settings -- statement_timeout,
+ * and db_keyed()'s planner switches -- in the same pipeline and the same
+ * implicit transaction, so one round trip still does it, and the
+ * settings end with the transaction as the pooler requires.  Inside an
+ * explicit transaction each statement sets them again (the same values).
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -21,11 +33,17 @@
 
 #define DB_MAX_PREPARED 64
 
+/* db_pooling_set(): what db_open() gives a new struct db. */
+static bool db_pool_tx;
+
 struct db {
 	PGconn *conn;
 	char *url;
 	char *appname;
 	char options[160];
+	bool pooled;	  /* transaction pooling: nothing kept in the session */
+	bool keyed;	  /* db_keyed() */
+	char timeout[24]; /* statement_timeout in ms, as text */
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
 	char sqlstate[6];
@@ -48,8 +66,23 @@ db_open(const char *url, const char *appname, long stmt_timeout_ms,
 	}
 	snprintf(db->options, sizeof(db->options), "-c statement_timeout=%ld",
 		 stmt_timeout_ms);
+	snprintf(db->timeout, sizeof(db->timeout), "%ld", stmt_timeout_ms);
+	db->pooled = db_pool_tx;
 	*out = db;
 	return SJ_OK;
+}
+
+void
+db_pooling_set(const char *mode)
+{
+	db_pool_tx = mode != NULL && strcmp(mode, "transaction") == 0;
+}
+
+void
+db_direct(struct db *db)
+{
+	db->pooled = false;
+	db_reset(db);
 }
 
 void
@@ -60,6 +93,7 @@ db_keyed(struct db *db)
 	snprintf(db->options + n, sizeof(db->options) - n,
 		 " -c enable_seqscan=off -c enable_hashjoin=off"
 		 " -c enable_mergejoin=off");
+	db->keyed = true;
 	db_reset(db);
 }
 
@@ -156,7 +190,9 @@ db_connect(struct db *db)
 	/* Later keywords override what the URL says. */
 	const char *keys[] = {"dbname", "application_name", "options",
 			      "connect_timeout", NULL};
-	const char *vals[] = {db->url, db->appname, db->options, "5", NULL};
+	/* libpq skips an empty value: no options when pooled */
+	const char *vals[] = {db->url, db->appname,
+			      db->pooled ? "" : db->options, "5", NULL};
 
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return SJ_OK;
@@ -262,33 +298,43 @@ db_prepare(struct db *db, const struct db_stmt *st)
 	return e;
 }
 
-enum sj_err
-db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
-	PGresult **res)
-{
-	enum sj_err e;
-
-	if (res != NULL)
-		*res = NULL;
-	if ((e = db_ready(db)) != SJ_OK)
-		return e;
-	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
-		return db_exec_planned(db, st, params, res);
-	if ((e = db_prepare(db, st)) != SJ_OK)
-		return e;
-	return db_check(db,
-			PQexecPrepared(db->conn, st->name, st->nparams, params,
-				       NULL, NULL, 0),
-			st->name, res);
-}
-
 static const struct db_stmt st_notify = {"db_notify",
 					 "SELECT pg_notify($1, $2)", 2};
 
+/* What a pooled session sets for each transaction; $1 the timeout. */
+#define DB_LOCAL_TIMEOUT "SELECT set_config('statement_timeout', $1, true)"
+#define DB_LOCAL_KEYED                                                         \
+	", set_config('enable_seqscan', 'off', true), "                        \
+	"set_config('enable_hashjoin', 'off', true), "                         \
+	"set_config('enable_mergejoin', 'off', true)"
+
+/* Queues st: by name in session pooling (prepared), else unnamed. */
+static bool
+db_send(struct db *db, const struct db_stmt *st, const char *const *params)
+{
+	if (!db->pooled)
+		return PQsendQueryPrepared(db->conn, st->name, st->nparams,
+					   params, NULL, NULL, 0);
+	return PQsendQueryParams(db->conn, st->sql, st->nparams, NULL, params,
+				 NULL, NULL, 0);
+}
+
+/* Queues the settings of a pooled session's transaction. */
+static bool
+db_send_local(struct db *db)
+{
+	const char *p[1] = {db->timeout};
+
+	return PQsendQueryParams(db->conn,
+				 db->keyed ? DB_LOCAL_TIMEOUT DB_LOCAL_KEYED
+					   : DB_LOCAL_TIMEOUT,
+				 1, NULL, p, NULL, NULL, 0);
+}
+
 /*
  * The next result of a pipeline (NULL when the connection broke), and
- * the end of its statement or sync after it; false when the stream is
- * not what a two-statement pipeline sends.
+ * the end of its statement; a sync before it is skipped.  False when the
+ * stream is not what db_pipeline() sent.
  */
 static bool
 db_pipe_take(struct db *db, PGresult **r)
@@ -310,20 +356,84 @@ db_pipe_take(struct db *db, PGresult **r)
 	return true;
 }
 
+/*
+ * One round trip: when pooled, the settings, then st, in one implicit
+ * transaction (one sync); with np, pg_notify(np[0], np[1]) in a
+ * transaction of its own after it.  st (and st_notify) must be prepared
+ * unless pooled.  The result is st's; a failed notice is only logged.
+ */
+static enum sj_err
+db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
+	    PGresult **res, const char *const *np)
+{
+	PGresult *set = NULL, *r = NULL, *n = NULL, *sync = NULL;
+	bool ok;
+
+	ok = PQenterPipelineMode(db->conn) &&
+	     (!db->pooled || db_send_local(db)) && db_send(db, st, params) &&
+	     PQpipelineSync(db->conn) &&
+	     (np == NULL ||
+	      (db_send(db, &st_notify, np) && PQpipelineSync(db->conn)));
+	ok = ok && (!db->pooled || db_pipe_take(db, &set)) &&
+	     db_pipe_take(db, &r) && (np == NULL || db_pipe_take(db, &n));
+	ok = ok && (sync = PQgetResult(db->conn)) != NULL &&
+	     PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	PQclear(sync);
+	if (!ok || !PQexitPipelineMode(db->conn)) {
+		log_warn("statement %s: pipeline broken: %s", st->name,
+			 PQerrorMessage(db->conn));
+		PQclear(set);
+		PQclear(r);
+		PQclear(n);
+		db_reset(db);
+		return SJ_EDB;
+	}
+	/* st's outcome stands whether or not the notice went out */
+	if (n != NULL && db_check(db, n, st_notify.name, NULL) != SJ_OK)
+		log_warn("notice on %s not sent", np[0]);
+	if (set != NULL && db_check(db, set, st->name, NULL) != SJ_OK) {
+		PQclear(r); /* st was not run */
+		return SJ_EDB;
+	}
+	return db_check(db, r, st->name, res);
+}
+
+enum sj_err
+db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
+	PGresult **res)
+{
+	enum sj_err e;
+
+	if (res != NULL)
+		*res = NULL;
+	if ((e = db_ready(db)) != SJ_OK)
+		return e;
+	if (db->pooled)
+		return db_pipeline(db, st, params, res, NULL);
+	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
+		return db_exec_planned(db, st, params, res);
+	if ((e = db_prepare(db, st)) != SJ_OK)
+		return e;
+	return db_check(db,
+			PQexecPrepared(db->conn, st->name, st->nparams, params,
+				       NULL, NULL, 0),
+			st->name, res);
+}
+
 enum sj_err
 db_exec_notify(struct db *db, const struct db_stmt *st,
 	       const char *const *params, PGresult **res, const char *channel,
 	       const char *payload)
 {
 	const char *np[2] = {channel, payload};
-	PGresult *r = NULL, *n = NULL, *sync;
 	enum sj_err e;
-	bool ok;
 
 	if (res != NULL)
 		*res = NULL;
 	if ((e = db_ready(db)) != SJ_OK)
 		return e;
+	if (db->pooled)
+		return db_pipeline(db, st, params, res, np);
 	if (db->nprepared + 2 > DB_MAX_PREPARED &&
 	    (!db_is_prepared(db, st) || !db_is_prepared(db, &st_notify))) {
 		/* no room to prepare them: two round trips, same outcome */
@@ -335,29 +445,7 @@ db_exec_notify(struct db *db, const struct db_stmt *st,
 	if ((e = db_prepare(db, st)) != SJ_OK ||
 	    (e = db_prepare(db, &st_notify)) != SJ_OK)
 		return e;
-	ok = PQenterPipelineMode(db->conn) &&
-	     PQsendQueryPrepared(db->conn, st->name, st->nparams, params, NULL,
-				 NULL, 0) &&
-	     PQpipelineSync(db->conn) &&
-	     PQsendQueryPrepared(db->conn, st_notify.name, 2, np, NULL, NULL,
-				 0) &&
-	     PQpipelineSync(db->conn);
-	ok = ok && db_pipe_take(db, &r) && db_pipe_take(db, &n);
-	sync = ok ? PQgetResult(db->conn) : NULL;
-	ok = ok && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-	PQclear(sync);
-	if (!ok || !PQexitPipelineMode(db->conn)) {
-		log_warn("statement %s: pipeline broken: %s", st->name,
-			 PQerrorMessage(db->conn));
-		PQclear(r);
-		PQclear(n);
-		db_reset(db);
-		return SJ_EDB;
-	}
-	/* st's outcome stands whether or not the notice went out */
-	if (db_check(db, n, st_notify.name, NULL) != SJ_OK)
-		log_warn("notice on %s not sent", channel);
-	return db_check(db, r, st->name, res);
+	return db_pipeline(db, st, params, res, np);
 }
 
 enum sj_err
@@ -370,6 +458,8 @@ db_exec_planned(struct db *db, const struct db_stmt *st,
 		*res = NULL;
 	if ((e = db_ready(db)) != SJ_OK)
 		return e;
+	if (db->pooled)
+		return db_pipeline(db, st, params, res, NULL);
 	return db_check(db,
 			PQexecParams(db->conn, st->sql, st->nparams, NULL,
 				     params, NULL, NULL, 0),

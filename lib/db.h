@@ -5,6 +5,9 @@
  * session is reset there, so a restart of PostgreSQL costs at most the one
  * call that was in flight when it happened.  Statements are prepared once
  * per session on first use.  Every session runs with statement_timeout.
+ * Behind a pooler in transaction mode (db_pooling_set) nothing is kept in
+ * the session: statements go unnamed and the timeout is set per
+ * transaction (db.c's DESIGN).
  *
  * A struct db is used by one thread at a time.
  */
@@ -32,6 +35,21 @@ struct db_stmt {
  */
 enum sj_err db_open(const char *url, const char *appname, long stmt_timeout_ms,
 		    struct db **out) SJ_WUR;
+/*
+ * DATABASE_POOLING for the whole process, before any db_open(): with
+ * mode "transaction", every struct db opened afterwards keeps no state in
+ * its session (no startup options, no named statements; its settings --
+ * statement_timeout, db_keyed()'s -- are set in each transaction), so it
+ * works through PgBouncer's pool_mode = transaction.  A statement sent
+ * with db_exec_simple() runs under what the transaction's earlier
+ * db_exec() set, else the role's and server's defaults.
+ */
+void db_pooling_set(const char *mode);
+/*
+ * This session is a direct one whatever db_pooling_set() said (the
+ * worker's LISTEN session): startup options and named statements.
+ */
+void db_direct(struct db *db);
 void db_close(struct db *db);
 /*
  * For a session whose statements each find their rows by primary key,

@@ -139,6 +139,7 @@ cmd_check_config(int argc, char **argv)
 		return 78;
 	}
 	printf("configuration is valid\n");
+	db_pooling_set(c.database_pooling);
 	rc = online ? ctl_check_online(&c) : 0;
 	cfg_free(&c);
 	return rc;
@@ -189,6 +190,7 @@ main(int argc, char **argv)
 		cfg_log_errs(&errs);
 		return 78;
 	}
+	db_pooling_set(c.database_pooling);
 	if (db_open(c.database_url, PROG, 0, &db) != SJ_OK) {
 		cfg_free(&c);
 		return 1;

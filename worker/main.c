@@ -609,6 +609,35 @@ worker_shutdown(struct loop *l)
 	log_info("stopped");
 }
 
+/*
+ * DATABASE_POOLING for the job threads' and completer's sessions.  The
+ * main loop's session LISTENs, which a pooler in transaction mode would
+ * accept and then deliver nothing to: it is a direct session to
+ * DATABASE_LISTEN_URL, so pooling without one is refused (EXIT_CONFIG).
+ */
+static int
+pooling_setup(const struct cfg *cfg)
+{
+	db_pooling_set(cfg->database_pooling);
+	if (strcmp(cfg->database_pooling, "transaction") == 0 &&
+	    cfg->database_listen_url[0] == '\0') {
+		log_error(
+		    "refusing to start: DATABASE_POOLING=transaction needs "
+		    "DATABASE_LISTEN_URL, a direct connection to "
+		    "PostgreSQL for LISTEN");
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* The main loop's session: DATABASE_LISTEN_URL, else DATABASE_URL. */
+static const char *
+listen_url(const struct cfg *cfg)
+{
+	return cfg->database_listen_url[0] != '\0' ? cfg->database_listen_url
+						   : cfg->database_url;
+}
+
 static int
 worker_run(const struct cfg *cfg)
 {
@@ -628,11 +657,12 @@ worker_run(const struct cfg *cfg)
 		log_error("start-up failed: worker id, signals or counters");
 		return EXIT_FAILURE;
 	}
-	if (db_open(cfg->database_url, WORKER_APPNAME,
+	if (db_open(listen_url(cfg), WORKER_APPNAME,
 		    (long)cfg->statement_timeout_ms, &l.db) != SJ_OK) {
 		log_error("start-up failed: database settings");
 		return EXIT_FAILURE;
 	}
+	db_direct(l.db); /* LISTEN needs the session itself */
 	/* the schema was checked: the key is there unless someone removed it */
 	if (gen_names_init(l.db) != SJ_OK) {
 		log_error("start-up failed: cannot read the media names key "
@@ -724,6 +754,10 @@ main(int argc, char **argv)
 	log_init(WORKER_APPNAME, lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
 	log_info("provider %s, storage %s", gen_provider(&cfg)->name,
 		 cfg.storage);
+	if ((rc = pooling_setup(&cfg)) != 0) {
+		cfg_free(&cfg);
+		return rc;
+	}
 	if ((rc = schema_check_start(cfg.database_url, WORKER_APPNAME)) != 0) {
 		cfg_free(&cfg);
 		return rc;
