@@ -17,15 +17,18 @@
  * stderr.  The holder is the subreaper of the program's processes, as
  * the unit's cgroup holds them.
  *
- * SIGUSR1 is `systemctl restart`: SIGTERM to the program's main process
- * only (KillMode=mixed), up to SECONDS (TimeoutStopSec, 40) for it to
- * exit, else SIGKILL; whatever is left of its processes then gets SIGKILL
- * (KillMode=mixed's final step); the program starts again on the same
- * socket.  A program that exits by itself is started again a second
- * later when it failed (Restart=on-failure, RestartSec=1s; exit 78
- * excepted), else by the next connection (the socket's trigger).
- * SIGTERM or SIGINT stops the program the same way, removes PATH and
- * ends the holder (exit 0).
+ * SIGUSR1 is `systemctl restart` of the .service: SIGTERM to the
+ * program's main process only (KillMode=mixed), up to SECONDS
+ * (TimeoutStopSec, 40) for it to exit, else SIGKILL; whatever is left of
+ * its processes then gets SIGKILL (KillMode=mixed's final step); the
+ * program starts again on the same socket.  That is systemd's restart
+ * when it does not reach the .socket unit: a .socket that is PartOf= its
+ * service is restarted with it, and a restarted .socket is closed and
+ * made again (its queued connections reset, new ones refused meanwhile).  A
+ * program that exits by itself is started again a second later when it failed
+ * (Restart=on-failure, RestartSec=1s; exit 78 excepted), else by the next
+ * connection (the socket's trigger). SIGTERM or SIGINT stops the program the
+ * same way, removes PATH and ends the holder (exit 0).
  *
  * Output, one flushed line each: "listening PATH", "started PID",
  * "stopped PID STATUS LEFT" after a stop it asked for and "exited PID

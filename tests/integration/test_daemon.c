@@ -642,9 +642,10 @@ test_fcgi_no_request_lost_on_reload(void **state)
 /*
  * Restarts under socket activation: tests/sock-holder plays systemd (it
  * holds the socket of storyjobs-fcgi@.socket and restarts the program as
- * `systemctl restart` does), storyjobs-jobs runs under it as its unit
- * runs it (4 processes), and RS_CLIENTS clients send RS_TOTAL requests
- * through nginx while the program is restarted RS_RESTARTS times.
+ * `systemctl restart` of the .service does when the .socket is not
+ * restarted with it), storyjobs-jobs runs under it as its unit runs it
+ * (4 processes), and RS_CLIENTS clients send RS_TOTAL requests through
+ * nginx while the program is restarted RS_RESTARTS times.
  */
 #define RS_CLIENTS  3
 #define RS_TOTAL    300
