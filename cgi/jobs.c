@@ -120,6 +120,7 @@ start_limits(struct req *r, const struct user *u, struct job_start *s,
 	s->user_id = u != NULL ? u->id : 0;
 	s->max_active = r->cfg->max_jobs_per_user;
 	s->client_max = r->cfg->anon_max_active_jobs;
+	s->anon_max = r->cfg->anon_max_active_total;
 	s->rate_limit = (int)r->cfg->anon_start_limit;
 	s->rate_window_s = (int)r->cfg->anon_start_window_s;
 	s->retry_after_s = retry_after;

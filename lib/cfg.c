@@ -219,6 +219,16 @@ static const struct cfg_entry cfg_table[] = {
      {1, 1000000, "anonMaxActiveJobs", ""},
      CFG_G_LIMITS,
      PLAIN},
+    {"ANON_MAX_ACTIVE_TOTAL",
+     I(anon_max_active_total),
+     "20",
+     "active anonymous jobs of all clients together; more are answered "
+     "429 (retry in 30 s); keeps the queue depth anonymous callers can "
+     "cause under the health warning",
+     RESTART,
+     {1, 1000000, "anonMaxActiveTotal", ""},
+     CFG_G_LIMITS,
+     PLAIN},
     /* A picture book: about 30 pages, one or two pictures a page. */
     {"STORYBOOK_MAX_PAGES",
      I(storybook_max_pages),

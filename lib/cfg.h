@@ -45,7 +45,7 @@ struct cfg_type {
 	int64_t priority;	/* JOB_<TYPE>_PRIORITY; lower runs first */
 	int64_t concurrency;	/* JOB_<TYPE>_CONCURRENCY */
 	int64_t est_duration_s; /* JOB_<TYPE>_ESTIMATED_SECONDS */
-	int64_t max_calls;	/* JOB_<TYPE>_MAX_CALLS: paid calls, all tries */
+	int64_t max_calls; /* JOB_<TYPE>_MAX_CALLS: paid calls, all tries */
 };
 
 struct cfg {
@@ -74,12 +74,13 @@ struct cfg {
 	int64_t prefetch_jobs; /* claimed ahead of free job threads */
 	int64_t max_jobs_per_user;
 	/* anonymous starts (lib/client.h says who a client is) */
-	int64_t anon_start_limit;     /* starts per client per window */
-	int64_t anon_start_window_s;  /* that window */
-	int64_t anon_max_active_jobs; /* live anonymous jobs per client */
+	int64_t anon_start_limit;      /* starts per client per window */
+	int64_t anon_start_window_s;   /* that window */
+	int64_t anon_max_active_jobs;  /* live anonymous jobs per client */
+	int64_t anon_max_active_total; /* of all clients together */
 	int64_t storybook_max_pages;
 	int64_t storybook_max_scenes; /* all pages together */
-	double job_timeout_minutes; /* cap on every type's timeout */
+	double job_timeout_minutes;   /* cap on every type's timeout */
 	int64_t retention_days;
 	bool allow_anonymous_jobs;
 	bool allow_signup;

@@ -281,6 +281,7 @@ struct job_start {
 	/* an anonymous caller (user_id 0); all unused for a user */
 	const char *client; /* client_key() of the caller, or NULL */
 	int64_t client_max; /* the client's live jobs cap; <= 0 none */
+	int64_t anon_max;   /* all clients' live jobs cap; <= 0 none */
 	int rate_limit;	    /* the client's starts per window; <= 0 none */
 	int rate_window_s;  /* that window */
 	int *retry_after_s; /* out with SJ_ELIMIT (may be NULL) */
@@ -298,7 +299,8 @@ struct job_start {
  * the SHA-256 of the canonical input: the same key and input give back
  * that job with *reused set (spending nothing), the same key with
  * another input is SJ_EINVAL.  SJ_EQUOTA: the user or client is at its
- * cap.  SJ_ELIMIT: the client is at its rate limit (*s->retry_after_s).
+ * cap.  SJ_ELIMIT: the client is at its rate limit, or all anonymous
+ * clients together at s->anon_max live jobs (*s->retry_after_s).
  * A refused start writes nothing and spends nothing.
  */
 enum sj_err job_start(struct db *db, const struct cfg *c,

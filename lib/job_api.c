@@ -145,6 +145,42 @@ caller_lock(struct db *db, int64_t user_id, const char *client)
 	return client != NULL ? db_exec(db, &st_client_lock, p, NULL) : SJ_OK;
 }
 
+/*
+ * Room under the cap on live anonymous jobs of every client together
+ * (ANON_MAX_ACTIVE_TOTAL): per-client caps alone do not bound a caller
+ * with many addresses (an IPv6 /48 holds 65,536 /64s), and the queue's
+ * depth is what the health verdict reads.  Counted through
+ * jobs_client_live_idx, so its cost is the cap's, not the table's.
+ * Clients under other locks may pass it together: the overshoot is at
+ * most the starts in flight.  Full is a rate refusal: try again soon.
+ */
+#define ANON_FULL_RETRY_S 30
+static const struct db_stmt st_anon_room = {
+    "job_anon_room",
+    "SELECT count(*) < $1::int8 FROM jobs WHERE client IS NOT NULL" LIVE, 1};
+
+static enum sj_err
+anon_room(struct db *db, const struct job_start *s)
+{
+	char max[24];
+	const char *p[1] = {max};
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if (s->anon_max <= 0)
+		return SJ_OK;
+	snprintf(max, sizeof(max), "%lld", (long long)s->anon_max);
+	if ((e = db_exec(db, &st_anon_room, p, &r)) != SJ_OK)
+		return e;
+	if (db_str(r, 0, 0) == NULL || db_str(r, 0, 0)[0] != 't') {
+		if (s->retry_after_s != NULL)
+			*s->retry_after_s = ANON_FULL_RETRY_S;
+		e = SJ_ELIMIT;
+	}
+	PQclear(r);
+	return e;
+}
+
 /* One start of an anonymous client against its rate limit. */
 static enum sj_err
 client_hit(struct db *db, const struct job_start *s)
@@ -241,7 +277,8 @@ job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
 	if (s->idem_key != NULL &&
 	    (e = idem_find(db, s, digest, out, reused)) != SJ_ENOTFOUND)
 		return e;
-	if (s->user_id == 0 && (e = client_hit(db, s)) != SJ_OK)
+	if (s->user_id == 0 && ((e = anon_room(db, s)) != SJ_OK ||
+				(e = client_hit(db, s)) != SJ_OK))
 		return e;
 	e = job_insert(db, c, s, digest, !tx, out);
 	if (e != SJ_ENOTFOUND || s->idem_key == NULL)
@@ -362,6 +399,7 @@ job_retry_tx(struct db *db, const char *id, const struct job_start *s)
 	if (!retryable)
 		return SJ_ECONFLICT;
 	if ((e = caller_lock(db, user, client[0] ? client : NULL)) != SJ_OK ||
+	    (user == 0 && (e = anon_room(db, s)) != SJ_OK) ||
 	    (s->user_id == 0 && (e = client_hit(db, s)) != SJ_OK))
 		return e;
 	cap = user != 0 ? s->max_active : s->client_max;

@@ -23,6 +23,7 @@
 
 #define RATE_LIMIT  4 /* ANON_START_LIMIT */
 #define CLIENT_MAX  2 /* ANON_MAX_ACTIVE_JOBS */
+#define ANON_TOTAL  6 /* ANON_MAX_ACTIVE_TOTAL */
 #define USER_MAX    3 /* MAX_JOBS_PER_USER */
 #define BOOK_PAGES  3 /* STORYBOOK_MAX_PAGES */
 #define BOOK_SCENES 4 /* STORYBOOK_MAX_SCENES */
@@ -49,6 +50,7 @@ prog_start(void **state)
 		setenv("ANON_START_LIMIT", "4", 1);
 		setenv("ANON_START_WINDOW_SECONDS", "3600", 1);
 		setenv("ANON_MAX_ACTIVE_JOBS", "2", 1);
+		setenv("ANON_MAX_ACTIVE_TOTAL", "6", 1);
 		setenv("MAX_JOBS_PER_USER", "3", 1);
 		setenv("STORYBOOK_MAX_PAGES", "3", 1);
 		setenv("STORYBOOK_MAX_SCENES", "4", 1);
@@ -430,6 +432,50 @@ test_storybook_and_text_caps(void **state)
 	assert_int_equal(jobs_where("client = '127.0.0.29'"), 0);
 }
 
+/*
+ * ANON_MAX_ACTIVE_TOTAL: three clients at their own cap fill it; a fourth
+ * client's start is 429 (retry in 30 s) with no row and no start counted,
+ * a user is not held by it, a retry of an anonymous job is refused alike;
+ * a cancel makes room again.
+ */
+static void
+test_anon_total_cap(void **state)
+{
+	static const char *const full[] = {"127.0.0.31", "127.0.0.32",
+					   "127.0.0.33"};
+	const char *d = "127.0.0.34";
+	char id[64], first[64], token[128];
+	struct resp r;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++)
+		for (int k = 0; k < CLIENT_MAX; k++) {
+			start_ok(full[i], IMG_START, NULL, NULL, IMG, id);
+			if (i == 0 && k == 0)
+				snprintf(first, sizeof(first), "%s", id);
+		}
+	assert_int_equal(jobs_where("client IS NOT NULL AND status = "
+				    "'pending'"),
+			 ANON_TOTAL);
+	post(d, IMG_START, NULL, NULL, IMG, &r);
+	expect_error(&r, 429, "RATE_LIMIT_EXCEEDED", NULL);
+	assert_int_equal(jint(r.json, "retryAfter"), 30);
+	resp_free(&r);
+	assert_int_equal(jobs_where("client = '127.0.0.34'"), 0);
+	assert_int_equal(spent(d), 0);
+	/* a user's start is not an anonymous one */
+	itest_user("abuse-jobs-total@example.com", "total-password-1", 0,
+		   token);
+	start_ok(d, IMG_START, token, NULL, IMG, id);
+	/* room again after a cancel, taken by the fourth client */
+	cancel(full[0], first, NULL);
+	start_ok(d, IMG_START, NULL, NULL, IMG, id);
+	/* full again: the cancelled job's retry is refused and stays put */
+	assert_int_equal(change(full[0], first, "retry", NULL, &r), 429);
+	resp_free(&r);
+	status_is(first, "cancelled");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_anon_rate_limit, prog_start,
 				    prog_stop),
@@ -440,6 +486,7 @@ static const struct CMUnitTest tests[] = {
 				    prog_stop),
     cmocka_unit_test_setup_teardown(test_storybook_and_text_caps, prog_start,
 				    prog_stop),
+    cmocka_unit_test_setup_teardown(test_anon_total_cap, prog_start, prog_stop),
 };
 
 const struct abuse_part abuse_jobs = {"abuse_jobs", tests,
