@@ -18,7 +18,8 @@
  * Policy is checked in two places:
  *   - on the URL, parsed once with curl's own parser (CURLU) so that the
  *     text we judge is the text curl connects to: scheme, userinfo and,
- *     for plain http under HTTP_API, a loopback host literal;
+ *     for plain http under HTTP_API, a loopback host literal (with
+ *     private_http any host: its addresses are checked instead);
  *   - on every address, in CURLOPT_OPENSOCKETFUNCTION, which curl calls
  *     before each connect (all resolved addresses, every redirect hop).
  *     Checking addresses, not names, is what stops a name that resolves
@@ -33,6 +34,10 @@
  * CURLOPT_MAXFILESIZE_LARGE is not applied to a transfer already running,
  * e.g. a chunked body); MAXFILESIZE is set as well so an honest
  * Content-Length fails early.  The total timeout covers all hops.
+ *
+ * Signing (aws_sigv4) is libcurl's own CURLOPT_AWS_SIGV4 with the key and
+ * secret as CURLOPT_USERNAME/PASSWORD; PUT sends its body from memory
+ * (CURLOPT_POSTFIELDS with a custom method), so nothing is streamed.
  *
  * Retry-After: delta-seconds, or an HTTP-date converted to seconds from
  * now (curl_getdate); clamped to [0, RETRY_AFTER_MAX]; anything else is
@@ -70,7 +75,7 @@
 struct xfer {
 	const struct http_req *req;
 	struct http_resp *resp;
-	bool plain_http_api; /* HTTP_API over http: loopback addresses only */
+	bool plain_http_api; /* HTTP_API over http: loopback (or private) */
 	bool refused;	     /* an address was refused by the policy */
 	bool toobig;
 	bool nomem;
@@ -198,6 +203,45 @@ addr_loopback(const struct sockaddr *sa)
 }
 
 bool
+http_addr_private(const struct sockaddr *sa)
+{
+	static const struct {
+		uint32_t net;
+		int bits;
+	} priv[] = {
+	    {0x0a000000, 8},  /* 10/8 */
+	    {0x64400000, 10}, /* 100.64/10 CGNAT */
+	    {0xac100000, 12}, /* 172.16/12 */
+	    {0xc0a80000, 16}, /* 192.168/16 */
+	};
+	uint32_t a;
+
+	if (sa == NULL)
+		return false;
+	if (addr_loopback(sa))
+		return true;
+	if (sa->sa_family == AF_INET6) {
+		const uint8_t *b =
+		    ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+
+		if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 ULA */
+			return true;
+		if (memcmp(b, mapped, 12) != 0)
+			return false;
+		a = v4_at(b + 12);
+	} else if (sa->sa_family == AF_INET) {
+		a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+	} else {
+		return false;
+	}
+	/* link-local (169.254/16, cloud metadata) is not among them */
+	for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++)
+		if ((a & (0xffffffffu << (32 - priv[i].bits))) == priv[i].net)
+			return true;
+	return false;
+}
+
+bool
 http_status_transient(long status)
 {
 	return status == 408 || status == 425 || status == 429 ||
@@ -238,7 +282,8 @@ open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *ca)
 		ok = http_addr_public(sa) ||
 		     (x->req->test_allow_loopback && addr_loopback(sa));
 	else
-		ok = !x->plain_http_api || addr_loopback(sa);
+		ok = !x->plain_http_api || addr_loopback(sa) ||
+		     (x->req->private_http && http_addr_private(sa));
 	if (!ok) {
 		x->refused = true;
 		return CURL_SOCKET_BAD;
@@ -411,8 +456,9 @@ url_check(const struct http_req *req, CURLU *u, bool *plain_http, char *out,
 		goto out;
 	why = "scheme";
 	if (strcmp(scheme, "http") == 0) {
-		if (req->policy == HTTP_API ? !host_loopback_literal(host)
-					    : !req->test_allow_loopback)
+		if (req->policy == HTTP_API
+			? !req->private_http && !host_loopback_literal(host)
+			: !req->test_allow_loopback)
 			goto out;
 		*plain_http = true;
 	} else if (strcmp(scheme, "https") != 0) {
@@ -554,11 +600,19 @@ setup_fixed(CURL *h, struct xfer *x, char *errbuf)
 	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
 	SET(CURLOPT_XFERINFODATA, x);
 	SET(CURLOPT_NOPROGRESS, 0L);
+	if (r->aws_sigv4 != NULL) {
+		SET(CURLOPT_AWS_SIGV4, r->aws_sigv4);
+		SET(CURLOPT_USERNAME, r->aws_key);
+		SET(CURLOPT_PASSWORD, r->aws_secret);
+	}
 #undef SET
 	return ok ? SJ_OK : SJ_ENOMEM;
 }
 
-/* Headers: the caller's (when sent to the first origin) and "Expect:". */
+/*
+ * Headers: the caller's (when sent to the first origin) and "Expect:"
+ * (no 100-continue wait) unless signing.  *out may be NULL: no headers.
+ */
 static enum sj_err
 make_headers(const struct http_req *r, bool callers, struct curl_slist **out)
 {
@@ -576,9 +630,17 @@ make_headers(const struct http_req *r, bool callers, struct curl_slist **out)
 			goto nomem;
 		l = t;
 	}
-	if ((t = curl_slist_append(l, "Expect:")) == NULL)
-		goto nomem;
-	*out = t;
+	/*
+	 * curl 7.88 signs "Expect:" (a removal, never sent) as a header with
+	 * an empty value, so a signed request would never match: leave it
+	 * out there (curl's own Expect for bodies over 1 MiB is unsigned).
+	 */
+	if (r->aws_sigv4 == NULL) {
+		if ((t = curl_slist_append(l, "Expect:")) == NULL)
+			goto nomem;
+		l = t;
+	}
+	*out = l;
 	return SJ_OK;
 nomem:
 	curl_slist_free_all(l);
@@ -600,6 +662,14 @@ setup_method(CURL *h, const struct http_req *r, bool get)
 		SET(CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
 	} else if (strcmp(m, "GET") == 0 || strcmp(m, "POST") == 0) {
 		SET(CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(m, "PUT") == 0 && r->policy == HTTP_API) {
+		/* from memory: curl can hash it; no read callback */
+		SET(CURLOPT_CUSTOMREQUEST, "PUT");
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		SET(CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
+	} else if (strcmp(m, "DELETE") == 0 && r->policy == HTTP_API) {
+		SET(CURLOPT_HTTPGET, 1L);
+		SET(CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else {
 		return SJ_EINVAL;
 	}
@@ -720,7 +790,9 @@ http_do(const struct http_req *req, struct http_resp *resp)
 	x.req = req;
 	x.resp = resp;
 	errbuf[0] = '\0';
-	if (req->url == NULL) {
+	if (req->url == NULL ||
+	    (req->aws_sigv4 != NULL &&
+	     (req->aws_key == NULL || req->aws_secret == NULL))) {
 		e = SJ_EINVAL;
 		goto out;
 	}

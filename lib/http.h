@@ -9,8 +9,10 @@
  *
  * Two policies:
  *   HTTP_API    a service we are configured to use: https, or plain http
- *               only when the host is a loopback address (tests); no
- *               redirects followed.
+ *               only when the host is a loopback address (tests), or,
+ *               with private_http, when every address it connects to is
+ *               loopback or private (an operator's object store on its
+ *               own network); no redirects followed.
  *   HTTP_FETCH  a URL a user gave us: https only, no userinfo, every
  *               address the name resolves to is checked before connecting
  *               (loopback, private, link-local, CGNAT, multicast,
@@ -37,7 +39,7 @@ enum http_policy {
 };
 
 struct http_req {
-	const char *method; /* "GET", "POST", "HEAD"; NULL: GET */
+	const char *method; /* GET POST HEAD PUT DELETE; NULL: GET */
 	const char *url;
 	/*
 	 * "Name: value" lines, NULL-terminated, or NULL; at most 32, no CR
@@ -45,9 +47,26 @@ struct http_req {
 	 * the first origin (scheme, host, port).
 	 */
 	const char *const *headers;
-	const void *body; /* request body (POST), or NULL */
+	const void *body; /* request body (POST, PUT), or NULL */
 	size_t body_len;
 	enum http_policy policy;
+	/*
+	 * HTTP_API only: plain http is also allowed to a host named by any
+	 * spelling when every address connected to is loopback or private
+	 * (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7); https is
+	 * allowed anywhere as always.
+	 */
+	bool private_http;
+	/*
+	 * AWS Signature V4 by libcurl (CURLOPT_AWS_SIGV4) with this provider
+	 * string ("aws:amz:REGION:s3"), signing with aws_key and aws_secret;
+	 * NULL: no signing.  S3 wants an x-amz-content-sha256 header, which
+	 * curl 7.88 does not add: the caller sends it, and curl signs it and
+	 * uses its value as the payload hash.
+	 */
+	const char *aws_sigv4;
+	const char *aws_key;
+	const char *aws_secret;
 	long connect_timeout_ms; /* 0: 10 s */
 	long timeout_ms;	 /* whole transfer; 0: 60 s */
 	long low_speed_bps;	 /* abort below this many bytes/s ... */
@@ -90,7 +109,9 @@ struct http_resp {
  *   SJ_ELOST       abort_cb asked to stop (also when it already says so
  *                  before the call: nothing is sent)
  *   SJ_EINVAL      a caller mistake: NULL url, a method other than GET,
- *                  POST or HEAD, a header with CR/LF or too many headers
+ *                  POST, HEAD, PUT or DELETE (PUT and DELETE only under
+ *                  HTTP_API), a header with CR/LF or too many headers,
+ *                  aws_sigv4 without both credentials
  *   SJ_ENOMEM
  * Under HTTP_FETCH a 301/302/303 continues as GET (HEAD stays HEAD),
  * 307/308 repeat the method and body.  Under HTTP_API a 3xx is returned.
@@ -109,6 +130,8 @@ bool http_status_transient(long status);
  * unicast address).  Exposed for the unit tests.
  */
 bool http_addr_public(const struct sockaddr *sa);
+/* True for loopback and private addresses (private_http).  Tests. */
+bool http_addr_private(const struct sockaddr *sa);
 
 /* Once per process, before threads: curl_global_init. */
 enum sj_err http_global_init(void) SJ_WUR;
