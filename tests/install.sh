@@ -183,6 +183,14 @@ verify_units() {
 	}
 	for u in "${units[@]}"; do
 		v=$u
+		# a socket tied to its service (PartOf=, BindsTo=) would be
+		# closed and remade by a restart of the service, resetting the
+		# requests queued in it (test_daemon proves the restart of the
+		# service alone loses none)
+		if [[ $u == *.socket ]] && grep -qE '^(PartOf|BindsTo)=' "$u"; then
+			echo "FAIL: $(basename "$u") is restarted with its service" >&2
+			fail=1
+		fi
 		# a template is verified through one instance of it
 		[[ $u == *@.* ]] && v=${u%@.*}@jobs.${u##*.}
 		[ "$v" = "$u" ] || ln -sf "$(basename "$u")" "$v"
