@@ -42,7 +42,7 @@
 #include "req.h"
 #include "req_auth.h"
 #include "server.h"
-#include "media.h"
+#include "store.h"
 #include "ratelimit.h"
 #include "storybook.h"
 #include "upload.h"
@@ -492,8 +492,28 @@ upload_refused(struct req *r, enum upload_verdict v)
 }
 
 /*
+ * The answer to an upload the store did not take: the object store
+ * (STORAGE=s3) unreachable, failing or refusing our credentials is 503
+ * EXTERNAL_SERVICE_ERROR (the operator's to fix, the caller's to retry);
+ * anything else is req_fail()'s.
+ */
+static void
+upload_unstored(struct req *r, const char *name, enum sj_err e)
+{
+	log_req(LOG_LVL_ERROR, r->id, "upload %s not stored: %s", name,
+		sj_strerror(e));
+	if (e == SJ_ETRANSIENT || e == SJ_EPERMANENT || e == SJ_ECONFIG)
+		req_error(r, 503, "EXTERNAL_SERVICE_ERROR",
+			  "The image store is unavailable; try again later",
+			  NULL);
+	else
+		req_fail(r, e);
+}
+
+/*
  * Records img against the caller's quotas and stores it under a random
- * name; url receives its address.  -1 when answered.
+ * name where uploads go (store_upload()); url receives its address.  -1
+ * when answered.
  */
 static int
 upload_store(struct req *r, const struct uploader *u, const struct img_type *t,
@@ -501,7 +521,7 @@ upload_store(struct req *r, const struct uploader *u, const struct img_type *t,
 {
 	enum upload_verdict v;
 	unsigned char rnd[16];
-	char name[48];
+	char name[48], stored[STORE_URL_MAX];
 	enum sj_err e;
 
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
@@ -518,14 +538,14 @@ upload_store(struct req *r, const struct uploader *u, const struct img_type *t,
 			req_fail(r, e);
 		return -1;
 	}
-	e = media_write(r->cfg->media_dir, name, img->data, img->len);
-	if (e == SJ_OK)
-		e = media_url(r->cfg, name, url, urlsz);
+	e = store_upload(r->cfg, name, img->data, img->len, t->ctype, stored);
+	if (e == SJ_OK && (size_t)snprintf(url, urlsz, "%s", stored) >= urlsz)
+		e = SJ_ETOOBIG;
 	if (e != SJ_OK) {
 		if (upload_forget(r->db, name) != SJ_OK)
 			log_req(LOG_LVL_WARN, r->id,
 				"upload %s: record left for the sweep", name);
-		req_fail(r, e);
+		upload_unstored(r, name, e);
 		return -1;
 	}
 	log_req(LOG_LVL_INFO, r->id, "upload %s bytes=%zu user=%lld", name,

@@ -64,8 +64,14 @@ struct cfg {
 	char *cloudinary_cloud_name;
 	char *cloudinary_api_key;
 	char *cloudinary_api_secret;
+	char *s3_endpoint; /* scheme://host[:port], no path */
+	char *s3_region;
+	char *s3_bucket;
+	char *s3_access_key_id;
+	char *s3_secret_access_key;
+	char *s3_public_base_url;  /* an object's URL: this/key */
 	char *generation_provider; /* "local" or "openai" */
-	char *storage;		   /* "local" or "cloudinary" */
+	char *storage;		   /* "local", "cloudinary" or "s3" */
 	char *media_dir;
 	char *public_base_url; /* "" : media URLs are relative */
 	char *log_level;

@@ -16,6 +16,7 @@
 
 #include "cfg.h"
 #include "cfg_internal.h"
+#include "s3.h"
 
 static bool
 one_of(const char *s, const char *const *set)
@@ -137,11 +138,49 @@ validate_relations(const struct vctx *v)
 		    (long long)c->heartbeat_ms, (long long)c->lease_seconds);
 }
 
+/* STORAGE=s3: every setting present, each of the shape it must have. */
+static void
+validate_s3(const struct vctx *v)
+{
+	const struct cfg *c = v->c;
+
+	if (empty(c->s3_endpoint) || empty(c->s3_bucket) ||
+	    empty(c->s3_access_key_id) || empty(c->s3_secret_access_key) ||
+	    empty(c->s3_public_base_url)) {
+		bad(v, "STORAGE",
+		    "S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID, "
+		    "S3_SECRET_ACCESS_KEY and S3_PUBLIC_BASE_URL are required "
+		    "for s3 storage");
+		return;
+	}
+	if (!s3_endpoint_ok(c->s3_endpoint))
+		bad(v, "S3_ENDPOINT",
+		    "must be http(s)://host[:port] with no path, query or "
+		    "user");
+	if (!s3_bucket_ok(c->s3_bucket))
+		bad(v, "S3_BUCKET",
+		    "must be 3 to 63 of a-z 0-9 . -, starting and ending "
+		    "with a letter or digit");
+	if (empty(c->s3_region) ||
+	    strspn(c->s3_region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		strlen(c->s3_region) ||
+	    strlen(c->s3_region) > 64)
+		bad(v, "S3_REGION",
+		    "must be a region name (a-z 0-9 -, such as us-east-1 "
+		    "or auto)");
+	if (!is_http_url(c->s3_public_base_url) ||
+	    strpbrk(c->s3_public_base_url, "?# \t\r\n\"<>\\") != NULL)
+		bad(v, "S3_PUBLIC_BASE_URL",
+		    "must start with http:// or https:// and have no query, "
+		    "fragment or spaces");
+}
+
 static void
 validate_providers(const struct vctx *v)
 {
 	static const char *const providers[] = {"local", "openai", NULL};
-	static const char *const storages[] = {"local", "cloudinary", NULL};
+	static const char *const storages[] = {"local", "cloudinary", "s3",
+					       NULL};
 	const struct cfg *c = v->c;
 
 	if (!one_of(c->generation_provider, providers))
@@ -151,7 +190,9 @@ validate_providers(const struct vctx *v)
 		bad(v, "GENERATION_PROVIDER",
 		    "OPENAI_API_KEY is required for the openai provider");
 	if (!one_of(c->storage, storages))
-		bad(v, "STORAGE", "must be local or cloudinary");
+		bad(v, "STORAGE", "must be local, cloudinary or s3");
+	else if (strcmp(c->storage, "s3") == 0)
+		validate_s3(v);
 	else if (strcmp(c->storage, "cloudinary") == 0 &&
 		 (empty(c->cloudinary_cloud_name) ||
 		  empty(c->cloudinary_api_key) ||

@@ -1,7 +1,7 @@
 /*
  * DESIGN
  *
- * Two back ends behind store_put/store_find, chosen by STORAGE:
+ * Three back ends behind store_put/store_find, chosen by STORAGE:
  *
  *   local       media_write() (atomic replace) into MEDIA_DIR, URL from
  *               media_url().  No network; abort_cb is checked once before
@@ -17,6 +17,12 @@
  *               request body is built in one capped buffer: base64 and
  *               percent-encoding in a single pass, about 4/3 x 5/3 of the
  *               image.
+ *   s3          a signed PUT of the object (s3.c), URL
+ *               S3_PUBLIC_BASE_URL/<name>.
+ *
+ * Uploads and our own media read back (store_upload, store_read,
+ * store_remove, store_own_name) have two places: the bucket with s3,
+ * MEDIA_DIR otherwise.
  *
  * Result classes (store.h): a transport failure or a 408/425/429/5xx
  * answer is SJ_ETRANSIENT, any other non-2xx is SJ_EPERMANENT, and so is
@@ -24,10 +30,12 @@
  * with a usable secure_url is SJ_ETRANSIENT: the upload may not have
  * happened, and a retry overwrites whatever did.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -36,6 +44,7 @@
 #include "jsonv.h"
 #include "log.h"
 #include "media.h"
+#include "s3.h"
 #include "store.h"
 
 #define UPLOAD_CONNECT_MS 10000L
@@ -280,6 +289,26 @@ cloud_put(const struct cfg *c, const char *name, const void *data, size_t len,
 	return e;
 }
 
+static bool
+is_s3(const struct cfg *c)
+{
+	return c->storage != NULL && strcmp(c->storage, "s3") == 0;
+}
+
+static enum sj_err
+bucket_put(const struct cfg *c, const char *name, const void *data, size_t len,
+	   const char *ctype, bool (*abort_cb)(void *), void *abort_arg,
+	   char url[STORE_URL_MAX])
+{
+	enum sj_err e;
+
+	if ((e = s3_public_url(c, name, url, STORE_URL_MAX)) != SJ_OK ||
+	    (e = s3_put(c, name, data, len, ctype, abort_cb, abort_arg)) !=
+		SJ_OK)
+		url[0] = '\0';
+	return e;
+}
+
 enum sj_err
 store_put(const struct cfg *c, const char *name, const void *data, size_t len,
 	  const char *ctype, bool (*abort_cb)(void *), void *abort_arg,
@@ -294,6 +323,9 @@ store_put(const struct cfg *c, const char *name, const void *data, size_t len,
 	if (c->storage != NULL && strcmp(c->storage, "cloudinary") == 0)
 		return cloud_put(c, name, data, len, ctype, abort_cb, abort_arg,
 				 url);
+	if (is_s3(c))
+		return bucket_put(c, name, data, len, ctype, abort_cb,
+				  abort_arg, url);
 	if (c->storage != NULL && strcmp(c->storage, "local") != 0)
 		return SJ_ECONFIG;
 	if (c->media_dir == NULL)
@@ -310,9 +342,87 @@ store_find(const struct cfg *c, const char *name, char url[STORE_URL_MAX])
 {
 	url[0] = '\0';
 	if (c->storage != NULL && strcmp(c->storage, "local") != 0)
-		return SJ_ENOTFOUND;
+		return SJ_ENOTFOUND; /* cloudinary, s3 */
 	if (c->media_dir == NULL || !name_ok(name, true) ||
 	    !media_exists(c->media_dir, name))
 		return SJ_ENOTFOUND;
 	return media_url(c, name, url, STORE_URL_MAX);
+}
+
+enum sj_err
+store_upload(const struct cfg *c, const char *name, const void *data,
+	     size_t len, const char *ctype, char url[STORE_URL_MAX])
+{
+	enum sj_err e;
+
+	url[0] = '\0';
+	if (!name_ok(name, true) || !ctype_ok(ctype) ||
+	    (data == NULL && len > 0))
+		return SJ_EINVAL;
+	if (is_s3(c))
+		return bucket_put(c, name, data, len, ctype, NULL, NULL, url);
+	if (c->media_dir == NULL)
+		return SJ_ECONFIG;
+	if ((e = media_write(c->media_dir, name, data, len)) != SJ_OK)
+		return e;
+	return media_url(c, name, url, STORE_URL_MAX);
+}
+
+enum sj_err
+store_own_name(const struct cfg *c, const char *url, char *name, size_t namesz)
+{
+	enum sj_err e = SJ_ENOTFOUND;
+
+	if (is_s3(c) && (e = s3_own_key(c, url, name, namesz)) != SJ_ENOTFOUND)
+		return e;
+	return media_own_name(c, url, name, namesz);
+}
+
+enum sj_err
+store_read(const struct cfg *c, const char *name, size_t max,
+	   bool (*abort_cb)(void *), void *abort_arg, struct buf *out)
+{
+	if (is_s3(c))
+		return s3_get(c, name, max, abort_cb, abort_arg, out);
+	if (c->media_dir == NULL) {
+		buf_init(out, max);
+		return SJ_ECONFIG;
+	}
+	return media_read(c->media_dir, name, max, out);
+}
+
+enum sj_err
+store_remove(const struct cfg *c, const char *name)
+{
+	char path[4096];
+
+	if (!name_ok(name, true))
+		return SJ_EINVAL;
+	if (is_s3(c))
+		return s3_delete(c, name);
+	if (c->media_dir == NULL || c->media_dir[0] == '\0' ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", c->media_dir, name) >=
+		sizeof(path))
+		return SJ_ECONFIG;
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_warn("store: %s: %s", path, strerror(errno));
+		return SJ_EIO;
+	}
+	return SJ_OK;
+}
+
+const char *
+store_strerror(enum sj_err e)
+{
+	switch (e) {
+	case SJ_ECONFIG:
+		return "the image store refused our credentials or is not "
+		       "configured";
+	case SJ_ETRANSIENT:
+		return "the image store is unavailable";
+	case SJ_EPERMANENT:
+		return "the image store refused the request";
+	default:
+		return sj_strerror(e);
+	}
 }

@@ -7,17 +7,18 @@
  *    concurrent uploads cannot together pass a quota and a file never
  *    exists unrecorded.  A failed write deletes the record again.
  *  - The sweep deletes at most SWEEP_BATCH rows a statement (the rows it
- *    takes are locked, others skipped), then unlinks their files.  A row
- *    whose file was already gone is fine; a file whose unlink fails is
- *    logged and left (its row is gone, so no quota counts it any more).
+ *    takes are locked, others skipped), then removes their files where
+ *    store_upload() put them (MEDIA_DIR, or the bucket with STORAGE=s3:
+ *    a signed DELETE each, after the statement, never inside it).  A row
+ *    whose file was already gone is fine; a file whose removal fails is
+ *    logged by name and left (its row is gone, so no quota counts it any
+ *    more).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
+#include "store.h"
 #include "upload.h"
 
 #define SWEEP_BATCH	  500
@@ -90,14 +91,17 @@ static const struct db_stmt st_sweep = {
     "RETURNING name",
     2};
 
-/* Unlinks dir/name; a missing file counts as removed. */
+/* Removes the upload name; a failure is logged and the file left. */
 static void
-unlink_one(int dfd, const char *dir, const char *name)
+remove_one(const struct cfg *c, const char *name, long long *left)
 {
-	if (strchr(name, '/') != NULL || name[0] == '.' || name[0] == '\0')
-		return; /* the table's CHECK makes this impossible */
-	if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
-		log_warn("upload sweep: %s/%s: %s", dir, name, strerror(errno));
+	enum sj_err e = store_remove(c, name);
+
+	if (e != SJ_OK) {
+		log_warn("upload sweep: %s not removed: %s", name,
+			 sj_strerror(e));
+		(*left)++;
+	}
 }
 
 enum sj_err
@@ -107,28 +111,24 @@ upload_sweep(struct db *db, const struct cfg *c, long long *removed)
 	const char *p[2] = {hours, batch};
 	PGresult *r = NULL;
 	enum sj_err e = SJ_OK;
-	int dfd = -1, n = SWEEP_BATCH;
+	long long left = 0;
+	int n = SWEEP_BATCH;
 
 	*removed = 0;
 	snprintf(hours, sizeof(hours), "%lld",
 		 (long long)c->upload_orphan_hours);
 	snprintf(batch, sizeof(batch), "%d", SWEEP_BATCH);
-	if (c->media_dir != NULL && c->media_dir[0] != '\0')
-		dfd = open(c->media_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	for (int b = 0; b < SWEEP_BATCHES_MAX && n == SWEEP_BATCH; b++) {
 		if ((e = db_exec(db, &st_sweep, p, &r)) != SJ_OK)
 			break;
 		n = PQntuples(r);
 		for (int i = 0; i < n; i++)
-			if (dfd >= 0 && db_str(r, i, 0) != NULL)
-				unlink_one(dfd, c->media_dir, db_str(r, i, 0));
+			if (db_str(r, i, 0) != NULL)
+				remove_one(c, db_str(r, i, 0), &left);
 		*removed += n;
 		PQclear(r);
 	}
-	if (dfd >= 0)
-		close(dfd);
-	else if (*removed > 0)
-		log_warn("upload sweep: %s cannot be opened: %lld files left",
-			 c->media_dir ? c->media_dir : "MEDIA_DIR", *removed);
+	if (left > 0)
+		log_warn("upload sweep: %lld files left in place", left);
 	return e;
 }

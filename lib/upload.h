@@ -1,7 +1,7 @@
 /*
  * Uploads as records (sql/011): who stored which file, the storage quotas
  * checked against the bytes actually stored, and the sweep of uploads no
- * job references.  The files themselves are media.h's.
+ * job references.  The files themselves are store.h's.
  */
 #ifndef SJ_UPLOAD_H
 #define SJ_UPLOAD_H
@@ -35,9 +35,9 @@ enum sj_err upload_forget(struct db *db, const char *name) SJ_WUR;
 
 /*
  * Deletes the uploads no job references that were neither stored nor
- * used in the last UPLOAD_ORPHAN_HOURS: the row, then the file in
- * media_dir (a missing file is fine), in batches.  *removed receives the
- * count.
+ * used in the last UPLOAD_ORPHAN_HOURS: the row, then the file where
+ * store_upload() put it (a missing file is fine), in batches.  *removed
+ * receives the count.
  */
 enum sj_err upload_sweep(struct db *db, const struct cfg *c,
 			 long long *removed) SJ_WUR;

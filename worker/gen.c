@@ -254,9 +254,10 @@ gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 		return false;
 	}
 	if (e != SJ_OK) {
-		step_fail(c, e != SJ_EPERMANENT && e != SJ_EINVAL,
-			  "EXTERNAL_SERVICE_ERROR",
-			  "Storing the image failed: %s", sj_strerror(e));
+		step_fail(
+		    c, e != SJ_EPERMANENT && e != SJ_EINVAL && e != SJ_ECONFIG,
+		    "EXTERNAL_SERVICE_ERROR", "Storing the image failed: %s",
+		    store_strerror(e));
 		return false;
 	}
 	/* The image is stored; a lost cache row only costs a regeneration. */
@@ -366,16 +367,32 @@ struct fetch_blame {
 	size_t cap;	       /* bytes of the image */
 };
 
+/*
+ * Our own medium name, read where uploads are stored (store_read(): the
+ * bucket with STORAGE=s3, by its key only).  A missing or unusable one is
+ * the user's; an object store failing is worth a retry, and one refusing
+ * our credentials fails the job for good with a message that says so.
+ */
 static bool
 fetch_own(struct step_ctx *c, const char *name, struct gen_image *out)
 {
 	enum sj_err e =
-	    media_read(c->cfg->media_dir, name,
-		       (size_t)c->cfg->max_upload_bytes, &out->data);
+	    store_read(c->cfg, name, (size_t)c->cfg->max_upload_bytes,
+		       step_abort_cb, c, &out->data);
 
+	if (e == SJ_ELOST) {
+		step_aborted(c);
+		return false;
+	}
 	if (e == SJ_ENOTFOUND || e == SJ_EINVAL || e == SJ_ETOOBIG) {
 		step_fail(c, false, "INVALID_INPUT",
 			  "The image %s cannot be used", name);
+		return false;
+	}
+	if (e == SJ_ECONFIG || e == SJ_EPERMANENT || e == SJ_ETRANSIENT) {
+		step_fail(c, e == SJ_ETRANSIENT, "EXTERNAL_SERVICE_ERROR",
+			  "Reading the image from the image store failed: %s",
+			  store_strerror(e));
 		return false;
 	}
 	if (e != SJ_OK) {
@@ -459,7 +476,7 @@ gen_fetch_image(struct step_ctx *c, const char *url, struct gen_image *out)
 	enum sj_err e;
 
 	memset(out, 0, sizeof(*out));
-	e = media_own_name(c->cfg, url, name, sizeof(name));
+	e = store_own_name(c->cfg, url, name, sizeof(name));
 	if (e != SJ_OK && e != SJ_ENOTFOUND) {
 		step_fail(c, false, "INVALID_INPUT", "Invalid image URL");
 		return false;

@@ -216,7 +216,7 @@ hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
 		step_fail_err(c, SJ_ENOMEM, "Drawing the character failed");
 		return false;
 	}
-	if (media_own_name(c->cfg, gh->picture, name, sizeof(name)) == SJ_OK &&
+	if (store_own_name(c->cfg, gh->picture, name, sizeof(name)) == SJ_OK &&
 	    !(face = hero_portrait(c, h, gh->description, gh->picture))) {
 		if (c->end != RUN_FAIL || c->transient) {
 			hero_free(h);

@@ -24,7 +24,7 @@ sj_need_root
 BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
 TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
-	test_ops test_schema test_daemon test_abuse)
+	test_ops test_schema test_daemon test_abuse test_s3)
 # SJ_TESTS="a b" runs only those (while working on one suite); SJ_TESTS=none
 # runs none of them.  SJ_BROWSER_ARTIFACTS=DIR also runs the browser suite.
 if [ "${SJ_TESTS:-}" = none ]; then
@@ -231,6 +231,7 @@ suite_exec() {
 		FCGI_DIR="$BUILD/cgi" ACTIVATED_SOCK="$ACTIVATED_SOCK" \
 		PROXIED_URL="$PROXIED_URL" \
 		FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
+		S3_FAKE="$ROOT/tests/s3/server.js" \
 		SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
 		ARTIFACT_DIR="${SJ_BROWSER_ARTIFACTS:-}" \
 		timeout --foreground -k 10 "$limit" "$@"
