@@ -339,6 +339,80 @@ sj_migrate() {
 	sj_env_exec "$2" "" "$1/tools/storyjobsctl" migrate --sql-dir "$3"
 }
 
+# ---- PgBouncer ------------------------------------------------------------
+# Debian's pgbouncer, never its system service: a private instance per
+# stack, in transaction pooling, as the scaled-out deployment runs it
+# (README, Deploying).
+SJ_PGBOUNCER=${SJ_PGBOUNCER:-/usr/sbin/pgbouncer}
+
+# sj_pgbouncer_start DIR PGPORT PORT USER PASSWORD: writes DIR/pgbouncer.ini
+# and DIR/userlist.txt and starts PgBouncer as the postgres user (it
+# refuses root) on $SJ_PGBOUNCER_LISTEN (127.0.0.1):PORT and in DIR (its
+# unix socket), pool_mode = transaction, every database of the cluster on
+# $SJ_PGBOUNCER_PGHOST (127.0.0.1):PGPORT reachable under its own name.
+# Clients authenticate as USER with PASSWORD (scram-sha-256, the password
+# kept in DIR/userlist.txt, mode 0600); USER may read SHOW STATS and
+# SHOW POOLS on the admin database "pgbouncer".  Server sessions per
+# database and user: $SJ_PGBOUNCER_POOL_SIZE (20).  Startup parameters
+# are not ignored: a client that sends `options` is refused, as Debian's
+# default is.  Waits until the port accepts; registered for sj_sweep.
+sj_pgbouncer_start() {
+	local dir=$1 pgport=$2 port=$3 user=$4 pass=$5 i
+	local listen=${SJ_PGBOUNCER_LISTEN:-127.0.0.1}
+	sj_check_path "$dir"
+	[[ $port =~ ^[0-9]+$ && $pgport =~ ^[0-9]+$ ]] || sj_die "bad port"
+	[[ $user =~ ^[a-z_][a-z0-9_]*$ && $pass =~ ^[A-Za-z0-9]+$ ]] ||
+		sj_die "PgBouncer user or password with characters not quoted here"
+	[ -x "$SJ_PGBOUNCER" ] || sj_die "$SJ_PGBOUNCER is missing (Debian: pgbouncer)"
+	install -d -o postgres -g postgres -m 700 "$dir"
+	(
+		umask 077
+		printf '"%s" "%s"\n' "$user" "$pass" >"$dir/userlist.txt"
+		cat >"$dir/pgbouncer.ini" <<-INI
+			; tools/stack.sh: a private PgBouncer of a storyjobs stack
+			[databases]
+			* = host=${SJ_PGBOUNCER_PGHOST:-127.0.0.1} port=$pgport
+			[pgbouncer]
+			pool_mode = transaction
+			listen_addr = $listen
+			listen_port = $port
+			unix_socket_dir = $dir
+			auth_type = scram-sha-256
+			auth_file = $dir/userlist.txt
+			admin_users = $user
+			default_pool_size = ${SJ_PGBOUNCER_POOL_SIZE:-20}
+			max_client_conn = 500
+			pidfile = $dir/pgbouncer.pid
+			logfile = $dir/pgbouncer.log
+			syslog = 0
+		INI
+	)
+	chown postgres:postgres "$dir/userlist.txt" "$dir/pgbouncer.ini"
+	rm -f "$dir/pgbouncer.pid"
+	sj_register pid "$dir/pgbouncer.pid"
+	sj_as_postgres "$SJ_PGBOUNCER" -q -d "$dir/pgbouncer.ini" ||
+		sj_die "PgBouncer did not start; see $dir/pgbouncer.log"
+	for ((i = 0; i < 50; i++)); do
+		sj_pid_alive "$dir/pgbouncer.pid" && sj_port_busy "$port" && return 0
+		sleep 0.1
+	done
+	tail -n 20 "$dir/pgbouncer.log" >&2
+	sj_die "PgBouncer in $dir did not start"
+}
+
+# sj_pgbouncer_url PORT USER PASSWORD DB: the libpq URL of database DB
+# through the instance.
+sj_pgbouncer_url() {
+	printf 'postgresql://%s:%s@%s:%s/%s\n' "$2" "$3" \
+		"${SJ_PGBOUNCER_LISTEN:-127.0.0.1}" "$1" "$4"
+}
+
+# sj_pgbouncer_stop DIR: stops the instance by its pid file (SIGTERM: it
+# closes every session at once; the programs reconnect).
+sj_pgbouncer_stop() {
+	sj_stop_pidfile "$1/pgbouncer.pid"
+}
+
 # sj_run_dir DIR: sockets live here; group www-data, 0750, so nginx's
 # workers (user www-data) can reach them and nobody else can.
 sj_run_dir() {

@@ -9,7 +9,10 @@
 #
 # Everything is started through tools/stack.sh, the code ./dev uses, and
 # stopped by pid at exit.  On failure the end of each log is printed and
-# the state directory is kept.  State goes under $SJ_TEST_STATE_ROOT
+# the state directory is kept.  With test_pooling among the suites, a
+# second set of the FastCGI programs and nginx serves POOLED_URL through a
+# private PgBouncer in transaction pooling (pooled_stack).  State goes
+# under $SJ_TEST_STATE_ROOT
 # (./dev test points it into its run's folder in the checkout's state
 # folder) or $TMPDIR or /tmp; postgres and www-data must be able to enter
 # it.  Needs root.
@@ -24,7 +27,7 @@ sj_need_root
 BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
 TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
-	test_ops test_schema test_daemon test_abuse test_s3)
+	test_ops test_schema test_daemon test_abuse test_s3 test_pooling)
 # SJ_TESTS="a b" runs only those (while working on one suite); SJ_TESTS=none
 # runs none of them.  SJ_BROWSER_ARTIFACTS=DIR also runs the browser suite.
 if [ "${SJ_TESTS:-}" = none ]; then
@@ -46,6 +49,7 @@ STATE=$(sj_state_dir "${SJ_TEST_STATE_ROOT:-}" integ)
 SJ_CLEANUP_LIST=$STATE/cleanup.list
 LOG=$STATE/log
 DATABASE_URL=
+POOLED_DATABASE_URL=
 ACTIVATED_SOCK=$STATE/run/activated.sock
 
 # leftover_workers: pids of workers of this build that still talk to this
@@ -56,7 +60,9 @@ leftover_workers() {
 		exe=$(readlink "$p/exe" 2>/dev/null) || continue
 		[ "${exe% (deleted)}" = "$WORKER_BIN" ] || continue
 		tr '\0' '\n' <"$p/environ" 2>/dev/null |
-			grep -qxF "DATABASE_URL=$DATABASE_URL" || continue
+			grep -qxF -e "DATABASE_URL=$DATABASE_URL" \
+				-e "DATABASE_URL=${POOLED_DATABASE_URL:-$DATABASE_URL}" ||
+			continue
 		printf '%s\n' "${p#/proc/}"
 	done
 }
@@ -91,7 +97,8 @@ finish() {
 		rc=1
 	fi
 	if [ "$rc" -ne 0 ]; then
-		sj_tail_logs "$LOG"/*.log "$STATE/nginx/error.log" \
+		sj_tail_logs "$LOG"/*.log "$STATE/pgbouncer/pgbouncer.log" \
+			"$STATE/nginx/error.log" \
 			"$STATE/nginx/access.log"
 		sj_say "integration test FAILED; state kept in $STATE"
 	else
@@ -164,6 +171,7 @@ main() {
 	activated_conf
 	sj_nginx_start "$STATE/nginx"
 	proxied_nginx
+	pooled_stack
 	sj_wait_ready "$BASE_URL" 15 || sj_die "the stack did not answer"
 	run_tests
 	[ -z "${SJ_BROWSER_ARTIFACTS:-}" ] || run_browser
@@ -194,6 +202,43 @@ proxied_nginx() {
 	SJ_NGINX_TRUSTED_PROXIES=127.0.0.1 sj_nginx_render "$ROOT/nginx" \
 		"$STATE/nginx-proxied" "$port" "$STATE/run" "$STATE/media" "$ROOT/web"
 	sj_nginx_start "$STATE/nginx-proxied"
+}
+
+# pooled_stack: for test_pooling, PgBouncer (transaction pooling, scram
+# password) in front of the cluster, and the five FastCGI programs (logs
+# LOG/pooled-NAME.log) with DATABASE_URL through it, DATABASE_POOLING=
+# transaction, DATABASE_LISTEN_URL direct (for the workers the suite
+# starts) and a short statement timeout, behind an nginx of their own at
+# POOLED_URL.  The same database, media and secret as the main stack.
+POOLED_URL=
+pooled_stack() {
+	local port bport pgport pass name
+	case " ${TEST_NAMES[*]} " in *" test_pooling "*) ;; *) return 0 ;; esac
+	pgport=${DATABASE_URL##*:}
+	pgport=${pgport%%/*}
+	pass=$(sj_secret | cut -c1-32)
+	sj_free_port bport
+	sj_pgbouncer_start "$STATE/pgbouncer" "$pgport" "$bport" postgres "$pass"
+	POOLED_DATABASE_URL=$(sj_pgbouncer_url "$bport" postgres "$pass" storyjobs)
+	{
+		cat "$STATE/stack.env"
+		printf 'export %s=%s\n' DATABASE_URL "$(sj_quote "$POOLED_DATABASE_URL")" \
+			DATABASE_POOLING transaction \
+			DATABASE_LISTEN_URL "$(sj_quote "$DATABASE_URL")" \
+			STATEMENT_TIMEOUT_MS 1500
+	} >"$STATE/pooled.env"
+	chmod 600 "$STATE/pooled.env"
+	sj_run_dir "$STATE/run-pooled"
+	for name in "${SJ_FCGI_PROGRAMS[@]}"; do
+		sj_fcgi_start "$BUILD" "$STATE/run-pooled" "$name" \
+			"$LOG/pooled-$name.log" "$STATE/pooled.env" 2
+	done
+	sj_free_port port
+	POOLED_URL=http://127.0.0.1:$port
+	sj_nginx_render "$ROOT/nginx" "$STATE/nginx-pooled" "$port" \
+		"$STATE/run-pooled" "$STATE/media" "$ROOT/web"
+	sj_nginx_start "$STATE/nginx-pooled"
+	sj_wait_ready "$POOLED_URL" 15 || sj_die "the pooled stack did not answer"
 }
 
 # run_tests: every suite, each under a time limit; all run, any failure
@@ -230,6 +275,8 @@ suite_exec() {
 		STORYJOBSCTL="$BUILD/tools/storyjobsctl" \
 		FCGI_DIR="$BUILD/cgi" ACTIVATED_SOCK="$ACTIVATED_SOCK" \
 		PROXIED_URL="$PROXIED_URL" \
+		POOLED_URL="$POOLED_URL" POOLED_DATABASE_URL="$POOLED_DATABASE_URL" \
+		PGBOUNCER_LOG="$STATE/pgbouncer/pgbouncer.log" \
 		FAKE_UPSTREAM="$FAKE_UPSTREAM" SJ_PGBIN="$SJ_PGBIN" \
 		S3_FAKE="$ROOT/tests/s3/server.js" \
 		SJ_PG_DATA="$STATE/pg" SJ_PG_LOG="$LOG/postgres.log" \
