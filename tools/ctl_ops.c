@@ -27,6 +27,7 @@
 #include "migrate.h"
 #include "num.h"
 #include "openai.h"
+#include "s3.h"
 
 #define ONLINE_TIMEOUT_MS  15000
 #define WEBHOOK_SECRET_MIN 32 /* bytes: a SHA-256's worth */
@@ -70,6 +71,48 @@ online_schema(const struct cfg *c)
 }
 
 /*
+ * With STORAGE=s3, the bucket takes, gives back and deletes a probe
+ * object with our key (PutObject, GetObject, DeleteObject, each signed):
+ * one line, 0 when all three work, else 78.
+ */
+static int
+online_bucket(const struct cfg *c)
+{
+	static const char probe[] = "storyjobs-check-config.txt";
+	const char *what = "PUT";
+	struct buf got = {0};
+	enum sj_err e;
+
+	if (http_global_init() != SJ_OK) {
+		fprintf(stderr, "check-config: libcurl did not initialise\n");
+		return 78;
+	}
+	e = s3_put(c, probe, "ok", 2, "text/plain", NULL, NULL);
+	if (e == SJ_OK) {
+		what = "GET";
+		e = s3_get(c, probe, 64, NULL, NULL, &got);
+		if (e == SJ_OK && (got.len != 2 || memcmp(got.data, "ok", 2)))
+			e = SJ_EPERMANENT;
+		buf_free(&got);
+	}
+	if (e == SJ_OK) {
+		what = "DELETE";
+		e = s3_delete(c, probe);
+	}
+	http_global_cleanup();
+	if (e != SJ_OK) {
+		printf("error: S3_BUCKET=%s at %s: %s of %s failed: %s\n",
+		       c->s3_bucket, c->s3_endpoint, what, probe,
+		       e == SJ_ECONFIG ? "credentials or rights refused"
+				       : sj_strerror(e));
+		return 78;
+	}
+	printf("ok: S3_BUCKET=%s at %s: put, get and delete work\n",
+	       c->s3_bucket, c->s3_endpoint);
+	return 0;
+}
+
+/*
  * With STORAGE=local, MEDIA_DIR takes a file from this user: one line,
  * 0 when it does, else 78.  Run as the service user to learn anything.
  */
@@ -79,6 +122,8 @@ online_media(const struct cfg *c)
 	char path[PATH_MAX];
 	int fd, n;
 
+	if (strcmp(c->storage, "s3") == 0)
+		return online_bucket(c);
 	if (strcmp(c->storage, "local") != 0) {
 		printf("ok: STORAGE=%s: no media folder to write\n",
 		       c->storage);

@@ -12,7 +12,9 @@
  *   - a wrong secret: the upload is 503 with a JSON error and leaves no
  *     record, a job fails for good saying the store refused our
  *     credentials;
- *   - the orphan sweep deletes the bucket's object with its record.
+ *   - the orphan sweep deletes the bucket's object with its record;
+ *   - check-config --online puts, gets and deletes a probe with the key,
+ *     and fails with a wrong secret.
  * The stack's jobs program stores locally, so uploads go to one of our
  * own on ACTIVATED_SOCK (reached as /activated/...) with the s3 settings;
  * each job runs on a worker of this suite started with them.
@@ -449,6 +451,28 @@ test_sweep_deletes_object(void **state)
 	assert_int_equal(sql_ll(sql), 0);
 }
 
+/* check-config --online tries put, get and delete with the key. */
+static void
+test_check_config_online(void **state)
+{
+	const char *const args[] = {"check-config", "--online", NULL};
+	const char *const *e;
+	char body[4096];
+
+	(void)state;
+	for (e = s3_env(SECRET); *e != NULL; e++)
+		putenv((char *)(uintptr_t)*e);
+	assert_int_equal(itest_ctl(NULL, args), 0);
+	/* its probe is gone again */
+	assert_int_equal(signed_call("GET", "storyjobs-check-config.txt",
+				     SECRET, body, sizeof(body)),
+			 404);
+	for (e = s3_env(BAD_SECRET); *e != NULL; e++)
+		putenv((char *)(uintptr_t)*e);
+	assert_int_equal(itest_ctl(NULL, args), 78);
+	unsetenv("STORAGE");
+}
+
 int
 main(void)
 {
@@ -458,6 +482,7 @@ main(void)
 	    cmocka_unit_test(test_cartoonize_from_bucket),
 	    cmocka_unit_test(test_wrong_secret),
 	    cmocka_unit_test(test_sweep_deletes_object),
+	    cmocka_unit_test(test_check_config_online),
 	};
 	int rc;
 
