@@ -218,6 +218,13 @@ test_validation(void **state)
 		assert_null(strstr(errs.msg[i], "very-secret-value"));
 	assert_int_equal(cfg_load(&c, lookup, good, &errs), SJ_OK);
 	assert_string_equal(c.s3_region, "us-east-1");
+	assert_int_equal(errs.nwarn, 0);
+	cfg_free(&c);
+	/* a public base not ending in /media: allowed, with a warning */
+	good[7].v = "https://pub.example.dev";
+	assert_int_equal(cfg_load(&c, lookup, good, &errs), SJ_OK);
+	assert_int_equal(errs.nwarn, 1);
+	assert_non_null(strstr(errs.warn[0], "does not end in /media"));
 	cfg_free(&c);
 }
 
