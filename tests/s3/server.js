@@ -14,8 +14,10 @@
 // Anonymous GETs are allowed: S3_PUBLIC_BASE_URL can point at the bucket.
 //
 //   node server.js --dir DIR --bucket NAME --key ID --secret SECRET
-//                  [--address 127.0.0.1] [--port 0]
+//                  [--address 127.0.0.1] [--port 0] [--log 1]
 // prints "listening http://ADDRESS:PORT" once it answers; SIGTERM stops it.
+// With --log 1, one line per request after it: "METHOD PATH from ADDRESS
+// STATUS" (tests/multihost tells the hosts apart by it).
 'use strict';
 
 const { createHash } = require('node:crypto');
@@ -27,10 +29,10 @@ const AWSAccount = require('@20minutes/s3rver/lib/models/account');
 const MAX_BODY = 64 * 1024 * 1024;
 
 function args(argv) {
-  const o = { address: '127.0.0.1', port: '0' };
+  const o = { address: '127.0.0.1', port: '0', log: '0' };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '');
-    if (!['dir', 'bucket', 'key', 'secret', 'address', 'port'].includes(k) ||
+    if (!['dir', 'bucket', 'key', 'secret', 'address', 'port', 'log'].includes(k) ||
         argv[i + 1] === undefined) {
       throw new Error(`usage: server.js --dir D --bucket B --key K --secret S (bad: ${argv[i]})`);
     }
@@ -97,6 +99,15 @@ async function main() {
     configureBuckets: [{ name: o.bucket }],
   });
   server.middleware.unshift(strictS3);
+  if (o.log === '1') {
+    server.middleware.unshift(async (ctx, next) => {
+      try {
+        await next();
+      } finally {
+        process.stdout.write(`${ctx.method} ${ctx.path} from ${ctx.ip} ${ctx.status}\n`);
+      }
+    });
+  }
   const { address, port } = await server.run();
   process.stdout.write(`listening http://${address}:${port}\n`);
   const stop = () => server.close().then(() => process.exit(0));

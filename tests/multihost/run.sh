@@ -1,0 +1,553 @@
+#!/usr/bin/env bash
+# tests/multihost/run.sh BUILD: the scaled-out deployment (README,
+# Deploying) run as it would run, each host a network namespace on a
+# private bridge:
+#
+#   db       PostgreSQL :5432 and PgBouncer :6432 (transaction pooling)
+#   s3       the S3-compatible object store (tests/s3/server.js: s3rver,
+#            SigV4 signatures checked) :9000
+#   web1/2   nginx :80 and the five FastCGI programs, DATABASE_URL through
+#            PgBouncer (DATABASE_POOLING=transaction), STORAGE=s3
+#   front    nginx :80 balancing web1 and web2, /media/ from the bucket
+#   wk1/2    a worker each, LISTEN session direct to PostgreSQL
+#            (DATABASE_LISTEN_URL), the rest through PgBouncer, STORAGE=s3,
+#            the openai provider pointed at a fake upstream on the host's
+#            own loopback (tests/fake/fake-upstream), whose call log counts
+#            the upstream calls each host made
+#
+# and runs four cases against it, each printing its figures:
+#   1. a storybook from a photo uploaded through the front: which web host
+#      took the upload, which worker host read it from the bucket, the
+#      book's images fetched through the front;
+#   2. the worker host holding a storybook partitioned (its veth down) for
+#      longer than the lease: the other host rescues and completes it; when
+#      the link returns the partitioned worker's late writes change nothing
+#      (lease_epoch and result stay the rescuer's) and no checkpointed
+#      upstream call is made again;
+#   3. a web host SIGKILLed (nginx and its programs) under load through the
+#      front: no idempotent request fails; the job starts (POST, not
+#      retried by nginx) in flight at the kill are the only failures;
+#   4. PgBouncer restarted, then PostgreSQL stopped -m immediate and
+#      started: every program recovers by itself, no job is lost.
+#
+# The subnet is 10.213.N.0/24 for the first N (from 213) that no route or
+# address of this machine touches; the root namespace holds the bridge's
+# .1 (the test's client).  Only those addresses and loopback are used.
+# Everything is started through tools/stack.sh inside its namespace
+# (`ip netns exec`), stopped by pid at exit, then the namespaces, veth
+# pairs and the bridge are deleted; the state folder goes unless the run
+# failed.  Needs root, ip(8), node with tests/s3/node_modules, curl, jq,
+# wrk.  State under $SJ_TEST_STATE_ROOT (./dev test) or $TMPDIR or /tmp.
+set -euo pipefail
+umask 022
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/stack.sh
+. "$ROOT/tools/stack.sh"
+
+[ $# -eq 1 ] || sj_die "usage: $0 BUILD"
+sj_need_root
+BUILD=$(cd "$1" && pwd)
+for f in "$BUILD/worker/storyjobs-worker" "$BUILD/tests/fake/fake-upstream" \
+	"$BUILD/tools/storyjobsctl"; do
+	[ -x "$f" ] || sj_die "$f is missing (make, then make check TESTS=)"
+done
+[ -d "$ROOT/tests/s3/node_modules" ] ||
+	sj_die "tests/s3/node_modules is missing (npm ci in tests/s3)"
+for f in ip jq wrk node curl; do
+	command -v "$f" >/dev/null || sj_die "$f is missing"
+done
+
+STATE=$(sj_state_dir "${SJ_TEST_STATE_ROOT:-}" multihost)
+export SJ_CLEANUP_LIST=$STATE/cleanup.list
+# Names carry this run's id: runs side by side do not meet.  Interface
+# names stay under 16 bytes.
+ID=$(($$ % 100000))
+BR=sjb$ID
+HOSTS=(db s3 web1 web2 front wk1 wk2)
+declare -A OCTET=([db]=2 [s3]=3 [front]=10 [web1]=11 [web2]=12 [wk1]=21 [wk2]=22)
+NET=
+MADE_NS=()
+MADE_BR=0
+FAKE_PORT=18080
+S3_KEY=AKIASTORYJOBSHOSTS01
+S3_SECRET=multihost-s3-secret-0123456789abcdef
+BOUNCER_PASS=
+CASE_FAIL=0
+
+ns() { printf 'sj%s-%s\n' "$ID" "$1"; }
+addr() { printf '%s.%s\n' "$NET" "${OCTET[$1]}"; }
+veth() { printf 'sj%s%s\n' "$ID" "$1"; }
+
+# in_ns HOST FUNCTION ARGS...: a tools/stack.sh function run inside HOST's
+# namespace; what it starts stays there.
+in_ns() {
+	local host=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by that shell
+	ip netns exec "$(ns "$host")" bash -c \
+		'set -euo pipefail; umask 022; . "$0"; "$@"' \
+		"$ROOT/tools/stack.sh" "$@"
+}
+
+# pick_net: the first 10.213.N.0/24 that no route or address covers or
+# overlaps (the default route aside).
+pick_net() {
+	local n used
+	for ((n = 213; n < 250; n++)); do
+		used=$({
+			ip -4 route show to match "10.213.$n.0/24" | grep -v '^default' || true
+			ip -4 route show root "10.213.$n.0/24" || true
+			ip -4 addr show | grep -F " 10.213.$n." || true
+		})
+		if [ -z "$used" ]; then
+			NET=10.213.$n
+			return 0
+		fi
+	done
+	sj_die "no free 10.213.N.0/24 on this machine"
+}
+
+# build_net: the bridge (the root namespace's .1 on it) and, per host, a
+# namespace with loopback up and a veth pair whose outer end is on the
+# bridge.
+build_net() {
+	local h
+	pick_net
+	ip link add "$BR" type bridge
+	MADE_BR=1
+	ip addr add "$NET.1/24" dev "$BR"
+	ip link set "$BR" up
+	for h in "${HOSTS[@]}"; do
+		ip netns add "$(ns "$h")"
+		MADE_NS+=("$(ns "$h")")
+		ip link add "$(veth "$h")" type veth peer name eth0 netns "$(ns "$h")"
+		ip link set "$(veth "$h")" master "$BR" up
+		ip -n "$(ns "$h")" addr add "$(addr "$h")/24" dev eth0
+		ip -n "$(ns "$h")" link set eth0 up
+		ip -n "$(ns "$h")" link set lo up
+	done
+	sj_say "hosts on $NET.0/24 (bridge $BR): $(for h in "${HOSTS[@]}"; do
+		printf '%s=%s ' "$h" "$(addr "$h")"
+	done)"
+}
+
+# teardown_net: namespaces (their veth ends go with them, and so do the
+# pairs), any veth left, the bridge.
+teardown_net() {
+	local n h
+	for n in "${MADE_NS[@]}"; do
+		ip netns del "$n" 2>/dev/null || true
+	done
+	for h in "${HOSTS[@]}"; do
+		ip link del "$(veth "$h")" 2>/dev/null || true
+	done
+	[ "$MADE_BR" = 0 ] || ip link del "$BR" 2>/dev/null || true
+}
+
+finish() {
+	local rc=$?
+	trap - EXIT
+	sj_sweep "$SJ_CLEANUP_LIST"
+	teardown_net
+	if [ "$rc" -ne 0 ]; then
+		sj_tail_logs "$STATE"/*/log/*.log "$STATE"/db/pgbouncer/pgbouncer.log \
+			"$STATE"/*/nginx/error.log "$STATE"/front/nginx/access.log
+		sj_say "multihost test FAILED; state kept in $STATE"
+	elif [ "${SJ_KEEP_STATE:-0}" = 1 ]; then
+		sj_say "state kept in $STATE (SJ_KEEP_STATE=1)"
+	else
+		rm -rf "$STATE"
+	fi
+	exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- the hosts --------------------------------------------------------------
+
+DIRECT_URL=
+POOLED_URL=
+FRONT=
+
+# start_db: the cluster listening on the db host's address (trust from the
+# subnet: the hosts are the network), the database, PgBouncer.
+start_db() {
+	local d=$STATE/db
+	install -d -m 755 "$d" "$d/log"
+	sj_pg_init "$d/pg" "$d/pgsock" 5432 fsync=off synchronous_commit=off \
+		full_page_writes=off "listen_addresses='$(addr db),127.0.0.1'" \
+		max_connections=200
+	printf 'host all all %s.0/24 trust\n' "$NET" >>"$d/pg/pg_hba.conf"
+	in_ns db sj_pg_start "$d/pg" "$d/log/postgres.log"
+	in_ns db sj_createdb 5432 storyjobs
+	DIRECT_URL=postgresql://postgres@$(addr db):5432/storyjobs
+	BOUNCER_PASS=$(sj_secret | cut -c1-32)
+	start_bouncer
+	POOLED_URL=postgresql://postgres:$BOUNCER_PASS@$(addr db):6432/storyjobs
+}
+
+start_bouncer() {
+	SJ_PGBOUNCER_LISTEN="$(addr db),127.0.0.1" SJ_PGBOUNCER_POOL_SIZE=40 \
+		in_ns db sj_pgbouncer_start "$STATE/db/pgbouncer" 5432 6432 \
+		postgres "$BOUNCER_PASS"
+}
+
+# start_s3: the object store; waits for its "listening" line.
+start_s3() {
+	local d=$STATE/s3 i
+	install -d -m 755 "$d" "$d/log" "$d/data"
+	sj_write_env "$d/s3.env" "NODE_ENV=production"
+	in_ns s3 sj_daemon_start "$d/s3.pid" "$d/log/s3.log" "$d/s3.env" \
+		node "$ROOT/tests/s3/server.js" --dir "$d/data" --bucket media \
+		--key "$S3_KEY" --secret "$S3_SECRET" --address "$(addr s3)" \
+		--port 9000 --log 1
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^listening' "$d/log/s3.log" && return 0
+		sleep 0.1
+	done
+	sj_die "the object store did not start; see $d/log/s3.log"
+}
+
+# write_env: the settings of every program on every host (one file, as an
+# operator would ship to all hosts).
+write_env() {
+	FRONT=http://$(addr front)
+	sj_write_env "$STATE/hosts.env" \
+		"BASE_URL=$FRONT" \
+		"PUBLIC_BASE_URL=$FRONT" \
+		"DATABASE_URL=$POOLED_URL" \
+		"DATABASE_POOLING=transaction" \
+		"DATABASE_LISTEN_URL=$DIRECT_URL" \
+		"WEBHOOK_SECRET=$(sj_secret)" \
+		"GENERATION_PROVIDER=openai" \
+		"OPENAI_API_KEY=sk-test-key" \
+		"OPENAI_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1" \
+		"STORAGE=s3" \
+		"S3_ENDPOINT=http://$(addr s3):9000" \
+		"S3_REGION=us-east-1" \
+		"S3_BUCKET=media" \
+		"S3_ACCESS_KEY_ID=$S3_KEY" \
+		"S3_SECRET_ACCESS_KEY=$S3_SECRET" \
+		"S3_PUBLIC_BASE_URL=$FRONT/media" \
+		"MEDIA_DIR=$STATE/media" \
+		"JOB_PROCESSING_INTERVAL=1000" \
+		"MAX_CONCURRENT_JOBS=3" \
+		"JOB_LEASE_SECONDS=5" \
+		"HEARTBEAT_MS=1000" \
+		"LOG_LEVEL=info" \
+		"UPLOAD_RATE_LIMIT=1000" \
+		"ANON_START_LIMIT=1000000" \
+		"ANON_MAX_ACTIVE_JOBS=1000000" \
+		"ANON_MAX_ACTIVE_TOTAL=1000000"
+	install -d -m 755 "$STATE/media"
+}
+
+# start_web HOST: the five programs and nginx, listening on the host's
+# address; the front is its trusted proxy.
+start_web() {
+	local h=$1 d=$STATE/$1 name
+	install -d -m 755 "$d" "$d/log"
+	sj_run_dir "$d/run"
+	for name in "${SJ_FCGI_PROGRAMS[@]}"; do
+		in_ns "$h" sj_fcgi_start "$BUILD" "$d/run" "$name" \
+			"$d/log/$name.log" "$STATE/hosts.env" 2
+	done
+	if [ ! -f "$d/nginx/nginx.conf" ]; then
+		SJ_NGINX_TRUSTED_PROXIES=$(addr front) sj_nginx_render \
+			"$ROOT/nginx" "$d/nginx" 80 "$d/run" "$STATE/media" "$ROOT/web"
+		sed -i "s|listen 127.0.0.1:80;|listen $(addr "$h"):80;|" \
+			"$d/nginx/storyjobs-site.conf"
+		grep -q "listen $(addr "$h"):80;" "$d/nginx/storyjobs-site.conf" ||
+			sj_die "$h: the site's listen line was not found"
+	fi
+	in_ns "$h" sj_nginx_start "$d/nginx"
+}
+
+# start_front: an nginx of its own (not the product's site: it only
+# balances), every idempotent request that meets a dead or failing web
+# host tried again on the other one; /media/ is the bucket.
+start_front() {
+	local d=$STATE/front
+	install -d -m 755 "$d" "$d/nginx"
+	cat >"$d/nginx/nginx.conf" <<EOF
+# tests/multihost/run.sh: the front of the scaled-out deployment.
+user www-data;
+worker_processes 2;
+pid $d/nginx/nginx.pid;
+error_log $d/nginx/error.log warn;
+events {
+	worker_connections 1024;
+}
+http {
+	client_body_temp_path $d/nginx/client_body_temp;
+	proxy_temp_path $d/nginx/proxy_temp;
+	fastcgi_temp_path $d/nginx/fastcgi_temp;
+	uwsgi_temp_path $d/nginx/uwsgi_temp;
+	scgi_temp_path $d/nginx/scgi_temp;
+	log_format front '\$msec \$status \$request_method \$uri '
+		'up=\$upstream_addr ups=\$upstream_status';
+	access_log $d/nginx/access.log front;
+	upstream storyjobs_web {
+		server $(addr web1):80 max_fails=1 fail_timeout=3s;
+		server $(addr web2):80 max_fails=1 fail_timeout=3s;
+		keepalive 32;
+	}
+	server {
+		listen $(addr front):80;
+		client_max_body_size 11m;
+		location /media/ {
+			proxy_pass http://$(addr s3):9000;
+			proxy_next_upstream off;
+		}
+		location / {
+			proxy_pass http://storyjobs_web;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+			proxy_connect_timeout 2s;
+			proxy_read_timeout 30s;
+			# A dead host, or one whose program is down (its nginx
+			# answers 503): the request goes to the other host.
+			# POST is never sent twice (no non_idempotent).
+			proxy_next_upstream error timeout http_502 http_503 http_504;
+			proxy_next_upstream_tries 2;
+			proxy_next_upstream_timeout 10s;
+		}
+	}
+}
+EOF
+	# (-t binds the listening address: inside the host)
+	in_ns front sj_nginx_cmd "$d/nginx" -t -q ||
+		sj_die "nginx rejected the front's config"
+	in_ns front sj_nginx_start "$d/nginx"
+}
+
+# start_worker HOST: the fake upstream on the host's loopback, then the
+# worker.
+start_worker() {
+	local h=$1 d=$STATE/$1
+	install -d -m 755 "$d" "$d/log"
+	sj_write_env "$d/fake.env" "LOG_LEVEL=warn"
+	if ! sj_pid_alive "$d/fake.pid"; then
+		in_ns "$h" sj_daemon_start "$d/fake.pid" "$d/log/fake.log" \
+			"$d/fake.env" "$BUILD/tests/fake/fake-upstream" \
+			--port-file "$d/fake.port" --port "$FAKE_PORT" \
+			--api-key sk-test-key
+	fi
+	in_ns "$h" sj_daemon_start "$d/worker.pid" "$d/log/worker.log" \
+		"$STATE/hosts.env" "$BUILD/worker/storyjobs-worker"
+}
+
+# ---- helpers of the cases ---------------------------------------------------
+
+# hcurl ARGS...: curl with no proxy, bounded.
+hcurl() {
+	curl -sS --noproxy '*' -m 20 "$@"
+}
+
+# fake HOST METHOD PATH [BODY]: the fake upstream of a worker host.
+fake() {
+	local h=$1 m=$2 p=$3
+	ip netns exec "$(ns "$h")" curl -sS --noproxy '*' -m 10 -X "$m" \
+		-H 'Content-Type: application/json' \
+		${4:+--data-binary "$4"} "http://127.0.0.1:$FAKE_PORT$p"
+}
+
+# sql QUERY: one value from the database (from the root namespace, over
+# the bridge, as an operator's psql would).
+sql() {
+	psql -X -q -At "$DIRECT_URL" -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# wait_job ID SECONDS: waits until job ID is terminal; prints its status.
+wait_job() {
+	local id=$1 i st=
+	for ((i = 0; i < $2 * 5; i++)); do
+		st=$(sql "SELECT status FROM jobs WHERE id = '$id'")
+		case $st in completed | failed | cancelled) break ;; esac
+		sleep 0.2
+	done
+	printf '%s\n' "$st"
+}
+
+# upload_photo SALT: a photo (drawn by wk1's fake) uploaded through the
+# front; prints the upload's URL.
+upload_photo() {
+	local png=$STATE/photo-$1.png out
+	ip netns exec "$(ns wk1)" curl -sS --noproxy '*' -m 10 -o "$png" \
+		"http://127.0.0.1:$FAKE_PORT/img/photo.png?salt=$1"
+	out=$(hcurl -w '\n%{http_code}' -H 'Content-Type: image/png' \
+		--data-binary "@$png" "$FRONT/api/uploads")
+	[ "${out##*$'\n'}" = 201 ] || sj_die "upload: $out"
+	jq -er .url <<<"${out%$'\n'*}"
+}
+
+# storybook_body TITLE PHOTO SCENES: a storybook of one page per scene.
+storybook_body() {
+	local pages
+	pages=$(jq -nc --argjson n "$3" --arg t "$1" '[range(1; $n + 1) |
+		{pageNumber: ., scenes: [{description: "\($t) scene \(.)",
+		 emotion: "happy",
+		 imagePrompt: "\($t): a fox and a mole by the river, part \(.)"}]}]')
+	jq -nc --arg t "$1" --arg img "$2" --argjson pages "$pages" \
+		'{title: $t, story: "\($t). A fox and a mole went down to the river to find the old boat.",
+		  characterImage: $img, audience: "children", pages: $pages}'
+}
+
+# start_job TYPE BODY: POST through the front; prints the job id.
+start_job() {
+	local out
+	out=$(hcurl -w '\n%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary "$2" "$FRONT/api/jobs/$1/start")
+	[ "${out##*$'\n'}" = 200 ] || sj_die "start $1: $out"
+	jq -er .jobId <<<"${out%$'\n'*}"
+}
+
+# job_hosts ID: the worker hosts whose log names job ID.
+job_hosts() {
+	local h
+	for h in wk1 wk2; do
+		grep -qF "$1" "$STATE/$h/log/worker.log" && printf '%s ' "$h"
+	done
+	echo
+}
+
+# web_hits PATTERN: per web host, access log lines matching PATTERN.
+web_hits() {
+	local h
+	for h in web1 web2; do
+		printf '%s=%s ' "$h" "$(grep -cF "$1" "$STATE/$h/nginx/access.log" || true)"
+	done
+	echo
+}
+
+# host_of ADDRESS: the host with that address.
+host_of() {
+	local h
+	for h in "${HOSTS[@]}"; do
+		[ "$(addr "$h")" != "$1" ] || printf '%s\n' "$h"
+	done
+}
+
+other_web() {
+	if [ "$1" = web1 ]; then echo web2; else echo web1; fi
+}
+
+# s3_log_has METHOD KEY HOST: the object store logged METHOD of the object
+# KEY from HOST.
+s3_log_has() {
+	grep -qE "^$1 /media/$2 from $(addr "$3") 2[0-9][0-9]\$" "$STATE/s3/log/s3.log"
+}
+
+# s3_requests: the object store's requests by method, host and status.
+s3_requests() {
+	local m p from a status
+	while read -r m p from a status; do
+		[ "$from" = from ] || continue
+		printf '%s %s %s\n' "$m" "$(host_of "$a")" "$status"
+	done <"$STATE/s3/log/s3.log" | sort | uniq -c |
+		awk '{ printf "%s %s %s %s\n", $2, $3, $4, $1 }'
+}
+
+# fake_counts HOST: HOST's upstream calls by path.
+fake_counts() {
+	fake "$1" GET /_calls |
+		jq -c '[.calls[].path] | group_by(.) | map({(.[0]): length}) | add // {}'
+}
+
+check() {
+	if [ "$2" = 1 ]; then
+		printf '  ok: %s\n' "$1"
+	else
+		printf '  FAIL: %s\n' "$1"
+		CASE_FAIL=1
+	fi
+}
+
+# ---- case 1 -----------------------------------------------------------------
+
+case_storybook() {
+	local url key id st t0 ms up web worker other urls u n=0 bad=0 h
+	printf '\n== case 1: a storybook from a photo uploaded through the front\n'
+	t0=$(date +%s%N)
+	url=$(upload_photo case1)
+	key=${url##*/}
+	up=$(grep ' POST /api/uploads ' "$STATE/front/nginx/access.log" | tail -n 1)
+	up=${up##* up=}
+	up=${up%% *}
+	web=$(host_of "${up%:*}")
+	id=$(start_job storybook "$(storybook_body "Case one" "$url" 3)")
+	st=$(wait_job "$id" 60)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	worker=$(job_hosts "$id")
+	printf 'upload %s through the front to %s (%s); job %s %s in %d ms ' \
+		"$key" "$web" "$up" "$id" "$st" "$ms"
+	printf 'on worker host %s\n' "$worker"
+	check "the book completed" "$([ "$st" = completed ] && echo 1)"
+	check "one web host took the upload, the other saw none" "$(
+		[ -n "$web" ] &&
+			[ "$(grep -c 'POST /api/uploads' "$STATE/$web/nginx/access.log")" = 1 ] &&
+			[ "$(grep -c 'POST /api/uploads' "$STATE/$(other_web "$web")/nginx/access.log")" = 0 ] &&
+			echo 1
+	)"
+	check "the upload was stored by $web" \
+		"$(s3_log_has PUT "$key" "$web" && echo 1)"
+	check "one worker host ran it" "$([[ $worker =~ ^wk[12]\ $ ]] && echo 1)"
+	worker=${worker% }
+	other=wk1
+	[ "$worker" != wk1 ] || other=wk2
+	check "$worker read the photo from the object store" \
+		"$(s3_log_has GET "$key" "$worker" && echo 1)"
+	check "$other did not" "$(s3_log_has GET "$key" "$other" || echo 1)"
+	check "nothing was written to MEDIA_DIR" \
+		"$([ -z "$(find "$STATE/media" -type f -print -quit)" ] && echo 1)"
+	urls=$(sql "SELECT result FROM jobs WHERE id = '$id'" |
+		jq -r '.. | strings | select(test("/media/"))' | sort -u)
+	for u in $urls; do
+		n=$((n + 1))
+		s3_log_has PUT "${u##*/}" "$worker" || {
+			bad=$((bad + 1))
+			printf 'not stored by %s: %s\n' "$worker" "$u"
+		}
+		hcurl -o /dev/null -w '%{http_code} %{content_type}\n' "$u" |
+			grep -q '^200 image/' || {
+			bad=$((bad + 1))
+			printf 'not served: %s\n' "$u"
+		}
+	done
+	printf 'images in the result: %d, each stored by %s and fetched through the front: %s\n' \
+		"$n" "$worker" "$([ "$bad" = 0 ] && echo yes || echo no)"
+	check "every image is stored and served" \
+		"$([ "$n" -ge 3 ] && [ "$bad" = 0 ] && echo 1)"
+	for h in wk1 wk2; do
+		printf '%s upstream calls: %s\n' "$h" "$(fake_counts "$h")"
+	done
+	printf 'object store requests (method host status count):\n'
+	s3_requests | sed 's/^/  /'
+}
+
+main() {
+	local h
+	build_net
+	start_db
+	start_s3
+	write_env
+	sj_migrate "$BUILD" "$STATE/hosts.env" "$ROOT/sql" \
+		>"$STATE/migrate.log" 2>&1 ||
+		sj_die "migrate failed; see $STATE/migrate.log"
+	for h in web1 web2; do
+		start_web "$h"
+	done
+	start_front
+	for h in wk1 wk2; do
+		start_worker "$h"
+	done
+	sj_wait_ready "$FRONT" 20 || sj_die "the front did not answer"
+	case_storybook
+	[ "$CASE_FAIL" = 0 ] || sj_die "a case failed"
+}
+
+main
