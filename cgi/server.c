@@ -18,7 +18,10 @@
  * anything else is looked at): a second instance finds it taken and is
  * refused; the holder then probes the socket path without blocking, and
  * only a socket that refuses the connection (left by a program that died)
- * is replaced.
+ * is replaced.  --listen ADDR:PORT serves FastCGI over TCP instead
+ * (cgi/tcp.c: no lock file, the kernel's EADDRINUSE refuses a second
+ * instance; a wildcard address only with --listen-any, for a passed TCP
+ * socket too).
  *
  * SIGHUP to the parent re-reads the configuration (a bad one is logged
  * and the old one kept) and replaces the children one at a time: the new
@@ -58,6 +61,7 @@
 #include "migrate.h"
 #include "num.h"
 #include "server.h"
+#include "tcp.h"
 
 #define SERVER_MAX_PROCS     64
 #define SERVER_RELOAD_WAIT_S 30
@@ -69,7 +73,9 @@ static const char *server_prog; /* for log_init() after a reload */
 
 /* What the parent's command line asked for. */
 struct server_opts {
-	const char *path, *group;
+	const char *path, *group, *listen;
+	struct tcp_addr tcp; /* --listen, parsed */
+	bool any;	     /* --listen-any: a wildcard address allowed */
 	int64_t nprocs;
 };
 
@@ -431,13 +437,42 @@ usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"usage: %s --socket PATH [--processes N] [--socket-group G]\n"
+		"       %s --listen ADDR:PORT [--listen-any] [--processes N]\n"
 		"       %s --help | --version\n"
-		"--socket is not needed when systemd passes the socket.\n"
+		"--socket and --listen are not needed when systemd passes the "
+		"socket.\n"
+		"--listen takes IPV4:PORT or [IPV6]:PORT, a private address "
+		"only the\nweb servers reach (FastCGI has no authentication); "
+		"a wildcard address\n(0.0.0.0, ::) needs --listen-any.\n"
 		"Configuration comes from the environment and %s\n"
 		"(or the file STORYJOBS_CONFIG names); see storyjobs.conf(5).\n"
 		"Signals: TERM/INT stop after the requests in hand; HUP "
 		"re-reads the\nconfiguration and replaces the processes.\n",
-		prog, prog, cfg_default_file());
+		prog, prog, prog, cfg_default_file());
+}
+
+/* The options that go together, --listen parsed; as parse_args(). */
+static int
+check_args(struct server_opts *o)
+{
+	if (o->path != NULL && o->listen != NULL) {
+		log_error("--socket and --listen: give one of them");
+		return 64;
+	}
+	if (o->group != NULL && o->path == NULL) {
+		log_error("--socket-group is for a --socket (a TCP port has no "
+			  "group)");
+		return 64;
+	}
+	if (o->listen != NULL && tcp_addr_parse(o->listen, &o->tcp) != 0)
+		return 64;
+	/* before the configuration: tcp_listen() would refuse it too */
+	if (o->listen != NULL && !o->any &&
+	    tcp_is_wildcard((const struct sockaddr *)&o->tcp.sa)) {
+		tcp_refuse_wildcard(o->listen, "Listen on");
+		return 64;
+	}
+	return -1;
 }
 
 /* The command line into *o; -1 to go on, else the exit status. */
@@ -448,14 +483,18 @@ parse_args(int argc, char **argv, const char *prog, struct server_opts *o)
 	    {"socket", required_argument, NULL, 's'},
 	    {"processes", required_argument, NULL, 'p'},
 	    {"socket-group", required_argument, NULL, 'g'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"listen-any", no_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
 	int ch;
 
-	o->path = o->group = NULL;
+	o->path = o->group = o->listen = NULL;
+	o->any = false;
 	o->nprocs = 2;
-	while ((ch = getopt_long(argc, argv, "s:p:g:hV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:p:g:l:ahV", opts, NULL)) !=
+	       -1) {
 		if (ch == 'V') {
 			printf("%s %s\n", prog, PACKAGE_VERSION);
 			return 0;
@@ -463,6 +502,10 @@ parse_args(int argc, char **argv, const char *prog, struct server_opts *o)
 			o->path = optarg;
 		else if (ch == 'g')
 			o->group = optarg;
+		else if (ch == 'l')
+			o->listen = optarg;
+		else if (ch == 'a')
+			o->any = true;
 		else if (ch == 'p' && num_i64(optarg, 1, SERVER_MAX_PROCS,
 					      &o->nprocs) == SJ_OK)
 			continue;
@@ -471,7 +514,7 @@ parse_args(int argc, char **argv, const char *prog, struct server_opts *o)
 			return ch == 'h' ? 0 : 64;
 		}
 	}
-	return -1;
+	return check_args(o);
 }
 
 /* The socket served (made O_NONBLOCK) and the signals blocked. */
@@ -481,7 +524,11 @@ serve_socket(const struct server_opts *o, int passed)
 	sigset_t set;
 	int fd = passed, fl;
 
-	if (fd < 0 && (fd = open_socket(o->path, o->group)) < 0)
+	if (fd < 0 && o->listen != NULL)
+		fd = tcp_listen(&o->tcp, o->any);
+	else if (fd < 0)
+		fd = open_socket(o->path, o->group);
+	if (fd < 0)
 		return -1;
 	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
@@ -499,7 +546,7 @@ serve_socket(const struct server_opts *o, int passed)
 /* Loads the configuration, opens the socket, serves until stopped. */
 static int
 run(const char *prog, const struct server_opts *o, int passed,
-    server_serve_fn serve)
+    const char *where, server_serve_fn serve)
 {
 	struct cfg_errs errs;
 	struct cfg c;
@@ -521,13 +568,13 @@ run(const char *prog, const struct server_opts *o, int passed,
 		cfg_free(&c);
 		return 1;
 	}
-	log_info("listening on %s with %d processes",
-		 passed >= 0 ? "the socket systemd passed" : o->path,
+	log_info("listening on %s%s with %d processes", where,
+		 passed >= 0 ? " (the socket systemd passed)" : "",
 		 (int)o->nprocs);
 	supervise(fd, &c, serve, (int)o->nprocs);
 	close(fd);
 	/* systemd's socket is systemd's: it outlives this process */
-	if (passed < 0)
+	if (passed < 0 && o->path != NULL)
 		unlink(o->path);
 	cfg_free(&c);
 	log_info("stopped");
@@ -537,6 +584,7 @@ run(const char *prog, const struct server_opts *o, int passed,
 int
 server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 {
+	char where[TCP_ADDR_TEXT_MAX + SERVER_LOCK_MAX];
 	struct server_opts o;
 	int rc, passed;
 
@@ -546,12 +594,18 @@ server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 		return rc;
 	if (daemon_refuse_root(prog))
 		return 1;
-	/* socket activation: systemd's socket wins over --socket */
+	/* socket activation: systemd's socket wins over --socket/--listen */
 	if ((passed = daemon_listen_fd()) == -2)
 		return 1;
-	if (o.path == NULL && passed < 0) {
+	if (passed >= 0 &&
+	    tcp_check_passed(passed, o.any, where, sizeof(where)) != 0)
+		return 1;
+	if (o.path == NULL && o.listen == NULL && passed < 0) {
 		usage(stderr, prog);
 		return 64;
 	}
-	return run(prog, &o, passed, serve);
+	if (passed < 0)
+		snprintf(where, sizeof(where), "%s",
+			 o.path != NULL ? o.path : o.listen);
+	return run(prog, &o, passed, where, serve);
 }

@@ -2,11 +2,13 @@
  * DESIGN
  * A thin layer over libsystemd so the programs never test HAVE_LIBSYSTEMD
  * themselves: sd_notify() for the worker's readiness and sd_listen_fds()
- * plus sd_is_socket_unix() for the FastCGI programs under socket
- * activation.  A build without libsystemd (configure --without-systemd)
- * gets the same functions doing nothing, so such a build runs only with
- * sockets it creates and Type=simple units.  The root check lives here
- * too: it is the other thing every daemon does before its work.
+ * plus sd_is_socket_unix()/sd_is_socket_inet() for the FastCGI programs
+ * under socket activation (a unix socket, or a TCP one from
+ * ListenStream=ADDR:PORT).  A build without libsystemd (configure
+ * --without-systemd) gets the same functions doing nothing, so such a
+ * build runs only with sockets it creates and Type=simple units.  The
+ * root check lives here too: it is the other thing every daemon does
+ * before its work.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,9 +52,11 @@ daemon_listen_fd(void)
 		log_error("socket activation: bad LISTEN_FDS/LISTEN_PID");
 		return -2;
 	}
-	if (n != 1 || sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
-		log_error("socket activation: expected one listening unix "
-			  "stream socket, got %d descriptor(s)",
+	if (n != 1 ||
+	    (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0 &&
+	     sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0)) {
+		log_error("socket activation: expected one listening unix or "
+			  "TCP stream socket, got %d descriptor(s)",
 			  n);
 		return -2;
 	}

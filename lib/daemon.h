@@ -21,8 +21,8 @@ void daemon_notify(const char *state);
  * The listening socket passed by socket activation, meant for this
  * process: its descriptor (close-on-exec set), or -1 when none was
  * passed.  Returns -2 (and logs why) when descriptors were passed but
- * are not exactly one listening unix stream socket.  The LISTEN_*
- * variables are removed, so children do not see them.
+ * are not exactly one listening stream socket, unix or TCP (IPv4, IPv6).  The
+ * LISTEN_* variables are removed, so children do not see them.
  */
 int daemon_listen_fd(void);
 

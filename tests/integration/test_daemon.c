@@ -17,8 +17,13 @@
  * socket and restarts the program as systemd does, storyjobs-jobs loses
  * no request through nginx across repeated restarts, those that land
  * while its processes hold requests included, and leaves no process
- * behind.  As root, the programs refuse to start unless
- * STORYJOBS_ALLOW_ROOT=1.
+ * behind.  On --listen 127.0.0.1:P and [::1]:P a FastCGI program
+ * answers over TCP, refuses a second instance on its port (exit 1, the
+ * address in use), keeps serving across SIGHUP and closes the port on
+ * SIGTERM; a wildcard address is refused (--listen: exit 64; a socket
+ * passed by socket activation: exit 1) unless --listen-any, and a TCP
+ * socket systemd-socket-activate passes is served.  As root, the
+ * programs refuse to start unless STORYJOBS_ALLOW_ROOT=1.
  *
  * Environment: BASE_URL, DATABASE_URL, WORKER_BIN, FCGI_DIR (the folder
  * of storyjobs-health; tests/sock-holder is in ../tests), ACTIVATED_SOCK
@@ -26,8 +31,10 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -55,7 +62,7 @@
 extern char **environ;
 
 /* Programs a case started, killed by the teardown if a failure left them. */
-static pid_t started[16];
+static pid_t started[32];
 
 static void
 track(pid_t pid)
@@ -319,7 +326,54 @@ fcgi_response(int fd)
 }
 
 /*
- * GET uri straight over the FastCGI socket sock, as nginx sends it: a
+ * A connection to addr: a unix socket's path, or "IPV4:PORT" /
+ * "[IPV6]:PORT" (loopback only in this suite); -1 when refused.
+ */
+static int
+fcgi_connect(const char *addr)
+{
+	struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_un sun;
+	char host[64], *colon;
+	int fd;
+
+	if (addr[0] == '/') {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, addr, strlen(addr) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			return fd;
+		close(fd);
+		return -1;
+	}
+	snprintf(host, sizeof(host), "%s", addr + (addr[0] == '['));
+	colon = strrchr(host, ':');
+	assert_non_null(colon);
+	*colon = '\0';
+	if (addr[0] == '[')
+		colon[-1] = '\0'; /* the "]" */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	assert_int_equal(getaddrinfo(host, colon + 1, &hints, &res), 0);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/*
+ * GET uri straight over the FastCGI socket sock (a path, or an address
+ * as fcgi_connect() takes it), as nginx sends it: a
  * BEGIN_REQUEST, then the PARAMS and an empty STDIN.  With hup > 0, hup
  * gets SIGHUP between the two, while a process is reading the PARAMS of
  * the connection it accepted.  The HTTP status, or -1 when the
@@ -329,20 +383,12 @@ static int
 fcgi_get(const char *sock, const char *uri, pid_t hup)
 {
 	static const unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};
-	struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
 	unsigned char rec[1024], params[512];
-	struct sockaddr_un sun;
 	size_t n = 0, pn = 0;
 	int fd, status = -1;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, sock, strlen(sock) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
-		goto out;
+	if ((fd = fcgi_connect(sock)) < 0)
+		return -1;
 	fcgi_record(rec, &n, 1, begin, sizeof(begin));
 	if (send(fd, rec, n, MSG_NOSIGNAL) != (ssize_t)n)
 		goto out;
@@ -1067,6 +1113,244 @@ test_fcgi_no_request_lost_on_restart(void **state)
 	itest_cancel_leftovers();
 }
 
+/* A loopback port of family (AF_INET, AF_INET6) nothing listens on. */
+static int
+free_port(int family)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len = family == AF_INET ? sizeof(*in) : sizeof(*in6);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	assert_true(fd >= 0);
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+	}
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	port = ntohs(family == AF_INET ? in->sin_port : in6->sin6_port);
+	close(fd);
+	return port;
+}
+
+/* Starts storyjobs-health on --listen addr (2 processes); waits for a 200. */
+static pid_t
+fcgi_start_tcp(const char *prog, const char *addr)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(prog, prog, "--listen", addr, "--processes", "2",
+		      (char *)NULL);
+		_exit(127);
+	}
+	track(pid);
+	for (int i = 0; i < 200; i++) {
+		if (fcgi_get(addr, "/metrics", 0) == 200 &&
+		    children_of(pid, &(pid_t){0}, 1))
+			return pid;
+		usleep(50 * 1000);
+	}
+	fail_msg("%s did not start on %s", prog, addr);
+	return -1;
+}
+
+/* How run_stopped() runs a program. */
+enum run_how {
+	RUN_PLAIN,
+	RUN_NETNS,	 /* in a network namespace of its own, without a
+			    DATABASE_URL: it stops at the configuration */
+	RUN_NETNS_PASSED /* there, passed a TCP socket on 0.0.0.0:port */
+};
+
+/* The child of run_stopped(): its network and socket, then argv. */
+static void
+run_child(char *const argv[], enum run_how how, int port, int errfd)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	int fd;
+	char pid[32];
+
+	dup2(errfd, 2);
+	if (how != RUN_PLAIN &&
+	    (unshare(CLONE_NEWNET) != 0 || unsetenv("DATABASE_URL") != 0))
+		_exit(126);
+	if (how == RUN_NETNS_PASSED) {
+		/* the wildcard of an empty namespace: nothing can reach it */
+		in.sin_port = htons((uint16_t)port);
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+		    bind(fd, (struct sockaddr *)&in, sizeof(in)) != 0 ||
+		    listen(fd, 16) != 0 || dup2(fd, 3) != 3)
+			_exit(125);
+		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_PID", pid, 1);
+	}
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+/*
+ * Runs argv (how says where) until it exits by itself (10 s at most);
+ * its stderr into err.  Its exit status, or -1 when it did not exit.
+ */
+static int
+run_stopped(char *const argv[], enum run_how how, int port, char *err,
+	    size_t sz)
+{
+	int errp[2], status;
+	size_t got;
+	ssize_t k;
+	pid_t pid;
+
+	assert_int_equal(pipe(errp), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		run_child(argv, how, port, errp[1]);
+	track(pid);
+	close(errp[1]);
+	if (!wait_exit_peek(pid, 10000))
+		kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	for (got = 0; got < sz - 1; got += (size_t)k)
+		if ((k = read(errp[0], err + got, sz - 1 - got)) <= 0)
+			break;
+	err[got] = '\0';
+	close(errp[0]);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * One program on --listen addr: it answers FastCGI there; a second
+ * instance on the same address is refused (exit 1, saying the address is
+ * in use) and the first keeps serving; a SIGHUP that lands while a
+ * process reads a request replaces both processes and the request is
+ * answered; SIGTERM ends it (exit 0) and the port is closed.
+ */
+static void
+tcp_serves(const char *prog, const char *addr)
+{
+	char *second[] = {(char *)(uintptr_t)prog, "--listen",
+			  (char *)(uintptr_t)addr, NULL};
+	pid_t pid, before[4], after[4];
+	char err[4096];
+	int n = 0, status;
+
+	pid = fcgi_start_tcp(prog, addr);
+	assert_int_equal(run_stopped(second, RUN_PLAIN, 0, err, sizeof(err)),
+			 1);
+	assert_non_null(strstr(err, addr));
+	assert_non_null(strstr(err, "is in use"));
+	assert_int_equal(fcgi_get(addr, "/metrics", 0), 200);
+
+	for (int i = 0; i < 100 && children_of(pid, before, 4) != 2; i++)
+		usleep(50 * 1000);
+	assert_int_equal(children_of(pid, before, 4), 2);
+	assert_int_equal(fcgi_get(addr, "/metrics", pid), 200);
+	for (int i = 0; i < 200; i++) {
+		n = children_of(pid, after, 4);
+		if (n == 2 && gone(before[0]) && gone(before[1]))
+			break;
+		usleep(50 * 1000);
+	}
+	assert_int_equal(n, 2);
+	assert_true(gone(before[0]) && gone(before[1]));
+	assert_int_equal(fcgi_get(addr, "/metrics", 0), 200);
+
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(fcgi_connect(addr), -1);
+}
+
+/* FastCGI over TCP on 127.0.0.1 and on [::1], as tcp_serves() says. */
+static void
+test_fcgi_tcp(void **state)
+{
+	const char *dir = getenv("FCGI_DIR");
+	char prog[512], addr[64];
+
+	(void)state;
+	assert_non_null(dir);
+	snprintf(prog, sizeof(prog), "%s/storyjobs-health", dir);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port(AF_INET));
+	tcp_serves(prog, addr);
+	snprintf(addr, sizeof(addr), "[::1]:%d", free_port(AF_INET6));
+	tcp_serves(prog, addr);
+}
+
+/*
+ * A wildcard address is refused unless --listen-any says so: --listen
+ * 0.0.0.0:P and [::]:P exit 64 before anything else, naming the option;
+ * a TCP socket on 0.0.0.0 passed by socket activation exits 1 naming
+ * ListenStream=.  With --listen-any both get past that check to the
+ * configuration, which (without DATABASE_URL) stops them with 78; they
+ * run in a network namespace of their own, where nothing reaches the
+ * wildcard socket.  Then a
+ * socket systemd-socket-activate makes on 127.0.0.1:P is served.
+ */
+static void
+test_fcgi_tcp_wildcard(void **state)
+{
+	const char *dir = getenv("FCGI_DIR");
+	char prog[512], any4[64], any6[64], addr[64], err[4096];
+	char *v4[] = {prog, "--listen", any4, NULL};
+	char *v6[] = {prog, "--listen", any6, NULL};
+	char *v4any[] = {prog, "--listen", any4, "--listen-any", NULL};
+	char *passed[] = {prog, NULL};
+	char *passed_any[] = {prog, "--listen-any", NULL};
+	int port = free_port(AF_INET), st, status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(dir);
+	snprintf(prog, sizeof(prog), "%s/storyjobs-health", dir);
+	snprintf(any4, sizeof(any4), "0.0.0.0:%d", port);
+	snprintf(any6, sizeof(any6), "[::]:%d", port);
+	assert_int_equal(run_stopped(v4, RUN_PLAIN, 0, err, sizeof(err)), 64);
+	assert_non_null(strstr(err, "refusing to listen on 0.0.0.0:"));
+	assert_non_null(strstr(err, "--listen-any"));
+	assert_int_equal(run_stopped(v6, RUN_PLAIN, 0, err, sizeof(err)), 64);
+	assert_non_null(strstr(err, "refusing to listen on [::]:"));
+	assert_int_equal(run_stopped(v4any, RUN_NETNS, 0, err, sizeof(err)),
+			 78);
+	assert_null(strstr(err, "refusing to listen"));
+
+	st = run_stopped(passed, RUN_NETNS_PASSED, port, err, sizeof(err));
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(err, "refusing to listen on 0.0.0.0:"));
+	assert_non_null(strstr(err, "ListenStream="));
+	st = run_stopped(passed_any, RUN_NETNS_PASSED, port, err, sizeof(err));
+	assert_int_equal(st, 78);
+	assert_null(strstr(err, "refusing to listen"));
+
+	/* ListenStream=127.0.0.1:P, as a drop-in of the .socket unit says */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port(AF_INET));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		activate_exec(addr, prog);
+	track(pid);
+	st = -1;
+	for (int i = 0; i < 100 && (st = fcgi_get(addr, "/metrics", 0)) < 0;
+	     i++)
+		usleep(50 * 1000);
+	assert_int_equal(st, 200);
+	assert_int_equal(fcgi_get(addr, "/metrics", 0), 200);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_true(wait_exit_peek(pid, 15000));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /*
  * Run as root without STORYJOBS_ALLOW_ROOT=1 (the suite itself runs as
  * root with it), the worker and a FastCGI program refuse to start: exit
@@ -1147,6 +1431,8 @@ main(void)
 	    cmocka_unit_test(test_fcgi_hup_second_instance_orphans),
 	    cmocka_unit_test(test_fcgi_no_request_lost_on_reload),
 	    cmocka_unit_test(test_fcgi_no_request_lost_on_restart),
+	    cmocka_unit_test(test_fcgi_tcp),
+	    cmocka_unit_test(test_fcgi_tcp_wildcard),
 	    cmocka_unit_test(test_refuses_root),
 	};
 	int rc;
