@@ -119,7 +119,8 @@ h_login(struct req *r, const char *caps[REQ_MAX_CAPS])
 		goto out;
 	}
 	if (wait_s > 0) {
-		log_req(LOG_LVL_INFO, r->id, "login delayed %d s", wait_s);
+		log_kv(LOG_LVL_INFO, "req", r->id, "login delayed",
+		       LOG_INT("wait_s", wait_s));
 		req_too_many(r, wait_s);
 		goto out;
 	}
@@ -134,7 +135,7 @@ h_login(struct req *r, const char *caps[REQ_MAX_CAPS])
 		req_fail(r, e);
 		goto out;
 	}
-	log_req(LOG_LVL_INFO, r->id, "login of user %lld", (long long)u.id);
+	log_kv(LOG_LVL_INFO, "req", r->id, "login", LOG_INT("user", u.id));
 	if (login_backoff_success(r->db, email, client) != SJ_OK)
 		log_req(LOG_LVL_WARN, r->id, "login backoff not reset");
 	out = login_json(token, expires_ms, &u);
@@ -212,7 +213,7 @@ h_register(struct req *r, const char *caps[REQ_MAX_CAPS])
 		req_fail(r, e);
 		goto out;
 	}
-	log_req(LOG_LVL_INFO, r->id, "registered user %lld", (long long)u.id);
+	log_kv(LOG_LVL_INFO, "req", r->id, "registered", LOG_INT("user", u.id));
 	out = user_json(&u);
 	req_json(r, 201, out, NULL);
 out:

@@ -315,10 +315,11 @@ process(struct req *r, enum caller who)
 		req_fail(r, e);
 		return;
 	}
-	log_req(LOG_LVL_INFO, r->id,
-		"tick: processed=%lld requeued=%ld timed_out=%ld cleaned=%lld",
-		t.processed, t.m.requeued, t.m.timed_out + t.m.abandoned,
-		t.cleaned);
+	log_kv(LOG_LVL_INFO, "req", r->id, "tick",
+	       LOG_INT("processed", t.processed),
+	       LOG_INT("requeued", t.m.requeued),
+	       LOG_INT("timed_out", t.m.timed_out + t.m.abandoned),
+	       LOG_INT("cleaned", t.cleaned));
 	if ((doc = tick_json(r, &o, &t)) == NULL) {
 		req_fail(r, SJ_ENOMEM);
 		return;

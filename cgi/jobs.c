@@ -127,8 +127,8 @@ start_limits(struct req *r, const struct user *u, struct job_start *s,
 	s->client = NULL;
 	if (u == NULL) {
 		if (client_key(req_param(r, "REMOTE_ADDR"), client) != SJ_OK)
-			log_req(LOG_LVL_WARN, r->id,
-				"no client address; counted as \"%s\"", client);
+			log_kv(LOG_LVL_WARN, "req", r->id, "no client address",
+			       LOG_STR("counted_as", client));
 		s->client = client;
 	}
 }
@@ -213,8 +213,8 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 		req_fail(r, e);
 		return;
 	}
-	log_req(LOG_LVL_INFO, r->id, "%s job %s", reused ? "reused" : "created",
-		j.id);
+	log_kv(LOG_LVL_INFO, "req", r->id,
+	       reused ? "job reused" : "job created", LOG_STR("job", j.id));
 	out = start_answer(r->cfg, &j);
 	req_json(r, 200, out, NULL);
 	json_object_put(out);
@@ -500,8 +500,8 @@ upload_refused(struct req *r, enum upload_verdict v)
 static void
 upload_unstored(struct req *r, const char *name, enum sj_err e)
 {
-	log_req(LOG_LVL_ERROR, r->id, "upload %s not stored: %s", name,
-		sj_strerror(e));
+	log_kv(LOG_LVL_ERROR, "req", r->id, "upload not stored",
+	       LOG_STR("name", name), LOG_STR("error", sj_strerror(e)));
 	if (e == SJ_ETRANSIENT || e == SJ_EPERMANENT || e == SJ_ECONFIG)
 		req_error(r, 503, "EXTERNAL_SERVICE_ERROR",
 			  "The image store is unavailable; try again later",
@@ -543,13 +543,15 @@ upload_store(struct req *r, const struct uploader *u, const struct img_type *t,
 		e = SJ_ETOOBIG;
 	if (e != SJ_OK) {
 		if (upload_forget(r->db, name) != SJ_OK)
-			log_req(LOG_LVL_WARN, r->id,
-				"upload %s: record left for the sweep", name);
+			log_kv(LOG_LVL_WARN, "req", r->id,
+			       "upload record left for the sweep",
+			       LOG_STR("name", name));
 		upload_unstored(r, name, e);
 		return -1;
 	}
-	log_req(LOG_LVL_INFO, r->id, "upload %s bytes=%zu user=%lld", name,
-		img->len, (long long)u->user_id);
+	log_kv(LOG_LVL_INFO, "req", r->id, "upload stored",
+	       LOG_STR("name", name), LOG_INT("bytes", img->len),
+	       LOG_INT("user", u->user_id));
 	return 0;
 }
 

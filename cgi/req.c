@@ -409,9 +409,11 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 				  "Request path and query must be UTF-8", NULL);
 		else
 			handle(&r);
-		log_req(LOG_LVL_INFO, r.id, "%s %s %d %.1fms",
-			r.method ? r.method : "-", r.path ? r.path : "-",
-			r.status, (double)(now_us() - r.start_us) / 1000.0);
+		log_kv(LOG_LVL_INFO, "req", r.id, "request",
+		       LOG_STR("method", r.method ? r.method : "-"),
+		       LOG_STR("path", r.path ? r.path : "-"),
+		       LOG_INT("status", r.status),
+		       LOG_INT("us", now_us() - r.start_us));
 		req_count(&counts, db, &r);
 		free(r.body);
 		FCGX_Finish_r(&fcgx);
@@ -453,8 +455,8 @@ req_job_change(struct req *r, const char *id, int e, const char *status,
 		req_fail(r, SJ_ENOMEM);
 		return;
 	}
-	log_req(LOG_LVL_INFO, r->id, "job %s %s", id,
-		status ? status : "deleted");
+	log_kv(LOG_LVL_INFO, "req", r->id, "job changed", LOG_STR("job", id),
+	       LOG_STR("status", status ? status : "deleted"));
 	req_json(r, 200, o, NULL);
 	json_object_put(o);
 }

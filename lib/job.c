@@ -534,9 +534,9 @@ job_fail(struct db *db, const struct job_lease *lease, bool transient,
 	if (job_status_parse(db_str(r, 0, 0), &st) != SJ_OK)
 		st = JOB_FAILED;
 	PQclear(r);
-	log_job(st == JOB_FAILED ? LOG_LVL_WARN : LOG_LVL_INFO, lease->job_id,
-		"%s code=%s: %s", st == JOB_FAILED ? "failed" : "will retry",
-		code, msg);
+	log_kv(st == JOB_FAILED ? LOG_LVL_WARN : LOG_LVL_INFO, "job",
+	       lease->job_id, st == JOB_FAILED ? "failed" : "will retry",
+	       LOG_STR("code", code), LOG_STR("error", msg));
 	if (out_status != NULL)
 		*out_status = st;
 	return SJ_OK;

@@ -291,9 +291,11 @@ job_start_tx(struct db *db, const struct cfg *c, const struct job_start *s,
 static void
 log_created(const struct job_start *s, const struct job *j)
 {
-	log_job(LOG_LVL_INFO, j->id, "created type=%s user=%lld client=%s",
-		job_type_name(s->type), (long long)s->user_id,
-		s->user_id == 0 && s->client != NULL ? s->client : "-");
+	log_kv(LOG_LVL_INFO, "job", j->id, "created",
+	       LOG_STR("type", job_type_name(s->type)),
+	       LOG_INT("user", s->user_id),
+	       LOG_STR("client",
+		       s->user_id == 0 && s->client != NULL ? s->client : ""));
 }
 
 enum sj_err

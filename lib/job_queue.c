@@ -232,9 +232,10 @@ job_maintain(struct db *db, struct job_maint *out)
 	out->timed_out = (long)db_ll(r, 0, 2, 0);
 	PQclear(r);
 	if (out->requeued || out->abandoned || out->timed_out)
-		log_info(
-		    "maintenance: requeued=%ld abandoned=%ld timed_out=%ld",
-		    out->requeued, out->abandoned, out->timed_out);
+		log_kv(LOG_LVL_INFO, NULL, NULL, "maintenance",
+		       LOG_INT("requeued", out->requeued),
+		       LOG_INT("abandoned", out->abandoned),
+		       LOG_INT("timed_out", out->timed_out));
 	return SJ_OK;
 }
 

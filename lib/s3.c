@@ -221,8 +221,9 @@ classify(const char *what, const char *key, const struct http_resp *r)
 	error_code(r, code, sizeof(code));
 	if (r->status == 404 && strcmp(code, "NoSuchBucket") != 0)
 		return SJ_ENOTFOUND;
-	log_warn("s3: %s %s answered %ld %s", what, key, r->status,
-		 code[0] ? code : "(no error code)");
+	log_kv(LOG_LVL_WARN, NULL, NULL, "s3: request refused",
+	       LOG_STR("request", what), LOG_STR("key", key),
+	       LOG_INT("status", r->status), LOG_STR("code", code));
 	if (r->status == 401 || r->status == 403) {
 		log_error("s3: the object store refused our credentials or "
 			  "their rights (%s): check S3_ACCESS_KEY_ID, "

@@ -98,8 +98,9 @@ remove_one(const struct cfg *c, const char *name, long long *left)
 	enum sj_err e = store_remove(c, name);
 
 	if (e != SJ_OK) {
-		log_warn("upload sweep: %s not removed: %s", name,
-			 sj_strerror(e));
+		log_kv(LOG_LVL_WARN, NULL, NULL,
+		       "upload sweep: a file was not removed",
+		       LOG_STR("name", name), LOG_STR("error", sj_strerror(e)));
 		(*left)++;
 	}
 }
@@ -129,6 +130,8 @@ upload_sweep(struct db *db, const struct cfg *c, long long *removed)
 		PQclear(r);
 	}
 	if (left > 0)
-		log_warn("upload sweep: %lld files left in place", left);
+		log_kv(LOG_LVL_WARN, NULL, NULL,
+		       "upload sweep: files left in place",
+		       LOG_INT("files", left));
 	return e;
 }

@@ -93,14 +93,16 @@ write_each(struct worker *w, struct db *db, struct slot **sv,
 		snprintf(msg, sizeof(msg),
 			 "Recording the result failed (sqlstate %s)",
 			 db_sqlstate(db));
-		log_job(LOG_LVL_ERROR, sv[i]->job.id, "%s", msg);
+		log_kv(LOG_LVL_ERROR, "job", sv[i]->job.id,
+		       "recording the result failed",
+		       LOG_STR("sqlstate", db_sqlstate(db)));
 		db_reset(db);
 		e = job_fail(db, &lease, false, 0, "INTERNAL_ERROR", msg, NULL);
 		if (e != SJ_OK)
-			log_job(LOG_LVL_ERROR, sv[i]->job.id,
-				"could not record the failure either: %s; the "
-				"lease will expire",
-				sj_strerror(e));
+			log_kv(LOG_LVL_ERROR, "job", sv[i]->job.id,
+			       "could not record the failure either; the lease "
+			       "will expire",
+			       LOG_STR("error", sj_strerror(e)));
 		runner_slot_done(w, sv[i]);
 	}
 }
@@ -129,9 +131,11 @@ write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
 			return;
 		}
 		if (*dbp != NULL && !worker_db_retryable(*dbp)) {
-			log_warn("completing %zu jobs at once was refused "
-				 "(sqlstate %s); writing each alone",
-				 n, db_sqlstate(*dbp));
+			log_kv(LOG_LVL_WARN, NULL, NULL,
+			       "a batch of completions was refused; writing "
+			       "each alone",
+			       LOG_INT("jobs", n),
+			       LOG_STR("sqlstate", db_sqlstate(*dbp)));
 			db_reset(*dbp);
 			write_each(w, *dbp, sv, d, n);
 			return;
@@ -142,9 +146,9 @@ write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
 			*give_up_ms = num_mono_ms() + WORKER_LAST_WRITE_MS;
 		if (*give_up_ms != 0 && num_mono_ms() + wait > *give_up_ms)
 			break;
-		log_warn("completing %zu jobs: database unreachable; "
-			 "retrying in %lld ms",
-			 n, (long long)wait);
+		log_kv(LOG_LVL_WARN, NULL, NULL,
+		       "completing jobs: database unreachable; retrying",
+		       LOG_INT("jobs", n), LOG_INT("retry_ms", wait));
 		worker_sleep_ms(wait);
 		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
 						      : wait * 2;

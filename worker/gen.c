@@ -208,10 +208,8 @@ gen_paid_call(struct step_ctx *c)
 	if (json_object_is_type(v, json_type_int))
 		n = json_object_get_int64(v);
 	if (n >= max) {
-		log_job(LOG_LVL_WARN, c->job->id,
-			"paid-call ceiling of %lld "
-			"reached",
-			(long long)max);
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "paid-call ceiling reached", LOG_INT("max_calls", max));
 		step_fail(c, false, "QUOTA_EXCEEDED",
 			  "The job reached its limit of %lld paid calls",
 			  (long long)max);
@@ -230,8 +228,9 @@ gen_cache_get(struct step_ctx *c, const char *key, char url[STORE_URL_MAX],
 	    media_cache_get(c->db, key, c->job->id, url, STORE_URL_MAX, mine);
 
 	if (e != SJ_OK && e != SJ_ENOTFOUND)
-		log_job(LOG_LVL_WARN, c->job->id, "media cache lookup: %s",
-			sj_strerror(e));
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "media cache lookup failed",
+		       LOG_STR("error", sj_strerror(e)));
 	return e == SJ_OK;
 }
 
@@ -262,8 +261,9 @@ gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 	}
 	/* The image is stored; a lost cache row only costs a regeneration. */
 	if ((e = media_cache_put(c->db, key, url, c->job->id)) != SJ_OK)
-		log_job(LOG_LVL_WARN, c->job->id, "media cache save: %s",
-			sj_strerror(e));
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "media cache save failed",
+		       LOG_STR("error", sj_strerror(e)));
 	return true;
 }
 
@@ -275,7 +275,8 @@ gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make, void *arg,
 	bool ok;
 
 	if (gen_cache_get(c, key, url, cached)) {
-		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", key);
+		log_kv(LOG_LVL_DEBUG, "job", c->job->id, "cache hit",
+		       LOG_STR("name", key));
 		return true;
 	}
 	memset(&img, 0, sizeof(img));
@@ -315,9 +316,11 @@ job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 	e = http_do(req, resp);
 	/* a URL from an answer is upstream text: never the key in the log */
 	oai_scrub(req->url, c->cfg->openai_api_key, shown, sizeof(shown));
-	log_job(LOG_LVL_DEBUG, c->job->id, "%s %s: %s HTTP %ld in %lld ms",
-		req->method ? req->method : "GET", shown, sj_strerror(e),
-		resp->status, (long long)(num_mono_ms() - t0));
+	log_kv(LOG_LVL_DEBUG, "job", c->job->id, "upstream call",
+	       LOG_STR("method", req->method ? req->method : "GET"),
+	       LOG_STR("url", shown), LOG_STR("result", sj_strerror(e)),
+	       LOG_INT("status", resp->status),
+	       LOG_INT("ms", num_mono_ms() - t0));
 	/*
 	 * A call cut by the job's own deadline may end a moment before our
 	 * clock reaches it: that is the job timing out, not an upstream

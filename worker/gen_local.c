@@ -172,8 +172,8 @@ hero_portrait(struct step_ctx *c, struct local_hero *h, const char *desc,
 		step_fail_err(c, e, "Drawing the character failed");
 		return false;
 	}
-	log_job(LOG_LVL_DEBUG, c->job->id, "hero portrait: %zu bytes",
-		strlen(h->portrait));
+	log_kv(LOG_LVL_DEBUG, "job", c->job->id, "hero portrait",
+	       LOG_INT("bytes", strlen(h->portrait)));
 	return true;
 }
 
@@ -222,8 +222,9 @@ hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
 			hero_free(h);
 			return false;
 		}
-		log_job(LOG_LVL_WARN, c->job->id,
-			"the hero is drawn without its picture: %s", c->msg);
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "the hero is drawn without its picture",
+		       LOG_STR("error", c->msg));
 		step_forgive(c);
 	}
 	if (!face && (e = local_hero_init(h, gh->description, gh->picture,

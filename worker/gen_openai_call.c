@@ -62,8 +62,9 @@ fail_status(struct step_ctx *c, const struct http_resp *resp,
 	oai_error_text(&err, k->setting, k->model, k->kind, text, sizeof(text));
 	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
 	if (!oai_fault_transient(f))
-		log_job(LOG_LVL_WARN, c->job->id, "%s failed for good: %s",
-			what, text);
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "upstream call failed for good", LOG_STR("call", what),
+		       LOG_STR("error", text));
 	step_fail(c, oai_fault_transient(f), "EXTERNAL_SERVICE_ERROR",
 		  "%s failed: %s", what, text);
 }
@@ -77,11 +78,11 @@ log_usage(struct step_ctx *c, struct json_object *ans, const char *model)
 	oai_usage_parse(ans, &u);
 	if (u.total < 0 && u.input < 0)
 		return;
-	log_job(LOG_LVL_INFO, c->job->id,
-		"usage %s: %lld input (%lld image), %lld output, %lld total "
-		"tokens",
-		model, (long long)u.input, (long long)u.image_input,
-		(long long)u.output, (long long)u.total);
+	log_kv(LOG_LVL_INFO, "job", c->job->id, "usage",
+	       LOG_STR("model", model), LOG_INT("input_tokens", u.input),
+	       LOG_INT("image_input_tokens", u.image_input),
+	       LOG_INT("output_tokens", u.output),
+	       LOG_INT("total_tokens", u.total));
 }
 
 bool

@@ -238,8 +238,9 @@ loop_lost(struct loop *l, const char *what)
 	l->retry_ms = num_mono_ms() + l->backoff_ms;
 	l->listen_pid = 0;
 	/* Log first: what may be PQerrorMessage() of the session. */
-	log_warn("database connection lost (%s); reconnecting in %lld ms", what,
-		 (long long)l->backoff_ms);
+	log_kv(LOG_LVL_WARN, NULL, NULL,
+	       "database connection lost; reconnecting",
+	       LOG_STR("during", what), LOG_INT("retry_ms", l->backoff_ms));
 	db_reset(l->db);
 }
 
@@ -250,8 +251,10 @@ loop_failed(struct loop *l, enum sj_err e, const char *what)
 	if (e == SJ_EDB && !db_alive(l->db))
 		loop_lost(l, what);
 	else
-		log_error("%s failed: %s (sqlstate %s)", what, sj_strerror(e),
-			  db_sqlstate(l->db));
+		log_kv(LOG_LVL_ERROR, NULL, NULL, "database statement failed",
+		       LOG_STR("during", what),
+		       LOG_STR("error", sj_strerror(e)),
+		       LOG_STR("sqlstate", db_sqlstate(l->db)));
 }
 
 /* Makes sure a session that LISTENs exists; false while there is none. */
@@ -398,18 +401,18 @@ loop_claim(struct loop *l)
 		qsort(list.jobs, list.n, sizeof(list.jobs[0]), claim_order);
 	loop_advance(l, per, &list);
 	for (i = 0; i < list.n; i++)
-		log_job(LOG_LVL_INFO, list.jobs[i].id,
-			"claimed type=%s attempt=%d/%d",
-			job_type_name(list.jobs[i].type),
-			list.jobs[i].attempts + 1, list.jobs[i].max_attempts);
+		log_kv(LOG_LVL_INFO, "job", list.jobs[i].id, "claimed",
+		       LOG_STR("type", job_type_name(list.jobs[i].type)),
+		       LOG_INT("attempt", list.jobs[i].attempts + 1),
+		       LOG_INT("max_attempts", list.jobs[i].max_attempts));
 	taken = runner_submit(l->w, list.jobs, list.n);
 	for (i = taken; i < list.n; i++) {
 		struct job *j = &list.jobs[i];
 		struct job_lease lease = {j->id, l->w->id, j->lease_epoch};
 
 		e = job_release(l->db, &lease);
-		log_job(LOG_LVL_ERROR, j->id, "no room for it; released: %s",
-			sj_strerror(e));
+		log_kv(LOG_LVL_ERROR, "job", j->id, "no room for it; released",
+		       LOG_STR("error", sj_strerror(e)));
 	}
 	/* a batch cut by CLAIM_MAX: there may be more, and room for them */
 	l->want_claim = l->want_claim || list.n == CLAIM_MAX;
@@ -539,7 +542,9 @@ static void
 restart_note(const char *name, void *ctx)
 {
 	(void)ctx;
-	log_warn("reload: %s changed; restart the worker to apply it", name);
+	log_kv(LOG_LVL_WARN, NULL, NULL,
+	       "reload: a setting changed that needs a restart of the worker",
+	       LOG_STR("setting", name));
 }
 
 static void
@@ -553,9 +558,9 @@ loop_reload(struct loop *l)
 	if ((e = cfg_load_env(&n, &errs)) != SJ_OK) {
 		if (e == SJ_ECONFIG)
 			cfg_log_errs(&errs);
-		log_error("reload failed (%s); keeping the running "
-			  "configuration",
-			  sj_strerror(e));
+		log_kv(LOG_LVL_ERROR, NULL, NULL,
+		       "reload failed; keeping the running configuration",
+		       LOG_STR("error", sj_strerror(e)));
 		return;
 	}
 	atomic_store(&l->w->delay_ms, (long long)n.local_delay_ms);
@@ -604,7 +609,9 @@ worker_shutdown(struct loop *l)
 	if (stats_flush(l->w, l->db) != SJ_OK)
 		log_warn("the last upstream call counters were not saved");
 	if ((e = job_worker_gone(l->db, l->w->id)) != SJ_OK)
-		log_warn("could not remove the worker row: %s", sj_strerror(e));
+		log_kv(LOG_LVL_WARN, NULL, NULL,
+		       "could not remove the worker row",
+		       LOG_STR("error", sj_strerror(e)));
 	runner_free(l->w);
 	log_info("stopped");
 }
@@ -675,8 +682,8 @@ worker_run(const struct cfg *cfg)
 		db_close(l.db);
 		return EXIT_FAILURE;
 	}
-	log_msg(LOG_LVL_INFO, "worker", w.id, "started: %lld job threads",
-		(long long)cfg->max_concurrent_jobs);
+	log_kv(LOG_LVL_INFO, "worker", w.id, "started",
+	       LOG_INT("threads", cfg->max_concurrent_jobs));
 	loop_rewind(&l);
 	l.next_tick_ms = num_mono_ms();
 	l.next_beat_ms = l.next_tick_ms;
@@ -752,8 +759,9 @@ main(int argc, char **argv)
 	}
 	lvl = log_level_parse(cfg.log_level);
 	log_init(WORKER_APPNAME, lvl < 0 ? LOG_LVL_INFO : (enum log_level)lvl);
-	log_info("provider %s, storage %s", gen_provider(&cfg)->name,
-		 cfg.storage);
+	log_kv(LOG_LVL_INFO, NULL, NULL, "configured",
+	       LOG_STR("provider", gen_provider(&cfg)->name),
+	       LOG_STR("storage", cfg.storage));
 	if ((rc = pooling_setup(&cfg)) != 0) {
 		cfg_free(&cfg);
 		return rc;

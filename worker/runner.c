@@ -153,9 +153,9 @@ fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 		if (e != SJ_EDB)
 			return e;
 		if (!worker_db_retryable(c->db)) {
-			log_job(LOG_LVL_ERROR, c->job->id,
-				"database error, sqlstate %s",
-				db_sqlstate(c->db));
+			log_kv(LOG_LVL_ERROR, "job", c->job->id,
+			       "database error",
+			       LOG_STR("sqlstate", db_sqlstate(c->db)));
 			db_reset(c->db);
 			c->db_refused = true;
 			return SJ_EDB;
@@ -164,9 +164,9 @@ fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 		if (num_mono_ms() + wait > deadline_ms ||
 		    (!last && stopping(c)))
 			return SJ_EDB;
-		log_job(LOG_LVL_WARN, c->job->id,
-			"database unreachable; retrying in %lld ms",
-			(long long)wait);
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "database unreachable; retrying",
+		       LOG_INT("retry_ms", wait));
 		nap(c, wait, !last);
 		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
 						      : wait * 2;
@@ -224,7 +224,8 @@ step_progress(struct step_ctx *c, int pct, const char *step)
 	if (notice)
 		log_job(LOG_LVL_WARN, c->job->id,
 			"cancel notice, but the job is still ours; continuing");
-	log_job(LOG_LVL_DEBUG, c->job->id, "progress %d: %s", pct, step);
+	log_kv(LOG_LVL_DEBUG, "job", c->job->id, "progress",
+	       LOG_INT("percent", pct), LOG_STR("step", step));
 	return true;
 }
 
@@ -360,13 +361,14 @@ finish_fail(struct step_ctx *c)
 	if (e == SJ_OK)
 		return;
 	if (e == SJ_ELOST || e == SJ_ENOTFOUND)
-		log_job(LOG_LVL_INFO, id,
-			"fenced out while failing (%s); dropped", c->code);
+		log_kv(LOG_LVL_INFO, "job", id,
+		       "fenced out while failing; dropped",
+		       LOG_STR("code", c->code));
 	else
-		log_job(LOG_LVL_ERROR, id,
-			"could not record failure (%s: %s): %s; the lease "
-			"will expire",
-			c->code, c->msg, sj_strerror(e));
+		log_kv(LOG_LVL_ERROR, "job", id,
+		       "could not record the failure; the lease will expire",
+		       LOG_STR("code", c->code), LOG_STR("message", c->msg),
+		       LOG_STR("error", sj_strerror(e)));
 }
 
 static void
@@ -402,8 +404,8 @@ runner_finish(struct step_ctx *c)
 		finish_fail(c);
 		break;
 	case RUN_DONE: /* the completer logs "completed" once written */
-		log_job(LOG_LVL_DEBUG, id, "finished in %lld ms",
-			(long long)(num_mono_ms() - c->taken_ms));
+		log_kv(LOG_LVL_DEBUG, "job", id, "finished",
+		       LOG_INT("ms", num_mono_ms() - c->taken_ms));
 		break;
 	case RUN_RELEASE:
 		finish_release(c);

@@ -175,7 +175,8 @@ steps_image_generation(struct step_ctx *c)
 		goto out;
 	step_pause(c);
 	if (gen_cache_get(c, g.key, g.url, &mine) && mine) {
-		log_job(LOG_LVL_DEBUG, c->job->id, "cache hit %s", g.key);
+		log_kv(LOG_LVL_DEBUG, "job", c->job->id, "cache hit",
+		       LOG_STR("name", g.key));
 		imagegen_finish(c, &g, true, "Retrieved from cache");
 		goto out;
 	}
@@ -390,8 +391,8 @@ book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 	}
 	if (c->end != RUN_FAIL || c->transient)
 		return false;
-	log_job(LOG_LVL_WARN, c->job->id, "scene left without a picture: %s",
-		c->msg);
+	log_kv(LOG_LVL_WARN, "job", c->job->id, "scene left without a picture",
+	       LOG_STR("error", c->msg));
 	step_forgive(c);
 bad:
 	b->failed++;
