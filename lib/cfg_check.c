@@ -138,17 +138,6 @@ validate_relations(const struct vctx *v)
 		    (long long)c->heartbeat_ms, (long long)c->lease_seconds);
 }
 
-/* The URL's path ends in /media (trailing slashes aside). */
-static bool
-ends_in_media(const char *url)
-{
-	size_t n = strlen(url);
-
-	while (n > 0 && url[n - 1] == '/')
-		n--;
-	return n >= 6 && strncmp(url + n - 6, "/media", 6) == 0;
-}
-
 /* STORAGE=s3: every setting present, each of the shape it must have. */
 static void
 validate_s3(const struct vctx *v)
@@ -184,14 +173,6 @@ validate_s3(const struct vctx *v)
 		bad(v, "S3_PUBLIC_BASE_URL",
 		    "must start with http:// or https:// and have no query, "
 		    "fragment or spaces");
-	else if (!ends_in_media(c->s3_public_base_url))
-		cfg_warn_add(v->errs,
-			     "S3_PUBLIC_BASE_URL=%s does not end in /media: "
-			     "jobs using an upload are not recorded as its "
-			     "users (sql/011 reads /media/<name>), so the "
-			     "orphan sweep may delete it after "
-			     "UPLOAD_ORPHAN_HOURS",
-			     c->s3_public_base_url);
 }
 
 static void

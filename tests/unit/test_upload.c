@@ -461,6 +461,38 @@ test_sweep(void **state)
 			 20);
 }
 
+/*
+ * A job names an upload by any URL ending in its name (an S3 public base
+ * such as a CDN's, sql/013), not only /media/<name>; a URL whose last
+ * segment is not an upload's name, or only contains one, names nothing.
+ */
+static void
+test_uses_any_base(void **state)
+{
+	(void)state;
+	for (int n = 21; n <= 23; n++)
+		assert_int_equal(admit(n, 0, "10.0.0.8", 10), UPLOAD_OK);
+	testdb_sql(
+	    side, "INSERT INTO jobs (id, type, max_attempts, timeout_s, input) "
+		  "VALUES ('job_1_cdn', 'cartoonize', 1, 60, "
+		  "'{\"prompt\":\"p\",\"imageUrl\":\"https://cdn.example/"
+		  "00000000000000000000000000000015.png\"}'), "
+		  "('job_1_bucket', 'storybook', 1, 60, "
+		  "'{\"characterImage\":\"https://b.example/photos/"
+		  "00000000000000000000000000000016.png\"}'), "
+		  "('job_1_not', 'cartoonize', 1, 60, "
+		  "'{\"prompt\":\"p\",\"imageUrl\":\"https://x.example/"
+		  "00000000000000000000000000000017.png/other.png\"}')");
+	assert_int_equal(sql_ll("SELECT count(*) FROM upload_uses WHERE upload "
+				"IN ('00000000000000000000000000000015.png', "
+				"'00000000000000000000000000000016.png')"),
+			 2);
+	assert_int_equal(sql_ll("SELECT count(*) FROM upload_uses"), 2);
+	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE used_at IS "
+				"NOT NULL"),
+			 2);
+}
+
 int
 main(void)
 {
@@ -477,6 +509,7 @@ main(void)
 	const struct CMUnitTest records[] = {
 	    cmocka_unit_test_setup(test_quotas, fresh),
 	    cmocka_unit_test_setup(test_sweep, fresh),
+	    cmocka_unit_test_setup(test_uses_any_base, fresh),
 	};
 	int rc = cmocka_run_group_tests_name("decode", decode, NULL, NULL);
 
