@@ -244,23 +244,51 @@ write_env() {
 	install -d -m 755 "$STATE/media"
 }
 
-# start_web HOST: the five programs and nginx, listening on the host's
-# address; the front is its trusted proxy.
+# The programs' TCP ports (storyjobs-fcgi(8), --listen), as README's
+# Deploying section numbers them.
+declare -A FCGI_PORT=([jobs]=9001 [auth]=9002 [health]=9003 [cron]=9004 [admin]=9005)
+
+# fcgi_start HOST NAME: storyjobs-NAME on the host's address, port
+# FCGI_PORT[NAME]; waits until it accepts.
+fcgi_start() {
+	local h=$1 name=$2 d=$STATE/$1 i
+	in_ns "$h" sj_daemon_start "$d/run/$name.pid" "$d/log/$name.log" \
+		"$STATE/hosts.env" "$BUILD/cgi/storyjobs-$name" \
+		--listen "$(addr "$h"):${FCGI_PORT[$name]}" --processes 2
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$(ns "$h")" bash -c \
+			": </dev/tcp/$(addr "$h")/${FCGI_PORT[$name]}" 2>/dev/null && return 0
+		sj_pid_alive "$d/run/$name.pid" || break
+		sleep 0.1
+	done
+	sj_die "$h: storyjobs-$name does not listen; see $d/log/$name.log"
+}
+
+# start_web HOST: the five programs over TCP and nginx, on the host's
+# address; the front is its trusted proxy.  The product's site, rendered
+# as for one host, then its listen line and each program's unix socket
+# replaced by the host's address and the program's port.
 start_web() {
 	local h=$1 d=$STATE/$1 name
 	install -d -m 755 "$d" "$d/log"
 	sj_run_dir "$d/run"
 	for name in "${SJ_FCGI_PROGRAMS[@]}"; do
-		in_ns "$h" sj_fcgi_start "$BUILD" "$d/run" "$name" \
-			"$d/log/$name.log" "$STATE/hosts.env" 2
+		fcgi_start "$h" "$name"
 	done
 	if [ ! -f "$d/nginx/nginx.conf" ]; then
 		SJ_NGINX_TRUSTED_PROXIES=$(addr front) sj_nginx_render \
 			"$ROOT/nginx" "$d/nginx" 80 "$d/run" "$STATE/media" "$ROOT/web"
 		sed -i "s|listen 127.0.0.1:80;|listen $(addr "$h"):80;|" \
 			"$d/nginx/storyjobs-site.conf"
-		grep -q "listen $(addr "$h"):80;" "$d/nginx/storyjobs-site.conf" ||
-			sj_die "$h: the site's listen line was not found"
+		for name in "${SJ_FCGI_PROGRAMS[@]}"; do
+			sed -i "s|unix:$d/run/$name.sock|$(addr "$h"):${FCGI_PORT[$name]}|" \
+				"$d/nginx/storyjobs-site.conf"
+		done
+		if grep -n "unix:\|127\.0\.0\.1" "$d/nginx/storyjobs-site.conf" >&2; then
+			sj_die "$h: the site still names a unix socket or loopback"
+		fi
+		in_ns "$h" sj_nginx_cmd "$d/nginx" -t -q ||
+			sj_die "$h: nginx rejected its site"
 	fi
 	in_ns "$h" sj_nginx_start "$d/nginx"
 }
