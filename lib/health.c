@@ -8,7 +8,12 @@
  * the probe stays cheap however many finished jobs the table holds.
  *
  * The verdict is a fold over the contract's rules in order; each rule may
- * only raise the level.  A failed statement means the database is down:
+ * only raise the level.  The success rate is the system's: a job failed
+ * for its caller's input (INVALID_INPUT: a refused or unreadable image
+ * URL, a picture that is not one) is the caller's failure, so anyone can
+ * make as many as the start limits allow without moving the verdict; the
+ * queue depth anonymous callers can make is bounded by
+ * ANON_MAX_ACTIVE_TOTAL.  A failed statement means the database is down:
  * the document is still built (database "down", status critical) so the
  * caller can answer 503 with the full shape.
  */
@@ -41,7 +46,8 @@ static const struct db_stmt st_stats = {
     "q AS (SELECT count(*) AS n, count(*) FILTER (WHERE lease_expires_at < "
     "now()) AS stuck FROM jobs WHERE status = 'processing'), "
     "f AS (SELECT count(*) FILTER (WHERE status = 'completed') AS ok, "
-    "count(*) FILTER (WHERE status = 'failed') AS bad, coalesce(avg(extract("
+    "count(*) FILTER (WHERE status = 'failed' AND error_code IS DISTINCT "
+    "FROM 'INVALID_INPUT') AS bad, coalesce(avg(extract("
     "epoch FROM completed_at - started_at)) FILTER (WHERE status = "
     "'completed' AND started_at IS NOT NULL), 0)::float8 AS avg_s, "
     "count(*) FILTER (WHERE completed_at > now() - interval '1 hour') AS "
