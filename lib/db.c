@@ -19,7 +19,8 @@
  * and db_keyed()'s planner switches -- in the same pipeline and the same
  * implicit transaction, so one round trip still does it, and the
  * settings end with the transaction as the pooler requires.  Inside an
- * explicit transaction each statement sets them again (the same values).
+ * explicit transaction (BEGIN by db_exec_simple) only its first statement
+ * sets them: they hold until COMMIT or ROLLBACK.
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -43,6 +44,7 @@ struct db {
 	char options[160];
 	bool pooled;	  /* transaction pooling: nothing kept in the session */
 	bool keyed;	  /* db_keyed() */
+	bool tx_set;	  /* the open transaction block has the settings */
 	char timeout[24]; /* statement_timeout in ms, as text */
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
@@ -116,6 +118,7 @@ db_reset(struct db *db)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->nprepared = 0;
+	db->tx_set = false;
 }
 
 PGconn *
@@ -367,15 +370,18 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 	    PGresult **res, const char *const *np)
 {
 	PGresult *set = NULL, *r = NULL, *n = NULL, *sync = NULL;
+	PGTransactionStatusType ts = PQtransactionStatus(db->conn);
+	/* not in a block that has them; an aborted one refuses anything */
+	bool local = db->pooled && ts != PQTRANS_INERROR &&
+		     !(ts == PQTRANS_INTRANS && db->tx_set);
 	bool ok;
 
-	ok = PQenterPipelineMode(db->conn) &&
-	     (!db->pooled || db_send_local(db)) && db_send(db, st, params) &&
-	     PQpipelineSync(db->conn) &&
+	ok = PQenterPipelineMode(db->conn) && (!local || db_send_local(db)) &&
+	     db_send(db, st, params) && PQpipelineSync(db->conn) &&
 	     (np == NULL ||
 	      (db_send(db, &st_notify, np) && PQpipelineSync(db->conn)));
-	ok = ok && (!db->pooled || db_pipe_take(db, &set)) &&
-	     db_pipe_take(db, &r) && (np == NULL || db_pipe_take(db, &n));
+	ok = ok && (!local || db_pipe_take(db, &set)) && db_pipe_take(db, &r) &&
+	     (np == NULL || db_pipe_take(db, &n));
 	ok = ok && (sync = PQgetResult(db->conn)) != NULL &&
 	     PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
 	PQclear(sync);
@@ -388,6 +394,8 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 		db_reset(db);
 		return SJ_EDB;
 	}
+	db->tx_set = (local || db->tx_set) &&
+		     PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
 	/* st's outcome stands whether or not the notice went out */
 	if (n != NULL && db_check(db, n, st_notify.name, NULL) != SJ_OK)
 		log_warn("notice on %s not sent", np[0]);
@@ -473,7 +481,14 @@ db_exec_simple(struct db *db, const char *sql)
 
 	if ((e = db_ready(db)) != SJ_OK)
 		return e;
-	return db_check(db, PQexec(db->conn, sql), "simple", NULL);
+	/* a block begun here has not had the settings yet */
+	if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
+		db->tx_set = false;
+	e = db_check(db, PQexec(db->conn, sql), "simple", NULL);
+	if (db->conn == NULL ||
+	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
+		db->tx_set = false;
+	return e;
 }
 
 const char *

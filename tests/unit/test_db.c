@@ -206,6 +206,38 @@ test_explicit_transaction(void **state)
 	db_close(d);
 }
 
+/* The settings come with a block's first statement and last to its end. */
+static void
+test_transaction_keeps_settings(void **state)
+{
+	static const struct db_stmt sleep = {"test_db_sleep2",
+					     "SELECT pg_sleep(2)", 0};
+	struct db *d = pooled(300);
+	int64_t t0;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+		raw_is(d, "SHOW statement_timeout", "0");
+		exec_is(d, "SELECT 1", "1");
+		raw_is(d, "SHOW statement_timeout", "300ms");
+		t0 = num_mono_ms();
+		assert_int_equal(db_exec(d, &sleep, NULL, NULL), SJ_EDB);
+		assert_string_equal(db_sqlstate(d), "57014");
+		assert_true(num_mono_ms() - t0 < 1500);
+		assert_int_equal(db_exec_simple(d, "ROLLBACK"), SJ_OK);
+		raw_is(d, "SHOW statement_timeout", "0");
+	}
+	/* a committed block, then a block again: set anew */
+	assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+	exec_is(d, "SELECT 2", "2");
+	assert_int_equal(db_exec_simple(d, "COMMIT"), SJ_OK);
+	assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+	exec_is(d, "SELECT current_setting('statement_timeout')", "300ms");
+	assert_int_equal(db_exec_simple(d, "COMMIT"), SJ_OK);
+	db_close(d);
+}
+
 static void
 test_direct_keeps_state(void **state)
 {
@@ -231,6 +263,7 @@ main(void)
 	    cmocka_unit_test(test_keyed_per_transaction),
 	    cmocka_unit_test(test_notify_own_transaction),
 	    cmocka_unit_test(test_explicit_transaction),
+	    cmocka_unit_test(test_transaction_keeps_settings),
 	    cmocka_unit_test(test_direct_keeps_state),
 	};
 
