@@ -420,27 +420,59 @@ sj_run_dir() {
 	install -d -m 750 -g www-data "$1"
 }
 
-# The FastCGI programs, one per endpoint family; each serves RUN/NAME.sock.
+# The FastCGI programs, one per endpoint family; each serves RUN/NAME.sock,
+# or over TCP (SJ_FCGI_LISTEN) its port: SJ_FCGI_PORT_BASE (9001) plus its
+# place here, jobs 9001, auth 9002, health 9003, cron 9004, admin 9005.
 SJ_FCGI_PROGRAMS=(jobs auth health cron admin)
+SJ_FCGI_PORT_BASE=${SJ_FCGI_PORT_BASE:-9001}
+
+# sj_fcgi_port NAME: prints the TCP port of family NAME.
+sj_fcgi_port() {
+	local i
+	for i in "${!SJ_FCGI_PROGRAMS[@]}"; do
+		if [ "${SJ_FCGI_PROGRAMS[$i]}" = "$1" ]; then
+			printf '%s\n' $((SJ_FCGI_PORT_BASE + i))
+			return 0
+		fi
+	done
+	sj_die "no FastCGI program '$1'"
+}
 
 # sj_fcgi_start BUILD RUN NAME LOG ENVFILE PROCS: starts storyjobs-NAME on
 # RUN/NAME.sock (pid file RUN/NAME.pid) and waits until the socket exists.
+# With SJ_FCGI_LISTEN set to an address (10.0.0.11, 127.0.0.1, [::1]) it
+# listens on that address and its port (sj_fcgi_port) instead, and waits
+# until the port accepts connections.
 sj_fcgi_start() {
 	local build=$1 run=$2 name=$3 log=$4 envfile=$5 procs=$6 i
-	local sock=$run/$name.sock
-	# sun_path holds 108 bytes; fail here rather than in bind().
-	[ "${#sock}" -lt 100 ] || sj_die "socket path too long: $sock"
-	rm -f "$sock"
+	local sock=$run/$name.sock addr host port
+	local where=(--socket "$sock" --socket-group www-data)
+	if [ -n "${SJ_FCGI_LISTEN:-}" ]; then
+		[[ $SJ_FCGI_LISTEN =~ ^([0-9.]+|\[[0-9A-Fa-f:.]+\])$ ]] ||
+			sj_die "SJ_FCGI_LISTEN: an IPv4 address or [IPv6], not '$SJ_FCGI_LISTEN'"
+		port=$(sj_fcgi_port "$name")
+		addr=$SJ_FCGI_LISTEN:$port
+		host=${SJ_FCGI_LISTEN#[}
+		host=${host%]}
+		where=(--listen "$addr")
+	else
+		# sun_path holds 108 bytes; fail here rather than in bind().
+		[ "${#sock}" -lt 100 ] || sj_die "socket path too long: $sock"
+		rm -f "$sock"
+	fi
 	sj_daemon_start "$run/$name.pid" "$log" "$envfile" \
-		"$build/cgi/storyjobs-$name" --socket "$sock" \
-		--processes "$procs" --socket-group www-data
+		"$build/cgi/storyjobs-$name" "${where[@]}" --processes "$procs"
 	for ((i = 0; i < 100; i++)); do
-		[ -S "$sock" ] && return 0
+		if [ -n "${addr:-}" ]; then
+			(: <"/dev/tcp/$host/$port") 2>/dev/null && return 0
+		else
+			[ -S "$sock" ] && return 0
+		fi
 		sj_pid_alive "$run/$name.pid" || break
 		sleep 0.1
 	done
 	tail -n 20 "$log" >&2
-	sj_die "storyjobs-$name did not create $sock"
+	sj_die "storyjobs-$name did not start on ${addr:-$sock}"
 }
 
 # sj_fcgi_start_all BUILD RUN LOGDIR ENVFILE PROCS: every FastCGI program.
@@ -467,9 +499,13 @@ sj_fcgi_stop_all() {
 # STATE/storyjobs-page.conf and the operator snippets (the /metrics allow
 # list; the trusted proxies: none, or a set_real_ip_from line for each
 # address of SJ_NGINX_TRUSTED_PROXIES, blank-separated, as an operator
-# behind a proxy writes them); copies the pages of WEB to STATE/web with
-# @ASSET_VERSION@ replaced by a hash of WEB/assets (so the assets can be
-# cached for a year), and checks the result.
+# behind a proxy writes them); with SJ_NGINX_FCGI_HOSTS set to addresses
+# (blank-separated; IPv6 in brackets), each family's upstream is those
+# hosts on its port (sj_fcgi_port) instead of RUN/NAME.sock, as an
+# operator with several web hosts edits it (sj_nginx_fcgi_hosts); copies
+# the pages of WEB to STATE/web with @ASSET_VERSION@ replaced by a hash
+# of WEB/assets (so the assets can be cached for a year), and checks the
+# result.
 sj_nginx_render() {
 	local tpldir=$1 state=$2 port=$3 run=$4 media=$5 web=$6 f ver
 	sj_check_path "$state"
@@ -510,8 +546,28 @@ sj_nginx_render() {
 			sj_die "$state/${f#*:}.conf: placeholder left unreplaced"
 		fi
 	done
+	[ -z "${SJ_NGINX_FCGI_HOSTS:-}" ] ||
+		sj_nginx_fcgi_hosts "$state/storyjobs-site.conf" "$run"
 	sj_nginx_cmd "$state" -t -q ||
 		sj_die "nginx rejected $state/nginx.conf"
+}
+
+# sj_nginx_fcgi_hosts SITE RUN: in the rendered SITE, each family's
+# "server unix:RUN/NAME.sock;" becomes one "server HOST:PORT;" line per
+# address of SJ_NGINX_FCGI_HOSTS.
+sj_nginx_fcgi_hosts() {
+	local site=$1 run=$2 name h lines
+	for name in "${SJ_FCGI_PROGRAMS[@]}"; do
+		lines=
+		for h in $SJ_NGINX_FCGI_HOSTS; do
+			[[ $h =~ ^([0-9.]+|\[[0-9A-Fa-f:.]+\])$ ]] ||
+				sj_die "SJ_NGINX_FCGI_HOSTS: bad address '$h'"
+			lines+="\tserver $h:$(sj_fcgi_port "$name");\n"
+		done
+		grep -qxF "	server unix:$run/$name.sock;" "$site" ||
+			sj_die "$site: no upstream line for $name"
+		sed -i "s|^\tserver unix:$run/$name\.sock;\$|${lines%\\n}|" "$site"
+	done
 }
 
 # sj_nginx_cmd STATE ARGS...: nginx with the instance's prefix and config;
