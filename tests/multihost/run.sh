@@ -74,6 +74,7 @@ S3_KEY=AKIASTORYJOBSHOSTS01
 S3_SECRET=multihost-s3-secret-0123456789abcdef
 BOUNCER_PASS=
 CASE_FAIL=0
+CASE1_JOB=
 
 ns() { printf 'sj%s-%s\n' "$ID" "$1"; }
 addr() { printf '%s.%s\n' "$NET" "${OCTET[$1]}"; }
@@ -508,6 +509,7 @@ case_storybook() {
 	up=${up%% *}
 	web=$(host_of "${up%:*}")
 	id=$(start_job storybook "$(storybook_body "Case one" "$url" 3)")
+	CASE1_JOB=$id
 	st=$(wait_job "$id" 60)
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	worker=$(job_hosts "$id")
@@ -668,6 +670,207 @@ case_partition() {
 	done
 }
 
+# ---- case 3 -----------------------------------------------------------------
+
+# image_body TAG N: an image-generation job's input.
+image_body() {
+	jq -nc --arg t "$1 $2" '{image_prompt: "\($t): a lighthouse at dawn",
+		character_description: "a small red fox", emotion: "calm",
+		audience: "children"}'
+}
+
+# kill_web HOST: SIGKILL to the process group of each of the host's
+# programs and of its nginx (master and workers), all at once.
+kill_web() {
+	local d=$STATE/$1 f groups=()
+	for f in "$d"/run/*.pid "$d/nginx/nginx.pid"; do
+		sj_pid_alive "$f" && groups+=("-$(head -n 1 "$f")")
+	done
+	kill -KILL -- "${groups[@]}"
+}
+
+case_kill_web() {
+	local target=/api/jobs/$1 out t_kill t0 posts=0 posts_ok=0 i
+	local get_bad post_bad to_web1 log=$STATE/front/nginx/access.log
+	local lines_before secs=10 t_end hung
+	printf '\n== case 3: web1 killed under load through the front\n'
+	lines_before=$(wc -l <"$log")
+	t0=$(date +%s)
+	wrk -t2 -c16 -d"${secs}s" --latency "$FRONT$target" >"$STATE/wrk.out" 2>&1 &
+	local wrk_pid=$!
+	# job starts (POST, never retried by the front) one after another
+	(
+		n=0
+		while [ $(($(date +%s) - t0)) -lt "$secs" ]; do
+			n=$((n + 1))
+			hcurl -o /dev/null -w '%{http_code}\n' \
+				-H 'Content-Type: application/json' \
+				--data-binary "$(image_body case3 "$n")" \
+				"$FRONT/api/jobs/image-generation/start" || echo 000
+		done >"$STATE/posts.out"
+	) &
+	local posts_pid=$!
+	sleep 3
+	t_kill=$(date +%s%3N)
+	kill_web web1
+	wait "$wrk_pid" || sj_die "wrk failed: $(cat "$STATE/wrk.out")"
+	t_end=$(date +%s%3N)
+	wait "$posts_pid"
+	sed -n '/Latency Distribution/,/Requests\/sec/p' "$STATE/wrk.out" |
+		grep -E '99%|requests in|Requests/sec|Non-2xx|Socket errors' || true
+	grep -E 'Non-2xx|Socket errors' "$STATE/wrk.out" || true
+	posts=$(wc -l <"$STATE/posts.out")
+	posts_ok=$(grep -c '^200$' "$STATE/posts.out" || true)
+	# the front's view of the same window
+	# 499: wrk hung up on requests in progress when its time ran out
+	hung=$(tail -n +$((lines_before + 1)) "$log" |
+		awk -v t="$t_end" '$2 == 499 && $1 * 1000 > t - 1000' | wc -l)
+	get_bad=$(tail -n +$((lines_before + 1)) "$log" |
+		awk -v u="$target" -v t="$t_end" '$3 == "GET" && $4 == u &&
+			$2 != 200 && !($2 == 499 && $1 * 1000 > t - 1000)' | wc -l)
+	post_bad=$(tail -n +$((lines_before + 1)) "$log" |
+		awk '$3 == "POST" && $2 != 200' | wc -l)
+	to_web1=$(tail -n +$((lines_before + 1)) "$log" |
+		awk -v t="$t_kill" '$1 * 1000 > t + 100 && /up=[^ ]*'"$(addr web1)"':80/' | wc -l)
+	printf 'GETs through the front: %s, failed: %d (front log); job starts: %d, ok: %d, failed: %d\n' \
+		"$(awk '/requests in/ { print $1 }' "$STATE/wrk.out")" "$get_bad" \
+		"$posts" "$posts_ok" "$post_bad"
+	printf 'requests that met dead web1 after the kill and went on to web2: %d; hung up by wrk at its end: %d\n' \
+		"$to_web1" "$hung"
+	tail -n +$((lines_before + 1)) "$log" | awk '$2 != 200 && $2 != 499' | head -n 5
+	check "no GET failed (each retried on web2)" "$([ "$get_bad" = 0 ] && echo 1)"
+	check "wrk saw no error" \
+		"$(grep -qE 'Non-2xx|Socket errors' "$STATE/wrk.out" || echo 1)"
+	check "at most the one job start in flight at the kill failed" \
+		"$([ "$post_bad" -le 1 ] && [ $((posts - posts_ok)) -le 1 ] && echo 1)"
+	# web1 back, and used again
+	start_web web1
+	sleep 3.5 # the front's fail_timeout
+	for ((i = 0; i < 10; i++)); do
+		hcurl -o /dev/null "$FRONT$target"
+	done
+	out=$(tail -n 10 "$log" | grep -c "up=$(addr web1):80" || true)
+	printf 'web1 restarted: %d of the next 10 requests went to it\n' "$out"
+	check "web1 serves again" "$([ "$out" -ge 1 ] && echo 1)"
+}
+
+# ---- case 4 -----------------------------------------------------------------
+
+# wait_health SECONDS HOST...: polls each HOST's own health (directly,
+# not through the front) until all answered 200; prints, per host, the ms
+# to its first 200.  Fails if one did not within SECONDS.
+wait_health() {
+	local secs=$1 t0 i h code left
+	shift
+	declare -A took=()
+	t0=$(date +%s%3N)
+	for ((i = 0; i < secs * 10; i++)); do
+		left=0
+		for h in "$@"; do
+			[ -z "${took[$h]:-}" ] || continue
+			code=$(hcurl -m 1 -o /dev/null -w '%{http_code}' \
+				"http://$(addr "$h")/api/jobs/health" || true)
+			if [ "$code" = 200 ]; then
+				took[$h]=$(($(date +%s%3N) - t0))
+			else
+				left=1
+			fi
+		done
+		[ "$left" = 1 ] || break
+		sleep 0.1
+	done
+	for h in "$@"; do
+		printf '%s=%s ' "$h" "${took[$h]:-never}"
+	done
+	echo
+	[ "$left" = 0 ]
+}
+
+# listen_sessions: the worker hosts with a direct session to PostgreSQL
+# (their LISTEN sessions: the pooled ones come from PgBouncer).
+listen_sessions() {
+	local h
+	for h in wk1 wk2; do
+		[ "$(sql "SELECT count(*) FROM pg_stat_activity
+			WHERE client_addr = '$(addr "$h")'" 2>/dev/null || echo 0)" -ge 1 ] &&
+			printf '%s ' "$h"
+	done
+	echo
+}
+
+# wait_listen SECONDS: ms until both worker hosts have a direct session.
+wait_listen() {
+	local t0 i
+	t0=$(date +%s%3N)
+	for ((i = 0; i < $1 * 10; i++)); do
+		if [ "$(listen_sessions)" = "wk1 wk2 " ]; then
+			echo $(($(date +%s%3N) - t0))
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "none ($(listen_sessions))"
+	return 1
+}
+
+case_restarts() {
+	local ids=() id i h t st ok=1 lost done_n after=()
+	printf '\n== case 4: PgBouncer restarted, then PostgreSQL (-m immediate)\n'
+	for h in wk1 wk2; do
+		fake "$h" POST /_script \
+			'{"path":"/v1/images/generations","default":"delay:1000"}' >/dev/null
+	done
+	for ((i = 1; i <= 12; i++)); do
+		ids+=("$(start_job image-generation "$(image_body case4 "$i")")")
+	done
+	printf '12 jobs started; pending/processing: %s\n' \
+		"$(sql "SELECT count(*) FILTER (WHERE status = 'pending') || '/' ||
+			count(*) FILTER (WHERE status = 'processing') FROM jobs
+			WHERE input->>'image_prompt' LIKE 'case4 %'")"
+	sj_pgbouncer_stop "$STATE/db/pgbouncer"
+	sleep 1
+	start_bouncer
+	t=$(wait_health 30 web1 web2) || ok=0
+	printf 'PgBouncer restarted: health 200 again after (ms) %s\n' "$t"
+	check "the web hosts recovered from the PgBouncer restart" "$ok"
+	ip netns exec "$(ns db)" runuser -u postgres -- "$SJ_PGBIN/pg_ctl" \
+		-D "$STATE/db/pg" -m immediate -w stop >/dev/null
+	sleep 1
+	in_ns db sj_pg_start "$STATE/db/pg" "$STATE/db/log/postgres.log"
+	t=$(wait_listen 30) || ok=0
+	printf 'PostgreSQL restarted: both workers have their direct (LISTEN) session again after %s ms\n' "$t"
+	# PgBouncer waits server_login_retry (15 s) after a failed login to
+	# the server before it tries again: up to that long after PostgreSQL
+	# is back, the pooled programs see the database down.
+	t=$(wait_health 30 web1 web2) || ok=0
+	printf 'PostgreSQL restarted: health 200 again after (ms) %s\n' "$t"
+	check "every program recovered from the PostgreSQL restart" "$ok"
+	for ((i = 1; i <= 4; i++)); do
+		after+=("$(start_job image-generation "$(image_body case4-after "$i")")")
+	done
+	for id in "${after[@]}"; do
+		st=$(wait_job "$id" 60)
+		printf 'started after recovery: %s %s on %s\n' "$id" "$st" "$(job_hosts "$id")"
+		[ "$st" = completed ] || ok=0
+	done
+	check "every job started after recovery completed" "$ok"
+	done_n=0
+	for id in "${ids[@]}"; do
+		st=$(wait_job "$id" 60)
+		[ "$st" != completed ] || done_n=$((done_n + 1))
+	done
+	lost=$((12 - $(sql "SELECT count(*) FROM jobs WHERE input->>'image_prompt' LIKE 'case4 %'")))
+	printf 'jobs from before the restarts: 12, still there: %d, completed: %d; rescues among them: %s\n' \
+		$((12 - lost)) "$done_n" \
+		"$(sql "SELECT coalesce(sum(rescues), 0) FROM jobs WHERE input->>'image_prompt' LIKE 'case4 %'")"
+	check "no job lost, every one completed" \
+		"$([ "$lost" = 0 ] && [ "$done_n" = 12 ] && echo 1)"
+	for h in wk1 wk2; do
+		fake "$h" POST /_script \
+			'{"path":"/v1/images/generations","default":"ok"}' >/dev/null
+	done
+}
+
 main() {
 	local h
 	build_net
@@ -687,6 +890,8 @@ main() {
 	sj_wait_ready "$FRONT" 20 || sj_die "the front did not answer"
 	case_storybook
 	case_partition
+	case_kill_web "$CASE1_JOB"
+	case_restarts
 	[ "$CASE_FAIL" = 0 ] || sj_die "a case failed"
 }
 
