@@ -95,10 +95,16 @@ tcp_is_wildcard(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET)
 		return ((const struct sockaddr_in *)(const void *)sa)
 			   ->sin_addr.s_addr == htonl(INADDR_ANY);
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_UNSPECIFIED(
-		    &((const struct sockaddr_in6 *)(const void *)sa)
-			 ->sin6_addr);
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		static const unsigned char zero[4];
+
+		/* ::, and ::ffff:0.0.0.0 (0.0.0.0 on an IPv6 socket) */
+		return IN6_IS_ADDR_UNSPECIFIED(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) &&
+			memcmp(a->s6_addr + 12, zero, 4) == 0);
+	}
 	return false;
 }
 

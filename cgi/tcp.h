@@ -30,7 +30,7 @@ struct tcp_addr {
 int tcp_addr_parse(const char *spec, struct tcp_addr *out)
     __attribute__((warn_unused_result));
 
-/* Whether sa is the wildcard address (0.0.0.0 or ::) of its family. */
+/* Whether sa is a wildcard address: 0.0.0.0, ::, ::ffff:0.0.0.0. */
 bool tcp_is_wildcard(const struct sockaddr *sa);
 
 /*

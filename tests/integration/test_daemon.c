@@ -1289,7 +1289,8 @@ test_fcgi_tcp(void **state)
 
 /*
  * A wildcard address is refused unless --listen-any says so: --listen
- * 0.0.0.0:P and [::]:P exit 64 before anything else, naming the option;
+ * 0.0.0.0:P, [::]:P and [::ffff:0.0.0.0]:P exit 64 before anything
+ * else, naming the option;
  * a TCP socket on 0.0.0.0 passed by socket activation exits 1 naming
  * ListenStream=.  With --listen-any both get past that check to the
  * configuration, which (without DATABASE_URL) stops them with 78; they
@@ -1320,6 +1321,10 @@ test_fcgi_tcp_wildcard(void **state)
 	assert_non_null(strstr(err, "--listen-any"));
 	assert_int_equal(run_stopped(v6, RUN_PLAIN, 0, err, sizeof(err)), 64);
 	assert_non_null(strstr(err, "refusing to listen on [::]:"));
+	/* 0.0.0.0 spelled as IPv6 */
+	snprintf(any6, sizeof(any6), "[::ffff:0.0.0.0]:%d", port);
+	assert_int_equal(run_stopped(v6, RUN_PLAIN, 0, err, sizeof(err)), 64);
+	assert_non_null(strstr(err, "refusing to listen on"));
 	assert_int_equal(run_stopped(v4any, RUN_NETNS, 0, err, sizeof(err)),
 			 78);
 	assert_null(strstr(err, "refusing to listen"));
