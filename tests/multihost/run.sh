@@ -147,8 +147,13 @@ teardown_net() {
 }
 
 finish() {
-	local rc=$?
+	local rc=$? h
 	trap - EXIT
+	# links up first: a cut-off worker stops at once instead of retrying
+	# its release until its deadline
+	for h in "${HOSTS[@]}"; do
+		ip link set "$(veth "$h")" up 2>/dev/null || true
+	done
 	sj_sweep "$SJ_CLEANUP_LIST"
 	teardown_net
 	if [ "$rc" -ne 0 ]; then
@@ -189,10 +194,19 @@ start_db() {
 	POOLED_URL=postgresql://postgres:$BOUNCER_PASS@$(addr db):6432/storyjobs
 }
 
+# start_bouncer: PgBouncer on the db host, in front of PostgreSQL on the
+# same host.  server_login_retry is lowered from its 15 s (README,
+# Deploying): after a failed login to PostgreSQL, PgBouncer waits that
+# long before it tries again, and its clients see the database down until
+# then, so a PostgreSQL restart would cost every pooled program 15 s.
+# (SJ_MULTIHOST_LOGIN_RETRY=15 shows Debian's default.)
 start_bouncer() {
+	local d=$STATE/db/pgbouncer
 	SJ_PGBOUNCER_LISTEN="$(addr db),127.0.0.1" SJ_PGBOUNCER_POOL_SIZE=40 \
-		in_ns db sj_pgbouncer_start "$STATE/db/pgbouncer" 5432 6432 \
-		postgres "$BOUNCER_PASS"
+		in_ns db sj_pgbouncer_start "$d" 5432 6432 postgres "$BOUNCER_PASS"
+	printf 'server_login_retry = %s\n' "${SJ_MULTIHOST_LOGIN_RETRY:-1}" \
+		>>"$d/pgbouncer.ini"
+	kill -HUP "$(head -n 1 "$d/pgbouncer.pid")"
 }
 
 # start_s3: the object store; waits for its "listening" line.
@@ -212,7 +226,8 @@ start_s3() {
 }
 
 # write_env: the settings of every program on every host (one file, as an
-# operator would ship to all hosts).
+# operator would ship to all hosts), and web.env: the same without
+# DATABASE_LISTEN_URL, for the web hosts.
 write_env() {
 	FRONT=http://$(addr front)
 	sj_write_env "$STATE/hosts.env" \
@@ -242,6 +257,9 @@ write_env() {
 		"ANON_START_LIMIT=1000000" \
 		"ANON_MAX_ACTIVE_JOBS=1000000" \
 		"ANON_MAX_ACTIVE_TOTAL=1000000"
+	# the web hosts have no direct session: pooled only
+	grep -v '^export DATABASE_LISTEN_URL=' "$STATE/hosts.env" >"$STATE/web.env"
+	chmod 600 "$STATE/web.env"
 	install -d -m 755 "$STATE/media"
 }
 
@@ -254,7 +272,7 @@ declare -A FCGI_PORT=([jobs]=9001 [auth]=9002 [health]=9003 [cron]=9004 [admin]=
 fcgi_start() {
 	local h=$1 name=$2 d=$STATE/$1 i
 	in_ns "$h" sj_daemon_start "$d/run/$name.pid" "$d/log/$name.log" \
-		"$STATE/hosts.env" "$BUILD/cgi/storyjobs-$name" \
+		"$STATE/web.env" "$BUILD/cgi/storyjobs-$name" \
 		--listen "$(addr "$h"):${FCGI_PORT[$name]}" --processes 2
 	for ((i = 0; i < 100; i++)); do
 		ip netns exec "$(ns "$h")" bash -c \
@@ -557,6 +575,31 @@ case_storybook() {
 	done
 	printf 'object store requests (method host status count):\n'
 	s3_requests | sed 's/^/  /'
+	sessions
+}
+
+# sessions: who holds which database session: PgBouncer's clients per
+# host and its server sessions, and the direct sessions per host.
+sessions() {
+	local clients direct
+	clients=$(psql -X -q -At -F ' ' \
+		"postgresql://postgres:$BOUNCER_PASS@$(addr db):6432/pgbouncer" \
+		-c 'SHOW CLIENTS' | awk '$3 == "storyjobs" { print $5 }' |
+		while read -r a; do host_of "$a"; done | sort | uniq -c |
+		awk '{ printf "%s=%s ", $2, $1 }')
+	direct=$(sql "SELECT host(client_addr) FROM pg_stat_activity
+		WHERE datname = 'storyjobs' AND client_addr IS NOT NULL
+		AND host(client_addr) <> '127.0.0.1'" |
+		while read -r a; do host_of "$a"; done | sort | uniq -c |
+		awk '{ printf "%s=%s ", $2, $1 }')
+	printf 'PgBouncer clients: %s; its server sessions: %s; direct sessions: %s\n' \
+		"$clients" "$(sql "SELECT count(*) FROM pg_stat_activity
+			WHERE datname = 'storyjobs' AND host(client_addr) = '127.0.0.1'")" \
+		"$direct"
+	check "no web host has a direct session" \
+		"$([[ $direct != *web* ]] && echo 1)"
+	check "each worker host has its direct (LISTEN) session" \
+		"$([[ $direct == *wk1=* && $direct == *wk2=* ]] && echo 1)"
 }
 
 # ---- case 2 -----------------------------------------------------------------
@@ -756,14 +799,14 @@ case_kill_web() {
 
 # ---- case 4 -----------------------------------------------------------------
 
-# wait_health SECONDS HOST...: polls each HOST's own health (directly,
+# wait_health T0 SECONDS HOST...: polls each HOST's own health (directly,
 # not through the front) until all answered 200; prints, per host, the ms
-# to its first 200.  Fails if one did not within SECONDS.
+# from T0 (ms since the epoch) to its first 200.  Fails if one did not
+# within SECONDS.
 wait_health() {
-	local secs=$1 t0 i h code left
-	shift
+	local t0=$1 secs=$2 i h code left
+	shift 2
 	declare -A took=()
-	t0=$(date +%s%3N)
 	for ((i = 0; i < secs * 10; i++)); do
 		left=0
 		for h in "$@"; do
@@ -798,11 +841,11 @@ listen_sessions() {
 	echo
 }
 
-# wait_listen SECONDS: ms until both worker hosts have a direct session.
+# wait_listen T0 SECONDS: ms from T0 until both worker hosts have a
+# direct session.
 wait_listen() {
-	local t0 i
-	t0=$(date +%s%3N)
-	for ((i = 0; i < $1 * 10; i++)); do
+	local t0=$1 i
+	for ((i = 0; i < $2 * 10; i++)); do
 		if [ "$(listen_sessions)" = "wk1 wk2 " ]; then
 			echo $(($(date +%s%3N) - t0))
 			return 0
@@ -814,7 +857,7 @@ wait_listen() {
 }
 
 case_restarts() {
-	local ids=() id i h t st ok=1 lost done_n after=()
+	local ids=() id i h t t0 st ok=1 lost done_n after=()
 	printf '\n== case 4: PgBouncer restarted, then PostgreSQL (-m immediate)\n'
 	for h in wk1 wk2; do
 		fake "$h" POST /_script \
@@ -830,20 +873,20 @@ case_restarts() {
 	sj_pgbouncer_stop "$STATE/db/pgbouncer"
 	sleep 1
 	start_bouncer
-	t=$(wait_health 30 web1 web2) || ok=0
-	printf 'PgBouncer restarted: health 200 again after (ms) %s\n' "$t"
+	t0=$(date +%s%3N)
+	t=$(wait_health "$t0" 30 web1 web2) || ok=0
+	printf 'PgBouncer down 1 s and started: health 200 again after (ms) %s\n' "$t"
 	check "the web hosts recovered from the PgBouncer restart" "$ok"
 	ip netns exec "$(ns db)" runuser -u postgres -- "$SJ_PGBIN/pg_ctl" \
 		-D "$STATE/db/pg" -m immediate -w stop >/dev/null
 	sleep 1
 	in_ns db sj_pg_start "$STATE/db/pg" "$STATE/db/log/postgres.log"
-	t=$(wait_listen 30) || ok=0
-	printf 'PostgreSQL restarted: both workers have their direct (LISTEN) session again after %s ms\n' "$t"
-	# PgBouncer waits server_login_retry (15 s) after a failed login to
-	# the server before it tries again: up to that long after PostgreSQL
-	# is back, the pooled programs see the database down.
-	t=$(wait_health 30 web1 web2) || ok=0
-	printf 'PostgreSQL restarted: health 200 again after (ms) %s\n' "$t"
+	t0=$(date +%s%3N)
+	t=$(wait_listen "$t0" 30) || ok=0
+	printf 'PostgreSQL down 1 s and started: both workers have their direct (LISTEN) session again after %s ms\n' "$t"
+	# (PgBouncer's server_login_retry bounds this: see start_bouncer)
+	t=$(wait_health "$t0" 30 web1 web2) || ok=0
+	printf 'PostgreSQL down 1 s and started: health 200 again after (ms) %s\n' "$t"
 	check "every program recovered from the PostgreSQL restart" "$ok"
 	for ((i = 1; i <= 4; i++)); do
 		after+=("$(start_job image-generation "$(image_body case4-after "$i")")")
