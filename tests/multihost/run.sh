@@ -683,8 +683,10 @@ case_partition() {
 		sleep 0.2
 	done
 	sleep 1
+	late=${late#*msg=}
 	printf '%s after the link came back: %s\n' "$a" "${late:-(nothing logged)}"
 	after=$(row_digest "$id")
+	check "$a wrote late and was fenced out" "$([ -n "$late" ] && echo 1)"
 	check "$a's late writes changed nothing (epoch $epoch, result, checkpoint)" \
 		"$([ "$after" = "$digest" ] && echo 1)"
 	check "$a's worker runs on" \
@@ -935,6 +937,7 @@ main() {
 	case_partition
 	case_kill_web "$CASE1_JOB"
 	case_restarts
+	printf '\nmultihost: %d s in all\n' "$SECONDS"
 	[ "$CASE_FAIL" = 0 ] || sj_die "a case failed"
 }
 
