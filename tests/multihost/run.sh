@@ -6,8 +6,9 @@
 #   db       PostgreSQL :5432 and PgBouncer :6432 (transaction pooling)
 #   s3       the S3-compatible object store (tests/s3/server.js: s3rver,
 #            SigV4 signatures checked) :9000
-#   web1/2   nginx :80 and the five FastCGI programs, DATABASE_URL through
-#            PgBouncer (DATABASE_POOLING=transaction), STORAGE=s3
+#   web1/2   nginx :80 and the five FastCGI programs over TCP (:9001-9005),
+#            DATABASE_URL through PgBouncer (DATABASE_POOLING=transaction,
+#            no direct session), STORAGE=s3
 #   front    nginx :80 balancing web1 and web2, /media/ from the bucket
 #   wk1/2    a worker each, LISTEN session direct to PostgreSQL
 #            (DATABASE_LISTEN_URL), the rest through PgBouncer, STORAGE=s3,
@@ -36,8 +37,8 @@
 # Everything is started through tools/stack.sh inside its namespace
 # (`ip netns exec`), stopped by pid at exit, then the namespaces, veth
 # pairs and the bridge are deleted; the state folder goes unless the run
-# failed.  Needs root, ip(8), node with tests/s3/node_modules, curl, jq,
-# wrk.  State under $SJ_TEST_STATE_ROOT (./dev test) or $TMPDIR or /tmp.
+# failed (SJ_KEEP_STATE=1 keeps it anyway).  Needs root, ip(8), node with
+# tests/s3/node_modules, curl, jq, psql, wrk, pgbouncer.  State under $SJ_TEST_STATE_ROOT (./dev test) or $TMPDIR or /tmp.
 set -euo pipefail
 umask 022
 
@@ -54,7 +55,7 @@ for f in "$BUILD/worker/storyjobs-worker" "$BUILD/tests/fake/fake-upstream" \
 done
 [ -d "$ROOT/tests/s3/node_modules" ] ||
 	sj_die "tests/s3/node_modules is missing (npm ci in tests/s3)"
-for f in ip jq wrk node curl; do
+for f in ip jq wrk node curl psql; do
 	command -v "$f" >/dev/null || sj_die "$f is missing"
 done
 
@@ -462,15 +463,6 @@ job_hosts() {
 	echo
 }
 
-# web_hits PATTERN: per web host, access log lines matching PATTERN.
-web_hits() {
-	local h
-	for h in web1 web2; do
-		printf '%s=%s ' "$h" "$(grep -cF "$1" "$STATE/$h/nginx/access.log" || true)"
-	done
-	echo
-}
-
 # host_of ADDRESS: the host with that address.
 host_of() {
 	local h
@@ -505,6 +497,8 @@ fake_counts() {
 		jq -c '[.calls[].path] | group_by(.) | map({(.[0]): length}) | add // {}'
 }
 
+# check WHAT VERDICT: prints WHAT as passed when VERDICT is 1, else as
+# failed (the run goes on: every case reports; the run fails at the end).
 check() {
 	if [ "$2" = 1 ]; then
 		printf '  ok: %s\n' "$1"
