@@ -61,9 +61,10 @@ done
 
 STATE=$(sj_state_dir "${SJ_TEST_STATE_ROOT:-}" multihost)
 export SJ_CLEANUP_LIST=$STATE/cleanup.list
-# Names carry this run's id: runs side by side do not meet.  Interface
-# names stay under 16 bytes.
-ID=$(($$ % 100000))
+# Names carry this run's pid: runs side by side do not meet, and what a
+# killed run left is known as such (prune_stale).  Interface names stay
+# under 16 bytes (a pid has at most 7 digits).
+ID=$$
 BR=sjb$ID
 HOSTS=(db s3 web1 web2 front wk1 wk2)
 declare -A OCTET=([db]=2 [s3]=3 [front]=10 [web1]=11 [web2]=12 [wk1]=21 [wk2]=22)
@@ -92,6 +93,30 @@ in_ns() {
 		"$ROOT/tools/stack.sh" "$@"
 }
 
+# prune_stale: namespaces and bridges an earlier run left (it was
+# SIGKILLed: its EXIT trap never ran), known by the pid in their names
+# being gone; the processes still in such a namespace were started by
+# that run, and are killed by pid first.
+prune_stale() {
+	local n pid p
+	while read -r n _; do
+		[[ $n =~ ^sj([0-9]+)-(db|s3|web1|web2|front|wk1|wk2)$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		! kill -0 "$pid" 2>/dev/null || continue
+		for p in $(ip netns pids "$n" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null || true
+		done
+		ip netns del "$n" 2>/dev/null || true
+		sj_say "removed $n, left by run $pid"
+	done < <(ip netns list)
+	while read -r n; do
+		[[ $n =~ ^sjb([0-9]+)$ ]] || continue
+		! kill -0 "${BASH_REMATCH[1]}" 2>/dev/null || continue
+		ip link del "$n" 2>/dev/null || true
+		sj_say "removed bridge $n, left by run ${BASH_REMATCH[1]}"
+	done < <(ip -o link show type bridge | awk -F': ' '{ print $2 }')
+}
+
 # pick_net: the first 10.213.N.0/24 that no route or address covers or
 # overlaps (the default route aside).
 pick_net() {
@@ -115,6 +140,7 @@ pick_net() {
 # bridge.
 build_net() {
 	local h
+	prune_stale
 	pick_net
 	ip link add "$BR" type bridge
 	MADE_BR=1
