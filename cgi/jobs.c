@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "digest.h"
 #include "client.h"
 #include "client.h"
 #include "image.h"
@@ -528,8 +529,7 @@ upload_store(struct req *r, const struct uploader *u, const struct img_type *t,
 		req_fail(r, SJ_EIO);
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	hex_encode(rnd, sizeof(rnd), name);
 	snprintf(name + 32, sizeof(name) - 32, ".%s", t->ext);
 	e = upload_admit(r->db, r->cfg, name, u->user_id, u->client,
 			 (int64_t)img->len, &v);

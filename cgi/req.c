@@ -20,6 +20,7 @@
 
 #include <openssl/rand.h>
 
+#include "digest.h"
 #include "counters.h"
 #include "err.h"
 #include "jsonv.h"
@@ -278,7 +279,6 @@ req_dispatch(struct req *r, const struct route *routes, size_t n)
 static void
 req_set_id(struct req *r)
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *v = req_param(r, "REQUEST_ID");
 	unsigned char rnd[16];
 	size_t n = v ? strlen(v) : 0;
@@ -290,11 +290,7 @@ req_set_id(struct req *r)
 	}
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memset(rnd, 0, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++) {
-		r->id[2 * i] = hex[rnd[i] >> 4];
-		r->id[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	r->id[32] = '\0';
+	hex_encode(rnd, sizeof(rnd), r->id);
 }
 
 /*

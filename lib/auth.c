@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "digest.h"
 #include "auth.h"
 #include "log.h"
 #include "num.h"
@@ -269,20 +270,12 @@ token_new(char token[AUTH_TOKEN_MAX])
 }
 
 /* "\\x" + hex of SHA-256(token): bytea text input. */
-static void
-token_digest(const char *token, size_t len, char out[2 + 2 * 32 + 1])
+static enum sj_err
+token_digest(const char *token, size_t len, char out[2 + SHA256_HEX_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char d[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)token, len, d);
 	out[0] = '\\';
 	out[1] = 'x';
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		out[2 + 2 * i] = hex[d[i] >> 4];
-		out[3 + 2 * i] = hex[d[i] & 15];
-	}
-	out[2 + 2 * SHA256_DIGEST_LENGTH] = '\0';
+	return sha256_hex(token, len, out + 2);
 }
 
 /*
@@ -311,8 +304,7 @@ bearer_digest(const char *h, char out[2 + 2 * 32 + 1])
 		   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		   "0123456789-_") != TOKEN_B64)
 		return SJ_ENOTFOUND;
-	token_digest(h, n, out);
-	return SJ_OK;
+	return token_digest(h, n, out);
 }
 
 static void
@@ -443,7 +435,8 @@ session_new(struct db *db, const struct user *u, char token[AUTH_TOKEN_MAX],
 
 	if ((e = token_new(token)) != SJ_OK)
 		return e;
-	token_digest(token, strlen(token), digest);
+	if ((e = token_digest(token, strlen(token), digest)) != SJ_OK)
+		return e;
 	snprintf(uid, sizeof(uid), "%lld", (long long)u->id);
 	snprintf(ttl, sizeof(ttl), "%d", AUTH_TOKEN_TTL_S);
 	if ((e = db_exec(db, &st_session_insert, params, &r)) != SJ_OK)

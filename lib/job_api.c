@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "client.h"
 #include "job_internal.h"
 #include "jsonv.h"
@@ -115,20 +116,11 @@ job_one(struct db *db, const struct db_stmt *st, const char *const *params,
 static enum sj_err
 input_digest(struct json_object *norm, char hex[2 * SHA256_DIGEST_LENGTH + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
 	size_t len = 0;
 	const char *s = json_object_to_json_string_length(
 	    norm, JSON_C_TO_STRING_PLAIN, &len);
 
-	if (s == NULL)
-		return SJ_ENOMEM;
-	if (EVP_Digest(s, len, md, &n, EVP_sha256(), NULL) != 1 ||
-	    n != SHA256_DIGEST_LENGTH)
-		return SJ_ENOMEM;
-	for (unsigned int i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return SJ_OK;
+	return s != NULL ? sha256_hex(s, len, hex) : SJ_ENOMEM;
 }
 
 /* The advisory lock of the caller: user, else client, else none. */

@@ -35,6 +35,7 @@
 
 #include <openssl/sha.h>
 
+#include "digest.h"
 #include "auth.h"
 #include "login_backoff.h"
 
@@ -92,20 +93,12 @@ static enum sj_err
 account_key(const char *email, char out[2 + 2 * SHA256_DIGEST_LENGTH + 1])
 {
 	char norm[AUTH_EMAIL_MAX + 1];
-	unsigned char d[SHA256_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
 
 	if (auth_email_normalize(email, norm) != SJ_OK)
 		return SJ_EINVAL;
-	SHA256((const unsigned char *)norm, strlen(norm), d);
 	out[0] = '\\';
 	out[1] = 'x';
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		out[2 + 2 * i] = hex[d[i] >> 4];
-		out[3 + 2 * i] = hex[d[i] & 15];
-	}
-	out[2 + 2 * SHA256_DIGEST_LENGTH] = '\0';
-	return SJ_OK;
+	return sha256_hex(norm, strlen(norm), out + 2);
 }
 
 /* The client as stored: never "" (the account's own row), at most 64. */

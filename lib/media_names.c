@@ -92,18 +92,6 @@ out:
 	return e;
 }
 
-void
-media_hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 0xF];
-	}
-	out[2 * n] = '\0';
-}
-
 /*
  * The owner scope of a job, as made_by records it: "user:ID", or
  * "anon:CLIENT" (the client key the API saw; "anon:" when unknown).

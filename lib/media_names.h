@@ -33,9 +33,6 @@ enum sj_err media_key_load(struct db *db, struct media_key *key) SJ_WUR;
 enum sj_err media_hmac(const struct media_key *key, const char *const *parts,
 		       size_t n, unsigned char md[MEDIA_DIGEST_LEN]) SJ_WUR;
 
-/* n bytes as 2n lowercase hex digits and a NUL into out. */
-void media_hex(const unsigned char *b, size_t n, char *out);
-
 /*
  * The cached URL of name.  *mine: the image was made for the owner of the
  * job job_id (the same user, or the same anonymous client); SJ_ENOTFOUND

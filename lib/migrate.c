@@ -27,6 +27,7 @@
 
 #include <openssl/sha.h>
 
+#include "digest.h"
 #include "buf.h"
 #include "log.h"
 #include "migrate.h"
@@ -153,20 +154,6 @@ read_file(const char *dir, const char *name, struct buf *b)
 	return b->data ? SJ_OK : SJ_ENOTFOUND; /* empty */
 }
 
-static void
-sha256_hex(const char *data, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)data, len, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 /* Reads a migration and its checksum; b is the caller's, initialised. */
 static enum sj_err
 load(const char *dir, const char *name, struct buf *b, char sum[65])
@@ -180,8 +167,7 @@ load(const char *dir, const char *name, struct buf *b, char sum[65])
 					    : "cannot read it");
 		return e;
 	}
-	sha256_hex(b->data, b->len, sum);
-	return SJ_OK;
+	return sha256_hex(b->data, b->len, sum);
 }
 
 static void

@@ -31,6 +31,7 @@
 
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "http.h"
 #include "log.h"
 #include "s3.h"
@@ -174,21 +175,6 @@ s3_own_key(const struct cfg *c, const char *url, char *key, size_t keysz)
 	if (!s3_key_ok(url) || strlen(url) >= keysz)
 		return SJ_EINVAL;
 	memcpy(key, url, strlen(url) + 1);
-	return SJ_OK;
-}
-
-/* Lowercase hex SHA-256 of data into out[65]. */
-static enum sj_err
-sha256_hex(const void *data, size_t len, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		return SJ_ENOMEM;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return SJ_OK;
 }
 

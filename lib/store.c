@@ -39,6 +39,7 @@
 
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "buf.h"
 #include "http.h"
 #include "jsonv.h"
@@ -133,21 +134,6 @@ add_base64_escaped(struct buf *b, const unsigned char *p, size_t len)
 	return e;
 }
 
-/* Lowercase hex SHA-1 of s into out[41]. */
-static enum sj_err
-sha1_hex(const char *s, char out[41])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha1(), NULL) != 1 ||
-	    mdlen != 20)
-		return SJ_ENOMEM;
-	for (unsigned i = 0; i < 20; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	return SJ_OK;
-}
-
 /* The form body of a signed upload. */
 static enum sj_err
 upload_body(const struct cfg *c, const char *id, long long ts, const void *data,
@@ -169,7 +155,7 @@ upload_body(const struct cfg *c, const char *id, long long ts, const void *data,
 		if ((e = buf_addstr(&s, tosign)) != SJ_OK ||
 		    (e = buf_addstr(&s, c->cloudinary_api_secret)) != SJ_OK)
 			return e;
-		e = sha1_hex(s.data, sig);
+		e = sha1_hex(s.data, s.len, sig);
 		OPENSSL_cleanse(s.data, s.len);
 		buf_free(&s);
 		if (e != SJ_OK)

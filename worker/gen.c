@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "digest.h"
 #include "image.h"
 #include "jsonv.h"
 #include "log.h"
@@ -125,7 +126,7 @@ gen_key(struct step_ctx *c, const char *prefix, const char *const *parts,
 		step_fail_err(c, e, "Hashing the input failed");
 		return false;
 	}
-	media_hex(md, CACHE_HEX / 2, digest);
+	hex_encode(md, CACHE_HEX / 2, digest);
 	if ((size_t)snprintf(key, GEN_NAME_MAX, "%s-%s", prefix, digest) >=
 	    GEN_NAME_MAX) {
 		step_fail_err(c, SJ_EINVAL, "Naming the image failed");

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "log.h"
 #include "media_names.h"
 #include "media.h"
@@ -197,7 +198,7 @@ hero_face(struct step_ctx *c, const struct local_hero *h, struct gen_hero *gh)
 		step_fail_err(c, e, "Drawing the character failed");
 		return false;
 	}
-	media_hex(md, LOCAL_HASH_LEN, gh->face);
+	hex_encode(md, LOCAL_HASH_LEN, gh->face);
 	return true;
 }
 

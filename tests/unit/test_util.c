@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "digest.h"
 #include "buf.h"
 #include "jsonv.h"
 #include "media_names.h"
@@ -356,7 +357,7 @@ test_route_match(void **state)
 /*
  * media_hmac against OpenSSL's one-shot HMAC() over the same bytes (each
  * part and its NUL): parts are separated, the key matters, and the hex
- * of the digest is what media_hex writes.
+ * of the digest is what hex_encode writes.
  */
 static void
 test_media_hmac(void **state)
@@ -377,7 +378,7 @@ test_media_hmac(void **state)
 			     &reflen));
 	assert_int_equal(reflen, MEDIA_DIGEST_LEN);
 	assert_memory_equal(md, ref, MEDIA_DIGEST_LEN);
-	media_hex(md, MEDIA_DIGEST_LEN, hex);
+	hex_encode(md, MEDIA_DIGEST_LEN, hex);
 	for (size_t i = 0; i < MEDIA_DIGEST_LEN; i++)
 		snprintf(refhex + 2 * i, 3, "%02x", ref[i]);
 	assert_string_equal(hex, refhex);
