@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "log.h"
@@ -45,6 +46,8 @@ struct db {
 	bool pooled;	  /* transaction pooling: nothing kept in the session */
 	bool keyed;	  /* db_keyed() */
 	bool tx_set;	  /* the open transaction block has the settings */
+	bool in_block;	  /* the last statement left a block open */
+	bool lost_block;  /* the session went while a block was open */
 	char timeout[24]; /* statement_timeout in ms, as text */
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
@@ -111,14 +114,23 @@ db_close(struct db *db)
 	free(db);
 }
 
-void
-db_reset(struct db *db)
+/* Closes the session; what it knew of an open block stays (db_ready). */
+static void
+db_drop(struct db *db)
 {
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->nprepared = 0;
 	db->tx_set = false;
+}
+
+void
+db_reset(struct db *db)
+{
+	db_drop(db);
+	db->in_block = false;
+	db->lost_block = false;
 }
 
 PGconn *
@@ -199,14 +211,14 @@ db_connect(struct db *db)
 
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return SJ_OK;
-	db_reset(db);
+	db_drop(db);
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (db->conn == NULL)
 		return SJ_ENOMEM;
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		log_warn("database connection failed: %s",
 			 PQerrorMessage(db->conn));
-		db_reset(db);
+		db_drop(db);
 		return SJ_EDB;
 	}
 	PQsetNoticeProcessor(db->conn, db_notice, NULL);
@@ -217,19 +229,27 @@ db_connect(struct db *db)
  * Makes sure the session is usable before a statement is sent.  Pending
  * input on an idle session is either a notification (kept for the
  * caller's PQnotifies) or the server closing the connection.
+ *
+ * A session that went while a transaction block was open took the block
+ * with it: reconnecting would run the rest of the block's statements in
+ * autocommit, outside its locks, and its COMMIT would only warn.  So the
+ * db refuses every statement (SJ_EDB, sqlstate 08006) until the caller
+ * ends the block: ROLLBACK succeeds, COMMIT fails, either clears it.
  */
 static enum sj_err
 db_ready(struct db *db)
 {
 	struct pollfd pfd;
 
+	if (db->lost_block)
+		return SJ_EDB;
 	/*
 	 * A terminated backend first sends its FATAL message, then closes:
 	 * keep reading while input is pending, at most a few times.
 	 */
 	for (int i = 0; i < 4 && db->conn != NULL; i++) {
 		if (PQstatus(db->conn) != CONNECTION_OK) {
-			db_reset(db);
+			db_drop(db);
 			break;
 		}
 		pfd.fd = PQsocket(db->conn);
@@ -239,10 +259,70 @@ db_ready(struct db *db)
 			break;
 		if (!PQconsumeInput(db->conn)) {
 			log_warn("database session lost; reconnecting");
-			db_reset(db);
+			db_drop(db);
 		}
 	}
+	if (db->in_block && db->conn == NULL) {
+		log_warn("database session lost inside a transaction; the "
+			 "transaction is gone");
+		db->lost_block = true;
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+		return SJ_EDB;
+	}
 	return db_connect(db);
+}
+
+/* Whether the session's last statement left a block open. */
+static void
+db_note_block(struct db *db)
+{
+	PGTransactionStatusType ts;
+
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return; /* gone: what it had open is what it last said */
+	ts = PQtransactionStatus(db->conn);
+	db->in_block = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+}
+
+/* sql starts with the keyword kw (then its end, ';' or a space). */
+static bool
+db_starts(const char *sql, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+		sql++;
+	return strncasecmp(sql, kw, n) == 0 &&
+	       (sql[n] == '\0' || sql[n] == ';' || sql[n] == ' ');
+}
+
+/*
+ * Readies the session for sql; true when sql must not be sent, with *e
+ * its outcome.  A block lost with its session ends with sql's COMMIT or
+ * END (*e SJ_EDB: nothing was committed) or ROLLBACK or ABORT (*e SJ_OK:
+ * the server already undid it); a BEGIN starts afresh.
+ */
+static bool
+db_refuse(struct db *db, const char *sql, enum sj_err *e)
+{
+	static const char *const ends[] = {"COMMIT", "END", "ROLLBACK",
+					   "ABORT"};
+
+	if ((*e = db_ready(db)) == SJ_OK)
+		return false;
+	if (db->lost_block &&
+	    (db_starts(sql, "BEGIN") || db_starts(sql, "START"))) {
+		db->lost_block = false;
+		db->in_block = false;
+		return (*e = db_ready(db)) != SJ_OK;
+	}
+	for (size_t i = 0; db->lost_block && i < 4; i++)
+		if (db_starts(sql, ends[i])) {
+			db->lost_block = false;
+			db->in_block = false;
+			*e = i < 2 ? SJ_EDB : SJ_OK;
+		}
+	return true;
 }
 
 /* Takes ownership of r; classifies a failed result. */
@@ -252,6 +332,7 @@ db_check(struct db *db, PGresult *r, const char *what, PGresult **res)
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 
+	db_note_block(db);
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 		db->sqlstate[0] = '\0';
 		if (res != NULL)
@@ -269,8 +350,12 @@ db_check(struct db *db, PGresult *r, const char *what, PGresult **res)
 	log_warn("statement %s failed: sqlstate=%s %s", what,
 		 db->sqlstate[0] ? db->sqlstate : "none",
 		 db->conn ? PQerrorMessage(db->conn) : "");
-	if (db->conn != NULL && PQstatus(db->conn) != CONNECTION_OK)
-		db_reset(db);
+	if (db->conn != NULL && PQstatus(db->conn) != CONNECTION_OK) {
+		/* the session went: a connection failure, whatever it said */
+		if (db->sqlstate[0] == '\0')
+			snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+		db_drop(db);
+	}
 	return SJ_EDB;
 }
 
@@ -391,7 +476,8 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 		PQclear(set);
 		PQclear(r);
 		PQclear(n);
-		db_reset(db);
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+		db_drop(db);
 		return SJ_EDB;
 	}
 	db->tx_set = (local || db->tx_set) &&
@@ -406,15 +492,15 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 	return db_check(db, r, st->name, res);
 }
 
-enum sj_err
-db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
-	PGresult **res)
+static enum sj_err
+db_exec_run(struct db *db, const struct db_stmt *st, const char *const *params,
+	    PGresult **res)
 {
 	enum sj_err e;
 
 	if (res != NULL)
 		*res = NULL;
-	if ((e = db_ready(db)) != SJ_OK)
+	if (db_refuse(db, st->sql, &e))
 		return e;
 	if (db->pooled)
 		return db_pipeline(db, st, params, res, NULL);
@@ -428,17 +514,17 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 			st->name, res);
 }
 
-enum sj_err
-db_exec_notify(struct db *db, const struct db_stmt *st,
-	       const char *const *params, PGresult **res, const char *channel,
-	       const char *payload)
+static enum sj_err
+db_exec_notify_run(struct db *db, const struct db_stmt *st,
+		   const char *const *params, PGresult **res,
+		   const char *channel, const char *payload)
 {
 	const char *np[2] = {channel, payload};
 	enum sj_err e;
 
 	if (res != NULL)
 		*res = NULL;
-	if ((e = db_ready(db)) != SJ_OK)
+	if (db_refuse(db, st->sql, &e))
 		return e;
 	if (db->pooled)
 		return db_pipeline(db, st, params, res, np);
@@ -456,15 +542,15 @@ db_exec_notify(struct db *db, const struct db_stmt *st,
 	return db_pipeline(db, st, params, res, np);
 }
 
-enum sj_err
-db_exec_planned(struct db *db, const struct db_stmt *st,
-		const char *const *params, PGresult **res)
+static enum sj_err
+db_exec_planned_run(struct db *db, const struct db_stmt *st,
+		    const char *const *params, PGresult **res)
 {
 	enum sj_err e;
 
 	if (res != NULL)
 		*res = NULL;
-	if ((e = db_ready(db)) != SJ_OK)
+	if (db_refuse(db, st->sql, &e))
 		return e;
 	if (db->pooled)
 		return db_pipeline(db, st, params, res, NULL);
@@ -474,12 +560,12 @@ db_exec_planned(struct db *db, const struct db_stmt *st,
 			st->name, res);
 }
 
-enum sj_err
-db_exec_simple(struct db *db, const char *sql)
+static enum sj_err
+db_exec_simple_run(struct db *db, const char *sql)
 {
 	enum sj_err e;
 
-	if ((e = db_ready(db)) != SJ_OK)
+	if (db_refuse(db, sql, &e))
 		return e;
 	/* a block begun here has not had the settings yet */
 	if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
@@ -489,6 +575,55 @@ db_exec_simple(struct db *db, const char *sql)
 	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
 		db->tx_set = false;
 	return e;
+}
+
+/*
+ * A statement that ends a block (COMMIT, END, ROLLBACK, ABORT) ends it
+ * whatever its outcome: the caller moves on, and a session lost under it
+ * must not hold the next statements back.
+ */
+static enum sj_err
+db_after(struct db *db, const char *sql, enum sj_err e)
+{
+	static const char *const ends[] = {"COMMIT", "END", "ROLLBACK",
+					   "ABORT"};
+
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (db_starts(sql, ends[i])) {
+			db->in_block = false;
+			db->lost_block = false;
+		}
+	return e;
+}
+
+enum sj_err
+db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
+	PGresult **res)
+{
+	return db_after(db, st->sql, db_exec_run(db, st, params, res));
+}
+
+enum sj_err
+db_exec_notify(struct db *db, const struct db_stmt *st,
+	       const char *const *params, PGresult **res, const char *channel,
+	       const char *payload)
+{
+	return db_after(
+	    db, st->sql,
+	    db_exec_notify_run(db, st, params, res, channel, payload));
+}
+
+enum sj_err
+db_exec_planned(struct db *db, const struct db_stmt *st,
+		const char *const *params, PGresult **res)
+{
+	return db_after(db, st->sql, db_exec_planned_run(db, st, params, res));
+}
+
+enum sj_err
+db_exec_simple(struct db *db, const char *sql)
+{
+	return db_after(db, sql, db_exec_simple_run(db, sql));
 }
 
 const char *

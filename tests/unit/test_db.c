@@ -254,6 +254,90 @@ test_direct_keeps_state(void **state)
 	db_close(d);
 }
 
+/* Ends d's backend from the side session, as a server restart would,
+ * and waits until it is gone. */
+static void
+kill_backend(struct db *d)
+{
+	struct timespec pause = {0, 20 * 1000 * 1000};
+	char sql[128];
+	int pid = PQbackendPID(db_pg(d));
+
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+	testdb_sql(side, sql);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
+	for (int i = 0; i < 100; i++) {
+		PGresult *r = PQexec(db_pg(side), sql);
+		bool gone = PQresultStatus(r) == PGRES_TUPLES_OK &&
+			    strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+
+		PQclear(r);
+		if (gone)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	fail_msg("backend %d did not end", pid);
+}
+
+/*
+ * A session lost inside a block takes the block with it: the block's
+ * next statements and its COMMIT fail (08006) instead of running in
+ * autocommit on a new session, nothing of the block is written, and the
+ * db works again once the block is ended; ROLLBACK ends it with success.
+ * Both as pooled and as a plain session.
+ */
+static void
+test_lost_block(void **state)
+{
+	static const struct db_stmt ins = {
+	    "test_db_ins", "INSERT INTO test_db_lost VALUES (1)", 0};
+	static const struct db_stmt ins2 = {
+	    "test_db_ins2", "INSERT INTO test_db_lost VALUES (2)", 0};
+	static const struct db_stmt commit = {"test_db_commit", "COMMIT", 0};
+
+	(void)state;
+	testdb_sql(side, "CREATE TABLE IF NOT EXISTS test_db_lost (v int)");
+	for (int pooled_mode = 0; pooled_mode < 2; pooled_mode++) {
+		struct db *d;
+
+		testdb_sql(side, "TRUNCATE test_db_lost");
+		if (pooled_mode) {
+			d = pooled(5000);
+		} else {
+			assert_int_equal(db_open(url, "test-lost", 5000, &d),
+					 SJ_OK);
+			assert_int_equal(db_connect(d), SJ_OK);
+		}
+		assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+		assert_int_equal(db_exec(d, &ins, NULL, NULL), SJ_OK);
+		kill_backend(d);
+		assert_int_equal(db_exec(d, &ins2, NULL, NULL), SJ_EDB);
+		assert_string_equal(db_sqlstate(d), "08006");
+		assert_int_equal(db_exec(d, &commit, NULL, NULL), SJ_EDB);
+		exec_is(side, "SELECT count(*) FROM test_db_lost", "0");
+		/* ended: the next statement reconnects and runs */
+		exec_is(d, "SELECT 7", "7");
+		/* the same, ended by ROLLBACK */
+		assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+		assert_int_equal(db_exec(d, &ins, NULL, NULL), SJ_OK);
+		kill_backend(d);
+		assert_int_equal(db_exec_simple(d, "COMMIT;"), SJ_EDB);
+		assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+		assert_int_equal(db_exec(d, &ins2, NULL, NULL), SJ_OK);
+		kill_backend(d);
+		assert_int_equal(db_exec(d, &ins, NULL, NULL), SJ_EDB);
+		assert_int_equal(db_exec_simple(d, "ROLLBACK"), SJ_OK);
+		exec_is(side, "SELECT count(*) FROM test_db_lost", "0");
+		/* outside a block a lost session is simply replaced */
+		kill_backend(d);
+		assert_int_equal(db_exec(d, &ins, NULL, NULL), SJ_OK);
+		exec_is(side, "SELECT count(*) FROM test_db_lost", "1");
+		db_close(d);
+	}
+	testdb_sql(side, "DROP TABLE test_db_lost");
+}
+
 int
 main(void)
 {
@@ -265,6 +349,7 @@ main(void)
 	    cmocka_unit_test(test_explicit_transaction),
 	    cmocka_unit_test(test_transaction_keeps_settings),
 	    cmocka_unit_test(test_direct_keeps_state),
+	    cmocka_unit_test(test_lost_block),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
