@@ -468,7 +468,7 @@ check_args(struct server_opts *o)
 		return 64;
 	/* before the configuration: tcp_listen() would refuse it too */
 	if (o->listen != NULL && !o->any &&
-	    tcp_is_wildcard((const struct sockaddr *)&o->tcp.sa)) {
+	    tcp_is_exposed((const struct sockaddr *)&o->tcp.sa)) {
 		tcp_refuse_wildcard(o->listen, "Listen on");
 		return 64;
 	}

@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "log.h"
 #include "num.h"
 #include "tcp.h"
@@ -122,14 +123,21 @@ tcp_addr_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t sz)
 		 port);
 }
 
+bool
+tcp_is_exposed(const struct sockaddr *sa)
+{
+	return tcp_is_wildcard(sa) || !http_addr_private(sa);
+}
+
 void
 tcp_refuse_wildcard(const char *name, const char *how)
 {
-	log_error("refusing to listen on %s, every address of this host: "
-		  "FastCGI has no authentication, so anyone who reaches the "
-		  "port can send requests as any client.  %s a private "
-		  "address only the web servers reach, or add --listen-any "
-		  "if a firewall guards the port",
+	log_error("refusing to listen on %s, every address of this host or "
+		  "one that is neither loopback nor private: FastCGI has no "
+		  "authentication, so anyone who reaches the port can send "
+		  "requests as any client.  %s a private address only the "
+		  "web servers reach, or add --listen-any if a firewall "
+		  "guards the port",
 		  name, how);
 }
 
@@ -141,7 +149,7 @@ tcp_listen(const struct tcp_addr *a, bool any)
 	int fd, one = 1;
 
 	tcp_addr_text(sa, a->len, name, sizeof(name));
-	if (tcp_is_wildcard(sa) && !any) {
+	if (tcp_is_exposed(sa) && !any) {
 		tcp_refuse_wildcard(name, "Listen on");
 		return -1;
 	}
@@ -189,7 +197,7 @@ tcp_check_passed(int fd, bool any, char *name, size_t sz)
 		return 0;
 	}
 	tcp_addr_text((const struct sockaddr *)&ss, len, name, sz);
-	if (tcp_is_wildcard((const struct sockaddr *)&ss) && !any) {
+	if (tcp_is_exposed((const struct sockaddr *)&ss) && !any) {
 		tcp_refuse_wildcard(name,
 				    "Give the .socket unit's ListenStream=");
 		return -1;

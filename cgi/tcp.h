@@ -32,6 +32,12 @@ int tcp_addr_parse(const char *spec, struct tcp_addr *out)
 
 /* Whether sa is a wildcard address: 0.0.0.0, ::, ::ffff:0.0.0.0. */
 bool tcp_is_wildcard(const struct sockaddr *sa);
+/*
+ * A wildcard or an address that is neither loopback nor private (10/8,
+ * 172.16/12, 192.168/16, 100.64/10, fc00::/7): what --listen and a
+ * passed socket refuse without --listen-any.
+ */
+bool tcp_is_exposed(const struct sockaddr *sa);
 
 /*
  * Logs why a wildcard address (name) is refused; how starts the advice

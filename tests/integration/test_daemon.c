@@ -1290,7 +1290,8 @@ test_fcgi_tcp(void **state)
 /*
  * A wildcard address is refused unless --listen-any says so: --listen
  * 0.0.0.0:P, [::]:P and [::ffff:0.0.0.0]:P exit 64 before anything
- * else, naming the option;
+ * else, naming the option, and so do public addresses (192.0.2.1,
+ * 2001:db8::1);
  * a TCP socket on 0.0.0.0 passed by socket activation exits 1 naming
  * ListenStream=.  With --listen-any both get past that check to the
  * configuration, which (without DATABASE_URL) stops them with 78; they
@@ -1328,6 +1329,15 @@ test_fcgi_tcp_wildcard(void **state)
 	assert_int_equal(run_stopped(v4any, RUN_NETNS, 0, err, sizeof(err)),
 			 78);
 	assert_null(strstr(err, "refusing to listen"));
+	/* a public address is as exposed as every address */
+	snprintf(any4, sizeof(any4), "192.0.2.1:%d", port);
+	assert_int_equal(run_stopped(v4, RUN_PLAIN, 0, err, sizeof(err)), 64);
+	assert_non_null(strstr(err, "refusing to listen on 192.0.2.1:"));
+	assert_non_null(strstr(err, "neither loopback nor private"));
+	snprintf(any6, sizeof(any6), "[2001:db8::1]:%d", port);
+	assert_int_equal(run_stopped(v6, RUN_PLAIN, 0, err, sizeof(err)), 64);
+	assert_non_null(strstr(err, "refusing to listen on [2001:db8::1]:"));
+	snprintf(any4, sizeof(any4), "0.0.0.0:%d", port);
 
 	st = run_stopped(passed, RUN_NETNS_PASSED, port, err, sizeof(err));
 	assert_int_equal(st, 1);
