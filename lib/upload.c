@@ -6,23 +6,28 @@
  *  - An upload is recorded (upload_admit) before its file is written, so
  *    concurrent uploads cannot together pass a quota and a file never
  *    exists unrecorded.  A failed write deletes the record again.
- *  - The sweep deletes at most SWEEP_BATCH rows a statement (the rows it
- *    takes are locked, others skipped), then removes their files where
- *    store_upload() put them (MEDIA_DIR, or the bucket with STORAGE=s3:
- *    a signed DELETE each, after the statement, never inside it).  A row
- *    whose file was already gone is fine; a file whose removal fails is
- *    logged by name and left (its row is gone, so no quota counts it any
- *    more).
+ *  - The sweep takes the oldest unused uploads SWEEP_BATCH at a time,
+ *    removes each file where store_upload() put it (MEDIA_DIR, or the
+ *    bucket with STORAGE=s3: a signed DELETE, outside any transaction),
+ *    then deletes its row if it is still unused.  A file already gone is
+ *    fine.  A removal that fails stops the sweep with its row kept, so
+ *    the next sweep tries again and nothing is left in the bucket
+ *    unrecorded; a store that is down costs one failed request, not one
+ *    per upload.  A sweep also stops after SWEEP_MS, so the cron tick
+ *    that runs it answers within nginx's timeout.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
+#include "num.h"
 #include "store.h"
 #include "upload.h"
 
 #define SWEEP_BATCH	  500
 #define SWEEP_BATCHES_MAX 20
+#define SWEEP_MS	  15000 /* of removals in one sweep */
 
 static const struct db_stmt st_admit = {
     "upload_admit",
@@ -80,29 +85,47 @@ upload_forget(struct db *db, const char *name)
 	return db_exec(db, &st_forget, p, NULL);
 }
 
-/* $1: the grace in hours; the oldest first, locked rows skipped. */
-static const struct db_stmt st_sweep = {
-    "upload_sweep",
-    "DELETE FROM uploads WHERE name IN (SELECT name FROM uploads u WHERE "
-    "u.created_at < now() - make_interval(hours => $1::int) AND "
-    "coalesce(u.used_at, u.created_at) < now() - make_interval(hours => "
-    "$1::int) AND NOT EXISTS (SELECT 1 FROM upload_uses x WHERE x.upload "
-    "= u.name) ORDER BY u.created_at LIMIT $2::int FOR UPDATE SKIP LOCKED) "
-    "RETURNING name",
+/* Unused for $1 hours: old, not used lately, named by no job. */
+#define UNUSED                                                                 \
+	"u.created_at < now() - make_interval(hours => $1::int) AND "          \
+	"coalesce(u.used_at, u.created_at) < now() - make_interval(hours => "  \
+	"$1::int) AND NOT EXISTS (SELECT 1 FROM upload_uses x WHERE x.upload " \
+	"= u.name)"
+
+/* $2 of them, the oldest first. */
+static const struct db_stmt st_sweep_pick = {
+    "upload_sweep_pick",
+    "SELECT name FROM uploads u WHERE " UNUSED " ORDER BY u.created_at, "
+    "u.name LIMIT $2::int",
     2};
+/* The row of $2 once its file is gone, if it is still unused. */
+static const struct db_stmt st_sweep_drop = {
+    "upload_sweep_drop",
+    "DELETE FROM uploads u WHERE u.name = $2 AND " UNUSED " RETURNING 1", 2};
 
-/* Removes the upload name; a failure is logged and the file left. */
-static void
-remove_one(const struct cfg *c, const char *name, long long *left)
+/*
+ * Removes the file of the upload name, then its row; false when the file
+ * could not be removed (logged; the row is kept for the next sweep).
+ */
+static bool
+remove_one(struct db *db, const struct cfg *c, const char *hours,
+	   const char *name, long long *removed, enum sj_err *e)
 {
-	enum sj_err e = store_remove(c, name);
+	const char *p[2] = {hours, name};
+	PGresult *r = NULL;
 
-	if (e != SJ_OK) {
+	if ((*e = store_remove(c, name)) != SJ_OK) {
 		log_kv(LOG_LVL_WARN, NULL, NULL,
-		       "upload sweep: a file was not removed",
-		       LOG_STR("name", name), LOG_STR("error", sj_strerror(e)));
-		(*left)++;
+		       "upload sweep stopped: a file was not removed",
+		       LOG_STR("name", name),
+		       LOG_STR("error", sj_strerror(*e)));
+		return false;
 	}
+	if ((*e = db_exec(db, &st_sweep_drop, p, &r)) != SJ_OK)
+		return false;
+	*removed += PQntuples(r);
+	PQclear(r);
+	return true;
 }
 
 enum sj_err
@@ -110,28 +133,26 @@ upload_sweep(struct db *db, const struct cfg *c, long long *removed)
 {
 	char hours[24], batch[24];
 	const char *p[2] = {hours, batch};
+	int64_t until = num_mono_ms() + SWEEP_MS;
 	PGresult *r = NULL;
-	enum sj_err e = SJ_OK;
-	long long left = 0;
+	enum sj_err e = SJ_OK, fe = SJ_OK;
+	bool go = true;
 	int n = SWEEP_BATCH;
 
 	*removed = 0;
 	snprintf(hours, sizeof(hours), "%lld",
 		 (long long)c->upload_orphan_hours);
 	snprintf(batch, sizeof(batch), "%d", SWEEP_BATCH);
-	for (int b = 0; b < SWEEP_BATCHES_MAX && n == SWEEP_BATCH; b++) {
-		if ((e = db_exec(db, &st_sweep, p, &r)) != SJ_OK)
+	for (int b = 0; go && b < SWEEP_BATCHES_MAX && n == SWEEP_BATCH; b++) {
+		if ((e = db_exec(db, &st_sweep_pick, p, &r)) != SJ_OK)
 			break;
 		n = PQntuples(r);
-		for (int i = 0; i < n; i++)
-			if (db_str(r, i, 0) != NULL)
-				remove_one(c, db_str(r, i, 0), &left);
-		*removed += n;
+		for (int i = 0; go && i < n; i++)
+			go = num_mono_ms() < until && db_str(r, i, 0) != NULL &&
+			     remove_one(db, c, hours, db_str(r, i, 0), removed,
+					&fe);
 		PQclear(r);
 	}
-	if (left > 0)
-		log_kv(LOG_LVL_WARN, NULL, NULL,
-		       "upload sweep: files left in place",
-		       LOG_INT("files", left));
-	return e;
+	/* a file that stayed is the next sweep's; a database error is ours */
+	return e != SJ_OK ? e : fe == SJ_EDB ? fe : SJ_OK;
 }

@@ -35,9 +35,10 @@ enum sj_err upload_forget(struct db *db, const char *name) SJ_WUR;
 
 /*
  * Deletes the uploads no job references that were neither stored nor
- * used in the last UPLOAD_ORPHAN_HOURS: the row, then the file where
- * store_upload() put it (a missing file is fine), in batches.  *removed
- * receives the count.
+ * used in the last UPLOAD_ORPHAN_HOURS: the file where store_upload()
+ * put it (a missing file is fine), then the row, in batches, for at most
+ * 15 s.  A file that cannot be removed stops the sweep and keeps its row
+ * for the next one.  *removed receives the count of rows deleted.
  */
 enum sj_err upload_sweep(struct db *db, const struct cfg *c,
 			 long long *removed) SJ_WUR;

@@ -493,6 +493,46 @@ test_uses_any_base(void **state)
 			 2);
 }
 
+/*
+ * A file the sweep cannot remove stops it with its row kept (nothing is
+ * left in the store unrecorded); once it can, the next sweep takes it and
+ * the rest.  Here the "file" is a directory, which unlink refuses.
+ */
+static void
+test_sweep_stops_on_failure(void **state)
+{
+	long long removed = -1;
+	char name[48], path[512];
+
+	(void)state;
+	free(cfg.media_dir);
+	cfg.media_dir = strdup(media);
+	assert_non_null(cfg.media_dir);
+	for (int n = 31; n <= 33; n++) {
+		assert_int_equal(admit(n, 0, "10.0.0.7", 10), UPLOAD_OK);
+		put_file(n);
+	}
+	testdb_sql(side, "UPDATE uploads SET created_at = now() - interval "
+			 "'25 hours'");
+	/* the first taken (31: the same age, the lowest name) cannot be
+	 * removed */
+	snprintf(path, sizeof(path), "%s/%s", media, name_of(31, name));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(upload_sweep(db, &cfg, &removed), SJ_OK);
+	assert_int_equal(removed, 0);
+	assert_int_equal(sql_ll("SELECT count(*) FROM uploads"), 3);
+	assert_true(file_exists(32));
+	assert_true(file_exists(33));
+	/* removable again: all three go */
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(upload_sweep(db, &cfg, &removed), SJ_OK);
+	assert_int_equal(removed, 3);
+	assert_int_equal(sql_ll("SELECT count(*) FROM uploads"), 0);
+	assert_false(file_exists(32));
+	assert_false(file_exists(33));
+}
+
 int
 main(void)
 {
@@ -510,6 +550,7 @@ main(void)
 	    cmocka_unit_test_setup(test_quotas, fresh),
 	    cmocka_unit_test_setup(test_sweep, fresh),
 	    cmocka_unit_test_setup(test_uses_any_base, fresh),
+	    cmocka_unit_test_setup(test_sweep_stops_on_failure, fresh),
 	};
 	int rc = cmocka_run_group_tests_name("decode", decode, NULL, NULL);
 
