@@ -233,6 +233,14 @@ cfg_validate_src(const struct cfg *c, const struct cfg_src *s,
 		cfg_errs_add(errs, "DATABASE_URL is required");
 	if (!one_of(c->database_pooling, poolings))
 		bad(&v, "DATABASE_POOLING", "must be session or transaction");
+	/* a web host runs pooled without it; a worker refuses to (78) */
+	else if (strcmp(c->database_pooling, "transaction") == 0 &&
+		 empty(c->database_listen_url))
+		cfg_warn_add(errs,
+			     "DATABASE_POOLING=transaction without "
+			     "DATABASE_LISTEN_URL: the FastCGI programs and "
+			     "storyjobsctl run, the worker refuses to start "
+			     "(it needs a direct session for LISTEN)");
 	validate_bounds(&v);
 	validate_relations(&v);
 	validate_providers(&v);

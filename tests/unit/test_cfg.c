@@ -877,6 +877,32 @@ test_restart_changes(void **state)
 	cfg_free(&cb);
 }
 
+/*
+ * DATABASE_POOLING=transaction without DATABASE_LISTEN_URL is valid (a
+ * web host runs so) but warned about: a worker refuses to start.
+ */
+static void
+test_pooling_warning(void **state)
+{
+	struct kv pooled[] = {
+	    BASE, {"DATABASE_POOLING", "transaction"}, {NULL, NULL}};
+	struct kv direct[] = {BASE,
+			      {"DATABASE_POOLING", "transaction"},
+			      {"DATABASE_LISTEN_URL", "postgresql:///direct"},
+			      {NULL, NULL}};
+	struct cfg_errs errs;
+	struct cfg c;
+
+	(void)state;
+	assert_int_equal(cfg_load(&c, lookup, pooled, &errs), SJ_OK);
+	assert_int_equal(errs.nwarn, 1);
+	assert_non_null(strstr(errs.warn[0], "the worker refuses to start"));
+	cfg_free(&c);
+	assert_int_equal(cfg_load(&c, lookup, direct, &errs), SJ_OK);
+	assert_int_equal(errs.nwarn, 0);
+	cfg_free(&c);
+}
+
 int
 main(void)
 {
@@ -901,6 +927,7 @@ main(void)
 	    cmocka_unit_test(test_many_problems),
 	    cmocka_unit_test(test_restart_changes),
 	    cmocka_unit_test(test_weak_settings),
+	    cmocka_unit_test(test_pooling_warning),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
