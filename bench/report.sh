@@ -2,7 +2,7 @@
 # bench/report.sh [--summary] RESULTS: renders the KEY=VALUE results of
 # bench/run.sh as BENCHMARKS.md on stdout, or with --summary as a few
 # lines for a terminal.  Keys starting with "queue." come from
-# bench/queue.sh.  A missing figure prints as "n/a" and its goal as "not
+# bench/queue.sh, those starting with "pooling." from bench/pooling.sh.  A missing figure prints as "n/a" and its goal as "not
 # measured"; nothing here measures anything.
 set -euo pipefail
 
@@ -70,6 +70,11 @@ if [ "$SUMMARY" = 1 ]; then
 		printf 'RSS %-6s max %s KiB after %s requests (half-way %s KiB)\n' "$n" \
 			"$(v "mem_${n}_rss_end_kib")" "$(v "mem_${n}_requests")" "$(v "mem_${n}_rss_half_kib")"
 	done
+	printf 'PgBouncer / direct (%s web x %s workers): creation %s (10 conns) %s (50 conns), drain %s (%s)\n' \
+		"$(v pooling.n_web)" "$(v pooling.m_workers)" \
+		"$(v pooling.pooled_over_direct_create_c10_rps)" \
+		"$(v pooling.pooled_over_direct_create_c50_rps)" \
+		"$(v pooling.pooled_over_direct_drain_jobs_per_s)" "$(v pooling_status)"
 	printf 'queue: %s\n' "$(v queue_status)"
 	printf 'took %s s (HTTP part %s s)\n' "$(v total_seconds)" "$(v http_seconds)"
 	exit 0
@@ -215,7 +220,51 @@ for n in health jobs auth cron admin ref; do
 		"$grow" "$(met "$end <= 8192")" "$(met "$grow <= 0")"
 done
 
+# prow LABEL KEY [RATIO_KEY]: a row of the pooling table, direct against
+# PgBouncer; KEY has MODE where the mode goes, and each rate is followed
+# by every round's.
+prow() {
+	local d=${2/MODE/direct} b=${2/MODE/pgbouncer}
+	printf '| %s | %s (%s) | %s (%s) | %s |\n' "$1" "$(v "pooling.$d")" \
+		"$(v "pooling.${d}_rounds")" "$(v "pooling.$b")" \
+		"$(v "pooling.${b}_rounds")" "$(v "pooling.${3:-none}")"
+}
+
+# plat CONNS: p50 / p99 of both modes at CONNS connections.
+plat() {
+	printf '| p50 / p99, %s conns (ms) | %s / %s | %s / %s | |\n' "$1" \
+		"$(v "pooling.create_direct_c$1_p50")" "$(v "pooling.create_direct_c$1_p99")" \
+		"$(v "pooling.create_pgbouncer_c$1_p50")" "$(v "pooling.create_pgbouncer_c$1_p99")"
+}
+
 cat <<EOF
+
+## Through PgBouncer against direct (bench/pooling.sh)
+
+Status: $(v pooling_status).  $(v pooling.n_web) web hosts × $(v pooling.m_workers)
+worker hosts, on this one machine: a web host is one jobs FastCGI program
+with $(v pooling.web_procs) processes on its own loopback address ($(v pooling.web_hosts)),
+each a server of nginx's \`storyjobs_jobs\` upstream; a worker host is one
+worker daemon ($(v pooling.worker_threads) job threads).  One PostgreSQL (the settings
+above, its own cluster) and PgBouncer $(v pooling.pgbouncer_version) in transaction
+pooling (\`default_pool_size = $(v pooling.pgbouncer_pool_size)\`).  **Direct**: \`DATABASE_URL\`
+to PostgreSQL, \`DATABASE_POOLING=session\`.  **PgBouncer**: \`DATABASE_URL\`
+through it, \`DATABASE_POOLING=transaction\`, the workers'
+\`DATABASE_LISTEN_URL\` direct.  Creation: anonymous cartoonize starts
+through nginx (wrk, 2 threads, $(v pooling.secs) s per run, the table emptied after
+each).  Drain: $(v pooling.drain_n) no-op jobs inserted, then the workers started;
+jobs/s from the first claim to the last completion.  The two modes
+alternate over $(v pooling.rounds) rounds, each in the reverse order of the one before;
+a figure is the mean of the rounds, each round's rate in brackets.
+Errors (non-2xx and socket, all runs): direct $(calc "$(v pooling.create_direct_c10_status_errors) + $(v pooling.create_direct_c10_socket_errors) + $(v pooling.create_direct_c50_status_errors) + $(v pooling.create_direct_c50_socket_errors)"), PgBouncer $(calc "$(v pooling.create_pgbouncer_c10_status_errors) + $(v pooling.create_pgbouncer_c10_socket_errors) + $(v pooling.create_pgbouncer_c50_status_errors) + $(v pooling.create_pgbouncer_c50_socket_errors)").
+
+| figure | direct | through PgBouncer | PgBouncer / direct |
+|---|---|---|---|
+$(prow "job creation, 10 conns (req/s)" create_MODE_c10_rps pooled_over_direct_create_c10_rps)
+$(plat 10)
+$(prow "job creation, 50 conns (req/s)" create_MODE_c50_rps pooled_over_direct_create_c50_rps)
+$(plat 50)
+$(prow "queue drain (jobs/s)" drain_MODE_jobs_per_s pooled_over_direct_drain_jobs_per_s)
 
 ## Queue (bench/queue.sh)
 
@@ -247,8 +296,13 @@ for n in const_c10 const_c50 select1_c10 status_c10 select1_c50 status_c50 \
 	load_c10 rate_c10; do
 	v "${n}_cmd"
 done
+[ -z "${R[pooling.n_web]:-}" ] ||
+	printf 'N_WEB=%s M_WORKERS=%s SECS=%s DRAIN_N=%s ROUNDS=%s bench/pooling.sh BUILD_DIR\n' \
+		"$(v pooling.n_web)" "$(v pooling.m_workers)" "$(v pooling.secs)" \
+		"$(v pooling.drain_n)" "$(v pooling.rounds)"
 cat <<EOF
 \`\`\`
 
-The HTTP part took $(v http_seconds) s; the whole run $(v total_seconds) s.
+The HTTP part took $(v http_seconds) s, the PgBouncer comparison
+$(v pooling.seconds) s; the whole run $(v total_seconds) s.
 EOF

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD_DIR OUT_MD: the HTTP and memory benchmarks of issue 6,
-# then bench/queue.sh (the queue benchmarks) when it exists; writes the
-# report OUT_MD through bench/report.sh and prints a summary.
+# then bench/pooling.sh (creation and drain through PgBouncer against
+# direct, N web x M workers) and bench/queue.sh (the queue benchmarks);
+# writes the report OUT_MD through bench/report.sh and prints a summary.
 #
 # DESIGN. A throwaway stack, started through tools/stack.sh as the
 # integration test starts its own: a fresh PostgreSQL cluster with the
@@ -19,9 +20,9 @@
 # Knobs (environment): SJ_BENCH_SECONDS (each wrk run, default 10),
 # SJ_BENCH_LOAD_SECONDS (30), SJ_BENCH_RATE_SECONDS (60),
 # SJ_BENCH_MEM_REQUESTS (100000 per program), SJ_BENCH_QUEUE (full, small
-# or none), SJ_BENCH_STATE_ROOT (default $TMPDIR or /tmp; ./dev bench
-# passes the checkout's state folder), SJ_BENCH_KEEP=1
-# keeps the state directory.  Needs root.  Run nothing else meanwhile:
+# or none), SJ_BENCH_POOLING (run or none), SJ_BENCH_STATE_ROOT (default
+# $TMPDIR or /tmp; ./dev bench passes the checkout's state folder),
+# SJ_BENCH_KEEP=1 keeps the state directory.  Needs root.  Run nothing else meanwhile:
 # the figures are only as good as the machine is quiet.
 set -euo pipefail
 
@@ -38,6 +39,7 @@ LOAD_SECS=${SJ_BENCH_LOAD_SECONDS:-30}
 RATE_SECS=${SJ_BENCH_RATE_SECONDS:-60}
 MEM_REQS=${SJ_BENCH_MEM_REQUESTS:-100000}
 QUEUE_SIZE=${SJ_BENCH_QUEUE:-full}
+POOLING=${SJ_BENCH_POOLING:-run}
 # The process count of every FastCGI program in ./dev up.
 PROCS=2
 # Non-default PostgreSQL settings (besides port, addresses, socket dir).
@@ -56,6 +58,8 @@ for f in "${SJ_FCGI_PROGRAMS[@]/#/$BUILD/cgi/storyjobs-}" "$REF_BIN" \
 done
 [[ $SECS =~ ^[0-9]+$ && $LOAD_SECS =~ ^[0-9]+$ && $RATE_SECS =~ ^[0-9]+$ &&
 	$MEM_REQS =~ ^[0-9]+$ ]] || sj_die "SJ_BENCH_* durations must be integers"
+[[ $POOLING == run || $POOLING == none ]] ||
+	sj_die "SJ_BENCH_POOLING: run or none, not '$POOLING'"
 
 STATE=$(sj_state_dir "${SJ_BENCH_STATE_ROOT:-}" bench)
 SJ_CLEANUP_LIST=$STATE/cleanup.list
@@ -426,6 +430,34 @@ run_mem() {
 	run_mem_one ref GET /bench/select1 200
 }
 
+# stop_http: the HTTP stack stops, so what follows has the machine to
+# itself (PostgreSQL stays).
+stop_http() {
+	sj_nginx_stop "$STATE/nginx"
+	sj_fcgi_stop_all "$RUN"
+	sj_stop_pidfile "$RUN/ref.pid"
+}
+
+# run_pooling: bench/pooling.sh (its own PostgreSQL and PgBouncer, in a
+# folder of STATE); its KEY=VALUE lines land as pooling.KEY.
+run_pooling() {
+	local out=$STATE/pooling.out
+	if [ "$POOLING" = none ]; then
+		put pooling_status "not run (SJ_BENCH_POOLING=none)"
+		return 0
+	fi
+	stop_http
+	sj_say "running bench/pooling.sh (about 2 minutes)"
+	if SJ_BENCH_STATE_ROOT=$STATE SJ_WRK=$WRK "$ROOT/bench/pooling.sh" \
+		"$BUILD" >"$out" 2>"$LOG/pooling.log"; then
+		put pooling_status ok
+	else
+		put pooling_status "failed (exit $?; see the log of bench/pooling.sh)"
+		tail -n 20 "$LOG/pooling.log" >&2
+	fi
+	grep -E '^[a-z0-9_]+=' "$out" | sed 's/^/pooling./' >>"$RESULTS" || true
+}
+
 # run_queue: bench/queue.sh on a fresh database of the same cluster, with
 # the HTTP stack stopped so it has the machine to itself.
 run_queue() {
@@ -438,9 +470,7 @@ run_queue() {
 		put queue_status "not run (bench/queue.sh does not exist)"
 		return 0
 	fi
-	sj_nginx_stop "$STATE/nginx"
-	sj_fcgi_stop_all "$RUN"
-	sj_stop_pidfile "$RUN/ref.pid"
+	stop_http
 	sj_createdb "$PGPORT" queue
 	# the stack's settings, another database
 	{
@@ -474,6 +504,7 @@ main() {
 	run_rate
 	run_mem
 	put http_seconds $(($(date +%s) - STARTED))
+	run_pooling
 	run_queue
 	put total_seconds $(($(date +%s) - STARTED))
 	"$ROOT/bench/report.sh" "$RESULTS" >"$OUT_MD.tmp"
