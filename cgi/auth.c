@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "client.h"
 #include "job.h"
 #include "jsonv.h"
 #include "log.h"
@@ -105,7 +106,7 @@ h_login(struct req *r, const char *caps[REQ_MAX_CAPS])
 	const char *email, *password;
 	char token[AUTH_TOKEN_MAX];
 	int64_t expires_ms = 0;
-	const char *client = req_param(r, "REMOTE_ADDR");
+	char client[CLIENT_KEY_MAX];
 	struct user u;
 	enum sj_err e;
 	int wait_s = 0;
@@ -113,6 +114,10 @@ h_login(struct req *r, const char *caps[REQ_MAX_CAPS])
 	(void)caps;
 	if (read_credentials(r, &in, &email, &password) != 0)
 		goto out;
+	/* a /64 is one client here too: its addresses share one delay */
+	if (client_key(req_param(r, "REMOTE_ADDR"), client) != SJ_OK)
+		log_kv(LOG_LVL_WARN, "req", r->id, "no client address",
+		       LOG_STR("counted_as", client));
 	e = login_backoff_attempt(r->db, r->cfg, email, client, &wait_s);
 	if (e != SJ_OK) {
 		req_fail(r, e);

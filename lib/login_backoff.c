@@ -19,9 +19,14 @@
  * most one guess a minute on the account.  A refused attempt is answered
  * 429 with the seconds left, without checking the password and without
  * counting (so waiting in a loop does not make it worse).  A successful
- * login resets the account's count and the client's; an idle count is
- * forgotten after a day.  An email no user has is counted and answered
- * exactly the same, so the answer does not tell whether an account
+ * login resets the account's count and the client's, and makes the
+ * client known to the account for 30 days (sql/014): a known client
+ * waits only on its own failures, never on the account's, so a guesser
+ * timing one wrong password per account delay from fresh addresses
+ * cannot keep the real user out from where they logged in before.  A
+ * client is what client_key() says (an IPv4 address, an IPv6 /64).  An
+ * idle count is forgotten after a day.  An email no user has is counted and
+ * answered exactly the same, so the answer does not tell whether an account
  * exists.
  *
  * The count is taken before the password is checked, in one call of
@@ -144,10 +149,18 @@ login_backoff_attempt(struct db *db, const struct cfg *c, const char *email,
 	return SJ_OK;
 }
 
+/*
+ * A success clears the account's count and makes the client known for
+ * 30 days (sql/014): its next logins wait only on its own failures.
+ */
 static const struct db_stmt st_success = {
     "login_backoff_success",
-    "DELETE FROM login_backoff WHERE account = $1::bytea "
-    "AND client IN ('', $2)",
+    "WITH gone AS (DELETE FROM login_backoff WHERE account = $1::bytea "
+    "AND client = '') INSERT INTO login_backoff (account, client, "
+    "failures, until, last_at, known_until) VALUES ($1::bytea, $2, 0, "
+    "now(), now(), now() + interval '30 days') ON CONFLICT (account, "
+    "client) DO UPDATE SET failures = 0, until = now(), last_at = now(), "
+    "known_until = EXCLUDED.known_until",
     2};
 
 enum sj_err

@@ -98,11 +98,27 @@ backoff_rows(const char *email, const char *client)
 	return sql_ll(sql);
 }
 
+/* Known rows (sql/014) of email's account for client: no failures. */
+static long long
+known_rows(const char *email, const char *client)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM login_backoff WHERE account = "
+		 "sha256(convert_to('%s', 'UTF8')) AND client = '%s' AND "
+		 "failures = 0 AND known_until > now() + interval '29 days'",
+		 email, client);
+	return sql_ll(sql);
+}
+
 /*
  * Five wrong passwords from five addresses (each under nginx's limit),
  * then the right one from a sixth: 429 with retryAfter, and no session.
  * An email no user has gets the same answers.  Once the wait is over the
- * right password signs in and the count is gone.
+ * right password signs in and the count is gone, and that address is
+ * known to the account: five more wrong passwords from fresh addresses
+ * hold a stranger back, not the user from where they signed in.
  */
 static void
 test_guessing_from_many_addresses(void **state)
@@ -110,6 +126,9 @@ test_guessing_from_many_addresses(void **state)
 	static const char *const addrs[] = {"127.0.0.21", "127.0.0.22",
 					    "127.0.0.23", "127.0.0.24",
 					    "127.0.0.25", "127.0.0.26"};
+	static const char *const fresh[] = {"127.0.0.31", "127.0.0.32",
+					    "127.0.0.33", "127.0.0.34",
+					    "127.0.0.35"};
 	char known[128], unknown[128], *emails[2] = {known, unknown};
 	long long after[2];
 	struct resp r;
@@ -141,8 +160,26 @@ test_guessing_from_many_addresses(void **state)
 	resp_free(&r);
 	assert_int_equal(sessions_of(known), 1);
 	assert_int_equal(backoff_rows(known, ""), 0);
-	assert_int_equal(backoff_rows(known, addrs[5]), 0);
 	assert_int_equal(backoff_rows(known, addrs[0]), 1);
+	/* addrs[5] is known now: no failures, known for 30 days */
+	assert_int_equal(known_rows(known, addrs[5]), 1);
+	/*
+	 * The guesser again from fresh addresses: the account's delay holds
+	 * a stranger back, never the address the user signed in from.
+	 */
+	for (int i = 0; i < 5; i++) {
+		login_from(NULL, fresh[i], NULL, known, "wrong-password", &r);
+		expect_error(&r, 401, "UNAUTHORIZED",
+			     "Invalid email or password");
+		resp_free(&r);
+	}
+	login_from(NULL, "127.0.0.36", NULL, known, PW, &r);
+	(void)expect_delayed(&r);
+	resp_free(&r);
+	login_from(NULL, addrs[5], NULL, known, PW, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	assert_int_equal(sessions_of(known), 2);
 }
 
 /*

@@ -576,15 +576,20 @@ test_backoff_weighs_client(void **state)
 			 2);
 	/* another spelling of the same account shares its count */
 	assert_int_equal(attempt(&c, " VICTIM@Example.COM ", "127.0.0.2"), 4);
-	/* a success forgets the account and that address, not others */
+	/* a success forgets the account's count and that address's, not
+	 * others', and keeps that address as known (sql/014) */
 	backoff_later(1);
 	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.3"), 0);
 	assert_int_equal(
 	    login_backoff_success(db, "victim@example.com", "127.0.0.3"),
 	    SJ_OK);
 	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
-				"client IN ('', '127.0.0.3')"),
+				"client = ''"),
 			 1); /* the ghost's account row */
+	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
+				"client = '127.0.0.3' AND failures = 0 AND "
+				"known_until > now()"),
+			 1);
 	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.3"), 0);
 	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.2"), 3);
 	/* no email, no count */
