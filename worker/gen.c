@@ -439,9 +439,15 @@ fetch_remote(struct step_ctx *c, const char *url, const struct fetch_blame *b,
 	if (e != SJ_OK || resp.status >= 300) {
 		c->retry_after_s =
 		    resp.retry_after_s > 0 ? resp.retry_after_s : 0;
-		/* retried, and blamed like a refusal: a user's server that
-		   keeps failing is the user's input, not our service */
-		step_fail(c, true, b->code, "Fetching %s failed: %s", b->what,
+		/*
+		 * Retried.  A server that answered with an error is the
+		 * user's input (like a refusal); no answer at all may be our
+		 * own network, so that stays a service error the health
+		 * verdict counts.
+		 */
+		step_fail(c, true,
+			  e == SJ_OK ? b->code : "EXTERNAL_SERVICE_ERROR",
+			  "Fetching %s failed: %s", b->what,
 			  e != SJ_OK ? sj_strerror(e) : "server error");
 		http_resp_free(&resp);
 		return false;
