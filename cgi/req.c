@@ -311,8 +311,10 @@ req_text_ok(const struct req *r)
  * their latency by route pattern (a histogram of the time from accepting
  * the request to its last byte handed to libfcgi), added to
  * http_requests and http_request_durations at most every
- * REQ_COUNT_FLUSH_US, in one statement: no database write per request.
- * A child stopped while idle loses at most that interval's counts.
+ * REQ_COUNT_FLUSH_US, in one statement after a response is finished: no
+ * database write per request, and none a client waits for.  A child that
+ * stops adds what it has; an idle one keeps its counts until its next
+ * request or its stop; only a killed one loses them.
  */
 #define REQ_COUNTERS	   64
 #define REQ_COUNT_FLUSH_US (5 * 1000000)
@@ -342,7 +344,7 @@ req_time(struct req_counts *rc, const char *route, int64_t us)
 }
 
 static void
-req_count(struct req_counts *rc, struct db *db, const struct req *r)
+req_count(struct req_counts *rc, const struct req *r)
 {
 	const char *route = r->route ? r->route : "other";
 	size_t i;
@@ -356,10 +358,22 @@ req_count(struct req_counts *rc, struct db *db, const struct req *r)
 	if (i < rc->n)
 		rc->c[i].n++;
 	req_time(rc, route, now_us() - r->start_us);
-	if (now_us() - rc->flushed_us < REQ_COUNT_FLUSH_US)
+}
+
+/*
+ * Adds the counts to PostgreSQL once REQ_COUNT_FLUSH_US has passed since
+ * the last time, or now with force (the process is ending).  Called after
+ * the response is finished, so no client waits for it.
+ */
+static void
+req_flush(struct req_counts *rc, struct db *db, bool force)
+{
+	if (rc->n == 0 && rc->nh == 0)
+		return;
+	if (!force && now_us() - rc->flushed_us < REQ_COUNT_FLUSH_US)
 		return;
 	if (counters_add_requests(db, rc->c, rc->n, rc->h, rc->nh) != SJ_OK)
-		log_req(LOG_LVL_DEBUG, r->id, "request counters not saved");
+		log_debug("request counters not saved");
 	rc->n = 0;
 	rc->nh = 0;
 	rc->flushed_us = now_us();
@@ -410,10 +424,12 @@ req_serve(int listen_fd, const struct cfg *c, const char *prog,
 		       LOG_STR("path", r.path ? r.path : "-"),
 		       LOG_INT("status", r.status),
 		       LOG_INT("us", now_us() - r.start_us));
-		req_count(&counts, db, &r);
+		req_count(&counts, &r);
 		free(r.body);
 		FCGX_Finish_r(&fcgx);
+		req_flush(&counts, db, false);
 	}
+	req_flush(&counts, db, true);
 	FCGX_Free(&fcgx, 1);
 	db_close(db);
 }
