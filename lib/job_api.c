@@ -343,16 +343,17 @@ static const struct db_stmt st_retry_owner = {
     "SELECT coalesce(user_id, 0), client, status IN ('failed', "
     "'cancelled') FROM jobs WHERE id = $1",
     1};
-#define RETRY_GATED(who)                                                       \
-	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET " WHERE id = $1 AND "      \
+#define RETRY_GATED(who, set)                                                  \
+	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET set " WHERE id = $1 AND "  \
 	"status IN ('failed', 'cancelled') AND (SELECT count(*) FROM jobs "    \
 	"WHERE " who LIVE                                                      \
 	") < $3::int8 RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW      \
 	"', r.type) FROM r"
 static const struct db_stmt st_retry_user = {
-    "job_retry_user", RETRY_GATED("user_id = $2::int8"), 3};
+    "job_retry_user", RETRY_GATED("user_id = $2::int8", ""), 3};
 static const struct db_stmt st_retry_client = {
-    "job_retry_client", RETRY_GATED("client = $2::text"), 3};
+    "job_retry_client",
+    RETRY_GATED("client = $2::text", ", client = nullif($2::text, '')"), 3};
 
 /* The owner of job id: *user (0: anonymous) and client (may be "") */
 static enum sj_err
@@ -392,6 +393,10 @@ job_retry_tx(struct db *db, const char *id, const struct job_start *s)
 		return e;
 	if (!retryable)
 		return SJ_ECONFLICT;
+	/* an anonymous job from before schema 010 has no client: it becomes
+	   the retrying caller's, and counts against its caps from now on */
+	if (user == 0 && client[0] == '\0' && s->client != NULL)
+		snprintf(client, CLIENT_KEY_MAX, "%s", s->client);
 	if ((e = caller_lock(db, user, client[0] ? client : NULL)) != SJ_OK ||
 	    (user == 0 && (e = anon_room(db, s)) != SJ_OK) ||
 	    (s->user_id == 0 && (e = client_hit(db, s)) != SJ_OK))

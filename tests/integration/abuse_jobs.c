@@ -476,6 +476,41 @@ test_anon_total_cap(void **state)
 	status_is(first, "cancelled");
 }
 
+/*
+ * An anonymous job from before schema 010 has no client: its retry is
+ * counted as the retrying caller's (refused at that client's cap, the
+ * job left cancelled) and, once allowed, the job becomes that client's.
+ */
+static void
+test_legacy_job_retry(void **state)
+{
+	const char *a = "127.0.0.37";
+	char id[64], legacy[64], sql[512];
+	struct resp r;
+
+	(void)state;
+	snprintf(legacy, sizeof(legacy), "job_1_legacy%ld", (long)getpid());
+	snprintf(sql, sizeof(sql),
+		 "WITH i AS (INSERT INTO jobs (id, type, status, max_attempts, "
+		 "timeout_s, input) VALUES ('%s', 'image-generation', "
+		 "'cancelled', 4, 300, '" IMG "') RETURNING 1) SELECT count(*) "
+		 "FROM i",
+		 legacy);
+	assert_int_equal(sql_ll(sql), 1);
+	for (int k = 0; k < CLIENT_MAX; k++)
+		start_ok(a, IMG_START, NULL, NULL, IMG, id);
+	assert_int_equal(change(a, legacy, "retry", NULL, &r), 403);
+	resp_free(&r);
+	status_is(legacy, "cancelled");
+	cancel(a, id, NULL);
+	assert_int_equal(change(a, legacy, "retry", NULL, &r), 200);
+	resp_free(&r);
+	status_is(legacy, "pending");
+	assert_int_equal(jobs_where("client = '127.0.0.37' AND status = "
+				    "'pending'"),
+			 CLIENT_MAX);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_anon_rate_limit, prog_start,
 				    prog_stop),
@@ -487,6 +522,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_storybook_and_text_caps, prog_start,
 				    prog_stop),
     cmocka_unit_test_setup_teardown(test_anon_total_cap, prog_start, prog_stop),
+    cmocka_unit_test_setup_teardown(test_legacy_job_retry, prog_start,
+				    prog_stop),
 };
 
 const struct abuse_part abuse_jobs = {"abuse_jobs", tests,
