@@ -31,7 +31,8 @@
 #define JOB_RETRY_SET                                                          \
 	"status = 'pending', attempts = 0, rescues = 0, run_at = now(), "      \
 	"result = NULL, error_code = NULL, error_message = NULL, "             \
-	"completed_at = NULL, current_step = 'Queued for retry', "             \
+	"completed_at = NULL, started_at = NULL, "                             \
+	"current_step = 'Queued for retry', "                                  \
 	"updated_at = now()"
 #define FENCE                                                                  \
 	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \

@@ -789,6 +789,13 @@ test_cancel_and_retry(void **state)
 				&(struct job_lease){j.id, "w", j.lease_epoch},
 				50, "x"),
 	    SJ_ELOST);
+	assert_true(j.started_ms > 0);
+	/* a retry is a new run: its start is the next claim's, so a job
+	   retried days later does not count those days as processing */
+	assert_int_equal(job_retry(db, id2), SJ_OK);
+	job_free(&j);
+	get(id2, &j);
+	assert_int_equal(j.started_ms, 0);
 	job_free(&j);
 }
 
