@@ -751,6 +751,7 @@ kill_web() {
 	for f in "$d"/run/*.pid "$d/nginx/nginx.pid"; do
 		sj_pid_alive "$f" && groups+=("-$(head -n 1 "$f")")
 	done
+	[ "${#groups[@]}" -gt 0 ] || sj_die "$1 runs nothing to kill"
 	kill -KILL -- "${groups[@]}"
 }
 
