@@ -6,8 +6,10 @@
  * PQconsumeInput() reports the break without a round trip, so the session
  * is rebuilt before the statement is sent and no statement is ever sent
  * twice.  A break discovered mid-statement fails that one call (SJ_EDB)
- * and the next call reconnects.  Prepared statements are remembered per
- * session and prepared again after a reconnect.
+ * and the next call reconnects -- unless a transaction block was open:
+ * then the block is gone, and the db refuses statements until the caller
+ * ends it (db_ready).  Prepared statements are remembered per session
+ * and prepared again after a reconnect.
  *
  * Transaction pooling (db_pooling_set; PgBouncer's pool_mode =
  * transaction) hands each transaction whatever server session is free,
@@ -20,7 +22,10 @@
  * implicit transaction, so one round trip still does it, and the
  * settings end with the transaction as the pooler requires.  Inside an
  * explicit transaction (BEGIN by db_exec_simple) only its first statement
- * sets them: they hold until COMMIT or ROLLBACK.
+ * sets them: they hold until COMMIT or ROLLBACK.  Two statements go
+ * without them: the new-job notice's pg_notify (its own transaction, one
+ * call that does not wait on anything) and db_exec_simple's BEGIN,
+ * COMMIT and ROLLBACK themselves.
  */
 #include <poll.h>
 #include <stdbool.h>
