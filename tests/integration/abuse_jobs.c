@@ -37,41 +37,15 @@ static pid_t prog;
 static int
 prog_start(void **state)
 {
-	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
-	char bin[512];
-	struct resp r;
+	static const char *const env[] = {
+	    "ANON_START_LIMIT=4",     "ANON_START_WINDOW_SECONDS=3600",
+	    "ANON_MAX_ACTIVE_JOBS=2", "ANON_MAX_ACTIVE_TOTAL=6",
+	    "MAX_JOBS_PER_USER=3",    "STORYBOOK_MAX_PAGES=3",
+	    "STORYBOOK_MAX_SCENES=4", NULL};
 
 	(void)state;
-	assert_non_null(sock);
-	assert_non_null(dir);
-	snprintf(bin, sizeof(bin), "%s/storyjobs-jobs", dir);
-	unlink(sock);
-	if ((prog = fork()) == 0) {
-		setenv("ANON_START_LIMIT", "4", 1);
-		setenv("ANON_START_WINDOW_SECONDS", "3600", 1);
-		setenv("ANON_MAX_ACTIVE_JOBS", "2", 1);
-		setenv("ANON_MAX_ACTIVE_TOTAL", "6", 1);
-		setenv("MAX_JOBS_PER_USER", "3", 1);
-		setenv("STORYBOOK_MAX_PAGES", "3", 1);
-		setenv("STORYBOOK_MAX_SCENES", "4", 1);
-		execl(bin, bin, "--socket", sock, "--processes", "1",
-		      "--socket-group", "www-data", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(prog > 0);
-	/* answering JSON through nginx: a status of no such job */
-	for (int i = 0; i < 200; i++) {
-		http("GET", "/activated/api/jobs/job_1_none", NULL, NULL, 0,
-		     &r);
-		if (r.status == 404 && r.json != NULL) {
-			resp_free(&r);
-			return 0;
-		}
-		resp_free(&r);
-		usleep(50 * 1000);
-	}
-	fail_msg("storyjobs-jobs did not start on %s", sock);
-	return -1;
+	prog = itest_jobs_start(env);
+	return 0;
 }
 
 static int
@@ -79,12 +53,8 @@ prog_stop(void **state)
 {
 	(void)state;
 	itest_source(NULL);
-	if (prog > 0) {
-		kill(prog, SIGTERM);
-		waitpid(prog, NULL, 0);
-		prog = 0;
-	}
-	unlink(getenv("ACTIVATED_SOCK"));
+	itest_jobs_stop(prog);
+	prog = 0;
 	/* the jobs left pending would wait for a worker of a later suite */
 	itest_cancel_leftovers();
 	return 0;

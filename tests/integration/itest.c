@@ -1,4 +1,5 @@
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -480,4 +481,49 @@ http_raw(const char *text, size_t len, char *answer, size_t sz)
 	if (strncmp(answer, "HTTP/1.1 ", 9) == 0)
 		status = (int)strtol(answer + 9, NULL, 10);
 	return status;
+}
+
+pid_t
+itest_jobs_start(const char *const *env)
+{
+	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
+	char bin[512];
+	struct resp r;
+	pid_t pid;
+
+	assert_non_null(sock);
+	assert_non_null(dir);
+	snprintf(bin, sizeof(bin), "%s/storyjobs-jobs", dir);
+	unlink(sock);
+	if ((pid = fork()) == 0) {
+		for (; env != NULL && *env != NULL; env++)
+			putenv((char *)(uintptr_t)*env);
+		execl(bin, bin, "--socket", sock, "--processes", "1",
+		      "--socket-group", "www-data", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	/* answering JSON through nginx: the status of no such job */
+	for (int i = 0; i < 200; i++) {
+		http("GET", "/activated/api/jobs/job_1_none", NULL, NULL, 0,
+		     &r);
+		if (r.status == 404 && r.json != NULL) {
+			resp_free(&r);
+			return pid;
+		}
+		resp_free(&r);
+		usleep(50 * 1000);
+	}
+	fail_msg("storyjobs-jobs did not start on %s", sock);
+	return -1;
+}
+
+void
+itest_jobs_stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	unlink(getenv("ACTIVATED_SOCK"));
 }

@@ -97,6 +97,16 @@ pid_t itest_worker(const char *const *env);
 /* Sends sig and waits; returns the exit status (or 128 + signal). */
 int itest_worker_stop(pid_t pid, int sig);
 
+/*
+ * Starts storyjobs-jobs (FCGI_DIR) with one process on ACTIVATED_SOCK,
+ * which nginx serves as /activated/..., with the test's environment plus
+ * env ("NAME=value", NULL-terminated, may be NULL); returns once it
+ * answers through nginx (fails the test otherwise).  itest_jobs_stop
+ * ends it (SIGTERM, waited for) and removes the socket.
+ */
+pid_t itest_jobs_start(const char *const *env);
+void itest_jobs_stop(pid_t pid);
+
 /* Starts a job (asserting 200) and writes its id. */
 void itest_job_start(const char *type, const char *body, const char *token,
 		     char id[64]);

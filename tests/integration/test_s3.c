@@ -123,45 +123,14 @@ s3_start(void)
 static void
 prog_start(const char *secret)
 {
-	const char *sock = getenv("ACTIVATED_SOCK"), *dir = getenv("FCGI_DIR");
-	const char *const *e = s3_env(secret);
-	char bin[512];
-	struct resp r;
-
-	assert_non_null(sock);
-	assert_non_null(dir);
-	snprintf(bin, sizeof(bin), "%s/storyjobs-jobs", dir);
-	unlink(sock);
-	if ((prog = fork()) == 0) {
-		for (; *e != NULL; e++)
-			putenv((char *)(uintptr_t)*e);
-		execl(bin, bin, "--socket", sock, "--processes", "1",
-		      "--socket-group", "www-data", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(prog > 0);
-	for (int i = 0; i < 200; i++) {
-		http("GET", "/activated/api/jobs/job_1_none", NULL, NULL, 0,
-		     &r);
-		if (r.status == 404 && r.json != NULL) {
-			resp_free(&r);
-			return;
-		}
-		resp_free(&r);
-		usleep(50 * 1000);
-	}
-	fail_msg("storyjobs-jobs did not start on %s", sock);
+	prog = itest_jobs_start(s3_env(secret));
 }
 
 static void
 prog_stop(void)
 {
-	if (prog > 0) {
-		kill(prog, SIGTERM);
-		waitpid(prog, NULL, 0);
-		prog = 0;
-	}
-	unlink(getenv("ACTIVATED_SOCK"));
+	itest_jobs_stop(prog);
+	prog = 0;
 }
 
 static int
