@@ -85,12 +85,14 @@ upload_forget(struct db *db, const char *name)
 	return db_exec(db, &st_forget, p, NULL);
 }
 
-/* Unused for $1 hours: old, not used lately, named by no job. */
+/*
+ * Unused for $1 hours: old, not used lately, named by no job (uses, kept
+ * by sql/015's trigger; the partial index uploads_unused_idx).
+ */
 #define UNUSED                                                                 \
 	"u.created_at < now() - make_interval(hours => $1::int) AND "          \
 	"coalesce(u.used_at, u.created_at) < now() - make_interval(hours => "  \
-	"$1::int) AND NOT EXISTS (SELECT 1 FROM upload_uses x WHERE x.upload " \
-	"= u.name)"
+	"$1::int) AND u.uses = 0"
 
 /* $2 of them, the oldest first. */
 static const struct db_stmt st_sweep_pick = {

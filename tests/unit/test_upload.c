@@ -491,6 +491,12 @@ test_uses_any_base(void **state)
 	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE used_at IS "
 				"NOT NULL"),
 			 2);
+	/* each counts its one use (sql/015), and gives it back with its job */
+	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE uses = 1"),
+			 2);
+	testdb_sql(side, "DELETE FROM jobs WHERE id = 'job_1_cdn'");
+	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE uses = 1"),
+			 1);
 }
 
 /*
