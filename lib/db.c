@@ -289,16 +289,29 @@ db_note_block(struct db *db)
 	db->in_block = ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
 }
 
-/* sql starts with the keyword kw (then its end, ';' or a space). */
-static bool
-db_starts(const char *sql, const char *kw)
+/* What a statement does to a transaction block, by its first keyword. */
+enum db_edge { DB_EDGE_NONE, DB_EDGE_BEGIN, DB_EDGE_COMMIT, DB_EDGE_ROLLBACK };
+
+static enum db_edge
+db_edge(const char *sql)
 {
-	size_t n = strlen(kw);
+	static const struct {
+		const char *kw;
+		enum db_edge edge;
+	} kws[] = {{"BEGIN", DB_EDGE_BEGIN},	   {"START", DB_EDGE_BEGIN},
+		   {"COMMIT", DB_EDGE_COMMIT},	   {"END", DB_EDGE_COMMIT},
+		   {"ROLLBACK", DB_EDGE_ROLLBACK}, {"ABORT", DB_EDGE_ROLLBACK}};
 
 	while (*sql == ' ' || *sql == '\n' || *sql == '\t')
 		sql++;
-	return strncasecmp(sql, kw, n) == 0 &&
-	       (sql[n] == '\0' || sql[n] == ';' || sql[n] == ' ');
+	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++) {
+		size_t n = strlen(kws[i].kw);
+
+		if (strncasecmp(sql, kws[i].kw, n) == 0 &&
+		    (sql[n] == '\0' || sql[n] == ';' || sql[n] == ' '))
+			return kws[i].edge;
+	}
+	return DB_EDGE_NONE;
 }
 
 /*
@@ -310,23 +323,17 @@ db_starts(const char *sql, const char *kw)
 static bool
 db_refuse(struct db *db, const char *sql, enum sj_err *e)
 {
-	static const char *const ends[] = {"COMMIT", "END", "ROLLBACK",
-					   "ABORT"};
+	enum db_edge edge;
 
 	if ((*e = db_ready(db)) == SJ_OK)
 		return false;
-	if (db->lost_block &&
-	    (db_starts(sql, "BEGIN") || db_starts(sql, "START"))) {
-		db->lost_block = false;
-		db->in_block = false;
+	if (!db->lost_block || (edge = db_edge(sql)) == DB_EDGE_NONE)
+		return true;
+	db->lost_block = false;
+	db->in_block = false;
+	if (edge == DB_EDGE_BEGIN)
 		return (*e = db_ready(db)) != SJ_OK;
-	}
-	for (size_t i = 0; db->lost_block && i < 4; i++)
-		if (db_starts(sql, ends[i])) {
-			db->lost_block = false;
-			db->in_block = false;
-			*e = i < 2 ? SJ_EDB : SJ_OK;
-		}
+	*e = edge == DB_EDGE_COMMIT ? SJ_EDB : SJ_OK;
 	return true;
 }
 
@@ -590,14 +597,12 @@ db_exec_simple_run(struct db *db, const char *sql)
 static enum sj_err
 db_after(struct db *db, const char *sql, enum sj_err e)
 {
-	static const char *const ends[] = {"COMMIT", "END", "ROLLBACK",
-					   "ABORT"};
+	enum db_edge edge = db_edge(sql);
 
-	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
-		if (db_starts(sql, ends[i])) {
-			db->in_block = false;
-			db->lost_block = false;
-		}
+	if (edge == DB_EDGE_COMMIT || edge == DB_EDGE_ROLLBACK) {
+		db->in_block = false;
+		db->lost_block = false;
+	}
 	return e;
 }
 
