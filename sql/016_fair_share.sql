@@ -1,0 +1,2 @@
+-- 016: placeholder (fair share between owners).
+SELECT 1;

@@ -1,0 +1,2 @@
+-- 017: placeholder (provider rate limits and usage).
+SELECT 1;
