@@ -30,7 +30,10 @@
 #include <string.h>
 
 #include "log.h"
-#include "worker.h"
+#include "num.h"
+
+#include "completer.h"
+#include "session.h"
 
 /* Takes the list; blocks until there is something or the stop. */
 static struct slot *
@@ -50,12 +53,12 @@ take(struct completer *k, bool *stopping)
 
 /* A session, opened on first use and after a reset; false if none. */
 static bool
-session(struct worker *w, struct db **dbp)
+session(struct completer *k, struct db **dbp)
 {
 	if (*dbp != NULL)
 		return true;
-	if (db_open(w->cfg->database_url, WORKER_APPNAME,
-		    (long)w->cfg->statement_timeout_ms, dbp) == SJ_OK) {
+	if (db_open(k->cfg->database_url, WORKER_APPNAME,
+		    (long)k->cfg->statement_timeout_ms, dbp) == SJ_OK) {
 		db_keyed(*dbp);
 		return true;
 	}
@@ -65,29 +68,31 @@ session(struct worker *w, struct db **dbp)
 
 /* The group was written: ends every slot's hold. */
 static void
-settle(struct worker *w, struct slot **sv, const struct job_done *d, size_t n)
+settle(struct completer *k, struct slot **sv, const struct job_done *d,
+       size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (!d[i].done)
 			log_job(LOG_LVL_INFO, sv[i]->job.id,
 				"result not recorded: the job was cancelled, "
 				"timed out or rescued meanwhile; dropped");
-		runner_slot_done(w, sv[i]);
+		slots_done(k->slots, sv[i]);
 	}
 }
 
 /* The server refused the group: each alone; a refused one is failed. */
 static void
-write_each(struct worker *w, struct db *db, struct slot **sv,
+write_each(struct completer *k, struct db *db, struct slot **sv,
 	   struct job_done *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct job_lease lease = {sv[i]->job.id, w->id, d[i].epoch};
+		struct job_lease lease = {sv[i]->job.id, k->worker_id,
+					  d[i].epoch};
 		char msg[160];
 		enum sj_err e;
 
-		if (job_complete_batch(db, w->id, 1, &d[i]) == SJ_OK) {
-			settle(w, &sv[i], &d[i], 1);
+		if (job_complete_batch(db, k->worker_id, 1, &d[i]) == SJ_OK) {
+			settle(k, &sv[i], &d[i], 1);
 			continue;
 		}
 		snprintf(msg, sizeof(msg),
@@ -103,7 +108,7 @@ write_each(struct worker *w, struct db *db, struct slot **sv,
 			       "could not record the failure either; the lease "
 			       "will expire",
 			       LOG_STR("error", sj_strerror(e)));
-		runner_slot_done(w, sv[i]);
+		slots_done(k->slots, sv[i]);
 	}
 }
 
@@ -112,7 +117,7 @@ write_each(struct worker *w, struct db *db, struct slot **sv,
  * of time (*give_up_ms, 0 while running).
  */
 static void
-write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
+write_group(struct completer *k, struct db **dbp, struct slot **sv, size_t n,
 	    bool *stopping, int64_t *give_up_ms)
 {
 	struct job_done d[COMPLETER_BATCH_MAX];
@@ -124,10 +129,11 @@ write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
 		    sv[i]->job.id, sv[i]->job.lease_epoch, sv[i]->result,
 		    sv[i]->has_step ? sv[i]->step : NULL, false};
 	for (;;) {
-		e = session(w, dbp) ? job_complete_batch(*dbp, w->id, n, d)
-				    : SJ_EDB;
+		e = session(k, dbp)
+			? job_complete_batch(*dbp, k->worker_id, n, d)
+			: SJ_EDB;
 		if (e == SJ_OK) {
-			settle(w, sv, d, n);
+			settle(k, sv, d, n);
 			return;
 		}
 		if (*dbp != NULL && !worker_db_retryable(*dbp)) {
@@ -137,7 +143,7 @@ write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
 			       LOG_INT("jobs", n),
 			       LOG_STR("sqlstate", db_sqlstate(*dbp)));
 			db_reset(*dbp);
-			write_each(w, *dbp, sv, d, n);
+			write_each(k, *dbp, sv, d, n);
 			return;
 		}
 		if (*dbp != NULL)
@@ -152,34 +158,34 @@ write_group(struct worker *w, struct db **dbp, struct slot **sv, size_t n,
 		worker_sleep_ms(wait);
 		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
 						      : wait * 2;
-		pthread_mutex_lock(&w->completer.mu);
-		*stopping = w->completer.stop;
-		pthread_mutex_unlock(&w->completer.mu);
+		pthread_mutex_lock(&k->mu);
+		*stopping = k->stop;
+		pthread_mutex_unlock(&k->mu);
 	}
 	for (size_t i = 0; i < n; i++) {
 		log_job(LOG_LVL_ERROR, sv[i]->job.id,
 			"could not record the result before stopping; the "
 			"lease will expire and the job run again");
-		runner_slot_done(w, sv[i]);
+		slots_done(k->slots, sv[i]);
 	}
 }
 
 static void *
 completer_main(void *arg)
 {
-	struct worker *w = arg;
+	struct completer *k = arg;
 	struct slot *batch, *sv[COMPLETER_BATCH_MAX];
 	int64_t give_up_ms = 0;
 	struct db *db = NULL;
 	bool stopping = false;
 	size_t n;
 
-	while ((batch = take(&w->completer, &stopping)) != NULL) {
+	while ((batch = take(k, &stopping)) != NULL) {
 		while (batch != NULL) {
 			for (n = 0; batch != NULL && n < COMPLETER_BATCH_MAX;
 			     n++, batch = batch->next)
 				sv[n] = batch;
-			write_group(w, &db, sv, n, &stopping, &give_up_ms);
+			write_group(k, &db, sv, n, &stopping, &give_up_ms);
 		}
 	}
 	if (db != NULL)
@@ -188,19 +194,22 @@ completer_main(void *arg)
 }
 
 enum sj_err
-completer_start(struct worker *w)
+completer_start(struct completer *k, const struct cfg *cfg,
+		const char *worker_id, struct slots *slots)
 {
-	struct completer *k = &w->completer;
 	int rc;
 
 	memset(k, 0, sizeof(*k));
+	k->cfg = cfg;
+	k->worker_id = worker_id;
+	k->slots = slots;
 	if (pthread_mutex_init(&k->mu, NULL) != 0)
 		return SJ_ENOMEM;
 	if (pthread_cond_init(&k->more, NULL) != 0) {
 		pthread_mutex_destroy(&k->mu);
 		return SJ_ENOMEM;
 	}
-	if ((rc = pthread_create(&k->thread, NULL, completer_main, w)) != 0) {
+	if ((rc = pthread_create(&k->thread, NULL, completer_main, k)) != 0) {
 		log_error("pthread_create: %s", strerror(rc));
 		pthread_cond_destroy(&k->more);
 		pthread_mutex_destroy(&k->mu);
@@ -211,10 +220,8 @@ completer_start(struct worker *w)
 }
 
 void
-completer_stop(struct worker *w)
+completer_stop(struct completer *k)
 {
-	struct completer *k = &w->completer;
-
 	if (!k->started)
 		return;
 	pthread_mutex_lock(&k->mu);
@@ -228,9 +235,8 @@ completer_stop(struct worker *w)
 }
 
 void
-completer_push(struct worker *w, struct slot *s)
+completer_push(struct completer *k, struct slot *s)
 {
-	struct completer *k = &w->completer;
 	bool idle;
 
 	s->next = NULL;

@@ -36,10 +36,13 @@
 #include "log.h"
 #include "media.h"
 #include "media_names.h"
+#include "num.h"
 #include "openai.h"
 
 #include "gen.h"
 #include "local.h"
+#include "session.h"
+#include "stats.h"
 
 #define CACHE_HEX 32  /* hex digits of the key in a name */
 #define URL_SHOWN 512 /* bytes of a URL in the log */
@@ -330,7 +333,8 @@ job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
 	if (e != SJ_OK && clamped &&
 	    c->deadline_ms - num_mono_ms() <= DEADLINE_SLACK_MS)
 		worker_sleep_ms(c->deadline_ms - num_mono_ms());
-	stats_upstream(c, req, resp, e, t0);
+	stats_upstream(c->stats, gen_provider(c->cfg)->name, req, resp, e,
+		       e != SJ_OK && step_abort_cb(c), t0);
 	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c))) {
 		http_resp_free(resp);
 		step_aborted(c);

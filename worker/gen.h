@@ -27,7 +27,8 @@
 #include "buf.h"
 #include "http.h"
 #include "store.h"
-#include "worker.h"
+
+#include "step.h"
 
 #define GEN_DESC_MAX  512	  /* bytes of a character description */
 #define GEN_NAME_MAX  64	  /* prefix-<32 hex>.ext */

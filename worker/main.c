@@ -1,15 +1,30 @@
 /*
  * storyjobs-worker: runs jobs from the PostgreSQL queue.
  *
+ * The daemon's modules, each with its own header:
+ *
+ *   main.c       start-up, signals, and the main thread's loop: LISTEN,
+ *                claim, heartbeat, maintenance, shutdown
+ *   slots.c      the slots of claimed jobs and their run queue
+ *   pool.c       the job threads: take a job, run its handler, record
+ *   step.c       the step API handlers are written with (fenced
+ *                progress, checkpoint, complete, fail, release)
+ *   completer.c  the thread that writes finished jobs in batches
+ *   stats.c      the upstream call counters, flushed after each heartbeat
+ *   session.c    retryable statements and the backoff between tries
+ *   steps.c      one handler per job type (CONTRACT section 1)
+ *   gen*.c       the generation providers (gen.h)
+ *   local*.c     the offline generator (SVG scene cards)
+ *
  * DESIGN
  * The main thread owns one database session, used only for LISTEN,
- * claiming, heartbeats and maintenance; job threads (runner.c) have their
+ * claiming, heartbeats and maintenance; job threads (pool.c) have their
  * own.  Its loop waits in ppoll() on that session's socket and on the
- * runner's self-pipe, with a timeout that ends at the next poll tick
+ * slots' self-pipe, with a timeout that ends at the next poll tick
  * (JOB_PROCESSING_INTERVAL) or heartbeat, whichever is first.  It claims
- * when a NOTIFY on JOB_CHANNEL_NEW arrives, when the runner asks (the
- * jobs held fell to its low mark), on every tick, and after every
- * (re)connect, each time as many as there is room for (runner_room).  A
+ * when a NOTIFY on JOB_CHANNEL_NEW arrives, when the slots ask (the
+ * jobs held fell to their low mark), on every tick, and after every
+ * (re)connect, each time as many as there is room for (slots_room).  A
  * NOTIFY on JOB_CHANNEL_CANCEL flags the named job if it is held.
  *
  * The table is the truth and NOTIFY a hint: after any new session (ours
@@ -54,7 +69,11 @@
 #include "openai.h"
 
 #include "gen.h"
-#include "worker.h"
+#include "pool.h"
+#include "session.h"
+#include "slots.h"
+#include "stats.h"
+#include "steps.h"
 
 #define EXIT_CONFIG	78
 #define BACKOFF_MIN_MS	100
@@ -307,7 +326,7 @@ on_notify(const char *channel, const char *payload, void *ctx)
 	if (strcmp(channel, JOB_CHANNEL_NEW) == 0)
 		l->want_claim = l->want_claim || wanted(l, payload);
 	else if (strcmp(channel, JOB_CHANNEL_CANCEL) == 0 &&
-		 runner_cancel(l->w, payload))
+		 slots_cancel(&l->w->slots, payload))
 		log_job(LOG_LVL_INFO, payload,
 			"cancel notice; stopping at the next step");
 }
@@ -386,7 +405,7 @@ loop_claim(struct loop *l)
 	enum sj_err e;
 	size_t i, taken;
 
-	room = runner_room(l->w, per);
+	room = slots_room(&l->w->slots, per);
 	for (int t = 0; t < JOB_TYPE_MAX; t++)
 		offer += per[t];
 	if (room <= 0 || offer == 0)
@@ -405,7 +424,7 @@ loop_claim(struct loop *l)
 		       LOG_STR("type", job_type_name(list.jobs[i].type)),
 		       LOG_INT("attempt", list.jobs[i].attempts + 1),
 		       LOG_INT("max_attempts", list.jobs[i].max_attempts));
-	taken = runner_submit(l->w, list.jobs, list.n);
+	taken = slots_submit(&l->w->slots, list.jobs, list.n);
 	for (i = taken; i < list.n; i++) {
 		struct job *j = &list.jobs[i];
 		struct job_lease lease = {j->id, l->w->id, j->lease_epoch};
@@ -423,26 +442,27 @@ loop_claim(struct loop *l)
 static enum sj_err
 loop_beat(struct loop *l)
 {
-	size_t idsz = l->w->nslots * JOB_ID_MAX + 3;
+	size_t idsz = l->w->slots.n * JOB_ID_MAX + 3;
 	struct worker_beat b;
 	enum sj_err e;
 	char *ids;
 
 	if ((ids = malloc(idsz)) == NULL)
 		return SJ_ENOMEM;
-	runner_job_ids(l->w, ids, idsz);
+	slots_job_ids(&l->w->slots, ids, idsz);
 	memset(&b, 0, sizeof(b));
 	b.id = l->w->id;
 	b.host = l->w->host;
 	b.pid = (long)getpid();
-	b.jobs_in_hand = runner_held(l->w);
+	b.jobs_in_hand = slots_held(&l->w->slots);
 	b.mem_used_pct = mem_used_pct();
 	b.lease_s = l->w->cfg->lease_seconds;
 	b.job_ids = ids;
 	e = job_heartbeat(l->db, &b);
 	free(ids);
 	/* the upstream call counters ride along; a failure keeps them */
-	if (e == SJ_OK && stats_flush(l->w, l->db) != SJ_OK)
+	if (e == SJ_OK && stats_flush(&l->w->stats, l->db, l->w->id,
+				      (int)l->w->slots.n) != SJ_OK)
 		log_debug("upstream call counters kept for the next beat");
 	return e;
 }
@@ -497,7 +517,7 @@ loop_woken(struct loop *l)
 {
 	char b[64];
 
-	while (read(l->w->wake_rd, b, sizeof(b)) > 0)
+	while (read(l->w->slots.wake_rd, b, sizeof(b)) > 0)
 		;
 	l->want_claim = l->want_claim || auto_on(l);
 }
@@ -506,7 +526,8 @@ loop_woken(struct loop *l)
 static void
 loop_wait(struct loop *l, bool listening)
 {
-	struct pollfd p[2] = {{l->w->wake_rd, POLLIN, 0}, {-1, POLLIN, 0}};
+	struct pollfd p[2] = {{l->w->slots.wake_rd, POLLIN, 0},
+			      {-1, POLLIN, 0}};
 	const char *why = NULL;
 	int64_t until, wait;
 	struct timespec ts;
@@ -605,14 +626,15 @@ worker_shutdown(struct loop *l)
 
 	daemon_notify("STOPPING=1");
 	log_info("stopping: jobs in hand are released at their next step");
-	runner_stop(l->w, l->db);
-	if (stats_flush(l->w, l->db) != SJ_OK)
+	pool_stop(l->w, l->db);
+	if (stats_flush(&l->w->stats, l->db, l->w->id, (int)l->w->slots.n) !=
+	    SJ_OK)
 		log_warn("the last upstream call counters were not saved");
 	if ((e = job_worker_gone(l->db, l->w->id)) != SJ_OK)
 		log_kv(LOG_LVL_WARN, NULL, NULL,
 		       "could not remove the worker row",
 		       LOG_STR("error", sj_strerror(e)));
-	runner_free(l->w);
+	pool_free(l->w);
 	log_info("stopped");
 }
 
@@ -660,7 +682,7 @@ worker_run(const struct cfg *cfg)
 	l.interval_ms = cfg->processing_interval_ms;
 	l.beat_ms = cfg->heartbeat_ms;
 	if (worker_ident(&w) != SJ_OK || signals_setup(&l.waitmask) != 0 ||
-	    stats_init(&w) != SJ_OK) {
+	    stats_init(&w.stats) != SJ_OK) {
 		log_error("start-up failed: worker id, signals or counters");
 		return EXIT_FAILURE;
 	}
@@ -677,7 +699,7 @@ worker_run(const struct cfg *cfg)
 		db_close(l.db);
 		return EXIT_FAILURE;
 	}
-	if (runner_start(&w) != SJ_OK) {
+	if (pool_start(&w) != SJ_OK) {
 		log_error("start-up failed: job threads");
 		db_close(l.db);
 		return EXIT_FAILURE;
@@ -690,7 +712,7 @@ worker_run(const struct cfg *cfg)
 	loop_run(&l);
 	worker_shutdown(&l);
 	db_close(l.db);
-	stats_free(&w);
+	stats_free(&w.stats);
 	return EXIT_SUCCESS;
 }
 

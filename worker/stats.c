@@ -3,7 +3,7 @@
  * kind and outcome, with their latency, and its slots.
  *
  * DESIGN
- * The job threads count each call in memory under w->stats_mu (a few
+ * The job threads count each call in memory under stats.mu (a few
  * additions); the main thread takes the whole batch after each heartbeat
  * and adds it to PostgreSQL in one statement (counters_add_upstream,
  * which also writes the worker's slots into its row), so
@@ -18,15 +18,16 @@
 #include <string.h>
 
 #include "counters.h"
-#include "gen.h"
 #include "log.h"
-#include "worker.h"
+#include "num.h"
+
+#include "stats.h"
 
 enum sj_err
-stats_init(struct worker *w)
+stats_init(struct stats *st)
 {
-	memset(&w->stats, 0, sizeof(w->stats));
-	return pthread_mutex_init(&w->stats_mu, NULL) == 0 ? SJ_OK : SJ_ENOMEM;
+	memset(&st->up, 0, sizeof(st->up));
+	return pthread_mutex_init(&st->mu, NULL) == 0 ? SJ_OK : SJ_ENOMEM;
 }
 
 static const char *
@@ -42,9 +43,9 @@ call_kind(const struct http_req *req)
 }
 
 static enum upstream_outcome
-call_outcome(struct step_ctx *c, const struct http_resp *resp, enum sj_err e)
+call_outcome(const struct http_resp *resp, enum sj_err e, bool aborted)
 {
-	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c)))
+	if (e == SJ_ELOST || (e != SJ_OK && aborted))
 		return UPSTREAM_ABORTED;
 	if (e != SJ_OK)
 		return UPSTREAM_ERROR;
@@ -58,43 +59,42 @@ call_outcome(struct step_ctx *c, const struct http_resp *resp, enum sj_err e)
 }
 
 void
-stats_upstream(struct step_ctx *c, const struct http_req *req,
-	       const struct http_resp *resp, enum sj_err e, int64_t t0_ms)
+stats_upstream(struct stats *st, const char *provider,
+	       const struct http_req *req, const struct http_resp *resp,
+	       enum sj_err e, bool aborted, int64_t t0_ms)
 {
-	struct worker *w = c->w;
-	enum upstream_outcome o = call_outcome(c, resp, e);
+	enum upstream_outcome o = call_outcome(resp, e, aborted);
 	double s = (double)(num_mono_ms() - t0_ms) / 1000.0;
 
-	pthread_mutex_lock(&w->stats_mu);
-	upstream_observe(&w->stats, gen_provider(c->cfg)->name, call_kind(req),
-			 o, s);
-	pthread_mutex_unlock(&w->stats_mu);
+	pthread_mutex_lock(&st->mu);
+	upstream_observe(&st->up, provider, call_kind(req), o, s);
+	pthread_mutex_unlock(&st->mu);
 }
 
 enum sj_err
-stats_flush(struct worker *w, struct db *db)
+stats_flush(struct stats *st, struct db *db, const char *worker_id, int nslots)
 {
 	struct upstream_stats *batch = malloc(sizeof(*batch));
 	enum sj_err e;
 
 	if (batch == NULL)
 		return SJ_ENOMEM;
-	pthread_mutex_lock(&w->stats_mu);
-	memcpy(batch, &w->stats, sizeof(*batch));
-	w->stats.n = 0;
-	pthread_mutex_unlock(&w->stats_mu);
-	e = counters_add_upstream(db, w->id, (int)w->nslots, batch);
+	pthread_mutex_lock(&st->mu);
+	memcpy(batch, &st->up, sizeof(*batch));
+	st->up.n = 0;
+	pthread_mutex_unlock(&st->mu);
+	e = counters_add_upstream(db, worker_id, nslots, batch);
 	if (e != SJ_OK) {
-		pthread_mutex_lock(&w->stats_mu);
-		upstream_merge(&w->stats, batch);
-		pthread_mutex_unlock(&w->stats_mu);
+		pthread_mutex_lock(&st->mu);
+		upstream_merge(&st->up, batch);
+		pthread_mutex_unlock(&st->mu);
 	}
 	free(batch);
 	return e;
 }
 
 void
-stats_free(struct worker *w)
+stats_free(struct stats *st)
 {
-	pthread_mutex_destroy(&w->stats_mu);
+	pthread_mutex_destroy(&st->mu);
 }

@@ -27,8 +27,8 @@
 
 #include "gen.h"
 #include "local.h"
+#include "steps.h"
 #include "story.h"
-#include "worker.h"
 
 /* bytes: the API's caps (lib/job_caps.h) */
 #define PROMPT_MAX    JOB_CAP_BYTES(JOB_PROMPT_MAX)

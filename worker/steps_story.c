@@ -36,8 +36,8 @@
 
 #include "gen.h"
 #include "local.h"
+#include "steps.h"
 #include "story.h"
-#include "worker.h"
 
 /* bytes of one input string: the API's caps (lib/job_caps.h) */
 #define FIELD_MAX  JOB_CAP_BYTES(JOB_FIELD_MAX)

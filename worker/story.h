@@ -1,7 +1,6 @@
 /*
  * The local provider's story text: an offline story writer and the
- * splitter that breaks a story into illustrated scenes, plus the four
- * handlers built on them (steps_story.c).
+ * splitter that breaks a story into illustrated scenes.
  *
  * Both functions are deterministic: the same input gives the same bytes.
  */
@@ -14,7 +13,6 @@
 
 #include "buf.h"
 #include "err.h"
-#include "worker.h"
 
 #define STORY_TEXT_MAX	 (64 * 1024) /* cap on one written story */
 #define STORY_DESC_MAX	 1900	     /* bytes of a scene description */
@@ -54,11 +52,5 @@ enum sj_err story_write(const char *genre, const char *character,
  */
 enum sj_err story_scenes(const char *story, const char *audience,
 			 struct json_object **pages) SJ_WUR;
-
-/* steps_story.c: the handlers. */
-void steps_image_generation(struct step_ctx *c);
-void steps_scenes(struct step_ctx *c);
-void steps_storybook(struct step_ctx *c);
-void steps_auto_story(struct step_ctx *c);
 
 #endif

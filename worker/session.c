@@ -1,0 +1,43 @@
+/*
+ * The worker's session helpers: which failed statements are retried and
+ * the sleep between tries.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "session.h"
+
+void
+worker_sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Whether a failed statement is worth another try: the session broke, or
+ * the server said connection trouble (08), rollback (40), resources (53),
+ * operator intervention such as a restart or statement timeout (57) or a
+ * system error (58).  A data or syntax error would fail the same way.
+ */
+bool
+worker_db_retryable(struct db *db)
+{
+	static const char *const classes[] = {"08", "40", "53", "57", "58"};
+	const char *s = db_sqlstate(db);
+	size_t i;
+
+	if (!db_alive(db) || s == NULL || s[0] == '\0')
+		return true;
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (strncmp(s, classes[i], 2) == 0)
+			return true;
+	return false;
+}

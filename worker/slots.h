@@ -1,0 +1,106 @@
+/*
+ * The slots of claimed jobs and their run queue.
+ *
+ * A claimed job, from its claim until its end is written, is held in a
+ * slot.  The worker holds cfg->max_concurrent_jobs + cfg->prefetch_jobs
+ * slots; a slot is QUEUED (claimed, waiting for a thread) or RUNNING (a
+ * thread runs it, or the completer writes the result the thread left in
+ * it).  Heartbeats renew the lease of every held slot, so a job waiting
+ * in any state here keeps its lease.
+ */
+#ifndef SJ_WORKER_SLOTS_H
+#define SJ_WORKER_SLOTS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "job.h"
+
+enum slot_state { SLOT_FREE = 0, SLOT_QUEUED, SLOT_RUNNING };
+
+#define SLOT_STEP_MAX 128
+
+struct slot {
+	enum slot_state state;	 /* under slots.mu */
+	char job_id[JOB_ID_MAX]; /* under slots.mu; "" when FREE */
+	enum job_type type;	 /* under slots.mu */
+	int64_t claimed_ms;	 /* monotonic: when it was claimed */
+	struct job job;		 /* written by main while FREE, then the
+				    thread's until it ends */
+	atomic_bool cancel;	 /* a cancel notice arrived for job_id */
+	/* a finished job's result, for the completer (then the completer's) */
+	char *result; /* JSON text, owned */
+	char step[SLOT_STEP_MAX];
+	bool has_step;
+	struct slot *next; /* run queue, free list or completer list */
+};
+
+struct slots {
+	const struct cfg *cfg;
+	bool runs[JOB_TYPE_MAX]; /* the types this worker has a handler for */
+	int wake_rd; /* self-pipe: readable when main should claim */
+	int wake_wr;
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* a job was queued, or stop */
+	struct slot *v;	     /* n of them */
+	size_t n;
+	struct slot *free_slots;     /* under mu */
+	struct slot *qhead, *qtail;  /* under mu: QUEUED, in order */
+	int held;		     /* under mu: slots not FREE */
+	int held_type[JOB_TYPE_MAX]; /* under mu */
+	int low_mark;		     /* ask for a claim at or below */
+	bool wake_sent;		     /* under mu: main not yet claimed */
+};
+
+/*
+ * Creates the self-pipe and n free slots for the types runs[] marks.  On
+ * failure nothing is left allocated.
+ */
+enum sj_err slots_init(struct slots *q, const struct cfg *cfg, size_t n,
+		       const bool runs[JOB_TYPE_MAX]) SJ_WUR;
+/* Frees the slots (and any job left in them), closes the pipe. */
+void slots_free(struct slots *q);
+/*
+ * What main may claim now: in all, and per type (0 for a type this
+ * worker cannot run).  Nothing while the slots held are above the low
+ * mark: a claim then would be a small one, and falling to the mark wakes
+ * main anyway (with PREFETCH_JOBS=0 the mark is one free slot, so any
+ * room counts).  Re-arms the wake-up: the next time a slot frees
+ * below the low mark (or under a type's cap) the self-pipe is written.
+ */
+int slots_room(struct slots *q, int per_type[JOB_TYPE_MAX]);
+/*
+ * Queues the n claimed jobs of js (moved out; each then zeroed) for the
+ * threads, in order.  Returns how many were taken; the rest (no free
+ * slot: a bug of the caller's count) stay with the caller.
+ */
+size_t slots_submit(struct slots *q, struct job *js, size_t n) SJ_WUR;
+/* Flags the job if it is held; returns whether it was. */
+bool slots_cancel(struct slots *q, const char *job_id);
+/* Jobs held (queued, running or completing). */
+int slots_held(struct slots *q);
+/*
+ * Writes the ids of the jobs held as a PostgreSQL array literal
+ * ("{a,b}") into out; ids are [a-z0-9_] so need no quoting.  out must hold
+ * n * JOB_ID_MAX + 3 bytes.
+ */
+void slots_job_ids(struct slots *q, char *out, size_t outsz);
+/* Waits for a queued job and marks it RUNNING; NULL once *stop is set. */
+struct slot *slots_take(struct slots *q, const atomic_bool *stop);
+/* Sets *stop under the lock and wakes every thread waiting in take. */
+void slots_stop(struct slots *q, atomic_bool *stop);
+/*
+ * After the threads are joined: gives every queued job back on db (NULL:
+ * none to use; the leases then expire), no attempt spent.
+ */
+void slots_release_queued(struct slots *q, struct db *db,
+			  const char *worker_id);
+/* Ends a slot's hold (under no lock): frees it, wakes main if due. */
+void slots_done(struct slots *q, struct slot *s);
+
+#endif
