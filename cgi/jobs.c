@@ -165,6 +165,7 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 	struct json_object *in = NULL, *out = NULL;
 	struct job_start s = {0};
 	struct job_limits lim;
+	struct job_input typed;
 	char client[CLIENT_KEY_MAX];
 	const char *msg = NULL;
 	bool reused = false;
@@ -179,12 +180,17 @@ h_start(struct req *r, const char *caps[REQ_MAX_CAPS])
 	if (start_who(r, s.type, &s, client, &retry_after) != 0 ||
 	    req_read_json(r, &in) != 0)
 		return;
+	/* parse once into the typed input; the row stores its normal form */
 	job_limits_of(r->cfg, &lim);
-	e = job_input_validate(&lim, s.type, in, &s.norm, &msg);
+	e = job_input_parse(s.type, in, &lim, &typed, &msg);
 	json_object_put(in);
 	if (e == SJ_EINVAL) {
 		req_error(r, 400, "INVALID_INPUT", msg, NULL);
 		return;
+	}
+	if (e == SJ_OK) {
+		e = job_input_to_json(&typed, &s.norm);
+		job_input_free(&typed);
 	}
 	if (e == SJ_OK)
 		e = job_start(r->db, r->cfg, &s, &j, &reused);
