@@ -127,6 +127,7 @@ job_from_row(const PGresult *r, int row, struct job *j)
 	j->started_ms = db_ll(r, row, 18, 0);
 	j->completed_ms = db_ll(r, row, 19, 0);
 	j->run_at_ms = db_ll(r, row, 20, 0);
+	j->fair_at_ms = db_ll(r, row, 21, 0);
 	j->current_step = dup_or_null(db_str(r, row, 4));
 	j->error_code = dup_or_null(db_str(r, row, 14));
 	j->error_message = dup_or_null(db_str(r, row, 15));

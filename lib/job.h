@@ -71,6 +71,7 @@ struct job {
 	int64_t started_ms;
 	int64_t completed_ms;
 	int64_t run_at_ms;
+	int64_t fair_at_ms; /* the fair-share start tag (schema 016) */
 };
 
 /* Identifies the claim a worker holds; all strings borrowed. */
@@ -124,8 +125,26 @@ enum sj_err job_id_new(char out[JOB_ID_MAX]) SJ_WUR;
 /* True when s matches ^job_[0-9]+_[a-z0-9]+$ and fits JOB_ID_MAX. */
 bool job_id_valid(const char *s);
 
-/* The typed inputs, their limits and the API's check of a start request. */
-#include "job_input.h"
+/* What a start request may ask for, from the settings. */
+struct job_limits {
+	int64_t book_pages;  /* STORYBOOK_MAX_PAGES */
+	int64_t book_scenes; /* STORYBOOK_MAX_SCENES, all pages together */
+	char msg[128];	     /* a message that names one of these */
+};
+/* The limits of c. */
+void job_limits_of(const struct cfg *c, struct job_limits *out);
+
+/*
+ * Checks a start request for type t against the text caps of job_caps.h
+ * and lim.  On SJ_OK *norm is a new object with only the known fields,
+ * defaults filled in (caller puts it).  On SJ_EINVAL *msg is the
+ * contract's message for the first problem, or one naming the field and
+ * its limit: static, or lim->msg.
+ */
+enum sj_err job_input_validate(struct job_limits *lim, enum job_type t,
+			       struct json_object *in,
+			       struct json_object **norm,
+			       const char **msg) SJ_WUR;
 
 /* SJ_ENOTFOUND when no such job. */
 enum sj_err job_get(struct db *db, const char *id, struct job *out) SJ_WUR;
@@ -185,23 +204,28 @@ enum sj_err job_cancel(struct db *db, const char *id,
 enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
 
 /*
- * Where the claim scan of a type starts: at (priority, run_at) when the
+ * Where the claim scan of a type starts: at (priority, fair_at) when the
  * caller knows every due pending job before that point was claimed a
  * moment ago; priority -1 means the beginning.  The rows claimed earlier
  * leave dead entries at the head of the claim index until VACUUM, and
  * under a sustained load a scan from the beginning spends most of its
  * time stepping over them (measured: 3.6 ms before the first row behind
- * 110,000 of them, 0.14 ms after a VACUUM).
+ * 110,000 of them, 0.14 ms after a VACUUM).  A claimed job's run_at is
+ * a safe start too (a pending job's fair_at is never before its run_at):
+ * it only steps over more of them.  A new owner's first job is tagged
+ * now(), which may be before the point: it is seen by the next scan from
+ * the beginning.
  */
 struct claim_from {
 	int priority;
-	int64_t run_at_ms;
+	int64_t fair_at_ms;
 };
 #define CLAIM_FROM_START ((struct claim_from){-1, 0})
 
 /*
  * Claims up to max due pending jobs, at most free[t] of each type t,
- * ordered by priority (when enablePriorityProcessing) then run_at, with
+ * ordered by priority (when enablePriorityProcessing) then fair_at (the
+ * fair-share start tag: owners alternate, by their share), with
  * FOR UPDATE SKIP LOCKED and a lease of c->lease_seconds; with priority
  * order, type t's scan starts at from[t] (from may be NULL: from the
  * start).  *out is a malloced array of *n jobs (caller

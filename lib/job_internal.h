@@ -18,15 +18,21 @@
  * exact (test_job's test_ms_exact checks the edges).
  */
 #define MS(c) "floor(date_part('epoch', " c ") * 1000 + 0.0005)::int8"
-/* The columns job_from_row() reads, in its order. */
+/*
+ * The columns job_from_row() reads, in its order; p is the table's
+ * alias with its dot ("j.") or "".
+ */
 /* clang-format off */
-#define JOB_COLS                                                              \
-	"id, type, status, progress, current_step, coalesce(user_id, 0), "    \
-	"priority, attempts, max_attempts, lease_epoch, timeout_s, input, "   \
-	"result, checkpoint, error_code, error_message, "                     \
-	MS("created_at") ", " MS("updated_at") ", " MS("started_at") ", "     \
-	MS("completed_at") ", " MS("run_at")
+#define JOB_COLS_OF(p)                                                        \
+	p "id, " p "type, " p "status, " p "progress, " p "current_step, "    \
+	"coalesce(" p "user_id, 0), " p "priority, " p "attempts, "           \
+	p "max_attempts, " p "lease_epoch, " p "timeout_s, " p "input, "      \
+	p "result, " p "checkpoint, " p "error_code, " p "error_message, "    \
+	MS(p "created_at") ", " MS(p "updated_at") ", "                       \
+	MS(p "started_at") ", " MS(p "completed_at") ", " MS(p "run_at")      \
+	", " MS(p "fair_at")
 /* clang-format on */
+#define JOB_COLS JOB_COLS_OF("")
 /* What a retry sets: pending again, a fresh budget, no outcome. */
 #define JOB_RETRY_SET                                                          \
 	"status = 'pending', attempts = 0, rescues = 0, run_at = now(), "      \

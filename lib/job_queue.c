@@ -2,6 +2,23 @@
  * The queue side of the job core: claiming with SKIP LOCKED and leases,
  * heartbeats that renew leases, and the maintenance pass that rescues
  * jobs of dead workers and fails overdue ones.  See job.c's DESIGN.
+ *
+ * DESIGN (fair share, schema 016)
+ * Within a priority, claims alternate between owners (a user; an
+ * anonymous caller's client) by their share (users.share).  Start-time
+ * fair queuing with the tag computed at insert: a trigger gives each
+ * job fair_at = greatest(now(), the owner's latest pending tag at that
+ * priority + 1 h / share), a job with no owner its creation time, and
+ * the claim orders by (priority, fair_at, id) instead of (priority,
+ * run_at, id).  The claim stays the one statement and the one range
+ * scan of jobs_claim_idx per type it was; all the fairness work is one
+ * index descent per insert (jobs_fair_user_idx / jobs_fair_client_idx).
+ * Rejected: choosing the owner at claim time (a scan per owner, or a
+ * window over every pending row, in each claim) and a global virtual
+ * clock row that each claim would update (one hot row serializing
+ * every worker's claims).  Without priority order (enablePriorityProcessing
+ * false) the claim orders by fair_at alone: owners still alternate,
+ * priorities do not count, and one owner's jobs run first-in first-out.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +29,10 @@
 
 /*
  * Per type with free slots, the first due pending jobs by the index
- * jobs_claim_idx; then the best of those overall.  SKIP LOCKED lets any
+ * jobs_claim_idx (type, priority, fair_at, id); then the best of those
+ * overall.  run_at <= now() is a filter: a row not yet due has fair_at
+ * >= run_at (016's trigger), so it sits behind the due rows tagged before
+ * now.  SKIP LOCKED lets any
  * number of workers claim at once without waiting on each other.
  *
  * The update finds the rows it locked by their tuple ids (a Tid Scan),
@@ -27,7 +47,8 @@
 #define CLAIM_SQL(order, from)                                                 \
 	"WITH cand AS (SELECT c.tid FROM unnest($1::text[], $2::int4[], "      \
 	"$6::int4[], $7::int8[]) AS t(type, cap, fp, fr) CROSS JOIN LATERAL "  \
-	"(SELECT j.ctid AS tid, j.id, j.priority, j.run_at FROM jobs j WHERE " \
+	"(SELECT j.ctid AS tid, j.id, j.priority, j.fair_at FROM jobs j "      \
+	"WHERE "                                                               \
 	"j.status = 'pending' AND j.type = t.type AND j.run_at <= now()" from  \
 	" ORDER BY " order                                                     \
 	" LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY " order               \
@@ -36,26 +57,17 @@
 	"j.lease_epoch + 1, lease_expires_at = now() + make_interval(secs => " \
 	"$5::int8), claimed_at = now(), started_at = coalesce(j.started_at, "  \
 	"now()), updated_at = now() WHERE j.ctid = ANY (ARRAY(SELECT tid "     \
-	"FROM cand)) RETURNING " JOB_COLS_J
-/* clang-format off */
-#define JOB_COLS_J                                                            \
-	"j.id, j.type, j.status, j.progress, j.current_step, "                 \
-	"coalesce(j.user_id, 0), j.priority, j.attempts, j.max_attempts, "     \
-	"j.lease_epoch, j.timeout_s, j.input, j.result, j.checkpoint, "        \
-	"j.error_code, j.error_message, "                                      \
-	MS("j.created_at") ", " MS("j.updated_at") ", "                        \
-	MS("j.started_at") ", " MS("j.completed_at") ", " MS("j.run_at")
-/* clang-format on */
+	"FROM cand)) RETURNING " JOB_COLS_OF("j.")
 
 /* an index condition on jobs_claim_idx: the scan starts there */
 #define CLAIM_FROM                                                             \
-	" AND (j.priority, j.run_at) >= (t.fp, timestamptz 'epoch' + t.fr * "  \
+	" AND (j.priority, j.fair_at) >= (t.fp, timestamptz 'epoch' + t.fr * " \
 	"interval '1 ms')"
 static const struct db_stmt st_claim_prio = {
-    "job_claim_prio", CLAIM_SQL("priority, run_at, id", CLAIM_FROM), 7};
+    "job_claim_prio", CLAIM_SQL("priority, fair_at, id", CLAIM_FROM), 7};
 /* the index does not serve this order: from[] is not used */
 static const struct db_stmt st_claim_fifo = {"job_claim_fifo",
-					     CLAIM_SQL("run_at, id", ""), 7};
+					     CLAIM_SQL("fair_at, id", ""), 7};
 
 enum sj_err
 job_claim(struct db *db, const struct cfg *c, const char *worker,
@@ -85,7 +97,7 @@ job_claim(struct db *db, const struct cfg *c, const char *worker,
 				       offered ? "," : "", f.priority);
 		rl += (size_t)snprintf(fr + rl, sizeof(fr) - rl, "%s%lld",
 				       offered ? "," : "",
-				       (long long)f.run_at_ms);
+				       (long long)f.fair_at_ms);
 		offered++;
 	}
 	if (offered == 0 || max <= 0)

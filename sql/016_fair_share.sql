@@ -1,2 +1,102 @@
--- 016: placeholder (fair share between owners).
-SELECT 1;
+-- 016: fair share between owners within a priority.
+--
+-- Claims used to go oldest-due first across everyone, so one user's ten
+-- queued storybooks made another user's one picture wait for all of
+-- them.  Each job now carries a start tag, fair_at (start-time fair
+-- queuing), and the claim takes a type's pending jobs by (priority,
+-- fair_at, id) through jobs_claim_idx: still one index range scan, with
+-- run_at <= now() as a filter.
+--
+-- The tag is computed at insert by a BEFORE INSERT trigger, so every
+-- inserter (the API, storyjobsctl, the benchmarks, a multi-row INSERT:
+-- a row trigger sees the rows its statement inserted before) gets one.
+-- The owner is the user (user_id), or an anonymous caller's client
+-- (010); a job with neither has no owner and is tagged with its creation
+-- time (first-in first-out among such jobs).  An owner's job is tagged
+--   greatest(now(), owner's latest tag among its pending jobs of that
+--            priority + 1 hour / users.share)
+-- so an owner with nothing queued starts at now(), and a backlog is
+-- spread one virtual hour (divided by the owner's share) per job: a
+-- newcomer's job lands before every backlog job tagged after now, i.e.
+-- right behind what each other owner has at the head.  The hour only
+-- has to be long compared with the time between arrivals: the tags of
+-- a backlog then run ahead of the wall clock and the order is a
+-- weighted round robin.  users.share (1..100, default 1; storyjobsctl
+-- user share) is the weight: share 2 gets twice the claims of share 1
+-- while both have jobs queued.  The API starts a caller's jobs behind
+-- an advisory lock on the caller, so two of its starts never read the
+-- same latest tag.
+--
+-- A job whose run_at moves later (a retry's backoff, a deferral, a
+-- release) gets fair_at = greatest(fair_at, run_at) from a trigger on
+-- UPDATE OF run_at, so a row not yet due never sits at the head of the
+-- index in front of due ones.  fair_at >= run_at holds for every
+-- pending row; a worker may resume a scan at a claimed job's run_at
+-- (lib/job.h struct claim_from) without missing rows.
+--
+-- Finished rows keep the constant default (no table rewrite); a retry
+-- of one moves run_at and so its tag to now.  Existing pending rows are
+-- tagged here as if inserted in creation order.
+
+ALTER TABLE users ADD COLUMN share smallint NOT NULL DEFAULT 1
+    CHECK (share BETWEEN 1 AND 100);
+
+ALTER TABLE jobs ADD COLUMN fair_at timestamptz NOT NULL
+    DEFAULT timestamptz '1970-01-01 00:00:00+00';
+
+UPDATE jobs j SET fair_at = greatest(j.run_at, s.tag)
+  FROM (SELECT p.id, CASE WHEN coalesce(p.user_id::text, p.client) IS NULL
+               THEN p.created_at
+               ELSE p.first + (row_number() OVER w - 1) * interval '1 hour'
+                    / coalesce((SELECT share FROM users u
+                                 WHERE u.id = p.user_id), 1) END AS tag
+          FROM (SELECT id, user_id, client, priority, created_at,
+                       min(created_at) OVER (PARTITION BY user_id, client,
+                                             priority) AS first
+                  FROM jobs WHERE status = 'pending') p
+        WINDOW w AS (PARTITION BY p.user_id, p.client, p.priority
+                     ORDER BY p.created_at, p.id)) s
+ WHERE j.id = s.id;
+
+-- An owner's latest pending tag at a priority: one descent at insert.
+CREATE INDEX jobs_fair_user_idx ON jobs (user_id, priority, fair_at)
+    WHERE status = 'pending' AND user_id IS NOT NULL;
+CREATE INDEX jobs_fair_client_idx ON jobs (client, priority, fair_at)
+    WHERE status = 'pending' AND client IS NOT NULL;
+
+DROP INDEX jobs_claim_idx;
+CREATE INDEX jobs_claim_idx ON jobs (type, priority, fair_at, id)
+    WHERE status = 'pending';
+
+CREATE FUNCTION jobs_fair_tag() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    last timestamptz;
+    w integer;
+BEGIN
+    IF NEW.user_id IS NOT NULL THEN
+        SELECT max(fair_at) INTO last FROM jobs WHERE status = 'pending'
+           AND user_id = NEW.user_id AND priority = NEW.priority;
+        IF last IS NOT NULL THEN
+            SELECT share INTO w FROM users WHERE id = NEW.user_id;
+        END IF;
+    ELSIF NEW.client IS NOT NULL THEN
+        SELECT max(fair_at) INTO last FROM jobs WHERE status = 'pending'
+           AND client = NEW.client AND priority = NEW.priority;
+    END IF;
+    NEW.fair_at := greatest(NEW.created_at, NEW.run_at,
+                            last + interval '1 hour' / coalesce(w, 1));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER jobs_fair_tag BEFORE INSERT ON jobs
+    FOR EACH ROW EXECUTE FUNCTION jobs_fair_tag();
+
+CREATE FUNCTION jobs_fair_due() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.fair_at := NEW.run_at;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER jobs_fair_due BEFORE UPDATE OF run_at ON jobs
+    FOR EACH ROW WHEN (NEW.run_at > NEW.fair_at)
+    EXECUTE FUNCTION jobs_fair_due();

@@ -339,7 +339,7 @@ test_claim_from(void **state)
 	create(JOB_CARTOONIZE, CARTOON, c2);
 	create(JOB_CARTOONIZE, CARTOON, c3);
 	snprintf(sql, sizeof(sql),
-		 "UPDATE jobs SET run_at = now() - CASE id WHEN '%s' THEN "
+		 "UPDATE jobs SET fair_at = now() - CASE id WHEN '%s' THEN "
 		 "interval '3 s' WHEN '%s' THEN interval '2 s' ELSE interval "
 		 "'1 s' END",
 		 c1, c2);
@@ -352,8 +352,8 @@ test_claim_from(void **state)
 	from[JOB_CARTOONIZE] = (struct claim_from){2, 0};
 	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
 	assert_int_equal(l.n, 0);
-	/* from c3's due time: c3 alone, though c1 and c2 are due first */
-	from[JOB_CARTOONIZE] = (struct claim_from){j3.priority, j3.run_at_ms};
+	/* from c3's tag: c3 alone, though c1 and c2 come first */
+	from[JOB_CARTOONIZE] = (struct claim_from){j3.priority, j3.fair_at_ms};
 	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.jobs[0].id, c3);
@@ -967,6 +967,167 @@ test_status_json_and_list(void **state)
 	assert_int_equal(l.n, 0);
 }
 
+/* ---- fair share between owners (schema 016) ---- */
+
+/* A cartoonize job of user (if not 0), else of client (may be NULL). */
+static void
+create_as(int64_t user, const char *client, char id[JOB_ID_MAX])
+{
+	struct job_start st = {.type = JOB_CARTOONIZE,
+			       .norm = validated(JOB_CARTOONIZE, CARTOON),
+			       .user_id = user,
+			       .client = user ? NULL : client};
+	struct job j;
+	bool reused;
+
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	memcpy(id, j.id, JOB_ID_MAX);
+	job_free(&j);
+	json_object_put(st.norm);
+}
+
+static void
+users_7_8(int share7, int share8)
+{
+	char sql[256];
+
+	testdb_sql(side, "DELETE FROM users WHERE id IN (7, 8)");
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO users (id, email, password_hash, share) VALUES "
+		 "(7, 'n@example.com', 'x', %d), (8, 'm@example.com', 'x', %d)",
+		 share7, share8);
+	testdb_sql(side, sql);
+}
+
+/*
+ * Owner A queues 10, a claim takes 3 of them, then owner B queues 1:
+ * B's job is the next claimed (oldest-first would give A's 4th); had B
+ * queued before any claim, its job would be the second.  Users and
+ * anonymous clients alike, in priority order and in FIFO order.
+ */
+static void
+test_fair_newcomer_next(void **state)
+{
+	char a[10][JOB_ID_MAX], b[JOB_ID_MAX];
+	struct job_list l;
+	struct job j;
+
+	(void)state;
+	users_7_8(1, 1);
+	for (int round = 0; round < 3; round++) {
+		bool fifo = round == 2;
+		int64_t ua = round == 1 ? 0 : 7, ub = round == 1 ? 0 : 8;
+
+		testdb_sql(side, "TRUNCATE jobs, workers CASCADE");
+		cfg.features[FEAT_PRIORITY_PROCESSING] = !fifo;
+		for (int i = 0; i < 10; i++)
+			create_as(ua, "192.0.2.1", a[i]);
+		claim("w1", 3, 0, 3, &l);
+		assert_int_equal(l.n, 3);
+		job_list_free(&l);
+		create_as(ub, "192.0.2.2", b);
+		claim_one("w1", &j);
+		assert_string_equal(j.id, b);
+		job_free(&j);
+		claim_one("w1", &j);
+		assert_string_equal(j.id, a[3]);
+		job_free(&j);
+		/* queued before any claim, B's job is the second */
+		testdb_sql(side, "TRUNCATE jobs, workers CASCADE");
+		for (int i = 0; i < 10; i++)
+			create_as(ua, "192.0.2.1", a[i]);
+		create_as(ub, "192.0.2.2", b);
+		claim_one("w1", &j);
+		assert_string_equal(j.id, a[0]);
+		job_free(&j);
+		claim_one("w1", &j);
+		assert_string_equal(j.id, b);
+		job_free(&j);
+	}
+	cfg.features[FEAT_PRIORITY_PROCESSING] = true;
+}
+
+/* Share 2 against share 1, both backlogged: two claims to one. */
+static void
+test_fair_weights(void **state)
+{
+	char id[JOB_ID_MAX];
+	int got7 = 0, got8 = 0;
+	struct job j;
+
+	(void)state;
+	users_7_8(2, 1);
+	for (int i = 0; i < 40; i++)
+		create_as(7, NULL, id);
+	for (int i = 0; i < 40; i++)
+		create_as(8, NULL, id);
+	for (int i = 0; i < 30; i++) {
+		claim_one("w1", &j);
+		got7 += j.user_id == 7;
+		got8 += j.user_id == 8;
+		job_free(&j);
+	}
+	assert_int_equal(got7 + got8, 30);
+	assert_in_range(got7, 19, 21);
+	assert_in_range(got8, 9, 11);
+}
+
+/* One owner's jobs, and jobs with no owner, are claimed oldest first. */
+static void
+test_fair_one_owner_fifo(void **state)
+{
+	char ids[8][JOB_ID_MAX];
+	struct job j;
+
+	(void)state;
+	users_7_8(3, 1);
+	for (int round = 0; round < 2; round++) {
+		testdb_sql(side, "TRUNCATE jobs, workers CASCADE");
+		for (int i = 0; i < 8; i++)
+			if (round == 0)
+				create_as(7, NULL, ids[i]);
+			else
+				create(JOB_CARTOONIZE, CARTOON, ids[i]);
+		for (int i = 0; i < 8; i++) {
+			claim_one("w1", &j);
+			assert_string_equal(j.id, ids[i]);
+			/* no owner: the tag is the creation time */
+			if (round == 1)
+				assert_int_equal(j.fair_at_ms, j.created_ms);
+			job_free(&j);
+		}
+	}
+}
+
+/* A job whose run_at moves later moves its tag along: never before it. */
+static void
+test_fair_deferred_tag(void **state)
+{
+	char a[JOB_ID_MAX], b[JOB_ID_MAX], sql[256];
+	struct job j;
+
+	(void)state;
+	users_7_8(1, 1);
+	create_as(7, NULL, a);
+	create_as(8, NULL, b);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET run_at = now() + interval '1 h' WHERE id = "
+		 "'%s'",
+		 a);
+	testdb_sql(side, sql);
+	get(a, &j);
+	assert_true(j.fair_at_ms >= j.run_at_ms);
+	assert_true(j.run_at_ms > now_ms() + 3000 * 1000);
+	job_free(&j);
+	/* made due again, it keeps the later tag: behind b */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET run_at = now() WHERE id = '%s'", a);
+	testdb_sql(side, sql);
+	claim_one("w1", &j);
+	assert_string_equal(j.id, b);
+	job_free(&j);
+}
+
 int
 main(void)
 {
@@ -995,6 +1156,10 @@ main(void)
 	    cmocka_unit_test_setup(test_start_plans_cached, fresh),
 	    cmocka_unit_test_setup(test_reconnect_after_termination, fresh),
 	    cmocka_unit_test_setup(test_status_json_and_list, fresh),
+	    cmocka_unit_test_setup(test_fair_newcomer_next, fresh),
+	    cmocka_unit_test_setup(test_fair_weights, fresh),
+	    cmocka_unit_test_setup(test_fair_one_owner_fifo, fresh),
+	    cmocka_unit_test_setup(test_fair_deferred_tag, fresh),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
