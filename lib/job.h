@@ -125,26 +125,8 @@ enum sj_err job_id_new(char out[JOB_ID_MAX]) SJ_WUR;
 /* True when s matches ^job_[0-9]+_[a-z0-9]+$ and fits JOB_ID_MAX. */
 bool job_id_valid(const char *s);
 
-/* What a start request may ask for, from the settings. */
-struct job_limits {
-	int64_t book_pages;  /* STORYBOOK_MAX_PAGES */
-	int64_t book_scenes; /* STORYBOOK_MAX_SCENES, all pages together */
-	char msg[128];	     /* a message that names one of these */
-};
-/* The limits of c. */
-void job_limits_of(const struct cfg *c, struct job_limits *out);
-
-/*
- * Checks a start request for type t against the text caps of job_caps.h
- * and lim.  On SJ_OK *norm is a new object with only the known fields,
- * defaults filled in (caller puts it).  On SJ_EINVAL *msg is the
- * contract's message for the first problem, or one naming the field and
- * its limit: static, or lim->msg.
- */
-enum sj_err job_input_validate(struct job_limits *lim, enum job_type t,
-			       struct json_object *in,
-			       struct json_object **norm,
-			       const char **msg) SJ_WUR;
+/* The typed inputs, their limits and the API's check of a start request. */
+#include "job_input.h"
 
 /* SJ_ENOTFOUND when no such job. */
 enum sj_err job_get(struct db *db, const char *id, struct job *out) SJ_WUR;
