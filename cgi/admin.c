@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "budget.h"
 #include "job.h"
 #include "jsonv.h"
 #include "log.h"
@@ -124,13 +125,16 @@ h_delete(struct req *r, const char *caps[REQ_MAX_CAPS])
 static void
 h_stats(struct req *r, const char *caps[REQ_MAX_CAPS])
 {
-	struct json_object *o = NULL;
+	struct json_object *o = NULL, *u = NULL;
 	enum sj_err e;
 
 	(void)caps;
 	if (admin_only(r) != 0)
 		return;
-	if ((e = job_stats(r->db, &o)) != SJ_OK) {
+	if ((e = job_stats(r->db, &o)) != SJ_OK ||
+	    (e = budget_usage_json(r->db, &u)) != SJ_OK ||
+	    (e = jv_add(o, "usage", u)) != SJ_OK) {
+		json_object_put(o);
 		req_fail(r, e);
 		return;
 	}

@@ -60,6 +60,9 @@ struct cfg {
 	char *openai_image_size;
 	char *openai_image_quality; /* GPT image models only */
 	int64_t openai_timeout_s;
+	int64_t openai_chat_rpm;  /* 0: no limit (lib/budget.h) */
+	int64_t openai_chat_tpm;  /* 0: no limit */
+	int64_t openai_image_ipm; /* 0: no limit */
 	char *cloudinary_api_base;
 	char *cloudinary_cloud_name;
 	char *cloudinary_api_key;

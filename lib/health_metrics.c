@@ -15,6 +15,8 @@
  *     programs flush every few seconds (cgi/req.c);
  *   - upstream calls and their latency: what the workers flush with their
  *     heartbeats; and each worker's heartbeat and slots.
+ *   - tokens and images jobs used: usage_totals, which job_add_usage()
+ *     adds to (sql/017), summed over its shards.
  * A histogram row holds cumulative buckets, +Inf last (= _count), and
  * unnest() WITH ORDINALITY pairs them with their bounds.  The rows come
  * ordered by metric, labels, then bound, so rendering is one pass that
@@ -69,6 +71,12 @@ static const struct db_stmt st_metrics = {
     " UNION ALL SELECT 14, 0, provider, kind, outcome, NULL, n FROM "
     "upstream_calls" HIST_ROWS(15, "upstream_durations",
 			       "t.provider, t.kind, NULL", UPSTREAM_DURATION_LE)
+    " UNION ALL SELECT 18, 0, type, k.kind, NULL, NULL, sum(CASE k.kind "
+    "WHEN 'input' THEN tokens_in ELSE tokens_out END)::float8 FROM "
+    "usage_totals CROSS JOIN (VALUES ('input'), ('output')) k (kind) "
+    "GROUP BY type, k.kind "
+    "UNION ALL SELECT 19, 0, type, NULL, NULL, NULL, sum(images)::float8 "
+    "FROM usage_totals GROUP BY type"
     " ORDER BY 1, 3, 4, 5, 2",
     0};
 /* clang-format on */
@@ -137,6 +145,15 @@ static const struct metric metrics[] = {
      "Time of workers' upstream calls, by provider and kind.",
      {"provider", "kind", NULL, "le"}},
     HIST_PARTS("storyjobs_upstream_call_duration_seconds", "provider", "kind"),
+    {"storyjobs_upstream_tokens_total",
+     "counter",
+     "Tokens the provider's answers counted for jobs, by job type and kind "
+     "(input, output).",
+     {"type", "kind"}},
+    {"storyjobs_upstream_images_total",
+     "counter",
+     "Images the provider generated for jobs, by job type.",
+     {"type"}},
 };
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
 

@@ -559,6 +559,35 @@ job_release(struct db *db, const struct job_lease *lease)
 	return job_update(db, &st_release, params, SJ_ELOST, NULL);
 }
 
+/*
+ * Like job_release, run_at later: the attempt, the checkpoint and the
+ * progress stay; the step says why it waits when given.
+ */
+static const struct db_stmt st_defer = {
+    "job_defer",
+    "UPDATE jobs SET status = 'pending', run_at = now() + make_interval("
+    "secs => $4::float8 / 1000), current_step = coalesce($5, current_step), "
+    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE,
+    5};
+
+enum sj_err
+job_defer(struct db *db, const struct job_lease *lease, int64_t delay_ms,
+	  const char *step)
+{
+	char epoch[24], delay[24];
+	const char *params[5];
+
+	if (delay_ms < 0)
+		delay_ms = 0;
+	if (delay_ms > JOB_DEFER_MAX_MS)
+		delay_ms = JOB_DEFER_MAX_MS;
+	lease_params(lease, epoch, params);
+	snprintf(delay, sizeof(delay), "%lld", (long long)delay_ms);
+	params[3] = delay;
+	params[4] = step;
+	return job_update(db, &st_defer, params, SJ_ELOST, NULL);
+}
+
 /* Zero rows changed: tell a missing job from one in the wrong state. */
 enum sj_err
 job_missing_or_conflict(struct db *db, const char *id)

@@ -10,6 +10,8 @@
  *   job_fail       -> pending again at run_at (transient, budget left)
  *                     or failed (permanent, or out of attempts)
  *   job_release    -> pending (worker shutting down; no attempt spent)
+ *   job_defer      -> pending at run_at later (waiting on a provider's
+ *                     budget; no attempt spent, checkpoint kept)
  *   job_cancel     -> cancelled (NOTIFY JOB_CHANNEL_CANCEL)
  *   job_retry      -> pending (from failed or cancelled)
  *   job_maintain   -> expired leases back to pending, overdue jobs failed
@@ -175,6 +177,16 @@ enum sj_err job_fail(struct db *db, const struct job_lease *lease,
 		     const char *msg, enum job_status *out_status) SJ_WUR;
 /* Gives the job back untouched (shutdown): pending, no attempt spent. */
 enum sj_err job_release(struct db *db, const struct job_lease *lease) SJ_WUR;
+/*
+ * Gives the job back to run again in delay_ms (clamped to 0 ..
+ * JOB_DEFER_MAX_MS): pending, no attempt spent, checkpoint and progress
+ * kept, current_step set to step unless NULL.  For a job that waits on
+ * something outside it (a provider's rate limit).  Fenced like
+ * job_release(): SJ_ELOST when the lease is no longer ours.
+ */
+#define JOB_DEFER_MAX_MS (24LL * 3600 * 1000)
+enum sj_err job_defer(struct db *db, const struct job_lease *lease,
+		      int64_t delay_ms, const char *step) SJ_WUR;
 
 /*
  * Cancels a pending or processing job.  SJ_ECONFLICT if terminal.

@@ -1,2 +1,67 @@
--- 017: placeholder (provider rate limits and usage).
-SELECT 1;
+-- 017: provider rate limits shared by every worker, and what jobs used.
+--
+-- A provider's limits (OPENAI_CHAT_RPM, OPENAI_CHAT_TPM,
+-- OPENAI_IMAGE_IPM) hold for all workers on all hosts together, so the
+-- budget is a row here, taken in one statement (lib/budget.c).  The
+-- promise is the provider's own: at most N calls in ANY 60 s, a sliding
+-- window.  A token bucket of a minute's size would let N calls through at
+-- once and N more over the next minute as it refills: 2N in a window.
+-- So the budget is GCRA with no burst: each unit of a limit of N per
+-- minute occupies 60/N s; a limit's tat (theoretical arrival time) is
+-- when the units taken so far have been paid for, a take is admitted
+-- only when tat <= now and moves tat to now + cost * 60/N s.  Calls
+-- (cost 1) are therefore spaced at least 60/N s apart: N+1 of them span
+-- 60 s or more, never fewer.  A take of cost c > 1 (tokens, images of
+-- one call) pays its time after it: any 60 s window holds less than N
+-- units before its last take, plus that take's c.  No refused take
+-- writes anything; the caller waits the time the statement names.
+--
+-- One row per provider holds all its limits (tat_requests, tat_tokens,
+-- tat_images) and its pause: a chat call takes a request and its
+-- tokens, both or neither, and one row makes that one atomic upsert
+-- whose ON CONFLICT update sees the newest row however many workers
+-- take at once.  paused_until is set from a 429's Retry-After and only
+-- ever moves later; every take waits for it, limits on or off.  A
+-- provider with no limit set and never paused has no row: its takes
+-- only read.
+--
+-- Usage: each job's tokens (prompt, completion) and images are columns
+-- of the job, added by the statement that also adds them to
+-- usage_totals (by type, sharded by session like 008's counters, for
+-- /metrics) and usage_by_user (by user and type, for the admin stats'
+-- top users; not sharded: it is read by one admin at a time, and a
+-- user's own jobs rarely add at the same moment).  Neither ever scans
+-- jobs, and pruning jobs leaves the sums alone.  Jobs from before this
+-- migration count zero.
+
+CREATE TABLE provider_budget (
+    provider     text COLLATE "C" PRIMARY KEY,
+    tat_requests timestamptz NOT NULL DEFAULT '-infinity',
+    tat_tokens   timestamptz NOT NULL DEFAULT '-infinity',
+    tat_images   timestamptz NOT NULL DEFAULT '-infinity',
+    paused_until timestamptz NOT NULL DEFAULT '-infinity'
+);
+
+ALTER TABLE jobs
+    ADD COLUMN tokens_in  bigint NOT NULL DEFAULT 0 CHECK (tokens_in >= 0),
+    ADD COLUMN tokens_out bigint NOT NULL DEFAULT 0 CHECK (tokens_out >= 0),
+    ADD COLUMN images     bigint NOT NULL DEFAULT 0 CHECK (images >= 0);
+
+CREATE TABLE usage_totals (
+    type       text COLLATE "C" NOT NULL,
+    shard      smallint NOT NULL CHECK (shard BETWEEN 0 AND 15),
+    tokens_in  bigint NOT NULL CHECK (tokens_in >= 0),
+    tokens_out bigint NOT NULL CHECK (tokens_out >= 0),
+    images     bigint NOT NULL CHECK (images >= 0),
+    PRIMARY KEY (type, shard)
+) WITH (fillfactor = 50);
+
+-- user_id 0: anonymous jobs.
+CREATE TABLE usage_by_user (
+    user_id    bigint NOT NULL,
+    type       text COLLATE "C" NOT NULL,
+    tokens_in  bigint NOT NULL CHECK (tokens_in >= 0),
+    tokens_out bigint NOT NULL CHECK (tokens_out >= 0),
+    images     bigint NOT NULL CHECK (images >= 0),
+    PRIMARY KEY (user_id, type)
+) WITH (fillfactor = 50);
