@@ -58,21 +58,6 @@ gen_provider(const struct cfg *c)
 	return &gen_local_ops;
 }
 
-void
-gen_image_free(struct gen_image *img)
-{
-	buf_free(&img->data);
-	img->ctype = img->ext = NULL;
-}
-
-void
-gen_hero_free(struct gen_hero *h)
-{
-	if (h->made != NULL && h->made_free != NULL)
-		h->made_free(h->made);
-	h->made = NULL;
-}
-
 bool
 gen_scene_image(struct step_ctx *c, const struct gen_scene *s,
 		struct gen_image *out)

@@ -3,8 +3,11 @@
  *
  *   gen.c         provider choice, checkpoints, the media cache, storing
  *                 images, fetching images by URL, upstream calls
+ *   gen_types.c   what providers and handlers exchange, and a
+ *                 provider's failure record (no job attached)
  *   gen_local.c   the offline provider (story writer, splitter, scene
- *                 cards, photo cartoonize)
+ *                 cards, photo cartoonize), with no job attached;
+ *                 job_local.c runs it inside a job
  *   gen_openai.c  an OpenAI-compatible API: chat (stories, scenes,
  *                 descriptions) and the provider's table;
  *                 gen_openai_image.c its illustrations, gen_openai_call.c
@@ -28,42 +31,8 @@
 #include "http.h"
 #include "store.h"
 
+#include "gen_types.h"
 #include "step.h"
-
-#define GEN_DESC_MAX  512	  /* bytes of a character description */
-#define GEN_NAME_MAX  64	  /* prefix-<32 hex>.ext */
-#define GEN_IMAGE_MAX (16u << 20) /* bytes of one image */
-#define GEN_FACE_MAX  65	  /* 64 hex digits and a NUL */
-
-/* An image in memory. */
-struct gen_image {
-	struct buf data;
-	const char *ctype; /* static: "image/png", "image/svg+xml", ... */
-	const char *ext;   /* static: "png", "svg", ... */
-};
-
-/*
- * Who the illustrations of a book (or of one image-generation) show, set
- * once by the handler.  A provider with a scene op prepares what it draws
- * of the hero once, on the first scene, into made (its own; freed by
- * gen_hero_free), so every scene of the book shows the same hero.
- */
-struct gen_hero {
-	const char *description; /* borrowed; "" when none */
-	const char *picture;	 /* borrowed URL (the cartoon); "" when none */
-	void *made;
-	void (*made_free)(void *made);
-	/* What made draws of picture (a digest; "" for nothing), by hero() */
-	char face[GEN_FACE_MAX];
-};
-
-/* One illustration of a story. */
-struct gen_scene {
-	const char *prompt;    /* what image() would be given */
-	const char *style;     /* a contract style */
-	const char *caption;   /* the scene's own text */
-	struct gen_hero *hero; /* NULL: none */
-};
 
 struct gen_ops {
 	const char *name;
@@ -102,9 +71,6 @@ extern const struct gen_ops gen_openai_ops;
 
 /* The configured provider (GENERATION_PROVIDER). */
 const struct gen_ops *gen_provider(const struct cfg *c);
-
-void gen_image_free(struct gen_image *img);
-void gen_hero_free(struct gen_hero *h);
 
 /*
  * An illustration of s by the configured provider: its scene op, else

@@ -1,6 +1,9 @@
 /*
  * The local provider: offline and deterministic, so the whole product
- * works (and is tested) with no network and no key.
+ * works (and is tested) with no network and no key.  Its work is done
+ * here with no job attached: each function returns false with a failure
+ * record (gen_types.h) for the handler to record; job_local.c runs it
+ * inside a job (gen_local_ops: reading our own pictures, the log).
  *
  * DESIGN
  * Stories come from the template writer (story.c), scene breakdowns from
@@ -27,45 +30,41 @@
 #include <string.h>
 
 #include "digest.h"
-#include "log.h"
-#include "media_names.h"
-#include "media.h"
 
 #include "cartoon.h"
-#include "gen.h"
-#include "local.h"
+#include "gen_local.h"
 #include "story.h"
 
-static bool
-local_story(struct step_ctx *c, const char *genre, const char *character,
-	    const char *audience, struct buf *out)
+bool
+gen_local_story(const char *genre, const char *character, const char *audience,
+		struct buf *out, struct gen_fail *f)
 {
 	enum sj_err e = story_write(genre, character, audience, out);
 
 	if (e == SJ_EINVAL)
-		step_fail(c, false, "INVALID_INPUT", "Invalid genre");
+		gen_fail_set(f, false, "INVALID_INPUT", "Invalid genre");
 	else if (e != SJ_OK)
-		step_fail_err(c, e, "Writing the story failed");
+		gen_fail_err(f, e, "Writing the story failed");
 	return e == SJ_OK;
 }
 
-static bool
-local_scenes(struct step_ctx *c, const char *story, const char *audience,
-	     struct json_object **pages)
+bool
+gen_local_scenes(const char *story, const char *audience,
+		 struct json_object **pages, struct gen_fail *f)
 {
 	enum sj_err e = story_scenes(story, audience, pages);
 
 	if (e == SJ_EINVAL)
-		step_fail(c, false, "INVALID_INPUT",
-			  "Story content is required");
+		gen_fail_set(f, false, "INVALID_INPUT",
+			     "Story content is required");
 	else if (e != SJ_OK)
-		step_fail_err(c, e, "Breaking the story failed");
+		gen_fail_err(f, e, "Breaking the story failed");
 	return e == SJ_OK;
 }
 
 /* The letter-only words (1 to 20 letters) of the URL's file name. */
-static bool
-local_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
+void
+gen_local_describe(const char *url, char out[GEN_DESC_MAX])
 {
 	const char *base = strrchr(url, '/');
 	size_t n = 0, end;
@@ -93,17 +92,16 @@ local_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
 		snprintf(out, GEN_DESC_MAX, "the main character");
 	else
 		snprintf(out + n, GEN_DESC_MAX - n, " character");
-	return true;
 }
 
-static bool
-local_image(struct step_ctx *c, const char *prompt, const char *style,
-	    struct gen_image *out)
+bool
+gen_local_image(const char *prompt, const char *style, struct gen_image *out,
+		struct gen_fail *f)
 {
 	enum sj_err e = local_render_svg(prompt, style, &out->data);
 
 	if (e != SJ_OK) {
-		step_fail_err(c, e, "Drawing the image failed");
+		gen_fail_err(f, e, "Drawing the image failed");
 		return false;
 	}
 	out->ctype = "image/svg+xml";
@@ -111,27 +109,21 @@ local_image(struct step_ctx *c, const char *prompt, const char *style,
 	return true;
 }
 
-static bool
-local_cartoon(struct step_ctx *c, const char *prompt, const char *style,
-	      const char *url, struct gen_image *out)
+bool
+gen_local_cartoon(const struct gen_image *photo, const char *style,
+		  struct gen_image *out, struct gen_fail *f)
 {
-	struct gen_image photo;
 	enum sj_err e;
 
-	if (url[0] == '\0')
-		return local_image(c, prompt, style, out);
-	if (!gen_fetch_image(c, url, &photo))
-		return false;
-	e = cartoon_photo(photo.data.data, photo.data.len, style, &out->data);
-	gen_image_free(&photo);
+	e = cartoon_photo(photo->data.data, photo->data.len, style, &out->data);
 	if (e == SJ_EINVAL || e == SJ_ETOOBIG) {
-		step_fail(c, false, "INVALID_INPUT",
-			  e == SJ_ETOOBIG ? "The picture is too large"
-					  : "The picture cannot be read");
+		gen_fail_set(f, false, "INVALID_INPUT", "%s",
+			     e == SJ_ETOOBIG ? "The picture is too large"
+					     : "The picture cannot be read");
 		return false;
 	}
 	if (e != SJ_OK) {
-		step_fail_err(c, e, "Cartoonizing the picture failed");
+		gen_fail_err(f, e, "Cartoonizing the picture failed");
 		return false;
 	}
 	out->ctype = "image/png";
@@ -139,42 +131,35 @@ local_cartoon(struct step_ctx *c, const char *prompt, const char *style,
 	return true;
 }
 
-static void
-hero_free(void *made)
+void
+gen_local_hero_free(void *made)
 {
 	local_hero_free(made);
 	free(made);
 }
 
-/* Reads our own picture at url and cuts the hero's portrait from it. */
-static bool
-hero_portrait(struct step_ctx *c, struct local_hero *h, const char *desc,
-	      const char *url)
+bool
+gen_local_portrait(struct local_hero *h, const char *desc, const char *url,
+		   const struct gen_image *pic, struct gen_fail *f)
 {
-	struct gen_image pic;
 	struct buf jpeg;
 	unsigned char rgb[3];
 	enum sj_err e;
 
-	if (!gen_fetch_image(c, url, &pic))
-		return false;
-	e = cartoon_portrait(pic.data.data, pic.data.len, LOCAL_PORTRAIT_PX,
+	e = cartoon_portrait(pic->data.data, pic->data.len, LOCAL_PORTRAIT_PX,
 			     &jpeg, rgb);
-	gen_image_free(&pic);
 	if (e == SJ_EINVAL || e == SJ_ETOOBIG) {
-		step_fail(c, false, "INVALID_INPUT",
-			  "The character image cannot be read");
+		gen_fail_set(f, false, "INVALID_INPUT",
+			     "The character image cannot be read");
 		return false;
 	}
 	if (e == SJ_OK && (e = local_hero_init(h, desc, url, rgb)) == SJ_OK)
 		e = local_hero_portrait(h, jpeg.data, jpeg.len);
 	buf_free(&jpeg);
 	if (e != SJ_OK) {
-		step_fail_err(c, e, "Drawing the character failed");
+		gen_fail_err(f, e, "Drawing the character failed");
 		return false;
 	}
-	log_kv(LOG_LVL_DEBUG, "job", c->job->id, "hero portrait",
-	       LOG_INT("bytes", strlen(h->portrait)));
 	return true;
 }
 
@@ -185,7 +170,7 @@ _Static_assert(GEN_FACE_MAX > 2 * LOCAL_HASH_LEN, "a face is a hex digest");
  * "" when it has none.
  */
 static bool
-hero_face(struct step_ctx *c, const struct local_hero *h, struct gen_hero *gh)
+hero_face(const struct local_hero *h, struct gen_hero *gh, struct gen_fail *f)
 {
 	unsigned char md[LOCAL_HASH_LEN];
 	const char *parts[1] = {h->portrait};
@@ -195,89 +180,46 @@ hero_face(struct step_ctx *c, const struct local_hero *h, struct gen_hero *gh)
 	if (h->portrait == NULL)
 		return true;
 	if ((e = local_hash(parts, 1, md)) != SJ_OK) {
-		step_fail_err(c, e, "Drawing the character failed");
+		gen_fail_err(f, e, "Drawing the character failed");
 		return false;
 	}
 	hex_encode(md, LOCAL_HASH_LEN, gh->face);
 	return true;
 }
 
-/* The book's hero, made once (on its first cache key or scene). */
-static bool
-hero_of(struct step_ctx *c, struct gen_hero *gh, struct local_hero **out)
+bool
+gen_local_hero(struct local_hero *h, bool face, struct gen_hero *gh,
+	       struct gen_fail *f)
 {
-	struct local_hero *h;
-	char name[256];
-	bool face = false;
 	enum sj_err e;
 
-	if ((*out = gh->made) != NULL)
-		return true;
-	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		step_fail_err(c, SJ_ENOMEM, "Drawing the character failed");
-		return false;
-	}
-	if (store_own_name(c->cfg, gh->picture, name, sizeof(name)) == SJ_OK &&
-	    !(face = hero_portrait(c, h, gh->description, gh->picture))) {
-		if (c->end != RUN_FAIL || c->transient) {
-			hero_free(h);
-			return false;
-		}
-		log_kv(LOG_LVL_WARN, "job", c->job->id,
-		       "the hero is drawn without its picture",
-		       LOG_STR("error", c->msg));
-		step_forgive(c);
-	}
 	if (!face && (e = local_hero_init(h, gh->description, gh->picture,
 					  NULL)) != SJ_OK) {
-		hero_free(h);
-		step_fail_err(c, e, "Drawing the character failed");
+		gen_local_hero_free(h);
+		gen_fail_err(f, e, "Drawing the character failed");
 		return false;
 	}
-	if (!hero_face(c, h, gh)) {
-		hero_free(h);
+	if (!hero_face(h, gh, f)) {
+		gen_local_hero_free(h);
 		return false;
 	}
-	gh->made = *out = h;
-	gh->made_free = hero_free;
+	gh->made = h;
+	gh->made_free = gen_local_hero_free;
 	return true;
 }
 
-static bool
-local_hero(struct step_ctx *c, struct gen_hero *gh)
+bool
+gen_local_scene(const struct gen_scene *s, const struct local_hero *h,
+		struct gen_image *out, struct gen_fail *f)
 {
-	struct local_hero *h;
-
-	return hero_of(c, gh, &h);
-}
-
-static bool
-local_scene(struct step_ctx *c, const struct gen_scene *s,
-	    struct gen_image *out)
-{
-	struct local_card card = {s->prompt, s->style, s->caption, NULL};
-	struct local_hero *h = NULL;
+	struct local_card card = {s->prompt, s->style, s->caption, h};
 	enum sj_err e;
 
-	if (s->hero != NULL && !hero_of(c, s->hero, &h))
-		return false;
-	card.hero = h;
 	if ((e = local_render_card(&card, &out->data)) != SJ_OK) {
-		step_fail_err(c, e, "Drawing the image failed");
+		gen_fail_err(f, e, "Drawing the image failed");
 		return false;
 	}
 	out->ctype = "image/svg+xml";
 	out->ext = "svg";
 	return true;
 }
-
-const struct gen_ops gen_local_ops = {
-    .name = "local",
-    .story = local_story,
-    .scenes = local_scenes,
-    .describe = local_describe,
-    .image = local_image,
-    .cartoon = local_cartoon,
-    .scene = local_scene,
-    .hero = local_hero,
-};

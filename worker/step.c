@@ -27,6 +27,7 @@
 #include "log.h"
 #include "num.h"
 
+#include "gen_types.h"
 #include "session.h"
 #include "step.h"
 
@@ -266,6 +267,14 @@ step_fail(struct step_ctx *c, bool transient, const char *code, const char *fmt,
 	n = jv_utf8_cut(text, strlen(text), sizeof(c->msg) - 1);
 	memcpy(c->msg, text, n);
 	c->msg[n] = '\0';
+}
+
+void
+step_fail_rec(struct step_ctx *c, const struct gen_fail *f)
+{
+	step_fail(c, f->transient, f->code, "%s", f->msg);
+	if (f->retry_after_s != 0)
+		c->retry_after_s = f->retry_after_s;
 }
 
 void

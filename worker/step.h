@@ -18,6 +18,7 @@
 #include "job.h"
 #include "slots.h"
 
+struct gen_fail;
 struct stats;
 
 /* How a job in hand ended; set by the step helpers. */
@@ -83,6 +84,8 @@ void step_complete(struct step_ctx *c, struct json_object *result,
 		   const char *step);
 void step_fail(struct step_ctx *c, bool transient, const char *code,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Records a provider's failure record (gen_types.h) as the job's. */
+void step_fail_rec(struct step_ctx *c, const struct gen_fail *f);
 /* Takes back a recorded failure the handler chose to live with. */
 void step_forgive(struct step_ctx *c);
 /* INTERNAL_ERROR for e; transient for I/O, memory and database errors. */
