@@ -202,6 +202,19 @@ enum counter {
 /* Adds one to counter k; returns the count so far. */
 uint64_t state_count(enum counter k);
 
+/* ---- fake_limits.c ---- */
+
+/* Sets slot's requests-per-minute limit (0: none). */
+enum sj_err limits_set(enum slot s, int64_t rpm) SJ_WUR;
+void limits_reset(void);
+/*
+ * Counts a call of slot s under its limit.  True: admitted, hdr holds
+ * the x-ratelimit-* header lines to send with the answer ("" with no
+ * limit).  False: rep is the API's 429 for model, headers included.
+ */
+bool limits_admit(enum slot s, const char *model, struct reply *rep, char *hdr,
+		  size_t hsz);
+
 /* ---- fake_models.c ---- */
 
 enum fake_kind {

@@ -554,6 +554,7 @@ api_images(const struct req *r, struct reply *rep)
 {
 	struct json_object *o, *res, *data;
 	const char *prompt, *quality = "auto", *fmt = "png", *size = "auto";
+	const char *model = NULL;
 	int64_t n = 1;
 	char *b64;
 
@@ -589,7 +590,11 @@ api_images(const struct req *r, struct reply *rep)
 			       json_object_new_string(fmt));
 	json_object_object_add(res, "quality", json_object_new_string(quality));
 	json_object_object_add(res, "size", json_object_new_string(size));
-	json_object_object_add(res, "usage", image_usage(prompt, quality, n));
+	/* GPT image models report usage; dall-e models send none */
+	if (jv_str(o, "model", 256, &model) != SJ_OK ||
+	    strncmp(model, "dall-e", 6) != 0)
+		json_object_object_add(res, "usage",
+				       image_usage(prompt, quality, n));
 	reply_json(rep, 200, res);
 	free(b64);
 	json_object_put(o);

@@ -114,6 +114,13 @@ slot_of_script_path(const char *path)
 	return -1;
 }
 
+/* The kind of call a scripted path's slot makes, for the call log. */
+static const char *
+slot_kind(int s)
+{
+	return s == SLOT_CHAT ? "chat" : s == SLOT_IMAGES ? "images" : "upload";
+}
+
 /* Empties everything; mu held. */
 static void
 clear_locked(void)
@@ -331,6 +338,9 @@ call_json(const struct call *c)
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "path", json_object_new_string(c->path));
+	json_object_object_add(
+	    o, "kind",
+	    json_object_new_string(slot_kind(slot_of_script_path(c->path))));
 	json_object_object_add(o, "key", json_object_new_string(c->key));
 	json_object_object_add(o, "mode", json_object_new_string(c->mode));
 	json_object_object_add(o, "model", json_object_new_string(c->model));

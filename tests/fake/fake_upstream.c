@@ -86,10 +86,13 @@ fault_reply(const struct mode *m, struct reply *rep)
 {
 	switch (m->kind) {
 	case MODE_429:
-		reply_error(rep, 429, "rate_limit_error",
-			    "Rate limit reached for requests");
-		snprintf(rep->extra, sizeof(rep->extra), "Retry-After: %u\r\n",
-			 m->arg);
+		reply_api_error(rep, 429, "requests", NULL,
+				"rate_limit_exceeded",
+				"Rate limit reached for requests");
+		snprintf(rep->extra, sizeof(rep->extra),
+			 "Retry-After: %u\r\nx-ratelimit-remaining-requests: "
+			 "0\r\nx-ratelimit-reset-requests: %us\r\n",
+			 m->arg, m->arg);
 		return true;
 	case MODE_500:
 		reply_error(rep, 500, "server_error",
@@ -242,7 +245,7 @@ api_call(int fd, const struct req *r, enum slot s, const char *cloud)
 	struct mode m = state_take_mode(s);
 	bool keep = !r->close, done = false;
 	struct reply rep;
-	char key[65], model[96], fields[256];
+	char key[65], model[96], fields[256], hdr[256];
 	uint64_t id;
 
 	sha256_hex(r->body, r->blen, key);
@@ -268,8 +271,12 @@ api_call(int fd, const struct req *r, enum slot s, const char *cloud)
 		api_images_url(r, &rep);
 	else if (m.kind == MODE_ERROR)
 		api_error_scripted(r, s, &rep);
-	else if (!fault_reply(&m, &rep))
+	else if (!fault_reply(&m, &rep) &&
+		 limits_admit(s, model, &rep, hdr, sizeof(hdr))) {
 		api_answer(r, s, cloud, &rep);
+		strncat(rep.extra, hdr,
+			sizeof(rep.extra) - strlen(rep.extra) - 1);
+	}
 	if (m.kind == MODE_TRICKLE)
 		keep = false, done = run_trickle(fd, &rep);
 	else
@@ -469,6 +476,7 @@ route_script(const struct req *r, struct reply *rep)
 	bool has_def = false;
 	size_t n = 0;
 	int slot = -1;
+	int64_t rpm = 0;
 
 	if (!method_ok(r, "POST", NULL, rep))
 		return;
@@ -486,6 +494,9 @@ route_script(const struct req *r, struct reply *rep)
 		if (why == NULL && state_script((enum slot)slot, modes, n,
 						has_def ? &def : NULL) != SJ_OK)
 			why = "queue full";
+		if (why == NULL && jv_i64(o, "rpm", 0, 10000, &rpm) == SJ_OK &&
+		    limits_set((enum slot)slot, rpm) != SJ_OK)
+			why = "'rpm' must be 0..10000";
 		if (why == NULL && jv_str(o, "url", 2047, &url) == SJ_OK)
 			state_answer_url_set(url);
 		if (why == NULL && err.status != 0)
@@ -611,6 +622,7 @@ route_local(const struct req *r, struct reply *rep)
 	} else if (strcmp(r->path, "/_reset") == 0) {
 		if (method_ok(r, "POST", NULL, rep)) {
 			state_reset();
+			limits_reset();
 			reply_set(rep, 200, "application/json", OK_JSON, 11);
 		}
 	} else {
