@@ -34,6 +34,7 @@
 #include "cartoon.h"
 #include "gen_local.h"
 #include "story.h"
+#include "story_split.h"
 
 bool
 gen_local_story(const char *genre, const char *character, const char *audience,

@@ -11,10 +11,12 @@
 /* steps.c: the handler for type t, or NULL when this worker cannot run t. */
 step_handler steps_handler(const struct cfg *c, enum job_type t);
 
-/* steps_story.c: the handlers built on stories. */
-void steps_image_generation(struct step_ctx *c);
-void steps_scenes(struct step_ctx *c);
-void steps_storybook(struct step_ctx *c);
-void steps_auto_story(struct step_ctx *c);
+/* One file each: the handlers the table of steps.c names. */
+void steps_storybook(struct step_ctx *c);	 /* steps_storybook.c */
+void steps_auto_story(struct step_ctx *c);	 /* steps_auto_story.c */
+void steps_scenes(struct step_ctx *c);		 /* steps_scenes.c */
+void steps_cartoonize(struct step_ctx *c);	 /* steps_cartoonize.c */
+void steps_image_generation(struct step_ctx *c); /* steps_image.c */
+void steps_noop(struct step_ctx *c);		 /* steps_noop.c */
 
 #endif

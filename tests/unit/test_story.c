@@ -24,6 +24,7 @@
 #include "cartoon.h"
 #include "local.h"
 #include "story.h"
+#include "story_split.h"
 
 /* ---- the scene breakdown ---- */
 
