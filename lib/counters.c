@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "counters.h"
+#include "pgarray.h"
 
 /* The finite bounds of HTTP_DURATION_LE and UPSTREAM_DURATION_LE. */
 static const double http_le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -52,17 +53,17 @@ add_hist(struct buf *b, const struct hist *h, const struct hist_bounds *bd)
 	return e == SJ_OK ? buf_addstr(b, "}\"") : e;
 }
 
-/* Appends the quoted element s to an array literal (no '"' or '\\'). */
+/* Appends the quoted element s to an array literal. */
 static enum sj_err
 add_str(struct buf *b, const char *s)
 {
-	return buf_addf(b, "%s\"%s\"", b->len > 1 ? "," : "", s);
+	return pgarr_quoted(b, s);
 }
 
 static enum sj_err
 add_int(struct buf *b, long long v)
 {
-	return buf_addf(b, "%s%lld", b->len > 1 ? "," : "", v);
+	return pgarr_int(b, v);
 }
 
 /* A double to the last bit (%.17g). */
@@ -81,7 +82,7 @@ arrays_open(struct buf *a, size_t n, size_t cap)
 	for (size_t k = 0; k < n; k++) {
 		buf_init(&a[k], cap);
 		if (e == SJ_OK)
-			e = buf_addstr(&a[k], "{");
+			e = pgarr_open(&a[k]);
 	}
 	return e;
 }
@@ -93,7 +94,7 @@ arrays_close(struct buf *a, size_t n, const char **params)
 	enum sj_err e = SJ_OK;
 
 	for (size_t k = 0; k < n && e == SJ_OK; k++)
-		if ((e = buf_addstr(&a[k], "}")) == SJ_OK)
+		if ((e = pgarr_close(&a[k])) == SJ_OK)
 			params[k] = a[k].data;
 	return e;
 }

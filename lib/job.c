@@ -25,6 +25,7 @@
 #include "jsonv.h"
 #include "log.h"
 #include "num.h"
+#include "pgarray.h"
 
 static const char *const status_names[JOB_STATUS_MAX] = {
     "pending", "processing", "completed", "failed", "cancelled"};
@@ -389,28 +390,6 @@ static const struct db_stmt st_complete_batch = {
  * load).
  */
 
-/* Appends s to a PostgreSQL array literal as a quoted element (or NULL). */
-static enum sj_err
-array_add(struct buf *b, const char *s)
-{
-	enum sj_err e;
-
-	if ((e = buf_addstr(b, b->len > 1 ? "," : "")) != SJ_OK)
-		return e;
-	if (s == NULL)
-		return buf_addstr(b, "NULL");
-	if ((e = buf_add(b, "\"", 1)) != SJ_OK)
-		return e;
-	for (; *s != '\0'; s++) {
-		if ((*s == '"' || *s == '\\') &&
-		    (e = buf_add(b, "\\", 1)) != SJ_OK)
-			return e;
-		if ((e = buf_add(b, s, 1)) != SJ_OK)
-			return e;
-	}
-	return buf_add(b, "\"", 1);
-}
-
 enum sj_err
 job_complete_batch(struct db *db, const char *worker, size_t n,
 		   struct job_done *d)
@@ -424,17 +403,17 @@ job_complete_batch(struct db *db, const char *worker, size_t n,
 	for (int k = 0; k < 4; k++) {
 		buf_init(&a[k], 256u << 20);
 		if (e == SJ_OK)
-			e = buf_addstr(&a[k], "{");
+			e = pgarr_open(&a[k]);
 	}
 	for (size_t i = 0; i < n && e == SJ_OK; i++) {
 		snprintf(epoch, sizeof(epoch), "%lld", (long long)d[i].epoch);
-		if ((e = array_add(&a[0], d[i].job_id)) == SJ_OK &&
-		    (e = array_add(&a[1], epoch)) == SJ_OK &&
-		    (e = array_add(&a[2], d[i].result)) == SJ_OK)
-			e = array_add(&a[3], d[i].step);
+		if ((e = pgarr_quoted(&a[0], d[i].job_id)) == SJ_OK &&
+		    (e = pgarr_quoted(&a[1], epoch)) == SJ_OK &&
+		    (e = pgarr_quoted(&a[2], d[i].result)) == SJ_OK)
+			e = pgarr_quoted(&a[3], d[i].step);
 	}
 	for (int k = 0; k < 4 && e == SJ_OK; k++)
-		if ((e = buf_addstr(&a[k], "}")) == SJ_OK)
+		if ((e = pgarr_close(&a[k])) == SJ_OK)
 			params[k] = a[k].data;
 	params[4] = worker;
 	if (e == SJ_OK)

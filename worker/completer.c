@@ -121,7 +121,7 @@ write_group(struct completer *k, struct db **dbp, struct slot **sv, size_t n,
 	    bool *stopping, int64_t *give_up_ms)
 {
 	struct job_done d[COMPLETER_BATCH_MAX];
-	int64_t wait = WORKER_RETRY_MIN_MS;
+	int64_t wait = worker_backoff(0);
 	enum sj_err e;
 
 	for (size_t i = 0; i < n; i++)
@@ -156,8 +156,7 @@ write_group(struct completer *k, struct db **dbp, struct slot **sv, size_t n,
 		       "completing jobs: database unreachable; retrying",
 		       LOG_INT("jobs", n), LOG_INT("retry_ms", wait));
 		worker_sleep_ms(wait);
-		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
-						      : wait * 2;
+		wait = worker_backoff(wait);
 		pthread_mutex_lock(&k->mu);
 		*stopping = k->stop;
 		pthread_mutex_unlock(&k->mu);

@@ -76,8 +76,6 @@
 #include "steps.h"
 
 #define EXIT_CONFIG	78
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
 #define WAIT_MAX_MS	60000
 #define CLAIM_MAX	1000u /* jobs in one claim statement */
 #define MODELS_CHECK_MS 3000  /* the start-up model check, at most */
@@ -249,11 +247,7 @@ worker_ident(struct worker *w)
 static void
 loop_lost(struct loop *l, const char *what)
 {
-	int64_t b = l->backoff_ms;
-
-	l->backoff_ms = b == 0			 ? BACKOFF_MIN_MS
-			: b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-						 : b * 2;
+	l->backoff_ms = worker_backoff(l->backoff_ms);
 	l->retry_ms = num_mono_ms() + l->backoff_ms;
 	l->listen_pid = 0;
 	/* Log first: what may be PQerrorMessage() of the session. */
@@ -442,14 +436,15 @@ loop_claim(struct loop *l)
 static enum sj_err
 loop_beat(struct loop *l)
 {
-	size_t idsz = l->w->slots.n * JOB_ID_MAX + 3;
 	struct worker_beat b;
+	struct buf ids;
 	enum sj_err e;
-	char *ids;
 
-	if ((ids = malloc(idsz)) == NULL)
-		return SJ_ENOMEM;
-	slots_job_ids(&l->w->slots, ids, idsz);
+	buf_init(&ids, l->w->slots.n * (JOB_ID_MAX + 1) + 3);
+	if ((e = slots_job_ids(&l->w->slots, &ids)) != SJ_OK) {
+		buf_free(&ids);
+		return e;
+	}
 	memset(&b, 0, sizeof(b));
 	b.id = l->w->id;
 	b.host = l->w->host;
@@ -457,9 +452,9 @@ loop_beat(struct loop *l)
 	b.jobs_in_hand = slots_held(&l->w->slots);
 	b.mem_used_pct = mem_used_pct();
 	b.lease_s = l->w->cfg->lease_seconds;
-	b.job_ids = ids;
+	b.job_ids = ids.data;
 	e = job_heartbeat(l->db, &b);
-	free(ids);
+	buf_free(&ids);
 	/* the upstream call counters ride along; a failure keeps them */
 	if (e == SJ_OK && stats_flush(&l->w->stats, l->db, l->w->id,
 				      (int)l->w->slots.n) != SJ_OK)

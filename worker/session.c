@@ -1,6 +1,6 @@
 /*
- * The worker's session helpers: which failed statements are retried and
- * the sleep between tries.
+ * The worker's session helpers: which failed statements are retried,
+ * the backoff between tries and the sleep.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,6 +19,14 @@ worker_sleep_ms(int64_t ms)
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+int64_t
+worker_backoff(int64_t ms)
+{
+	if (ms <= 0)
+		return WORKER_RETRY_MIN_MS;
+	return ms * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS : ms * 2;
 }
 
 /*

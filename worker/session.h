@@ -25,5 +25,11 @@
 bool worker_db_retryable(struct db *db);
 
 void worker_sleep_ms(int64_t ms);
+/*
+ * The delay after a try that waited ms: WORKER_RETRY_MIN_MS after none
+ * (0), else ms doubled, at most WORKER_RETRY_MAX_MS.  Every retry of the
+ * worker (fenced writes, completions, the main session) backs off so.
+ */
+int64_t worker_backoff(int64_t ms);
 
 #endif

@@ -33,6 +33,7 @@
 
 #include "log.h"
 #include "num.h"
+#include "pgarray.h"
 
 #include "slots.h"
 
@@ -250,23 +251,17 @@ slots_held(struct slots *q)
 	return n;
 }
 
-void
-slots_job_ids(struct slots *q, char *out, size_t outsz)
+enum sj_err
+slots_job_ids(struct slots *q, struct buf *out)
 {
-	size_t len = 1;
+	enum sj_err e = pgarr_open(out);
 
-	out[0] = '{';
 	pthread_mutex_lock(&q->mu);
-	for (size_t i = 0; i < q->n; i++) {
-		const struct slot *s = &q->v[i];
-
-		if (s->state == SLOT_FREE || len + JOB_ID_MAX + 2 > outsz)
-			continue;
-		len += (size_t)snprintf(out + len, outsz - len, "%s%s",
-					len > 1 ? "," : "", s->job_id);
-	}
+	for (size_t i = 0; i < q->n && e == SJ_OK; i++)
+		if (q->v[i].state != SLOT_FREE)
+			e = pgarr_str(out, q->v[i].job_id);
 	pthread_mutex_unlock(&q->mu);
-	snprintf(out + len, outsz - len, "}");
+	return e == SJ_OK ? pgarr_close(out) : e;
 }
 
 void

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "cfg.h"
 #include "db.h"
 #include "job.h"
@@ -85,11 +86,10 @@ bool slots_cancel(struct slots *q, const char *job_id);
 /* Jobs held (queued, running or completing). */
 int slots_held(struct slots *q);
 /*
- * Writes the ids of the jobs held as a PostgreSQL array literal
- * ("{a,b}") into out; ids are [a-z0-9_] so need no quoting.  out must hold
- * n * JOB_ID_MAX + 3 bytes.
+ * Appends the ids of the jobs held to out as a PostgreSQL array literal
+ * ("{a,b}"; lib/pgarray.h).
  */
-void slots_job_ids(struct slots *q, char *out, size_t outsz);
+enum sj_err slots_job_ids(struct slots *q, struct buf *out) SJ_WUR;
 /* Waits for a queued job and marks it RUNNING; NULL once *stop is set. */
 struct slot *slots_take(struct slots *q, const atomic_bool *stop);
 /* Sets *stop under the lock and wakes every thread waiting in take. */

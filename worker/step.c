@@ -85,7 +85,7 @@ static enum sj_err
 fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 {
 	bool last = f->op == FENCE_FAIL || f->op == FENCE_RELEASE;
-	int64_t wait = WORKER_RETRY_MIN_MS;
+	int64_t wait = worker_backoff(0);
 	enum sj_err e;
 
 	for (;;) {
@@ -108,8 +108,7 @@ fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 		       "database unreachable; retrying",
 		       LOG_INT("retry_ms", wait));
 		nap(c, wait, !last);
-		wait = wait * 2 > WORKER_RETRY_MAX_MS ? WORKER_RETRY_MAX_MS
-						      : wait * 2;
+		wait = worker_backoff(wait);
 	}
 }
 
