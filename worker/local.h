@@ -19,9 +19,6 @@
 /* The style used when the input names none (CONTRACT section 1). */
 #define LOCAL_STYLE_DEFAULT "semi-realistic"
 
-/* True when style is one of the five contract styles. */
-bool local_style_known(const char *style);
-
 #define LOCAL_COLOUR_MAX  8   /* "#RRGGBB" and its NUL */
 #define LOCAL_PORTRAIT_PX 192 /* side of a hero's portrait JPEG */
 

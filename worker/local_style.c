@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "local.h"
 #include "local_style.h"
 
 /*

@@ -5,6 +5,8 @@
 #ifndef SJ_LOCAL_STYLE_H
 #define SJ_LOCAL_STYLE_H
 
+#include <stdbool.h>
+
 enum {
 	ST_GRADIENT = 1 << 0,  /* soft shading and glows */
 	ST_HALFTONE = 1 << 1,  /* comic dots over the sky */
@@ -37,5 +39,7 @@ struct local_style {
 
 /* The style named name; NULL when there is none (or name is NULL). */
 const struct local_style *local_style_find(const char *name);
+/* True when style is one of the five contract styles. */
+bool local_style_known(const char *style);
 
 #endif

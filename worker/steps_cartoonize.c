@@ -17,6 +17,7 @@
 
 #include "gen.h"
 #include "local.h"
+#include "local_style.h"
 #include "steps.h"
 
 /* bytes: the API's caps (lib/job_caps.h) */

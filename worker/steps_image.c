@@ -12,6 +12,7 @@
 #include "steps.h"
 #include "steps_common.h"
 #include "local.h"
+#include "local_style.h"
 
 #define FIELD_MAX JOB_CAP_BYTES(JOB_FIELD_MAX)
 #define USED_MAX  8192 /* bytes of a prompt_used */

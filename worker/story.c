@@ -22,7 +22,6 @@
 #include "local.h"
 #include "sentence.h"
 #include "story.h"
-#include "story_plan.h"
 #include "story_templates.h"
 
 #define NITEMS(a)  (sizeof(a) / sizeof((a)[0]))
