@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "job.h"
+#include "job_steps.h"
 #include "jsonv.h"
 #include "num.h"
 
@@ -39,6 +40,16 @@ add_outcome(struct json_object *o, const struct job *j)
 	return e;
 }
 
+/* The type's steps (job_steps.h): what the job does, in order. */
+static enum sj_err
+add_steps(struct json_object *o, const struct job *j)
+{
+	struct json_object *a;
+	enum sj_err e = job_steps_json(j->type, j->input, &a);
+
+	return e == SJ_OK ? jv_add(o, "steps", a) : e;
+}
+
 struct json_object *
 job_status_json(const struct cfg *c, const struct job *j)
 {
@@ -59,6 +70,8 @@ job_status_json(const struct cfg *c, const struct job *j)
 			   j->current_step
 			       ? json_object_new_string(j->current_step)
 			       : json_object_new_string("Queued"));
+	if (e == SJ_OK)
+		e = add_steps(o, j);
 	if (e == SJ_OK)
 		e = add_time(o, "createdAt", j->created_ms);
 	if (e == SJ_OK)
