@@ -12,6 +12,11 @@
  * at least 1 ms, and taking again after it reads the newer row.
  * The clock is the database's now() (one clock for every host), or a
  * test's instant.  Rates and costs are parameters, never SQL text.
+ * A booking (budget_reserve) is sql/017's function of that name: it
+ * locks the row (FOR UPDATE, after an insert that does nothing when the
+ * row exists), so concurrent bookings queue and each books after the
+ * one before it; it is passed each limit's interval per unit, the
+ * margin (BUDGET_MARGIN_MS) already in it.
  */
 #include <stdio.h>
 
@@ -120,6 +125,111 @@ budget_take(struct db *db, const char *provider,
 	    int64_t cost, int64_t *wait_ms)
 {
 	return budget_take_at(db, provider, lim, call, cost, 0, wait_ms);
+}
+
+static const struct db_stmt st_reserve = {
+    "budget_reserve",
+    "SELECT budget_reserve($1, $2, $3, $4, $5, $6, $7, t, $8), "
+    "floor(1000 * date_part('epoch', t))::int8 FROM coalesce("
+    "to_timestamp($9::float8 / 1000), now()) t",
+    9};
+
+/* Seconds per unit of a limit of rate per minute, with the margin. */
+static void
+interval_of(int64_t rate, char out[32])
+{
+	if (rate <= 0)
+		snprintf(out, 32, "0");
+	else
+		snprintf(out, 32, "%.9f",
+			 (60000.0 + BUDGET_MARGIN_MS) / 1000.0 / (double)rate);
+}
+
+enum sj_err
+budget_reserve_at(struct db *db, const char *provider,
+		  const struct budget_limits *lim, enum budget_call call,
+		  int64_t cost, int64_t ahead_ms, int64_t now_ms,
+		  int64_t *wait_ms, int64_t *at_ms)
+{
+	char iv[3][32], n[3][24], ahead[24], now[24];
+	const char *params[9];
+	PGresult *r = NULL;
+	enum sj_err e;
+	bool chat = call == BUDGET_CHAT;
+
+	*wait_ms = 0;
+	*at_ms = 0;
+	if ((unsigned)call >= BUDGET_CALL_MAX)
+		return SJ_EINVAL;
+	interval_of(lim->chat_rpm, iv[0]);
+	interval_of(lim->chat_tpm, iv[1]);
+	interval_of(lim->image_ipm, iv[2]);
+	snprintf(n[0], sizeof(n[0]), "%d", chat ? 1 : 0);
+	snprintf(n[1], sizeof(n[1]), "%lld",
+		 (long long)(chat && cost > 0 ? cost : 0));
+	snprintf(n[2], sizeof(n[2]), "%lld",
+		 (long long)(!chat && cost > 0 ? cost : 0));
+	snprintf(ahead, sizeof(ahead), "%lld",
+		 (long long)(ahead_ms > 0 ? ahead_ms : 0));
+	snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+	params[0] = provider;
+	for (int i = 0; i < 3; i++) {
+		params[1 + 2 * i] = iv[i];
+		params[2 + 2 * i] = n[i];
+	}
+	params[7] = ahead;
+	params[8] = now_ms > 0 ? now : NULL;
+	if ((e = db_exec(db, &st_reserve, params, &r)) != SJ_OK)
+		return e;
+	if (PQntuples(r) == 1) {
+		*wait_ms = db_ll(r, 0, 0, 0);
+		*at_ms =
+		    db_ll(r, 0, 1, 0) + (*wait_ms < 0 ? -*wait_ms : *wait_ms);
+	} else {
+		e = SJ_EDB;
+	}
+	PQclear(r);
+	return e;
+}
+
+enum sj_err
+budget_reserve(struct db *db, const char *provider,
+	       const struct budget_limits *lim, enum budget_call call,
+	       int64_t cost, int64_t ahead_ms, int64_t *wait_ms, int64_t *at_ms)
+{
+	return budget_reserve_at(db, provider, lim, call, cost, ahead_ms, 0,
+				 wait_ms, at_ms);
+}
+
+static const struct db_stmt st_booking = {
+    "budget_booking_ok",
+    "SELECT coalesce((SELECT paused_until <= to_timestamp($2::float8 / "
+    "1000) FROM provider_budget WHERE provider = $1), true)::int, "
+    "floor(1000 * date_part('epoch', now()))::int8",
+    2};
+
+enum sj_err
+budget_booking_ok(struct db *db, const char *provider, int64_t at_ms, bool *ok,
+		  int64_t *now_ms)
+{
+	char at[24];
+	const char *params[2] = {provider, at};
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	*ok = false;
+	*now_ms = 0;
+	snprintf(at, sizeof(at), "%lld", (long long)at_ms);
+	if ((e = db_exec(db, &st_booking, params, &r)) != SJ_OK)
+		return e;
+	if (PQntuples(r) == 1) {
+		*ok = db_ll(r, 0, 0, 0) == 1;
+		*now_ms = db_ll(r, 0, 1, 0);
+	} else {
+		e = SJ_EDB;
+	}
+	PQclear(r);
+	return e;
 }
 
 static const struct db_stmt st_adjust = {

@@ -16,8 +16,10 @@
  * waits for the provider's pause first.
  *
  * What the worker does around one upstream call:
- *   budget_take()   before it; on *wait_ms > 0 sleep that long (or defer
- *                   the job with job_defer() if long) and take again
+ *   budget_reserve() before it (a booking, below); on a wait, sleep it
+ *                   when short, else defer the job with job_defer() to
+ *                   the booked slot; budget_take() is the same check
+ *                   without a booking
  *   budget_adjust() after a chat answer: its usage's tokens minus the
  *                   estimate taken
  *   budget_pause()  after a 429 with Retry-After: every worker waits
@@ -26,6 +28,7 @@
 #ifndef SJ_BUDGET_H
 #define SJ_BUDGET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -72,6 +75,49 @@ enum sj_err budget_take_at(struct db *db, const char *provider,
 			   const struct budget_limits *lim,
 			   enum budget_call call, int64_t cost, int64_t now_ms,
 			   int64_t *wait_ms) SJ_WUR;
+/*
+ * Booking (what the worker uses: sql/017's budget_reserve()).  Rather
+ * than refuse, a booking takes the call's next free slot in advance:
+ * tat = max(tat, now, pause) + cost * interval, and says when that slot
+ * starts.  A job that has to wait is deferred to its own slot (no worker
+ * slot held, no attempt spent) with the booking in its checkpoint, so
+ * 60 waiting jobs come back one slot apart instead of all at once, and
+ * the call at its re-claim does not take again.
+ *
+ * Margin: a limit of N per minute is booked as N per (60 s +
+ * BUDGET_MARGIN_MS), so a call a few ms later than its slot (the network,
+ * a re-claim) never makes N+1 in the provider's 60 s window.  A booking
+ * is not made further ahead than ahead_ms (the worker: BUDGET_AHEAD_MS):
+ * the job is deferred until it would be, holding nothing.
+ */
+#define BUDGET_MARGIN_MS 500
+#define BUDGET_AHEAD_MS	 (5 * 60 * 1000)
+
+/*
+ * Books a call (cost as for budget_take()).  *wait_ms: 0 booked for now,
+ * make the call; > 0 booked, the slot starts in *wait_ms, at *at_ms (the
+ * database's clock, unix ms); < 0 nothing booked, book again in
+ * -*wait_ms.  *at_ms is now + *wait_ms in every case.  One statement.
+ */
+enum sj_err budget_reserve(struct db *db, const char *provider,
+			   const struct budget_limits *lim,
+			   enum budget_call call, int64_t cost,
+			   int64_t ahead_ms, int64_t *wait_ms,
+			   int64_t *at_ms) SJ_WUR;
+/* budget_reserve() at now_ms (unix ms) instead of the database's clock. */
+enum sj_err budget_reserve_at(struct db *db, const char *provider,
+			      const struct budget_limits *lim,
+			      enum budget_call call, int64_t cost,
+			      int64_t ahead_ms, int64_t now_ms,
+			      int64_t *wait_ms, int64_t *at_ms) SJ_WUR;
+/*
+ * Whether a booking for at_ms still holds: false when a pause (a 429)
+ * set after it reaches past it, so the call must be booked again.
+ * *now_ms: the database's clock (unix ms).
+ */
+enum sj_err budget_booking_ok(struct db *db, const char *provider,
+			      int64_t at_ms, bool *ok, int64_t *now_ms) SJ_WUR;
+
 /*
  * Corrects the tokens of a taken chat call by delta (actual - estimated;
  * negative gives time back).  Nothing when the token limit is off.

@@ -25,6 +25,18 @@
 -- provider with no limit set and never paused has no row: its takes
 -- only read.
 --
+-- budget_reserve() is the worker's way in (lib/budget.h): instead of
+-- refusing, it books the call's next free slot in advance, tat =
+-- greatest(tat, now, paused_until) + cost * interval, and answers how
+-- far ahead that slot starts, so a job waiting for budget is deferred to
+-- its own instant rather than with every other waiting job to the same
+-- one.  A slot further ahead than the caller allows is not booked (the
+-- answer is negative: come back then).  The caller passes each limit as
+-- its interval per unit, so it may keep a margin over the provider's own
+-- (a call late by milliseconds must not make N+1 in a window).  A pause
+-- set after a booking does not move it: the worker checks paused_until
+-- against the booked instant before using it, and books again.
+--
 -- Usage: each job's tokens (prompt, completion) and images are columns
 -- of the job, added by the statement that also adds them to
 -- usage_totals (by type, sharded by session like 008's counters, for
@@ -65,3 +77,53 @@ CREATE TABLE usage_by_user (
     images     bigint NOT NULL CHECK (images >= 0),
     PRIMARY KEY (user_id, type)
 ) WITH (fillfactor = 50);
+
+-- Books the next slot of a call (each limit's interval per unit in
+-- seconds, 0: that limit is off; its cost in units) at p_now: 0 when the
+-- slot is now, > 0 the ms until it starts (booked), < 0 minus the ms
+-- until it would be within p_ahead_ms (nothing booked).  All limits
+-- off: only the pause is read, nothing is booked or written.
+CREATE FUNCTION budget_reserve(p_provider text, p_iv_req float8,
+                               p_req bigint, p_iv_tok float8, p_tok bigint,
+                               p_iv_img float8, p_img bigint,
+                               p_now timestamptz, p_ahead_ms bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    r provider_budget;
+    on_r boolean := p_iv_req > 0 AND p_req > 0;
+    on_t boolean := p_iv_tok > 0 AND p_tok > 0;
+    on_i boolean := p_iv_img > 0 AND p_img > 0;
+    start timestamptz;
+    ms float8;
+BEGIN
+    IF NOT (on_r OR on_t OR on_i) THEN
+        SELECT * INTO r FROM provider_budget WHERE provider = p_provider;
+        IF NOT FOUND OR r.paused_until <= p_now THEN
+            RETURN 0;
+        END IF;
+        RETURN -greatest(1, ceil(1000 * date_part('epoch',
+                                                   r.paused_until - p_now)));
+    END IF;
+    INSERT INTO provider_budget (provider) VALUES (p_provider)
+    ON CONFLICT (provider) DO NOTHING;
+    SELECT * INTO r FROM provider_budget WHERE provider = p_provider
+    FOR UPDATE;
+    start := greatest(p_now, r.paused_until,
+                      CASE WHEN on_r THEN r.tat_requests END,
+                      CASE WHEN on_t THEN r.tat_tokens END,
+                      CASE WHEN on_i THEN r.tat_images END);
+    ms := 1000 * date_part('epoch', start - p_now);
+    IF ms > p_ahead_ms THEN
+        RETURN -greatest(1, ceil(ms - p_ahead_ms));
+    END IF;
+    UPDATE provider_budget SET
+        tat_requests = CASE WHEN on_r THEN start + make_interval(
+            secs => p_req * p_iv_req) ELSE tat_requests END,
+        tat_tokens = CASE WHEN on_t THEN start + make_interval(
+            secs => p_tok * p_iv_tok) ELSE tat_tokens END,
+        tat_images = CASE WHEN on_i THEN start + make_interval(
+            secs => p_img * p_iv_img) ELSE tat_images END
+    WHERE provider = p_provider;
+    RETURN ceil(ms);
+END
+$$;

@@ -2,7 +2,8 @@
  * Provider budgets and job usage against a real PostgreSQL: takes on a
  * test clock are never more than the limit in any 60 s, concurrent
  * sessions never exceed it, a chat take spends both its limits or none,
- * a pause holds every take and is never shortened, limits off write
+ * a pause holds every take and is never shortened, bookings give each
+ * caller its own slot and a later pause voids them, limits off write
  * nothing, job_defer keeps the attempt and checkpoint under its fence,
  * and usage adds up per job, type and user, in /metrics and the stats.
  */
@@ -174,6 +175,76 @@ test_pause(void **state)
 	assert_int_equal(take("p3", &on, BUDGET_CHAT, 10, T0 + 8000), 0);
 	/* another provider is not paused */
 	assert_int_equal(take("p4", &off, BUDGET_CHAT, 10, T0), 0);
+}
+
+/*
+ * Bookings: 60 callers at one instant under 30 images a minute each get
+ * their own slot, one interval (2 s and the margin's share) apart, the
+ * first now; none is booked past the horizon (told when to come back
+ * instead); a pause set later voids the bookings it reaches past and
+ * moves the next booking after it.
+ */
+static void
+test_reserve(void **state)
+{
+	struct budget_limits l = {0, 0, 30};
+	int64_t iv = (60000 + BUDGET_MARGIN_MS) / 30, w, at, prev = -1, now;
+	bool ok;
+
+	(void)state;
+	for (int i = 0; i < 60; i++) {
+		assert_int_equal(budget_reserve_at(db, "p9", &l, BUDGET_IMAGE,
+						   1, 200000, T0, &w, &at),
+				 SJ_OK);
+		if (i == 0)
+			assert_int_equal(w, 0);
+		else
+			assert_true(w >= prev + iv && w <= prev + iv + 1);
+		assert_int_equal(at, T0 + w);
+		prev = w;
+	}
+	/* slot 100 would start ~201.7 s ahead: not booked */
+	for (int i = 60; i < 120; i++) {
+		assert_int_equal(budget_reserve_at(db, "p9", &l, BUDGET_IMAGE,
+						   1, 200000, T0, &w, &at),
+				 SJ_OK);
+		assert_true(w > 0 || w < 0);
+		if (w < 0)
+			break;
+		prev = w;
+	}
+	assert_true(w < 0);
+	assert_true(prev + iv - 200000 <= -w + 1 && -w <= prev + iv + 2);
+	/* limits off: only the pause, nothing booked */
+	{
+		struct budget_limits off = {0, 0, 0};
+
+		assert_int_equal(budget_reserve_at(db, "p9", &off, BUDGET_IMAGE,
+						   1, 200000, T0, &w, &at),
+				 SJ_OK);
+		assert_int_equal(w, 0);
+	}
+	/* a pause voids bookings inside it, keeps those after it */
+	now = ll("SELECT floor(1000 * date_part('epoch', now()))::int8");
+	assert_int_equal(budget_pause(db, "p9", now + 5000), SJ_OK);
+	assert_int_equal(budget_booking_ok(db, "p9", now + 4000, &ok, &at),
+			 SJ_OK);
+	assert_false(ok);
+	assert_true(at >= now && at < now + 4000);
+	assert_int_equal(budget_booking_ok(db, "p9", now + 5000, &ok, &at),
+			 SJ_OK);
+	assert_true(ok);
+	assert_int_equal(budget_booking_ok(db, "none", now, &ok, &at), SJ_OK);
+	assert_true(ok);
+	assert_int_equal(budget_reserve_at(db, "p10", &l, BUDGET_IMAGE, 1,
+					   200000, 0, &w, &at),
+			 SJ_OK);
+	assert_int_equal(w, 0);
+	assert_int_equal(budget_pause(db, "p10", at + 3000), SJ_OK);
+	assert_int_equal(budget_reserve_at(db, "p10", &l, BUDGET_IMAGE, 1,
+					   200000, at, &w, &at),
+			 SJ_OK);
+	assert_true(w >= 3000 && w <= 3001);
 }
 
 /* Limits off (the default): admitted, and not a row written. */
@@ -376,6 +447,7 @@ main(void)
 	    cmocka_unit_test_setup(test_spacing, fresh),
 	    cmocka_unit_test_setup(test_chat_both_or_none, fresh),
 	    cmocka_unit_test_setup(test_pause, fresh),
+	    cmocka_unit_test_setup(test_reserve, fresh),
 	    cmocka_unit_test_setup(test_off_writes_nothing, fresh),
 	    cmocka_unit_test_setup(test_concurrent, fresh),
 	    cmocka_unit_test_setup(test_defer, fresh),
