@@ -144,6 +144,13 @@ struct mode state_take_mode(enum slot s);
 uint64_t calls_begin(const char *path, const char *key, const char *mode,
 		     const char *model, const char *fields);
 void calls_end(uint64_t id, int status, bool completed);
+/*
+ * Records what a call's answer said it used (its usage's tokens, the
+ * images it held), shown in the call log as tokens_in, tokens_out and
+ * images.
+ */
+void calls_usage(uint64_t id, int64_t tokens_in, int64_t tokens_out,
+		 int64_t images);
 enum sj_err calls_json(struct buf *out) SJ_WUR;
 
 /* Stores a copy of data under id, replacing what was there. */

@@ -44,6 +44,8 @@ struct call {
 	int status;
 	int64_t start_ms, end_ms;
 	bool completed;
+	int64_t tokens_in, tokens_out,
+	    images; /* what the answer's usage said */
 };
 
 struct item {
@@ -332,6 +334,20 @@ calls_end(uint64_t id, int status, bool completed)
 	pthread_mutex_unlock(&mu);
 }
 
+void
+calls_usage(uint64_t id, int64_t tokens_in, int64_t tokens_out, int64_t images)
+{
+	pthread_mutex_lock(&mu);
+	if (id > calls_base && id - calls_base <= ncalls) {
+		struct call *c = &calls[id - calls_base - 1];
+
+		c->tokens_in = tokens_in;
+		c->tokens_out = tokens_out;
+		c->images = images;
+	}
+	pthread_mutex_unlock(&mu);
+}
+
 static struct json_object *
 call_json(const struct call *c)
 {
@@ -351,6 +367,11 @@ call_json(const struct call *c)
 	json_object_object_add(o, "end_ms", json_object_new_int64(c->end_ms));
 	json_object_object_add(o, "completed",
 			       json_object_new_boolean(c->completed));
+	json_object_object_add(o, "tokens_in",
+			       json_object_new_int64(c->tokens_in));
+	json_object_object_add(o, "tokens_out",
+			       json_object_new_int64(c->tokens_out));
+	json_object_object_add(o, "images", json_object_new_int64(c->images));
 	return o;
 }
 

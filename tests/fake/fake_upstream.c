@@ -238,6 +238,36 @@ body_summary(const struct req *r, char *model, size_t msz, char *fields,
 	json_object_put(o);
 }
 
+/* The usage of a 2xx chat or image answer, into the call log. */
+static void
+log_usage(uint64_t id, enum slot s, const struct reply *rep)
+{
+	struct json_object *o, *u, *v, *data;
+	struct json_tokener *tok;
+	int64_t in = 0, out = 0, images = 0;
+
+	if (s == SLOT_UPLOAD || rep->status != 200 || rep->body.len == 0 ||
+	    (tok = json_tokener_new()) == NULL)
+		return;
+	o = json_tokener_parse_ex(tok, rep->body.data, (int)rep->body.len);
+	json_tokener_free(tok);
+	if (o == NULL)
+		return;
+	if (json_object_object_get_ex(o, "usage", &u)) {
+		if (json_object_object_get_ex(u, "prompt_tokens", &v) ||
+		    json_object_object_get_ex(u, "input_tokens", &v))
+			in = json_object_get_int64(v);
+		if (json_object_object_get_ex(u, "completion_tokens", &v) ||
+		    json_object_object_get_ex(u, "output_tokens", &v))
+			out = json_object_get_int64(v);
+	}
+	if (s == SLOT_IMAGES && json_object_object_get_ex(o, "data", &data) &&
+	    json_object_is_type(data, json_type_array))
+		images = (int64_t)json_object_array_length(data);
+	json_object_put(o);
+	calls_usage(id, in, out, images);
+}
+
 /* Runs one logged API call under its mode; true to keep the connection. */
 static bool
 api_call(int fd, const struct req *r, enum slot s, const char *cloud)
@@ -276,6 +306,7 @@ api_call(int fd, const struct req *r, enum slot s, const char *cloud)
 		api_answer(r, s, cloud, &rep);
 		strncat(rep.extra, hdr,
 			sizeof(rep.extra) - strlen(rep.extra) - 1);
+		log_usage(id, s, &rep);
 	}
 	if (m.kind == MODE_TRICKLE)
 		keep = false, done = run_trickle(fd, &rep);
