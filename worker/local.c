@@ -120,7 +120,7 @@ draw_open(struct drawing *s, const char *title, size_t tlen)
 	draw_escaped(s, title, tlen);
 	draw_put(
 	    s, "</title>\n<desc>A scene card in the %s style.</desc>\n<defs>\n",
-	    st->name);
+	    job_style_name(st->id));
 	draw_put(s,
 		 "<linearGradient id=\"%s-sky\" x1=\"0\" y1=\"0\" x2=\"0\" "
 		 "y2=\"1\"><stop offset=\"0\" stop-color=\"%s\"/><stop "
@@ -375,7 +375,8 @@ out:
 static enum sj_err
 scene_init(struct drawing *s, const struct local_card *card)
 {
-	const char *style = card->style ? card->style : LOCAL_STYLE_DEFAULT;
+	const char *style =
+	    card->style ? card->style : job_style_name(JOB_STYLE_DEFAULT);
 	const char *parts[4] = {card->prompt, style, "", ""};
 	char seed[24];
 	unsigned char md[LOCAL_HASH_LEN];

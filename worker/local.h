@@ -16,9 +16,6 @@
 #define LOCAL_SVG_MAX  (256 * 1024) /* cap on one rendered document */
 #define LOCAL_HASH_LEN 32	    /* SHA-256 */
 
-/* The style used when the input names none (CONTRACT section 1). */
-#define LOCAL_STYLE_DEFAULT "semi-realistic"
-
 #define LOCAL_COLOUR_MAX  8   /* "#RRGGBB" and its NUL */
 #define LOCAL_PORTRAIT_PX 192 /* side of a hero's portrait JPEG */
 
@@ -38,7 +35,7 @@ struct local_hero {
 /* What one card shows. */
 struct local_card {
 	const char *prompt;	       /* seeds the scenery; the <title> */
-	const char *style;	       /* NULL: LOCAL_STYLE_DEFAULT */
+	const char *style;	       /* NULL: JOB_STYLE_DEFAULT's */
 	const char *caption;	       /* the scene's text; NULL: prompt */
 	const struct local_hero *hero; /* NULL: a character of the seed */
 };

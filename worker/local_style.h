@@ -1,11 +1,15 @@
 /*
- * The looks of the local provider's scene cards: one row per contract
- * style, a palette plus a few drawing flags (local_style.c).
+ * The looks of the local provider's scene cards: one row per style of
+ * lib's table (enum job_style, job_input.h), a palette plus a few drawing
+ * flags (local_style.c).  Which styles there are, their names and their
+ * default are lib's; only the palettes are here.
  */
 #ifndef SJ_LOCAL_STYLE_H
 #define SJ_LOCAL_STYLE_H
 
 #include <stdbool.h>
+
+#include "job_input.h"
 
 enum {
 	ST_GRADIENT = 1 << 0,  /* soft shading and glows */
@@ -18,7 +22,7 @@ enum {
 };
 
 struct local_style {
-	const char *name;
+	enum job_style id; /* the row's style (its index) */
 	unsigned flags;
 	const char *sky[2][2]; /* day skies: top, bottom */
 	const char *night[2];
@@ -37,9 +41,9 @@ struct local_style {
 	const char *font;
 };
 
-/* The style named name; NULL when there is none (or name is NULL). */
+/* The palette of style s; NULL when s is out of range. */
+const struct local_style *local_style_of(enum job_style s);
+/* The palette of the style named name (job_style_parse); NULL: none. */
 const struct local_style *local_style_find(const char *name);
-/* True when style is one of the five contract styles. */
-bool local_style_known(const char *style);
 
 #endif

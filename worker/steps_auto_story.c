@@ -81,17 +81,14 @@ auto_finish(struct step_ctx *c, struct book *b)
 
 /* Writes the story and breaks it into b->pages; false: job failed. */
 static bool
-auto_write(struct step_ctx *c, struct book *b, char *title, size_t titlesz)
+auto_write(struct step_ctx *c, const struct job_auto_story_input *in,
+	   struct book *b, char *title, size_t titlesz)
 {
-	const char *genre, *character;
 	struct buf text;
 	enum sj_err e;
 
-	if (!steps_in_str(c, "genre", "", &genre) ||
-	    !steps_in_str(c, "characterDescription", "", &character) ||
-	    !steps_in_str(c, "audience", "children", &b->audience))
-		return false;
-	if (!steps_story_of(c, genre, character, b->audience, &text))
+	if (!steps_story_of(c, job_genre_name(in->genre),
+			    in->character_description, b->audience, &text))
 		return false;
 	story_title(text.data, title, titlesz);
 	b->title = title;
@@ -117,25 +114,23 @@ auto_write(struct step_ctx *c, struct book *b, char *title, size_t titlesz)
 void
 steps_auto_story(struct step_ctx *c)
 {
+	struct job_input in;
+	const struct job_auto_story_input *as = &in.u.auto_story;
 	struct book b;
 	char title[256];
-	const char *genre, *character;
 
 	memset(&b, 0, sizeof(b));
-	if (!steps_in_str(c, "genre", "", &genre) ||
-	    !steps_in_str(c, "characterDescription", "", &character) ||
-	    !steps_in_str(c, "cartoonImageUrl", "", &b.image))
-		goto out;
-	if (!story_genre_known(genre)) {
-		step_fail(c, false, "INVALID_INPUT", "Invalid genre");
-		goto out;
-	}
+	if (!steps_input(c, &in))
+		return;
+	b.image = as->cartoon_image_url ? as->cartoon_image_url : "";
+	b.audience = job_audience_name(as->audience);
+	b.style = job_style_name(JOB_BOOK_STYLE_DEFAULT);
 	if (!step_progress(c, 5, "Generating story content") ||
-	    !auto_write(c, &b, title, sizeof(title)))
+	    !auto_write(c, as, &b, title, sizeof(title)))
 		goto out;
-	b.character = character;
-	b.hero =
-	    (struct gen_hero){.description = character, .picture = b.image};
+	b.character = as->character_description;
+	b.hero = (struct gen_hero){.description = as->character_description,
+				   .picture = b.image};
 	step_pause(c);
 	if (!step_progress(c, 80, "Generating illustrations") ||
 	    !steps_book_illustrate(c, &b))
@@ -149,4 +144,5 @@ steps_auto_story(struct step_ctx *c)
 out:
 	gen_hero_free(&b.hero);
 	json_object_put(b.pages);
+	job_input_free(&in);
 }

@@ -18,7 +18,6 @@
 #define TEXT_MAX   JOB_CAP_BYTES(JOB_TEXT_MAX)
 #define PROMPT_MAX JOB_CAP_BYTES(JOB_PROMPT_MAX)
 #define USED_MAX   8192 /* bytes of a prompt_used */
-#define BOOK_STYLE "storybook"
 
 size_t
 steps_count_scenes(struct json_object *pages)
@@ -45,7 +44,7 @@ book_scene(struct step_ctx *c, struct book *b, struct json_object *sc)
 {
 	const char *desc = "", *prompt = "", *emotion = "happy";
 	char key[GEN_NAME_MAX], url[STORE_URL_MAX];
-	struct gen_scene d = {NULL, BOOK_STYLE, NULL, &b->hero};
+	struct gen_scene d = {NULL, b->style, NULL, &b->hero};
 	struct buf used;
 	bool cached, ok;
 	enum sj_err e;

@@ -17,7 +17,8 @@
 
 struct book {
 	const char *title;
-	const char *audience;
+	const char *audience;	   /* the contract's word (job_input.h) */
+	const char *style;	   /* the illustrations' style name */
 	const char *character;	   /* folded into every scene's prompt */
 	const char *image;	   /* characterImage / cartoonImageUrl */
 	struct gen_hero hero;	   /* of character and image */

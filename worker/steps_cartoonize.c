@@ -16,54 +16,25 @@
 #include "log.h"
 
 #include "gen.h"
-#include "local.h"
-#include "local_style.h"
 #include "steps.h"
-
-/* bytes: the API's caps (lib/job_caps.h) */
-#define PROMPT_MAX    JOB_CAP_BYTES(JOB_PROMPT_MAX)
-#define IMAGE_URL_MAX JOB_CAP_BYTES(JOB_URL_MAX)
-
-#define STYLE_MSG                                                              \
-	"Invalid style. Must be one of: storybook, semi-realistic, "           \
-	"comic-book, flat-illustration, anime"
+#include "steps_common.h"
 
 struct cartoon {
-	const char *prompt;    /* borrowed from the job input */
-	const char *style;     /* borrowed or static */
+	const char *prompt;    /* borrowed from the typed input */
+	const char *style;     /* the style's name (job_input.h's table) */
 	const char *image_url; /* borrowed, "" when absent */
 	char key[GEN_NAME_MAX];
 	char url[STORE_URL_MAX];
 	bool cached;
 };
 
-/* Reads {prompt, style?, imageUrl?}; fails the job permanently if bad. */
-static bool
-cartoon_input(struct step_ctx *c, struct cartoon *ct)
+/* The typed input's fields, as the provider and the cache key take them. */
+static void
+cartoon_of(const struct job_cartoonize_input *in, struct cartoon *ct)
 {
-	struct json_object *in = c->job->input;
-	enum sj_err e;
-
-	e = jv_str(in, "prompt", PROMPT_MAX, &ct->prompt);
-	if (e != SJ_OK || ct->prompt[0] == '\0') {
-		step_fail(c, false, "INVALID_INPUT", "Prompt is required");
-		return false;
-	}
-	e = jv_str(in, "style", 64, &ct->style);
-	if (e == SJ_ENOTFOUND)
-		ct->style = LOCAL_STYLE_DEFAULT;
-	else if (e != SJ_OK || !local_style_known(ct->style)) {
-		step_fail(c, false, "INVALID_INPUT", "%s", STYLE_MSG);
-		return false;
-	}
-	e = jv_str(in, "imageUrl", IMAGE_URL_MAX, &ct->image_url);
-	if (e == SJ_ENOTFOUND)
-		ct->image_url = "";
-	else if (e != SJ_OK) {
-		step_fail(c, false, "INVALID_INPUT", "Invalid imageUrl");
-		return false;
-	}
-	return true;
+	ct->prompt = in->prompt;
+	ct->style = job_style_name(in->style);
+	ct->image_url = in->image_url ? in->image_url : "";
 }
 
 static bool
@@ -107,28 +78,33 @@ cartoon_result(struct step_ctx *c, const struct cartoon *ct,
 void
 steps_cartoonize(struct step_ctx *c)
 {
+	struct job_input in;
 	struct cartoon ct;
 	struct json_object *res = NULL;
 
 	memset(&ct, 0, sizeof(ct));
-	if (!cartoon_input(c, &ct) ||
-	    !step_progress(c, 10, "Preparing image for processing"))
+	if (!steps_input(c, &in))
 		return;
+	cartoon_of(&in.u.cartoon, &ct);
+	if (!step_progress(c, 10, "Preparing image for processing"))
+		goto out;
 	step_pause(c);
 	if (!step_progress(c, 33, "Image preparation complete"))
-		return;
+		goto out;
 	step_pause(c);
 	if (!step_progress(c, 40, "Generating cartoon image") ||
 	    !cartoon_render(c, &ct))
-		return;
+		goto out;
 	step_pause(c);
 	if (!step_progress(c, 66, "Cartoon generation complete"))
-		return;
+		goto out;
 	step_pause(c);
 	if (!step_progress(c, 90, "Finalizing cartoon image") ||
 	    !cartoon_result(c, &ct, &res))
-		return;
+		goto out;
 	step_pause(c);
 	step_complete(c, res, "Cartoonization complete");
 	json_object_put(res);
+out:
+	job_input_free(&in);
 }

@@ -1,6 +1,5 @@
 /*
- * What the handlers of image-generation, scenes, storybook and
- * auto-story share: reading input strings, keying and drawing an
+ * What the handlers share: the typed input, keying and drawing an
  * illustration, and the checkpointed story, scenes and character.
  *
  * DESIGN
@@ -10,7 +9,10 @@
  * illustrations are keyed by what drew them and found in the media cache
  * (gen_image_for).  The storybook save is idempotent per job
  * (storybook_create), so a retry after a crash never makes a second book.
- * Bad input fails at once with INVALID_INPUT.  An illustration the
+ * Each handler reads its job's input once, typed (steps_input: lib's
+ * job_input_parse, its caps and its tables of styles, audiences and
+ * genres), and never the JSON again; an input it refuses fails at once
+ * with INVALID_INPUT, never retried.  An illustration the
  * provider refuses for good (a permanent failure) leaves its scene without
  * a picture and the book with has_errors; a transient one fails the job
  * for a retry that resumes where it stopped.  Handlers never write the
@@ -37,26 +39,24 @@
 #include "steps_common.h"
 #include "story.h"
 
-#define FIELD_MAX  JOB_CAP_BYTES(JOB_FIELD_MAX)
-#define TEXT_MAX   JOB_CAP_BYTES(JOB_TEXT_MAX)
-#define PROMPT_MAX JOB_CAP_BYTES(JOB_PROMPT_MAX)
-
-/* An input string: "" when absent; false (job failed) when malformed. */
 bool
-steps_in_str(struct step_ctx *c, const char *key, const char *dflt,
-	     const char **out)
+steps_input(struct step_ctx *c, struct job_input *in)
 {
-	enum sj_err e = jv_str(c->job->input, key, FIELD_MAX, out);
+	struct job_limits lim;
+	const char *msg = NULL;
+	enum sj_err e;
 
-	if (e == SJ_ENOTFOUND) {
-		*out = dflt;
+	job_limits_max(&lim);
+	e = job_input_parse(c->job->type, c->job->input, &lim, in, &msg);
+	if (e == SJ_OK)
 		return true;
-	}
-	if (e != SJ_OK) {
-		step_fail(c, false, "INVALID_INPUT", "Invalid %s", key);
-		return false;
-	}
-	return true;
+	memset(in, 0, sizeof(*in));
+	if (e == SJ_EINVAL)
+		step_fail(c, false, "INVALID_INPUT", "%s",
+			  msg ? msg : "Invalid input");
+	else
+		step_fail_err(c, e, "Reading the job's input failed");
+	return false;
 }
 
 /* Draws a gen_scene for gen_image_for(). */

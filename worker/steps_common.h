@@ -10,13 +10,19 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "job_input.h"
 
 #include "gen.h"
 #include "step.h"
 
-/* An input string: dflt when absent; false (job failed) when malformed. */
-bool steps_in_str(struct step_ctx *c, const char *key, const char *dflt,
-		  const char **out) SJ_WUR;
+/*
+ * The typed input of the job in hand, parsed once from the row's input
+ * by job_input_parse() (with job_limits_max(): the API may have stored it
+ * under larger settings than ours); the caller job_input_free()s it.  An
+ * input the parser refuses fails the job INVALID_INPUT for good (it would
+ * be refused again on every try): false, in zeroed.
+ */
+bool steps_input(struct step_ctx *c, struct job_input *in) SJ_WUR;
 /* Draws a gen_scene (arg) for gen_image_for(). */
 bool steps_draw_make(struct step_ctx *c, void *arg, struct gen_image *out);
 /*

@@ -11,14 +11,13 @@
 #include "gen.h"
 #include "steps.h"
 #include "steps_common.h"
-#include "local.h"
-#include "local_style.h"
 
 #define FIELD_MAX JOB_CAP_BYTES(JOB_FIELD_MAX)
 #define USED_MAX  8192 /* bytes of a prompt_used */
 
 struct imagegen {
-	const char *prompt, *character, *emotion, *style;
+	const char *prompt, *character, *emotion; /* the typed input's */
+	const char *style;	/* the style's name (job_input.h's table) */
 	struct gen_hero hero;	/* of character_description */
 	struct gen_scene scene; /* the caption is the prompt */
 	struct buf used;	/* prompt_used */
@@ -26,26 +25,14 @@ struct imagegen {
 	char url[STORE_URL_MAX];
 };
 
-static bool
-imagegen_input(struct step_ctx *c, struct imagegen *g)
+static void
+imagegen_of(const struct job_illustration_input *in, struct imagegen *g)
 {
-	if (!steps_in_str(c, "image_prompt", "", &g->prompt) ||
-	    !steps_in_str(c, "character_description", "", &g->character) ||
-	    !steps_in_str(c, "emotion", "happy", &g->emotion) ||
-	    !steps_in_str(c, "style", LOCAL_STYLE_DEFAULT, &g->style))
-		return false;
-	if (g->prompt[0] == '\0') {
-		step_fail(c, false, "INVALID_INPUT", "Prompt is required");
-		return false;
-	}
-	if (!local_style_known(g->style)) {
-		step_fail(c, false, "INVALID_INPUT",
-			  "Invalid style. Must be one of: storybook, "
-			  "semi-realistic, comic-book, flat-illustration, "
-			  "anime");
-		return false;
-	}
-	return true;
+	g->prompt = in->image_prompt;
+	g->character =
+	    in->character_description ? in->character_description : "";
+	g->emotion = in->emotion ? in->emotion : "happy";
+	g->style = job_style_name(in->style);
 }
 
 /* "<character>, <prompt>, feeling <emotion>" (character when given). */
@@ -92,12 +79,15 @@ imagegen_finish(struct step_ctx *c, struct imagegen *g, bool reused,
 void
 steps_image_generation(struct step_ctx *c)
 {
+	struct job_input in;
 	struct imagegen g;
 	bool cached, mine;
 
 	memset(&g, 0, sizeof(g));
-	if (!imagegen_input(c, &g) ||
-	    !step_progress(c, 10, "Checking for cached images") ||
+	if (!steps_input(c, &in))
+		return;
+	imagegen_of(&in.u.image, &g);
+	if (!step_progress(c, 10, "Checking for cached images") ||
 	    !imagegen_prompt(c, &g))
 		goto out;
 	step_pause(c);
@@ -118,4 +108,5 @@ steps_image_generation(struct step_ctx *c)
 out:
 	gen_hero_free(&g.hero);
 	buf_free(&g.used);
+	job_input_free(&in);
 }

@@ -31,29 +31,25 @@ scenes_finish(struct step_ctx *c, struct json_object *pages,
 void
 steps_scenes(struct step_ctx *c)
 {
-	const char *story, *image, *audience;
+	struct job_input in;
+	const struct job_scenes_input *sc = &in.u.scenes;
 	struct json_object *pages = NULL;
 	char character[GEN_DESC_MAX];
 
-	if (!steps_in_str(c, "story", "", &story) ||
-	    !steps_in_str(c, "characterImage", "", &image) ||
-	    !steps_in_str(c, "audience", "children", &audience))
+	if (!steps_input(c, &in))
 		return;
-	if (strlen(story) < 50) {
-		step_fail(c, false, "INVALID_INPUT",
-			  "Story must be at least 50 characters long.");
-		return;
-	}
 	if (!step_progress(c, 10, "Analyzing story structure"))
-		return;
+		goto out;
 	step_pause(c);
-	if (!steps_character_of(c, image, character) ||
+	if (!steps_character_of(
+		c, sc->character_image ? sc->character_image : "", character) ||
 	    !step_progress(c, 30, "Character analysis complete"))
-		return;
+		goto out;
 	step_pause(c);
 	if (!step_progress(c, 40, "Breaking story into scenes") ||
-	    !steps_pages_of(c, story, audience, &pages))
-		return;
+	    !steps_pages_of(c, sc->story, job_audience_name(sc->audience),
+			    &pages))
+		goto out;
 	step_pause(c);
 	if (!step_progress(c, 70, "Scene breakdown complete"))
 		goto out;
@@ -64,4 +60,5 @@ steps_scenes(struct step_ctx *c)
 	scenes_finish(c, pages, character);
 out:
 	json_object_put(pages);
+	job_input_free(&in);
 }

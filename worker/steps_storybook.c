@@ -1,10 +1,20 @@
 /*
  * The storybook handler (CONTRACT section 1): a book of the given scenes,
  * illustrated with its character image's hero, saved once.
+ *
+ * A storybook started with its story and no pages (needs_plan) is planned
+ * here first: the story's scene breakdown, made by the same provider call
+ * as a scenes job's (steps_pages_of) and saved in the checkpoint before
+ * anything else, so it is paid for once across retries and crashes; the
+ * plan must fit this worker's STORYBOOK_MAX_PAGES and
+ * STORYBOOK_MAX_SCENES (INVALID_INPUT otherwise).  From there the book is
+ * drawn and saved as one given its pages.  The steps are job_steps()'s:
+ * the plan's (JOB_STEP_BOOK_PLAN) first, then the contract's five.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "job_steps.h"
 #include "jsonv.h"
 #include "log.h"
 #include "storybook.h"
@@ -14,39 +24,50 @@
 #include "steps_common.h"
 #include "steps_book.h"
 
-#define SCENES_CAP JOB_BOOK_SCENES_MAX /* STORYBOOK_MAX_SCENES' bound */
-
+/* The given pages, in the normal form the row stores, into b->pages. */
 static bool
-storybook_input(struct step_ctx *c, struct book *b)
+book_given(struct step_ctx *c, const struct job_input *in, struct book *b)
 {
-	struct json_object *pages;
-	size_t n;
+	struct json_object *norm = NULL, *pages;
+	enum sj_err e = job_input_to_json(in, &norm);
 
-	if (!steps_in_str(c, "title", "", &b->title) ||
-	    !steps_in_str(c, "characterImage", "", &b->image) ||
-	    !steps_in_str(c, "audience", "children", &b->audience))
-		return false;
-	if (b->title[0] == '\0') {
-		step_fail(c, false, "INVALID_INPUT", "Title is required");
+	if (e == SJ_OK && (e = jv_array(norm, "pages", &pages)) == SJ_OK)
+		b->pages = json_object_get(pages);
+	json_object_put(norm);
+	if (e != SJ_OK) {
+		step_fail_err(c, e, "Reading the pages failed");
 		return false;
 	}
-	if (jv_array(c->job->input, "pages", &pages) != SJ_OK ||
-	    json_object_array_length(pages) == 0) {
+	return true;
+}
+
+/* The plan of the story, checkpointed, within this worker's limits. */
+static bool
+book_plan(struct step_ctx *c, const struct job_storybook_input *in,
+	  struct book *b)
+{
+	struct job_limits lim;
+	const char *msg = NULL;
+	size_t np, ns;
+
+	if (!step_progress(c, JOB_STEP_BOOK_PLAN_PCT, JOB_STEP_BOOK_PLAN) ||
+	    !steps_pages_of(c, in->story, b->audience, &b->pages))
+		return false;
+	job_limits_of(c->cfg, &lim);
+	np = json_object_array_length(b->pages);
+	ns = steps_count_scenes(b->pages);
+	if (job_input_book_fits(&lim, np, ns, &msg) != SJ_OK) {
 		step_fail(c, false, "INVALID_INPUT",
-			  "At least one page is required");
+			  "The story's plan is over %s: %s",
+			  (int64_t)np > lim.book_pages ? "STORYBOOK_MAX_PAGES"
+						       : "STORYBOOK_MAX_SCENES",
+			  msg);
 		return false;
 	}
-	n = steps_count_scenes(pages);
-	if (n == 0 || n > SCENES_CAP) {
-		step_fail(c, false, "INVALID_INPUT",
-			  "Each page needs 1 to 20 scenes");
-		return false;
-	}
-	if (json_object_deep_copy(pages, &b->pages, NULL) != 0) {
-		b->pages = NULL;
-		step_fail_err(c, SJ_ENOMEM, "Copying the pages failed");
-		return false;
-	}
+	log_kv(LOG_LVL_DEBUG, "job", c->job->id, "book planned",
+	       LOG_INT("pages", (long long)np),
+	       LOG_INT("scenes", (long long)ns));
+	step_pause(c);
 	return true;
 }
 
@@ -75,14 +96,22 @@ storybook_finish(struct step_ctx *c, struct book *b)
 void
 steps_storybook(struct step_ctx *c)
 {
+	struct job_input in;
+	const struct job_storybook_input *sb = &in.u.book;
 	struct book b;
 	char character[GEN_DESC_MAX] = "";
 
 	memset(&b, 0, sizeof(b));
+	if (!steps_input(c, &in))
+		return;
+	b.title = sb->title;
+	b.image = sb->character_image ? sb->character_image : "";
+	b.audience = job_audience_name(sb->audience);
+	b.style = job_style_name(sb->style);
 	b.character = character;
 	b.progress = true;
 	b.hero.description = character;
-	if (!storybook_input(c, &b) ||
+	if (!(sb->needs_plan ? book_plan(c, sb, &b) : book_given(c, &in, &b)) ||
 	    !step_progress(c, 5, "Analyzing character image"))
 		goto out;
 	step_pause(c);
@@ -101,4 +130,5 @@ steps_storybook(struct step_ctx *c)
 out:
 	gen_hero_free(&b.hero);
 	json_object_put(b.pages);
+	job_input_free(&in);
 }

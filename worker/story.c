@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "job_input.h"
 #include "jsonv.h"
 
 #include "local.h"
@@ -49,20 +50,18 @@ rng_pick(struct rng *r, size_t n)
 	return (size_t)(rng_next(r) % n);
 }
 
+/* The targets are the audience table's (lib/job_tables.c). */
 void
 story_targets(const char *audience, int *scenes, int *pages)
 {
-	*scenes = 10;
-	*pages = 4;
-	if (audience == NULL)
-		return;
-	if (strcmp(audience, "young_adults") == 0) {
-		*scenes = 14;
-		*pages = 6;
-	} else if (strcmp(audience, "adults") == 0) {
-		*scenes = 18;
-		*pages = 8;
-	}
+	enum job_audience a = JOB_AUDIENCE_CHILDREN;
+	const struct job_audience_info *info;
+
+	if (audience != NULL && job_audience_parse(audience, &a) != SJ_OK)
+		a = JOB_AUDIENCE_CHILDREN;
+	info = job_audience_info(a);
+	*scenes = info->scenes;
+	*pages = info->pages;
 }
 
 static const struct genre *
