@@ -20,6 +20,8 @@ for f in "$top"/worker/*.[ch] "$top"/lib/*.[ch]; do
 	[ -f "$f" ] || continue
 	dir=$(basename "$(dirname "$f")")
 	from=$dir/$(basename "$f" | sed 's/\.[ch]$//')
+	# a header with no .c of its own is read as part of its includer
+	case $f in *.h) [ -f "${f%.h}.c" ] || from=H:$from ;; esac
 	sed -n 's/^#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' "$f" |
 	while read -r inc; do
 		base=${inc%.h}
@@ -30,8 +32,6 @@ for f in "$top"/worker/*.[ch] "$top"/lib/*.[ch]; do
 		else
 			continue # a generated or system header
 		fi
-		# a header with no .c of its own is read as part of its includer
-		case $f in *.h) [ -f "${f%.h}.c" ] || from=H:$from ;; esac
 		[ -f "$top/$to.c" ] || to=H:$to
 		[ "$to" = "$from" ] || echo "$from $to"
 	done
