@@ -15,13 +15,38 @@
  * 425, 429 and 5xx are retried, a 429's Retry-After honoured.  What the
  * envelope says is scrubbed of the key before it reaches the job's error
  * or the log; the key itself is only ever sent in the Authorization
- * header.  Token usage is logged per call.
+ * header.
+ *
+ * Rate limits (OPENAI_CHAT_RPM, OPENAI_CHAT_TPM, OPENAI_IMAGE_IPM) are
+ * shared by every worker through the database (lib/budget.h).  Before
+ * each call the job books the call's slot: a chat call one request and
+ * its estimated tokens (its prompt at 4 bytes a token, an inline picture
+ * as 1000, plus the most it may write), an image call its images.  A
+ * slot that starts now is used at once; one within BUDGET_SLEEP_MS is
+ * slept out in the worker slot (a trip through the queue costs about as
+ * much); a later one is saved in the checkpoint (budgetAt) and the job
+ * deferred (job_defer: pending, no attempt spent, no worker slot held)
+ * until BUDGET_SLEEP_MS before it, so the call at its re-claim sleeps the
+ * rest and uses the booking without taking again.  60 jobs waiting thus
+ * come back one slot apart, not all at once.  A booking is used only
+ * when no pause set after it reaches past it and the job is back no more
+ * than BUDGET_LATE_MS after its slot (a later call could bunch with the
+ * next ones past the booking margin); otherwise it is booked again.  A
+ * slot further than BUDGET_AHEAD_MS is not booked: the job is deferred
+ * until it would be.  A 429 with Retry-After pauses the provider for
+ * every worker (budget_pause, from this host's clock) and defers the job
+ * to its end, no attempt spent; a 429 without one is an ordinary
+ * transient failure.  After each answer its usage is added to the job
+ * (job_add_usage: tokens, images) and a chat call's token estimate
+ * corrected (budget_adjust); usage is logged per call.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "budget.h"
 #include "jsonv.h"
 #include "log.h"
 #include "openai.h"
@@ -40,6 +65,140 @@ openai_image_kind(const struct step_ctx *c)
 {
 	return (struct openai_kind){"OPENAI_IMAGE_MODEL",
 				    c->cfg->openai_image_model, "image"};
+}
+
+#define CKPT_BOOKED	"budgetAt" /* a booked slot of the budget, unix ms */
+#define BUDGET_SLEEP_MS 1000	   /* a wait this short is slept in the slot */
+#define BUDGET_LATE_MS	BUDGET_MARGIN_MS /* a booking used later: book again */
+#define PICTURE_TOKENS	1000		 /* an inline picture's estimate */
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool
+is_image(const struct openai_kind *k)
+{
+	return strcmp(k->kind, "image") == 0;
+}
+
+/* The bytes of inline pictures (data: URLs) in a chat request's body. */
+static size_t
+picture_bytes(struct json_object *body, int64_t *pictures)
+{
+	struct json_object *msgs, *content, *part, *iu, *url;
+	size_t n = 0;
+
+	*pictures = 0;
+	if (!json_object_object_get_ex(body, "messages", &msgs) ||
+	    !json_object_is_type(msgs, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+		if (!json_object_object_get_ex(
+			json_object_array_get_idx(msgs, i), "content",
+			&content) ||
+		    !json_object_is_type(content, json_type_array))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(content); j++) {
+			part = json_object_array_get_idx(content, j);
+			if (json_object_object_get_ex(part, "image_url", &iu) &&
+			    json_object_object_get_ex(iu, "url", &url)) {
+				n += (size_t)json_object_get_string_len(url);
+				(*pictures)++;
+			}
+		}
+	}
+	return n;
+}
+
+/*
+ * What a call spends of its budget: an image call its images; a chat
+ * call its prompt (4 bytes a token, an inline picture PICTURE_TOKENS)
+ * plus the most it may write.
+ */
+static int64_t
+call_cost(const struct openai_kind *k, struct json_object *body, size_t len)
+{
+	struct json_object *v;
+	int64_t most = 0, pictures;
+	size_t pic;
+
+	if (is_image(k)) {
+		most = json_object_object_get_ex(body, "n", &v)
+			   ? json_object_get_int64(v)
+			   : 1;
+		return most > 0 ? most : 1;
+	}
+	if (json_object_object_get_ex(body, "max_completion_tokens", &v) ||
+	    json_object_object_get_ex(body, "max_tokens", &v))
+		most = json_object_get_int64(v);
+	pic = picture_bytes(body, &pictures);
+	return (int64_t)((len - (pic < len ? pic : len)) / 4) + 1 +
+	       pictures * PICTURE_TOKENS + (most > 0 ? most : 0);
+}
+
+static bool
+budget_failed(struct step_ctx *c, enum sj_err e)
+{
+	if (e == SJ_EDB)
+		db_reset(c->db);
+	step_fail_err(c, e, "Taking the provider's budget failed");
+	return false;
+}
+
+/*
+ * Takes the budget of one call of cost (see DESIGN).  true: make the
+ * call now.  false: the outcome is set (deferred, released or failed).
+ */
+static bool
+budget_gate(struct step_ctx *c, const struct openai_kind *k, int64_t cost)
+{
+	struct json_object *v = gen_ckpt(c, CKPT_BOOKED);
+	struct budget_limits lim;
+	int64_t wait, at, now;
+	bool ok;
+	enum sj_err e;
+
+	budget_limits_of(c->cfg, &lim);
+	if (json_object_is_type(v, json_type_int)) {
+		at = json_object_get_int64(v);
+		if ((e = budget_booking_ok(c->db, BUDGET_OPENAI, at, &ok,
+					   &now)) != SJ_OK)
+			return budget_failed(c, e);
+		if (ok && now < at - BUDGET_SLEEP_MS) {
+			step_defer(c, at - now - BUDGET_SLEEP_MS,
+				   "provider budget: back before its slot");
+			return false;
+		}
+		/* used or void: saved gone with the call's count */
+		json_object_object_del(c->job->checkpoint, CKPT_BOOKED);
+		if (ok && now <= at + BUDGET_LATE_MS)
+			return now >= at || step_sleep(c, at - now);
+		log_kv(LOG_LVL_INFO, "job", c->job->id, "booking void",
+		       LOG_INT("late_ms", now - at), LOG_INT("paused", !ok));
+	}
+	if ((e = budget_reserve(c->db, BUDGET_OPENAI, &lim,
+				is_image(k) ? BUDGET_IMAGE : BUDGET_CHAT, cost,
+				BUDGET_AHEAD_MS, &wait, &at)) != SJ_OK)
+		return budget_failed(c, e);
+	if (wait == 0)
+		return true;
+	if (wait > 0 && wait <= BUDGET_SLEEP_MS)
+		return step_sleep(c, wait);
+	if (wait > 0) {
+		if (!gen_ckpt_save(c, CKPT_BOOKED, json_object_new_int64(at)))
+			return false;
+		step_defer(c, wait - BUDGET_SLEEP_MS,
+			   "provider budget: call booked");
+		return false;
+	}
+	step_defer(c, -wait, "provider budget: paused or booked up");
+	return false;
 }
 
 /*
@@ -61,6 +220,21 @@ fail_status(struct step_ctx *c, const struct http_resp *resp,
 	f = oai_error_fault(&err);
 	oai_error_text(&err, k->setting, k->model, k->kind, text, sizeof(text));
 	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
+	/* every worker waits; this job goes back until then, no attempt */
+	if (resp->status == 429 && c->retry_after_s > 0 &&
+	    oai_fault_transient(f)) {
+		enum sj_err e =
+		    budget_pause(c->db, BUDGET_OPENAI,
+				 wall_ms() + (int64_t)c->retry_after_s * 1000);
+
+		if (e == SJ_OK) {
+			step_defer(c, (int64_t)c->retry_after_s * 1000,
+				   "provider answered 429");
+			return;
+		}
+		if (e == SJ_EDB)
+			db_reset(c->db);
+	}
 	if (!oai_fault_transient(f))
 		log_kv(LOG_LVL_WARN, "job", c->job->id,
 		       "upstream call failed for good", LOG_STR("call", what),
@@ -69,20 +243,43 @@ fail_status(struct step_ctx *c, const struct http_resp *resp,
 		  "%s failed: %s", what, text);
 }
 
-/* Logs the tokens an answer reports (kept per job in a later change). */
+/*
+ * Adds what an answer used to the job (its tokens; an image answer's
+ * images), corrects a chat call's token estimate cost, logs it.  A
+ * failed write is logged: the answer is in hand and worth keeping.
+ */
 static void
-log_usage(struct step_ctx *c, struct json_object *ans, const char *model)
+record_usage(struct step_ctx *c, struct json_object *ans,
+	     const struct openai_kind *k, int64_t cost)
 {
+	struct json_object *data;
+	struct budget_limits lim;
 	struct oai_usage u;
+	int64_t images = 0;
+	enum sj_err e;
 
 	oai_usage_parse(ans, &u);
+	if (is_image(k) && jv_array(ans, "data", &data) == SJ_OK)
+		images = (int64_t)json_object_array_length(data);
+	e = job_add_usage(c->db, &c->lease, u.input, u.output, images);
+	budget_limits_of(c->cfg, &lim);
+	if (e == SJ_OK && !is_image(k) && u.input >= 0 && u.output >= 0)
+		e = budget_adjust(c->db, BUDGET_OPENAI, &lim,
+				  u.input + u.output - cost);
+	if (e != SJ_OK) {
+		if (e == SJ_EDB)
+			db_reset(c->db);
+		log_kv(LOG_LVL_WARN, "job", c->job->id,
+		       "recording usage failed",
+		       LOG_STR("error", sj_strerror(e)));
+	}
 	if (u.total < 0 && u.input < 0)
 		return;
 	log_kv(LOG_LVL_INFO, "job", c->job->id, "usage",
-	       LOG_STR("model", model), LOG_INT("input_tokens", u.input),
+	       LOG_STR("model", k->model), LOG_INT("input_tokens", u.input),
 	       LOG_INT("image_input_tokens", u.image_input),
 	       LOG_INT("output_tokens", u.output),
-	       LOG_INT("total_tokens", u.total));
+	       LOG_INT("total_tokens", u.total), LOG_INT("images", images));
 }
 
 bool
@@ -96,6 +293,7 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 	const char *text, *why;
 	struct http_req req = {.method = "POST", .policy = HTTP_API};
 	struct http_resp resp;
+	int64_t cost;
 	bool ok;
 
 	*answer = NULL;
@@ -108,7 +306,8 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 			      "Building the request failed");
 		return false;
 	}
-	if (!gen_paid_call(c)) {
+	cost = call_cost(k, body, strlen(text));
+	if (!budget_gate(c, k, cost) || !gen_paid_call(c)) {
 		json_object_put(body);
 		return false;
 	}
@@ -130,7 +329,7 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 			  "%s failed: a malformed answer (%s)", what, why);
 		*answer = NULL;
 	} else
-		log_usage(c, *answer, k->model);
+		record_usage(c, *answer, k, cost);
 	http_resp_free(&resp);
 	return *answer != NULL;
 }

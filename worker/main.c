@@ -21,9 +21,11 @@
  * claiming, heartbeats and maintenance; job threads (pool.c) have their
  * own.  Its loop waits in ppoll() on that session's socket and on the
  * slots' self-pipe, with a timeout that ends at the next poll tick
- * (JOB_PROCESSING_INTERVAL) or heartbeat, whichever is first.  It claims
+ * (JOB_PROCESSING_INTERVAL), heartbeat, or the moment a job this worker
+ * deferred is due again (slots_claim_at), whichever is first.  It claims
  * when a NOTIFY on JOB_CHANNEL_NEW arrives, when the slots ask (the
- * jobs held fell to their low mark), on every tick, and after every
+ * jobs held fell to their low mark), when a deferred job is due, on
+ * every tick, and after every
  * (re)connect, each time as many as there is room for (slots_room).  A
  * NOTIFY on JOB_CHANNEL_CANCEL flags the named job if it is held.
  *
@@ -476,7 +478,7 @@ loop_maintain(struct loop *l)
 static void
 loop_work(struct loop *l)
 {
-	int64_t now = num_mono_ms();
+	int64_t now = num_mono_ms(), at;
 	enum sj_err e;
 
 	if (now >= l->next_beat_ms) {
@@ -487,6 +489,9 @@ loop_work(struct loop *l)
 		}
 		l->backoff_ms = 0; /* the session has proved itself */
 	}
+	at = slots_claim_due(&l->w->slots, now);
+	if (at != 0 && at <= now) /* a job this worker deferred is due */
+		l->want_claim = l->want_claim || auto_on(l);
 	if (now >= l->next_tick_ms) {
 		l->next_tick_ms = now + l->interval_ms;
 		l->want_claim = l->want_claim || auto_on(l);
@@ -524,11 +529,14 @@ loop_wait(struct loop *l, bool listening)
 	struct pollfd p[2] = {{l->w->slots.wake_rd, POLLIN, 0},
 			      {-1, POLLIN, 0}};
 	const char *why = NULL;
-	int64_t until, wait;
+	int64_t until, wait, at;
 	struct timespec ts;
 
 	until = l->next_tick_ms < l->next_beat_ms ? l->next_tick_ms
 						  : l->next_beat_ms;
+	at = slots_claim_due(&l->w->slots, INT64_MIN);
+	if (at != 0 && at < until)
+		until = at;
 	if (!listening)
 		until = l->retry_ms;
 	wait = until - num_mono_ms();

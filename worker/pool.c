@@ -62,6 +62,8 @@ pool_run(struct worker *w, struct slot *s, struct db **dbp)
 	else
 		c.end = RUN_RELEASE;
 	step_finish(&c);
+	if (c.end == RUN_DEFER) /* due again then: claim it at once */
+		slots_claim_at(&w->slots, num_mono_ms() + c.defer_ms);
 	if (c.end == RUN_DONE) {
 		completer_push(&w->completer, s);
 		return true;

@@ -164,6 +164,32 @@ slots_done(struct slots *q, struct slot *s)
 	}
 }
 
+void
+slots_claim_at(struct slots *q, int64_t at_ms)
+{
+	long long cur = atomic_load(&q->claim_at_ms);
+
+	while ((cur == 0 || at_ms < cur) &&
+	       !atomic_compare_exchange_weak(&q->claim_at_ms, &cur, at_ms))
+		;
+	/* main recomputes its wait when woken */
+	if (write(q->wake_wr, "", 1) < 0) {
+		/* EAGAIN: the pipe is full, so main is awake anyway. */
+	}
+}
+
+int64_t
+slots_claim_due(struct slots *q, int64_t now_ms)
+{
+	long long cur = atomic_load(&q->claim_at_ms);
+
+	if (cur == 0 || cur > now_ms)
+		return cur;
+	/* a later ask arriving meanwhile is kept */
+	(void)atomic_compare_exchange_strong(&q->claim_at_ms, &cur, 0);
+	return cur;
+}
+
 int
 slots_room(struct slots *q, int per_type[JOB_TYPE_MAX])
 {

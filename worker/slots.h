@@ -56,6 +56,8 @@ struct slots {
 	int held_type[JOB_TYPE_MAX]; /* under mu */
 	int low_mark;		     /* ask for a claim at or below */
 	bool wake_sent;		     /* under mu: main not yet claimed */
+	/* monotonic ms: claim then (a deferred job is due); 0: none */
+	atomic_llong claim_at_ms;
 };
 
 /*
@@ -100,6 +102,17 @@ void slots_stop(struct slots *q, atomic_bool *stop);
  */
 void slots_release_queued(struct slots *q, struct db *db,
 			  const char *worker_id);
+/*
+ * Asks main to claim at at_ms (monotonic), when a job this worker
+ * deferred is due again: NOTIFY says nothing then, and the poll tick
+ * may be seconds later.  The earliest time asked for is kept.
+ */
+void slots_claim_at(struct slots *q, int64_t at_ms);
+/*
+ * The time main was asked to claim at (0: none); when it is not after
+ * now it is cleared and returned, for main to claim.
+ */
+int64_t slots_claim_due(struct slots *q, int64_t now_ms);
 /* Ends a slot's hold (under no lock): frees it, wakes main if due. */
 void slots_done(struct slots *q, struct slot *s);
 

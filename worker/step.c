@@ -11,7 +11,8 @@
  * current pause short, so a forged or stale notice costs nothing.
  *
  * Guarantees: a job in hand ends exactly one way: completed, failed (a
- * retry or final, as job_fail decides), released, dropped, or left (the
+ * retry or final, as job_fail decides), released, deferred (pending
+ * again later: no attempt spent, the checkpoint kept), dropped, or left (the
  * database is unusable: no more writes, the lease expires and
  * job_maintain rescues it).  A fenced write that fails for a connection
  * reason is retried with backoff (100 ms doubling to 5 s) until it works,
@@ -33,7 +34,13 @@
 
 #define PAUSE_SLICE_MS 100 /* stop and cancel are seen this fast */
 
-enum fence_op { FENCE_PROGRESS, FENCE_CHECKPOINT, FENCE_FAIL, FENCE_RELEASE };
+enum fence_op {
+	FENCE_PROGRESS,
+	FENCE_CHECKPOINT,
+	FENCE_FAIL,
+	FENCE_RELEASE,
+	FENCE_DEFER
+};
 
 /* One fenced write of a job in hand. */
 struct fence {
@@ -77,6 +84,8 @@ fence_once(struct step_ctx *c, struct fence *f)
 				c->retry_after_s, c->code, c->msg, &f->status);
 	case FENCE_RELEASE:
 		return job_release(c->db, &c->lease);
+	case FENCE_DEFER:
+		return job_defer(c->db, &c->lease, c->defer_ms, NULL);
 	}
 	return SJ_EINVAL;
 }
@@ -84,7 +93,8 @@ fence_once(struct step_ctx *c, struct fence *f)
 static enum sj_err
 fence(struct step_ctx *c, struct fence *f, int64_t deadline_ms)
 {
-	bool last = f->op == FENCE_FAIL || f->op == FENCE_RELEASE;
+	bool last = f->op == FENCE_FAIL || f->op == FENCE_RELEASE ||
+		    f->op == FENCE_DEFER;
 	int64_t wait = worker_backoff(0);
 	enum sj_err e;
 
@@ -224,6 +234,24 @@ step_pause(struct step_ctx *c)
 	}
 }
 
+void
+step_defer(struct step_ctx *c, int64_t ms, const char *why)
+{
+	c->end = RUN_DEFER;
+	c->defer_ms = ms > 0 ? ms : 0;
+	snprintf(c->msg, sizeof(c->msg), "%s", why);
+}
+
+bool
+step_sleep(struct step_ctx *c, int64_t ms)
+{
+	nap(c, ms, true);
+	if (!stopping(c))
+		return true;
+	c->end = RUN_RELEASE;
+	return false;
+}
+
 /*
  * Completing is not a step boundary for shutdown: the result is in hand,
  * so recording it is better than giving the job back.  The completer
@@ -337,6 +365,26 @@ finish_release(struct step_ctx *c)
 			sj_strerror(e));
 }
 
+static void
+finish_defer(struct step_ctx *c)
+{
+	struct fence f = {.op = FENCE_DEFER};
+	const char *id = c->job->id;
+	enum sj_err e;
+
+	e = fence(c, &f, num_mono_ms() + WORKER_LAST_WRITE_MS);
+	if (e == SJ_OK)
+		log_kv(LOG_LVL_INFO, "job", id, "deferred",
+		       LOG_INT("ms", c->defer_ms), LOG_STR("why", c->msg));
+	else if (e == SJ_ELOST || e == SJ_ENOTFOUND)
+		log_job(LOG_LVL_INFO, id,
+			"fenced out while deferring; dropped");
+	else
+		log_job(LOG_LVL_ERROR, id,
+			"could not defer: %s; the lease will expire",
+			sj_strerror(e));
+}
+
 void
 step_finish(struct step_ctx *c)
 {
@@ -356,6 +404,9 @@ step_finish(struct step_ctx *c)
 		break;
 	case RUN_RELEASE:
 		finish_release(c);
+		break;
+	case RUN_DEFER:
+		finish_defer(c);
 		break;
 	case RUN_DROP:
 		if (c->cancel_seen)

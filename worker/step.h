@@ -27,6 +27,7 @@ enum run_end {
 	RUN_DONE,     /* completed */
 	RUN_FAIL,     /* to be recorded with job_fail() */
 	RUN_RELEASE,  /* worker stopping: job_release(), no attempt spent */
+	RUN_DEFER,    /* waits outside (a provider's budget): job_defer() */
 	RUN_DROP,     /* fenced out (cancelled, timed out, lease lost) */
 	RUN_LEAVE     /* database unusable: the lease will expire */
 };
@@ -48,6 +49,7 @@ struct step_ctx {
 	bool db_refused;    /* the server refused a write (not a broken link) */
 	bool transient;	    /* RUN_FAIL: worth a retry */
 	long retry_after_s; /* RUN_FAIL: not before this (upstream's hint) */
+	int64_t defer_ms;   /* RUN_DEFER: back in the queue after this */
 	const char *code;   /* RUN_FAIL: static error code */
 	char msg[256];	    /* RUN_FAIL: message for the job row */
 };
@@ -79,6 +81,18 @@ bool step_abort_cb(void *arg);
 void step_aborted(struct step_ctx *c);
 /* Sleeps the local provider's delay; wakes early on stop or cancel. */
 void step_pause(struct step_ctx *c);
+/*
+ * Gives the job back to the queue for ms (RUN_DEFER): pending, no
+ * attempt spent, its checkpoint as last saved; why is logged.  For a
+ * wait on something outside the job, such as a provider's budget: the
+ * job holds no slot meanwhile.
+ */
+void step_defer(struct step_ctx *c, int64_t ms, const char *why);
+/*
+ * Sleeps ms in the slot (a wait too short for a trip through the
+ * queue).  false: the worker is stopping, the job is released (c->end).
+ */
+bool step_sleep(struct step_ctx *c, int64_t ms) SJ_WUR;
 /* Completes the job with result (borrowed). */
 void step_complete(struct step_ctx *c, struct json_object *result,
 		   const char *step);
