@@ -312,6 +312,7 @@ calls_begin(const char *path, const char *key, const char *mode,
 		c->start_ms = now_ms();
 		c->end_ms = 0;
 		c->completed = false;
+		c->tokens_in = c->tokens_out = c->images = 0;
 		id = calls_base + ncalls;
 	}
 	pthread_mutex_unlock(&mu);

@@ -28,7 +28,7 @@ BUILD=$(cd "$1" && pwd)
 # Every integration program; each is a cmocka suite against this stack.
 TEST_NAMES=(test_stack test_auth test_jobs_api test_types test_providers test_faults
 	test_ops test_schema test_daemon test_abuse test_s3 test_pooling test_fair
-	test_book_plan)
+	test_budget test_book_plan)
 # SJ_TESTS="a b" runs only those (while working on one suite); SJ_TESTS=none
 # runs none of them.  SJ_BROWSER_ARTIFACTS=DIR also runs the browser suite.
 if [ "${SJ_TESTS:-}" = none ]; then
