@@ -345,9 +345,10 @@ export async function realPhoto() {
 
 // watchApi(page): records, without changing anything, the job starts the
 // page sends ({type, body}), the upload URLs it gets back and the cartoon
-// URLs of completed cartoonize jobs it reads.
+// URLs of completed cartoonize jobs it reads, and the steps of the last
+// status of each type it reads (steps[type]).
 export function watchApi(page) {
-	const seen = { starts: [], uploads: [], cartoons: [] };
+	const seen = { starts: [], uploads: [], cartoons: [], steps: {} };
 	page.on('request', (r) => {
 		const m = /\/api\/jobs\/([a-z-]+)\/start$/.exec(new URL(r.url()).pathname);
 		if (m && r.method() === 'POST') seen.starts.push({ type: m[1], body: r.postDataJSON() });
@@ -355,6 +356,8 @@ export function watchApi(page) {
 	page.on('response', async (r) => {
 		const path = new URL(r.url()).pathname;
 		try {
+			const status = /^\/api\/jobs\/([a-z-]+)\/status\//.exec(path);
+			if (status && r.status() === 200) seen.steps[status[1]] = (await r.json()).steps;
 			if (path === '/api/uploads' && r.status() === 201) seen.uploads.push((await r.json()).url);
 			else if (/^\/api\/jobs\/cartoonize\/status\//.test(path) && r.status() === 200) {
 				const j = await r.json();

@@ -40,6 +40,8 @@ import {
 
 // The guide's story (testing-guide.md), and a longer one of nine sentences,
 // one of them a quotation, for the book that is read page by page.
+// The first step of a storybook started with its story and no pages.
+const PLAN_STEP = 'Planning the scenes of the story';
 const GUIDE_STORY = 'Once upon a time, there was a brave hero who embarked on an amazing adventure through magical lands.';
 const STORY = 'Once upon a time, a little fox named Pip left her den at dawn to find the lost star of the ' +
 	'forest. She crossed the cold river on seven stepping stones. On the far bank she met an old owl who ' +
@@ -177,6 +179,17 @@ function checkCartoonSent(seen, pairs, shown) {
 			throw new Error(`the ${type} job's ${field} is ${start.body?.[field]}, want the cartoon ${cartoon} ` +
 				`(uploads: ${seen.uploads.join(', ')})`);
 	}
+}
+
+// checkOneBookStart(seen): /create made the typed story's book with one
+// storybook start carrying the story and no pages (the server plans the
+// scenes), and started no scenes job of its own.
+function checkOneBookStart(seen) {
+	const books = seen.starts.filter((x) => x.type === 'storybook');
+	if (seen.starts.some((x) => x.type === 'scenes')) throw new Error('the page started a scenes job');
+	if (books.length !== 1) throw new Error(`the page started ${books.length} storybook jobs, want 1`);
+	if (books[0].body?.story !== GUIDE_STORY || 'pages' in (books[0].body ?? {}))
+		throw new Error(`the storybook start is not the story without pages: ${JSON.stringify(books[0].body)}`);
 }
 
 // readBook(page, what, {shots, sentences}): the finished book as a reader
@@ -345,7 +358,8 @@ scenario('complete storybook generation workflow (guide: integration, signed out
 	await expectVisible(page, 'storybook-completed', 120000);
 	await expectText(tid(page, 'storybook-title'), 'Test Adventure', 'storybook-title', 5000);
 	await shot(page, 'guide-create-book');
-	checkCartoonSent(seen, [['scenes', 'characterImage'], ['storybook', 'characterImage']]);
+	checkCartoonSent(seen, [['storybook', 'characterImage']]);
+	checkOneBookStart(seen);
 	await readBook(page, 'the guide\'s storybook');
 });
 
@@ -403,13 +417,24 @@ scenario('user can create a storybook (guide: user acceptance, step by step)', 1
 	await shot(page, 'uat-4-progress');
 	await expectVisible(page, 'storybook-completed', 120000);
 	if (!page.url().includes('/storybook/')) throw new Error(`completed at ${page.url()}, not on /storybook/`);
-	checkCartoonSent(seen, [['scenes', 'characterImage'], ['storybook', 'characterImage']], shown);
+	checkCartoonSent(seen, [['storybook', 'characterImage']], shown);
+	checkOneBookStart(seen);
 	S.ids.storybook = new URL(page.url()).pathname.split('/').pop();
 	await expectText(tid(page, 'storybook-title'), 'UAT Test Story', 'storybook-title', 5000);
 	await readBook(page, 'the step-by-step book');
 	await shot(page, 'uat-5-book');
 	const jobs = (await userJobs('&type=storybook')).jobs;
 	S.ids.storybookJob = jobs.find((j) => j.status === 'completed')?.jobId;
+	// the planned book's steps, its plan first: as the page read them while
+	// it tracked the job, and as its progress page lists them, all done
+	if (seen.steps.storybook?.[0]?.step !== PLAN_STEP)
+		throw new Error(`the storybook's steps while tracked: ${JSON.stringify(seen.steps.storybook)}`);
+	const status = await goto(t, `/jobs/status/${S.ids.storybookJob}`);
+	const steps = await expectVisible(status, 'job-steps', 15000);
+	await expectText(steps.locator('li').first(), new RegExp(`^${PLAN_STEP}\\s*\\(done\\)$`), 'job-steps: the first step', 5000);
+	const n = await steps.locator('li').count();
+	if (n !== 6) throw new Error(`job-steps: ${n} steps, want the plan and the book's 5`);
+	await shot(status, 'uat-6-steps');
 });
 
 // The form's own guidance, without a job: creating too early names what

@@ -23,8 +23,10 @@
  * Creating validates every step and goes to the first one that needs an
  * answer. Then, below the form, one tracker (job-progress) follows the
  * parts in turn: the cartoon, unless it is ready or the original picture
- * was chosen; then a scenes job and a storybook job, or one auto-story
- * job. The books' character picture (characterImage, cartoonImageUrl) is
+ * was chosen; then one storybook job carrying the typed story (the server
+ * plans its scenes, draws and saves the book: closing the tab loses
+ * nothing), or one auto-story job. The tracker lists the job's steps as
+ * the status route gives them. The books' character picture (characterImage, cartoonImageUrl) is
  * the cartoon's URL whenever the picture was cartoonized, the uploaded one
  * only when the person chose their original picture. When the book is
  * saved the page moves to /storybook/{id}?made=storybook|auto-story, which
@@ -225,6 +227,7 @@ const cartoonTracker = createTracker($('cartoon-tracker'), {
   testids: {
     progress: 'cartoonize-progress', step: 'cartoonize-step', error: 'cartoonize-error',
     retry: 'cartoonize-retry', timeout: 'cartoonize-error', restart: 'cartoonize-retry',
+    steps: 'cartoonize-steps',
   },
   onUpdate: (job) => {
     state.cartoon.status = job.status;
@@ -358,19 +361,18 @@ function setPhase(text, jobId) {
   }
 }
 
-/* The parts still to run, in order: cartoon?, then scenes+storybook or auto-story. */
+/* The parts still to run, in order: cartoon?, then storybook or auto-story. */
 function plan() {
   const parts = [];
   if (!state.cartoon.url && !state.cartoon.useOriginal) parts.push('cartoon');
   if (mode() === 'auto') parts.push('auto-story');
-  else parts.push('scenes', 'storybook');
+  else parts.push('storybook');
   return parts;
 }
 
 const PART_TEXT = {
   cartoon: 'drawing your character as a cartoon',
-  scenes: 'planning the scenes',
-  storybook: 'drawing and saving the book',
+  storybook: 'planning, drawing and saving the book',
   'auto-story': 'writing and illustrating your story',
 };
 
@@ -416,8 +418,14 @@ function next(type) {
 function runPart(type) {
   if (type === 'cartoon') {
     runCartoonPart();
-  } else if (type === 'scenes') {
-    startPhase('scenes', { story: value('story'), characterImage: characterImage(), audience: value('audience') });
+  } else if (type === 'storybook') {
+    // no pages: the server plans the scenes of the story itself
+    startPhase('storybook', {
+      title: value('title'),
+      story: value('story'),
+      characterImage: characterImage(),
+      audience: value('audience'),
+    });
   } else if (type === 'auto-story') {
     const described = value('characterDescription');
     startPhase('auto-story', {
@@ -439,10 +447,6 @@ function nextPhase(job) {
       return;
     }
     runPart(next('cartoon'));
-    return;
-  }
-  if (state.phase === 'scenes') {
-    startPhase('storybook', { ...state.body, title: value('title'), pages: result.pages || [] });
     return;
   }
   const made = state.phase === 'auto-story' ? 'auto-story' : 'storybook';

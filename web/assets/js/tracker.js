@@ -2,8 +2,10 @@
  * tracker.js: the live progress panel of one job (create and status pages).
  *
  * Design: createTracker(parent) builds, once, a labelled <progress>
- * (data-testid job-progress), the current step (current-step), the time
- * left, the status word and an error slot. track(type, id) polls
+ * (data-testid job-progress), the current step (current-step), the list of
+ * the job's steps from the status route's steps (job-steps: the ones done,
+ * the one now with aria-current="step", the ones to come), the time left,
+ * the status word and an error slot. track(type, id) polls
  * GET /api/jobs/{type}/status/{id} until the job ends. A completed job
  * goes to onComplete. A failed one shows its error in words with a button:
  * restart-button under timeout-message for JOB_TIMEOUT, retry-button under
@@ -33,7 +35,30 @@ function jobErrorText(job) {
 const DEFAULT_IDS = {
   progress: 'job-progress', step: 'current-step', error: 'error-message',
   retry: 'retry-button', timeout: 'timeout-message', restart: 'restart-button',
+  steps: 'job-steps',
 };
+
+/* Whether the current_step text is the step named name ("{n}/{total}" is any count). */
+function isStep(name, text) {
+  if (!text) return false;
+  const parts = name.split(/\{n\}|\{total\}/).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${parts.join('\\d+')}$`).test(text);
+}
+
+/* The index of the step the job is at: by its text, else by its progress; -1 before the first. */
+function stepAt(steps, job) {
+  for (let i = steps.length - 1; i >= 0; i -= 1)
+    if (isStep(steps[i].step, job.currentStep)) return i;
+  let at = -1;
+  steps.forEach((s, i) => { if (job.progress >= s.progress && job.status !== 'pending') at = i; });
+  return at;
+}
+
+/* The words of a step in the list: a count still to come reads as "all". */
+function stepText(name, job, current) {
+  if (current && job.currentStep) return job.currentStep;
+  return name.replace('{n}/{total}', 'all');
+}
 
 export function createTracker(parent, { onComplete, onUpdate, label = 'Progress', testids = {} } = {}) {
   const ids = { ...DEFAULT_IDS, ...testids };
@@ -44,10 +69,12 @@ export function createTracker(parent, { onComplete, onUpdate, label = 'Progress'
   const status = el('span', { text: 'pending' });
   const eta = el('span', { text: 'calculating…' });
   const slot = el('div', { class: 'slot' });
+  const list = el('ol', { class: 'job-steps', testid: ids.steps, 'aria-label': 'Steps of this job', hidden: '' });
   const panel = el('div', { class: 'tracker' },
     el('label', { for: barId, class: 'tracker-label' }, label, ' ', el('span', { class: 'percent', text: '0%' })),
     bar,
     el('div', { 'aria-live': 'polite' }, step),
+    list,
     el('p', { class: 'meta' }, 'Status: ', status, ' · Estimated time left: ', eta),
     slot);
   parent.append(panel);
@@ -61,9 +88,24 @@ export function createTracker(parent, { onComplete, onUpdate, label = 'Progress'
     panel.querySelector('.percent').textContent = `${pct}%`;
     step.textContent = job.currentStep || (job.status === 'pending' ? 'Waiting in the queue' : job.status);
     status.textContent = job.status || 'unknown';
+    renderSteps(job);
     const left = job.status === 'completed' ? 'none, it is done' : formatEta(job.estimatedTimeRemaining);
     eta.textContent = left || (isTerminal(job) ? 'none' : 'calculating…');
     if (onUpdate) onUpdate(job);
+  }
+
+  function renderSteps(job) {
+    const steps = Array.isArray(job.steps) ? job.steps : [];
+    list.hidden = steps.length === 0;
+    const done = job.status === 'completed';
+    const at = done ? steps.length : stepAt(steps, job);
+    list.replaceChildren(...steps.map((s, i) => {
+      const state = i < at || done ? 'done' : (i === at ? 'now' : 'to come');
+      const li = el('li', { class: `job-step job-step-${state.replace(' ', '-')}` },
+        stepText(s.step, job, i === at && !done), el('span', { class: 'visually-hidden', text: ` (${state})` }));
+      if (state === 'now') li.setAttribute('aria-current', 'step');
+      return li;
+    }));
   }
 
   async function retry() {
