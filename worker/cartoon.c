@@ -54,6 +54,7 @@
 
 #include "cartoon.h"
 #include "image.h"
+#include "job_input.h"
 
 #define BF_R	   2 /* bilateral radius: a 5x5 window */
 #define BF_N	   ((2 * BF_R + 1) * (2 * BF_R + 1))
@@ -62,8 +63,8 @@
 #define PNG_LEVEL  6
 #define JPEG_Q	   85 /* portraits */
 
+/* The filter of each style of lib's table, indexed by enum job_style. */
 struct cartoon_style {
-	const char *name;
 	unsigned passes;    /* bilateral passes */
 	unsigned sigma_r;   /* range sigma, in L1 RGB distance */
 	unsigned sat;	    /* saturation, percent of the original */
@@ -72,12 +73,12 @@ struct cartoon_style {
 	unsigned edge_dark; /* outline darkness at full strength, of 256 */
 };
 
-static const struct cartoon_style styles[] = {
-    {"storybook", 3, 40, 110, 8, 90, 200},
-    {"semi-realistic", 2, 25, 100, 12, 130, 140},
-    {"comic-book", 3, 50, 125, 5, 60, 256},
-    {"flat-illustration", 4, 60, 115, 4, 110, 180},
-    {"anime", 3, 45, 120, 6, 80, 230},
+static const struct cartoon_style styles[JOB_STYLE_MAX] = {
+    [JOB_STYLE_STORYBOOK] = {3, 40, 110, 8, 90, 200},
+    [JOB_STYLE_SEMI_REALISTIC] = {2, 25, 100, 12, 130, 140},
+    [JOB_STYLE_COMIC_BOOK] = {3, 50, 125, 5, 60, 256},
+    [JOB_STYLE_FLAT_ILLUSTRATION] = {4, 60, 115, 4, 110, 180},
+    [JOB_STYLE_ANIME] = {3, 45, 120, 6, 80, 230},
 };
 
 /* An RGB image, three bytes per pixel, row after row. */
@@ -86,15 +87,15 @@ struct cimg {
 	uint8_t *rgb;
 };
 
+/* The filter of the style named name (NULL: JOB_STYLE_DEFAULT's). */
 static const struct cartoon_style *
 style_find(const char *name)
 {
-	if (name == NULL)
-		name = "semi-realistic";
-	for (size_t i = 0; i < sizeof(styles) / sizeof(styles[0]); i++)
-		if (strcmp(styles[i].name, name) == 0)
-			return &styles[i];
-	return NULL;
+	enum job_style s = JOB_STYLE_DEFAULT;
+
+	if (name != NULL && job_style_parse(name, &s) != SJ_OK)
+		return NULL;
+	return &styles[s];
 }
 
 /* Decodes by sniffed type; SJ_EINVAL when libgd refuses the data. */

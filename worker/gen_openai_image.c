@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "job_input.h"
 #include "jsonv.h"
 #include "log.h"
 #include "openai.h"
@@ -32,23 +33,15 @@
 
 #define IMAGE_ANS_MAX (GEN_IMAGE_MAX / 3 * 4 + 65536) /* bytes of an answer */
 
+/* What the image model is asked to draw in style: lib's style table's. */
 static const char *
 style_phrase(const char *style)
 {
-	static const char *const phrases[][2] = {
-	    {"storybook",
-	     "a warm, painterly children's storybook illustration"},
-	    {"semi-realistic", "a soft semi-realistic digital painting"},
-	    {"comic-book", "a bold comic-book panel with clean ink lines"},
-	    {"flat-illustration",
-	     "a flat vector illustration in simple shapes"},
-	    {"anime", "an anime-style illustration with clean cel shading"},
-	};
+	enum job_style s;
 
-	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
-		if (style != NULL && strcmp(style, phrases[i][0]) == 0)
-			return phrases[i][1];
-	return phrases[1][1];
+	if (style == NULL || job_style_parse(style, &s) != SJ_OK)
+		s = JOB_STYLE_DEFAULT;
+	return job_style_info(s)->phrase;
 }
 
 /* Decodes standard base64 s into out (initialised here). */
