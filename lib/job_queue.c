@@ -17,10 +17,18 @@
  * window over every pending row, in each claim) and a global virtual
  * clock row that each claim would update (one hot row serializing
  * every worker's claims).  Without priority order (enablePriorityProcessing
- * false) the claim orders by fair_at alone: owners still alternate,
- * priorities do not count, and one owner's jobs run first-in first-out.
+ * false) the claim orders by fair_at alone: owners still alternate and
+ * priorities do not count, but tags chain per owner and priority (a
+ * tag is fixed at insert; the trigger cannot see this process setting),
+ * so one owner's jobs run first-in first-out only within one priority,
+ * i.e. one type's (JOB_<TYPE>_PRIORITY): its jobs of k types of
+ * different priorities start k chains, each at now().  A retry is
+ * tagged as an insert is, behind the owner's pending jobs; a job not
+ * yet due (deferred, backing off) is not its owner's latest tag.  See
+ * sql/016 for why.  job_claim() returns its batch in the claim's order.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "counters.h"
@@ -68,6 +76,28 @@ static const struct db_stmt st_claim_prio = {
 /* the index does not serve this order: from[] is not used */
 static const struct db_stmt st_claim_fifo = {"job_claim_fifo",
 					     CLAIM_SQL("fair_at, id", ""), 7};
+
+/* The claim's order without priority: (fair_at, id). */
+static int
+claim_cmp_fifo(const void *pa, const void *pb)
+{
+	const struct job *a = pa, *b = pb;
+
+	if (a->fair_at_ms != b->fair_at_ms)
+		return a->fair_at_ms < b->fair_at_ms ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
+/* The claim's order: (priority, fair_at, id). */
+static int
+claim_cmp_prio(const void *pa, const void *pb)
+{
+	const struct job *a = pa, *b = pb;
+
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	return claim_cmp_fifo(pa, pb);
+}
 
 enum sj_err
 job_claim(struct db *db, const struct cfg *c, const char *worker,
@@ -129,6 +159,11 @@ job_claim(struct db *db, const struct cfg *c, const char *worker,
 		return e;
 	e = job_rows(r, out);
 	PQclear(r);
+	/* RETURNING gives the rows in the table's order, not the claim's */
+	if (e == SJ_OK && out->n > 1)
+		qsort(out->jobs, out->n, sizeof(out->jobs[0]),
+		      c->features[FEAT_PRIORITY_PROCESSING] ? claim_cmp_prio
+							    : claim_cmp_fifo);
 	return e;
 }
 

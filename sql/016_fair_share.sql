@@ -30,13 +30,34 @@
 -- A job whose run_at moves later (a retry's backoff, a deferral, a
 -- release) gets fair_at = greatest(fair_at, run_at) from a trigger on
 -- UPDATE OF run_at, so a row not yet due never sits at the head of the
--- index in front of due ones.  fair_at >= run_at holds for every
--- pending row; a worker may resume a scan at a claimed job's run_at
--- (lib/job.h struct claim_from) without missing rows.
+-- index in front of due ones: fair_at >= run_at holds for every pending
+-- row.  Such a row is not its owner's latest tag while it is not due
+-- (the lookup steps over run_at > now()): a job deferred up to a day
+-- (a provider's budget, a Retry-After) would otherwise push every new
+-- job of its owner a day behind everyone's backlog.  Once due it counts
+-- again, with its tag at its run_at.
 --
--- Finished rows keep the constant default (no table rewrite); a retry
--- of one moves run_at and so its tag to now.  Existing pending rows are
--- tagged here as if inserted in creation order.
+-- A retry (failed or cancelled back to pending: the API's, the admin's,
+-- storyjobsctl's) is tagged as an insert is, behind the owner's pending
+-- jobs, under the owner's start lock (jobs_owner_lock, taken by the
+-- trigger; the callers take it before the row's): a retry of k old jobs
+-- no longer puts k jobs at now(), ahead of every other owner's second.
+--
+-- Tags chain per owner and priority, whichever order the workers claim
+-- in (ENABLE_PRIORITY_PROCESSING is each process's setting; a tag is
+-- fixed at insert and the trigger cannot see it).  In first-in
+-- first-out mode the claim orders by fair_at alone, so an owner's jobs
+-- of one priority run in creation order, but jobs of different
+-- priorities each start their own chain: an owner with jobs at k
+-- priorities has k of them tagged near now, and its jobs of different
+-- priorities interleave rather than run in creation order.  A job's
+-- priority is its type's (JOB_<TYPE>_PRIORITY), so this is an owner
+-- with jobs of k types of different priorities.  Chaining per owner
+-- alone in both modes was rejected: in priority order it would charge
+-- an owner's backlog of one priority to its jobs of another.
+--
+-- Finished rows keep the constant default (no table rewrite).  Existing
+-- pending rows are tagged here as if inserted in creation order.
 
 ALTER TABLE users ADD COLUMN share smallint NOT NULL DEFAULT 1
     CHECK (share BETWEEN 1 AND 100);
@@ -68,21 +89,41 @@ DROP INDEX jobs_claim_idx;
 CREATE INDEX jobs_claim_idx ON jobs (type, priority, fair_at, id)
     WHERE status = 'pending';
 
+-- An owner's start lock, the API's (lib/job_api.c caller_lock): a
+-- user's, else an anonymous client's; none for a job with no owner.
+CREATE FUNCTION jobs_owner_lock(u bigint, c text) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF u IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(1936355178, (u % 2147483647)::int4);
+    ELSIF c IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(1936355179, hashtext(c));
+    END IF;
+END
+$$;
+
 -- The latest tag is read backward from jobs_fair_user_idx or
 -- jobs_fair_client_idx, the only paths with that order once sorting and
 -- sequential scans are off: the function's plans are cached per session,
 -- and one made while the table looked empty (a new install, a TRUNCATE)
 -- walked jobs_claim_idx with a filter for every row (a 20,000-row INSERT
--- of one owner took 40-64 s instead of 0.5).
+-- of one owner took 40-64 s instead of 0.5).  Rows not yet due are
+-- stepped over (run_at <= now()): a deferred job is not the owner's
+-- latest tag.  A retry (failed or cancelled to pending) is tagged the
+-- same way, under the owner's start lock.
 CREATE FUNCTION jobs_fair_tag() RETURNS trigger LANGUAGE plpgsql
     SET enable_seqscan = off SET enable_sort = off AS $$
 DECLARE
     last timestamptz;
     w integer;
 BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM jobs_owner_lock(NEW.user_id, NEW.client);
+    END IF;
     IF NEW.user_id IS NOT NULL THEN
         SELECT fair_at INTO last FROM jobs WHERE status = 'pending'
            AND user_id = NEW.user_id AND priority = NEW.priority
+           AND run_at <= now()
          ORDER BY user_id DESC, priority DESC, fair_at DESC LIMIT 1;
         IF last IS NOT NULL THEN
             SELECT share INTO w FROM users WHERE id = NEW.user_id;
@@ -90,15 +131,22 @@ BEGIN
     ELSIF NEW.client IS NOT NULL THEN
         SELECT fair_at INTO last FROM jobs WHERE status = 'pending'
            AND client = NEW.client AND priority = NEW.priority
+           AND run_at <= now()
          ORDER BY client DESC, priority DESC, fair_at DESC LIMIT 1;
     END IF;
-    NEW.fair_at := greatest(NEW.created_at, NEW.run_at,
+    NEW.fair_at := greatest(CASE TG_OP WHEN 'INSERT' THEN NEW.created_at
+                            END, NEW.run_at,
                             last + interval '1 hour' / coalesce(w, 1));
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER jobs_fair_tag BEFORE INSERT ON jobs
     FOR EACH ROW EXECUTE FUNCTION jobs_fair_tag();
+-- After jobs_fair_due (triggers fire in name order): the retry's tag wins.
+CREATE TRIGGER jobs_fair_tag_retry BEFORE UPDATE OF status ON jobs
+    FOR EACH ROW WHEN (NEW.status = 'pending'
+                       AND OLD.status IN ('failed', 'cancelled'))
+    EXECUTE FUNCTION jobs_fair_tag();
 
 CREATE FUNCTION jobs_fair_due() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

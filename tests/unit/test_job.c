@@ -1128,6 +1128,107 @@ test_fair_deferred_tag(void **state)
 	job_free(&j);
 }
 
+/*
+ * A retried job queues behind its owner's pending jobs as a new one
+ * would: A's three old failed jobs retried (by the admin route and by
+ * the API's) do not go ahead of B's second job.  They were tagged now()
+ * by the run_at trigger, ahead of every backlog tagged after now.
+ */
+static void
+test_fair_retry_keeps_place(void **state)
+{
+	char old[3][JOB_ID_MAX], a[2][JOB_ID_MAX], b[2][JOB_ID_MAX];
+	char sql[256];
+	struct job_start rs = {.user_id = 7, .max_active = 100};
+	struct job j;
+
+	(void)state;
+	users_7_8(1, 1);
+	for (int i = 0; i < 3; i++) {
+		create_as(7, NULL, old[i]);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE jobs SET status = '%s', created_at = now() - "
+			 "interval '1 day' WHERE id = '%s'",
+			 i == 2 ? "cancelled" : "failed", old[i]);
+		testdb_sql(side, sql);
+	}
+	for (int i = 0; i < 2; i++)
+		create_as(7, NULL, a[i]);
+	for (int i = 0; i < 2; i++)
+		create_as(8, NULL, b[i]);
+	assert_int_equal(job_retry(db, old[0]), SJ_OK);
+	assert_int_equal(job_retry_start(db, old[1], &rs), SJ_OK);
+	assert_int_equal(job_retry(db, old[2]), SJ_OK);
+	const char *want[7] = {a[0], b[0], a[1], b[1], old[0], old[1], old[2]};
+	for (int i = 0; i < 7; i++) {
+		claim_one("w1", &j);
+		assert_string_equal(j.id, want[i]);
+		assert_true(j.fair_at_ms >= j.run_at_ms);
+		job_free(&j);
+	}
+}
+
+/*
+ * A job deferred far ahead is not its owner's latest tag: the owner's
+ * next job is tagged as if the deferred one were not queued (now), not
+ * an hour after the deferral.
+ */
+static void
+test_fair_deferral_not_latest(void **state)
+{
+	char a0[JOB_ID_MAX], a1[JOB_ID_MAX], b0[JOB_ID_MAX], sql[256];
+	struct job j;
+
+	(void)state;
+	users_7_8(1, 1);
+	create_as(7, NULL, a0);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE jobs SET run_at = now() + interval '20 h' WHERE id = "
+		 "'%s'",
+		 a0);
+	testdb_sql(side, sql);
+	create_as(7, NULL, a1);
+	create_as(8, NULL, b0);
+	get(a1, &j);
+	assert_true(j.fair_at_ms < now_ms() + 60 * 1000);
+	job_free(&j);
+	claim_one("w1", &j);
+	assert_string_equal(j.id, a1);
+	job_free(&j);
+	claim_one("w1", &j);
+	assert_string_equal(j.id, b0);
+	job_free(&j);
+}
+
+/*
+ * A claimed batch comes back in claim order (priority, tag, id), not in
+ * the table's: A's five jobs and then B's five alternate.
+ */
+static void
+test_fair_batch_in_claim_order(void **state)
+{
+	char a[5][JOB_ID_MAX], b[5][JOB_ID_MAX];
+	struct job_list l;
+
+	(void)state;
+	users_7_8(1, 1);
+	for (int round = 0; round < 2; round++) {
+		testdb_sql(side, "TRUNCATE jobs, workers CASCADE");
+		cfg.features[FEAT_PRIORITY_PROCESSING] = round == 0;
+		for (int i = 0; i < 5; i++)
+			create_as(7, NULL, a[i]);
+		for (int i = 0; i < 5; i++)
+			create_as(8, NULL, b[i]);
+		claim("w1", 10, 0, 10, &l);
+		assert_int_equal(l.n, 10);
+		for (int i = 0; i < 10; i++)
+			assert_string_equal(l.jobs[i].id,
+					    i % 2 ? b[i / 2] : a[i / 2]);
+		job_list_free(&l);
+	}
+	cfg.features[FEAT_PRIORITY_PROCESSING] = true;
+}
+
 int
 main(void)
 {
@@ -1160,6 +1261,9 @@ main(void)
 	    cmocka_unit_test_setup(test_fair_weights, fresh),
 	    cmocka_unit_test_setup(test_fair_one_owner_fifo, fresh),
 	    cmocka_unit_test_setup(test_fair_deferred_tag, fresh),
+	    cmocka_unit_test_setup(test_fair_retry_keeps_place, fresh),
+	    cmocka_unit_test_setup(test_fair_deferral_not_latest, fresh),
+	    cmocka_unit_test_setup(test_fair_batch_in_claim_order, fresh),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
