@@ -334,7 +334,11 @@ loop_notifies(struct loop *l)
 	(void)db_notifies(l->db, on_notify, l);
 }
 
-/* Claim order (priority, then due time, then id) within one batch. */
+/*
+ * Claim order within one batch: job_claim's (priority, then fair-share
+ * tag, then id), which it already returns; sorting by due time undid
+ * the owners' alternation in the run queue and in what is released.
+ */
 static int
 claim_order(const void *pa, const void *pb)
 {
@@ -342,8 +346,8 @@ claim_order(const void *pa, const void *pb)
 
 	if (a->priority != b->priority)
 		return a->priority < b->priority ? -1 : 1;
-	if (a->run_at_ms != b->run_at_ms)
-		return a->run_at_ms < b->run_at_ms ? -1 : 1;
+	if (a->fair_at_ms != b->fair_at_ms)
+		return a->fair_at_ms < b->fair_at_ms ? -1 : 1;
 	return strcmp(a->id, b->id);
 }
 
@@ -358,7 +362,7 @@ loop_rewind(struct loop *l)
 /*
  * After a claim: a type that filled its share has more due jobs queued
  * behind the last one claimed, so its next scan starts there (at that
- * job's priority and due time) instead of stepping over the dead index
+ * job's tag: priority, fair_at) instead of stepping over the dead index
  * entries of everything claimed since the last VACUUM.  A type that came
  * back short scans from the start again.  A job that becomes due before
  * the start point meanwhile (a new one of a more urgent priority, a
@@ -384,7 +388,7 @@ loop_advance(struct loop *l, const int per[JOB_TYPE_MAX],
 		if ((unsigned)j->type < JOB_TYPE_MAX && got[j->type] > 0 &&
 		    got[j->type] >= per[j->type])
 			l->from[j->type] =
-			    (struct claim_from){j->priority, j->run_at_ms};
+			    (struct claim_from){j->priority, j->fair_at_ms};
 	}
 }
 
