@@ -240,7 +240,8 @@ metric_sum(const char *text, const char *name, const char *want)
 			memcpy(line, p, len);
 			line[len] = '\0';
 			if (want == NULL || strstr(line, want) != NULL)
-				sum += atoll(strrchr(line, ' ') + 1);
+				sum += (long long)strtod(strrchr(line, ' ') + 1,
+							 NULL);
 		}
 		p = eol ? eol + 1 : NULL;
 	}
