@@ -4,9 +4,11 @@
 # modules it includes with #include "...", a header resolved to its
 # module.  Exits non-zero, printing it, on a cycle between modules, or
 # when a provider (work done with no job attached: the offline provider
-# gen_local, the failure record gen_types, the story writer and splitter,
-# the cartoonizer, the scene cards, the sentence splitter) includes the
-# step API or the pool (step.h, pool.h, slots.h, steps*.h, gen.h).
+# gen_local, the openai provider gen_openai*, the calls out gen_http, the
+# failure record and provider context gen_types, the story writer and
+# splitter, the cartoonizer, the scene cards, the sentence splitter)
+# includes the step API or the pool (step.h, pool.h, slots.h, steps*.h,
+# gen.h).
 # Run by `make check`; -q prints only failures.
 top=${top_srcdir:-$(dirname "$0")/..}
 quiet=0
@@ -78,7 +80,8 @@ awk '
 		exit found
 	}' "$tmp/edges" || fail=1
 
-providers='worker/gen_local worker/gen_types worker/story worker/story_split
+providers='worker/gen_local worker/gen_types worker/gen_http worker/gen_openai
+worker/gen_openai_call worker/gen_openai_image worker/story worker/story_split
 worker/story_plan worker/story_templates worker/cartoon worker/sentence
 worker/local worker/local_draw worker/local_figure worker/local_hero
 worker/local_style worker/local_text'

@@ -1,7 +1,8 @@
 /*
- * What every provider and handler shares: the provider choice,
- * checkpoints, the media cache, storing images, fetching user-supplied
- * images and making upstream calls inside a job.
+ * What the handlers share around the providers: the provider choice,
+ * the provider context built from a step context and the mapping of a
+ * provider's failure record to the job's outcome, checkpoints, the media
+ * cache and storing images.
  *
  * DESIGN
  * A job's checkpoint is one JSON object saved with the job row (fenced by
@@ -15,39 +16,25 @@
  * media cache (sql/005) maps a name to its URL for every job and worker:
  * an equal request is answered with no call at all, whatever the storage.
  *
- * Transport errors are classified here: the job's abort (cancel,
- * timeout, shutdown) wins over any error the call reports; transport
- * errors are transient; an answer over its cap is permanent, as a retry
- * would get the same answer.  A call's status is its provider's to read
- * (gen_openai_call.c reads the API's error envelope).
- *
- * An image named by URL is fetched under HTTP_FETCH and must be PNG,
- * JPEG or WebP by its bytes.  A user's URL may be one of our own media
- * URLs, read from MEDIA_DIR; a URL from an upstream answer never is (the
- * upstream must not name another user's upload as its picture), and a
- * fetch that fails for good blames the upstream, not the user.
+ * Providers never touch the job: they are given a gen_ctx (its
+ * checkpoint object, deadline, abort check, session and the hooks below,
+ * each a step helper) and return a failure record that gen_failed()
+ * turns into the step outcome (step_fail_rec, step_aborted, step_defer),
+ * so files depend on each other in one direction: handler -> provider.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "digest.h"
-#include "image.h"
 #include "jsonv.h"
 #include "log.h"
 #include "media.h"
 #include "media_names.h"
-#include "num.h"
-#include "openai.h"
 
 #include "gen.h"
-#include "local.h"
-#include "session.h"
 #include "stats.h"
 
-#define CACHE_HEX 32  /* hex digits of the key in a name */
-#define URL_SHOWN 512 /* bytes of a URL in the log */
-/* A failed call that ends this near the job's deadline was cut by it. */
-#define DEADLINE_SLACK_MS 200
+#define CACHE_HEX 32 /* hex digits of the key in a name */
 
 const struct gen_ops *
 gen_provider(const struct cfg *c)
@@ -56,6 +43,77 @@ gen_provider(const struct cfg *c)
 	    strcmp(c->generation_provider, "openai") == 0)
 		return &gen_openai_ops;
 	return &gen_local_ops;
+}
+
+/* ---- the provider context ---- */
+
+static bool
+hook_save(void *arg)
+{
+	return step_checkpoint(arg);
+}
+
+static bool
+hook_sleep(void *arg, int64_t ms)
+{
+	return step_sleep(arg, ms);
+}
+
+static bool
+hook_paid_call(void *arg)
+{
+	return gen_paid_call(arg);
+}
+
+static void
+hook_upstream(void *arg, const struct http_req *req,
+	      const struct http_resp *resp, enum sj_err e, bool aborted,
+	      int64_t t0_ms)
+{
+	struct step_ctx *c = arg;
+
+	stats_upstream(c->stats, gen_provider(c->cfg)->name, req, resp, e,
+		       aborted, t0_ms);
+}
+
+void
+gen_ctx_of(struct step_ctx *c, struct gen_ctx *g)
+{
+	*g = (struct gen_ctx){
+	    .cfg = c->cfg,
+	    .db = c->db,
+	    .lease = &c->lease,
+	    .job_id = c->job->id,
+	    .ckpt = &c->job->checkpoint,
+	    .deadline_ms = c->deadline_ms,
+	    .provider = gen_provider(c->cfg)->name,
+	    .arg = c,
+	    .abort_cb = step_abort_cb,
+	    .save = hook_save,
+	    .sleep = hook_sleep,
+	    .paid_call = hook_paid_call,
+	    .upstream = hook_upstream,
+	};
+}
+
+bool
+gen_failed(struct step_ctx *c, const struct gen_fail *f)
+{
+	switch (f->end) {
+	case GEN_ABORTED:
+		step_aborted(c);
+		break;
+	case GEN_DEFER:
+		step_defer(c, f->defer_ms, f->why ? f->why : "provider");
+		break;
+	case GEN_ENDED:
+		break; /* the hook set the outcome */
+	case GEN_FAILED:
+	default:
+		step_fail_rec(c, f);
+		break;
+	}
+	return false;
 }
 
 bool
@@ -274,229 +332,4 @@ gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make, void *arg,
 	ok = gen_store(c, key, &img, url);
 	gen_image_free(&img);
 	return ok;
-}
-
-/* ---- calls ---- */
-
-/*
- * Runs req with the job's abort check and remaining time.  Returns
- * SJ_ELOST when the job's own abort (cancel, timeout, stop) ended it --
- * the outcome is then already recorded -- else http_do()'s result.
- */
-static enum sj_err
-job_http(struct step_ctx *c, struct http_req *req, struct http_resp *resp)
-{
-	int64_t t0 = num_mono_ms(), left = c->deadline_ms - t0;
-	char shown[URL_SHOWN];
-	bool clamped = false;
-	enum sj_err e;
-
-	memset(resp, 0, sizeof(*resp));
-	if (left <= 0) {
-		step_aborted(c);
-		return SJ_ELOST;
-	}
-	req->abort_cb = step_abort_cb;
-	req->abort_arg = c;
-	if (req->timeout_ms <= 0 || req->timeout_ms > left) {
-		req->timeout_ms = (long)left;
-		clamped = true;
-	}
-	e = http_do(req, resp);
-	/* a URL from an answer is upstream text: never the key in the log */
-	oai_scrub(req->url, c->cfg->openai_api_key, shown, sizeof(shown));
-	log_kv(LOG_LVL_DEBUG, "job", c->job->id, "upstream call",
-	       LOG_STR("method", req->method ? req->method : "GET"),
-	       LOG_STR("url", shown), LOG_STR("result", sj_strerror(e)),
-	       LOG_INT("status", resp->status),
-	       LOG_INT("ms", num_mono_ms() - t0));
-	/*
-	 * A call cut by the job's own deadline may end a moment before our
-	 * clock reaches it: that is the job timing out, not an upstream
-	 * failure to retry.
-	 */
-	if (e != SJ_OK && clamped &&
-	    c->deadline_ms - num_mono_ms() <= DEADLINE_SLACK_MS)
-		worker_sleep_ms(c->deadline_ms - num_mono_ms());
-	stats_upstream(c->stats, gen_provider(c->cfg)->name, req, resp, e,
-		       e != SJ_OK && step_abort_cb(c), t0);
-	if (e == SJ_ELOST || (e != SJ_OK && step_abort_cb(c))) {
-		http_resp_free(resp);
-		step_aborted(c);
-		return SJ_ELOST;
-	}
-	return e;
-}
-
-bool
-gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
-	 const char *what)
-{
-	enum sj_err e = job_http(c, req, resp);
-
-	if (e == SJ_ELOST)
-		return false;
-	if (e != SJ_OK) {
-		step_fail(c, e != SJ_EPERMANENT && e != SJ_ETOOBIG,
-			  "EXTERNAL_SERVICE_ERROR", "%s failed: %s", what,
-			  sj_strerror(e));
-		http_resp_free(resp);
-		return false;
-	}
-	return true;
-}
-
-/* ---- images by URL ---- */
-
-/*
- * Who a fetch that fails for good blames: the user who gave the URL
- * (INVALID_INPUT) or the upstream that answered it
- * (EXTERNAL_SERVICE_ERROR); what names the image in messages.
- */
-struct fetch_blame {
-	const char *code;
-	const char *what;      /* "the image" */
-	const char *not_image; /* the message for bytes of another kind */
-	size_t cap;	       /* bytes of the image */
-};
-
-/*
- * Our own medium name, read where uploads are stored (store_read(): the
- * bucket with STORAGE=s3, by its key only).  A missing or unusable one is
- * the user's; an object store failing is worth a retry, and one refusing
- * our credentials fails the job for good with a message that says so.
- */
-static bool
-fetch_own(struct step_ctx *c, const char *name, struct gen_image *out)
-{
-	enum sj_err e =
-	    store_read(c->cfg, name, (size_t)c->cfg->max_upload_bytes,
-		       step_abort_cb, c, &out->data);
-
-	if (e == SJ_ELOST) {
-		step_aborted(c);
-		return false;
-	}
-	if (e == SJ_ENOTFOUND || e == SJ_EINVAL || e == SJ_ETOOBIG) {
-		step_fail(c, false, "INVALID_INPUT",
-			  "The image %s cannot be used", name);
-		return false;
-	}
-	if (e == SJ_ECONFIG || e == SJ_EPERMANENT || e == SJ_ETRANSIENT) {
-		step_fail(c, e == SJ_ETRANSIENT, "EXTERNAL_SERVICE_ERROR",
-			  "Reading the image from the image store failed: %s",
-			  store_strerror(e));
-		return false;
-	}
-	if (e != SJ_OK) {
-		step_fail_err(c, e, "Reading the image failed");
-		return false;
-	}
-	return true;
-}
-
-/*
- * url under HTTP_FETCH: a refused address or scheme, an image over the
- * cap or a 4xx fail for good (blaming b); a timeout, a transport error
- * or 429/5xx are worth a retry.
- */
-static bool
-fetch_remote(struct step_ctx *c, const char *url, const struct fetch_blame *b,
-	     struct gen_image *out)
-{
-	struct http_req req = {
-	    .url = url,
-	    .policy = HTTP_FETCH,
-	    .timeout_ms = 60000,
-	    .max_response = b->cap,
-	};
-	struct http_resp resp;
-	enum sj_err e = job_http(c, &req, &resp);
-
-	if (e == SJ_ELOST)
-		return false;
-	if (e == SJ_EPERMANENT || e == SJ_ETOOBIG || e == SJ_EINVAL ||
-	    (e == SJ_OK && resp.status >= 400 &&
-	     !http_status_transient(resp.status)) ||
-	    (e == SJ_OK && resp.status < 200)) {
-		step_fail(c, false, b->code, "Cannot fetch %s: %s", b->what,
-			  e != SJ_OK ? sj_strerror(e)
-				     : "refused by its server");
-		http_resp_free(&resp);
-		return false;
-	}
-	if (e != SJ_OK || resp.status >= 300) {
-		c->retry_after_s =
-		    resp.retry_after_s > 0 ? resp.retry_after_s : 0;
-		/*
-		 * Retried.  A server that answered with an error is the
-		 * user's input (like a refusal); no answer at all may be our
-		 * own network, so that stays a service error the health
-		 * verdict counts.
-		 */
-		step_fail(c, true,
-			  e == SJ_OK ? b->code : "EXTERNAL_SERVICE_ERROR",
-			  "Fetching %s failed: %s", b->what,
-			  e != SJ_OK ? sj_strerror(e) : "server error");
-		http_resp_free(&resp);
-		return false;
-	}
-	out->data = resp.body;
-	memset(&resp.body, 0, sizeof(resp.body));
-	http_resp_free(&resp);
-	return true;
-}
-
-/* ok and the bytes in out are a PNG, JPEG or WebP picture (else freed). */
-static bool
-fetched(struct step_ctx *c, bool ok, const struct fetch_blame *b,
-	struct gen_image *out)
-{
-	const struct img_type *t;
-
-	if (ok && (t = img_sniff(out->data.data, out->data.len)) != NULL) {
-		out->ctype = t->ctype;
-		out->ext = t->ext;
-		return true;
-	}
-	gen_image_free(out);
-	if (ok)
-		step_fail(c, false, b->code, "%s", b->not_image);
-	return false;
-}
-
-bool
-gen_fetch_image(struct step_ctx *c, const char *url, struct gen_image *out)
-{
-	const struct fetch_blame user = {
-	    "INVALID_INPUT", "the image",
-	    "The image must be a PNG, JPEG or WebP picture",
-	    (size_t)c->cfg->max_upload_bytes};
-	char name[256];
-	enum sj_err e;
-
-	memset(out, 0, sizeof(*out));
-	e = store_own_name(c->cfg, url, name, sizeof(name));
-	if (e != SJ_OK && e != SJ_ENOTFOUND) {
-		step_fail(c, false, "INVALID_INPUT", "Invalid image URL");
-		return false;
-	}
-	return fetched(c,
-		       e == SJ_OK ? fetch_own(c, name, out)
-				  : fetch_remote(c, url, &user, out),
-		       &user, out);
-}
-
-bool
-gen_fetch_answer_image(struct step_ctx *c, const char *url,
-		       struct gen_image *out)
-{
-	const struct fetch_blame upstream = {
-	    "EXTERNAL_SERVICE_ERROR", "the image the API's answer names",
-	    "The image the API's answer names is not a PNG, JPEG or WebP "
-	    "picture",
-	    GEN_IMAGE_MAX};
-
-	memset(out, 0, sizeof(*out));
-	return fetched(c, fetch_remote(c, url, &upstream, out), &upstream, out);
 }

@@ -1,23 +1,28 @@
 /*
  * Generation providers and what the handlers share around them.
  *
- *   gen.c         provider choice, checkpoints, the media cache, storing
- *                 images, fetching images by URL, upstream calls
- *   gen_types.c   what providers and handlers exchange, and a
- *                 provider's failure record (no job attached)
+ * The handler side (takes a step_ctx):
+ *   gen.c         provider choice, the provider context (gen_ctx_of) and
+ *                 the failure record's outcome (gen_failed),
+ *                 checkpoints, the media cache, storing images
+ *   job_local.c   the offline provider inside a job (gen_local_ops)
+ *   job_openai.c  the openai provider inside a job (gen_openai_ops)
+ * The providers (no job attached, never step.h/pool.h/slots.h; checked
+ * by tools/include-graph.sh):
+ *   gen_types.c   what providers and handlers exchange: images, the
+ *                 failure record, the provider context (gen_ctx)
+ *   gen_http.c    one upstream call and images fetched by URL
  *   gen_local.c   the offline provider (story writer, splitter, scene
- *                 cards, photo cartoonize), with no job attached;
- *                 job_local.c runs it inside a job
+ *                 cards, photo cartoonize)
  *   gen_openai.c  an OpenAI-compatible API: chat (stories, scenes,
- *                 descriptions) and the provider's table;
- *                 gen_openai_image.c its illustrations, gen_openai_call.c
- *                 one call to it
+ *                 descriptions); gen_openai_image.c its illustrations,
+ *                 gen_openai_call.c one call to it (budget, usage)
  *
- * Every provider function runs inside a job: on failure it has already
- * recorded the outcome with step_fail()/step_aborted() and returns false,
- * and the handler returns at once.  Upstream failures are
- * EXTERNAL_SERVICE_ERROR, transient for 429/5xx/timeouts/malformed
- * answers, permanent for other 4xx.
+ * A provider function returns false with a failure record (gen_fail):
+ * failed, aborted, deferred, or ended by a handler hook; the job_*.c
+ * op records it with gen_failed() and the handler returns at once.
+ * Upstream failures are EXTERNAL_SERVICE_ERROR, transient for
+ * 429/5xx/timeouts/malformed answers, permanent for other 4xx.
  */
 #ifndef SJ_GEN_H
 #define SJ_GEN_H
@@ -31,6 +36,7 @@
 #include "http.h"
 #include "store.h"
 
+#include "gen_http.h"
 #include "gen_types.h"
 #include "step.h"
 
@@ -67,7 +73,13 @@ struct gen_ops {
 };
 
 extern const struct gen_ops gen_local_ops;
+/* job_openai.c */
 extern const struct gen_ops gen_openai_ops;
+
+/* The provider context of the job in c (the hooks are step helpers). */
+void gen_ctx_of(struct step_ctx *c, struct gen_ctx *g);
+/* Records f as the job's outcome (see enum gen_end); returns false. */
+bool gen_failed(struct step_ctx *c, const struct gen_fail *f);
 
 /* The configured provider (GENERATION_PROVIDER). */
 const struct gen_ops *gen_provider(const struct cfg *c);
@@ -144,36 +156,5 @@ bool gen_image_for(struct step_ctx *c, const char *key, gen_make_fn make,
 /* Stores img as "<key>.<ext>", records it in the cache, writes its URL. */
 bool gen_store(struct step_ctx *c, const char *key, const struct gen_image *img,
 	       char url[STORE_URL_MAX]) SJ_WUR;
-
-/*
- * Reads the image at a user-supplied url: one of our own media URLs is
- * read from the media directory; anything else is fetched under
- * HTTP_FETCH, capped at MAX_UPLOAD_BYTES, and must be PNG, JPEG or WebP
- * by its magic bytes.  A bad URL or image fails the job permanently
- * (INVALID_INPUT); a timeout or a 429/5xx is a transient
- * EXTERNAL_SERVICE_ERROR.
- */
-bool gen_fetch_image(struct step_ctx *c, const char *url,
-		     struct gen_image *out) SJ_WUR;
-/*
- * Reads the image at a url an upstream answer gave: always under
- * HTTP_FETCH (never from the media directory), capped at GEN_IMAGE_MAX,
- * PNG, JPEG or WebP by its bytes.  Every failure is the upstream's
- * (EXTERNAL_SERVICE_ERROR): transient for a timeout or a 429/5xx,
- * permanent for a refused scheme or address, a 4xx, an image over the
- * cap or bytes of another kind.
- */
-bool gen_fetch_answer_image(struct step_ctx *c, const char *url,
-			    struct gen_image *out) SJ_WUR;
-
-/*
- * One upstream API call (HTTP_API) inside a job: the job's abort check
- * and remaining time are applied.  true when a complete response of any
- * status is in *resp (the caller classifies a non-2xx one and records the
- * outcome); false: the outcome is recorded (and *resp freed).  what names
- * the call in messages.
- */
-bool gen_call(struct step_ctx *c, struct http_req *req, struct http_resp *resp,
-	      const char *what) SJ_WUR;
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * The openai provider: an OpenAI-compatible API (OPENAI_BASE_URL,
  * OPENAI_API_KEY).  This file holds its chat half and the provider's
- * table; illustrations are in gen_openai_image.c, one call to the API in
- * gen_openai_call.c (gen_openai.h says how the parts fit).
+ * table's operations with no job attached (job_openai.c runs them inside
+ * a job); illustrations are in gen_openai_image.c, one call to the API
+ * in gen_openai_call.c (gen_openai.h says how the parts fit).
  *
  * DESIGN
  * Chat completions serve three steps: stories, scene breakdowns (in JSON
@@ -80,12 +81,12 @@ push(struct json_object *arr, struct json_object *v)
  * taken).  On true *content is the answer's text, copied into out.
  */
 static bool
-chat(struct step_ctx *c, const char *system, struct json_object *user,
-     bool json_mode, const char *what, struct buf *out)
+chat(const struct gen_ctx *g, const char *system, struct json_object *user,
+     bool json_mode, const char *what, struct buf *out, struct gen_fail *f)
 {
 	struct json_object *body = json_object_new_object(), *msgs = NULL,
 			   *ans = NULL, *choices, *msg;
-	struct openai_kind k = openai_chat_kind(c);
+	struct openai_kind k = openai_chat_kind(g);
 	const char *text;
 	enum sj_err e = SJ_ENOMEM;
 
@@ -94,7 +95,7 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 	    jv_add(body, "messages", msgs = json_object_new_array()) == SJ_OK &&
 	    push(msgs, message("system", json_object_new_string(system))) ==
 		SJ_OK)
-		e = jv_add_str(body, "model", c->cfg->openai_model);
+		e = jv_add_str(body, "model", g->cfg->openai_model);
 	/* user is taken whatever happened above */
 	e = e == SJ_OK ? push(msgs, message("user", user))
 		       : (json_object_put(user), SJ_ENOMEM);
@@ -103,11 +104,11 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 		e = oai_chat_fields(body, k.model, json_mode);
 	if (e != SJ_OK) {
 		json_object_put(body);
-		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
+		gen_fail_err(f, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
-	if (!openai_post(c, "/chat/completions", body, CHAT_MAX, what, &k,
-			 &ans))
+	if (!openai_post(g, "/chat/completions", body, CHAT_MAX, what, &k, &ans,
+			 f))
 		return false;
 	if (jv_array(ans, "choices", &choices) == SJ_OK &&
 	    json_object_array_length(choices) > 0 &&
@@ -119,21 +120,21 @@ chat(struct step_ctx *c, const char *system, struct json_object *user,
 		e = SJ_EINVAL;
 	json_object_put(ans);
 	if (e == SJ_EINVAL)
-		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "%s failed: the answer holds no text", what);
+		gen_fail_set(f, true, "EXTERNAL_SERVICE_ERROR",
+			     "%s failed: the answer holds no text", what);
 	else if (e != SJ_OK)
-		step_fail_err(c, e, "Reading the answer failed");
+		gen_fail_err(f, e, "Reading the answer failed");
 	return e == SJ_OK;
 }
 
-static bool
-openai_story(struct step_ctx *c, const char *genre, const char *character,
-	     const char *audience, struct buf *out)
+bool
+openai_story(const struct gen_ctx *g, const char *genre, const char *character,
+	     const char *audience, struct buf *out, struct gen_fail *f)
 {
 	int scenes, pages;
 
 	story_targets(audience, &scenes, &pages);
-	return chat(c,
+	return chat(g,
 		    "You write illustrated stories. Answer with the story "
 		    "only: a title on the first line, a blank line, then short "
 		    "paragraphs separated by blank lines.",
@@ -141,7 +142,7 @@ openai_story(struct step_ctx *c, const char *genre, const char *character,
 				"character: %s. Use %d paragraphs.",
 				genre, audience_phrase(audience), character,
 				scenes),
-		    false, "Writing the story", out);
+		    false, "Writing the story", out, f);
 }
 
 /*
@@ -236,9 +237,9 @@ pages_copy(struct json_object *ans, struct json_object **out)
 	return e;
 }
 
-static bool
-openai_scenes(struct step_ctx *c, const char *story, const char *audience,
-	      struct json_object **pages)
+bool
+openai_scenes(const struct gen_ctx *g, const char *story, const char *audience,
+	      struct json_object **pages, struct gen_fail *f)
 {
 	struct json_object *ans = NULL;
 	struct buf text;
@@ -248,7 +249,7 @@ openai_scenes(struct step_ctx *c, const char *story, const char *audience,
 
 	*pages = NULL;
 	story_targets(audience, &scenes, &npages);
-	if (!chat(c,
+	if (!chat(g,
 		  "You break stories into illustrated scenes. Answer with JSON "
 		  "only, shaped {\"pages\":[{\"pageNumber\":1,\"scenes\":[{"
 		  "\"description\":\"...\",\"emotion\":\"...\",\"imagePrompt\":"
@@ -258,7 +259,7 @@ openai_scenes(struct step_ctx *c, const char *story, const char *audience,
 			      "pages (PAGES=%d SCENES=%d).\n\nStory:\n%s",
 			      audience_phrase(audience), scenes, npages, npages,
 			      scenes, story),
-		  true, "Breaking the story into scenes", &text))
+		  true, "Breaking the story into scenes", &text, f))
 		return false;
 	e = json_parse_strict(text.data, text.len, JSONV_DEPTH, &ans, &why);
 	buf_free(&text);
@@ -266,11 +267,11 @@ openai_scenes(struct step_ctx *c, const char *story, const char *audience,
 		e = pages_copy(ans, pages);
 	json_object_put(ans);
 	if (e == SJ_EINVAL)
-		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "Breaking the story into scenes failed: the answer "
-			  "is not a scene breakdown");
+		gen_fail_set(f, true, "EXTERNAL_SERVICE_ERROR",
+			     "Breaking the story into scenes failed: the "
+			     "answer is not a scene breakdown");
 	else if (e != SJ_OK)
-		step_fail_err(c, e, "Reading the scenes failed");
+		gen_fail_err(f, e, "Reading the scenes failed");
 	return e == SJ_OK;
 }
 
@@ -303,14 +304,15 @@ image_part(const struct gen_image *img)
 	return part;
 }
 
-static bool
-openai_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
+bool
+openai_describe(const struct gen_ctx *g, const char *url,
+		char out[GEN_DESC_MAX], struct gen_fail *f)
 {
 	struct json_object *content, *part;
 	struct gen_image img;
 	struct buf text;
 
-	if (!gen_fetch_image(c, url, &img))
+	if (!gen_fetch_image(g, url, &img, f))
 		return false;
 	content = json_object_new_array();
 	part = json_object_new_object();
@@ -325,7 +327,7 @@ openai_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
 		json_object_put(part);
 		json_object_put(content);
 		gen_image_free(&img);
-		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
+		gen_fail_err(f, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
 	part = image_part(&img);
@@ -333,22 +335,28 @@ openai_describe(struct step_ctx *c, const char *url, char out[GEN_DESC_MAX])
 	if (part == NULL || json_object_array_add(content, part) != 0) {
 		json_object_put(part);
 		json_object_put(content);
-		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
+		gen_fail_err(f, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
-	if (!chat(c, "You describe characters for illustrators.", content,
-		  false, "Describing the character", &text))
+	if (!chat(g, "You describe characters for illustrators.", content,
+		  false, "Describing the character", &text, f))
 		return false;
 	snprintf(out, GEN_DESC_MAX, "%s", text.data);
 	buf_free(&text);
 	return true;
 }
 
-const struct gen_ops gen_openai_ops = {
-    .name = "openai",
-    .story = openai_story,
-    .scenes = openai_scenes,
-    .describe = openai_describe,
-    .image = openai_image,
-    .cartoon = openai_cartoon,
-};
+bool
+openai_describe_once(const struct gen_ctx *g, const char *key, const char *url,
+		     char out[GEN_DESC_MAX], struct gen_fail *f)
+{
+	struct json_object *saved = gen_ctx_ckpt(g, key);
+
+	if (json_object_is_type(saved, json_type_string)) {
+		snprintf(out, GEN_DESC_MAX, "%s",
+			 json_object_get_string(saved));
+		return true;
+	}
+	return openai_describe(g, url, out, f) &&
+	       gen_ctx_save(g, key, json_object_new_string(out), f);
+}

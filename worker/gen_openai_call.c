@@ -4,8 +4,11 @@
  * token usage.
  *
  * DESIGN
- * A call is a JSON POST under HTTP_API through gen_call(), which applies
- * the job's abort and deadline and classifies transport errors.  What a
+ * A call is a JSON POST under HTTP_API through gen_call() (gen_http.c),
+ * which applies the job's abort and deadline and classifies transport
+ * errors.  Like every provider file it has no job attached: it is given
+ * a gen_ctx and returns a gen_fail (a deferral included), which
+ * job_openai.c records as the step outcome.  What a
  * 2xx says is the caller's to read; its JSON is parsed strictly here
  * first, and an answer that does not parse is a transient upstream
  * failure, like a 5xx.  A non-2xx is classified from its error envelope
@@ -36,7 +39,12 @@
  * until it would be.  A 429 with Retry-After pauses the provider for
  * every worker (budget_pause, from this host's clock) and defers the job
  * to its end, no attempt spent; a 429 without one is an ordinary
- * transient failure.  After each answer its usage is added to the job
+ * transient failure.  So that an upstream answering 429 forever cannot
+ * keep a job pending forever, the 429-deferrals of a job are counted in
+ * its checkpoint (deferred429, saved before the deferral): after
+ * OPENAI_429_DEFERS_MAX of them the next 429 is an ordinary transient
+ * failure that spends an attempt (the pause is still set for the other
+ * workers).  After each answer its usage is added to the job
  * (job_add_usage: tokens, images) and a chat call's token estimate
  * corrected (budget_adjust); usage is logged per call.
  */
@@ -47,6 +55,8 @@
 #include <time.h>
 
 #include "budget.h"
+#include "db.h"
+#include "job.h"
 #include "jsonv.h"
 #include "log.h"
 #include "openai.h"
@@ -54,23 +64,25 @@
 #include "gen_openai.h"
 
 struct openai_kind
-openai_chat_kind(const struct step_ctx *c)
+openai_chat_kind(const struct gen_ctx *g)
 {
-	return (struct openai_kind){"OPENAI_MODEL", c->cfg->openai_model,
+	return (struct openai_kind){"OPENAI_MODEL", g->cfg->openai_model,
 				    "chat"};
 }
 
 struct openai_kind
-openai_image_kind(const struct step_ctx *c)
+openai_image_kind(const struct gen_ctx *g)
 {
 	return (struct openai_kind){"OPENAI_IMAGE_MODEL",
-				    c->cfg->openai_image_model, "image"};
+				    g->cfg->openai_image_model, "image"};
 }
 
-#define CKPT_BOOKED	"budgetAt" /* a booked slot of the budget, unix ms */
-#define BUDGET_SLEEP_MS 1000	   /* a wait this short is slept in the slot */
-#define BUDGET_LATE_MS	BUDGET_MARGIN_MS /* a booking used later: book again */
-#define PICTURE_TOKENS	1000		 /* an inline picture's estimate */
+#define CKPT_BOOKED	      "budgetAt" /* a booked slot of the budget, unix ms */
+#define BUDGET_SLEEP_MS	      1000 /* a wait this short is slept in the slot */
+#define BUDGET_LATE_MS	      BUDGET_MARGIN_MS /* a booking used later: book again */
+#define PICTURE_TOKENS	      1000	    /* an inline picture's estimate */
+#define CKPT_429	      "deferred429" /* the job's 429-deferrals so far */
+#define OPENAI_429_DEFERS_MAX 10	    /* then a 429 spends an attempt */
 
 static int64_t
 wall_ms(void)
@@ -143,104 +155,133 @@ call_cost(const struct openai_kind *k, struct json_object *body, size_t len)
 }
 
 static bool
-budget_failed(struct step_ctx *c, enum sj_err e)
+budget_failed(const struct gen_ctx *g, enum sj_err e, struct gen_fail *f)
 {
 	if (e == SJ_EDB)
-		db_reset(c->db);
-	step_fail_err(c, e, "Taking the provider's budget failed");
+		db_reset(g->db);
+	gen_fail_err(f, e, "Taking the provider's budget failed");
+	return false;
+}
+
+/* Sleeps ms through the handler's hook; false: f (the job ended). */
+static bool
+nap(const struct gen_ctx *g, int64_t ms, struct gen_fail *f)
+{
+	if (g->sleep(g->arg, ms))
+		return true;
+	gen_fail_end(f, GEN_ENDED);
 	return false;
 }
 
 /*
  * Takes the budget of one call of cost (see DESIGN).  true: make the
- * call now.  false: the outcome is set (deferred, released or failed).
+ * call now.  false: f says why (deferred, ended or failed).
  */
 static bool
-budget_gate(struct step_ctx *c, const struct openai_kind *k, int64_t cost)
+budget_gate(const struct gen_ctx *g, const struct openai_kind *k, int64_t cost,
+	    struct gen_fail *f)
 {
-	struct json_object *v = gen_ckpt(c, CKPT_BOOKED);
+	struct json_object *v = gen_ctx_ckpt(g, CKPT_BOOKED);
 	struct budget_limits lim;
 	int64_t wait, at, now;
 	bool ok;
 	enum sj_err e;
 
-	budget_limits_of(c->cfg, &lim);
+	budget_limits_of(g->cfg, &lim);
 	if (json_object_is_type(v, json_type_int)) {
 		at = json_object_get_int64(v);
-		if ((e = budget_booking_ok(c->db, BUDGET_OPENAI, at, &ok,
+		if ((e = budget_booking_ok(g->db, BUDGET_OPENAI, at, &ok,
 					   &now)) != SJ_OK)
-			return budget_failed(c, e);
+			return budget_failed(g, e, f);
 		if (ok && now < at - BUDGET_SLEEP_MS) {
-			step_defer(c, at - now - BUDGET_SLEEP_MS,
-				   "provider budget: back before its slot");
+			gen_fail_defer(f, at - now - BUDGET_SLEEP_MS,
+				       "provider budget: back before its slot");
 			return false;
 		}
 		/* used or void: saved gone with the call's count */
-		json_object_object_del(c->job->checkpoint, CKPT_BOOKED);
+		json_object_object_del(*g->ckpt, CKPT_BOOKED);
 		if (ok && now <= at + BUDGET_LATE_MS)
-			return now >= at || step_sleep(c, at - now);
-		log_kv(LOG_LVL_INFO, "job", c->job->id, "booking void",
+			return now >= at || nap(g, at - now, f);
+		log_kv(LOG_LVL_INFO, "job", g->job_id, "booking void",
 		       LOG_INT("late_ms", now - at), LOG_INT("paused", !ok));
 	}
-	if ((e = budget_reserve(c->db, BUDGET_OPENAI, &lim,
+	if ((e = budget_reserve(g->db, BUDGET_OPENAI, &lim,
 				is_image(k) ? BUDGET_IMAGE : BUDGET_CHAT, cost,
 				BUDGET_AHEAD_MS, &wait, &at)) != SJ_OK)
-		return budget_failed(c, e);
+		return budget_failed(g, e, f);
 	if (wait == 0)
 		return true;
 	if (wait > 0 && wait <= BUDGET_SLEEP_MS)
-		return step_sleep(c, wait);
+		return nap(g, wait, f);
 	if (wait > 0) {
-		if (!gen_ckpt_save(c, CKPT_BOOKED, json_object_new_int64(at)))
+		if (!gen_ctx_save(g, CKPT_BOOKED, json_object_new_int64(at), f))
 			return false;
-		step_defer(c, wait - BUDGET_SLEEP_MS,
-			   "provider budget: call booked");
+		gen_fail_defer(f, wait - BUDGET_SLEEP_MS,
+			       "provider budget: call booked");
 		return false;
 	}
-	step_defer(c, -wait, "provider budget: paused or booked up");
+	gen_fail_defer(f, -wait, "provider budget: paused or booked up");
 	return false;
 }
 
+/* The job's 429-deferrals so far (CKPT_429). */
+static int64_t
+deferrals_429(const struct gen_ctx *g)
+{
+	struct json_object *v = gen_ctx_ckpt(g, CKPT_429);
+
+	return json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
+						     : 0;
+}
+
 /*
- * Records the outcome of a non-2xx answer: a missing or retired model, a
+ * The failure record of a non-2xx answer: a missing or retired model, a
  * refused parameter, key or quota fail at once with a message naming the
  * setting to change; 408/425/429/5xx are retried (a 429's Retry-After
- * honoured).
+ * honoured: a deferral, at most OPENAI_429_DEFERS_MAX per job).
  */
 static void
-fail_status(struct step_ctx *c, const struct http_resp *resp,
-	    const struct openai_kind *k, const char *what)
+fail_status(const struct gen_ctx *g, const struct http_resp *resp,
+	    const struct openai_kind *k, const char *what, struct gen_fail *f)
 {
 	struct oai_error err;
-	enum oai_fault f;
+	enum oai_fault fault;
+	long retry_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
+	int64_t defers;
 	char text[600];
 
 	oai_error_parse(resp->status, resp->body.data, resp->body.len,
-			c->cfg->openai_api_key, &err);
-	f = oai_error_fault(&err);
+			g->cfg->openai_api_key, &err);
+	fault = oai_error_fault(&err);
 	oai_error_text(&err, k->setting, k->model, k->kind, text, sizeof(text));
-	c->retry_after_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
 	/* every worker waits; this job goes back until then, no attempt */
-	if (resp->status == 429 && c->retry_after_s > 0 &&
-	    oai_fault_transient(f)) {
-		enum sj_err e =
-		    budget_pause(c->db, BUDGET_OPENAI,
-				 wall_ms() + (int64_t)c->retry_after_s * 1000);
+	if (resp->status == 429 && retry_s > 0 && oai_fault_transient(fault)) {
+		enum sj_err e = budget_pause(
+		    g->db, BUDGET_OPENAI, wall_ms() + (int64_t)retry_s * 1000);
 
-		if (e == SJ_OK) {
-			step_defer(c, (int64_t)c->retry_after_s * 1000,
-				   "provider answered 429");
+		defers = deferrals_429(g);
+		if (e == SJ_OK && defers < OPENAI_429_DEFERS_MAX) {
+			if (!gen_ctx_save(g, CKPT_429,
+					  json_object_new_int64(defers + 1), f))
+				return;
+			gen_fail_defer(f, (int64_t)retry_s * 1000,
+				       "provider answered 429");
 			return;
 		}
 		if (e == SJ_EDB)
-			db_reset(c->db);
+			db_reset(g->db);
+		if (e == SJ_OK)
+			log_kv(LOG_LVL_WARN, "job", g->job_id,
+			       "429 deferrals spent: a retry instead",
+			       LOG_INT("deferrals", defers));
 	}
-	if (!oai_fault_transient(f))
-		log_kv(LOG_LVL_WARN, "job", c->job->id,
+	if (!oai_fault_transient(fault))
+		log_kv(LOG_LVL_WARN, "job", g->job_id,
 		       "upstream call failed for good", LOG_STR("call", what),
 		       LOG_STR("error", text));
-	step_fail(c, oai_fault_transient(f), "EXTERNAL_SERVICE_ERROR",
-		  "%s failed: %s", what, text);
+	gen_fail_set(f, oai_fault_transient(fault), "EXTERNAL_SERVICE_ERROR",
+		     "%s failed: %s", what, text);
+	f->retry_after_s = retry_s;
 }
 
 /*
@@ -249,7 +290,7 @@ fail_status(struct step_ctx *c, const struct http_resp *resp,
  * failed write is logged: the answer is in hand and worth keeping.
  */
 static void
-record_usage(struct step_ctx *c, struct json_object *ans,
+record_usage(const struct gen_ctx *g, struct json_object *ans,
 	     const struct openai_kind *k, int64_t cost)
 {
 	struct json_object *data;
@@ -261,21 +302,20 @@ record_usage(struct step_ctx *c, struct json_object *ans,
 	oai_usage_parse(ans, &u);
 	if (is_image(k) && jv_array(ans, "data", &data) == SJ_OK)
 		images = (int64_t)json_object_array_length(data);
-	e = job_add_usage(c->db, &c->lease, u.input, u.output, images);
-	budget_limits_of(c->cfg, &lim);
+	e = job_add_usage(g->db, g->lease, u.input, u.output, images);
+	budget_limits_of(g->cfg, &lim);
 	if (e == SJ_OK && !is_image(k) && u.input >= 0 && u.output >= 0)
-		e = budget_adjust(c->db, BUDGET_OPENAI, &lim,
+		e = budget_adjust(g->db, BUDGET_OPENAI, &lim,
 				  u.input + u.output - cost);
 	if (e != SJ_OK) {
 		if (e == SJ_EDB)
-			db_reset(c->db);
-		log_kv(LOG_LVL_WARN, "job", c->job->id,
-		       "recording usage failed",
+			db_reset(g->db);
+		log_kv(LOG_LVL_WARN, "job", g->job_id, "recording usage failed",
 		       LOG_STR("error", sj_strerror(e)));
 	}
 	if (u.total < 0 && u.input < 0)
 		return;
-	log_kv(LOG_LVL_INFO, "job", c->job->id, "usage",
+	log_kv(LOG_LVL_INFO, "job", g->job_id, "usage",
 	       LOG_STR("model", k->model), LOG_INT("input_tokens", u.input),
 	       LOG_INT("image_input_tokens", u.image_input),
 	       LOG_INT("output_tokens", u.output),
@@ -283,9 +323,9 @@ record_usage(struct step_ctx *c, struct json_object *ans,
 }
 
 bool
-openai_post(struct step_ctx *c, const char *path, struct json_object *body,
+openai_post(const struct gen_ctx *g, const char *path, struct json_object *body,
 	    size_t cap, const char *what, const struct openai_kind *k,
-	    struct json_object **answer)
+	    struct json_object **answer, struct gen_fail *f)
 {
 	struct oai_target t;
 	const char *headers[] = {"Content-Type: application/json", t.auth,
@@ -300,15 +340,20 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 	text =
 	    body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
 		 : NULL;
-	if (text == NULL || oai_target(c->cfg, path, &t) != SJ_OK) {
+	if (text == NULL || oai_target(g->cfg, path, &t) != SJ_OK) {
 		json_object_put(body);
-		step_fail_err(c, text ? SJ_EINVAL : SJ_ENOMEM,
-			      "Building the request failed");
+		gen_fail_err(f, text ? SJ_EINVAL : SJ_ENOMEM,
+			     "Building the request failed");
 		return false;
 	}
 	cost = call_cost(k, body, strlen(text));
-	if (!budget_gate(c, k, cost) || !gen_paid_call(c)) {
+	if (!budget_gate(g, k, cost, f)) {
 		json_object_put(body);
+		return false;
+	}
+	if (!g->paid_call(g->arg)) {
+		json_object_put(body);
+		gen_fail_end(f, GEN_ENDED);
 		return false;
 	}
 	req.url = t.url;
@@ -316,20 +361,20 @@ openai_post(struct step_ctx *c, const char *path, struct json_object *body,
 	req.body = text;
 	req.body_len = strlen(text);
 	req.max_response = cap;
-	req.timeout_ms = (long)c->cfg->openai_timeout_s * 1000;
-	ok = gen_call(c, &req, &resp, what);
+	req.timeout_ms = (long)g->cfg->openai_timeout_s * 1000;
+	ok = gen_call(g, &req, &resp, what, f);
 	json_object_put(body);
 	if (!ok)
 		return false;
 	if (resp.status < 200 || resp.status >= 300)
-		fail_status(c, &resp, k, what);
+		fail_status(g, &resp, k, what, f);
 	else if (json_parse_strict(resp.body.data, resp.body.len, JSONV_DEPTH,
 				   answer, &why) != SJ_OK) {
-		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "%s failed: a malformed answer (%s)", what, why);
+		gen_fail_set(f, true, "EXTERNAL_SERVICE_ERROR",
+			     "%s failed: a malformed answer (%s)", what, why);
 		*answer = NULL;
 	} else
-		record_usage(c, *answer, k, cost);
+		record_usage(g, *answer, k, cost);
 	http_resp_free(&resp);
 	return *answer != NULL;
 }

@@ -71,20 +71,22 @@ b64_decode(const char *s, size_t n, struct buf *out)
 
 /* The image an answer's url names, through the safe fetch. */
 static enum sj_err
-image_from_url(struct step_ctx *c, const char *url, struct gen_image *out)
+image_from_url(const struct gen_ctx *g, const char *url, struct gen_image *out,
+	       struct gen_fail *f)
 {
-	log_job(LOG_LVL_DEBUG, c->job->id, "image answer by url");
-	/* SSRF checks, size cap and magic bytes; records its own failure */
-	return gen_fetch_answer_image(c, url, out) ? SJ_OK : SJ_ELOST;
+	log_job(LOG_LVL_DEBUG, g->job_id, "image answer by url");
+	/* SSRF checks, size cap and magic bytes; f says why it failed */
+	return gen_fetch_answer_image(g, url, out, f) ? SJ_OK : SJ_ELOST;
 }
 
 /*
  * The image of an answer {"data":[{"b64_json"} or {"url"}]}: GPT image
  * models answer base64; some OpenAI-compatible servers answer a URL.
- * SJ_ELOST: the fetch failed and recorded why.
+ * SJ_ELOST: the fetch failed and f says why.
  */
 static enum sj_err
-image_of(struct step_ctx *c, struct json_object *ans, struct gen_image *out)
+image_of(const struct gen_ctx *g, struct json_object *ans,
+	 struct gen_image *out, struct gen_fail *f)
 {
 	struct json_object *data, *item;
 	const char *b64, *url;
@@ -97,18 +99,18 @@ image_of(struct step_ctx *c, struct json_object *ans, struct gen_image *out)
 	if (jv_str(item, "b64_json", IMAGE_ANS_MAX, &b64) == SJ_OK)
 		e = b64_decode(b64, strlen(b64), &out->data);
 	else if (jv_str(item, "url", OPENAI_URL_MAX - 1, &url) == SJ_OK)
-		return image_from_url(c, url, out);
+		return image_from_url(g, url, out, f);
 	else
 		return SJ_EINVAL;
 	return e;
 }
 
 bool
-openai_image(struct step_ctx *c, const char *prompt, const char *style,
-	     struct gen_image *out)
+openai_image(const struct gen_ctx *g, const char *prompt, const char *style,
+	     struct gen_image *out, struct gen_fail *f)
 {
 	struct json_object *body = NULL, *ans = NULL, *full;
-	struct openai_kind k = openai_image_kind(c);
+	struct openai_kind k = openai_image_kind(g);
 	const struct img_type *t;
 	enum sj_err e = SJ_ENOMEM;
 
@@ -116,17 +118,17 @@ openai_image(struct step_ctx *c, const char *prompt, const char *style,
 	if ((full = openai_text("%s of: %s", style_phrase(style), prompt)) !=
 	    NULL)
 		e = oai_image_body(k.model, json_object_get_string(full),
-				   c->cfg->openai_image_size,
-				   c->cfg->openai_image_quality, &body);
+				   g->cfg->openai_image_size,
+				   g->cfg->openai_image_quality, &body);
 	json_object_put(full);
 	if (e != SJ_OK) {
-		step_fail_err(c, SJ_ENOMEM, "Building the request failed");
+		gen_fail_err(f, SJ_ENOMEM, "Building the request failed");
 		return false;
 	}
-	if (!openai_post(c, "/images/generations", body, IMAGE_ANS_MAX,
-			 "Generating the image", &k, &ans))
+	if (!openai_post(g, "/images/generations", body, IMAGE_ANS_MAX,
+			 "Generating the image", &k, &ans, f))
 		return false;
-	e = image_of(c, ans, out);
+	e = image_of(g, ans, out, f);
 	json_object_put(ans);
 	if (e == SJ_ELOST) {
 		gen_image_free(out);
@@ -140,34 +142,34 @@ openai_image(struct step_ctx *c, const char *prompt, const char *style,
 	}
 	gen_image_free(out);
 	if (e == SJ_ENOMEM)
-		step_fail_err(c, e, "Reading the image failed");
+		gen_fail_err(f, e, "Reading the image failed");
 	else
-		step_fail(c, true, "EXTERNAL_SERVICE_ERROR",
-			  "Generating the image failed: the answer holds no "
-			  "PNG, JPEG or WebP image");
+		gen_fail_set(f, true, "EXTERNAL_SERVICE_ERROR",
+			     "Generating the image failed: the answer holds no "
+			     "PNG, JPEG or WebP image");
 	return false;
 }
 
 #define CKPT_CARTOON_DESC "cartoon_description"
 
 bool
-openai_cartoon(struct step_ctx *c, const char *prompt, const char *style,
-	       const char *url, struct gen_image *out)
+openai_cartoon(const struct gen_ctx *g, const char *prompt, const char *style,
+	       const char *url, struct gen_image *out, struct gen_fail *f)
 {
 	char desc[GEN_DESC_MAX];
 	struct json_object *full;
 	bool ok;
 
 	if (url[0] == '\0')
-		return openai_image(c, prompt, style, out);
-	if (!gen_describe_once(c, CKPT_CARTOON_DESC, url, desc))
+		return openai_image(g, prompt, style, out, f);
+	if (!openai_describe_once(g, CKPT_CARTOON_DESC, url, desc, f))
 		return false;
 	if ((full = openai_text("a cartoon portrait of %s. %s", desc,
 				prompt)) == NULL) {
-		step_fail_err(c, SJ_ENOMEM, "Building the prompt failed");
+		gen_fail_err(f, SJ_ENOMEM, "Building the prompt failed");
 		return false;
 	}
-	ok = openai_image(c, json_object_get_string(full), style, out);
+	ok = openai_image(g, json_object_get_string(full), style, out, f);
 	json_object_put(full);
 	return ok;
 }

@@ -19,8 +19,7 @@
 static bool
 failed(struct step_ctx *c, const struct gen_fail *f)
 {
-	step_fail_rec(c, f);
-	return false;
+	return gen_failed(c, f);
 }
 
 static bool
@@ -65,12 +64,14 @@ local_cartoon(struct step_ctx *c, const char *prompt, const char *style,
 {
 	struct gen_image photo;
 	struct gen_fail f;
+	struct gen_ctx g;
 	bool ok;
 
 	if (url[0] == '\0')
 		return local_image(c, prompt, style, out);
-	if (!gen_fetch_image(c, url, &photo))
-		return false;
+	gen_ctx_of(c, &g);
+	if (!gen_fetch_image(&g, url, &photo, &f))
+		return gen_failed(c, &f);
 	ok = gen_local_cartoon(&photo, style, out, &f);
 	gen_image_free(&photo);
 	return ok || failed(c, &f);
@@ -83,10 +84,12 @@ hero_portrait(struct step_ctx *c, struct local_hero *h, const char *desc,
 {
 	struct gen_image pic;
 	struct gen_fail f;
+	struct gen_ctx g;
 	bool ok;
 
-	if (!gen_fetch_image(c, url, &pic))
-		return false;
+	gen_ctx_of(c, &g);
+	if (!gen_fetch_image(&g, url, &pic, &f))
+		return gen_failed(c, &f);
 	ok = gen_local_portrait(h, desc, url, &pic, &f);
 	gen_image_free(&pic);
 	if (!ok)

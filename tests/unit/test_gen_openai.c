@@ -1,0 +1,288 @@
+/*
+ * The openai provider with no job and no worker: this program links
+ * worker/gen_openai*.c, gen_http.c and gen_types.c but none of the pool,
+ * slot or step files.  Its provider context has hooks of its own, the
+ * upstream is a loopback responder in this program answering one canned
+ * response per connection, and the budget is the test database's.  A
+ * call's result and its failure record are all the provider says.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "job.h"
+
+#include "gen_openai.h"
+#include "testdb.h"
+
+static struct cfg cfg;
+static struct db *db, *side;
+static int lfd = -1;
+static pthread_t responder;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char canned[4096]; /* the next answers' full HTTP response */
+static int calls;	  /* requests answered */
+static int saves;	  /* checkpoint saves through the hook */
+
+/* Reads one request (headers and Content-Length body), answers canned. */
+static void
+answer(int fd)
+{
+	char req[65536], out[sizeof(canned)];
+	size_t n = 0, want = 0;
+	const char *cl, *end;
+	ssize_t r;
+
+	while (n < sizeof(req) - 1 &&
+	       (r = read(fd, req + n, sizeof(req) - 1 - n)) > 0) {
+		n += (size_t)r;
+		req[n] = '\0';
+		if ((end = strstr(req, "\r\n\r\n")) == NULL)
+			continue;
+		cl = strcasestr(req, "Content-Length:");
+		want = (size_t)(end + 4 - req) +
+		       (cl ? strtoul(cl + 15, NULL, 10) : 0);
+		if (n >= want)
+			break;
+	}
+	pthread_mutex_lock(&mu);
+	snprintf(out, sizeof(out), "%s", canned);
+	calls++;
+	pthread_mutex_unlock(&mu);
+	if (write(fd, out, strlen(out)) < 0)
+		return;
+}
+
+static void *
+serve(void *arg)
+{
+	int fd;
+
+	(void)arg;
+	while ((fd = accept(lfd, NULL, NULL)) >= 0) {
+		answer(fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* The next answers: status line, extra headers ("" none), JSON body. */
+static void
+respond(const char *status, const char *headers, const char *body)
+{
+	pthread_mutex_lock(&mu);
+	snprintf(canned, sizeof(canned),
+		 "HTTP/1.1 %s\r\nContent-Type: application/json\r\n%s"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		 status, headers, strlen(body), body);
+	pthread_mutex_unlock(&mu);
+}
+
+static bool
+no_abort(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static bool
+save(void *arg)
+{
+	(void)arg;
+	saves++;
+	return true;
+}
+
+static bool
+nap(void *arg, int64_t ms)
+{
+	(void)arg;
+	(void)ms;
+	return true;
+}
+
+static bool
+paid(void *arg)
+{
+	(void)arg;
+	return true;
+}
+
+static struct json_object *ckpt;
+static const struct job_lease lease;
+
+static struct gen_ctx
+ctx(void)
+{
+	return (struct gen_ctx){
+	    .cfg = &cfg,
+	    .db = db,
+	    .lease = &lease,
+	    .job_id = "00000000-0000-0000-0000-000000000000",
+	    .ckpt = &ckpt,
+	    .deadline_ms = INT64_MAX / 2,
+	    .provider = "openai",
+	    .abort_cb = no_abort,
+	    .save = save,
+	    .sleep = nap,
+	    .paid_call = paid,
+	};
+}
+
+static int
+group_setup(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	char url[64];
+
+	(void)state;
+	if (testdb_open(&cfg, &db, &side) != 0)
+		return -1;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    listen(lfd, 8) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &len) != 0)
+		return -1;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1",
+		 (unsigned)ntohs(a.sin_port));
+	free(cfg.openai_base_url);
+	free(cfg.openai_api_key);
+	cfg.openai_base_url = strdup(url);
+	cfg.openai_api_key = strdup("sk-unit-test-key");
+	cfg.openai_chat_rpm = cfg.openai_chat_tpm = cfg.openai_image_ipm = 0;
+	return pthread_create(&responder, NULL, serve, NULL) == 0 ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	shutdown(lfd, SHUT_RDWR);
+	close(lfd);
+	pthread_join(responder, NULL);
+	testdb_close(&cfg, db, side);
+	return 0;
+}
+
+/* Each test: no pause, no booking, an empty checkpoint, no calls. */
+static int
+setup(void **state)
+{
+	(void)state;
+	testdb_sql(side, "TRUNCATE provider_budget");
+	json_object_put(ckpt);
+	ckpt = json_object_new_object();
+	calls = saves = 0;
+	return 0;
+}
+
+static void
+test_story(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct gen_fail f;
+	struct buf out;
+
+	(void)state;
+	respond("200 OK", "",
+		"{\"choices\":[{\"message\":{\"content\":\"The Fox\\n\\nA "
+		"fox ran.\"}}],\"usage\":{\"prompt_tokens\":12,"
+		"\"completion_tokens\":5,\"total_tokens\":17}}");
+	assert_true(openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(out.len, strlen("The Fox\n\nA fox ran."));
+	assert_memory_equal(out.data, "The Fox\n\nA fox ran.", out.len);
+	assert_int_equal(calls, 1);
+	buf_free(&out);
+}
+
+static void
+test_refused(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct gen_fail f;
+	struct buf out;
+
+	(void)state;
+	respond("400 Bad Request", "",
+		"{\"error\":{\"message\":\"Unsupported parameter: 'x'\","
+		"\"type\":\"invalid_request_error\",\"param\":\"x\","
+		"\"code\":\"unsupported_parameter\"}}");
+	assert_false(
+	    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(f.end, GEN_FAILED);
+	assert_false(f.transient);
+	assert_string_equal(f.code, "EXTERNAL_SERVICE_ERROR");
+	assert_non_null(strstr(f.msg, "Writing the story failed"));
+	assert_null(strstr(f.msg, "sk-unit-test-key"));
+	assert_int_equal(f.retry_after_s, 0);
+}
+
+static void
+test_429_defers(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct json_object *n;
+	struct gen_fail f;
+	struct buf out;
+
+	(void)state;
+	respond("429 Too Many Requests", "Retry-After: 7\r\n",
+		"{\"error\":{\"message\":\"Rate limit reached\","
+		"\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}");
+	assert_false(
+	    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(f.end, GEN_DEFER);
+	assert_int_equal(f.defer_ms, 7000);
+	/* the count is saved before the job is given back */
+	assert_true(json_object_object_get_ex(ckpt, "deferred429", &n));
+	assert_int_equal(json_object_get_int64(n), 1);
+	assert_int_equal(saves, 1);
+}
+
+static void
+test_429_bounded(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct gen_fail f;
+	struct buf out;
+
+	(void)state;
+	json_object_object_add(ckpt, "deferred429", json_object_new_int64(10));
+	respond("429 Too Many Requests", "Retry-After: 7\r\n",
+		"{\"error\":{\"message\":\"Rate limit reached\","
+		"\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}");
+	assert_false(
+	    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(f.end, GEN_FAILED);
+	assert_true(f.transient);
+	assert_string_equal(f.code, "EXTERNAL_SERVICE_ERROR");
+	assert_int_equal(f.retry_after_s, 7);
+	assert_int_equal(saves, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_story, setup),
+	    cmocka_unit_test_setup(test_refused, setup),
+	    cmocka_unit_test_setup(test_429_defers, setup),
+	    cmocka_unit_test_setup(test_429_bounded, setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
