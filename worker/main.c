@@ -13,7 +13,11 @@
  *   stats.c      the upstream call counters, flushed after each heartbeat
  *   session.c    retryable statements and the backoff between tries
  *   steps.c      one handler per job type (CONTRACT section 1)
- *   gen*.c       the generation providers (gen.h)
+ *   gen.c        the providers inside a job: the provider context and
+ *                the outcome of a failure record, checkpoints, the media
+ *                cache (gen.h); job_local.c, job_openai.c their tables
+ *   gen_*.c      the generation providers, no job attached (gen_types.h:
+ *                a provider context in, a failure record out)
  *   local*.c     the offline generator (SVG scene cards)
  *
  * DESIGN
