@@ -183,13 +183,17 @@ function checkCartoonSent(seen, pairs, shown) {
 
 // checkOneBookStart(seen): /create made the typed story's book with one
 // storybook start carrying the story and no pages (the server plans the
-// scenes), and started no scenes job of its own.
+// scenes), and started no scenes job of its own; the book is drawn in the
+// style its cartoon was.
 function checkOneBookStart(seen) {
 	const books = seen.starts.filter((x) => x.type === 'storybook');
 	if (seen.starts.some((x) => x.type === 'scenes')) throw new Error('the page started a scenes job');
 	if (books.length !== 1) throw new Error(`the page started ${books.length} storybook jobs, want 1`);
 	if (books[0].body?.story !== GUIDE_STORY || 'pages' in (books[0].body ?? {}))
 		throw new Error(`the storybook start is not the story without pages: ${JSON.stringify(books[0].body)}`);
+	const cartoon = seen.starts.find((x) => x.type === 'cartoonize');
+	if (!cartoon?.body?.style || books[0].body.style !== cartoon.body.style)
+		throw new Error(`the book's style ${books[0].body.style} is not its cartoon's ${cartoon?.body?.style}`);
 }
 
 // readBook(page, what, {shots, sentences}): the finished book as a reader

@@ -425,6 +425,7 @@ function runPart(type) {
       story: value('story'),
       characterImage: characterImage(),
       audience: value('audience'),
+      style: style(),
     });
   } else if (type === 'auto-story') {
     const described = value('characterDescription');
