@@ -618,14 +618,6 @@ static const struct db_stmt st_retry = {
     "RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW "', r.type) FROM r",
     1};
 
-/*
- * The owner's start lock before the row's (016's retry trigger takes it
- * too, after): the order of the API's retry, so the two never deadlock.
- */
-static const struct db_stmt st_retry_lock = {
-    "job_retry_lock",
-    "SELECT jobs_owner_lock(user_id, client) FROM jobs WHERE id = $1", 1};
-
 enum sj_err
 job_retry(struct db *db, const char *id)
 {
@@ -634,19 +626,7 @@ job_retry(struct db *db, const char *id)
 
 	if (!job_id_valid(id))
 		return SJ_ENOTFOUND;
-	if ((e = db_exec_simple(db, "BEGIN")) != SJ_OK)
-		return e;
-	e = db_exec(db, &st_retry_lock, params, NULL);
-	if (e == SJ_OK)
-		e = job_update(db, &st_retry, params, SJ_ECONFLICT, NULL);
-	if (e == SJ_OK || e == SJ_ECONFLICT) {
-		enum sj_err ce = db_exec_simple(db, "COMMIT");
-
-		if (ce != SJ_OK)
-			return ce;
-	} else if (db_exec_simple(db, "ROLLBACK") != SJ_OK) {
-		log_warn("job_retry: rollback failed");
-	}
+	e = job_update(db, &st_retry, params, SJ_ECONFLICT, NULL);
 	if (e == SJ_ECONFLICT)
 		return job_missing_or_conflict(db, id);
 	if (e == SJ_OK)

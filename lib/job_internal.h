@@ -20,7 +20,8 @@
 #define MS(c) "floor(date_part('epoch', " c ") * 1000 + 0.0005)::int8"
 /*
  * The columns job_from_row() reads, in its order; p is the table's
- * alias with its dot ("j.") or "".
+ * alias with its dot ("j.") or "".  The tag read is the claim's key,
+ * greatest(fair_at, run_at) (016's jobs_claim_idx).
  */
 /* clang-format off */
 #define JOB_COLS_OF(p)                                                        \
@@ -30,12 +31,17 @@
 	p "result, " p "checkpoint, " p "error_code, " p "error_message, "    \
 	MS(p "created_at") ", " MS(p "updated_at") ", "                       \
 	MS(p "started_at") ", " MS(p "completed_at") ", " MS(p "run_at")      \
-	", " MS(p "fair_at")
+	", " MS("greatest(" p "fair_at, " p "run_at)")
 /* clang-format on */
 #define JOB_COLS JOB_COLS_OF("")
-/* What a retry sets: pending again, a fresh budget, no outcome. */
+/*
+ * What a retry sets: pending again, a fresh budget, no outcome, and a
+ * tag behind the owner's pending jobs (016's jobs_fair_retag takes the
+ * owner's start lock, before the UPDATE locks the row).
+ */
 #define JOB_RETRY_SET                                                          \
 	"status = 'pending', attempts = 0, rescues = 0, run_at = now(), "      \
+	"fair_at = jobs_fair_retag(user_id, client, priority), "               \
 	"result = NULL, error_code = NULL, error_message = NULL, "             \
 	"completed_at = NULL, started_at = NULL, "                             \
 	"current_step = 'Queued for retry', "                                  \

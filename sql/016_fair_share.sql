@@ -4,8 +4,8 @@
 -- queued storybooks made another user's one picture wait for all of
 -- them.  Each job now carries a start tag, fair_at (start-time fair
 -- queuing), and the claim takes a type's pending jobs by (priority,
--- fair_at, id) through jobs_claim_idx: still one index range scan, with
--- run_at <= now() as a filter.
+-- greatest(fair_at, run_at), id) through jobs_claim_idx: still one
+-- index range scan, with run_at <= now() as a filter.
 --
 -- The tag is computed at insert by a BEFORE INSERT trigger, so every
 -- inserter (the API, storyjobsctl, the benchmarks, a multi-row INSERT:
@@ -28,25 +28,32 @@
 -- same latest tag.
 --
 -- A job whose run_at moves later (a retry's backoff, a deferral, a
--- release) gets fair_at = greatest(fair_at, run_at) from a trigger on
--- UPDATE OF run_at, so a row not yet due never sits at the head of the
--- index in front of due ones: fair_at >= run_at holds for every pending
--- row.  Such a row is not its owner's latest tag while it is not due
--- (the lookup steps over run_at > now()): a job deferred up to a day
--- (a provider's budget, a Retry-After) would otherwise push every new
--- job of its owner a day behind everyone's backlog.  Once due it counts
--- again, with its tag at its run_at.
+-- release) keeps its tag: the claim's key is greatest(fair_at, run_at),
+-- an expression of jobs_claim_idx, so a row not yet due never sits at
+-- the head of the index in front of due ones, and the key of a pending
+-- row is never before its run_at (a worker may resume a scan at a
+-- claimed job's key: lib/job.h struct claim_from).  No trigger on
+-- UPDATE keeps it: any BEFORE ROW UPDATE trigger on jobs, even one for
+-- columns a statement does not set, makes PostgreSQL fetch and lock
+-- every updated row once more (GetTupleForTrigger): a claim of 100 read
+-- 1,320 buffers instead of 1,220, about a tenth of its rate.
+--
+-- A row not yet due is not its owner's latest tag (the lookup steps
+-- over run_at > now()): a job deferred up to a day (a provider's
+-- budget, a Retry-After) stays in the chain at its own tag but does not
+-- put the owner's next jobs behind it; once due it counts again.
 --
 -- A retry (failed or cancelled back to pending: the API's, the admin's,
 -- storyjobsctl's) is tagged as an insert is, behind the owner's pending
--- jobs, under the owner's start lock (jobs_owner_lock, taken by the
--- trigger; the callers take it before the row's): a retry of k old jobs
--- no longer puts k jobs at now(), ahead of every other owner's second.
+-- jobs (jobs_fair_retag, in lib/job_internal.h's JOB_RETRY_SET), under
+-- the owner's start lock (jobs_owner_lock, the API's): a retry of k old
+-- jobs would otherwise be k jobs at now(), ahead of every other owner's
+-- second.
 --
 -- Tags chain per owner and priority, whichever order the workers claim
 -- in (ENABLE_PRIORITY_PROCESSING is each process's setting; a tag is
 -- fixed at insert and the trigger cannot see it).  In first-in
--- first-out mode the claim orders by fair_at alone, so an owner's jobs
+-- first-out mode the claim orders by the tag alone, so an owner's jobs
 -- of one priority run in creation order, but jobs of different
 -- priorities each start their own chain: an owner with jobs at k
 -- priorities has k of them tagged near now, and its jobs of different
@@ -85,8 +92,11 @@ CREATE INDEX jobs_fair_user_idx ON jobs (user_id, priority, fair_at)
 CREATE INDEX jobs_fair_client_idx ON jobs (client, priority, fair_at)
     WHERE status = 'pending' AND client IS NOT NULL;
 
+-- The claim's key: the tag, or run_at when later (a job deferred or
+-- backing off), so a row not yet due never sits in front of due ones.
 DROP INDEX jobs_claim_idx;
-CREATE INDEX jobs_claim_idx ON jobs (type, priority, fair_at, id)
+CREATE INDEX jobs_claim_idx ON jobs (type, priority,
+                                     (greatest(fair_at, run_at)), id)
     WHERE status = 'pending';
 
 -- An owner's start lock, the API's (lib/job_api.c caller_lock): a
@@ -102,58 +112,56 @@ BEGIN
 END
 $$;
 
+-- The next tag in the chain of owner (user u, else client c) at
+-- priority p: its latest due pending tag + 1 hour / share, or NULL.
 -- The latest tag is read backward from jobs_fair_user_idx or
 -- jobs_fair_client_idx, the only paths with that order once sorting and
 -- sequential scans are off: the function's plans are cached per session,
 -- and one made while the table looked empty (a new install, a TRUNCATE)
 -- walked jobs_claim_idx with a filter for every row (a 20,000-row INSERT
 -- of one owner took 40-64 s instead of 0.5).  Rows not yet due are
--- stepped over (run_at <= now()): a deferred job is not the owner's
--- latest tag.  A retry (failed or cancelled to pending) is tagged the
--- same way, under the owner's start lock.
-CREATE FUNCTION jobs_fair_tag() RETURNS trigger LANGUAGE plpgsql
+-- stepped over (run_at <= now()): a deferred job is not the latest tag.
+CREATE FUNCTION jobs_fair_next(u bigint, c text, p smallint)
+    RETURNS timestamptz LANGUAGE plpgsql
     SET enable_seqscan = off SET enable_sort = off AS $$
 DECLARE
     last timestamptz;
     w integer;
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        PERFORM jobs_owner_lock(NEW.user_id, NEW.client);
-    END IF;
-    IF NEW.user_id IS NOT NULL THEN
+    IF u IS NOT NULL THEN
         SELECT fair_at INTO last FROM jobs WHERE status = 'pending'
-           AND user_id = NEW.user_id AND priority = NEW.priority
-           AND run_at <= now()
+           AND user_id = u AND priority = p AND run_at <= now()
          ORDER BY user_id DESC, priority DESC, fair_at DESC LIMIT 1;
         IF last IS NOT NULL THEN
-            SELECT share INTO w FROM users WHERE id = NEW.user_id;
+            SELECT share INTO w FROM users WHERE id = u;
         END IF;
-    ELSIF NEW.client IS NOT NULL THEN
+    ELSIF c IS NOT NULL THEN
         SELECT fair_at INTO last FROM jobs WHERE status = 'pending'
-           AND client = NEW.client AND priority = NEW.priority
-           AND run_at <= now()
+           AND client = c AND priority = p AND run_at <= now()
          ORDER BY client DESC, priority DESC, fair_at DESC LIMIT 1;
     END IF;
-    NEW.fair_at := greatest(CASE TG_OP WHEN 'INSERT' THEN NEW.created_at
-                            END, NEW.run_at,
-                            last + interval '1 hour' / coalesce(w, 1));
+    RETURN last + interval '1 hour' / coalesce(w, 1);
+END
+$$;
+
+CREATE FUNCTION jobs_fair_tag() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.fair_at := greatest(NEW.created_at, NEW.run_at,
+                            jobs_fair_next(NEW.user_id, NEW.client,
+                                           NEW.priority));
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER jobs_fair_tag BEFORE INSERT ON jobs
     FOR EACH ROW EXECUTE FUNCTION jobs_fair_tag();
--- After jobs_fair_due (triggers fire in name order): the retry's tag wins.
-CREATE TRIGGER jobs_fair_tag_retry BEFORE UPDATE OF status ON jobs
-    FOR EACH ROW WHEN (NEW.status = 'pending'
-                       AND OLD.status IN ('failed', 'cancelled'))
-    EXECUTE FUNCTION jobs_fair_tag();
 
-CREATE FUNCTION jobs_fair_due() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A retry's tag (lib/job_internal.h JOB_RETRY_SET), under the owner's
+-- start lock: taken while the UPDATE computes the row, before it locks
+-- the row, as the API's retry takes it before its UPDATE.
+CREATE FUNCTION jobs_fair_retag(u bigint, c text, p smallint)
+    RETURNS timestamptz LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.fair_at := NEW.run_at;
-    RETURN NEW;
+    PERFORM jobs_owner_lock(u, c);
+    RETURN greatest(now(), jobs_fair_next(u, c, p));
 END
 $$;
-CREATE TRIGGER jobs_fair_due BEFORE UPDATE OF run_at ON jobs
-    FOR EACH ROW WHEN (NEW.run_at > NEW.fair_at)
-    EXECUTE FUNCTION jobs_fair_due();
