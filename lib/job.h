@@ -206,15 +206,33 @@ enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
  * time stepping over them (measured: 3.6 ms before the first row behind
  * 110,000 of them, 0.14 ms after a VACUUM).  A claimed job's run_at is
  * a safe start too (a pending job's fair_at is never before its run_at):
- * it only steps over more of them.  A new owner's first job is tagged
- * now(), which may be before the point: it is seen by the next scan from
- * the beginning.
+ * it only steps over more of them.  The point is never after the claim's
+ * own now() (claim_from_after): a job that arrives or comes due after a
+ * claim (a new owner's first, tagged now(); a released or rescued one; a
+ * deferred one due again) has its key at or after that instant, so the
+ * next scan sees it; one inserted by a transaction begun before the claim
+ * is seen after its NOTIFY, which rewinds the scan.
  */
 struct claim_from {
 	int priority;
 	int64_t fair_at_ms;
 };
 #define CLAIM_FROM_START ((struct claim_from){-1, 0})
+
+/*
+ * Where the next scan of j's type may start once j was the last of its
+ * claim: j's (priority, tag), the tag no later than the claim's now()
+ * (j->updated_ms: the claim sets updated_at = now()).
+ */
+static inline struct claim_from
+claim_from_after(const struct job *j)
+{
+	int64_t at = j->fair_at_ms;
+
+	if (j->updated_ms > 0 && j->updated_ms < at)
+		at = j->updated_ms;
+	return (struct claim_from){j->priority, at};
+}
 
 /*
  * Claims up to max due pending jobs, at most free[t] of each type t,

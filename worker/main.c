@@ -301,6 +301,14 @@ loop_listen(struct loop *l)
 	return true;
 }
 
+/* Every type's next claim scans from the start of the queue. */
+static void
+loop_rewind(struct loop *l)
+{
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		l->from[t] = CLAIM_FROM_START;
+}
+
 /*
  * Whether a new-job notice may concern us: its payload is the job's type
  * (or another word, e.g. "rescued", that may concern any type).
@@ -323,10 +331,13 @@ on_notify(const char *channel, const char *payload, void *ctx)
 {
 	struct loop *l = ctx;
 
-	if (strcmp(channel, JOB_CHANNEL_NEW) == 0)
-		l->want_claim = l->want_claim || wanted(l, payload);
-	else if (strcmp(channel, JOB_CHANNEL_CANCEL) == 0 &&
-		 slots_cancel(&l->w->slots, payload))
+	if (strcmp(channel, JOB_CHANNEL_NEW) == 0 && wanted(l, payload)) {
+		/* a job inserted by a transaction older than our last claim
+		 * may be tagged before the point that claim left */
+		l->want_claim = true;
+		loop_rewind(l);
+	} else if (strcmp(channel, JOB_CHANNEL_CANCEL) == 0 &&
+		   slots_cancel(&l->w->slots, payload))
 		log_job(LOG_LVL_INFO, payload,
 			"cancel notice; stopping at the next step");
 }
@@ -355,24 +366,18 @@ claim_order(const void *pa, const void *pb)
 	return strcmp(a->id, b->id);
 }
 
-/* Every type's next claim scans from the start of the queue. */
-static void
-loop_rewind(struct loop *l)
-{
-	for (int t = 0; t < JOB_TYPE_MAX; t++)
-		l->from[t] = CLAIM_FROM_START;
-}
-
 /*
  * After a claim: a type that filled its share has more due jobs queued
- * behind the last one claimed, so its next scan starts there (at that
- * job's tag: priority, fair_at) instead of stepping over the dead index
- * entries of everything claimed since the last VACUUM.  A type that came
- * back short scans from the start again.  A job that becomes due before
- * the start point meanwhile (a new one of a more urgent priority, a
- * released one) is seen by the scan from the start that every poll tick
- * and every short claim makes, so it waits at most JOB_PROCESSING_INTERVAL
- * while this worker is saturated with that type.  list is sorted.
+ * behind the last one claimed, so its next scan starts there instead of
+ * stepping over the dead index entries of everything claimed since the
+ * last VACUUM: at that job's priority and its tag or the claim's now(),
+ * whichever is earlier (claim_from_after).  The tag alone could be hours
+ * ahead (an owner's k-th queued job is tagged k hours on), and a job
+ * that arrives or comes due after the claim (a new owner's, a released
+ * or rescued one, a deferred one due again) is keyed at or after the
+ * claim's now(): the next scan sees it.  A type that came back short
+ * scans from the start again, and so does every type after a new-job
+ * notice, a deferred job's wake-up and each poll tick.  list is sorted.
  */
 static void
 loop_advance(struct loop *l, const int per[JOB_TYPE_MAX],
@@ -391,8 +396,7 @@ loop_advance(struct loop *l, const int per[JOB_TYPE_MAX],
 
 		if ((unsigned)j->type < JOB_TYPE_MAX && got[j->type] > 0 &&
 		    got[j->type] >= per[j->type])
-			l->from[j->type] =
-			    (struct claim_from){j->priority, j->fair_at_ms};
+			l->from[j->type] = claim_from_after(j);
 	}
 }
 
@@ -498,8 +502,10 @@ loop_work(struct loop *l)
 		l->backoff_ms = 0; /* the session has proved itself */
 	}
 	at = slots_claim_due(&l->w->slots, now);
-	if (at != 0 && at <= now) /* a job this worker deferred is due */
-		l->want_claim = l->want_claim || auto_on(l);
+	if (at != 0 && at <= now && auto_on(l)) { /* a deferred job is due */
+		l->want_claim = true;
+		loop_rewind(l);
+	}
 	if (now >= l->next_tick_ms) {
 		l->next_tick_ms = now + l->interval_ms;
 		l->want_claim = l->want_claim || auto_on(l);

@@ -1,9 +1,11 @@
 /*
  * Fair share between users on the real stack (schema 016): a worker with
  * three job threads and no prefetch, each step slowed by LOCAL_DELAY_MS.
- * User A starts ten jobs, then user B one: B's job starts at the next
- * free thread, before A's fourth (oldest-first would run all ten of A's
- * first).
+ * User A starts ten jobs (before the worker runs: all pending at once,
+ * tagged an hour apart), then, once three run, user B one: B's job
+ * starts at the next free thread, before A's fourth (oldest-first would
+ * run all ten of A's first), with no poll tick to rewind the worker's
+ * claim scan past A's tags.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -87,21 +89,25 @@ wait_started(const char *where, long long n, int timeout_ms)
 static void
 test_newcomer_next_slot(void **state)
 {
+	/* no poll tick in the test's time: a claim's scan is rewound only by
+	 * what happens, never by the clock */
 	const char *const env[] = {"MAX_CONCURRENT_JOBS=3", "PREFETCH_JOBS=0",
-				   "LOCAL_DELAY_MS=700", NULL};
+				   "LOCAL_DELAY_MS=700",
+				   "JOB_PROCESSING_INTERVAL=600000", NULL};
 	char a[10][64], b[64], body[160], q[512], where[160];
 	struct json_object *done;
 	long long before_b, wait_ms, slot_ms;
 	pid_t w;
 
 	(void)state;
-	w = worker_ready(env);
+	/* A's ten all pending at once: tagged an hour apart */
 	for (int i = 0; i < 10; i++) {
 		snprintf(body, sizeof(body),
 			 "{\"prompt\":\"fair a %d %ld\",\"style\":\"anime\"}",
 			 i, (long)getpid());
 		itest_job_start("cartoonize", body, tok_a, a[i]);
 	}
+	w = worker_ready(env);
 	snprintf(where, sizeof(where),
 		 "id IN (SELECT id FROM jobs WHERE input->>'prompt' LIKE "
 		 "'fair a %% %ld')",

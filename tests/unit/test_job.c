@@ -1230,24 +1230,46 @@ test_fair_batch_in_claim_order(void **state)
 }
 
 /*
- * No BEFORE ROW UPDATE trigger on jobs: with one, every UPDATE (each
- * claim, heartbeat, progress write) fetches and locks each row once
- * more before updating it (016 had one on run_at: a claim of 100 read
- * 1,320 buffers instead of 1,220).
+ * A type's scan resumed after a claim that filled its share starts no
+ * later than that claim's now(): owner A's second job is tagged an hour
+ * on, and owner B's job queued after the claim is the next one claimed
+ * (resuming at A's tag skipped it until a scan from the start).
  */
 static void
-test_fair_no_update_trigger(void **state)
+test_fair_resume_sees_newcomer(void **state)
 {
-	PGresult *r;
+	char a[3][JOB_ID_MAX], b[JOB_ID_MAX];
+	struct claim_from from[JOB_TYPE_MAX];
+	int free[JOB_TYPE_MAX] = {0};
+	struct job_list l;
 
 	(void)state;
-	/* tgtype bits: 1 row, 2 before, 16 update */
-	r = PQexec(db_pg(side), "SELECT count(*) FROM pg_trigger WHERE "
-				"tgrelid = 'jobs'::regclass AND tgtype & 19 = "
-				"19");
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	assert_string_equal(PQgetvalue(r, 0, 0), "0");
-	PQclear(r);
+	users_7_8(1, 1);
+	for (int i = 0; i < 3; i++)
+		create_as(7, NULL, a[i]);
+	claim("w1", 2, 0, 2, &l);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.jobs[1].id, a[1]);
+	/* A's second is tagged about an hour after the claim */
+	assert_true(l.jobs[1].fair_at_ms > l.jobs[1].updated_ms + 3000 * 1000);
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		from[t] = CLAIM_FROM_START;
+	from[JOB_CARTOONIZE] = claim_from_after(&l.jobs[1]);
+	assert_int_equal(from[JOB_CARTOONIZE].priority, l.jobs[1].priority);
+	assert_true(from[JOB_CARTOONIZE].fair_at_ms <= l.jobs[1].updated_ms);
+	job_list_free(&l);
+	create_as(8, NULL, b);
+	free[JOB_CARTOONIZE] = 1;
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 1, from, &l), SJ_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.jobs[0].id, b);
+	job_list_free(&l);
+	/* and A's third after it, from the newcomer's point */
+	from[JOB_CARTOONIZE] = CLAIM_FROM_START;
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 1, from, &l), SJ_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.jobs[0].id, a[2]);
+	job_list_free(&l);
 }
 
 int
@@ -1285,7 +1307,7 @@ main(void)
 	    cmocka_unit_test_setup(test_fair_retry_keeps_place, fresh),
 	    cmocka_unit_test_setup(test_fair_deferral_not_latest, fresh),
 	    cmocka_unit_test_setup(test_fair_batch_in_claim_order, fresh),
-	    cmocka_unit_test_setup(test_fair_no_update_trigger, fresh),
+	    cmocka_unit_test_setup(test_fair_resume_sees_newcomer, fresh),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
