@@ -11,7 +11,8 @@
  * which a take committed just before may have made stale: the wait is
  * at least 1 ms, and taking again after it reads the newer row.
  * The clock is the database's now() (one clock for every host), or a
- * test's instant.  Rates and costs are parameters, never SQL text.
+ * test's instant; a pause is a length from it, never an instant of the
+ * caller's clock.  Rates and costs are parameters, never SQL text.
  * A booking (budget_reserve) is sql/017's function of that name: it
  * locks the row (FOR UPDATE, after an insert that does nothing when the
  * row exists), so concurrent bookings queue and each books after the
@@ -253,26 +254,35 @@ budget_adjust(struct db *db, const char *provider,
 	return db_exec(db, &st_adjust, params, NULL);
 }
 
+/* Until $2 ms after $3 (unix ms) or, NULL, the database's now(). */
 static const struct db_stmt st_pause = {
     "budget_pause",
-    "INSERT INTO provider_budget AS b (provider, paused_until) VALUES ($1, "
-    "to_timestamp($2::float8 / 1000)) ON CONFLICT (provider) DO UPDATE SET "
-    "paused_until = excluded.paused_until WHERE b.paused_until < "
-    "excluded.paused_until",
-    2};
+    "INSERT INTO provider_budget AS b (provider, paused_until) SELECT $1, "
+    "coalesce(to_timestamp($3::float8 / 1000), now()) + $2::int8 * "
+    "interval '1 ms' ON CONFLICT (provider) DO UPDATE SET paused_until = "
+    "excluded.paused_until WHERE b.paused_until < excluded.paused_until",
+    3};
 
 enum sj_err
-budget_pause(struct db *db, const char *provider, int64_t until_ms)
+budget_pause_at(struct db *db, const char *provider, int64_t for_ms,
+		int64_t now_ms)
 {
-	char until[24];
-	const char *params[2] = {provider, until};
+	char ms[24], now[24];
+	const char *params[3] = {provider, ms, now_ms > 0 ? now : NULL};
 
-	if (until_ms <= 0)
+	if (for_ms <= 0)
 		return SJ_EINVAL;
-	snprintf(until, sizeof(until), "%lld", (long long)until_ms);
+	snprintf(ms, sizeof(ms), "%lld", (long long)for_ms);
+	snprintf(now, sizeof(now), "%lld", (long long)now_ms);
 	log_kv(LOG_LVL_WARN, "provider", provider, "paused",
-	       LOG_INT("until_ms", until_ms));
+	       LOG_INT("for_ms", for_ms));
 	return db_exec(db, &st_pause, params, NULL);
+}
+
+enum sj_err
+budget_pause(struct db *db, const char *provider, int64_t for_ms)
+{
+	return budget_pause_at(db, provider, for_ms, 0);
 }
 
 /* clang-format off */

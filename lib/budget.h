@@ -126,11 +126,16 @@ enum sj_err budget_adjust(struct db *db, const char *provider,
 			  const struct budget_limits *lim,
 			  int64_t delta_tokens) SJ_WUR;
 /*
- * Pauses every take of provider until until_ms (unix ms), limits on or
- * off: a 429's Retry-After.  An existing later pause is kept.
+ * Pauses every take of provider for for_ms (> 0) from the database's
+ * now(), limits on or off: a 429's Retry-After.  The end is computed by
+ * the database, so a worker host's clock skew never moves it.  An
+ * existing later pause is kept.
  */
 enum sj_err budget_pause(struct db *db, const char *provider,
-			 int64_t until_ms) SJ_WUR;
+			 int64_t for_ms) SJ_WUR;
+/* budget_pause() from now_ms (unix ms) instead of the database's now(). */
+enum sj_err budget_pause_at(struct db *db, const char *provider, int64_t for_ms,
+			    int64_t now_ms) SJ_WUR;
 
 /*
  * Adds what one upstream answer used to the job (its tokens_in,

@@ -20,8 +20,10 @@
 -- tat_images) and its pause: a chat call takes a request and its
 -- tokens, both or neither, and one row makes that one atomic upsert
 -- whose ON CONFLICT update sees the newest row however many workers
--- take at once.  paused_until is set from a 429's Retry-After and only
--- ever moves later; every take waits for it, limits on or off.  A
+-- take at once.  paused_until is set from a 429's Retry-After, as this
+-- database's now() plus its length (one clock: a worker host's skew
+-- never moves it), and only ever moves later; every take waits for it,
+-- limits on or off.  A
 -- provider with no limit set and never paused has no row: its takes
 -- only read.
 --

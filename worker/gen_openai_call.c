@@ -37,10 +37,11 @@
  * next ones past the booking margin); otherwise it is booked again.  A
  * slot further than BUDGET_AHEAD_MS is not booked: the job is deferred
  * until it would be.  A 429 with Retry-After pauses the provider for
- * every worker (budget_pause, from this host's clock) and defers the job
- * to its end, no attempt spent; a 429 without one is an ordinary
- * transient failure.  So that an upstream answering 429 forever cannot
- * keep a job pending forever, the 429-deferrals of a job are counted in
+ * every worker (budget_pause: the database's now() plus Retry-After, so
+ * no worker host's clock moves it) and defers the job to its end, no
+ * attempt spent; a 429 without one is an ordinary transient failure.
+ * So that an upstream answering 429 forever cannot keep a job pending
+ * forever, the 429-deferrals of a job are counted in
  * its checkpoint (deferred429, saved before the deferral): after
  * OPENAI_429_DEFERS_MAX of them the next 429 is an ordinary transient
  * failure that spends an attempt (the pause is still set for the other
@@ -83,15 +84,6 @@ openai_image_kind(const struct gen_ctx *g)
 #define PICTURE_TOKENS	      1000	    /* an inline picture's estimate */
 #define CKPT_429	      "deferred429" /* the job's 429-deferrals so far */
 #define OPENAI_429_DEFERS_MAX 10	    /* then a 429 spends an attempt */
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool
 is_image(const struct openai_kind *k)
@@ -256,8 +248,8 @@ fail_status(const struct gen_ctx *g, const struct http_resp *resp,
 	oai_error_text(&err, k->setting, k->model, k->kind, text, sizeof(text));
 	/* every worker waits; this job goes back until then, no attempt */
 	if (resp->status == 429 && retry_s > 0 && oai_fault_transient(fault)) {
-		enum sj_err e = budget_pause(
-		    g->db, BUDGET_OPENAI, wall_ms() + (int64_t)retry_s * 1000);
+		enum sj_err e =
+		    budget_pause(g->db, BUDGET_OPENAI, (int64_t)retry_s * 1000);
 
 		defers = deferrals_429(g);
 		if (e == SJ_OK && defers < OPENAI_429_DEFERS_MAX) {

@@ -161,12 +161,12 @@ test_pause(void **state)
 
 	(void)state;
 	assert_int_equal(take("p3", &off, BUDGET_CHAT, 10, T0), 0);
-	assert_int_equal(budget_pause(db, "p3", T0 + 5000), SJ_OK);
+	assert_int_equal(budget_pause_at(db, "p3", 5000, T0), SJ_OK);
 	assert_int_equal(take("p3", &off, BUDGET_CHAT, 10, T0), 5000);
 	assert_int_equal(take("p3", &on, BUDGET_IMAGE, 1, T0 + 1000), 4000);
-	assert_int_equal(budget_pause(db, "p3", T0 + 2000), SJ_OK);
+	assert_int_equal(budget_pause_at(db, "p3", 2000, T0), SJ_OK);
 	assert_int_equal(take("p3", &on, BUDGET_CHAT, 10, T0 + 1000), 4000);
-	assert_int_equal(budget_pause(db, "p3", T0 + 8000), SJ_OK);
+	assert_int_equal(budget_pause_at(db, "p3", 8000, T0), SJ_OK);
 	assert_int_equal(take("p3", &on, BUDGET_CHAT, 10, T0 + 1000), 7000);
 	/* refused takes took nothing */
 	assert_int_equal(ll("SELECT count(*) FROM provider_budget WHERE "
@@ -175,6 +175,24 @@ test_pause(void **state)
 	assert_int_equal(take("p3", &on, BUDGET_CHAT, 10, T0 + 8000), 0);
 	/* another provider is not paused */
 	assert_int_equal(take("p4", &off, BUDGET_CHAT, 10, T0), 0);
+}
+
+/*
+ * A pause without an instant runs from the database's now(): the
+ * worker passes a 429's Retry-After as a length, not its host's clock.
+ */
+static void
+test_pause_db_clock(void **state)
+{
+	(void)state;
+	assert_int_equal(budget_pause(db, "p5", 5000), SJ_OK);
+	assert_true(ll("SELECT floor(1000 * date_part('epoch', paused_until "
+		       "- now()))::int8 FROM provider_budget WHERE provider "
+		       "= 'p5'") > 4000);
+	assert_true(ll("SELECT floor(1000 * date_part('epoch', paused_until "
+		       "- now()))::int8 FROM provider_budget WHERE provider "
+		       "= 'p5'") <= 5000);
+	assert_int_equal(budget_pause(db, "p5", 0), SJ_EINVAL);
 }
 
 /*
@@ -226,7 +244,7 @@ test_reserve(void **state)
 	}
 	/* a pause voids bookings inside it, keeps those after it */
 	now = ll("SELECT floor(1000 * date_part('epoch', now()))::int8");
-	assert_int_equal(budget_pause(db, "p9", now + 5000), SJ_OK);
+	assert_int_equal(budget_pause_at(db, "p9", 5000, now), SJ_OK);
 	assert_int_equal(budget_booking_ok(db, "p9", now + 4000, &ok, &at),
 			 SJ_OK);
 	assert_false(ok);
@@ -240,7 +258,7 @@ test_reserve(void **state)
 					   200000, 0, &w, &at),
 			 SJ_OK);
 	assert_int_equal(w, 0);
-	assert_int_equal(budget_pause(db, "p10", at + 3000), SJ_OK);
+	assert_int_equal(budget_pause_at(db, "p10", 3000, at), SJ_OK);
 	assert_int_equal(budget_reserve_at(db, "p10", &l, BUDGET_IMAGE, 1,
 					   200000, at, &w, &at),
 			 SJ_OK);
@@ -447,6 +465,7 @@ main(void)
 	    cmocka_unit_test_setup(test_spacing, fresh),
 	    cmocka_unit_test_setup(test_chat_both_or_none, fresh),
 	    cmocka_unit_test_setup(test_pause, fresh),
+	    cmocka_unit_test_setup(test_pause_db_clock, fresh),
 	    cmocka_unit_test_setup(test_reserve, fresh),
 	    cmocka_unit_test_setup(test_off_writes_nothing, fresh),
 	    cmocka_unit_test_setup(test_concurrent, fresh),
