@@ -25,29 +25,34 @@
  * each call the job books the call's slot: a chat call one request and
  * its estimated tokens (its prompt at 4 bytes a token, an inline picture
  * as 1000, plus the most it may write), an image call its images.  A
- * slot that starts now is used at once; one within BUDGET_SLEEP_MS is
- * slept out in the worker slot (a trip through the queue costs about as
- * much); a later one is saved in the checkpoint (budgetAt) and the job
- * deferred (job_defer: pending, no attempt spent, no worker slot held)
- * until BUDGET_SLEEP_MS before it, so the call at its re-claim sleeps the
- * rest and uses the booking without taking again.  60 jobs waiting thus
- * come back one slot apart, not all at once.  A booking is used only
- * when no pause set after it reaches past it and the job is back no more
- * than BUDGET_LATE_MS after its slot (a later call could bunch with the
- * next ones past the booking margin); otherwise it is booked again.  A
- * slot further than BUDGET_AHEAD_MS is not booked: the job is deferred
- * until it would be.  A 429 with Retry-After pauses the provider for
- * every worker (budget_pause: the database's now() plus Retry-After, so
- * no worker host's clock moves it) and defers the job to its end, no
- * attempt spent; a 429 without one is an ordinary transient failure.
- * So that an upstream answering 429 forever cannot keep a job pending
- * forever, the 429-deferrals of a job are counted in
- * its checkpoint (deferred429, saved before the deferral): after
- * OPENAI_429_DEFERS_MAX of them the next 429 is an ordinary transient
- * failure that spends an attempt (the pause is still set for the other
- * workers).  After each answer its usage is added to the job
- * (job_add_usage: tokens, images) and a chat call's token estimate
- * corrected (budget_adjust); usage is logged per call.
+ * slot that starts now is used at once; one within BUDGET_LEAD_MS (3 s)
+ * is slept out in the worker slot; a later one is saved in the checkpoint
+ * (budgetAt) and the job deferred (job_defer: pending, no attempt spent,
+ * no worker slot held) until BUDGET_LEAD_MS before it, so the call at its
+ * re-claim sleeps the rest and uses the booking without taking again,
+ * even when that re-claim is up to 3 s late (a poll tick, a worker other
+ * than the one that deferred it).  60 jobs waiting thus come back one
+ * slot apart, not all at once.  A booking is used only when no pause set
+ * after it reaches past it and the job is back no more than
+ * BUDGET_LATE_MS after its slot (a later call could bunch with the next
+ * ones past the booking margin); otherwise it is void (its slot is lost
+ * to everyone) and booked again.  Voids are counted in the checkpoint
+ * (budgetVoids): after BUDGET_VOIDS_MAX (5) the next void fails the job
+ * transiently, spending an attempt, so a job that keeps missing its slot
+ * cannot defer forever, wasting a shared slot each time.  A slot further
+ * than BUDGET_AHEAD_MS is not booked: the job is deferred until it would
+ * be.  A 429 with
+ * Retry-After pauses the provider for every worker (budget_pause: the
+ * database's now() plus Retry-After) and defers the job to its end, no
+ * attempt spent; a 429 without one is an ordinary transient failure.  So
+ * that an upstream answering 429 forever cannot keep a job pending
+ * forever, the 429-deferrals of a job are counted the same way
+ * (deferred429, saved before the deferral): after OPENAI_429_DEFERS_MAX
+ * (10) of them the next 429 is an ordinary transient failure that spends
+ * an attempt (the pause is still set for the other workers).  After each
+ * answer its usage is added to the job (job_add_usage: tokens, images)
+ * and a chat call's token estimate corrected (budget_adjust); usage is
+ * logged per call.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,12 +83,19 @@ openai_image_kind(const struct gen_ctx *g)
 				    g->cfg->openai_image_model, "image"};
 }
 
-#define CKPT_BOOKED	      "budgetAt" /* a booked slot of the budget, unix ms */
-#define BUDGET_SLEEP_MS	      1000 /* a wait this short is slept in the slot */
+#define CKPT_BOOKED "budgetAt" /* a booked slot of the budget, unix ms */
+/*
+ * A wait this short is slept in the worker slot, and a job deferred to
+ * its booking comes back this long before it: a re-claim up to this late
+ * (a poll tick, another worker) still sleeps into its slot.
+ */
+#define BUDGET_LEAD_MS	      3000
 #define BUDGET_LATE_MS	      BUDGET_MARGIN_MS /* a booking used later: book again */
 #define PICTURE_TOKENS	      1000	    /* an inline picture's estimate */
 #define CKPT_429	      "deferred429" /* the job's 429-deferrals so far */
 #define OPENAI_429_DEFERS_MAX 10	    /* then a 429 spends an attempt */
+#define CKPT_VOID	      "budgetVoids" /* the job's void bookings so far */
+#define BUDGET_VOIDS_MAX      5		    /* then a void spends an attempt */
 
 static bool
 is_image(const struct openai_kind *k)
@@ -166,6 +178,93 @@ nap(const struct gen_ctx *g, int64_t ms, struct gen_fail *f)
 }
 
 /*
+ * Counts one more of the job's deferrals of a kind (key: CKPT_429,
+ * CKPT_VOID) in its checkpoint object, not saved.  false, nothing
+ * counted: max were counted already, and the caller fails the job
+ * transiently instead (an attempt spent).  *n: the count before.
+ */
+static bool
+count_deferral(const struct gen_ctx *g, const char *key, int64_t max,
+	       int64_t *n)
+{
+	struct json_object *v = gen_ctx_ckpt(g, key);
+
+	*n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
+						   : 0;
+	if (*n >= max)
+		return false;
+	if (!json_object_is_type(*g->ckpt, json_type_object)) {
+		json_object_put(*g->ckpt);
+		*g->ckpt = json_object_new_object();
+	}
+	return *g->ckpt != NULL &&
+	       json_object_object_add(*g->ckpt, key,
+				      json_object_new_int64(*n + 1)) == 0;
+}
+
+/*
+ * A booking that cannot be used (late, or a pause reaches past it) is
+ * gone from the checkpoint and counted; true: book again.  After
+ * BUDGET_VOIDS_MAX of them, false: saved without it, and f fails the
+ * job transiently, so a job that misses its slot each time spends its
+ * attempts rather than booking forever.
+ */
+static bool
+booking_void(const struct gen_ctx *g, int64_t late_ms, bool paused,
+	     struct gen_fail *f)
+{
+	int64_t n;
+
+	json_object_object_del(*g->ckpt, CKPT_BOOKED);
+	log_kv(LOG_LVL_INFO, "job", g->job_id, "booking void",
+	       LOG_INT("late_ms", late_ms), LOG_INT("paused", paused));
+	if (count_deferral(g, CKPT_VOID, BUDGET_VOIDS_MAX, &n))
+		return true;
+	if (!g->save(g->arg)) {
+		gen_fail_end(f, GEN_ENDED);
+		return false;
+	}
+	gen_fail_set(f, true, "EXTERNAL_SERVICE_ERROR",
+		     "The provider's rate limit: the call missed its booked "
+		     "slot %lld times",
+		     (long long)n + 1);
+	return false;
+}
+
+/*
+ * The job's booking from the checkpoint, if any (see DESIGN).  true and
+ * *go: make the call now (after sleeping into the slot); true and not
+ * *go: book again (*voided: a void was counted, not saved).  false: f
+ * says why (deferred again, ended or failed).
+ */
+static bool
+booking_use(const struct gen_ctx *g, int64_t at, bool *go, bool *voided,
+	    struct gen_fail *f)
+{
+	int64_t now;
+	bool ok;
+	enum sj_err e;
+
+	*go = *voided = false;
+	if ((e = budget_booking_ok(g->db, BUDGET_OPENAI, at, &ok, &now)) !=
+	    SJ_OK)
+		return budget_failed(g, e, f);
+	if (ok && now < at - BUDGET_LEAD_MS) {
+		gen_fail_defer(f, at - now - BUDGET_LEAD_MS,
+			       "provider budget: back before its slot");
+		return false;
+	}
+	if (ok && now <= at + BUDGET_LATE_MS) {
+		/* used: saved gone with the call's count */
+		json_object_object_del(*g->ckpt, CKPT_BOOKED);
+		*go = true;
+		return now >= at || nap(g, at - now, f);
+	}
+	*voided = true;
+	return booking_void(g, now - at, !ok, f);
+}
+
+/*
  * Takes the budget of one call of cost (see DESIGN).  true: make the
  * call now.  false: f says why (deferred, ended or failed).
  */
@@ -175,27 +274,16 @@ budget_gate(const struct gen_ctx *g, const struct openai_kind *k, int64_t cost,
 {
 	struct json_object *v = gen_ctx_ckpt(g, CKPT_BOOKED);
 	struct budget_limits lim;
-	int64_t wait, at, now;
-	bool ok;
+	int64_t wait, at;
+	bool go, voided = false;
 	enum sj_err e;
 
 	budget_limits_of(g->cfg, &lim);
 	if (json_object_is_type(v, json_type_int)) {
-		at = json_object_get_int64(v);
-		if ((e = budget_booking_ok(g->db, BUDGET_OPENAI, at, &ok,
-					   &now)) != SJ_OK)
-			return budget_failed(g, e, f);
-		if (ok && now < at - BUDGET_SLEEP_MS) {
-			gen_fail_defer(f, at - now - BUDGET_SLEEP_MS,
-				       "provider budget: back before its slot");
+		if (!booking_use(g, json_object_get_int64(v), &go, &voided, f))
 			return false;
-		}
-		/* used or void: saved gone with the call's count */
-		json_object_object_del(*g->ckpt, CKPT_BOOKED);
-		if (ok && now <= at + BUDGET_LATE_MS)
-			return now >= at || nap(g, at - now, f);
-		log_kv(LOG_LVL_INFO, "job", g->job_id, "booking void",
-		       LOG_INT("late_ms", now - at), LOG_INT("paused", !ok));
+		if (go)
+			return true;
 	}
 	if ((e = budget_reserve(g->db, BUDGET_OPENAI, &lim,
 				is_image(k) ? BUDGET_IMAGE : BUDGET_CHAT, cost,
@@ -203,27 +291,22 @@ budget_gate(const struct gen_ctx *g, const struct openai_kind *k, int64_t cost,
 		return budget_failed(g, e, f);
 	if (wait == 0)
 		return true;
-	if (wait > 0 && wait <= BUDGET_SLEEP_MS)
+	if (wait > 0 && wait <= BUDGET_LEAD_MS)
 		return nap(g, wait, f);
 	if (wait > 0) {
 		if (!gen_ctx_save(g, CKPT_BOOKED, json_object_new_int64(at), f))
 			return false;
-		gen_fail_defer(f, wait - BUDGET_SLEEP_MS,
+		gen_fail_defer(f, wait - BUDGET_LEAD_MS,
 			       "provider budget: call booked");
+		return false;
+	}
+	/* a void counted must be saved: the old booking is gone */
+	if (voided && !g->save(g->arg)) {
+		gen_fail_end(f, GEN_ENDED);
 		return false;
 	}
 	gen_fail_defer(f, -wait, "provider budget: paused or booked up");
 	return false;
-}
-
-/* The job's 429-deferrals so far (CKPT_429). */
-static int64_t
-deferrals_429(const struct gen_ctx *g)
-{
-	struct json_object *v = gen_ctx_ckpt(g, CKPT_429);
-
-	return json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
-						     : 0;
 }
 
 /*
@@ -239,7 +322,7 @@ fail_status(const struct gen_ctx *g, const struct http_resp *resp,
 	struct oai_error err;
 	enum oai_fault fault;
 	long retry_s = resp->retry_after_s > 0 ? resp->retry_after_s : 0;
-	int64_t defers;
+	int64_t defers = 0;
 	char text[600];
 
 	oai_error_parse(resp->status, resp->body.data, resp->body.len,
@@ -251,11 +334,13 @@ fail_status(const struct gen_ctx *g, const struct http_resp *resp,
 		enum sj_err e =
 		    budget_pause(g->db, BUDGET_OPENAI, (int64_t)retry_s * 1000);
 
-		defers = deferrals_429(g);
-		if (e == SJ_OK && defers < OPENAI_429_DEFERS_MAX) {
-			if (!gen_ctx_save(g, CKPT_429,
-					  json_object_new_int64(defers + 1), f))
+		if (e == SJ_OK &&
+		    count_deferral(g, CKPT_429, OPENAI_429_DEFERS_MAX,
+				   &defers)) {
+			if (!g->save(g->arg)) {
+				gen_fail_end(f, GEN_ENDED);
 				return;
+			}
 			gen_fail_defer(f, (int64_t)retry_s * 1000,
 				       "provider answered 429");
 			return;

@@ -105,11 +105,13 @@ save(void *arg)
 	return true;
 }
 
+static int64_t slept; /* ms slept through the hook */
+
 static bool
 nap(void *arg, int64_t ms)
 {
 	(void)arg;
-	(void)ms;
+	slept += ms;
 	return true;
 }
 
@@ -187,6 +189,8 @@ setup(void **state)
 	json_object_put(ckpt);
 	ckpt = json_object_new_object();
 	calls = saves = 0;
+	slept = 0;
+	cfg.openai_chat_rpm = cfg.openai_chat_tpm = cfg.openai_image_ipm = 0;
 	return 0;
 }
 
@@ -274,6 +278,116 @@ test_429_bounded(void **state)
 	assert_int_equal(saves, 0);
 }
 
+#define STORY_OK                                                               \
+	"{\"choices\":[{\"message\":{\"content\":\"The Fox\\n\\nA "            \
+	"fox ran.\"}}],\"usage\":{\"prompt_tokens\":12,"                       \
+	"\"completion_tokens\":5,\"total_tokens\":17}}"
+
+/* The database's clock, unix ms. */
+static int64_t
+db_now_ms(void)
+{
+	PGresult *r = PQexec(db_pg(side), "SELECT floor(1000 * date_part("
+					  "'epoch', now()))::int8");
+	int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+
+	PQclear(r);
+	return v;
+}
+
+/* The job's count under key in its checkpoint (0: none). */
+static int64_t
+ckpt_int(const char *key)
+{
+	struct json_object *n;
+
+	return json_object_object_get_ex(ckpt, key, &n)
+		   ? json_object_get_int64(n)
+		   : 0;
+}
+
+/*
+ * A call booked 10 s ahead is deferred to 3 s before its slot, and a
+ * re-claim 2.5 s before the slot sleeps into it and calls, using the
+ * booking (nothing booked again).
+ */
+static void
+test_booking_lead(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct gen_fail f;
+	struct buf out;
+	int64_t at;
+
+	(void)state;
+	respond("200 OK", "", STORY_OK);
+	cfg.openai_chat_rpm = 6; /* 10.084 s a call, the margin in it */
+	assert_true(openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	buf_free(&out);
+	assert_false(
+	    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(f.end, GEN_DEFER);
+	assert_true(f.defer_ms > 10084 - 3000 - 200 &&
+		    f.defer_ms <= 10084 - 3000);
+	assert_int_equal(calls, 1);
+	/* back 2.5 s early: sleeps, calls, and books nothing more */
+	testdb_sql(side, "UPDATE provider_budget SET tat_requests = now() + "
+			 "interval '100 s'");
+	at = db_now_ms() + 2500;
+	json_object_object_add(ckpt, "budgetAt", json_object_new_int64(at));
+	assert_true(openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	buf_free(&out);
+	assert_true(slept > 2000 && slept <= 2500);
+	assert_int_equal(calls, 2);
+	assert_int_equal(ckpt_int("budgetVoids"), 0);
+	assert_false(json_object_object_get_ex(ckpt, "budgetAt", NULL));
+}
+
+/*
+ * A re-claim too late for its booking voids it and counts the void in
+ * the checkpoint; the 6th void fails the job transiently (an attempt
+ * spent), saved without the booking, and makes no call.
+ */
+static void
+test_booking_voids_bounded(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct gen_fail f;
+	struct buf out;
+
+	(void)state;
+	respond("200 OK", "", STORY_OK);
+	cfg.openai_chat_rpm = 6;
+	json_object_object_add(ckpt, "budgetAt",
+			       json_object_new_int64(db_now_ms() - 5000));
+	/* void, booked again for now: the call is made */
+	assert_true(openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	buf_free(&out);
+	assert_int_equal(calls, 1);
+	assert_int_equal(ckpt_int("budgetVoids"), 1);
+	/* void, booked again 10 s on: deferred with the count saved */
+	json_object_object_add(ckpt, "budgetAt",
+			       json_object_new_int64(db_now_ms() - 5000));
+	assert_false(
+	    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(f.end, GEN_DEFER);
+	assert_int_equal(ckpt_int("budgetVoids"), 2);
+	assert_int_equal(saves, 1);
+	/* the limit: a transient failure, no call, no booking kept */
+	json_object_object_add(ckpt, "budgetVoids", json_object_new_int64(5));
+	json_object_object_add(ckpt, "budgetAt",
+			       json_object_new_int64(db_now_ms() - 5000));
+	saves = 0;
+	assert_false(
+	    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+	assert_int_equal(f.end, GEN_FAILED);
+	assert_true(f.transient);
+	assert_int_equal(calls, 1);
+	assert_int_equal(saves, 1);
+	assert_false(json_object_object_get_ex(ckpt, "budgetAt", NULL));
+	assert_int_equal(ckpt_int("budgetVoids"), 5);
+}
+
 int
 main(void)
 {
@@ -282,6 +396,8 @@ main(void)
 	    cmocka_unit_test_setup(test_refused, setup),
 	    cmocka_unit_test_setup(test_429_defers, setup),
 	    cmocka_unit_test_setup(test_429_bounded, setup),
+	    cmocka_unit_test_setup(test_booking_lead, setup),
+	    cmocka_unit_test_setup(test_booking_voids_bounded, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
