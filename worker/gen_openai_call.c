@@ -41,7 +41,9 @@
  * transiently, spending an attempt, so a job that keeps missing its slot
  * cannot defer forever, wasting a shared slot each time.  A slot further
  * than BUDGET_AHEAD_MS is not booked: the job is deferred until it would
- * be.  A 429 with
+ * be, plus a random share of BUDGET_SPREAD_MS (30 s), so the jobs refused
+ * at one moment do not all come back at one instant (with every limit
+ * off the only refusal is a pause: deferred to its end).  A 429 with
  * Retry-After pauses the provider for every worker (budget_pause: the
  * database's now() plus Retry-After) and defers the job to its end, no
  * attempt spent; a 429 without one is an ordinary transient failure.  So
@@ -54,6 +56,7 @@
  * and a chat call's token estimate corrected (budget_adjust); usage is
  * logged per call.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +94,8 @@ openai_image_kind(const struct gen_ctx *g)
  */
 #define BUDGET_LEAD_MS	      3000
 #define BUDGET_LATE_MS	      BUDGET_MARGIN_MS /* a booking used later: book again */
-#define PICTURE_TOKENS	      1000	    /* an inline picture's estimate */
+#define BUDGET_SPREAD_MS      30000 /* jobs refused past the horizon: spread */
+#define PICTURE_TOKENS	      1000  /* an inline picture's estimate */
 #define CKPT_429	      "deferred429" /* the job's 429-deferrals so far */
 #define OPENAI_429_DEFERS_MAX 10	    /* then a 429 spends an attempt */
 #define CKPT_VOID	      "budgetVoids" /* the job's void bookings so far */
@@ -231,6 +235,26 @@ booking_void(const struct gen_ctx *g, int64_t late_ms, bool paused,
 	return false;
 }
 
+/* A job refused past the horizon: back after its edge, spread (DESIGN). */
+static int64_t
+spread_ms(int64_t edge_ms)
+{
+	struct timespec ts;
+	unsigned int seed;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	seed = (unsigned int)ts.tv_nsec ^ (unsigned int)pthread_self();
+	return edge_ms + (int64_t)(rand_r(&seed) % BUDGET_SPREAD_MS);
+}
+
+/* Whether any limit the call spends is on. */
+static bool
+limited(const struct openai_kind *k, const struct budget_limits *lim)
+{
+	return is_image(k) ? lim->image_ipm > 0
+			   : lim->chat_rpm > 0 || lim->chat_tpm > 0;
+}
+
 /*
  * The job's booking from the checkpoint, if any (see DESIGN).  true and
  * *go: make the call now (after sleeping into the slot); true and not
@@ -305,7 +329,9 @@ budget_gate(const struct gen_ctx *g, const struct openai_kind *k, int64_t cost,
 		gen_fail_end(f, GEN_ENDED);
 		return false;
 	}
-	gen_fail_defer(f, -wait, "provider budget: paused or booked up");
+	/* limits on: booked up past the horizon; off: paused, to its end */
+	gen_fail_defer(f, limited(k, &lim) ? spread_ms(-wait) : -wait,
+		       "provider budget: paused or booked up");
 	return false;
 }
 

@@ -388,6 +388,36 @@ test_booking_voids_bounded(void **state)
 	assert_int_equal(ckpt_int("budgetVoids"), 5);
 }
 
+/*
+ * Jobs refused at one moment because the budget is booked past the
+ * horizon come back spread over up to 30 s after its edge, not all at
+ * one instant.
+ */
+static void
+test_booked_up_spread(void **state)
+{
+	struct gen_ctx g = ctx();
+	struct gen_fail f;
+	struct buf out;
+	int64_t lo = INT64_MAX, hi = 0;
+
+	(void)state;
+	cfg.openai_chat_rpm = 6;
+	testdb_sql(side, "INSERT INTO provider_budget (provider, tat_requests) "
+			 "VALUES ('openai', now() + interval '400 s')");
+	for (int i = 0; i < 12; i++) {
+		assert_false(
+		    openai_story(&g, "bedtime", "a fox", "children", &out, &f));
+		assert_int_equal(f.end, GEN_DEFER);
+		assert_true(f.defer_ms >= 100000 - 1000 &&
+			    f.defer_ms < 100000 + 30000);
+		lo = f.defer_ms < lo ? f.defer_ms : lo;
+		hi = f.defer_ms > hi ? f.defer_ms : hi;
+	}
+	assert_true(hi - lo > 2000);
+	assert_int_equal(calls, 0);
+}
+
 int
 main(void)
 {
@@ -398,6 +428,7 @@ main(void)
 	    cmocka_unit_test_setup(test_429_bounded, setup),
 	    cmocka_unit_test_setup(test_booking_lead, setup),
 	    cmocka_unit_test_setup(test_booking_voids_bounded, setup),
+	    cmocka_unit_test_setup(test_booked_up_spread, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
