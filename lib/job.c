@@ -443,17 +443,21 @@ job_complete_batch(struct db *db, const char *worker, size_t n,
  * counted in job_counters, a retry in job_retries by its code.
  */
 #define RETRYABLE "($4::bool AND attempts + 1 < max_attempts)"
+/* the retry's run_at; the tag follows it (016: never before run_at) */
+#define BACKOFF                                                                \
+	"(now() + make_interval(secs => greatest(least(power(2, attempts), "   \
+	"60) * (1 + x.jitter * 0.25), $7::int8)))"
 /* clang-format off */
 static const struct db_stmt st_fail = {
     "job_fail",
     "WITH f AS (UPDATE jobs SET attempts = attempts + 1, status = CASE "
     "WHEN " RETRYABLE " THEN 'pending' ELSE 'failed' END, run_at = CASE WHEN " RETRYABLE
-    " THEN now() + make_interval(secs => greatest(least(power(2, attempts), "
-    "60) * (1 + random() * 0.25), $7::int8)) ELSE run_at END, "
+    " THEN " BACKOFF " ELSE run_at END, fair_at = CASE WHEN " RETRYABLE
+    " THEN greatest(fair_at, " BACKOFF ") ELSE fair_at END, "
     "completed_at = CASE WHEN " RETRYABLE
     " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
-    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE
-    " RETURNING status, type), "
+    "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
+    "FROM (SELECT random() AS jitter) x" FENCE " RETURNING status, type), "
     "c AS (" COUNT_FINISHED("(SELECT type FROM f WHERE status = 'failed') x",
 			    "failed") "), "
     "r AS (INSERT INTO job_retries (code, shard, n) SELECT coalesce($5, ''), "
@@ -524,8 +528,10 @@ job_fail(struct db *db, const struct job_lease *lease, bool transient,
 
 static const struct db_stmt st_release = {
     "job_release",
-    "UPDATE jobs SET status = 'pending', run_at = now(), updated_at = now(), "
-    "lease_owner = NULL, lease_expires_at = NULL" FENCE,
+    "WITH r AS (UPDATE jobs SET status = 'pending', run_at = now(), "
+    "fair_at = greatest(fair_at, now()), updated_at = now(), "
+    "lease_owner = NULL, lease_expires_at = NULL" FENCE
+    " RETURNING " NOTICE_COLS ") SELECT " NOTICE_SEND " FROM r",
     3};
 
 enum sj_err
@@ -545,7 +551,9 @@ job_release(struct db *db, const struct job_lease *lease)
 static const struct db_stmt st_defer = {
     "job_defer",
     "UPDATE jobs SET status = 'pending', run_at = now() + make_interval("
-    "secs => $4::float8 / 1000), current_step = coalesce($5, current_step), "
+    "secs => $4::float8 / 1000), fair_at = greatest(fair_at, now() + "
+    "make_interval(secs => $4::float8 / 1000)), "
+    "current_step = coalesce($5, current_step), "
     "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL" FENCE,
     5};
 
@@ -614,8 +622,8 @@ job_cancel(struct db *db, const char *id, enum job_status *out_status)
 static const struct db_stmt st_retry = {
     "job_retry",
     "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET " WHERE id = $1 AND status "
-    "IN ('failed', 'cancelled') "
-    "RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW "', r.type) FROM r",
+    "IN ('failed', 'cancelled') RETURNING " NOTICE_COLS ") SELECT " NOTICE_SEND
+    " FROM r",
     1};
 
 enum sj_err
@@ -654,4 +662,40 @@ job_iso8601(int64_t ms, char out[32])
 	gmtime_r(&s, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out, 32, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+bool
+job_notice_parse(const char *payload, enum job_type *t, struct claim_from *at)
+{
+	char part[3][32];
+	int64_t prio, ms;
+	size_t n = 0, len = 0;
+
+	*t = JOB_TYPE_MAX;
+	if (payload == NULL)
+		return false;
+	/* "a", "a@b@c": up to three parts split at '@', each under 32 */
+	for (const char *p = payload;; p++) {
+		if (*p == '@' || *p == '\0') {
+			part[n++][len] = '\0';
+			len = 0;
+			if (*p == '\0')
+				break;
+			if (n == 3)
+				return false;
+		} else if (len + 1 < sizeof(part[0])) {
+			part[n][len++] = *p;
+		} else {
+			return false;
+		}
+	}
+	if (job_type_parse(part[0], t) != SJ_OK) {
+		*t = JOB_TYPE_MAX;
+		return false;
+	}
+	if (n != 3 || num_i64(part[1], 0, INT32_MAX, &prio) != SJ_OK ||
+	    num_i64(part[2], 0, INT64_MAX, &ms) != SJ_OK)
+		return false;
+	*at = (struct claim_from){(int)prio, ms};
+	return true;
 }

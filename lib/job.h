@@ -204,14 +204,21 @@ enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
  * leave dead entries at the head of the claim index until VACUUM, and
  * under a sustained load a scan from the beginning spends most of its
  * time stepping over them (measured: 3.6 ms before the first row behind
- * 110,000 of them, 0.14 ms after a VACUUM).  A claimed job's run_at is
- * a safe start too (a pending job's fair_at is never before its run_at):
- * it only steps over more of them.  The point is never after the claim's
- * own now() (claim_from_after): a job that arrives or comes due after a
- * claim (a new owner's first, tagged now(); a released or rescued one; a
- * deferred one due again) has its key at or after that instant, so the
- * next scan sees it; one inserted by a transaction begun before the claim
- * is seen after its NOTIFY, which rewinds the scan.
+ * 110,000 of them, 0.14 ms after a VACUUM).  The point is the last
+ * claimed job's own key (claim_from_after), which with one owner's
+ * backlog is hours ahead of now(): a job that becomes pending behind it
+ * is seen by its notice (job_notice_parse) or by the next rewind:
+ *   start (API, in a transaction)  keyed notice: the scan is lowered
+ *   start with no owner (autocommit) notice of the type: full rewind
+ *   retry (API, admin, storyjobsctl) keyed notice
+ *   release                        keyed notice
+ *   rescue (job_maintain)          "rescued": full rewind
+ *   force (cron tick)              the tick's "tick": full rewind
+ *   defer                          the deferring worker's wake-up at
+ *                                  run_at (full rewind); others' poll tick
+ *   job_fail's backoff, a row an   every worker's poll tick (full rewind)
+ *   INSERT without notice, a row
+ *   skipped as locked by a claim
  */
 struct claim_from {
 	int priority;
@@ -221,18 +228,31 @@ struct claim_from {
 
 /*
  * Where the next scan of j's type may start once j was the last of its
- * claim: j's (priority, tag), the tag no later than the claim's now()
- * (j->updated_ms: the claim sets updated_at = now()).
+ * claim: j's (priority, tag).
  */
 static inline struct claim_from
 claim_from_after(const struct job *j)
 {
-	int64_t at = j->fair_at_ms;
-
-	if (j->updated_ms > 0 && j->updated_ms < at)
-		at = j->updated_ms;
-	return (struct claim_from){j->priority, at};
+	return (struct claim_from){j->priority, j->fair_at_ms};
 }
+
+/* Whether point a is before b: (priority, tag) order. */
+static inline bool
+claim_from_before(struct claim_from a, struct claim_from b)
+{
+	return a.priority != b.priority ? a.priority < b.priority
+					: a.fair_at_ms < b.fair_at_ms;
+}
+
+/*
+ * A new-job notice's payload: "type@priority@tag" (tag in unix ms) is
+ * a job of that type made pending at that key, and true with *t and *at
+ * set; anything else (a type alone, "rescued", "tick") false, and *t
+ * the type when payload is one (else JOB_TYPE_MAX): the receiver scans
+ * every type it names from the start.
+ */
+bool job_notice_parse(const char *payload, enum job_type *t,
+		      struct claim_from *at);
 
 /*
  * Claims up to max due pending jobs, at most free[t] of each type t,

@@ -217,7 +217,12 @@ idem_find(struct db *db, const struct job_start *s, const char *digest,
 	return SJ_OK;
 }
 
-/* The INSERT of job_start; notify: autocommit, the notice follows. */
+/*
+ * The INSERT of job_start; notify: autocommit, the notice follows.  It
+ * is pipelined with the INSERT, before the row's tag is known, so it
+ * names the type alone: a full rewind of the workers' scans of it (a
+ * start with no owner, the only one in autocommit).
+ */
 static enum sj_err
 job_insert(struct db *db, const struct cfg *c, const struct job_start *s,
 	   const char *digest, bool notify, struct job *out)
@@ -311,12 +316,20 @@ job_start(struct db *db, const struct cfg *c, const struct job_start *s,
 		return e;
 	e = job_start_tx(db, c, s, true, out, reused);
 	if (e == SJ_OK) {
-		/* a new job's notice: its own transaction, same round trip */
-		enum sj_err ce = !*reused
-				     ? db_exec_notify(db, &st_commit, NULL,
-						      NULL, JOB_CHANNEL_NEW,
-						      job_type_name(out->type))
-				     : db_exec_simple(db, "COMMIT");
+		/*
+		 * A new job's notice: its own transaction, same round trip;
+		 * "type@tag" (job.h JOB_NOTICE_KEY) lowers the workers' scan
+		 * of the type to the new job's key.
+		 */
+		char note[64];
+		enum sj_err ce;
+
+		snprintf(note, sizeof(note), "%s@%d@%lld",
+			 job_type_name(out->type), out->priority,
+			 (long long)out->fair_at_ms);
+		ce = !*reused ? db_exec_notify(db, &st_commit, NULL, NULL,
+					       JOB_CHANNEL_NEW, note)
+			      : db_exec_simple(db, "COMMIT");
 
 		if (ce != SJ_OK) {
 			job_free(out);
@@ -346,9 +359,8 @@ static const struct db_stmt st_retry_owner = {
 #define RETRY_GATED(who, set)                                                  \
 	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET set " WHERE id = $1 AND "  \
 	"status IN ('failed', 'cancelled') AND (SELECT count(*) FROM jobs "    \
-	"WHERE " who LIVE                                                      \
-	") < $3::int8 RETURNING type) SELECT pg_notify('" JOB_CHANNEL_NEW      \
-	"', r.type) FROM r"
+	"WHERE " who LIVE ") < $3::int8 RETURNING " NOTICE_COLS                \
+	") SELECT " NOTICE_SEND " FROM r"
 static const struct db_stmt st_retry_user = {
     "job_retry_user", RETRY_GATED("user_id = $2::int8", ""), 3};
 static const struct db_stmt st_retry_client = {

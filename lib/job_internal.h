@@ -20,8 +20,8 @@
 #define MS(c) "floor(date_part('epoch', " c ") * 1000 + 0.0005)::int8"
 /*
  * The columns job_from_row() reads, in its order; p is the table's
- * alias with its dot ("j.") or "".  The tag read is the claim's key,
- * greatest(fair_at, run_at) (016's jobs_claim_idx).
+ * alias with its dot ("j.") or "".  The tag read is the claim's key
+ * (016's jobs_claim_idx), never before run_at.
  */
 /* clang-format off */
 #define JOB_COLS_OF(p)                                                        \
@@ -31,7 +31,7 @@
 	p "result, " p "checkpoint, " p "error_code, " p "error_message, "    \
 	MS(p "created_at") ", " MS(p "updated_at") ", "                       \
 	MS(p "started_at") ", " MS(p "completed_at") ", " MS(p "run_at")      \
-	", " MS("greatest(" p "fair_at, " p "run_at)")
+	", " MS(p "fair_at")
 /* clang-format on */
 #define JOB_COLS JOB_COLS_OF("")
 /*
@@ -46,6 +46,14 @@
 	"completed_at = NULL, started_at = NULL, "                             \
 	"current_step = 'Queued for retry', "                                  \
 	"updated_at = now()"
+/*
+ * The keyed new-job notice of a statement that makes a row pending: its
+ * RETURNING columns, then the pg_notify of CTE r (job.h job_notice).
+ */
+#define NOTICE_COLS "type, priority, " MS("fair_at") " AS at"
+#define NOTICE_SEND                                                            \
+	"pg_notify('" JOB_CHANNEL_NEW "', r.type || '@' || r.priority || "     \
+	"'@' || r.at)"
 #define FENCE                                                                  \
 	" WHERE id = $1 AND status = 'processing' AND lease_owner = $2 AND "   \
 	"lease_epoch = $3::int8"

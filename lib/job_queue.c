@@ -9,9 +9,12 @@
  * fair queuing with the tag computed at insert: a trigger gives each
  * job fair_at = greatest(now(), the owner's latest pending tag at that
  * priority + 1 h / share), a job with no owner its creation time, and
- * the claim orders by (priority, greatest(fair_at, run_at), id) instead
- * of (priority, run_at, id): a job deferred or backing off keeps its
- * tag and waits for its run_at.  The claim stays the one statement and
+ * the claim orders by (priority, fair_at, id) instead of (priority,
+ * run_at, id).  Every statement that moves run_at later moves the tag
+ * to it at least (fair_at = greatest(fair_at, run_at)), so a job not
+ * yet due never sits in front of due ones and the index is on the plain
+ * column (on the expression greatest(fair_at, run_at) a claim was 7-15%
+ * slower).  The claim stays the one statement and
  * the one range scan of jobs_claim_idx per type it was; all the
  * fairness work is one index descent per insert (jobs_fair_user_idx /
  * jobs_fair_client_idx).  No trigger on UPDATE: any BEFORE ROW UPDATE
@@ -43,11 +46,11 @@
 
 /*
  * Per type with free slots, the first due pending jobs by the index
- * jobs_claim_idx (type, priority, greatest(fair_at, run_at), id); then
- * the best of those overall.  run_at <= now() is a filter: a row not yet
- * due has its key >= run_at, so it sits behind the due rows tagged
- * before now.  SKIP LOCKED lets any number of workers claim at once
- * without waiting on each other.
+ * jobs_claim_idx (type, priority, fair_at, id); then the best of those
+ * overall.  run_at <= now() is a filter: a row not yet due has its tag
+ * >= run_at (016), so it sits behind the due rows tagged before now.  SKIP
+ * LOCKED lets any number of workers claim at once without waiting on each
+ * other.
  *
  * The update finds the rows it locked by their tuple ids (a Tid Scan),
  * not by joining the chosen ids back to the table: for that join the
@@ -61,8 +64,8 @@
 #define CLAIM_SQL(order, from)                                                 \
 	"WITH cand AS (SELECT c.tid FROM unnest($1::text[], $2::int4[], "      \
 	"$6::int4[], $7::int8[]) AS t(type, cap, fp, fr) CROSS JOIN LATERAL "  \
-	"(SELECT j.ctid AS tid, j.id, j.priority, greatest(j.fair_at, "        \
-	"j.run_at) AS tag FROM jobs j WHERE "                                  \
+	"(SELECT j.ctid AS tid, j.id, j.priority, j.fair_at AS tag "           \
+	"FROM jobs j WHERE "                                                   \
 	"j.status = 'pending' AND j.type = t.type AND j.run_at <= now()" from  \
 	" ORDER BY " order                                                     \
 	" LIMIT t.cap FOR UPDATE SKIP LOCKED) c ORDER BY " order               \
@@ -75,7 +78,7 @@
 
 /* an index condition on jobs_claim_idx: the scan starts there */
 #define CLAIM_FROM                                                             \
-	" AND (j.priority, greatest(j.fair_at, j.run_at)) >= (t.fp, "          \
+	" AND (j.priority, j.fair_at) >= (t.fp, "                              \
 	"timestamptz 'epoch' + t.fr * interval '1 ms')"
 static const struct db_stmt st_claim_prio = {
     "job_claim_prio", CLAIM_SQL("priority, tag, id", CLAIM_FROM), 7};
@@ -244,6 +247,7 @@ static const struct db_stmt st_maintain = {
     "(lease_expires_at < now() OR " OVERDUE ") FOR UPDATE SKIP LOCKED), "
     "exp AS (UPDATE jobs SET status = CASE WHEN " GIVE_UP " THEN "
     "'failed' ELSE 'pending' END, rescues = rescues + 1, run_at = now(), "
+    "fair_at = greatest(fair_at, now()), "
     "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
     "completed_at = CASE WHEN " GIVE_UP " THEN now() END, error_code = CASE "
     "WHEN " GIVE_UP " THEN 'JOB_FAILED' ELSE error_code END, error_message = "
@@ -301,8 +305,9 @@ job_listen(struct db *db)
 
 static const struct db_stmt st_force = {
     "job_force",
-    "UPDATE jobs SET run_at = now(), priority = 0, updated_at = now() WHERE "
-    "id = $1 AND status = 'pending' AND (run_at > now() OR priority <> 0)",
+    "UPDATE jobs SET run_at = now(), fair_at = least(fair_at, now()), "
+    "priority = 0, updated_at = now() WHERE id = $1 AND status = 'pending' "
+    "AND (run_at > now() OR fair_at > now() OR priority <> 0)",
     1};
 
 enum sj_err

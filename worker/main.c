@@ -310,20 +310,42 @@ loop_rewind(struct loop *l)
 }
 
 /*
- * Whether a new-job notice may concern us: its payload is the job's type
- * (or another word, e.g. "rescued", that may concern any type).
+ * Whether a new-job notice may concern us: its payload names the job's
+ * type (job_notice_parse), or is another word, e.g. "rescued", that may
+ * concern any type.
  */
 static bool
 wanted(const struct loop *l, const char *payload)
 {
 	enum job_type t;
+	struct claim_from at;
 
 	/* with auto-processing off, only a cron tick hands out work */
 	if (!auto_on(l))
 		return payload != NULL && strcmp(payload, "tick") == 0;
-	if (payload == NULL || job_type_parse(payload, &t) != SJ_OK)
-		return true;
-	return steps_handler(l->w->cfg, t) != NULL;
+	(void)job_notice_parse(payload, &t, &at);
+	return t == JOB_TYPE_MAX || steps_handler(l->w->cfg, t) != NULL;
+}
+
+/*
+ * A new-job notice: "type@priority@tag" lowers that type's scan to the
+ * job's key when it lies before it (the job may be tagged behind the
+ * point our last claim left: a new owner's first, a release, a retry);
+ * any other payload rewinds every type's scan.
+ */
+static void
+loop_noticed(struct loop *l, const char *payload)
+{
+	enum job_type t;
+	struct claim_from at;
+
+	l->want_claim = true;
+	if (!job_notice_parse(payload, &t, &at)) {
+		loop_rewind(l);
+		return;
+	}
+	if (claim_from_before(at, l->from[t]))
+		l->from[t] = at;
 }
 
 static void
@@ -332,10 +354,7 @@ on_notify(const char *channel, const char *payload, void *ctx)
 	struct loop *l = ctx;
 
 	if (strcmp(channel, JOB_CHANNEL_NEW) == 0 && wanted(l, payload)) {
-		/* a job inserted by a transaction older than our last claim
-		 * may be tagged before the point that claim left */
-		l->want_claim = true;
-		loop_rewind(l);
+		loop_noticed(l, payload);
 	} else if (strcmp(channel, JOB_CHANNEL_CANCEL) == 0 &&
 		   slots_cancel(&l->w->slots, payload))
 		log_job(LOG_LVL_INFO, payload,
@@ -370,14 +389,12 @@ claim_order(const void *pa, const void *pb)
  * After a claim: a type that filled its share has more due jobs queued
  * behind the last one claimed, so its next scan starts there instead of
  * stepping over the dead index entries of everything claimed since the
- * last VACUUM: at that job's priority and its tag or the claim's now(),
- * whichever is earlier (claim_from_after).  The tag alone could be hours
- * ahead (an owner's k-th queued job is tagged k hours on), and a job
- * that arrives or comes due after the claim (a new owner's, a released
- * or rescued one, a deferred one due again) is keyed at or after the
- * claim's now(): the next scan sees it.  A type that came back short
- * scans from the start again, and so does every type after a new-job
- * notice, a deferred job's wake-up and each poll tick.  list is sorted.
+ * last VACUUM: at that job's key (claim_from_after), which with one
+ * owner's backlog is hours ahead of now().  A job made pending behind it
+ * is announced by a notice that lowers the point to its key (lib/job.h
+ * struct claim_from lists each path); a type that came back short scans
+ * from the start again, and so does every type after a notice without a
+ * key, a deferred job's wake-up and each poll tick.  list is sorted.
  */
 static void
 loop_advance(struct loop *l, const int per[JOB_TYPE_MAX],

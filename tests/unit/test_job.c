@@ -352,6 +352,7 @@ test_claim_from(void **state)
 	from[JOB_CARTOONIZE] = (struct claim_from){2, 0};
 	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
 	assert_int_equal(l.n, 0);
+	job_list_free(&l);
 	/* from c3's tag: c3 alone, though c1 and c2 come first */
 	from[JOB_CARTOONIZE] = (struct claim_from){j3.priority, j3.fair_at_ms};
 	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
@@ -847,6 +848,17 @@ expect_notice(PGconn *pg, const char *payload)
 	PQfreemem(n);
 }
 
+/* The next notice is keyed (job_notice_parse) with j's type and key. */
+static void
+expect_keyed_notice(PGconn *pg, const struct job *j)
+{
+	char want[96];
+
+	snprintf(want, sizeof(want), "%s@%d@%lld", job_type_name(j->type),
+		 j->priority, (long long)j->fair_at_ms);
+	expect_notice(pg, want);
+}
+
 /*
  * One notice per new job, after it is committed: from create(), from a
  * user's start (sent with its COMMIT) and an anonymous one; none for a
@@ -871,8 +883,9 @@ test_notify_on_create(void **state)
 	st.norm = validated(JOB_CARTOONIZE, CARTOON);
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	assert_false(reused);
+	/* a start in a transaction: its key, which lowers a worker's scan */
+	expect_keyed_notice(pg, &j);
 	job_free(&j);
-	expect_notice(pg, "cartoonize");
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	assert_true(reused);
 	job_free(&j);
@@ -1110,11 +1123,15 @@ test_fair_deferred_tag(void **state)
 	users_7_8(1, 1);
 	create_as(7, NULL, a);
 	create_as(8, NULL, b);
-	snprintf(sql, sizeof(sql),
-		 "UPDATE jobs SET run_at = now() + interval '1 h' WHERE id = "
-		 "'%s'",
-		 a);
-	testdb_sql(side, sql);
+	claim_one("w1", &j);
+	assert_string_equal(j.id, a);
+	{
+		struct job_lease lease = {j.id, "w1", j.lease_epoch};
+
+		assert_int_equal(job_defer(db, &lease, 3600 * 1000, NULL),
+				 SJ_OK);
+	}
+	job_free(&j);
 	get(a, &j);
 	assert_true(j.fair_at_ms >= j.run_at_ms);
 	assert_true(j.run_at_ms > now_ms() + 3000 * 1000);
@@ -1250,18 +1267,28 @@ test_fair_no_update_trigger(void **state)
 	PQclear(r);
 }
 
+/* A new-job notice's payload kept for the test (db_notify_fn). */
+static void
+keep_notice(const char *channel, const char *payload, void *ctx)
+{
+	if (strcmp(channel, JOB_CHANNEL_NEW) == 0)
+		snprintf(ctx, 96, "%s", payload);
+}
+
 /*
- * A type's scan resumed after a claim that filled its share starts no
- * later than that claim's now(): owner A's second job is tagged an hour
- * on, and owner B's job queued after the claim is the next one claimed
- * (resuming at A's tag skipped it until a scan from the start).
+ * A type's scan resumed after a claim that filled its share starts at
+ * the last claimed job's key, hours ahead with one owner's backlog:
+ * owner B's job queued after the claim is not seen from there, and its
+ * notice ("type@priority@tag") lowers the point to B's key, from which
+ * it is the next claimed.
  */
 static void
 test_fair_resume_sees_newcomer(void **state)
 {
-	char a[3][JOB_ID_MAX], b[JOB_ID_MAX];
-	struct claim_from from[JOB_TYPE_MAX];
+	char a[3][JOB_ID_MAX], b[JOB_ID_MAX], note[96] = "";
+	struct claim_from from[JOB_TYPE_MAX], at;
 	int free[JOB_TYPE_MAX] = {0};
+	enum job_type t;
 	struct job_list l;
 
 	(void)state;
@@ -1273,24 +1300,55 @@ test_fair_resume_sees_newcomer(void **state)
 	assert_string_equal(l.jobs[1].id, a[1]);
 	/* A's second is tagged about an hour after the claim */
 	assert_true(l.jobs[1].fair_at_ms > l.jobs[1].updated_ms + 3000 * 1000);
-	for (int t = 0; t < JOB_TYPE_MAX; t++)
-		from[t] = CLAIM_FROM_START;
+	for (int k = 0; k < JOB_TYPE_MAX; k++)
+		from[k] = CLAIM_FROM_START;
 	from[JOB_CARTOONIZE] = claim_from_after(&l.jobs[1]);
 	assert_int_equal(from[JOB_CARTOONIZE].priority, l.jobs[1].priority);
-	assert_true(from[JOB_CARTOONIZE].fair_at_ms <= l.jobs[1].updated_ms);
+	assert_int_equal(from[JOB_CARTOONIZE].fair_at_ms, l.jobs[1].fair_at_ms);
 	job_list_free(&l);
+	assert_int_equal(job_listen(db), SJ_OK);
 	create_as(8, NULL, b);
+	(void)db_notifies(db, keep_notice, note);
+	assert_int_equal(db_exec_simple(db, "UNLISTEN *"), SJ_OK);
 	free[JOB_CARTOONIZE] = 1;
-	assert_int_equal(job_claim(db, &cfg, "w1", free, 1, from, &l), SJ_OK);
-	assert_int_equal(l.n, 1);
-	assert_string_equal(l.jobs[0].id, b);
-	job_list_free(&l);
-	/* and A's third after it, from the newcomer's point */
-	from[JOB_CARTOONIZE] = CLAIM_FROM_START;
+	/* from A's second: A's third, B's job is behind the point */
 	assert_int_equal(job_claim(db, &cfg, "w1", free, 1, from, &l), SJ_OK);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.jobs[0].id, a[2]);
 	job_list_free(&l);
+	assert_true(job_notice_parse(note, &t, &at));
+	assert_int_equal(t, JOB_CARTOONIZE);
+	assert_true(claim_from_before(at, from[JOB_CARTOONIZE]));
+	from[JOB_CARTOONIZE] = at;
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 1, from, &l), SJ_OK);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.jobs[0].id, b);
+	job_list_free(&l);
+}
+
+/* The payloads job_notice_parse() takes and refuses. */
+static void
+test_notice_parse(void **state)
+{
+	struct claim_from at = {0, 0};
+	enum job_type t;
+
+	(void)state;
+	assert_true(job_notice_parse("cartoonize@3@1767312000123", &t, &at));
+	assert_int_equal(t, JOB_CARTOONIZE);
+	assert_int_equal(at.priority, 3);
+	assert_int_equal(at.fair_at_ms, 1767312000123LL);
+	assert_false(job_notice_parse("cartoonize", &t, &at));
+	assert_int_equal(t, JOB_CARTOONIZE);
+	assert_false(job_notice_parse("rescued", &t, &at));
+	assert_int_equal(t, JOB_TYPE_MAX);
+	assert_false(job_notice_parse("cartoonize@3", &t, &at));
+	assert_false(job_notice_parse("cartoonize@3@x", &t, &at));
+	assert_false(job_notice_parse("cartoonize@-1@5", &t, &at));
+	assert_false(job_notice_parse("cartoonize@1@2@3", &t, &at));
+	assert_false(job_notice_parse("", &t, &at));
+	assert_int_equal(t, JOB_TYPE_MAX);
+	assert_false(job_notice_parse(NULL, &t, &at));
 }
 
 int
@@ -1329,6 +1387,7 @@ main(void)
 	    cmocka_unit_test_setup(test_fair_deferral_not_latest, fresh),
 	    cmocka_unit_test_setup(test_fair_batch_in_claim_order, fresh),
 	    cmocka_unit_test_setup(test_fair_resume_sees_newcomer, fresh),
+	    cmocka_unit_test(test_notice_parse),
 	    cmocka_unit_test_setup(test_fair_no_update_trigger, fresh),
 	};
 
