@@ -164,14 +164,31 @@ slots_done(struct slots *q, struct slot *s)
 	}
 }
 
+/* Index of the latest time in q->claim_at (n_claim_at > 0); under mu. */
+static size_t
+claim_at_latest(const struct slots *q)
+{
+	size_t k = 0;
+
+	for (size_t i = 1; i < q->n_claim_at; i++)
+		if (q->claim_at[i] > q->claim_at[k])
+			k = i;
+	return k;
+}
+
 void
 slots_claim_at(struct slots *q, int64_t at_ms)
 {
-	long long cur = atomic_load(&q->claim_at_ms);
+	pthread_mutex_lock(&q->mu);
+	if (q->n_claim_at < SLOTS_CLAIM_AT_MAX) {
+		q->claim_at[q->n_claim_at++] = at_ms;
+	} else {
+		size_t k = claim_at_latest(q);
 
-	while ((cur == 0 || at_ms < cur) &&
-	       !atomic_compare_exchange_weak(&q->claim_at_ms, &cur, at_ms))
-		;
+		if (at_ms < q->claim_at[k])
+			q->claim_at[k] = at_ms;
+	}
+	pthread_mutex_unlock(&q->mu);
 	/* main recomputes its wait when woken */
 	if (write(q->wake_wr, "", 1) < 0) {
 		/* EAGAIN: the pipe is full, so main is awake anyway. */
@@ -181,13 +198,22 @@ slots_claim_at(struct slots *q, int64_t at_ms)
 int64_t
 slots_claim_due(struct slots *q, int64_t now_ms)
 {
-	long long cur = atomic_load(&q->claim_at_ms);
+	int64_t first = 0;
+	size_t kept = 0;
+	bool due;
 
-	if (cur == 0 || cur > now_ms)
-		return cur;
-	/* a later ask arriving meanwhile is kept */
-	(void)atomic_compare_exchange_strong(&q->claim_at_ms, &cur, 0);
-	return cur;
+	pthread_mutex_lock(&q->mu);
+	for (size_t i = 0; i < q->n_claim_at; i++)
+		if (first == 0 || q->claim_at[i] < first)
+			first = q->claim_at[i];
+	due = first != 0 && first <= now_ms;
+	for (size_t i = 0; due && i < q->n_claim_at; i++)
+		if (q->claim_at[i] > now_ms)
+			q->claim_at[kept++] = q->claim_at[i];
+	if (due)
+		q->n_claim_at = kept;
+	pthread_mutex_unlock(&q->mu);
+	return first;
 }
 
 int

@@ -41,6 +41,9 @@ struct slot {
 	struct slot *next; /* run queue, free list or completer list */
 };
 
+/* wake-ups kept at once; past that the latest is left to the poll tick */
+#define SLOTS_CLAIM_AT_MAX 64
+
 struct slots {
 	const struct cfg *cfg;
 	bool runs[JOB_TYPE_MAX]; /* the types this worker has a handler for */
@@ -56,8 +59,9 @@ struct slots {
 	int held_type[JOB_TYPE_MAX]; /* under mu */
 	int low_mark;		     /* ask for a claim at or below */
 	bool wake_sent;		     /* under mu: main not yet claimed */
-	/* monotonic ms: claim then (a deferred job is due); 0: none */
-	atomic_llong claim_at_ms;
+	/* under mu: monotonic ms to claim at (deferred jobs come due) */
+	int64_t claim_at[SLOTS_CLAIM_AT_MAX];
+	size_t n_claim_at;
 };
 
 /*
@@ -105,12 +109,15 @@ void slots_release_queued(struct slots *q, struct db *db,
 /*
  * Asks main to claim at at_ms (monotonic), when a job this worker
  * deferred is due again: NOTIFY says nothing then, and the poll tick
- * may be seconds later.  The earliest time asked for is kept.
+ * may be seconds later.  Every time asked for is kept (up to
+ * SLOTS_CLAIM_AT_MAX; when full, the latest is dropped), so jobs
+ * deferred to different times each get their claim.
  */
 void slots_claim_at(struct slots *q, int64_t at_ms);
 /*
- * The time main was asked to claim at (0: none); when it is not after
- * now it is cleared and returned, for main to claim.
+ * The earliest time main was asked to claim at (0: none); when it is
+ * not after now, every such time is cleared and the earliest returned,
+ * for main to claim; the later ones stay.
  */
 int64_t slots_claim_due(struct slots *q, int64_t now_ms);
 /* Ends a slot's hold (under no lock): frees it, wakes main if due. */
