@@ -494,28 +494,31 @@ test_metrics_request_latency(void **state)
 #define RETRIES "storyjobs_job_retries_total{code=\"EXTERNAL_SERVICE_ERROR\"}"
 
 /*
- * A real job through the fake upstream: its image call answered 429 once
- * (a retry) then 200.  Once the worker stopped (its last flush), the
- * calls are counted by outcome, their latency in the histogram, the
- * retry by its code and the completion by its type.
+ * A real job through the fake upstream: its image call answered 429
+ * once (with Retry-After: the job is deferred, no attempt spent, no
+ * retry counted), then 500 (a retry), then 200.  Once the worker stopped
+ * (its last flush), the calls are counted by outcome, their latency in
+ * the histogram, the one retry by its code and the completion by its
+ * type.
  */
 static void
 test_metrics_upstream(void **state)
 {
 	struct fake fk;
 	struct json_object *doc;
-	double ok0, limited0, count0, retries0, done0, count;
+	double ok0, limited0, err0, count0, retries0, done0, count;
 	char body[128];
 	pid_t w;
 
 	(void)state;
 	ok0 = scraped(UP_CALL ",outcome=\"ok\"}");
 	limited0 = scraped(UP_CALL ",outcome=\"http_429\"}");
+	err0 = scraped(UP_CALL ",outcome=\"http_5xx\"}");
 	count0 = scraped(UP_DUR "_count" UP "}");
 	retries0 = scraped(RETRIES);
 	done0 = scraped(FIN("image-generation", "completed"));
 	fake_start(&fk);
-	fake_script(&fk, FAKE_IMAGES, "\"modes\":[\"429:1\"]");
+	fake_script(&fk, FAKE_IMAGES, "\"modes\":[\"429:1\",\"500\"]");
 	w = itest_worker(fake_worker_env(&fk, NULL));
 	snprintf(body, sizeof(body), "{\"image_prompt\":\"ops upstream %ld\"}",
 		 (long)getpid());
@@ -525,8 +528,9 @@ test_metrics_upstream(void **state)
 	fake_stop(&fk);
 	assert_true(scraped(UP_CALL ",outcome=\"ok\"}") == ok0 + 1);
 	assert_true(scraped(UP_CALL ",outcome=\"http_429\"}") == limited0 + 1);
+	assert_true(scraped(UP_CALL ",outcome=\"http_5xx\"}") == err0 + 1);
 	count = scraped(UP_DUR "_count" UP "}");
-	assert_true(count == count0 + 2);
+	assert_true(count == count0 + 3);
 	assert_true(scraped(UP_DUR "_bucket" UP ",le=\"+Inf\"}") == count);
 	assert_true(scraped(UP_DUR "_sum" UP "}") < 60 * count);
 	assert_true(scraped(RETRIES) == retries0 + 1);
