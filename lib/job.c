@@ -457,12 +457,14 @@ static const struct db_stmt st_fail = {
     "completed_at = CASE WHEN " RETRYABLE
     " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
     "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-    "FROM (SELECT random() AS jitter) x" FENCE " RETURNING status, type), "
+    "FROM (SELECT random() AS jitter) x" FENCE " RETURNING status, type, "
+    "run_at), "
     "c AS (" COUNT_FINISHED("(SELECT type FROM f WHERE status = 'failed') x",
 			    "failed") "), "
     "r AS (INSERT INTO job_retries (code, shard, n) SELECT coalesce($5, ''), "
     COUNTER_SHARD ", 1 FROM f WHERE status = 'pending' ON CONFLICT (code, "
-    "shard) DO UPDATE SET n = job_retries.n + 1) SELECT status FROM f",
+    "shard) DO UPDATE SET n = job_retries.n + 1) SELECT status, "
+    "greatest(" MS("run_at") " - " MS("now()") ", 0) FROM f",
     7};
 /* clang-format on */
 
@@ -494,14 +496,17 @@ msg_text(const char *msg, char out[JOB_MSG_MAX + 1])
 enum sj_err
 job_fail(struct db *db, const struct job_lease *lease, bool transient,
 	 long retry_after_s, const char *code, const char *msg,
-	 enum job_status *out_status)
+	 enum job_status *out_status, int64_t *out_delay_ms)
 {
 	char epoch[24], after[24], text[JOB_MSG_MAX + 1];
 	const char *params[7];
 	PGresult *r = NULL;
 	enum job_status st = JOB_FAILED;
+	int64_t delay = 0;
 	enum sj_err e;
 
+	if (out_delay_ms != NULL)
+		*out_delay_ms = 0;
 	if (msg != NULL) {
 		msg_text(msg, text);
 		msg = text;
@@ -517,12 +522,16 @@ job_fail(struct db *db, const struct job_lease *lease, bool transient,
 		return e;
 	if (job_status_parse(db_str(r, 0, 0), &st) != SJ_OK)
 		st = JOB_FAILED;
+	if (st == JOB_PENDING)
+		delay = db_ll(r, 0, 1, 0);
 	PQclear(r);
 	log_kv(st == JOB_FAILED ? LOG_LVL_WARN : LOG_LVL_INFO, "job",
 	       lease->job_id, st == JOB_FAILED ? "failed" : "will retry",
 	       LOG_STR("code", code), LOG_STR("error", msg));
 	if (out_status != NULL)
 		*out_status = st;
+	if (out_delay_ms != NULL)
+		*out_delay_ms = delay;
 	return SJ_OK;
 }
 

@@ -170,11 +170,15 @@ enum sj_err job_complete_batch(struct db *db, const char *worker, size_t n,
  * Records a failure.  transient and budget left: pending again with
  * run_at = now + min(2^attempts s, 60 s) + up to 25% jitter, or
  * retry_after_s if that is later (an upstream's Retry-After).  Otherwise
- * failed with code and msg.  *out_status (may be NULL) says which.
+ * failed with code and msg.  *out_status (may be NULL) says which;
+ * *out_delay_ms (may be NULL) the ms until that run_at when pending
+ * again (0 otherwise), for the failing worker to claim it then: no
+ * notice announces a retry's backoff.
  */
 enum sj_err job_fail(struct db *db, const struct job_lease *lease,
 		     bool transient, long retry_after_s, const char *code,
-		     const char *msg, enum job_status *out_status) SJ_WUR;
+		     const char *msg, enum job_status *out_status,
+		     int64_t *out_delay_ms) SJ_WUR;
 /* Gives the job back untouched (shutdown): pending, no attempt spent. */
 enum sj_err job_release(struct db *db, const struct job_lease *lease) SJ_WUR;
 /*
@@ -216,8 +220,9 @@ enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
  *   force (cron tick)              the tick's "tick": full rewind
  *   defer                          the deferring worker's wake-up at
  *                                  run_at (full rewind); others' poll tick
- *   job_fail's backoff, a row an   every worker's poll tick (full rewind)
- *   INSERT without notice, a row
+ *   job_fail's backoff             the failing worker's wake-up at run_at
+ *                                  (full rewind); others' poll tick
+ *   INSERT without notice, a row   every worker's poll tick (full rewind)
  *   skipped as locked by a claim
  */
 struct claim_from {

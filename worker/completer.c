@@ -102,7 +102,8 @@ write_each(struct completer *k, struct db *db, struct slot **sv,
 		       "recording the result failed",
 		       LOG_STR("sqlstate", db_sqlstate(db)));
 		db_reset(db);
-		e = job_fail(db, &lease, false, 0, "INTERNAL_ERROR", msg, NULL);
+		e = job_fail(db, &lease, false, 0, "INTERNAL_ERROR", msg, NULL,
+			     NULL);
 		if (e != SJ_OK)
 			log_kv(LOG_LVL_ERROR, "job", sv[i]->job.id,
 			       "could not record the failure either; the lease "

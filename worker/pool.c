@@ -62,7 +62,12 @@ pool_run(struct worker *w, struct slot *s, struct db **dbp)
 	else
 		c.end = RUN_RELEASE;
 	step_finish(&c);
-	if (c.end == RUN_DEFER) /* due again then: claim it at once */
+	/*
+	 * Due again then: claim it at once.  No notice announces a deferral
+	 * or a retry's backoff, and this worker's scan point may lie hours
+	 * past the job's key.
+	 */
+	if (c.end == RUN_DEFER || (c.end == RUN_FAIL && c.defer_ms > 0))
 		slots_claim_at(&w->slots, num_mono_ms() + c.defer_ms);
 	if (c.end == RUN_DONE) {
 		completer_push(&w->completer, s);

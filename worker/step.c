@@ -81,7 +81,8 @@ fence_once(struct step_ctx *c, struct fence *f)
 					   c->job->checkpoint);
 	case FENCE_FAIL:
 		return job_fail(c->db, &c->lease, c->transient,
-				c->retry_after_s, c->code, c->msg, &f->status);
+				c->retry_after_s, c->code, c->msg, &f->status,
+				&c->defer_ms);
 	case FENCE_RELEASE:
 		return job_release(c->db, &c->lease);
 	case FENCE_DEFER:

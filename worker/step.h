@@ -49,7 +49,8 @@ struct step_ctx {
 	bool db_refused;    /* the server refused a write (not a broken link) */
 	bool transient;	    /* RUN_FAIL: worth a retry */
 	long retry_after_s; /* RUN_FAIL: not before this (upstream's hint) */
-	int64_t defer_ms;   /* RUN_DEFER: back in the queue after this */
+	int64_t defer_ms;   /* RUN_DEFER: back in the queue after this;
+			       RUN_FAIL: job_fail's backoff (0: failed) */
 	const char *code;   /* RUN_FAIL: static error code */
 	char msg[256];	    /* RUN_FAIL: message for the job row */
 };

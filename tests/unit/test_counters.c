@@ -157,7 +157,8 @@ test_finishing_paths(void **state)
 	assert_int_equal(ll("SELECT round(sum(sum)) FROM job_durations"), 20);
 	/* a transient failure with budget left is a retry, not a failure */
 	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_cc3", "w1", 1},
-				  true, 0, "EXTERNAL_SERVICE_ERROR", "x", &st),
+				  true, 0, "EXTERNAL_SERVICE_ERROR", "x", &st,
+				  NULL),
 			 SJ_OK);
 	assert_int_equal(st, JOB_PENDING);
 	assert_int_equal(finished("failed"), 0);
@@ -167,7 +168,7 @@ test_finishing_paths(void **state)
 	/* a permanent one is a failure */
 	processing("cf", 1, 3);
 	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_cf1", "w1", 1},
-				  false, 0, "INVALID_INPUT", "x", &st),
+				  false, 0, "INVALID_INPUT", "x", &st, NULL),
 			 SJ_OK);
 	assert_int_equal(st, JOB_FAILED);
 	assert_int_equal(finished("failed"), 1);

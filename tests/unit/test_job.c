@@ -519,7 +519,7 @@ test_retry_policy(void **state)
 	char id[JOB_ID_MAX];
 	enum job_status st;
 	struct job j, r;
-	int64_t before;
+	int64_t before, delay;
 
 	create(JOB_CARTOONIZE, CARTOON, id); /* 3 retries: 4 attempts */
 	for (int n = 0; n < 3; n++) {
@@ -531,7 +531,7 @@ test_retry_policy(void **state)
 		before = now_ms();
 		assert_int_equal(job_fail(db, &l, true, 0,
 					  "EXTERNAL_SERVICE_ERROR",
-					  "upstream 503", &st),
+					  "upstream 503", &st, &delay),
 				 SJ_OK);
 		assert_int_equal(st, JOB_PENDING);
 		get(id, &r);
@@ -540,6 +540,11 @@ test_retry_policy(void **state)
 		/* backoff 2^n s plus at most 25% jitter */
 		assert_true(r.run_at_ms >= before + (1000 << n) - 50);
 		assert_true(r.run_at_ms <= now_ms() + (1250 << n) + 50);
+		/* the delay job_fail reports is the row's run_at from then */
+		assert_true(delay >= (1000 << n) - 1);
+		assert_true(delay <= (1250 << n) + 1);
+		assert_true(r.run_at_ms >= before + delay - 50);
+		assert_true(r.run_at_ms <= now_ms() + delay + 50);
 		job_free(&r);
 		job_free(&j);
 	}
@@ -547,9 +552,10 @@ test_retry_policy(void **state)
 	claim_one("w1", &j);
 	assert_int_equal(
 	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, true,
-		     0, "EXTERNAL_SERVICE_ERROR", "again", &st),
+		     0, "EXTERNAL_SERVICE_ERROR", "again", &st, &delay),
 	    SJ_OK);
 	assert_int_equal(st, JOB_FAILED); /* out of attempts */
+	assert_int_equal(delay, 0);	  /* nothing to wake up for */
 	job_free(&j);
 	get(id, &r);
 	assert_int_equal(r.status, JOB_FAILED);
@@ -565,16 +571,17 @@ test_retry_after(void **state)
 	char id[JOB_ID_MAX];
 	enum job_status st;
 	struct job j, r;
-	int64_t before;
+	int64_t before, delay;
 
 	create(JOB_CARTOONIZE, CARTOON, id);
 	claim_one("w1", &j);
 	before = now_ms();
 	assert_int_equal(
 	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, true,
-		     30, "EXTERNAL_SERVICE_ERROR", "429", &st),
+		     30, "EXTERNAL_SERVICE_ERROR", "429", &st, &delay),
 	    SJ_OK);
 	assert_int_equal(st, JOB_PENDING);
+	assert_true(delay >= 30000 - 1 && delay <= 30000 + 1);
 	get(id, &r);
 	assert_true(r.run_at_ms >= before + 30000 - 50);
 	assert_true(r.run_at_ms <= now_ms() + 30000 + 50);
@@ -593,7 +600,7 @@ test_permanent_failure(void **state)
 	claim_one("w1", &j);
 	assert_int_equal(
 	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, false,
-		     0, "INVALID_INPUT", "bad image", &st),
+		     0, "INVALID_INPUT", "bad image", &st, NULL),
 	    SJ_OK);
 	assert_int_equal(st, JOB_FAILED);
 	job_free(&j);
@@ -622,7 +629,7 @@ test_failure_message_text(void **state)
 	claim_one("w1", &j);
 	assert_int_equal(
 	    job_fail(db, &(struct job_lease){j.id, "w1", j.lease_epoch}, false,
-		     0, "EXTERNAL_SERVICE_ERROR", msg, NULL),
+		     0, "EXTERNAL_SERVICE_ERROR", msg, NULL, NULL),
 	    SJ_OK);
 	get(id, &r);
 	assert_int_equal(r.status, JOB_FAILED);
@@ -663,7 +670,8 @@ test_lease_expiry_and_fencing(void **state)
 	assert_int_equal(job_update_progress(db, &cfg, id, &la, 66, "late"),
 			 SJ_ELOST);
 	assert_int_equal(job_complete(db, &la, res, "done"), SJ_ELOST);
-	assert_int_equal(job_fail(db, &la, true, 0, "X", "y", NULL), SJ_ELOST);
+	assert_int_equal(job_fail(db, &la, true, 0, "X", "y", NULL, NULL),
+			 SJ_ELOST);
 	assert_int_equal(job_release(db, &la), SJ_ELOST);
 	/* the same worker id with the old epoch is fenced too */
 	la.worker_id = "worker-b";
