@@ -35,10 +35,12 @@
  *
  * The table is the truth and NOTIFY a hint: after any new session (ours
  * or one the db layer silently replaced, noticed by its backend pid) the
- * loop LISTENs again and then claims, so a notification lost with the old
- * session costs nothing; the tick is the fallback.  Statements run in
- * autocommit, so no transaction is ever held open.  A broken session is
- * reset and reconnected with backoff from 100 ms doubling to 5 s.
+ * loop LISTENs again, rewinds every type's scan point (a keyed notice
+ * lost with the old session would have lowered it) and then claims, so a
+ * notification lost with the old session costs nothing; the tick is the
+ * fallback.  Statements run in autocommit, so no transaction is ever
+ * held open.  A broken session is reset and reconnected with backoff
+ * from 100 ms doubling to 5 s.
  *
  * Signals only set flags.  TERM, INT and HUP are blocked except inside
  * ppoll(), so they always interrupt the wait and no flag is missed between
@@ -276,6 +278,14 @@ loop_failed(struct loop *l, enum sj_err e, const char *what)
 		       LOG_STR("sqlstate", db_sqlstate(l->db)));
 }
 
+/* Every type's next claim scans from the start of the queue. */
+static void
+loop_rewind(struct loop *l)
+{
+	for (int t = 0; t < JOB_TYPE_MAX; t++)
+		l->from[t] = CLAIM_FROM_START;
+}
+
 /* Makes sure a session that LISTENs exists; false while there is none. */
 static bool
 loop_listen(struct loop *l)
@@ -292,21 +302,17 @@ loop_listen(struct loop *l)
 		loop_lost(l, "connect and LISTEN");
 		return false;
 	}
-	/* drain what arrived while not listening */
+	/*
+	 * Drain what arrived while not listening: the keyed notices sent
+	 * meanwhile are lost, so every type's scan starts from the start.
+	 */
+	loop_rewind(l);
 	l->want_claim = auto_on(l);
 	l->next_beat_ms = num_mono_ms();
 	log_info("listening on %s and %s", JOB_CHANNEL_NEW, JOB_CHANNEL_CANCEL);
 	/* the schema was checked at start: reached, checked, listening */
 	daemon_notify("READY=1");
 	return true;
-}
-
-/* Every type's next claim scans from the start of the queue. */
-static void
-loop_rewind(struct loop *l)
-{
-	for (int t = 0; t < JOB_TYPE_MAX; t++)
-		l->from[t] = CLAIM_FROM_START;
 }
 
 /*
