@@ -177,15 +177,6 @@ rollback(struct db *db)
 		db_reset(db); /* a reset session rolls back */
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /*
  * BEGIN, this transaction's lock_timeout, then the advisory lock (whose
  * wait lock_timeout bounds).  On failure the caller takes the SQLSTATE
@@ -307,7 +298,7 @@ retrying(struct db *db, const struct migrate_opts *o, const char *what,
 		log_warn("%s: waited %ld ms for a lock (try %d of %d); trying "
 			 "again in %ld ms",
 			 what, o->lock_timeout_ms, i, o->attempts, pause);
-		sleep_ms(pause);
+		num_sleep_ms(pause);
 		pause = pause * 2 > MIGRATE_BACKOFF_MAX_MS
 			    ? MIGRATE_BACKOFF_MAX_MS
 			    : pause * 2;
@@ -533,7 +524,7 @@ connect_patiently(struct db *db)
 		if (num_mono_ms() + pause > until)
 			return SJ_EDB;
 		log_warn("database unreachable; trying again in %ld ms", pause);
-		sleep_ms(pause);
+		num_sleep_ms(pause);
 		if (pause * 2 <= SCHEMA_CONNECT_PAUSE_MS)
 			pause *= 2;
 	}

@@ -24,5 +24,7 @@ enum sj_err num_bool(const char *s, bool *out) SJ_WUR;
 
 /* Milliseconds of CLOCK_MONOTONIC (never jumps with the wall clock). */
 int64_t num_mono_ms(void);
+/* Sleeps ms milliseconds (nothing for ms <= 0), resumed after a signal. */
+void num_sleep_ms(int64_t ms);
 
 #endif

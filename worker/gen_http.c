@@ -15,7 +15,6 @@
  * upstream must not name another user's upload as its picture), and a
  * fetch that fails for good blames the upstream, not the user.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,19 +31,6 @@
 #define URL_SHOWN 512 /* bytes of a URL in the log */
 /* A failed call that ends this near the job's deadline was cut by it. */
 #define DEADLINE_SLACK_MS 200
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* ---- calls ---- */
 
@@ -88,7 +74,7 @@ job_http(const struct gen_ctx *g, struct http_req *req, struct http_resp *resp,
 	 */
 	if (e != SJ_OK && clamped &&
 	    g->deadline_ms - num_mono_ms() <= DEADLINE_SLACK_MS)
-		sleep_ms(g->deadline_ms - num_mono_ms());
+		num_sleep_ms(g->deadline_ms - num_mono_ms());
 	if (g->upstream != NULL)
 		g->upstream(g->arg, req, resp, e,
 			    e != SJ_OK && g->abort_cb(g->arg), t0);

@@ -2,23 +2,15 @@
  * The worker's session helpers: which failed statements are retried,
  * the backoff between tries and the sleep.
  */
-#include <errno.h>
 #include <string.h>
-#include <time.h>
 
+#include "num.h"
 #include "session.h"
 
 void
 worker_sleep_ms(int64_t ms)
 {
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	num_sleep_ms(ms);
 }
 
 int64_t
