@@ -702,8 +702,14 @@ job_notice_parse(const char *payload, enum job_type *t, struct claim_from *at)
 		*t = JOB_TYPE_MAX;
 		return false;
 	}
-	if (n != 3 || num_i64(part[1], 0, INT32_MAX, &prio) != SJ_OK ||
-	    num_i64(part[2], 0, INT64_MAX, &ms) != SJ_OK)
+	/*
+	 * Any role may pg_notify: a key out of the column's range (priority
+	 * smallint, a tag past 9999-12-31) would make the claim's
+	 * 'epoch' + tag arithmetic fail for every type, so it only rewinds.
+	 */
+	if (n != 3 ||
+	    num_i64(part[1], 0, JOB_NOTICE_PRIORITY_MAX, &prio) != SJ_OK ||
+	    num_i64(part[2], 0, JOB_NOTICE_TAG_MAX, &ms) != SJ_OK)
 		return false;
 	*at = (struct claim_from){(int)prio, ms};
 	return true;

@@ -254,8 +254,12 @@ claim_from_before(struct claim_from a, struct claim_from b)
  * a job of that type made pending at that key, and true with *t and *at
  * set; anything else (a type alone, "rescued", "tick") false, and *t
  * the type when payload is one (else JOB_TYPE_MAX): the receiver scans
- * every type it names from the start.
+ * every type it names from the start.  A priority past
+ * JOB_NOTICE_PRIORITY_MAX (smallint) or a tag past JOB_NOTICE_TAG_MAX
+ * (9999-12-31T23:59:59.999Z) is no key either: any role may notify.
  */
+#define JOB_NOTICE_PRIORITY_MAX 32767
+#define JOB_NOTICE_TAG_MAX	253402300799999LL
 bool job_notice_parse(const char *payload, enum job_type *t,
 		      struct claim_from *at);
 

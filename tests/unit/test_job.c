@@ -359,6 +359,17 @@ test_claim_from(void **state)
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.jobs[0].id, c3);
 	job_list_free(&l);
+	/* the last key a notice may carry is one the claim's SQL can take */
+	from[JOB_CARTOONIZE] =
+	    (struct claim_from){j3.priority, JOB_NOTICE_TAG_MAX};
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
+	assert_int_equal(l.n, 0);
+	job_list_free(&l);
+	from[JOB_CARTOONIZE] =
+	    (struct claim_from){JOB_NOTICE_PRIORITY_MAX, JOB_NOTICE_TAG_MAX};
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
+	assert_int_equal(l.n, 0);
+	job_list_free(&l);
 	/* from the start: the two left */
 	from[JOB_CARTOONIZE] = CLAIM_FROM_START;
 	assert_int_equal(job_claim(db, &cfg, "w1", free, 5, from, &l), SJ_OK);
@@ -1354,6 +1365,18 @@ test_notice_parse(void **state)
 	assert_false(job_notice_parse("cartoonize@3@x", &t, &at));
 	assert_false(job_notice_parse("cartoonize@-1@5", &t, &at));
 	assert_false(job_notice_parse("cartoonize@1@2@3", &t, &at));
+	/* the edges of smallint and of year 9999, and one past each */
+	assert_true(
+	    job_notice_parse("cartoonize@32767@253402300799999", &t, &at));
+	assert_int_equal(at.priority, 32767);
+	assert_int_equal(at.fair_at_ms, 253402300799999LL);
+	assert_true(job_notice_parse("cartoonize@0@0", &t, &at));
+	assert_false(job_notice_parse("cartoonize@32768@5", &t, &at));
+	assert_false(job_notice_parse("cartoonize@2147483647@5", &t, &at));
+	assert_false(job_notice_parse("cartoonize@1@253402300800000", &t, &at));
+	assert_false(
+	    job_notice_parse("cartoonize@1@9223372036854775807", &t, &at));
+	assert_int_equal(t, JOB_CARTOONIZE); /* rewinds that type */
 	assert_false(job_notice_parse("", &t, &at));
 	assert_int_equal(t, JOB_TYPE_MAX);
 	assert_false(job_notice_parse(NULL, &t, &at));
