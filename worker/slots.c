@@ -179,8 +179,18 @@ claim_at_latest(const struct slots *q)
 void
 slots_claim_at(struct slots *q, int64_t at_ms)
 {
+	int64_t g = SLOTS_CLAIM_AT_GRAIN_MS;
+	bool kept = false;
+
+	/* up to the grain (floor division: at_ms may be negative) */
+	at_ms = at_ms <= INT64_MAX - g ? at_ms + g - 1 : INT64_MAX;
+	at_ms -= ((at_ms % g) + g) % g;
 	pthread_mutex_lock(&q->mu);
-	if (q->n_claim_at < SLOTS_CLAIM_AT_MAX) {
+	for (size_t i = 0; i < q->n_claim_at && !kept; i++)
+		kept = q->claim_at[i] == at_ms;
+	if (kept) {
+		/* that wake-up is booked already */
+	} else if (q->n_claim_at < SLOTS_CLAIM_AT_MAX) {
 		q->claim_at[q->n_claim_at++] = at_ms;
 	} else {
 		size_t k = claim_at_latest(q);

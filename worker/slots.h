@@ -43,6 +43,8 @@ struct slot {
 
 /* wake-ups kept at once; past that the latest is left to the poll tick */
 #define SLOTS_CLAIM_AT_MAX 64
+/* wake-up times are rounded up to this grain, so a burst shares one */
+#define SLOTS_CLAIM_AT_GRAIN_MS 10
 
 struct slots {
 	const struct cfg *cfg;
@@ -108,9 +110,12 @@ void slots_release_queued(struct slots *q, struct db *db,
 			  const char *worker_id);
 /*
  * Asks main to claim at at_ms (monotonic), when a job this worker
- * deferred is due again: NOTIFY says nothing then, and the poll tick
- * may be seconds later.  Every time asked for is kept (up to
- * SLOTS_CLAIM_AT_MAX; when full, the latest is dropped), so jobs
+ * deferred (or failed with a backoff) is due again: NOTIFY says nothing
+ * then, and the poll tick may be seconds later.  at_ms is rounded up to
+ * SLOTS_CLAIM_AT_GRAIN_MS (never early: a claim before the job is due
+ * misses it), and times that round alike are kept once, so a burst of
+ * deferrals spread by jitter shares wake-ups.  Every other time is kept
+ * (up to SLOTS_CLAIM_AT_MAX; when full, the latest is dropped), so jobs
  * deferred to different times each get their claim.
  */
 void slots_claim_at(struct slots *q, int64_t at_ms);
