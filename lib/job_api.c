@@ -318,8 +318,8 @@ job_start(struct db *db, const struct cfg *c, const struct job_start *s,
 	if (e == SJ_OK) {
 		/*
 		 * A new job's notice: its own transaction, same round trip;
-		 * "type@tag" (job.h JOB_NOTICE_KEY) lowers the workers' scan
-		 * of the type to the new job's key.
+		 * "type@priority@tag" (job.h job_notice_parse) lowers the
+		 * workers' scan of the type to the new job's key.
 		 */
 		char note[64];
 		enum sj_err ce;

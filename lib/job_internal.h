@@ -48,7 +48,8 @@
 	"updated_at = now()"
 /*
  * The keyed new-job notice of a statement that makes a row pending: its
- * RETURNING columns, then the pg_notify of CTE r (job.h job_notice).
+ * RETURNING columns, then the pg_notify of CTE r (job.h
+ * job_notice_parse).
  */
 #define NOTICE_COLS "type, priority, " MS("fair_at") " AS at"
 #define NOTICE_SEND                                                            \

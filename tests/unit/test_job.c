@@ -1212,17 +1212,24 @@ test_fair_retry_keeps_place(void **state)
 static void
 test_fair_deferral_not_latest(void **state)
 {
-	char a0[JOB_ID_MAX], a1[JOB_ID_MAX], b0[JOB_ID_MAX], sql[256];
+	char a0[JOB_ID_MAX], a1[JOB_ID_MAX], b0[JOB_ID_MAX];
 	struct job j;
 
 	(void)state;
 	users_7_8(1, 1);
 	create_as(7, NULL, a0);
-	snprintf(sql, sizeof(sql),
-		 "UPDATE jobs SET run_at = now() + interval '20 h' WHERE id = "
-		 "'%s'",
-		 a0);
-	testdb_sql(side, sql);
+	/* deferred as a worker defers it: run_at and its tag 20 h ahead */
+	claim_one("w1", &j);
+	assert_string_equal(j.id, a0);
+	assert_int_equal(
+	    job_defer(db, &(struct job_lease){j.id, "w1", j.lease_epoch},
+		      20LL * 3600 * 1000, NULL),
+	    SJ_OK);
+	job_free(&j);
+	get(a0, &j);
+	assert_true(j.fair_at_ms >= j.run_at_ms);
+	assert_true(j.run_at_ms > now_ms() + 19LL * 3600 * 1000);
+	job_free(&j);
 	create_as(7, NULL, a1);
 	create_as(8, NULL, b0);
 	get(a1, &j);
