@@ -269,7 +269,7 @@ bool job_notice_parse(const char *payload, enum job_type *t,
  * fair-share start tag: owners alternate, by their share), with
  * FOR UPDATE SKIP LOCKED and a lease of c->lease_seconds; with priority
  * order, type t's scan starts at from[t] (from may be NULL: from the
- * start).  *out is a malloced array of *n jobs (caller
+ * start).  *out is a malloced array of *n jobs in that order (caller
  * job_list_free()s).
  */
 enum sj_err job_claim(struct db *db, const struct cfg *c, const char *worker,

@@ -375,23 +375,6 @@ loop_notifies(struct loop *l)
 }
 
 /*
- * Claim order within one batch: job_claim's (priority, then fair-share
- * tag, then id), which it already returns; sorting by due time undid
- * the owners' alternation in the run queue and in what is released.
- */
-static int
-claim_order(const void *pa, const void *pb)
-{
-	const struct job *a = pa, *b = pb;
-
-	if (a->priority != b->priority)
-		return a->priority < b->priority ? -1 : 1;
-	if (a->fair_at_ms != b->fair_at_ms)
-		return a->fair_at_ms < b->fair_at_ms ? -1 : 1;
-	return strcmp(a->id, b->id);
-}
-
-/*
  * After a claim: a type that filled its share has more due jobs queued
  * behind the last one claimed, so its next scan starts there instead of
  * stepping over the dead index entries of everything claimed since the
@@ -400,7 +383,8 @@ claim_order(const void *pa, const void *pb)
  * is announced by a notice that lowers the point to its key (lib/job.h
  * struct claim_from lists each path); a type that came back short scans
  * from the start again, and so does every type after a notice without a
- * key, a deferred job's wake-up and each poll tick.  list is sorted.
+ * key, a deferred job's wake-up and each poll tick.  list is in the
+ * claim's order (job_claim sorts it).
  */
 static void
 loop_advance(struct loop *l, const int per[JOB_TYPE_MAX],
@@ -447,8 +431,7 @@ loop_claim(struct loop *l)
 	e = job_claim(l->db, cfg, l->w->id, per, room, l->from, &list);
 	if (e != SJ_OK)
 		return e;
-	if (list.n > 1 && cfg->features[FEAT_PRIORITY_PROCESSING])
-		qsort(list.jobs, list.n, sizeof(list.jobs[0]), claim_order);
+	/* job_claim returns the batch in the claim's order */
 	loop_advance(l, per, &list);
 	for (i = 0; i < list.n; i++)
 		log_kv(LOG_LVL_INFO, "job", list.jobs[i].id, "claimed",
