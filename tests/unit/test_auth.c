@@ -27,24 +27,7 @@
 #include "media.h"
 #include "testdb.h"
 
-static struct cfg cfg;
-static struct db *db;	/* the library's session under test */
-static struct db *side; /* a second session for inspecting and forcing */
-
-static int
-group_setup(void **state)
-{
-	(void)state;
-	return testdb_open(&cfg, &db, &side);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	testdb_close(&cfg, db, side);
-	return 0;
-}
+TESTDB_GROUP_FIXTURE
 
 static int
 fresh(void **state)

@@ -26,24 +26,7 @@
 
 #define T0 1900000000000LL /* the test clock's start, unix ms */
 
-static struct cfg cfg;
-static struct db *db;
-static struct db *side;
-
-static int
-group_setup(void **state)
-{
-	(void)state;
-	return testdb_open(&cfg, &db, &side);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	testdb_close(&cfg, db, side);
-	return 0;
-}
+TESTDB_GROUP_FIXTURE
 
 static int
 fresh(void **state)

@@ -23,24 +23,7 @@
 #include "job.h"
 #include "testdb.h"
 
-static struct cfg cfg;
-static struct db *db;
-static struct db *side;
-
-static int
-group_setup(void **state)
-{
-	(void)state;
-	return testdb_open(&cfg, &db, &side);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	testdb_close(&cfg, db, side);
-	return 0;
-}
+TESTDB_GROUP_FIXTURE
 
 static int
 fresh(void **state)

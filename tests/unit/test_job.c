@@ -22,26 +22,10 @@
 #include "jsonv.h"
 #include "testdb.h"
 
-static struct cfg cfg;
+TESTDB_GROUP_FIXTURE
+
 /* the settings' defaults: 30 pages, 60 scenes */
 static struct job_limits limits = {30, 60, ""};
-static struct db *db;	/* the library's session under test */
-static struct db *side; /* a second session for inspecting and forcing */
-
-static int
-group_setup(void **state)
-{
-	(void)state;
-	return testdb_open(&cfg, &db, &side);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	testdb_close(&cfg, db, side);
-	return 0;
-}
 
 static int
 fresh(void **state)

@@ -21,6 +21,30 @@ void testdb_cfg(struct cfg *c);
  */
 int testdb_open(struct cfg *c, struct db **db, struct db **side);
 void testdb_close(struct cfg *c, struct db *db, struct db *side);
+/*
+ * The usual group fixture as a suite's own statics: cfg, db (the
+ * library's session under test), side (a second session for inspecting
+ * and forcing), and the cmocka group setup and teardown that open and
+ * close them.
+ */
+/* clang-format off */
+#define TESTDB_GROUP_FIXTURE                                                   \
+	static struct cfg cfg;                                                 \
+	static struct db *db;                                                  \
+	static struct db *side;                                                \
+	static int group_setup(void **state)                                   \
+	{                                                                      \
+		(void)state;                                                   \
+		return testdb_open(&cfg, &db, &side);                          \
+	}                                                                      \
+	static int group_teardown(void **state)                                \
+	{                                                                      \
+		(void)state;                                                   \
+		testdb_close(&cfg, db, side);                                  \
+		return 0;                                                      \
+	}
+/* clang-format on */
+
 /* Runs SQL text on a side connection, failing the test on error. */
 void testdb_sql(struct db *db, const char *sql);
 
