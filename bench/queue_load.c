@@ -20,6 +20,15 @@
  *   queue-load watchmax URL INTERVAL_MS STOPFILE SQL
  *	Runs SQL every INTERVAL_MS until STOPFILE exists and prints the
  *	largest value of its first column as "max=X".
+ *   queue-load pace URL TICK_MS SECONDS SQL
+ *	A steady producer: runs SQL (no parameters) once every TICK_MS on
+ *	a fixed schedule (tick i at start + i * TICK_MS, run at once when
+ *	late, never skipped) for SECONDS.  Prints "execs=N seconds=S
+ *	late_max_ms=X" (the latest a tick started after its time).
+ *   queue-load sample URL INTERVAL_MS STOPFILE SQL
+ *	Runs SQL every INTERVAL_MS on a fixed schedule until STOPFILE
+ *	exists; prints one line per run: the wall-clock time (epoch
+ *	seconds) then every column of the first row, comma-separated.
  *
  * Every failure is fatal: a benchmark with a failed statement is void.
  */
@@ -257,6 +266,67 @@ watchmax(long interval_ms, const char *stopfile, const char *sql)
 	return 0;
 }
 
+/* Sleeps until the monotonic time t (seconds); returns at once if past. */
+static void
+sleep_until(double t)
+{
+	double d = t - now_s();
+
+	if (d > 0)
+		usleep((useconds_t)(d * 1e6));
+}
+
+static int
+pace(long tick_ms, long seconds, const char *sql)
+{
+	PGconn *db = connect_db();
+	double t0, tick = (double)tick_ms / 1000, late_max = 0;
+	long n = 0, ticks = seconds * 1000 / tick_ms;
+
+	prepare(db, "pace", sql, 0);
+	t0 = now_s();
+	for (long i = 0; i < ticks; i++) {
+		double due = t0 + (double)i * tick, late;
+
+		sleep_until(due);
+		late = now_s() - due;
+		if (late > late_max)
+			late_max = late;
+		PQclear(run(db, "pace", 0, NULL));
+		n++;
+	}
+	printf("execs=%ld seconds=%.3f late_max_ms=%.1f\n", n, now_s() - t0,
+	       late_max * 1000);
+	PQfinish(db);
+	return 0;
+}
+
+static int
+sample(long interval_ms, const char *stopfile, const char *sql)
+{
+	PGconn *db = connect_db();
+	double t0 = now_s(), iv = (double)interval_ms / 1000;
+
+	prepare(db, "s", sql, 0);
+	for (long i = 0; access(stopfile, F_OK) != 0; i++) {
+		struct timespec wall;
+		PGresult *r;
+
+		sleep_until(t0 + (double)i * iv);
+		clock_gettime(CLOCK_REALTIME, &wall);
+		r = run(db, "s", 0, NULL);
+		printf("%.3f",
+		       (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+		for (int c = 0; PQntuples(r) > 0 && c < PQnfields(r); c++)
+			printf(",%s", PQgetvalue(r, 0, c));
+		printf("\n");
+		fflush(stdout);
+		PQclear(r);
+	}
+	PQfinish(db);
+	return 0;
+}
+
 /* A whole number in [min, max], or exit 64: arguments come from a script. */
 static long
 arg_num(const char *s, long min, long max)
@@ -308,10 +378,21 @@ main(int argc, char **argv)
 		url = argv[2];
 		return watchmax(arg_num(argv[3], 1, 60000), argv[4], argv[5]);
 	}
+	if (argc == 6 && strcmp(argv[1], "pace") == 0) {
+		url = argv[2];
+		return pace(arg_num(argv[3], 1, 60000),
+			    arg_num(argv[4], 1, 86400), argv[5]);
+	}
+	if (argc == 6 && strcmp(argv[1], "sample") == 0) {
+		url = argv[2];
+		return sample(arg_num(argv[3], 1, 60000), argv[4], argv[5]);
+	}
 	fprintf(stderr,
 		"usage: queue-load ceiling URL THREADS BATCH\n"
 		"       queue-load repeat URL THREADS SECONDS SQL\n"
 		"       queue-load seq URL N INSERT_SQL POLL_SQL\n"
-		"       queue-load watchmax URL INTERVAL_MS STOPFILE SQL\n");
+		"       queue-load watchmax URL INTERVAL_MS STOPFILE SQL\n"
+		"       queue-load pace URL TICK_MS SECONDS SQL\n"
+		"       queue-load sample URL INTERVAL_MS STOPFILE SQL\n");
 	return 64;
 }

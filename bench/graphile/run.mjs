@@ -12,7 +12,10 @@
 //       SIGUSR2 ends it and prints "processed=N seconds=S".  A job whose
 //       payload has "t" (epoch seconds of its insert, PostgreSQL's now())
 //       adds the delay from t to its task start, in ms, to LATENCY_FILE
-//       (one per line, written at SIGTERM).
+//       (one line per job, "DELAY_MS T", written at SIGTERM).  At SIGTERM
+//       it prints "jobs=N first=MS last=MS": the tasks run and the epoch
+//       ms of the first task's start and the last task's end, so that
+//       several processes draining one backlog can be timed together.
 //
 // MODE "batch" turns graphile-worker's batching on (localQueue of 500
 // jobs, batched completions and failures with no added delay); "default"
@@ -91,15 +94,20 @@ async function drain(n, concurrency, mode) {
 async function serve(concurrency, mode, latencyFile) {
   let done = 0;
   let window = null;
+  let first = 0;
+  let last = 0;
   const lat = [];
   const runner = await run({
     ...options(concurrency, mode),
     taskList: {
       noop: async (payload) => {
+        const t = nowMs();
+        if (done === 0) first = t;
         if (payload && typeof payload.t === "number") {
-          lat.push(nowMs() - payload.t * 1000);
+          lat.push(`${(t - payload.t * 1000).toFixed(3)} ${payload.t}`);
         }
         done++;
+        last = nowMs();
       },
     },
   });
@@ -113,7 +121,8 @@ async function serve(concurrency, mode, latencyFile) {
   });
   await new Promise((resolve) => process.once("SIGTERM", resolve));
   await runner.stop();
-  writeFileSync(latencyFile, lat.map((v) => v.toFixed(3)).join("\n") + "\n");
+  console.log(`jobs=${done} first=${first.toFixed(3)} last=${last.toFixed(3)}`);
+  writeFileSync(latencyFile, lat.length ? lat.join("\n") + "\n" : "");
 }
 
 async function main() {
