@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD_DIR OUT_MD: the HTTP and memory benchmarks of issue 6,
 # then bench/pooling.sh (creation and drain through PgBouncer against
-# direct, N web x M workers) and bench/queue.sh (the queue benchmarks);
-# writes the report OUT_MD through bench/report.sh and prints a summary.
+# direct, N web x M workers) and bench/queue.sh (the queue benchmarks,
+# the pinned-snapshot run last: its time series, t,backlog,dead per
+# second, are kept as bench-pinned-ours.csv and bench-pinned-graphile.csv
+# in the state root); writes the report OUT_MD through bench/report.sh
+# and prints a summary.
 #
 # DESIGN. A throwaway stack, started through tools/stack.sh as the
 # integration test starts its own: a fresh PostgreSQL cluster with the
@@ -493,6 +496,15 @@ run_queue() {
 	fi
 	put queue_size "$QUEUE_SIZE"
 	grep -E '^[a-z0-9_]+=' "$out" | sed 's/^/queue./' >>"$RESULTS" || true
+	# The pinned-snapshot time series outlive the state directory: next
+	# to it, in the state root.
+	local f kept=()
+	for f in "$STATE"/queue/pinned-*.csv; do
+		[ -f "$f" ] || continue
+		cp -f "$f" "${STATE%/*}/bench-${f##*/}"
+		kept+=("${STATE%/*}/bench-${f##*/}")
+	done
+	[ ${#kept[@]} -eq 0 ] || put queue_pinned_csv "${kept[*]}"
 }
 
 main() {
