@@ -345,7 +345,7 @@ drain_ours() {
 drain_gw() {
 	local gate out jobs=0 first="" last="" i line
 	say "drain: graphile-worker $GW_VERSION, $1 process(es), batching on"
-	psqlq -c "DELETE FROM graphile_worker._private_jobs"
+	psqlq -c "TRUNCATE graphile_worker._private_jobs"
 	psqlq -c "SELECT graphile_worker.add_jobs(array(SELECT ('noop',
 		'{}'::json, NULL, NULL, NULL, NULL, NULL,
 		NULL)::graphile_worker.job_spec FROM generate_series(1,
@@ -504,7 +504,7 @@ continuous() {
 	kv graphile_continuous_enqueued_per_s "$(rate \
 		"$(($(field execs "$out") * 20))" "$(field seconds "$out")")"
 	kv continuous_ratio "$(ratio "$OURS_CONT" "$GW_CONT")"
-	psqlq -c "DELETE FROM graphile_worker._private_jobs"
+	psqlq -c "TRUNCATE graphile_worker._private_jobs"
 }
 
 # An anonymous start (lib/job_api.c st_start_anon) and its notice, here in
@@ -829,7 +829,7 @@ pinned_side() {
 		sleep 1
 		sql=$SAMPLE_OURS produce=$PIN_OURS table="nspname = 'public'"
 	else
-		psqlq -c "DELETE FROM graphile_worker._private_jobs"
+		psqlq -c "TRUNCATE graphile_worker._private_jobs"
 		psqlq -c "VACUUM ANALYZE graphile_worker._private_jobs"
 		checkpoint
 		start_graphile batch "$lat" "$PIN_PROCS" $((1 + PIN_PROCS))
@@ -909,7 +909,7 @@ pinned() {
 	pinned_side ours
 	pinned_side graphile
 	psqlq -c "TRUNCATE jobs CASCADE"
-	psqlq -c "DELETE FROM graphile_worker._private_jobs"
+	psqlq -c "TRUNCATE graphile_worker._private_jobs"
 }
 
 main() {
