@@ -120,6 +120,7 @@ on the same 2 cores as nginx, the programs and PostgreSQL.
 | enqueue → handler start p50 / p99 (graphile-worker: $(v queue.graphile_latency_p50_ms) / $(v queue.graphile_latency_p99_ms)) | $(v queue.ours_latency_p50_ms) / $(v queue.ours_latency_p99_ms) ms | ≤ 2 / ≤ 5 ms | $(met "$(v queue.ours_latency_p50_ms) <= 2 && $(v queue.ours_latency_p99_ms) <= 5") |
 | claim rate, 10⁶ / 10⁴ finished jobs | **$(v queue.scale_claim_ratio)** | 0.8–1.2 | $(met "$(v queue.scale_claim_ratio) >= 0.8 && $(v queue.scale_claim_ratio) <= 1.2") |
 | status read p50 (1 client), 10⁶ / 10⁴ finished jobs | **$(v queue.scale_status_p50_ratio)** | 0.8–1.2 | $(met "$(v queue.scale_status_p50_ratio) >= 0.8 && $(v queue.scale_status_p50_ratio) <= 1.2") |
+| status read inside the server, mean, 10⁶ / 10⁴ | $(v queue.scale_status_server_mean_ratio) | 0.8–1.2 | $(met "$(v queue.scale_status_server_mean_ratio) >= 0.8 && $(v queue.scale_status_server_mean_ratio) <= 1.2") |
 | pinned snapshot: enqueue → start p99 during the pin, ours / graphile-worker | $(v queue.pinned_ours_latency_pin_p99_ms) / $(v queue.pinned_graphile_latency_pin_p99_ms) ms | ours lower | $(met "$(v queue.pinned_ours_latency_pin_p99_ms) < $(v queue.pinned_graphile_latency_pin_p99_ms)") |
 | pinned snapshot: backlog max during the pin, ours / graphile-worker | $(v queue.pinned_ours_backlog_during_max) / $(v queue.pinned_graphile_backlog_during_max) | ours ≤ 1,000 | $(met "$(v queue.pinned_ours_backlog_during_max) <= 1000") |
 
@@ -297,16 +298,19 @@ better count is its best.
 | ours | $(v queue.ours_drain_1p_jobs_per_s) ($(v queue.ours_drain_1p_rounds)) | $(v queue.ours_drain_2p_jobs_per_s) ($(v queue.ours_drain_2p_rounds)) | **$(v queue.ours_drain_jobs_per_s)** |
 | graphile-worker | $(v queue.graphile_drain_1p_jobs_per_s) ($(v queue.graphile_drain_1p_rounds)) | $(v queue.graphile_drain_2p_jobs_per_s) ($(v queue.graphile_drain_2p_rounds)) | **$(v queue.graphile_drain_jobs_per_s)** |
 
-**Status reads** (the status route's SELECT of a random finished job,
-pgbench, prepared): p50 and p99 with 1 client (the read's own latency;
-with 4 clients on 2 cores the p50 includes waits for a core), tps with 4
-clients, each the median of $(v queue.scale_status_reps) repetitions.
+**Status reads** (the status route's SELECT of a random finished job):
+through pgbench (prepared), p50 and p99 with 1 client (no wait for a
+core, which with 4 clients on 2 cores was part of the p50; the round trip
+and the wake-ups of both processes are), tps and p50 with 4 clients; and
+inside the server (\`bench_status_loop\`: 20,000 executions in PL/pgSQL,
+each timed with \`clock_timestamp()\`, whole µs), the read's own cost.
+Each figure the median of $(v queue.scale_status_reps) repetitions.
 
-| finished jobs | p50 (ms, 1 client) | p99 (ms, 1 client) | tps (4 clients) | p50 (ms, 4 clients) |
-|---|---|---|---|---|
-| 10⁴ | $(v queue.scale_status_1e4_p50_ms) ($(v queue.scale_status_1e4_p50_ms_runs)) | $(v queue.scale_status_1e4_p99_ms) | $(v queue.scale_status_1e4_tps) | $(v queue.scale_status_1e4_c4_p50_ms) |
-| 10⁶ | $(v queue.scale_status_1e6_p50_ms) ($(v queue.scale_status_1e6_p50_ms_runs)) | $(v queue.scale_status_1e6_p99_ms) | $(v queue.scale_status_1e6_tps) | $(v queue.scale_status_1e6_c4_p50_ms) |
-| 10⁶ / 10⁴ | **$(v queue.scale_status_p50_ratio)** | | $(ratio "$(v queue.scale_status_1e6_tps)" "$(v queue.scale_status_1e4_tps)") | $(v queue.scale_status_c4_p50_ratio) |
+| finished jobs | p50 (ms, 1 client) | p99 (ms, 1 client) | tps (4 clients) | p50 (ms, 4 clients) | in the server p50 / p99 / mean (µs) |
+|---|---|---|---|---|---|
+| 10⁴ | $(v queue.scale_status_1e4_p50_ms) ($(v queue.scale_status_1e4_p50_ms_runs)) | $(v queue.scale_status_1e4_p99_ms) | $(v queue.scale_status_1e4_tps) | $(v queue.scale_status_1e4_c4_p50_ms) | $(v queue.scale_status_1e4_server_p50_us) / $(v queue.scale_status_1e4_server_p99_us) / $(v queue.scale_status_1e4_server_mean_us) |
+| 10⁶ | $(v queue.scale_status_1e6_p50_ms) ($(v queue.scale_status_1e6_p50_ms_runs)) | $(v queue.scale_status_1e6_p99_ms) | $(v queue.scale_status_1e6_tps) | $(v queue.scale_status_1e6_c4_p50_ms) | $(v queue.scale_status_1e6_server_p50_us) / $(v queue.scale_status_1e6_server_p99_us) / $(v queue.scale_status_1e6_server_mean_us) |
+| 10⁶ / 10⁴ | **$(v queue.scale_status_p50_ratio)** | | $(ratio "$(v queue.scale_status_1e6_tps)" "$(v queue.scale_status_1e4_tps)") | $(v queue.scale_status_c4_p50_ratio) | mean: $(v queue.scale_status_server_mean_ratio) |
 
 All figures of bench/queue.sh but the pinned snapshot's:
 
