@@ -52,6 +52,40 @@
 	COUNTER_SHARD ", ARRAY[" JOB_DURATION_BOUNDS(JOB_LE_COUNT)             \
 	"count(s)], sum(s) FROM " src " HAVING count(s) > 0 ON CONFLICT "      \
 	"(shard) DO UPDATE SET " HIST_ADD("job_durations")
+/*
+ * CTEs named pre##l and pre##o of a data-modifying statement: add
+ * sign 1 ("") or -1 ("-") for each row of the CTE src (columns type,
+ * user_id, client) to the live counts (sql/018_live_counts.sql), one
+ * upsert per type and anonymity and one per owner, owners in key order.
+ * For the UPDATEs that take a row out of the live set or bring it back;
+ * INSERT and DELETE are counted by 018's triggers.
+ */
+#define COUNT_LIVE(pre, src, sign)                                             \
+	pre "l AS (INSERT INTO job_live AS l (type, anon, shard, n) SELECT "   \
+	"type, user_id IS NULL AND client IS NOT NULL, " COUNTER_SHARD ", "    \
+	sign "count(*) FROM " src " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT "  \
+	"(type, anon, shard) DO UPDATE SET n = l.n + excluded.n), " pre "o "   \
+	"AS (INSERT INTO job_owner_live AS o (owner, n) SELECT coalesce('u' "  \
+	"|| user_id, 'c' || client), " sign "count(*) FROM " src " WHERE "     \
+	"user_id IS NOT NULL OR client IS NOT NULL GROUP BY 1 ORDER BY 1 ON "  \
+	"CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n)"
+/*
+ * The CTEs of a statement that finishes the rows of src (columns type,
+ * user_id, client, outcome, code, s: the processing seconds of a
+ * completed job, else NULL): out of the live counts, and into this
+ * minute's row of job_finished_minutes (finished now()).
+ */
+#define COUNT_DONE(src)                                                        \
+	COUNT_LIVE("done_", src, "-") ", done_m AS (INSERT INTO "               \
+	"job_finished_minutes AS m (minute, shard, completed, failed, "        \
+	"finished, timed, timed_s) SELECT date_trunc('minute', now()), "       \
+	"pg_backend_pid() % 4, count(*) FILTER (WHERE outcome = 'completed'), " \
+	"count(*) FILTER (WHERE outcome = 'failed' AND code IS DISTINCT FROM " \
+	"'INVALID_INPUT'), count(*), count(s), coalesce(sum(s), 0) FROM " src  \
+	" HAVING count(*) > 0 ON CONFLICT (minute, shard) DO UPDATE SET "      \
+	"completed = m.completed + excluded.completed, failed = m.failed + "   \
+	"excluded.failed, finished = m.finished + excluded.finished, timed = " \
+	"m.timed + excluded.timed, timed_s = m.timed_s + excluded.timed_s)"
 /* The ON CONFLICT update that adds excluded's histogram to tbl's row. */
 #define HIST_ADD(tbl)                                                          \
 	"buckets = ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0) FROM unnest("  \

@@ -2,10 +2,16 @@
  * DESIGN
  * Every number of the health document comes from ONE statement, so the
  * figures are one consistent snapshot and a health probe costs one round
- * trip.  Each part reads only rows a partial index covers: pending rows
- * (jobs_claim_idx), processing rows (jobs_processing_idx), jobs finished
- * in the last 24 h (jobs_finished_idx) and the small workers table, so
- * the probe stays cheap however many finished jobs the table holds.
+ * trip.  Its cost depends neither on the backlog nor on the stored jobs
+ * (sql/018_live_counts.sql): the live jobs are a sum of job_live's
+ * shards, the processing ones are counted from jobs_processing_idx (no
+ * more than the workers' slots), the queue depth is the difference; the
+ * oldest due pending job is the first entry of jobs_due_idx; the last
+ * 24 h (and hour) are the rows of job_finished_minutes since the start
+ * of the minute 24 h ago, at most 1,440 minutes of 4 shards.  The
+ * counts are exact: the thresholds compare exact numbers.  Finished jobs
+ * are counted as they finish, so a retried failure still counts in its
+ * minute's success rate.
  *
  * The verdict is a fold over the contract's rules in order; each rule may
  * only raise the level.  The success rate is the system's: a job failed
@@ -40,24 +46,21 @@
 
 static const struct db_stmt st_stats = {
     "health_stats",
-    "WITH p AS (SELECT count(*) AS depth, coalesce(extract(epoch FROM now() "
-    "- min(run_at) FILTER (WHERE run_at <= now())), 0)::float8 AS oldest "
-    "FROM jobs WHERE status = 'pending'), "
+    "WITH l AS (SELECT coalesce(sum(n), 0) AS live FROM job_live), "
     "q AS (SELECT count(*) AS n, count(*) FILTER (WHERE lease_expires_at < "
     "now()) AS stuck FROM jobs WHERE status = 'processing'), "
-    "f AS (SELECT count(*) FILTER (WHERE status = 'completed') AS ok, "
-    "count(*) FILTER (WHERE status = 'failed' AND error_code IS DISTINCT "
-    "FROM 'INVALID_INPUT') AS bad, coalesce(avg(extract("
-    "epoch FROM completed_at - started_at)) FILTER (WHERE status = "
-    "'completed' AND started_at IS NOT NULL), 0)::float8 AS avg_s, "
-    "count(*) FILTER (WHERE completed_at > now() - interval '1 hour') AS "
-    "hour FROM jobs WHERE status IN ('completed', 'failed', 'cancelled') "
-    "AND completed_at > now() - interval '24 hours'), "
+    "p AS (SELECT coalesce(date_part('epoch', now() - min(run_at)), 0) AS "
+    "oldest FROM jobs WHERE status = 'pending' AND run_at <= now()), "
+    "f AS (SELECT coalesce(sum(completed), 0) AS ok, coalesce(sum(failed), "
+    "0) AS bad, coalesce(sum(timed_s) / nullif(sum(timed), 0), 0) AS avg_s, "
+    "coalesce(sum(finished) FILTER (WHERE minute >= date_trunc('minute', "
+    "now() - interval '1 hour')), 0) AS hour FROM job_finished_minutes "
+    "WHERE minute >= date_trunc('minute', now() - interval '24 hours')), "
     "w AS (SELECT count(*) AS live, (array_agg(mem_used_pct ORDER BY "
     "last_heartbeat DESC))[1] AS mem FROM workers WHERE last_heartbeat > "
     "now() - interval '" WORKER_LIVE_S " seconds') "
-    "SELECT p.depth, p.oldest, q.n, q.stuck, f.ok, f.bad, f.avg_s, f.hour, "
-    "w.live, coalesce(w.mem, 0) FROM p, q, f, w",
+    "SELECT greatest(l.live - q.n, 0), p.oldest, q.n, q.stuck, f.ok, f.bad, "
+    "f.avg_s, f.hour, w.live, coalesce(w.mem, 0) FROM l, q, p, f, w",
     0};
 
 struct health_stats {

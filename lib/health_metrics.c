@@ -4,10 +4,11 @@
  * DESIGN
  * One statement: a UNION ALL of (metric, order, four label values,
  * value) rows, so a scrape is one consistent snapshot and one round trip.
- * Every part reads small tables or live jobs only, so a scrape costs the
- * same however many finished jobs the table holds (bench/metrics.sh):
- *   - the queue depth: pending and processing jobs, each status through
- *     its partial index (jobs_claim_idx, jobs_processing_idx);
+ * Every part reads small tables or the processing jobs only, so a scrape
+ * costs the same however many jobs are pending or stored (bench/metrics.sh):
+ *   - the queue depth: the processing jobs through jobs_processing_idx (no
+ *     more than the workers' slots), the pending ones the live count of
+ *     their type (sql/018 job_live) less those;
  *   - finished jobs, their durations and retries: the counters the
  *     finishing statements keep (sql/008, counters.h), summed over their
  *     shards; pruning jobs leaves them alone, so they never go down;
@@ -44,11 +45,14 @@
 /* clang-format off */
 static const struct db_stmt st_metrics = {
     "health_metrics",
+    "WITH pr AS (SELECT type, count(*) AS n FROM jobs WHERE status = "
+    "'processing' GROUP BY type), "
+    "pe AS (SELECT l.type, l.n - coalesce(pr.n, 0) AS n FROM (SELECT type, "
+    "sum(n) AS n FROM job_live GROUP BY type) l LEFT JOIN pr ON pr.type = "
+    "l.type) "
     "SELECT 1 AS k, 0::float8 AS o, type AS a, 'pending'::text AS b, "
-    "NULL::text AS c, NULL::text AS d, count(*)::float8 AS v FROM jobs "
-    "WHERE status = 'pending' GROUP BY type "
-    "UNION ALL SELECT 1, 0, type, 'processing', NULL, NULL, count(*) FROM "
-    "jobs WHERE status = 'processing' GROUP BY type "
+    "NULL::text AS c, NULL::text AS d, n::float8 AS v FROM pe WHERE n > 0 "
+    "UNION ALL SELECT 1, 0, type, 'processing', NULL, NULL, n FROM pr "
     "UNION ALL SELECT 2, 0, type, outcome, NULL, NULL, sum(n)::float8 FROM "
     "job_counters GROUP BY type, outcome "
     "UNION ALL SELECT 3, b.le, NULL, NULL, NULL, " LE_TEXT ", coalesce(sum("

@@ -370,9 +370,10 @@ static const struct db_stmt st_complete_batch = {
     "unnest($1::text[], $2::int8[], $3::jsonb[], $4::text[]) WITH "
     "ORDINALITY AS u(id, epoch, res, step, n) WHERE j.id = u.id AND "
     "j.status || '' = 'processing' AND j.lease_owner = $5 AND j.lease_epoch "
-    "= u.epoch RETURNING u.n, j.type, date_part('epoch', now() - "
-    "j.started_at) AS s), "
-    "c AS (" COUNT_FINISHED("done", "completed") "), "
+    "= u.epoch RETURNING u.n, j.type, j.user_id, j.client, 'completed' AS "
+    "outcome, NULL::text AS code, date_part('epoch', now() - j.started_at) "
+    "AS s), "
+    "c AS (" COUNT_FINISHED("done", "completed") "), " COUNT_DONE("done") ", "
     "h AS (" COUNT_DURATIONS("done") ") SELECT n FROM done",
     5};
 /* clang-format on */
@@ -458,9 +459,12 @@ static const struct db_stmt st_fail = {
     " THEN NULL ELSE now() END, error_code = $5, error_message = $6, "
     "updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
     "FROM (SELECT random() AS jitter) x" FENCE " RETURNING status, type, "
-    "run_at), "
+    "run_at, user_id, client, error_code), "
     "c AS (" COUNT_FINISHED("(SELECT type FROM f WHERE status = 'failed') x",
 			    "failed") "), "
+    COUNT_DONE("(SELECT type, user_id, client, 'failed' AS outcome, "
+	       "error_code AS code, NULL::float8 AS s FROM f WHERE status = "
+	       "'failed') x") ", "
     "r AS (INSERT INTO job_retries (code, shard, n) SELECT coalesce($5, ''), "
     COUNTER_SHARD ", 1 FROM f WHERE status = 'pending' ON CONFLICT (code, "
     "shard) DO UPDATE SET n = job_retries.n + 1) SELECT status, "
@@ -603,8 +607,11 @@ static const struct db_stmt st_cancel = {
     "WITH c AS (UPDATE jobs SET status = 'cancelled', current_step = "
     "'Cancelled', completed_at = now(), updated_at = now(), lease_owner = "
     "NULL, lease_expires_at = NULL WHERE id = $1 AND status IN ('pending', "
-    "'processing') RETURNING id, type), "
-    "n AS (" COUNT_FINISHED("c", "cancelled") ") SELECT pg_notify('"
+    "'processing') RETURNING id, type, user_id, client), "
+    "n AS (" COUNT_FINISHED("c", "cancelled") "), "
+    COUNT_DONE("(SELECT type, user_id, client, 'cancelled' AS outcome, "
+	       "NULL::text AS code, NULL::float8 AS s FROM c) x")
+    " SELECT pg_notify('"
     JOB_CHANNEL_CANCEL "', c.id) FROM c",
     1};
 /* clang-format on */
@@ -631,8 +638,9 @@ job_cancel(struct db *db, const char *id, enum job_status *out_status)
 static const struct db_stmt st_retry = {
     "job_retry",
     "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET " WHERE id = $1 AND status "
-    "IN ('failed', 'cancelled') RETURNING " NOTICE_COLS ") SELECT " NOTICE_SEND
-    " FROM r",
+    "IN ('failed', 'cancelled') RETURNING " NOTICE_COLS
+    ", user_id, client), " COUNT_LIVE("back_", "r", "") " SELECT " NOTICE_SEND
+							" FROM r",
     1};
 
 enum sj_err

@@ -11,6 +11,7 @@
 
 #include "digest.h"
 #include "client.h"
+#include "counters.h"
 #include "job_internal.h"
 #include "jsonv.h"
 #include "log.h"
@@ -63,7 +64,9 @@ static const struct db_stmt st_idem_get = {
 #define START_VALUES                                                           \
 	"$1, $2, $3::int2, $4::int4, $5::int4, $6::jsonb, $7::text, "          \
 	"decode($8, 'hex'), $9::text"
-#define LIVE " AND status IN ('pending', 'processing')"
+/* The live jobs of owner key k (sql/018: 'u' || user, 'c' || client) */
+#define OWNER_LIVE(k)                                                          \
+	"coalesce((SELECT n FROM job_owner_live WHERE owner = " k "), 0)"
 #define START_END                                                              \
 	" ON CONFLICT (coalesce(user_id, 0), coalesce(client, ''), type, "     \
 	"idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "       \
@@ -71,15 +74,15 @@ static const struct db_stmt st_idem_get = {
 /* $10 = how many live jobs the client ($9) may have */
 static const struct db_stmt st_start_anon = {
     "job_start_anon",
-    START_INTO ") SELECT " START_VALUES " WHERE (SELECT count(*) FROM jobs "
-	       "WHERE client = $9::text" LIVE ") < $10::int8" START_END,
+    START_INTO ") SELECT " START_VALUES
+	       " WHERE " OWNER_LIVE("'c' || $9::text") " < $10::int8" START_END,
     10};
 /* $10 = the user, $11 = how many live jobs the user may have */
 static const struct db_stmt st_start_user = {
     "job_start_user",
-    START_INTO ", user_id) SELECT " START_VALUES ", $10::int8 WHERE (SELECT "
-	       "count(*) FROM jobs WHERE user_id = $10::int8" LIVE
-	       ") < $11::int8" START_END,
+    START_INTO ", user_id) SELECT " START_VALUES
+	       ", $10::int8 WHERE " OWNER_LIVE(
+		   "'u' || $10::int8") " < $11::int8" START_END,
     11};
 
 static const struct db_stmt st_commit = {"job_start_commit", "COMMIT", 0};
@@ -141,15 +144,15 @@ caller_lock(struct db *db, int64_t user_id, const char *client)
  * Room under the cap on live anonymous jobs of every client together
  * (ANON_MAX_ACTIVE_TOTAL): per-client caps alone do not bound a caller
  * with many addresses (an IPv6 /48 holds 65,536 /64s), and the queue's
- * depth is what the health verdict reads.  Counted through
- * jobs_client_live_idx, so its cost is the cap's, not the table's.
+ * depth is what the health verdict reads.  Read from job_live (018), so
+ * its cost is neither the cap's nor the backlog's.
  * Clients under other locks may pass it together: the overshoot is at
  * most the starts in flight.  Full is a rate refusal: try again soon.
  */
 #define ANON_FULL_RETRY_S 30
 static const struct db_stmt st_anon_room = {
     "job_anon_room",
-    "SELECT count(*) < $1::int8 FROM jobs WHERE client IS NOT NULL" LIVE, 1};
+    "SELECT coalesce(sum(n), 0) < $1::int8 FROM job_live WHERE anon", 1};
 
 static enum sj_err
 anon_room(struct db *db, const struct job_start *s)
@@ -358,14 +361,15 @@ static const struct db_stmt st_retry_owner = {
     1};
 #define RETRY_GATED(who, set)                                                  \
 	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET set " WHERE id = $1 AND "  \
-	"status IN ('failed', 'cancelled') AND (SELECT count(*) FROM jobs "    \
-	"WHERE " who LIVE ") < $3::int8 RETURNING " NOTICE_COLS                \
-	") SELECT " NOTICE_SEND " FROM r"
+	"status IN ('failed', 'cancelled') AND " OWNER_LIVE(                   \
+	    who) " < $3::int8 RETURNING " NOTICE_COLS                          \
+		 ", user_id, client), " COUNT_LIVE(                            \
+		     "back_", "r", "") " SELECT " NOTICE_SEND " FROM r"
 static const struct db_stmt st_retry_user = {
-    "job_retry_user", RETRY_GATED("user_id = $2::int8", ""), 3};
+    "job_retry_user", RETRY_GATED("'u' || $2::int8", ""), 3};
 static const struct db_stmt st_retry_client = {
     "job_retry_client",
-    RETRY_GATED("client = $2::text", ", client = nullif($2::text, '')"), 3};
+    RETRY_GATED("'c' || $2::text", ", client = nullif($2::text, '')"), 3};
 
 /* The owner of job id: *user (0: anonymous) and client (may be "") */
 static enum sj_err

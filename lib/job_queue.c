@@ -253,14 +253,20 @@ static const struct db_stmt st_maintain = {
     "WHEN " GIVE_UP " THEN 'JOB_FAILED' ELSE error_code END, error_message = "
     "CASE WHEN " GIVE_UP " THEN 'Job was abandoned by its workers too many "
     "times' ELSE error_message END WHERE id IN (SELECT id FROM due) AND "
-    "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status, type), "
+    "lease_expires_at < now() AND NOT (" OVERDUE ") RETURNING status, type, "
+    "user_id, client, error_code), "
     "tmo AS (UPDATE jobs SET status = 'failed', error_code = 'JOB_TIMEOUT', "
     "error_message = 'Job exceeded maximum processing time', completed_at = "
     "now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-    "WHERE id IN (SELECT id FROM due) AND " OVERDUE " RETURNING id, type), "
+    "WHERE id IN (SELECT id FROM due) AND " OVERDUE " RETURNING id, type, "
+    "user_id, client), "
     "c AS (" COUNT_FINISHED("(SELECT type FROM exp WHERE status = 'failed' "
 			    "UNION ALL SELECT type FROM tmo) x",
 			    "failed") "), "
+    COUNT_DONE("(SELECT type, user_id, client, 'failed' AS outcome, "
+	       "error_code AS code, NULL::float8 AS s FROM exp WHERE status = "
+	       "'failed' UNION ALL SELECT type, user_id, client, 'failed', "
+	       "'JOB_TIMEOUT', NULL FROM tmo) x") ", "
     "n AS (SELECT count(*) FILTER (WHERE status = 'pending') AS requeued, "
     "count(*) FILTER (WHERE status = 'failed') AS abandoned FROM exp) "
     "SELECT n.requeued, n.abandoned, (SELECT count(*) FROM tmo), CASE WHEN "
@@ -269,10 +275,19 @@ static const struct db_stmt st_maintain = {
     0};
 /* clang-format on */
 
-/* Rows of workers silent for a day: crashed, their jobs long rescued. */
-static const struct db_stmt st_forget_workers = {
-    "job_forget_workers",
-    "DELETE FROM workers WHERE last_heartbeat < now() - interval '1 day'", 0};
+/*
+ * Rows of workers silent for a day (crashed, their jobs long rescued),
+ * owners with no live job left (a start counting at the same moment makes
+ * the row again: the DELETE re-reads a row changed under it), and the
+ * minutes of finished jobs the health route no longer reads (018).
+ */
+static const struct db_stmt st_forget = {
+    "job_forget",
+    "WITH w AS (DELETE FROM workers WHERE last_heartbeat < now() - "
+    "interval '1 day'), o AS (DELETE FROM job_owner_live WHERE n = 0) "
+    "DELETE FROM job_finished_minutes WHERE minute < now() - interval "
+    "'25 hours'",
+    0};
 
 enum sj_err
 job_maintain(struct db *db, struct job_maint *out)
@@ -281,7 +296,7 @@ job_maintain(struct db *db, struct job_maint *out)
 	enum sj_err e;
 
 	memset(out, 0, sizeof(*out));
-	if ((e = db_exec(db, &st_forget_workers, NULL, NULL)) != SJ_OK ||
+	if ((e = db_exec(db, &st_forget, NULL, NULL)) != SJ_OK ||
 	    (e = db_exec(db, &st_maintain, NULL, &r)) != SJ_OK)
 		return e;
 	out->requeued = (long)db_ll(r, 0, 0, 0);

@@ -17,10 +17,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "counters.h"
 #include "health.h"
 #include "job.h"
+#include "job_input.h"
 #include "testdb.h"
 
 TESTDB_GROUP_FIXTURE
@@ -190,6 +192,155 @@ test_prune_keeps_counts(void **state)
 	assert_int_equal(ll("SELECT count(*) FROM jobs"), 0);
 	assert_int_equal(finished("completed"), 1);
 	assert_int_equal(ll("SELECT sum(buckets[10]) FROM job_durations"), 1);
+}
+
+/*
+ * Fails unless 018's live counts are what the rows say: the recount
+ * corrects nothing, and the owners' counts match their rows.
+ */
+static void
+live_exact(void)
+{
+	assert_int_equal(ll("SELECT jobs_live_recount()"), 0);
+	assert_int_equal(
+	    ll("SELECT count(*) FROM (SELECT coalesce('u' || user_id, 'c' || "
+	       "client) AS o, count(*) AS n FROM jobs WHERE status IN "
+	       "('pending', 'processing') AND (user_id IS NOT NULL OR client "
+	       "IS NOT NULL) GROUP BY 1) r FULL JOIN job_owner_live l ON "
+	       "l.owner = r.o WHERE l.n IS DISTINCT FROM r.n AND l.n <> 0"),
+	    0);
+}
+
+/* A cartoonize start of user (or, with 0, of anonymous client c). */
+static void
+start(int64_t user, const char *c, int64_t cap, enum sj_err want,
+      char id[JOB_ID_MAX])
+{
+	struct job_limits lim = {30, 60, ""};
+	struct json_object
+	    *in = json_tokener_parse(
+		"{\"prompt\":\"a fox\",\"style\":\"storybook\"}"),
+	    *norm = NULL;
+	const char *msg = NULL;
+	struct job_start s = {.type = JOB_CARTOONIZE,
+			      .user_id = user,
+			      .client = user != 0 ? NULL : c,
+			      .max_active = cap,
+			      .client_max = cap,
+			      .anon_max = 1000};
+	struct job j;
+	bool reused;
+
+	assert_int_equal(
+	    job_input_validate(&lim, JOB_CARTOONIZE, in, &norm, &msg), SJ_OK);
+	s.norm = norm;
+	assert_int_equal(job_start(db, &cfg, &s, &j, &reused), want);
+	if (want == SJ_OK) {
+		snprintf(id, JOB_ID_MAX, "%s", j.id);
+		job_free(&j);
+	}
+	json_object_put(norm);
+	json_object_put(in);
+}
+
+/*
+ * The live counts (sql/018) follow every way a row enters, leaves or
+ * comes back to the live set, and the caps read them: starts (a user's,
+ * an anonymous client's), raw inserts, claims, completions, failures
+ * (retried and final), cancels, retries, the maintenance pass, deletes,
+ * pruning and TRUNCATE.  The minutes count what finished.
+ */
+static void
+test_live_counts(void **state)
+{
+	char a1[JOB_ID_MAX], a2[JOB_ID_MAX], u1[JOB_ID_MAX], x[JOB_ID_MAX];
+	struct job_done d = {"job_1_lc1", 1, "{}", NULL, false};
+	int free[JOB_TYPE_MAX] = {0};
+	struct job_list got = {0};
+	enum job_status st;
+	struct job_maint m;
+	long long deleted;
+
+	(void)state;
+	testdb_sql(side, "TRUNCATE job_live, job_owner_live, "
+			 "job_finished_minutes");
+	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
+			 "(7, 'lc@example.com', 'x') ON CONFLICT DO NOTHING");
+	start(0, "c:1", 2, SJ_OK, a1);
+	start(0, "c:1", 2, SJ_OK, a2);
+	start(0, "c:1", 2, SJ_EQUOTA, x); /* the client's cap, from 018 */
+	start(0, "c:2", 2, SJ_OK, x);
+	start(7, NULL, 1, SJ_OK, u1);
+	start(7, NULL, 1, SJ_EQUOTA, x);
+	live_exact();
+	assert_int_equal(ll("SELECT sum(n) FROM job_live WHERE anon"), 3);
+	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = "
+			    "'cc:1'"),
+			 2);
+	/* raw rows count too: 3 processing, no owner */
+	processing("lc", 3, 1);
+	live_exact();
+	assert_int_equal(ll("SELECT sum(n) FROM job_live"), 7);
+	/* a claim moves rows inside the live set: nothing changes */
+	free[JOB_CARTOONIZE] = 10;
+	assert_int_equal(job_claim(db, &cfg, "w2", free, 10, NULL, &got),
+			 SJ_OK);
+	assert_int_equal((int)got.n, 4);
+	job_list_free(&got);
+	live_exact();
+	/* finishing: a completion, a final failure, a cancel of each kind */
+	assert_int_equal(job_complete_batch(db, "w1", 1, &d), SJ_OK);
+	assert_true(d.done);
+	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_lc2", "w1", 1},
+				  false, 0, "EXTERNAL_SERVICE_ERROR", "x", &st,
+				  NULL),
+			 SJ_OK);
+	assert_int_equal(st, JOB_FAILED);
+	assert_int_equal(job_cancel(db, a1, &st), SJ_OK);
+	assert_int_equal(job_cancel(db, u1, &st), SJ_OK);
+	live_exact();
+	assert_int_equal(ll("SELECT sum(n) FROM job_live"), 3);
+	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
+			 0);
+	/* the user is below its cap again; a retry brings u1 back */
+	assert_int_equal(job_retry(db, u1), SJ_OK);
+	live_exact();
+	start(7, NULL, 1, SJ_EQUOTA, x);
+	/* the maintenance pass: a lease expired for good, a time-out */
+	testdb_sql(side, "UPDATE jobs SET rescues = 5, lease_expires_at = "
+			 "now() - interval '1 second' WHERE id = 'job_1_lc3'");
+	processing("lt", 1, 1);
+	testdb_sql(side, "UPDATE jobs SET claimed_at = now() - interval '61 "
+			 "seconds' WHERE id = 'job_1_lt1'");
+	assert_int_equal(job_maintain(db, &m), SJ_OK);
+	assert_int_equal(m.timed_out, 1);
+	live_exact();
+	/* the pass dropped the owners at 0 (u7 came back: kept) */
+	assert_int_equal(ll("SELECT count(*) FROM job_owner_live WHERE n = 0"),
+			 0);
+	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
+			 1);
+	/* the minute's row: 1 completed (timed), 3 failed, 6 finished */
+	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
+			    "10000 + sum(finished) * 100 + sum(timed) FROM "
+			    "job_finished_minutes"),
+			 1030601);
+	/* a delete of a pending job, pruning of finished ones */
+	assert_int_equal(job_delete(db, u1), SJ_OK);
+	live_exact();
+	testdb_sql(side, "UPDATE jobs SET completed_at = now() - interval '40 "
+			 "days' WHERE completed_at IS NOT NULL");
+	assert_int_equal(health_prune(db, 30, 0, &deleted), SJ_OK);
+	assert_true(deleted >= 4);
+	live_exact();
+	/* a status changed by hand is the recount's to correct */
+	testdb_sql(side, "UPDATE jobs SET status = 'cancelled', completed_at "
+			 "= now() WHERE status = 'processing'");
+	assert_true(ll("SELECT jobs_live_recount()") > 0);
+	live_exact();
+	testdb_sql(side, "TRUNCATE jobs CASCADE");
+	assert_int_equal(ll("SELECT count(*) FROM job_live"), 0);
+	assert_int_equal(ll("SELECT count(*) FROM job_owner_live"), 0);
 }
 
 /* The samples of one family's label set, for the histogram checks. */
@@ -418,6 +569,7 @@ main(void)
 	    cmocka_unit_test(test_hist),
 	    cmocka_unit_test_setup(test_finishing_paths, fresh),
 	    cmocka_unit_test_setup(test_prune_keeps_counts, fresh),
+	    cmocka_unit_test_setup(test_live_counts, fresh),
 	    cmocka_unit_test_setup(test_exposition, fresh),
 	    cmocka_unit_test_setup(test_exposition_empty, fresh),
 	};

@@ -1172,6 +1172,7 @@ test_fair_retry_keeps_place(void **state)
 			 i == 2 ? "cancelled" : "failed", old[i]);
 		testdb_sql(side, sql);
 	}
+	testdb_sql(side, "SELECT jobs_live_recount()");
 	for (int i = 0; i < 2; i++)
 		create_as(7, NULL, a[i]);
 	for (int i = 0; i < 2; i++)

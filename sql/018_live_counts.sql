@@ -1,0 +1,207 @@
+-- 018: the counts that health, /metrics and the start caps read, kept as
+-- the jobs change.
+--
+-- The health route counted the pending and processing rows and the jobs
+-- finished in the last 24 hours on every request (p50 60 ms with 61,000
+-- jobs pending, and it is public); /metrics counted the live rows by
+-- type; every start counted its owner's live jobs and, when anonymous,
+-- every anonymous caller's (30,000 rows a start once a backlog built up).
+-- Their cost now depends on neither the backlog nor the stored jobs:
+--
+--   job_live              live rows (pending or processing) by type and
+--                         anonymity, in shards by the writing session like
+--                         008's counters (sum the shards; one shard may be
+--                         negative, their sum cannot);
+--   job_owner_live        live rows of each owner: 'u' || user_id, else
+--                         'c' || client (rows at 0 are dropped by the
+--                         maintenance pass);
+--   job_finished_minutes  the jobs finished in each minute (the last 25
+--                         hours; the maintenance pass drops older ones):
+--                         completed, failed other than INVALID_INPUT, all
+--                         finished, and the completed ones' processing
+--                         seconds.  Counted as they finish, like 008's
+--                         counters: a retried failure stays counted.
+--
+-- Rows enter the jobs table by INSERT and leave it by DELETE or TRUNCATE,
+-- from any writer (the programs, storyjobsctl, an operator's SQL): the
+-- statement-level triggers below count those.  A row leaves the live set
+-- by an UPDATE only when it finishes, and comes back only when retried:
+-- the statements that do either (lib/counters.h COUNT_LIVE, COUNT_DONE)
+-- count it themselves, which costs a claim nothing (pending and
+-- processing are both live; the processing rows are counted directly,
+-- bounded by the workers' slots).  A status changed by hand is counted by
+-- none of them: `storyjobsctl recount` (jobs_live_recount below) sets the
+-- counts right from the rows while everything runs.
+--
+-- The oldest due pending job, the one health figure that is not a count,
+-- is read through jobs_due_idx: one index entry.  jobs_client_live_idx
+-- served only the anonymous caps and goes.
+
+CREATE TABLE job_live (
+    type  text COLLATE "C" NOT NULL,
+    anon  boolean  NOT NULL,
+    shard smallint NOT NULL CHECK (shard BETWEEN 0 AND 15),
+    n     bigint   NOT NULL,
+    PRIMARY KEY (type, anon, shard)
+) WITH (fillfactor = 50);
+
+CREATE TABLE job_owner_live (
+    owner text COLLATE "C" PRIMARY KEY,
+    n     bigint NOT NULL
+) WITH (fillfactor = 50);
+
+CREATE TABLE job_finished_minutes (
+    minute    timestamptz NOT NULL,
+    shard     smallint NOT NULL CHECK (shard BETWEEN 0 AND 3),
+    completed bigint   NOT NULL,
+    failed    bigint   NOT NULL,
+    finished  bigint   NOT NULL,
+    timed     bigint   NOT NULL,
+    timed_s   float8   NOT NULL,
+    PRIMARY KEY (minute, shard)
+) WITH (fillfactor = 50);
+
+-- The rows a statement inserted or deleted.  Owners' rows are taken in
+-- key order: two statements cannot deadlock on them.  A row inserted
+-- finished (an import, a test) counts in the minute it finished.
+CREATE FUNCTION jobs_live_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_live AS l (type, anon, shard, n)
+    SELECT type, user_id IS NULL AND client IS NOT NULL,
+           pg_backend_pid() % 16, count(*)
+      FROM new_t WHERE status IN ('pending', 'processing')
+     GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (type, anon, shard) DO UPDATE SET n = l.n + excluded.n;
+    INSERT INTO job_owner_live AS o (owner, n)
+    SELECT coalesce('u' || user_id, 'c' || client), count(*)
+      FROM new_t WHERE status IN ('pending', 'processing')
+       AND (user_id IS NOT NULL OR client IS NOT NULL)
+     GROUP BY 1 ORDER BY 1
+        ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
+    INSERT INTO job_finished_minutes AS m (minute, shard, completed, failed,
+                                           finished, timed, timed_s)
+    SELECT date_trunc('minute', completed_at), pg_backend_pid() % 4,
+           count(*) FILTER (WHERE status = 'completed'),
+           count(*) FILTER (WHERE status = 'failed'
+                            AND error_code IS DISTINCT FROM 'INVALID_INPUT'),
+           count(*),
+           count(*) FILTER (WHERE status = 'completed'
+                            AND started_at IS NOT NULL),
+           coalesce(sum(date_part('epoch', completed_at - started_at))
+                    FILTER (WHERE status = 'completed'), 0)
+      FROM new_t
+     WHERE status IN ('completed', 'failed', 'cancelled')
+       AND completed_at > now() - interval '25 hours'
+     GROUP BY 1 ORDER BY 1
+        ON CONFLICT (minute, shard) DO UPDATE
+       SET completed = m.completed + excluded.completed,
+           failed = m.failed + excluded.failed,
+           finished = m.finished + excluded.finished,
+           timed = m.timed + excluded.timed,
+           timed_s = m.timed_s + excluded.timed_s;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION jobs_live_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_live AS l (type, anon, shard, n)
+    SELECT type, user_id IS NULL AND client IS NOT NULL,
+           pg_backend_pid() % 16, -count(*)
+      FROM old_t WHERE status IN ('pending', 'processing')
+     GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (type, anon, shard) DO UPDATE SET n = l.n + excluded.n;
+    INSERT INTO job_owner_live AS o (owner, n)
+    SELECT coalesce('u' || user_id, 'c' || client), -count(*)
+      FROM old_t WHERE status IN ('pending', 'processing')
+       AND (user_id IS NOT NULL OR client IS NOT NULL)
+     GROUP BY 1 ORDER BY 1
+        ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION jobs_live_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM job_live;
+    DELETE FROM job_owner_live;
+    DELETE FROM job_finished_minutes;
+    RETURN NULL;
+END
+$$;
+
+-- Sets job_live and job_owner_live to what the rows say, without
+-- stopping anyone: one statement compares the rows and the counts under
+-- one snapshot and adds the difference, so the changes committed after
+-- that snapshot (each counted by its own statement) stay counted.
+-- Returns how many counts were wrong.
+CREATE FUNCTION jobs_live_recount() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    a bigint;
+    b bigint;
+BEGIN
+    WITH fix AS (
+        INSERT INTO job_live AS l (type, anon, shard, n)
+        SELECT coalesce(r.type, c.type), coalesce(r.anon, c.anon), 0,
+               coalesce(r.n, 0) - coalesce(c.n, 0)
+          FROM (SELECT type, user_id IS NULL AND client IS NOT NULL AS anon,
+                       count(*) AS n
+                  FROM jobs WHERE status IN ('pending', 'processing')
+                 GROUP BY 1, 2) r
+          FULL JOIN (SELECT type, anon, sum(n) AS n FROM job_live
+                      GROUP BY 1, 2) c
+            ON c.type = r.type AND c.anon = r.anon
+         WHERE coalesce(r.n, 0) <> coalesce(c.n, 0)
+         ORDER BY 1, 2
+            ON CONFLICT (type, anon, shard) DO UPDATE SET n = l.n + excluded.n
+        RETURNING 1)
+    SELECT count(*) INTO a FROM fix;
+    WITH fix AS (
+        INSERT INTO job_owner_live AS o (owner, n)
+        SELECT coalesce(r.owner, c.owner), coalesce(r.n, 0) - coalesce(c.n, 0)
+          FROM (SELECT coalesce('u' || user_id, 'c' || client) AS owner,
+                       count(*) AS n
+                  FROM jobs WHERE status IN ('pending', 'processing')
+                   AND (user_id IS NOT NULL OR client IS NOT NULL)
+                 GROUP BY 1) r
+          FULL JOIN job_owner_live c ON c.owner = r.owner
+         WHERE coalesce(r.n, 0) <> coalesce(c.n, 0)
+         ORDER BY 1
+            ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n
+        RETURNING 1)
+    SELECT count(*) INTO b FROM fix;
+    RETURN a + b;
+END
+$$;
+
+-- The triggers first: they lock out writers until this migration
+-- commits, so the count below reads a table no one changes meanwhile.
+CREATE TRIGGER jobs_live_inserted AFTER INSERT ON jobs
+    REFERENCING NEW TABLE AS new_t
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_inserted();
+CREATE TRIGGER jobs_live_deleted AFTER DELETE ON jobs
+    REFERENCING OLD TABLE AS old_t
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_deleted();
+CREATE TRIGGER jobs_live_truncated AFTER TRUNCATE ON jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_truncated();
+
+SELECT jobs_live_recount();
+
+INSERT INTO job_finished_minutes (minute, shard, completed, failed, finished,
+                                  timed, timed_s)
+SELECT date_trunc('minute', completed_at), 0,
+       count(*) FILTER (WHERE status = 'completed'),
+       count(*) FILTER (WHERE status = 'failed'
+                        AND error_code IS DISTINCT FROM 'INVALID_INPUT'),
+       count(*),
+       count(*) FILTER (WHERE status = 'completed' AND started_at IS NOT NULL),
+       coalesce(sum(date_part('epoch', completed_at - started_at))
+                FILTER (WHERE status = 'completed'), 0)
+  FROM jobs
+ WHERE status IN ('completed', 'failed', 'cancelled')
+   AND completed_at > now() - interval '25 hours'
+ GROUP BY 1;
+
+CREATE INDEX jobs_due_idx ON jobs (run_at) WHERE status = 'pending';
+
+DROP INDEX jobs_client_live_idx;
