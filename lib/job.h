@@ -292,6 +292,12 @@ enum sj_err job_worker_gone(struct db *db, const char *worker) SJ_WUR;
  * fail with JOB_TIMEOUT.  Safe to run from many places at once.
  */
 enum sj_err job_maintain(struct db *db, struct job_maint *out) SJ_WUR;
+/*
+ * Sets the live counts (sql/018) to what the rows say, while everything
+ * runs; *fixed is how many counts were wrong (0 unless a status was
+ * changed by hand).
+ */
+enum sj_err job_recount(struct db *db, long long *fixed) SJ_WUR;
 
 /* LISTENs on JOB_CHANNEL_NEW and JOB_CHANNEL_CANCEL (this session). */
 enum sj_err job_listen(struct db *db) SJ_WUR;

@@ -289,6 +289,25 @@ static const struct db_stmt st_forget = {
     "'25 hours'",
     0};
 
+static const struct db_stmt st_recount = {"job_recount",
+					  "SELECT jobs_live_recount()", 0};
+
+enum sj_err
+job_recount(struct db *db, long long *fixed)
+{
+	PGresult *r = NULL;
+	enum sj_err e;
+
+	if ((e = db_exec(db, &st_recount, NULL, &r)) != SJ_OK)
+		return e;
+	*fixed = db_ll(r, 0, 0, 0);
+	PQclear(r);
+	if (*fixed != 0)
+		log_kv(LOG_LVL_WARN, NULL, NULL, "live counts corrected",
+		       LOG_INT("counts", *fixed));
+	return SJ_OK;
+}
+
 enum sj_err
 job_maintain(struct db *db, struct job_maint *out)
 {

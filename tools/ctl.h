@@ -34,7 +34,7 @@ int ctl_migrate_status(struct db *db, const struct ctl_migrate *m);
 
 /* user add EMAIL [--admin] | user passwd EMAIL (password on stdin) */
 int ctl_users(struct db *db, const struct cfg *c, int argc, char **argv);
-/* health | prune [--days N] */
+/* health | prune [--days N] | recount */
 int ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv);
 /*
  * check-config --online: the database and its schema version, the media

@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "health.h"
 #include "http.h"
+#include "job.h"
 #include "migrate.h"
 #include "num.h"
 #include "openai.h"
@@ -258,6 +259,20 @@ ctl_prune(struct db *db, const struct cfg *c, int argc, char **argv)
 	return 0;
 }
 
+static int
+ctl_recount(struct db *db)
+{
+	long long n = 0;
+	enum sj_err e;
+
+	if ((e = job_recount(db, &n)) != SJ_OK) {
+		fprintf(stderr, "recount: %s\n", sj_strerror(e));
+		return 1;
+	}
+	printf("%lld\n", n);
+	return 0;
+}
+
 int
 ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv)
 {
@@ -265,6 +280,9 @@ ctl_ops(struct db *db, const struct cfg *c, int argc, char **argv)
 		return ctl_health(db, c);
 	if (argc >= 1 && strcmp(argv[0], "prune") == 0)
 		return ctl_prune(db, c, argc, argv);
-	fprintf(stderr, "usage: storyjobsctl health | prune [--days N]\n");
+	if (argc == 1 && strcmp(argv[0], "recount") == 0)
+		return ctl_recount(db);
+	fprintf(stderr,
+		"usage: storyjobsctl health | prune [--days N] | recount\n");
 	return 64;
 }

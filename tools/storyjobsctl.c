@@ -20,7 +20,7 @@
  *                                          stale media temporary files,
  *                                          unused uploads)
  *   storyjobsctl user ...                  accounts (tools/ctl_users.c)
- *   storyjobsctl health | prune ...        operations (tools/ctl_ops.c)
+ *   storyjobsctl health | prune | recount  operations (tools/ctl_ops.c)
  *   storyjobsctl jobs ...                  jobs (tools/ctl_jobs.c)
  *
  * Configuration comes from the environment and the configuration file
@@ -56,7 +56,7 @@ usage_to(FILE *f)
 	    "[--lock-timeout MS] [--attempts N]\n"
 	    "  check-config [--online]\n  settings [--conf | --man]\n"
 	    "  maintain\n"
-	    "  user ...\n  health ...\n  prune ...\n  jobs ...\n"
+	    "  user ...\n  health ...\n  prune ...\n  recount\n  jobs ...\n"
 	    "  --help | --version\n"
 	    "Configuration comes from the environment and %s\n"
 	    "(or the file STORYJOBS_CONFIG names); see storyjobs.conf(5).\n",
@@ -204,7 +204,8 @@ main(int argc, char **argv)
 	else if (strcmp(argv[1], "user") == 0)
 		rc = ctl_users(db, &c, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "health") == 0 ||
-		 strcmp(argv[1], "prune") == 0)
+		 strcmp(argv[1], "prune") == 0 ||
+		 strcmp(argv[1], "recount") == 0)
 		rc = ctl_ops(db, &c, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "jobs") == 0)
 		rc = ctl_jobs(db, &c, argc - 1, argv + 1);
