@@ -73,19 +73,24 @@
  * The CTEs of a statement that finishes the rows of src (columns type,
  * user_id, client, outcome, code, s: the processing seconds of a
  * completed job, else NULL): out of the live counts, and into this
- * minute's row of job_finished_minutes (finished now()).
+ * minute's and this hour's rows of job_finished_minutes and
+ * job_finished_hours (they finish at now()).
  */
+#define FINISHED_ADD(tbl, unit)                                             \
+	"INSERT INTO " tbl " AS a SELECT date_trunc('" unit "', now()), "     \
+	"pg_backend_pid() % 4, c, f, n, t, ts FROM done_a ON CONFLICT (" unit  \
+	", shard) DO UPDATE SET completed = a.completed + excluded.completed, " \
+	"failed = a.failed + excluded.failed, finished = a.finished + "        \
+	"excluded.finished, timed = a.timed + excluded.timed, timed_s = "      \
+	"a.timed_s + excluded.timed_s"
 #define COUNT_DONE(src)                                                        \
-	COUNT_LIVE("done_", src, "-") ", done_m AS (INSERT INTO "               \
-	"job_finished_minutes AS m (minute, shard, completed, failed, "        \
-	"finished, timed, timed_s) SELECT date_trunc('minute', now()), "       \
-	"pg_backend_pid() % 4, count(*) FILTER (WHERE outcome = 'completed'), " \
-	"count(*) FILTER (WHERE outcome = 'failed' AND code IS DISTINCT FROM " \
-	"'INVALID_INPUT'), count(*), count(s), coalesce(sum(s), 0) FROM " src  \
-	" HAVING count(*) > 0 ON CONFLICT (minute, shard) DO UPDATE SET "      \
-	"completed = m.completed + excluded.completed, failed = m.failed + "   \
-	"excluded.failed, finished = m.finished + excluded.finished, timed = " \
-	"m.timed + excluded.timed, timed_s = m.timed_s + excluded.timed_s)"
+	COUNT_LIVE("done_", src, "-") ", done_a AS (SELECT count(*) FILTER "    \
+	"(WHERE outcome = 'completed') AS c, count(*) FILTER (WHERE outcome = " \
+	"'failed' AND code IS DISTINCT FROM 'INVALID_INPUT') AS f, count(*) "  \
+	"AS n, count(s) AS t, coalesce(sum(s), 0) AS ts FROM " src " HAVING "  \
+	"count(*) > 0), done_m AS (" FINISHED_ADD("job_finished_minutes",   \
+						  "minute") "), done_h AS ("     \
+	FINISHED_ADD("job_finished_hours", "hour") ")"
 /* The ON CONFLICT update that adds excluded's histogram to tbl's row. */
 #define HIST_ADD(tbl)                                                          \
 	"buckets = ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0) FROM unnest("  \

@@ -7,10 +7,13 @@
  * shards, the processing ones are counted from jobs_processing_idx (no
  * more than the workers' slots), the queue depth is the difference; the
  * oldest due pending job is the first entry of jobs_due_idx; the last
- * 24 h (and hour) are the rows of job_finished_minutes since the start
- * of the minute 24 h ago, at most 1,440 minutes of 4 shards.  The
- * counts are exact: the thresholds compare exact numbers.  Finished jobs
- * are counted as they finish, so a retried failure still counts in its
+ * 24 h run from the start of the minute 24 h ago: the whole hours of
+ * job_finished_hours in it and the minutes of job_finished_minutes
+ * before the first whole hour and since the current hour began (the
+ * last hour's figure reads the minutes since the minute an hour ago) —
+ * at most ~25 hours and ~120 minutes of 4 shards.  The counts are
+ * exact: the thresholds compare exact numbers.  Finished jobs are
+ * counted as they finish, so a retried failure still counts in its
  * minute's success rate.
  *
  * The verdict is a fold over the contract's rules in order; each rule may
@@ -51,11 +54,20 @@ static const struct db_stmt st_stats = {
     "now()) AS stuck FROM jobs WHERE status = 'processing'), "
     "p AS (SELECT coalesce(date_part('epoch', now() - min(run_at)), 0) AS "
     "oldest FROM jobs WHERE status = 'pending' AND run_at <= now()), "
+    "b AS (SELECT date_trunc('minute', now() - interval '24 hours') AS "
+    "ws, date_trunc('hour', now() - interval '24 hours') + interval '1 "
+    "hour' AS h0, date_trunc('hour', now()) AS h1, date_trunc('minute', "
+    "now() - interval '1 hour') AS hs), "
+    "fm AS (SELECT m.* FROM job_finished_minutes m, b WHERE m.minute >= "
+    "b.ws AND (m.minute < b.h0 OR m.minute >= least(b.h1, b.hs))), "
+    "fw AS (SELECT completed, failed, finished, timed, timed_s FROM fm, b "
+    "WHERE fm.minute < b.h0 OR fm.minute >= b.h1 UNION ALL SELECT "
+    "completed, failed, finished, timed, timed_s FROM job_finished_hours "
+    "h, b WHERE h.hour >= b.h0 AND h.hour < b.h1), "
     "f AS (SELECT coalesce(sum(completed), 0) AS ok, coalesce(sum(failed), "
     "0) AS bad, coalesce(sum(timed_s) / nullif(sum(timed), 0), 0) AS avg_s, "
-    "coalesce(sum(finished) FILTER (WHERE minute >= date_trunc('minute', "
-    "now() - interval '1 hour')), 0) AS hour FROM job_finished_minutes "
-    "WHERE minute >= date_trunc('minute', now() - interval '24 hours')), "
+    "(SELECT coalesce(sum(finished), 0) FROM fm, b WHERE fm.minute >= b.hs) "
+    "AS hour FROM fw), "
     "w AS (SELECT count(*) AS live, (array_agg(mem_used_pct ORDER BY "
     "last_heartbeat DESC))[1] AS mem FROM workers WHERE last_heartbeat > "
     "now() - interval '" WORKER_LIVE_S " seconds') "

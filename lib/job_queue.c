@@ -279,14 +279,16 @@ static const struct db_stmt st_maintain = {
  * Rows of workers silent for a day (crashed, their jobs long rescued),
  * owners with no live job left (a start counting at the same moment makes
  * the row again: the DELETE re-reads a row changed under it), and the
- * minutes of finished jobs the health route no longer reads (018).
+ * minutes and hours of finished jobs the health route no longer reads
+ * (018).
  */
 static const struct db_stmt st_forget = {
     "job_forget",
     "WITH w AS (DELETE FROM workers WHERE last_heartbeat < now() - "
-    "interval '1 day'), o AS (DELETE FROM job_owner_live WHERE n = 0) "
-    "DELETE FROM job_finished_minutes WHERE minute < now() - interval "
-    "'25 hours'",
+    "interval '1 day'), o AS (DELETE FROM job_owner_live WHERE n = 0), "
+    "m AS (DELETE FROM job_finished_minutes WHERE minute < now() - "
+    "interval '25 hours') DELETE FROM job_finished_hours WHERE hour < "
+    "now() - interval '26 hours'",
     0};
 
 static const struct db_stmt st_recount = {"job_recount",

@@ -103,6 +103,7 @@ cleanup(void)
 	sql("DELETE FROM workers WHERE id = 'ops-test-worker'");
 	/* finishes are counted as they happen (018): a fresh 24 h window */
 	sql("DELETE FROM job_finished_minutes");
+	sql("DELETE FROM job_finished_hours");
 }
 
 static int
@@ -113,8 +114,10 @@ stash(void **state)
 	sql("CREATE TABLE ops_test_workers AS SELECT * FROM workers");
 	sql("CREATE TABLE ops_test_minutes AS SELECT * FROM "
 	    "job_finished_minutes");
+	sql("CREATE TABLE ops_test_hours AS SELECT * FROM job_finished_hours");
 	sql("DELETE FROM jobs");
 	sql("DELETE FROM job_finished_minutes");
+	sql("DELETE FROM job_finished_hours");
 	sql("DELETE FROM workers");
 	/* a fresh cron window: earlier suites' calls must not count here */
 	sql("DELETE FROM rate_limits WHERE key = 'cron'");
@@ -130,10 +133,13 @@ unstash(void **state)
 	sql("INSERT INTO workers SELECT * FROM ops_test_workers");
 	/* the rows put back were counted again as they went in */
 	sql("DELETE FROM job_finished_minutes");
+	sql("DELETE FROM job_finished_hours");
 	sql("INSERT INTO job_finished_minutes SELECT * FROM ops_test_minutes");
+	sql("INSERT INTO job_finished_hours SELECT * FROM ops_test_hours");
 	sql("DROP TABLE ops_test_jobs");
 	sql("DROP TABLE ops_test_workers");
 	sql("DROP TABLE ops_test_minutes");
+	sql("DROP TABLE ops_test_hours");
 	/* give the window back to the suites that run after this one */
 	sql("DELETE FROM rate_limits WHERE key = 'cron'");
 	return 0;

@@ -32,6 +32,7 @@ fresh(void **state)
 {
 	(void)state;
 	testdb_sql(side, "TRUNCATE jobs, workers, job_counters, job_durations, "
+			 "job_finished_minutes, job_finished_hours, "
 			 "job_retries, http_requests, http_request_durations, "
 			 "upstream_calls, upstream_durations CASCADE");
 	return 0;
@@ -263,7 +264,7 @@ test_live_counts(void **state)
 
 	(void)state;
 	testdb_sql(side, "TRUNCATE job_live, job_owner_live, "
-			 "job_finished_minutes");
+			 "job_finished_minutes, job_finished_hours");
 	testdb_sql(side, "INSERT INTO users (id, email, password_hash) VALUES "
 			 "(7, 'lc@example.com', 'x') ON CONFLICT DO NOTHING");
 	start(0, "c:1", 2, SJ_OK, a1);
@@ -320,10 +321,15 @@ test_live_counts(void **state)
 			 0);
 	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
 			 1);
-	/* the minute's row: 1 completed (timed), 3 failed, 6 finished */
+	/* this minute's and this hour's rows: 1 completed (timed), 3 failed,
+	   6 finished */
 	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
 			    "10000 + sum(finished) * 100 + sum(timed) FROM "
 			    "job_finished_minutes"),
+			 1030601);
+	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
+			    "10000 + sum(finished) * 100 + sum(timed) FROM "
+			    "job_finished_hours"),
 			 1030601);
 	/* a delete of a pending job, pruning of finished ones */
 	assert_int_equal(job_delete(db, u1), SJ_OK);
@@ -341,6 +347,46 @@ test_live_counts(void **state)
 	testdb_sql(side, "TRUNCATE jobs CASCADE");
 	assert_int_equal(ll("SELECT count(*) FROM job_live"), 0);
 	assert_int_equal(ll("SELECT count(*) FROM job_owner_live"), 0);
+}
+
+/*
+ * Health's last 24 h (sql/018): whole hours from job_finished_hours, the
+ * minutes at both ends from job_finished_minutes; a job finished just
+ * outside the window is not counted, one just inside is, and the last
+ * hour holds what finished in the last 60 minutes.
+ */
+static void
+test_health_window(void **state)
+{
+	struct json_object *doc = NULL, *m;
+	enum health_level lvl;
+	int status = 0;
+
+	(void)state;
+	testdb_sql(
+	    side,
+	    "INSERT INTO jobs (id, type, status, max_attempts, "
+	    "timeout_s, input, started_at, completed_at, error_code) "
+	    "SELECT 'job_1_hw' || g, 'scenes', s, 3, 60, '{}', now() - "
+	    "a - interval '10 seconds', now() - a, c FROM (VALUES "
+	    "(1, 'failed', interval '24 hours 2 minutes', 'JOB_FAILED'), "
+	    "(2, 'completed', interval '23 hours 58 minutes', NULL), "
+	    "(3, 'failed', interval '12 hours', 'EXTERNAL_SERVICE_ERROR'), "
+	    "(4, 'completed', interval '30 minutes', NULL), "
+	    "(5, 'failed', interval '2 minutes', 'INVALID_INPUT'), "
+	    "(6, 'cancelled', interval '61 minutes', NULL)) "
+	    "v (g, s, a, c)");
+	assert_int_equal(health_build_level(db, &cfg, &doc, &status, &lvl),
+			 SJ_OK);
+	m = json_object_object_get(doc, "metrics");
+	/* 2 completed, 1 failed of the system's: 66.67 % */
+	assert_true(json_object_get_double(
+			json_object_object_get(m, "successRate")) == 66.67);
+	assert_int_equal(
+	    json_object_get_int64(json_object_object_get(m, "jobsPerHour")), 2);
+	assert_true(json_object_get_double(json_object_object_get(
+			m, "averageProcessingTime")) > 0);
+	json_object_put(doc);
 }
 
 /* The samples of one family's label set, for the histogram checks. */
@@ -570,6 +616,7 @@ main(void)
 	    cmocka_unit_test_setup(test_finishing_paths, fresh),
 	    cmocka_unit_test_setup(test_prune_keeps_counts, fresh),
 	    cmocka_unit_test_setup(test_live_counts, fresh),
+	    cmocka_unit_test_setup(test_health_window, fresh),
 	    cmocka_unit_test_setup(test_exposition, fresh),
 	    cmocka_unit_test_setup(test_exposition_empty, fresh),
 	};
