@@ -50,7 +50,7 @@ for f in "$BUILD/cgi/storyjobs-health" "$BUILD/tools/storyjobsctl" "$WRK"; do
 	[ -x "$f" ] || sj_die "$f is missing (build first)"
 done
 
-STATE=$(sj_state_dir "" monitor-bench)
+STATE=$(sj_state_dir "${SJ_BENCH_STATE_ROOT:-}" monitor-bench)
 SJ_CLEANUP_LIST=$STATE/cleanup.list
 finish() {
 	local rc=$?

@@ -2,7 +2,8 @@
 # bench/report.sh [--summary] RESULTS: renders the KEY=VALUE results of
 # bench/run.sh as BENCHMARKS.md on stdout, or with --summary as a few
 # lines for a terminal.  Keys starting with "queue." come from
-# bench/queue.sh, those starting with "pooling." from bench/pooling.sh.  A missing figure prints as "n/a" and its goal as "not
+# bench/queue.sh, those starting with "pooling." from bench/pooling.sh,
+# "monitor." from bench/monitor.sh.  A missing figure prints as "n/a" and its goal as "not
 # measured"; nothing here measures anything.
 set -euo pipefail
 
@@ -64,6 +65,11 @@ if [ "$SUMMARY" = 1 ]; then
 	printf 'job create / INSERT:     %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RC10" "$RC50"
 	printf 'job create p99 @50:      %s ms  goal <= 25\n' "$(p create_c50 p99)"
 	printf 'health p99 @10:          %s ms  goal <= 5\n' "$(p health_c10 p99)"
+	printf 'health p99 @10, empty / %s pending / + %s finished: %s / %s / %s ms  goal <= 5; /metrics p99 %s ms  goal <= 20 (%s)\n' \
+		"$(v monitor.monitor_pending_jobs)" "$(v monitor.monitor_finished_jobs)" \
+		"$(v monitor.health_empty_p99)" "$(v monitor.health_backlog_p99)" \
+		"$(v monitor.health_full_p99)" "$(v monitor.metrics_scrape_p99_ms)" \
+		"$(v monitor_status)"
 	printf 'load test p95:           %s ms (%s x under 500 ms), failures %s%%\n' "$LOADP95" "$LOADMARGIN" "$LOADFAIL"
 	printf '5 jobs/s sustained:      %s req/s, %s failures, max queue depth %s\n' "$RATE" "$RATEERR" "$(v rate_depth_max)"
 	for n in health jobs auth cron admin ref; do
@@ -113,6 +119,9 @@ on the same 2 cores as nginx, the programs and PostgreSQL.
 | job creation / INSERT ceiling, 50 connections | **$RC50** | ≥ 0.60 | $(met "$RC50 >= 0.6") |
 | job creation p99, 50 connections | $(p create_c50 p99) ms | ≤ 25 ms | $(met "$(p create_c50 p99) <= 25") |
 | health p99, 10 connections | $(p health_c10 p99) ms | ≤ 5 ms | $(met "$(p health_c10 p99) <= 5") |
+| health p99, 10 connections, $(v monitor.monitor_pending_jobs) jobs pending (empty: $(v monitor.health_empty_p99) ms) | $(v monitor.health_backlog_p99) ms | ≤ 5 ms | $(met "$(v monitor.health_backlog_p99) <= 5") |
+| health p99, 10 connections, the backlog and $(v monitor.monitor_finished_jobs) finished jobs | $(v monitor.health_full_p99) ms | ≤ 5 ms | $(met "$(v monitor.health_full_p99) <= 5") |
+| \`/metrics\` scrape p99, $(v monitor.monitor_finished_jobs) finished jobs | $(v monitor.metrics_scrape_p99_ms) ms | ≤ 20 ms | $(met "$(v monitor.metrics_scrape_p99_ms) <= 20") |
 | load test p95 (10 users, no pause) | $LOADP95 ms, **$LOADMARGIN× under** the limit | < 500 ms | $(met "$LOADP95 < 500") |
 | load test failures | $LOADFAIL % ($LOADERR of $LOADN) | < 1 % | $(met "$LOADFAIL < 1") |
 | queue drain / graphile-worker, each at its best ($(v queue.ours_drain_best_procs) / $(v queue.graphile_drain_best_procs) processes) | **$(v queue.drain_ratio)** | ≥ 1.0 | $(met "$(v queue.drain_ratio) >= 1") |
@@ -274,6 +283,25 @@ $(plat 10)
 $(prow "job creation, 50 conns (req/s)" create_MODE_c50_rps pooled_over_direct_create_c50_rps)
 $(plat 50)
 $(prow "queue drain (jobs/s)" drain_MODE_jobs_per_s pooled_over_direct_drain_jobs_per_s)
+
+## Monitoring under stress (bench/monitor.sh)
+
+Status: $(v monitor_status).  Its own PostgreSQL (the settings above),
+the health program with 2 processes and nginx; a worker row whose
+heartbeat is renewed before each run.  wrk, 2 threads, 10 connections,
+GET /api/jobs/health, in three states: no job; $(v monitor.monitor_pending_jobs) pending jobs; those
+and $(v monitor.monitor_finished_jobs) finished ones (spread over 30 days) and 20 processing.
+With the backlog the verdict is critical (503): the answer differs, the
+work behind it does not.  Then $(v monitor.metrics_scrapes) GET /metrics, one at a time (curl).
+
+| state | req/s | p50 | p99 | max | HTTP status |
+|---|---|---|---|---|---|
+| empty | $(v monitor.health_empty_rps) | $(v monitor.health_empty_p50) | $(v monitor.health_empty_p99) | $(v monitor.health_empty_max) | $(v monitor.health_empty_status) |
+| $(v monitor.monitor_pending_jobs) pending | $(v monitor.health_backlog_rps) | $(v monitor.health_backlog_p50) | $(v monitor.health_backlog_p99) | $(v monitor.health_backlog_max) | $(v monitor.health_backlog_status) |
+| and $(v monitor.monitor_finished_jobs) finished | $(v monitor.health_full_rps) | $(v monitor.health_full_p50) | $(v monitor.health_full_p99) | $(v monitor.health_full_max) | $(v monitor.health_full_status) |
+
+\`/metrics\` at $(v monitor.monitor_finished_jobs) finished jobs: p50 $(v monitor.metrics_scrape_p50_ms) ms, p99
+$(v monitor.metrics_scrape_p99_ms) ms, max $(v monitor.metrics_scrape_max_ms) ms ($(v monitor.metrics_body_bytes) bytes).
 
 ## Queue (bench/queue.sh)
 

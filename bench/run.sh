@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD_DIR OUT_MD: the HTTP and memory benchmarks of issue 6,
 # then bench/pooling.sh (creation and drain through PgBouncer against
-# direct, N web x M workers) and bench/queue.sh (the queue benchmarks,
+# direct, N web x M workers), bench/monitor.sh (health and /metrics
+# behind a backlog and at 10^6 finished jobs) and bench/queue.sh (the
+# queue benchmarks,
 # the pinned-snapshot run last: its time series, t,backlog,dead per
 # second, are kept as bench-pinned-ours.csv and bench-pinned-graphile.csv
 # in the state root); writes the report OUT_MD through bench/report.sh
@@ -461,6 +463,22 @@ run_pooling() {
 	grep -E '^[a-z0-9_]+=' "$out" | sed 's/^/pooling./' >>"$RESULTS" || true
 }
 
+# run_monitor: bench/monitor.sh (its own PostgreSQL, health program and
+# nginx, in a folder of STATE); its KEY=VALUE lines land as monitor.KEY.
+run_monitor() {
+	local out=$STATE/monitor.out
+	stop_http
+	sj_say "running bench/monitor.sh (about 2 minutes)"
+	if SJ_BENCH_STATE_ROOT=$STATE SJ_WRK=$WRK SJ_BENCH_SECONDS=$SECS \
+		"$ROOT/bench/monitor.sh" "$BUILD" >"$out" 2>"$LOG/monitor.log"; then
+		put monitor_status ok
+	else
+		put monitor_status "failed (exit $?; see the log of bench/monitor.sh)"
+		tail -n 20 "$LOG/monitor.log" >&2
+	fi
+	grep -E '^[a-z0-9_]+=' "$out" | sed 's/^/monitor./' >>"$RESULTS" || true
+}
+
 # run_queue: bench/queue.sh on a fresh database of the same cluster, with
 # the HTTP stack stopped so it has the machine to itself.
 run_queue() {
@@ -517,6 +535,7 @@ main() {
 	run_mem
 	put http_seconds $(($(date +%s) - STARTED))
 	run_pooling
+	run_monitor
 	run_queue
 	put total_seconds $(($(date +%s) - STARTED))
 	"$ROOT/bench/report.sh" "$RESULTS" >"$OUT_MD.tmp"
