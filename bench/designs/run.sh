@@ -14,7 +14,8 @@
 # execution time µs per job, then from pg_waldump over the insert and the
 # drain: new heap tuple versions, deletes and row locks per job, B-tree
 # leaf insertions per job, the HOT fraction of the record table's updates
-# (pg_stat_user_tables), WAL bytes per job of the drain, and the jobs left
+# (pg_stat_user_tables), WAL bytes per job of the drain, the record
+# table's size per job after the drain (before any VACUUM), and the jobs left
 # unclaimed (a claim can come back short: SKIP LOCKED).  Then the medians.
 #
 # Designs:
@@ -23,7 +24,11 @@
 #   d2a  jobs_ready + jobs_claimed beside HOT-updated records
 #   d2b  jobs_ready + a lease index on jobs (non-HOT on PostgreSQL 15)
 #   d2c  jobs_ready alone (no path to processing jobs: the HOT bound)
-#   d4a, d4c  d2a, d2c with jobs at fillfactor 45 (d4.sql)
+#   d4a, d4c  d2a, d2c with jobs at fillfactor 40 (d4.sql)
+#   d5   jobs_ready + jobs_claimed, the claim writing only those: the
+#        record is updated once, by the completion; d5f at fillfactor 40
+#   d6   d0 on schema 018 with 018's completion (live counts, finished
+#        minutes and hours); not run unless named, SJ_SQL_DIR must hold 018
 #   d3   graphile-worker 0.18.0's schema and statements (needs
 #        GRAPHILE_MODULES, default bench/graphile/node_modules after `npm ci`)
 # SJ_SQL_DIR: the migrations d0-d2c apply (default sql/ of this tree; e.g.
@@ -35,7 +40,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/bench/designs
 # shellcheck source=tools/stack.sh
 . "$ROOT/tools/stack.sh"
-ROUNDS=${1:-3} N=${2:-100000} C=${3:-4} DESIGNS=${4:-"d0 d1 d2a d2b d2c d3 d4a d4c"}
+ROUNDS=${1:-3} N=${2:-100000} C=${3:-4} DESIGNS=${4:-"d0 d1 d2a d2b d2c d3 d4a d4c d5 d5f"}
 BATCH=${BATCH:-100}
 SQL_DIR=${SJ_SQL_DIR:-$ROOT/sql}
 GRAPHILE_MODULES=${GRAPHILE_MODULES:-$ROOT/bench/graphile/node_modules}
@@ -46,7 +51,8 @@ sj_need_root
 read -ra DL <<<"$DESIGNS"
 for d in "${DL[@]}"; do
 	case $d in
-	d0 | d1 | d2a | d2b | d2c | d4a | d4c) ;;
+	d0 | d1 | d2a | d2b | d2c | d4a | d4c | d5 | d5f) ;;
+	d6) [ -f "$SQL_DIR/018_live_counts.sql" ] || sj_die "d6 needs SJ_SQL_DIR with 018" ;;
 	d3) [ -x "$GRAPHILE_MODULES/.bin/node" ] ||
 		sj_die "d3 needs graphile-worker: npm ci in bench/graphile, or GRAPHILE_MODULES" ;;
 	*) sj_die "unknown design $d" ;;
@@ -105,10 +111,10 @@ backends_gone() {
 }
 
 # walstats FROM TO: "tuples deletes locks leaf_inserts" WAL records
-# between two LSNs.
+# between two LSNs (read before the next CHECKPOINT recycles them).
 walstats() {
 	sj_as_postgres "$SJ_PGBIN/pg_waldump" -p "$T/pg/pg_wal" -s "$1" -e "$2" \
-		--stats=record 2>/dev/null | awk '
+		--stats=record | awk '
 		$1 ~ /^Heap\/(INSERT|UPDATE|HOT_UPDATE)(\+INIT)?$/ { t += $2 }
 		$1 ~ /^Heap\/DELETE$/ { d += $2 }
 		$1 ~ /^Heap\/LOCK$/ { l += $2 }
@@ -130,7 +136,7 @@ setup() {
 		q -c "INSERT INTO graphile_worker._private_tasks (identifier) VALUES ('noop')" \
 			-c "INSERT INTO graphile_worker._private_jobs (task_id, payload)
 				SELECT 1, '{}' FROM generate_series(1, $N)"
-		L1=$(q -c "SELECT pg_current_wal_lsn()")
+		INS=$(walstats "$L0" "$(q -c "SELECT pg_current_wal_lsn()")")
 		q -c "VACUUM ANALYZE graphile_worker._private_jobs" -c CHECKPOINT
 		REL=graphile_worker._private_jobs
 		return
@@ -142,28 +148,31 @@ setup() {
 	d1) q -1 -f "$HERE/d1.sql" >/dev/null ;;
 	d2?) q -1 -f "$HERE/d2_ready.sql" -f "$HERE/$d.sql" >/dev/null ;;
 	d4?) q -1 -f "$HERE/d2_ready.sql" -f "$HERE/d2${d#d4}.sql" -f "$HERE/d4.sql" >/dev/null ;;
+	d5) q -1 -f "$HERE/d2_ready.sql" -f "$HERE/d5.sql" >/dev/null ;;
+	d5f) q -1 -f "$HERE/d2_ready.sql" -f "$HERE/d5.sql" -f "$HERE/d4.sql" >/dev/null ;;
 	esac
 	L0=$(q -c "SELECT pg_current_wal_lsn()")
 	q -c "INSERT INTO jobs (id, type, priority, max_attempts, timeout_s, input)
 		SELECT 'job_' || g || '_b', 'noop', 0, 1, 60, '{}'
 		FROM generate_series(1, $N) g"
 	case $d in
-	d2? | d4?) q -c "INSERT INTO jobs_ready (id, type, priority, fair_at, run_at,
+	d2? | d4? | d5*) q -c "INSERT INTO jobs_ready (id, type, priority, fair_at, run_at,
 		user_id, client) SELECT id, type, priority, fair_at, run_at, user_id,
 		client FROM jobs" ;;
 	esac
-	L1=$(q -c "SELECT pg_current_wal_lsn()")
+	INS=$(walstats "$L0" "$(q -c "SELECT pg_current_wal_lsn()")")
 	q -c "VACUUM ANALYZE" -c CHECKPOINT
 	REL='jobs'
 }
 
 # run DESIGN ROUND: one drain; appends its line to $T/results.
 run() {
-	local d=$1 r=$2 script=$1 t0 t1 c0 c1 l2 l3 u0 u1 left ndone ins drain pgss
+	local d=$1 r=$2 script=$1 t0 t1 c0 c1 l2 l3 u0 u1 left ndone heap drain pgss
 	case $d in
 	d1) script=d0 ;;
 	d2c | d4c) script=d2b ;;
 	d4a) script=d2a ;;
+	d5f) script=d5 ;;
 	esac
 	setup "$d"
 	u0=$(q -c "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
@@ -195,18 +204,18 @@ run() {
 		left=$(q -c "SELECT count(*) FROM jobs WHERE status <> 'completed'")
 	fi
 	ndone=$((N - left))
-	ins=$(walstats "$L0" "$L1")
+	heap=$(q -c "SELECT pg_table_size('$REL'::regclass)")
 	drain=$(walstats "$l2" "$l3")
 	awk -v d="$d" -v r="$r" -v n="$ndone" -v ns=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
-		-v cpu=$((c1 - c0)) -v pgss="$pgss" -v u0="$u0" -v u1="$u1" -v left="$left" \
-		-v ins="$ins" -v drain="$drain" -v wal="$(q -c "SELECT pg_wal_lsn_diff('$l3', '$l2')")" '
+		-v cpu=$((c1 - c0)) -v pgss="$pgss" -v u0="$u0" -v u1="$u1" -v left="$left" -v heap="$heap" \
+		-v ins="$INS" -v drain="$drain" -v wal="$(q -c "SELECT pg_wal_lsn_diff('$l3', '$l2')")" '
 		BEGIN {
 			split(u0, a, "|"); split(u1, b, "|"); split(ins, i, " "); split(drain, w, " ")
 			upd = b[1] - a[1]; hot = b[2] - a[2]
-			printf "%-4s %d %9.0f %8.1f %8.1f %6.2f %6.2f %6.2f %6.2f %6.1f %8.0f %6d\n",
+			printf "%-4s %d %9.0f %8.1f %8.1f %6.2f %6.2f %6.2f %6.2f %6.1f %8.0f %6.0f %6d\n",
 				d, r, n / (ns / 1e9), cpu / hz * 1e6 / n, pgss * 1000 / n,
 				(i[1] + w[1]) / n, (i[2] + w[2]) / n, (i[3] + w[3]) / n,
-				(i[4] + w[4]) / n, upd ? 100 * hot / upd : 0, wal / n, left
+				(i[4] + w[4]) / n, upd ? 100 * hot / upd : 0, wal / n, heap / n, left
 		}' | tee -a "$T/results"
 	q -c "SELECT 1" >/dev/null
 }
@@ -216,7 +225,7 @@ printf '# %s, PostgreSQL %s, %s jobs, %s clients, batch %s, %s\n' "$(date -u +%F
 	"$(DB=postgres q -c "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name)
 		FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit',
 		'shared_buffers', 'full_page_writes', 'wal_level')")"
-HDR="dsgn rnd    jobs/s  cpu_us  pgss_us  tup/j  del/j  lck/j  idx/j  hot%  walB/j   left"
+HDR="dsgn rnd    jobs/s  cpu_us  pgss_us  tup/j  del/j  lck/j  idx/j  hot%  walB/j heapB/j  left"
 printf '%s\n' "$HDR"
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=()
@@ -246,7 +255,7 @@ for d in "${DL[@]}"; do
 						x = s[j]; s[j] = s[j - 1]; s[j - 1] = x
 					}
 				m = NR % 2 ? s[(NR + 1) / 2] : (s[NR / 2] + s[NR / 2 + 1]) / 2
-				printf k == 3 ? "%9.0f" : k == 4 || k == 5 ? " %8.1f" : k == 12 ? " %8.0f" : k == 13 ? " %6d" : k == 11 ? " %5.1f" : " %6.2f", m
+				printf k == 3 ? "%9.0f" : k <= 5 ? " %8.1f" : k == 10 ? " %5.1f" : k == 11 ? " %8.0f" : k == 12 ? " %6.0f" : k == 13 ? " %6d" : " %6.2f", m
 			}
 			printf "\n"
 		}'
