@@ -405,6 +405,9 @@ $(pin "dead tuples, max sampled" "pinned_SIDE_dead_max")
 $(pin "dead tuples at the release (pgstattuple)" "pinned_SIDE_dead_pgstattuple")
 $(pin "producer's latest tick (ms late)" "pinned_SIDE_producer_late_max_ms")
 
+$(cat "$(dirname "${BASH_SOURCE[0]}")/designs/RESULTS.md" 2>/dev/null ||
+	echo "(bench/designs/RESULTS.md is missing)")
+
 ## Commands
 
 Every run goes through nginx at the stack's loopback address; \`SJ_*\`
