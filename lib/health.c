@@ -12,9 +12,9 @@
  * before the first whole hour and since the current hour began (the
  * last hour's figure reads the minutes since the minute an hour ago) —
  * at most ~25 hours and ~120 minutes of 4 shards.  The counts are
- * exact: the thresholds compare exact numbers.  Finished jobs are
- * counted as they finish, so a retried failure still counts in its
- * minute's success rate.
+ * exact: the thresholds compare exact numbers.  They count the finished
+ * rows by the minute they finished in, as reading the rows did: a retry
+ * or a delete takes its row out again.
  *
  * The verdict is a fold over the contract's rules in order; each rule may
  * only raise the level.  The success rate is the system's: a job failed
@@ -54,10 +54,10 @@ static const struct db_stmt st_stats = {
     "now()) AS stuck FROM jobs WHERE status = 'processing'), "
     "p AS (SELECT coalesce(date_part('epoch', now() - min(run_at)), 0) AS "
     "oldest FROM jobs WHERE status = 'pending' AND run_at <= now()), "
-    "b AS (SELECT date_trunc('minute', now() - interval '24 hours') AS "
-    "ws, date_trunc('hour', now() - interval '24 hours') + interval '1 "
-    "hour' AS h0, date_trunc('hour', now()) AS h1, date_trunc('minute', "
-    "now() - interval '1 hour') AS hs), "
+    "b AS (SELECT date_trunc('minute', now() - interval '24 hours', "
+    "'UTC') AS ws, date_trunc('hour', now() - interval '24 hours', 'UTC') "
+    "+ interval '1 hour' AS h0, date_trunc('hour', now(), 'UTC') AS h1, "
+    "date_trunc('minute', now() - interval '1 hour', 'UTC') AS hs), "
     "fm AS (SELECT m.* FROM job_finished_minutes m, b WHERE m.minute >= "
     "b.ws AND (m.minute < b.h0 OR m.minute >= least(b.h1, b.hs))), "
     "fw AS (SELECT completed, failed, finished, timed, timed_s FROM fm, b "

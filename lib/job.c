@@ -637,10 +637,9 @@ job_cancel(struct db *db, const char *id, enum job_status *out_status)
 
 static const struct db_stmt st_retry = {
     "job_retry",
-    "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET " WHERE id = $1 AND status "
-    "IN ('failed', 'cancelled') RETURNING " NOTICE_COLS
-    ", user_id, client), " COUNT_LIVE("back_", "r", "") " SELECT " NOTICE_SEND
-							" FROM r",
+    "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET RETRY_FROM " WHERE id = $1 "
+    "AND status IN ('failed', 'cancelled') RETURNING " NOTICE_COLS
+	RETRY_RETURNING "), " COUNT_RETRIED " SELECT " NOTICE_SEND " FROM r",
     1};
 
 enum sj_err

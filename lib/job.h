@@ -289,7 +289,8 @@ enum sj_err job_worker_gone(struct db *db, const char *worker) SJ_WUR;
 /*
  * One maintenance pass: expired leases go back to pending (or fail when
  * the job was abandoned too often), jobs processing past their timeout
- * fail with JOB_TIMEOUT.  Safe to run from many places at once.
+ * fail with JOB_TIMEOUT; every 10 minutes, job_recount().  Safe to run
+ * from many places at once.
  */
 enum sj_err job_maintain(struct db *db, struct job_maint *out) SJ_WUR;
 /*

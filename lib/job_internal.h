@@ -5,6 +5,7 @@
 #ifndef SJ_JOB_INTERNAL_H
 #define SJ_JOB_INTERNAL_H
 
+#include "counters.h"
 #include "job.h"
 
 /*
@@ -46,6 +47,25 @@
 	"completed_at = NULL, started_at = NULL, "                             \
 	"current_step = 'Queued for retry', "                                  \
 	"updated_at = now()"
+/*
+ * A retry's UPDATE reads the row's outcome before it (FROM item o, the
+ * row locked first), returns it (RETRY_RETURNING) and counts the row
+ * back into the live set and out of the minute it finished in
+ * (COUNT_RETRIED, from CTE r: sql/018 counts finished rows, not events).
+ */
+#define RETRY_FROM                                                             \
+	" FROM (SELECT status AS o_status, error_code AS o_code, "             \
+	"completed_at AS o_at FROM jobs WHERE id = $1 FOR UPDATE) o"
+#define RETRY_RETURNING                                                        \
+	", user_id, client, o_status AS outcome, o_code AS code, "             \
+	"NULL::float8 AS s, o_at"
+#define COUNT_RETRIED                                                          \
+	COUNT_LIVE("back_", "r", "")                                           \
+	", " COUNT_FINISHED_AT(                                                \
+	    "back_",                                                           \
+	    "(SELECT * FROM r WHERE o_at > now() - interval '25 "              \
+	    "hours') x",                                                       \
+	    "o_at", "-", "back_o")
 /*
  * The keyed new-job notice of a statement that makes a row pending: its
  * RETURNING columns, then the pg_notify of CTE r (job.h

@@ -293,14 +293,19 @@ static const struct db_stmt st_forget = {
 
 static const struct db_stmt st_recount = {"job_recount",
 					  "SELECT jobs_live_recount()", 0};
+/* the same, once every 10 minutes of all callers together (018) */
+static const struct db_stmt st_recount_due = {
+    "job_recount_due", "SELECT jobs_live_recount_due()", 0};
 
-enum sj_err
-job_recount(struct db *db, long long *fixed)
+/* job_recount(), or with due, only when 10 minutes have passed. */
+static enum sj_err
+recount(struct db *db, bool due, long long *fixed)
 {
 	PGresult *r = NULL;
 	enum sj_err e;
 
-	if ((e = db_exec(db, &st_recount, NULL, &r)) != SJ_OK)
+	if ((e = db_exec(db, due ? &st_recount_due : &st_recount, NULL, &r)) !=
+	    SJ_OK)
 		return e;
 	*fixed = db_ll(r, 0, 0, 0);
 	PQclear(r);
@@ -311,13 +316,21 @@ job_recount(struct db *db, long long *fixed)
 }
 
 enum sj_err
+job_recount(struct db *db, long long *fixed)
+{
+	return recount(db, false, fixed);
+}
+
+enum sj_err
 job_maintain(struct db *db, struct job_maint *out)
 {
+	long long fixed = 0;
 	PGresult *r = NULL;
 	enum sj_err e;
 
 	memset(out, 0, sizeof(*out));
 	if ((e = db_exec(db, &st_forget, NULL, NULL)) != SJ_OK ||
+	    (e = recount(db, true, &fixed)) != SJ_OK ||
 	    (e = db_exec(db, &st_maintain, NULL, &r)) != SJ_OK)
 		return e;
 	out->requeued = (long)db_ll(r, 0, 0, 0);

@@ -19,11 +19,13 @@
 --   job_finished_hours    hour (the last 25 hours; the maintenance pass
 --                         drops older ones): completed, failed other than
 --                         INVALID_INPUT, all finished, and the completed
---                         ones' processing seconds.  Counted as they
---                         finish, like 008's counters: a retried failure
---                         stays counted.  Health sums the whole hours of
---                         its 24 h window and the minutes at its two ends:
---                         at most ~570 rows, exact to the minute.
+--                         ones' processing seconds, by the minute and
+--                         hour (UTC's) each finished row finished in: a
+--                         retry or a delete takes the row out again, so
+--                         they count the rows as the health route used
+--                         to.  Health sums the whole hours of its 24 h
+--                         window and the minutes at its two ends: at most
+--                         ~570 rows, exact to the minute.
 --
 -- Rows enter the jobs table by INSERT and leave it by DELETE or TRUNCATE,
 -- from any writer (the programs, storyjobsctl, an operator's SQL): the
@@ -33,8 +35,9 @@
 -- count it themselves, which costs a claim nothing (pending and
 -- processing are both live; the processing rows are counted directly,
 -- bounded by the workers' slots).  A status changed by hand is counted by
--- none of them: `storyjobsctl recount` (jobs_live_recount below) sets the
--- counts right from the rows while everything runs.
+-- none of them: the maintenance pass recounts every 10 minutes, and
+-- `storyjobsctl recount` (jobs_live_recount below) does it at once,
+-- while everything runs.
 --
 -- The oldest due pending job, the one health figure that is not a count,
 -- is read through jobs_due_idx: one index entry.  jobs_client_live_idx
@@ -75,23 +78,26 @@ CREATE TABLE job_finished_hours (
     PRIMARY KEY (hour, shard)
 ) WITH (fillfactor = 50);
 
--- Adds minutes' counts (one element per minute) to their minutes and
--- hours, in key order.
-CREATE TYPE job_finished_row AS (
-    minute    timestamptz,
-    shard     smallint,
-    completed bigint,
-    failed    bigint,
-    finished  bigint,
-    timed     bigint,
-    timed_s   float8
-);
-
-CREATE FUNCTION jobs_finished_add(v job_finished_row[]) RETURNS void
-    LANGUAGE plpgsql AS $$
+-- Adds sign (1 or -1) for each finished row given as arrays (status,
+-- error code, started, completed) to the minutes and hours (UTC's) it
+-- finished in: job_finished_minutes, then job_finished_hours, in key
+-- order, as every writer does (lib/counters.h).
+CREATE FUNCTION jobs_finished_count(st text[], code text[],
+                                    started timestamptz[],
+                                    done timestamptz[], sign integer)
+    RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO job_finished_minutes AS m
-    SELECT * FROM unnest(v) ORDER BY minute
+    SELECT date_trunc('minute', c, 'UTC'), pg_backend_pid() % 4,
+           sign * count(*) FILTER (WHERE s = 'completed'),
+           sign * count(*) FILTER (WHERE s = 'failed'
+                                   AND e IS DISTINCT FROM 'INVALID_INPUT'),
+           sign * count(*),
+           sign * count(*) FILTER (WHERE s = 'completed' AND b IS NOT NULL),
+           sign * coalesce(sum(date_part('epoch', c - b))
+                           FILTER (WHERE s = 'completed'), 0)
+      FROM unnest(st, code, started, done) AS u (s, e, b, c)
+     GROUP BY 1 ORDER BY 1
         ON CONFLICT (minute, shard) DO UPDATE
        SET completed = m.completed + excluded.completed,
            failed = m.failed + excluded.failed,
@@ -99,9 +105,16 @@ BEGIN
            timed = m.timed + excluded.timed,
            timed_s = m.timed_s + excluded.timed_s;
     INSERT INTO job_finished_hours AS h
-    SELECT date_trunc('hour', minute), shard, sum(completed), sum(failed),
-           sum(finished), sum(timed), sum(timed_s)
-      FROM unnest(v) GROUP BY 1, 2 ORDER BY 1
+    SELECT date_trunc('hour', c, 'UTC'), pg_backend_pid() % 4,
+           sign * count(*) FILTER (WHERE s = 'completed'),
+           sign * count(*) FILTER (WHERE s = 'failed'
+                                   AND e IS DISTINCT FROM 'INVALID_INPUT'),
+           sign * count(*),
+           sign * count(*) FILTER (WHERE s = 'completed' AND b IS NOT NULL),
+           sign * coalesce(sum(date_part('epoch', c - b))
+                           FILTER (WHERE s = 'completed'), 0)
+      FROM unnest(st, code, started, done) AS u (s, e, b, c)
+     GROUP BY 1 ORDER BY 1
         ON CONFLICT (hour, shard) DO UPDATE
        SET completed = h.completed + excluded.completed,
            failed = h.failed + excluded.failed,
@@ -111,9 +124,12 @@ BEGIN
 END
 $$;
 
--- The rows a statement inserted or deleted.  Owners' rows are taken in
--- key order: two statements cannot deadlock on them.  A row inserted
--- finished (an import, a test) counts in the minute it finished.
+-- The rows a statement inserted or deleted.  The count tables are taken
+-- in one order by every writer (job_live, job_owner_live, the minutes,
+-- the hours; see lib/counters.h), their rows in key order: no two
+-- statements deadlock on them.  A row inserted finished (an import, a
+-- test) counts in the minute it finished; deleting a finished row
+-- takes it out of its minute, as a retry does.
 CREATE FUNCTION jobs_live_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO job_live AS l (type, anon, shard, n)
@@ -128,22 +144,16 @@ BEGIN
        AND (user_id IS NOT NULL OR client IS NOT NULL)
      GROUP BY 1 ORDER BY 1
         ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
-    PERFORM jobs_finished_add(ARRAY(
-        SELECT ROW(date_trunc('minute', completed_at),
-                   pg_backend_pid() % 4,
-                   count(*) FILTER (WHERE status = 'completed'),
-                   count(*) FILTER (WHERE status = 'failed' AND error_code
-                                    IS DISTINCT FROM 'INVALID_INPUT'),
-                   count(*),
-                   count(*) FILTER (WHERE status = 'completed'
-                                    AND started_at IS NOT NULL),
-                   coalesce(sum(date_part('epoch', completed_at - started_at))
-                            FILTER (WHERE status = 'completed'), 0)
-                  )::job_finished_row
-          FROM new_t
-         WHERE status IN ('completed', 'failed', 'cancelled')
-           AND completed_at > now() - interval '25 hours'
-         GROUP BY date_trunc('minute', completed_at)));
+    -- a start inserts a pending row: nothing more to do
+    IF EXISTS (SELECT 1 FROM new_t
+                WHERE status IN ('completed', 'failed', 'cancelled')) THEN
+        PERFORM jobs_finished_count(array_agg(status), array_agg(error_code),
+                                    array_agg(started_at),
+                                    array_agg(completed_at), 1)
+           FROM new_t
+          WHERE status IN ('completed', 'failed', 'cancelled')
+            AND completed_at > now() - interval '25 hours';
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -162,6 +172,12 @@ BEGIN
        AND (user_id IS NOT NULL OR client IS NOT NULL)
      GROUP BY 1 ORDER BY 1
         ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
+    PERFORM jobs_finished_count(array_agg(status), array_agg(error_code),
+                                array_agg(started_at),
+                                array_agg(completed_at), -1)
+       FROM old_t
+      WHERE status IN ('completed', 'failed', 'cancelled')
+        AND completed_at > now() - interval '25 hours';
     RETURN NULL;
 END
 $$;
@@ -179,13 +195,15 @@ $$;
 -- Sets job_live and job_owner_live to what the rows say, without
 -- stopping anyone: one statement compares the rows and the counts under
 -- one snapshot and adds the difference, so the changes committed after
--- that snapshot (each counted by its own statement) stay counted.
--- Returns how many counts were wrong.
+-- that snapshot (each counted by its own statement) stay counted.  One
+-- recount at a time (two would each add the difference).  Returns how
+-- many counts were wrong.
 CREATE FUNCTION jobs_live_recount() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     a bigint;
     b bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock(1936355180, 0);
     WITH fix AS (
         INSERT INTO job_live AS l (type, anon, shard, n)
         SELECT coalesce(r.type, c.type), coalesce(r.anon, c.anon), 0,
@@ -220,6 +238,29 @@ BEGIN
 END
 $$;
 
+-- The maintenance pass recounts every 10 minutes (whoever runs it first
+-- after that): the counts come right on their own after what no
+-- statement counts, e.g. the jobs the previous release's programs
+-- finish between `storyjobsctl migrate` and their restart, or a status
+-- changed by hand.
+CREATE TABLE job_count_state (
+    one          boolean PRIMARY KEY DEFAULT true CHECK (one),
+    recounted_at timestamptz NOT NULL
+);
+INSERT INTO job_count_state (recounted_at) VALUES (now());
+
+CREATE FUNCTION jobs_live_recount_due() RETURNS bigint
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE job_count_state SET recounted_at = now()
+     WHERE recounted_at < now() - interval '10 minutes';
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    RETURN jobs_live_recount();
+END
+$$;
+
 -- The triggers first: they lock out writers until this migration
 -- commits, so the count below reads a table no one changes meanwhile.
 CREATE TRIGGER jobs_live_inserted AFTER INSERT ON jobs
@@ -233,21 +274,11 @@ CREATE TRIGGER jobs_live_truncated AFTER TRUNCATE ON jobs
 
 SELECT jobs_live_recount();
 
-SELECT jobs_finished_add(ARRAY(
-    SELECT ROW(date_trunc('minute', completed_at), 0,
-               count(*) FILTER (WHERE status = 'completed'),
-               count(*) FILTER (WHERE status = 'failed'
-                                AND error_code IS DISTINCT FROM 'INVALID_INPUT'),
-               count(*),
-               count(*) FILTER (WHERE status = 'completed'
-                                AND started_at IS NOT NULL),
-               coalesce(sum(date_part('epoch', completed_at - started_at))
-                        FILTER (WHERE status = 'completed'), 0)
-              )::job_finished_row
-      FROM jobs
-     WHERE status IN ('completed', 'failed', 'cancelled')
-       AND completed_at > now() - interval '25 hours'
-     GROUP BY date_trunc('minute', completed_at)));
+SELECT jobs_finished_count(array_agg(status), array_agg(error_code),
+                           array_agg(started_at), array_agg(completed_at), 1)
+  FROM jobs
+ WHERE status IN ('completed', 'failed', 'cancelled')
+   AND completed_at > now() - interval '25 hours';
 
 CREATE INDEX jobs_due_idx ON jobs (run_at) WHERE status = 'pending';
 

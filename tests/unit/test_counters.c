@@ -208,7 +208,7 @@ live_exact(void)
 	       "client) AS o, count(*) AS n FROM jobs WHERE status IN "
 	       "('pending', 'processing') AND (user_id IS NOT NULL OR client "
 	       "IS NOT NULL) GROUP BY 1) r FULL JOIN job_owner_live l ON "
-	       "l.owner = r.o WHERE l.n IS DISTINCT FROM r.n AND l.n <> 0"),
+	       "l.owner = r.o WHERE coalesce(l.n, 0) <> coalesce(r.n, 0)"),
 	    0);
 }
 
@@ -256,6 +256,7 @@ test_live_counts(void **state)
 {
 	char a1[JOB_ID_MAX], a2[JOB_ID_MAX], u1[JOB_ID_MAX], x[JOB_ID_MAX];
 	struct job_done d = {"job_1_lc1", 1, "{}", NULL, false};
+	struct job_start rs = {.user_id = 7, .max_active = 1};
 	int free[JOB_TYPE_MAX] = {0};
 	struct job_list got = {0};
 	enum job_status st;
@@ -303,9 +304,20 @@ test_live_counts(void **state)
 	assert_int_equal(ll("SELECT sum(n) FROM job_live"), 3);
 	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
 			 0);
-	/* the user is below its cap again; a retry brings u1 back */
-	assert_int_equal(job_retry(db, u1), SJ_OK);
+	/* the pass drops an owner at 0 */
+	assert_int_equal(job_maintain(db, &m), SJ_OK);
+	assert_int_equal(ll("SELECT count(*) FROM job_owner_live WHERE owner "
+			    "= 'u7'"),
+			 0);
+	/* the user is below its cap again: the API's retry brings u1 back,
+	   out of the minute it was cancelled in */
+	assert_int_equal(ll("SELECT sum(finished) FROM job_finished_minutes"),
+			 4);
+	assert_int_equal(job_retry_start(db, u1, &rs), SJ_OK);
 	live_exact();
+	assert_int_equal(ll("SELECT sum(finished) FROM job_finished_minutes"),
+			 3);
+	assert_int_equal(ll("SELECT sum(finished) FROM job_finished_hours"), 3);
 	start(7, NULL, 1, SJ_EQUOTA, x);
 	/* the maintenance pass: a lease expired for good, a time-out */
 	testdb_sql(side, "UPDATE jobs SET rescues = 5, lease_expires_at = "
@@ -322,15 +334,20 @@ test_live_counts(void **state)
 	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
 			 1);
 	/* this minute's and this hour's rows: 1 completed (timed), 3 failed,
-	   6 finished */
+	   5 finished (a1 cancelled; u1's cancel was taken back) */
 	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
 			    "10000 + sum(finished) * 100 + sum(timed) FROM "
 			    "job_finished_minutes"),
-			 1030601);
+			 1030501);
 	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
 			    "10000 + sum(finished) * 100 + sum(timed) FROM "
 			    "job_finished_hours"),
-			 1030601);
+			 1030501);
+	/* deleting a failed job takes it out of its minute */
+	assert_int_equal(job_delete(db, "job_1_lc2"), SJ_OK);
+	assert_int_equal(ll("SELECT sum(failed) * 100 + sum(finished) FROM "
+			    "job_finished_minutes"),
+			 204);
 	/* a delete of a pending job, pruning of finished ones */
 	assert_int_equal(job_delete(db, u1), SJ_OK);
 	live_exact();
