@@ -67,16 +67,9 @@ CREATE TABLE job_finished_minutes (
     PRIMARY KEY (minute, shard)
 ) WITH (fillfactor = 50);
 
-CREATE TABLE job_finished_hours (
-    hour      timestamptz NOT NULL,
-    shard     smallint NOT NULL CHECK (shard BETWEEN 0 AND 3),
-    completed bigint   NOT NULL,
-    failed    bigint   NOT NULL,
-    finished  bigint   NOT NULL,
-    timed     bigint   NOT NULL,
-    timed_s   float8   NOT NULL,
-    PRIMARY KEY (hour, shard)
-) WITH (fillfactor = 50);
+CREATE TABLE job_finished_hours (LIKE job_finished_minutes INCLUDING ALL)
+    WITH (fillfactor = 50);
+ALTER TABLE job_finished_hours RENAME COLUMN minute TO hour;
 
 -- Adds sign (1 or -1) for each finished row given as arrays (status,
 -- error code, started, completed) to the minutes and hours (UTC's) it
@@ -87,34 +80,35 @@ CREATE FUNCTION jobs_finished_count(st text[], code text[],
                                     done timestamptz[], sign integer)
     RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO job_finished_minutes AS m
-    SELECT date_trunc('minute', c, 'UTC'), pg_backend_pid() % 4,
-           sign * count(*) FILTER (WHERE s = 'completed'),
-           sign * count(*) FILTER (WHERE s = 'failed'
-                                   AND e IS DISTINCT FROM 'INVALID_INPUT'),
-           sign * count(*),
-           sign * count(*) FILTER (WHERE s = 'completed' AND b IS NOT NULL),
-           sign * coalesce(sum(date_part('epoch', c - b))
-                           FILTER (WHERE s = 'completed'), 0)
-      FROM unnest(st, code, started, done) AS u (s, e, b, c)
-     GROUP BY 1 ORDER BY 1
-        ON CONFLICT (minute, shard) DO UPDATE
-       SET completed = m.completed + excluded.completed,
-           failed = m.failed + excluded.failed,
-           finished = m.finished + excluded.finished,
-           timed = m.timed + excluded.timed,
-           timed_s = m.timed_s + excluded.timed_s;
+    WITH a AS (
+        SELECT date_trunc('minute', c, 'UTC') AS minute,
+               pg_backend_pid() % 4 AS shard,
+               sign * count(*) FILTER (WHERE s = 'completed') AS completed,
+               sign * count(*) FILTER (WHERE s = 'failed' AND e
+                                       IS DISTINCT FROM 'INVALID_INPUT')
+                   AS failed,
+               sign * count(*) AS finished,
+               sign * count(*) FILTER (WHERE s = 'completed'
+                                       AND b IS NOT NULL) AS timed,
+               sign * coalesce(sum(date_part('epoch', c - b))
+                               FILTER (WHERE s = 'completed'), 0) AS timed_s
+          FROM unnest(st, code, started, done) AS u (s, e, b, c)
+         GROUP BY 1),
+    m AS (
+        INSERT INTO job_finished_minutes AS m
+        SELECT * FROM a ORDER BY minute
+            ON CONFLICT (minute, shard) DO UPDATE
+           SET completed = m.completed + excluded.completed,
+               failed = m.failed + excluded.failed,
+               finished = m.finished + excluded.finished,
+               timed = m.timed + excluded.timed,
+               timed_s = m.timed_s + excluded.timed_s
+        RETURNING 1)
     INSERT INTO job_finished_hours AS h
-    SELECT date_trunc('hour', c, 'UTC'), pg_backend_pid() % 4,
-           sign * count(*) FILTER (WHERE s = 'completed'),
-           sign * count(*) FILTER (WHERE s = 'failed'
-                                   AND e IS DISTINCT FROM 'INVALID_INPUT'),
-           sign * count(*),
-           sign * count(*) FILTER (WHERE s = 'completed' AND b IS NOT NULL),
-           sign * coalesce(sum(date_part('epoch', c - b))
-                           FILTER (WHERE s = 'completed'), 0)
-      FROM unnest(st, code, started, done) AS u (s, e, b, c)
-     GROUP BY 1 ORDER BY 1
+    SELECT date_trunc('hour', minute, 'UTC'), shard, sum(completed),
+           sum(failed), sum(finished), sum(timed), sum(timed_s)
+      FROM a WHERE (SELECT count(*) FROM m) >= 0
+     GROUP BY 1, 2 ORDER BY 1
         ON CONFLICT (hour, shard) DO UPDATE
        SET completed = h.completed + excluded.completed,
            failed = h.failed + excluded.failed,
@@ -130,54 +124,33 @@ $$;
 -- statements deadlock on them.  A row inserted finished (an import, a
 -- test) counts in the minute it finished; deleting a finished row
 -- takes it out of its minute, as a retry does.
-CREATE FUNCTION jobs_live_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION jobs_live_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    sign integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
 BEGIN
+    -- t: the rows inserted (the INSERT trigger) or deleted (DELETE)
     INSERT INTO job_live AS l (type, anon, shard, n)
     SELECT type, user_id IS NULL AND client IS NOT NULL,
-           pg_backend_pid() % 16, count(*)
-      FROM new_t WHERE status IN ('pending', 'processing')
+           pg_backend_pid() % 16, sign * count(*)
+      FROM t WHERE status IN ('pending', 'processing')
      GROUP BY 1, 2 ORDER BY 1, 2
         ON CONFLICT (type, anon, shard) DO UPDATE SET n = l.n + excluded.n;
     INSERT INTO job_owner_live AS o (owner, n)
-    SELECT coalesce('u' || user_id, 'c' || client), count(*)
-      FROM new_t WHERE status IN ('pending', 'processing')
+    SELECT coalesce('u' || user_id, 'c' || client), sign * count(*)
+      FROM t WHERE status IN ('pending', 'processing')
        AND (user_id IS NOT NULL OR client IS NOT NULL)
      GROUP BY 1 ORDER BY 1
         ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
     -- a start inserts a pending row: nothing more to do
-    IF EXISTS (SELECT 1 FROM new_t
+    IF EXISTS (SELECT 1 FROM t
                 WHERE status IN ('completed', 'failed', 'cancelled')) THEN
         PERFORM jobs_finished_count(array_agg(status), array_agg(error_code),
                                     array_agg(started_at),
-                                    array_agg(completed_at), 1)
-           FROM new_t
+                                    array_agg(completed_at), sign)
+           FROM t
           WHERE status IN ('completed', 'failed', 'cancelled')
             AND completed_at > now() - interval '25 hours';
     END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION jobs_live_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO job_live AS l (type, anon, shard, n)
-    SELECT type, user_id IS NULL AND client IS NOT NULL,
-           pg_backend_pid() % 16, -count(*)
-      FROM old_t WHERE status IN ('pending', 'processing')
-     GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (type, anon, shard) DO UPDATE SET n = l.n + excluded.n;
-    INSERT INTO job_owner_live AS o (owner, n)
-    SELECT coalesce('u' || user_id, 'c' || client), -count(*)
-      FROM old_t WHERE status IN ('pending', 'processing')
-       AND (user_id IS NOT NULL OR client IS NOT NULL)
-     GROUP BY 1 ORDER BY 1
-        ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
-    PERFORM jobs_finished_count(array_agg(status), array_agg(error_code),
-                                array_agg(started_at),
-                                array_agg(completed_at), -1)
-       FROM old_t
-      WHERE status IN ('completed', 'failed', 'cancelled')
-        AND completed_at > now() - interval '25 hours';
     RETURN NULL;
 END
 $$;
@@ -264,11 +237,11 @@ $$;
 -- The triggers first: they lock out writers until this migration
 -- commits, so the count below reads a table no one changes meanwhile.
 CREATE TRIGGER jobs_live_inserted AFTER INSERT ON jobs
-    REFERENCING NEW TABLE AS new_t
-    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_inserted();
+    REFERENCING NEW TABLE AS t
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_changed();
 CREATE TRIGGER jobs_live_deleted AFTER DELETE ON jobs
-    REFERENCING OLD TABLE AS old_t
-    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_deleted();
+    REFERENCING OLD TABLE AS t
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_changed();
 CREATE TRIGGER jobs_live_truncated AFTER TRUNCATE ON jobs
     FOR EACH STATEMENT EXECUTE FUNCTION jobs_live_truncated();
 
