@@ -5,7 +5,7 @@
  * One statement: a UNION ALL of (metric, order, four label values,
  * value) rows, so a scrape is one consistent snapshot and one round trip.
  * Every part reads small tables or the processing jobs only, so a scrape
- * costs the same however many jobs are pending or stored (bench/metrics.sh):
+ * costs the same however many jobs are pending or stored (bench/monitor.sh):
  *   - the queue depth: the processing jobs through jobs_processing_idx (no
  *     more than the workers' slots), the pending ones the live count of
  *     their type (sql/018 job_live) less those;
