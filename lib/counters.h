@@ -53,62 +53,24 @@
 	"count(s)], sum(s) FROM " src " HAVING count(s) > 0 ON CONFLICT "      \
 	"(shard) DO UPDATE SET " HIST_ADD("job_durations")
 /*
- * The counts of sql/018_live_counts.sql, for the UPDATEs that take rows
- * out of the live set or bring them back (INSERT, DELETE and TRUNCATE
- * are counted by 018's triggers).  Every writer takes the count tables
- * in one order, job_live, job_owner_live, job_finished_minutes, then
- * job_finished_hours, and each table's rows in key order, so no two
- * statements deadlock on them: here each CTE reads the one before it
- * (PostgreSQL would otherwise run unreferenced CTEs in reverse order).
- *
- * COUNT_LIVE: CTEs pre##l and pre##o add sign 1 ("") or -1 ("-") for
- * each row of src (columns type, user_id, client) to the live counts.
+ * CTE cnt of a statement that takes the rows of src out of the live set
+ * or brings them back (INSERT, DELETE and TRUNCATE are counted by 018's
+ * triggers): sql/018's jobs_count() adds live (1 or -1) for each row to
+ * the live counts (columns type, user_id, client of src), and fin for
+ * each row to the minute and hour it finished in (the expressions
+ * status, code, started and done over src).  The statement's result
+ * must read cnt (a CTE no one reads is not run): "FROM x, cnt" (one
+ * row).
  */
-#define COUNT_LIVE(pre, src, sign)                                             \
-	pre "l AS (INSERT INTO job_live AS l (type, anon, shard, n) SELECT "   \
-	"type, user_id IS NULL AND client IS NOT NULL, " COUNTER_SHARD ", "    \
-	sign "count(*) FROM " src " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT "  \
-	"(type, anon, shard) DO UPDATE SET n = l.n + excluded.n RETURNING "    \
-	"1), " pre "o AS (INSERT INTO job_owner_live AS o (owner, n) SELECT "  \
-	"coalesce('u' || user_id, 'c' || client), " sign "count(*) FROM " src \
-	" WHERE (user_id IS NOT NULL OR client IS NOT NULL) AND (SELECT "      \
-	"count(*) FROM " pre "l) >= 0 GROUP BY 1 ORDER BY 1 ON CONFLICT "      \
-	"(owner) DO UPDATE SET n = o.n + excluded.n RETURNING 1)"
-/*
- * COUNT_FINISHED_AT: CTEs pre##a, pre##m and pre##h add sign 1 ("") or
- * -1 ("-") for each row of src (columns outcome, code, s: the processing
- * seconds of a completed job, else NULL; and the column or expression
- * at, when it finished) to the minutes and hours it finished in, after
- * the CTE after ran.  Minutes and hours are UTC's.
- */
-#define FINISHED_ADD(pre, tbl, unit, sign, cond)                               \
-	"INSERT INTO " tbl " AS a SELECT date_trunc('" unit "', mi, 'UTC'), "  \
-	"pg_backend_pid() % 4, " sign "sum(c), " sign "sum(f), " sign          \
-	"sum(n), " sign "sum(t), " sign "sum(ts) FROM " pre "a WHERE " cond    \
-	" GROUP BY 1 "                                                         \
-	"ORDER BY 1 ON CONFLICT (" unit ", shard) DO UPDATE SET completed = "  \
-	"a.completed + excluded.completed, failed = a.failed + "               \
-	"excluded.failed, finished = a.finished + excluded.finished, timed = " \
-	"a.timed + excluded.timed, timed_s = a.timed_s + excluded.timed_s "    \
-	"RETURNING 1"
-#define COUNT_FINISHED_AT(pre, src, at, sign, after)                           \
-	pre "a AS (SELECT date_trunc('minute', " at ", 'UTC') AS mi, count(*) " \
-	"FILTER (WHERE outcome = 'completed') AS c, count(*) FILTER (WHERE "   \
-	"outcome = 'failed' AND code IS DISTINCT FROM 'INVALID_INPUT') AS f, " \
-	"count(*) AS n, count(s) AS t, coalesce(sum(s), 0) AS ts FROM " src    \
-	" WHERE (SELECT count(*) FROM " after ") >= 0 GROUP BY 1), " pre "m "   \
-	"AS (" FINISHED_ADD(pre, "job_finished_minutes", "minute", sign,       \
-			    "true") "), " pre "h AS ("                         \
-	FINISHED_ADD(pre, "job_finished_hours", "hour", sign,                  \
-		     "(SELECT count(*) FROM " pre "m) >= 0") ")"
-/*
- * The CTEs of a statement that finishes the rows of src (columns type,
- * user_id, client, outcome, code, s): out of the live counts, into this
- * minute and hour.
- */
+#define COUNTED(src, live, status, code, started, done, fin)                   \
+	"cnt AS (SELECT jobs_count(array_agg(type), array_agg(user_id), "      \
+	"array_agg(client), " live ", array_agg(" status "), array_agg(" code  \
+	"), array_agg(" started "), array_agg(" done "), " fin ") AS counted " \
+	"FROM " src ")"
+/* The rows of src (type, user_id, client, outcome, code, started_at)
+   finish now. */
 #define COUNT_DONE(src)                                                        \
-	COUNT_LIVE("done_", src, "-") ", " COUNT_FINISHED_AT(                  \
-	    "done_", src, "now()", "", "done_o")
+	COUNTED(src, "-1", "outcome", "code", "started_at", "now()", "1")
 /* The ON CONFLICT update that adds excluded's histogram to tbl's row. */
 #define HIST_ADD(tbl)                                                          \
 	"buckets = ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0) FROM unnest("  \

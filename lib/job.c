@@ -371,10 +371,10 @@ static const struct db_stmt st_complete_batch = {
     "ORDINALITY AS u(id, epoch, res, step, n) WHERE j.id = u.id AND "
     "j.status || '' = 'processing' AND j.lease_owner = $5 AND j.lease_epoch "
     "= u.epoch RETURNING u.n, j.type, j.user_id, j.client, 'completed' AS "
-    "outcome, NULL::text AS code, date_part('epoch', now() - j.started_at) "
-    "AS s), "
+    "outcome, NULL::text AS code, j.started_at, date_part('epoch', now() - "
+    "j.started_at) AS s), "
     "c AS (" COUNT_FINISHED("done", "completed") "), " COUNT_DONE("done") ", "
-    "h AS (" COUNT_DURATIONS("done") ") SELECT n FROM done",
+    "h AS (" COUNT_DURATIONS("done") ") SELECT n FROM done, cnt",
     5};
 /* clang-format on */
 /*
@@ -463,12 +463,12 @@ static const struct db_stmt st_fail = {
     "c AS (" COUNT_FINISHED("(SELECT type FROM f WHERE status = 'failed') x",
 			    "failed") "), "
     COUNT_DONE("(SELECT type, user_id, client, 'failed' AS outcome, "
-	       "error_code AS code, NULL::float8 AS s FROM f WHERE status = "
-	       "'failed') x") ", "
+	       "error_code AS code, NULL::timestamptz AS started_at FROM f "
+	       "WHERE status = 'failed') x") ", "
     "r AS (INSERT INTO job_retries (code, shard, n) SELECT coalesce($5, ''), "
     COUNTER_SHARD ", 1 FROM f WHERE status = 'pending' ON CONFLICT (code, "
     "shard) DO UPDATE SET n = job_retries.n + 1) SELECT status, "
-    "greatest(" MS("run_at") " - " MS("now()") ", 0) FROM f",
+    "greatest(" MS("run_at") " - " MS("now()") ", 0) FROM f, cnt",
     7};
 /* clang-format on */
 
@@ -610,9 +610,9 @@ static const struct db_stmt st_cancel = {
     "'processing') RETURNING id, type, user_id, client), "
     "n AS (" COUNT_FINISHED("c", "cancelled") "), "
     COUNT_DONE("(SELECT type, user_id, client, 'cancelled' AS outcome, "
-	       "NULL::text AS code, NULL::float8 AS s FROM c) x")
+	       "NULL::text AS code, NULL::timestamptz AS started_at FROM c) x")
     " SELECT pg_notify('"
-    JOB_CHANNEL_CANCEL "', c.id) FROM c",
+    JOB_CHANNEL_CANCEL "', c.id) FROM c, cnt",
     1};
 /* clang-format on */
 
@@ -639,7 +639,8 @@ static const struct db_stmt st_retry = {
     "job_retry",
     "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET RETRY_FROM " WHERE id = $1 "
     "AND status IN ('failed', 'cancelled') RETURNING " NOTICE_COLS
-	RETRY_RETURNING "), " COUNT_RETRIED " SELECT " NOTICE_SEND " FROM r",
+	RETRY_RETURNING "), " COUNT_RETRIED " SELECT " NOTICE_SEND
+    " FROM r, cnt",
     1};
 
 enum sj_err

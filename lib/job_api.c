@@ -363,7 +363,7 @@ static const struct db_stmt st_retry_owner = {
 	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET set RETRY_FROM " WHERE "   \
 	"id = $1 AND status IN ('failed', 'cancelled') AND " OWNER_LIVE(       \
 	    who) " < $3::int8 RETURNING " NOTICE_COLS RETRY_RETURNING          \
-		 "), " COUNT_RETRIED " SELECT " NOTICE_SEND " FROM r"
+		 "), " COUNT_RETRIED " SELECT " NOTICE_SEND " FROM r, cnt"
 static const struct db_stmt st_retry_user = {
     "job_retry_user", RETRY_GATED("'u' || $2::int8", ""), 3};
 static const struct db_stmt st_retry_client = {

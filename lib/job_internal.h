@@ -56,16 +56,10 @@
 #define RETRY_FROM                                                             \
 	" FROM (SELECT status AS o_status, error_code AS o_code, "             \
 	"completed_at AS o_at FROM jobs WHERE id = $1 FOR UPDATE) o"
-#define RETRY_RETURNING                                                        \
-	", user_id, client, o_status AS outcome, o_code AS code, "             \
-	"NULL::float8 AS s, o_at"
+#define RETRY_RETURNING ", user_id, client, o_status, o_code, o_at"
 #define COUNT_RETRIED                                                          \
-	COUNT_LIVE("back_", "r", "")                                           \
-	", " COUNT_FINISHED_AT(                                                \
-	    "back_",                                                           \
-	    "(SELECT * FROM r WHERE o_at > now() - interval '25 "              \
-	    "hours') x",                                                       \
-	    "o_at", "-", "back_o")
+	COUNTED("r", "1", "o_status", "o_code", "NULL::timestamptz", "o_at",   \
+		"-1")
 /*
  * The keyed new-job notice of a statement that makes a row pending: its
  * RETURNING columns, then the pg_notify of CTE r (job.h

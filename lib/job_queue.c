@@ -264,14 +264,14 @@ static const struct db_stmt st_maintain = {
 			    "UNION ALL SELECT type FROM tmo) x",
 			    "failed") "), "
     COUNT_DONE("(SELECT type, user_id, client, 'failed' AS outcome, "
-	       "error_code AS code, NULL::float8 AS s FROM exp WHERE status = "
-	       "'failed' UNION ALL SELECT type, user_id, client, 'failed', "
-	       "'JOB_TIMEOUT', NULL FROM tmo) x") ", "
+	       "error_code AS code, NULL::timestamptz AS started_at FROM exp "
+	       "WHERE status = 'failed' UNION ALL SELECT type, user_id, client, "
+	       "'failed', 'JOB_TIMEOUT', NULL FROM tmo) x") ", "
     "n AS (SELECT count(*) FILTER (WHERE status = 'pending') AS requeued, "
     "count(*) FILTER (WHERE status = 'failed') AS abandoned FROM exp) "
     "SELECT n.requeued, n.abandoned, (SELECT count(*) FROM tmo), CASE WHEN "
     "n.requeued > 0 THEN pg_notify('" JOB_CHANNEL_NEW "', 'rescued') END "
-    "FROM n",
+    "FROM n, cnt",
     0};
 /* clang-format on */
 

@@ -31,8 +31,8 @@
 -- from any writer (the programs, storyjobsctl, an operator's SQL): the
 -- statement-level triggers below count those.  A row leaves the live set
 -- by an UPDATE only when it finishes, and comes back only when retried:
--- the statements that do either (lib/counters.h COUNT_LIVE, COUNT_DONE)
--- count it themselves, which costs a claim nothing (pending and
+-- the statements that do either (lib/counters.h COUNTED) count it
+-- themselves, which costs a claim nothing (pending and
 -- processing are both live; the processing rows are counted directly,
 -- bounded by the workers' slots).  A status changed by hand is counted by
 -- none of them: the maintenance pass recounts every 10 minutes, and
@@ -71,28 +71,53 @@ CREATE TABLE job_finished_hours (LIKE job_finished_minutes INCLUDING ALL)
     WITH (fillfactor = 50);
 ALTER TABLE job_finished_hours RENAME COLUMN minute TO hour;
 
--- Adds sign (1 or -1) for each finished row given as arrays (status,
--- error code, started, completed) to the minutes and hours (UTC's) it
--- finished in: job_finished_minutes, then job_finished_hours, in key
--- order, as every writer does (lib/counters.h).
-CREATE FUNCTION jobs_finished_count(st text[], code text[],
-                                    started timestamptz[],
-                                    done timestamptz[], sign integer)
+-- The one writer of the counts: the programs' statements that finish or
+-- retry jobs (lib/counters.h COUNTED) and the triggers below call it.
+-- Rows come as arrays, one element per row: the live part (type, user,
+-- client) adds live (1 or -1) to job_live and job_owner_live; the
+-- finished part (status, error code, started, completed) adds fin (1 or
+-- -1) to the minute and hour (UTC's) each row finished in, if that was
+-- within 25 hours.  It takes the tables in one order (job_live,
+-- job_owner_live, the minutes, the hours) and each table's rows in key
+-- order, so no two callers deadlock on them.  A NULL part is skipped.
+CREATE FUNCTION jobs_count(l_type text[], l_user bigint[], l_client text[],
+                           live integer, f_status text[], f_code text[],
+                           f_started timestamptz[], f_done timestamptz[],
+                           fin integer)
     RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    IF l_type IS NOT NULL THEN
+        INSERT INTO job_live AS l (type, anon, shard, n)
+        SELECT t, u IS NULL AND c IS NOT NULL, pg_backend_pid() % 16,
+               live * count(*)
+          FROM unnest(l_type, l_user, l_client) AS x (t, u, c)
+         GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (type, anon, shard) DO UPDATE
+           SET n = l.n + excluded.n;
+        INSERT INTO job_owner_live AS o (owner, n)
+        SELECT coalesce('u' || u, 'c' || c), live * count(*)
+          FROM unnest(l_type, l_user, l_client) AS x (t, u, c)
+         WHERE u IS NOT NULL OR c IS NOT NULL
+         GROUP BY 1 ORDER BY 1
+            ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
+    END IF;
+    IF f_status IS NULL THEN
+        RETURN;
+    END IF;
     WITH a AS (
         SELECT date_trunc('minute', c, 'UTC') AS minute,
                pg_backend_pid() % 4 AS shard,
-               sign * count(*) FILTER (WHERE s = 'completed') AS completed,
-               sign * count(*) FILTER (WHERE s = 'failed' AND e
-                                       IS DISTINCT FROM 'INVALID_INPUT')
+               fin * count(*) FILTER (WHERE s = 'completed') AS completed,
+               fin * count(*) FILTER (WHERE s = 'failed' AND e
+                                      IS DISTINCT FROM 'INVALID_INPUT')
                    AS failed,
-               sign * count(*) AS finished,
-               sign * count(*) FILTER (WHERE s = 'completed'
-                                       AND b IS NOT NULL) AS timed,
-               sign * coalesce(sum(date_part('epoch', c - b))
-                               FILTER (WHERE s = 'completed'), 0) AS timed_s
-          FROM unnest(st, code, started, done) AS u (s, e, b, c)
+               fin * count(*) AS finished,
+               fin * count(*) FILTER (WHERE s = 'completed'
+                                      AND b IS NOT NULL) AS timed,
+               fin * coalesce(sum(date_part('epoch', c - b))
+                              FILTER (WHERE s = 'completed'), 0) AS timed_s
+          FROM unnest(f_status, f_code, f_started, f_done) AS u (s, e, b, c)
+         WHERE c > now() - interval '25 hours'
          GROUP BY 1),
     m AS (
         INSERT INTO job_finished_minutes AS m
@@ -118,39 +143,25 @@ BEGIN
 END
 $$;
 
--- The rows a statement inserted or deleted.  The count tables are taken
--- in one order by every writer (job_live, job_owner_live, the minutes,
--- the hours; see lib/counters.h), their rows in key order: no two
--- statements deadlock on them.  A row inserted finished (an import, a
--- test) counts in the minute it finished; deleting a finished row
--- takes it out of its minute, as a retry does.
+-- The rows a statement inserted or deleted (both triggers name their
+-- transition table t).  A row inserted finished (an import, a test)
+-- counts in the minute it finished; deleting a finished row takes it
+-- out of its minute, as a retry does.
 CREATE FUNCTION jobs_live_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     sign integer := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
 BEGIN
-    -- t: the rows inserted (the INSERT trigger) or deleted (DELETE)
-    INSERT INTO job_live AS l (type, anon, shard, n)
-    SELECT type, user_id IS NULL AND client IS NOT NULL,
-           pg_backend_pid() % 16, sign * count(*)
-      FROM t WHERE status IN ('pending', 'processing')
-     GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (type, anon, shard) DO UPDATE SET n = l.n + excluded.n;
-    INSERT INTO job_owner_live AS o (owner, n)
-    SELECT coalesce('u' || user_id, 'c' || client), sign * count(*)
-      FROM t WHERE status IN ('pending', 'processing')
-       AND (user_id IS NOT NULL OR client IS NOT NULL)
-     GROUP BY 1 ORDER BY 1
-        ON CONFLICT (owner) DO UPDATE SET n = o.n + excluded.n;
-    -- a start inserts a pending row: nothing more to do
-    IF EXISTS (SELECT 1 FROM t
-                WHERE status IN ('completed', 'failed', 'cancelled')) THEN
-        PERFORM jobs_finished_count(array_agg(status), array_agg(error_code),
-                                    array_agg(started_at),
-                                    array_agg(completed_at), sign)
-           FROM t
-          WHERE status IN ('completed', 'failed', 'cancelled')
-            AND completed_at > now() - interval '25 hours';
-    END IF;
+    PERFORM jobs_count(
+        array_agg(type) FILTER (WHERE status IN ('pending', 'processing')),
+        array_agg(user_id) FILTER (WHERE status IN ('pending', 'processing')),
+        array_agg(client) FILTER (WHERE status IN ('pending', 'processing')),
+        sign,
+        array_agg(status) FILTER (WHERE status NOT IN ('pending', 'processing')),
+        array_agg(error_code) FILTER (WHERE status NOT IN ('pending', 'processing')),
+        array_agg(started_at) FILTER (WHERE status NOT IN ('pending', 'processing')),
+        array_agg(completed_at) FILTER (WHERE status NOT IN ('pending', 'processing')),
+        sign)
+      FROM t;
     RETURN NULL;
 END
 $$;
@@ -247,8 +258,8 @@ CREATE TRIGGER jobs_live_truncated AFTER TRUNCATE ON jobs
 
 SELECT jobs_live_recount();
 
-SELECT jobs_finished_count(array_agg(status), array_agg(error_code),
-                           array_agg(started_at), array_agg(completed_at), 1)
+SELECT jobs_count(NULL, NULL, NULL, 0, array_agg(status), array_agg(error_code),
+                  array_agg(started_at), array_agg(completed_at), 1)
   FROM jobs
  WHERE status IN ('completed', 'failed', 'cancelled')
    AND completed_at > now() - interval '25 hours';
