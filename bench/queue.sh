@@ -528,9 +528,10 @@ continuous() {
 	psqlq -c "TRUNCATE graphile_worker._private_jobs"
 }
 
-# An anonymous start (lib/job_api.c st_start_anon) and its notice, here in
-# one statement; the API sends the notice in a transaction of its own
-# right after the insert commits, in the same round trip (db_exec_notify).
+# A start with no owner (sql/019 jobs_start: its INSERT alone) and its
+# notice, here in one statement; the API sends the notice in a transaction
+# of its own right after the start commits, in the same round trip
+# (lib/db.h db_exec_then).
 INSERT_OURS="WITH ins AS (INSERT INTO jobs (id, type, priority,
 max_attempts, timeout_s, input) VALUES ('job_' || \$1 || '_l', 'noop', 0,
 1, 60, '{}') RETURNING *) SELECT ins.id, pg_notify('storyjobs_new',

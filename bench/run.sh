@@ -25,7 +25,9 @@
 # Knobs (environment): SJ_BENCH_SECONDS (each wrk run, default 10),
 # SJ_BENCH_LOAD_SECONDS (30), SJ_BENCH_RATE_SECONDS (60),
 # SJ_BENCH_MEM_REQUESTS (100000 per program), SJ_BENCH_QUEUE (full, small
-# or none), SJ_BENCH_POOLING (run or none), SJ_BENCH_STATE_ROOT (default
+# or none), SJ_BENCH_POOLING (run or none), SJ_BENCH_PARTS (which parts
+# run, default "api load rate mem pooling monitor queue"; the report
+# leaves the others' rows out), SJ_BENCH_STATE_ROOT (default
 # $TMPDIR or /tmp; ./dev bench passes the checkout's state folder),
 # SJ_BENCH_KEEP=1 keeps the state directory.  Needs root.  Run nothing else meanwhile:
 # the figures are only as good as the machine is quiet.
@@ -45,6 +47,7 @@ RATE_SECS=${SJ_BENCH_RATE_SECONDS:-60}
 MEM_REQS=${SJ_BENCH_MEM_REQUESTS:-100000}
 QUEUE_SIZE=${SJ_BENCH_QUEUE:-full}
 POOLING=${SJ_BENCH_POOLING:-run}
+PARTS=" ${SJ_BENCH_PARTS:-api load rate mem pooling monitor queue} "
 # The process count of every FastCGI program in ./dev up.
 PROCS=2
 # Non-default PostgreSQL settings (besides port, addresses, socket dir).
@@ -529,14 +532,13 @@ main() {
 	: >"$RESULTS"
 	machine_facts
 	start_stack
-	run_api
-	run_load
-	run_rate
-	run_mem
+	for part in api load rate mem; do
+		[[ $PARTS != *" $part "* ]] || "run_$part"
+	done
 	put http_seconds $(($(date +%s) - STARTED))
-	run_pooling
-	run_monitor
-	run_queue
+	for part in pooling monitor queue; do
+		[[ $PARTS != *" $part "* ]] || "run_$part"
+	done
 	put total_seconds $(($(date +%s) - STARTED))
 	"$ROOT/bench/report.sh" "$RESULTS" >"$OUT_MD.tmp"
 	mv -f "$OUT_MD.tmp" "$OUT_MD"

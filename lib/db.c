@@ -23,9 +23,9 @@
  * settings end with the transaction as the pooler requires.  Inside an
  * explicit transaction (BEGIN by db_exec_simple) only its first statement
  * sets them: they hold until COMMIT or ROLLBACK.  Two statements go
- * without them: the new-job notice's pg_notify (its own transaction, one
- * call that does not wait on anything) and db_exec_simple's BEGIN,
- * COMMIT and ROLLBACK themselves.
+ * without them: db_exec_then's second one (its own transaction, the
+ * new-job notice: one quick statement that does not wait on anything)
+ * and db_exec_simple's BEGIN, COMMIT and ROLLBACK themselves.
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -398,9 +398,6 @@ db_prepare(struct db *db, const struct db_stmt *st)
 	return e;
 }
 
-static const struct db_stmt st_notify = {"db_notify",
-					 "SELECT pg_notify($1, $2)", 2};
-
 /* What a pooled session sets for each transaction; $1 the timeout. */
 #define DB_LOCAL_TIMEOUT "SELECT set_config('statement_timeout', $1, true)"
 #define DB_LOCAL_KEYED                                                         \
@@ -458,13 +455,14 @@ db_pipe_take(struct db *db, PGresult **r)
 
 /*
  * One round trip: when pooled, the settings, then st, in one implicit
- * transaction (one sync); with np, pg_notify(np[0], np[1]) in a
- * transaction of its own after it.  st (and st_notify) must be prepared
- * unless pooled.  The result is st's; a failed notice is only logged.
+ * transaction (one sync); with after, after(ap) in a transaction of its
+ * own after it.  st (and after) must be prepared unless pooled.  The
+ * result is st's; a failure of after is only logged.
  */
 static enum sj_err
 db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
-	    PGresult **res, const char *const *np)
+	    PGresult **res, const struct db_stmt *after,
+	    const char *const *ap)
 {
 	PGresult *set = NULL, *r = NULL, *n = NULL, *sync = NULL;
 	PGTransactionStatusType ts = PQtransactionStatus(db->conn);
@@ -475,10 +473,10 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 
 	ok = PQenterPipelineMode(db->conn) && (!local || db_send_local(db)) &&
 	     db_send(db, st, params) && PQpipelineSync(db->conn) &&
-	     (np == NULL ||
-	      (db_send(db, &st_notify, np) && PQpipelineSync(db->conn)));
+	     (after == NULL ||
+	      (db_send(db, after, ap) && PQpipelineSync(db->conn)));
 	ok = ok && (!local || db_pipe_take(db, &set)) && db_pipe_take(db, &r) &&
-	     (np == NULL || db_pipe_take(db, &n));
+	     (after == NULL || db_pipe_take(db, &n));
 	ok = ok && (sync = PQgetResult(db->conn)) != NULL &&
 	     PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
 	PQclear(sync);
@@ -494,9 +492,9 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 	}
 	db->tx_set = (local || db->tx_set) &&
 		     PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
-	/* st's outcome stands whether or not the notice went out */
-	if (n != NULL && db_check(db, n, st_notify.name, NULL) != SJ_OK)
-		log_warn("notice on %s not sent", np[0]);
+	/* st's outcome stands whatever became of after */
+	if (n != NULL && db_check(db, n, after->name, NULL) != SJ_OK)
+		log_warn("statement %s after %s failed", after->name, st->name);
 	if (set != NULL && db_check(db, set, st->name, NULL) != SJ_OK) {
 		PQclear(r); /* st was not run */
 		return SJ_EDB;
@@ -515,7 +513,7 @@ db_exec_run(struct db *db, const struct db_stmt *st, const char *const *params,
 	if (db_refuse(db, st->sql, &e))
 		return e;
 	if (db->pooled)
-		return db_pipeline(db, st, params, res, NULL);
+		return db_pipeline(db, st, params, res, NULL, NULL);
 	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
 		return db_exec_planned(db, st, params, res);
 	if ((e = db_prepare(db, st)) != SJ_OK)
@@ -527,11 +525,10 @@ db_exec_run(struct db *db, const struct db_stmt *st, const char *const *params,
 }
 
 static enum sj_err
-db_exec_notify_run(struct db *db, const struct db_stmt *st,
-		   const char *const *params, PGresult **res,
-		   const char *channel, const char *payload)
+db_exec_then_run(struct db *db, const struct db_stmt *st,
+		 const char *const *params, PGresult **res,
+		 const struct db_stmt *after, const char *const *ap)
 {
-	const char *np[2] = {channel, payload};
 	enum sj_err e;
 
 	if (res != NULL)
@@ -539,19 +536,20 @@ db_exec_notify_run(struct db *db, const struct db_stmt *st,
 	if (db_refuse(db, st->sql, &e))
 		return e;
 	if (db->pooled)
-		return db_pipeline(db, st, params, res, np);
+		return db_pipeline(db, st, params, res, after, ap);
 	if (db->nprepared + 2 > DB_MAX_PREPARED &&
-	    (!db_is_prepared(db, st) || !db_is_prepared(db, &st_notify))) {
+	    (!db_is_prepared(db, st) || !db_is_prepared(db, after))) {
 		/* no room to prepare them: two round trips, same outcome */
 		e = db_exec_planned(db, st, params, res);
-		if (db_exec_planned(db, &st_notify, np, NULL) != SJ_OK)
-			log_warn("notice on %s not sent", channel);
+		if (db_exec_planned(db, after, ap, NULL) != SJ_OK)
+			log_warn("statement %s after %s failed", after->name,
+				 st->name);
 		return e;
 	}
 	if ((e = db_prepare(db, st)) != SJ_OK ||
-	    (e = db_prepare(db, &st_notify)) != SJ_OK)
+	    (e = db_prepare(db, after)) != SJ_OK)
 		return e;
-	return db_pipeline(db, st, params, res, np);
+	return db_pipeline(db, st, params, res, after, ap);
 }
 
 static enum sj_err
@@ -565,7 +563,7 @@ db_exec_planned_run(struct db *db, const struct db_stmt *st,
 	if (db_refuse(db, st->sql, &e))
 		return e;
 	if (db->pooled)
-		return db_pipeline(db, st, params, res, NULL);
+		return db_pipeline(db, st, params, res, NULL, NULL);
 	return db_check(db,
 			PQexecParams(db->conn, st->sql, st->nparams, NULL,
 				     params, NULL, NULL, 0),
@@ -614,13 +612,12 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 }
 
 enum sj_err
-db_exec_notify(struct db *db, const struct db_stmt *st,
-	       const char *const *params, PGresult **res, const char *channel,
-	       const char *payload)
+db_exec_then(struct db *db, const struct db_stmt *st, const char *const *params,
+	     PGresult **res, const struct db_stmt *after,
+	     const char *const *ap)
 {
-	return db_after(
-	    db, st->sql,
-	    db_exec_notify_run(db, st, params, res, channel, payload));
+	return db_after(db, st->sql,
+			db_exec_then_run(db, st, params, res, after, ap));
 }
 
 enum sj_err

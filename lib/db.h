@@ -107,19 +107,21 @@ enum sj_err db_exec(struct db *db, const struct db_stmt *st,
 enum sj_err db_exec_planned(struct db *db, const struct db_stmt *st,
 			    const char *const *params, PGresult **res) SJ_WUR;
 /*
- * db_exec(), then pg_notify(channel, payload) in a transaction of its own,
- * both sent in one round trip (pipeline mode).  st must not be inside an
- * explicit transaction.  A NOTIFY in st's own transaction would hold
- * PostgreSQL's global notify lock through st's commit and its WAL flush,
- * so every notifying commit of the database would wait for the one before
- * (measured with pgbench, INSERT with its NOTIFY vs INSERT then NOTIFY,
- * 4 clients: 3,584 vs 5,495 per second); a transaction that only notifies
- * does not wait for a flush.  The notice is sent even when st fails or
- * writes nothing: it is only a hint.  The result is st's.
+ * db_exec(), then after(ap) in a transaction of its own, both sent in one
+ * round trip (pipeline mode).  st must not be inside an explicit
+ * transaction.  For the new-job notice: a NOTIFY in st's own transaction
+ * would hold PostgreSQL's global notify lock through st's commit and its
+ * WAL flush, so every notifying commit of the database would wait for
+ * the one before (measured with pgbench, INSERT with its NOTIFY vs
+ * INSERT then NOTIFY, 4 clients: 3,584 vs 5,495 per second); a
+ * transaction that only notifies does not wait for a flush.  after runs
+ * even when st fails or writes nothing, and its outcome is only logged:
+ * the result is st's.
  */
-enum sj_err db_exec_notify(struct db *db, const struct db_stmt *st,
-			   const char *const *params, PGresult **res,
-			   const char *channel, const char *payload) SJ_WUR;
+enum sj_err db_exec_then(struct db *db, const struct db_stmt *st,
+			 const char *const *params, PGresult **res,
+			 const struct db_stmt *after,
+			 const char *const *ap) SJ_WUR;
 /* Runs SQL text without parameters (may hold several statements). */
 enum sj_err db_exec_simple(struct db *db, const char *sql) SJ_WUR;
 /* SQLSTATE of the last failed statement, or "" . */

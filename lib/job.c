@@ -635,13 +635,8 @@ job_cancel(struct db *db, const char *id, enum job_status *out_status)
 	return e;
 }
 
-static const struct db_stmt st_retry = {
-    "job_retry",
-    "WITH r AS (UPDATE jobs SET " JOB_RETRY_SET RETRY_FROM " WHERE id = $1 "
-    "AND status IN ('failed', 'cancelled') RETURNING " NOTICE_COLS
-	RETRY_RETURNING "), " COUNT_RETRIED " SELECT " NOTICE_SEND
-    " FROM r, cnt",
-    1};
+static const struct db_stmt st_retry = {"job_retry", JOB_RETRY_SQL(""),
+					1};
 
 enum sj_err
 job_retry(struct db *db, const char *id)

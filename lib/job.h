@@ -212,8 +212,7 @@ enum sj_err job_retry(struct db *db, const char *id) SJ_WUR;
  * claimed job's own key (claim_from_after), which with one owner's
  * backlog is hours ahead of now(): a job that becomes pending behind it
  * is seen by its notice (job_notice_parse) or by the next rewind:
- *   start (API, in a transaction)  keyed notice: the scan is lowered
- *   start with no owner (autocommit) notice of the type: full rewind
+ *   start (job_start)              keyed notice: the scan is lowered
  *   retry (API, admin, storyjobsctl) keyed notice
  *   release                        keyed notice
  *   rescue (job_maintain)          "rescued": full rewind
@@ -344,11 +343,12 @@ struct job_start {
 /*
  * Inserts a pending job for the validated input s->norm and sends one
  * NOTIFY after it commits, in a transaction of its own in the same round
- * trip (db_exec_notify; a NOTIFY inside the insert's transaction would
+ * trip (db_exec_then; a NOTIFY inside the insert's transaction would
  * serialize every creation's commit).  With a user, the per-user quota
- * and idempotency key hold race-free (one transaction behind a per-user
- * advisory lock); with an anonymous client, its cap, its rate limit and
- * its keys likewise (behind a per-client lock).  A key is scoped to the
+ * and idempotency key hold race-free (one statement, sql/019's
+ * jobs_start, behind a per-user advisory lock); with an anonymous
+ * client, its cap, its rate limit and its keys likewise (behind a
+ * per-client lock).  A key is scoped to the
  * caller (the user, or the anonymous client) and the type, and bound to
  * the SHA-256 of the canonical input: the same key and input give back
  * that job with *reused set (spending nothing), the same key with

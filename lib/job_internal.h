@@ -61,6 +61,15 @@
 	COUNTED("r", "1", "o_status", "o_code", "NULL::timestamptz", "o_at",   \
 		"-1")
 /*
+ * The retry of job $1 if failed or cancelled, setting JOB_RETRY_SET and
+ * set besides; it answers NOTICE_SEND (the keyed notice) per row.
+ */
+#define JOB_RETRY_SQL(set)                                                     \
+	"WITH r AS (UPDATE jobs SET " JOB_RETRY_SET set RETRY_FROM " WHERE "   \
+	"id = $1 AND status IN ('failed', 'cancelled') RETURNING " NOTICE_COLS \
+	    RETRY_RETURNING "), " COUNT_RETRIED " SELECT " NOTICE_SEND         \
+	" FROM r, cnt"
+/*
  * The keyed new-job notice of a statement that makes a row pending: its
  * RETURNING columns, then the pg_notify of CTE r (job.h
  * job_notice_parse).

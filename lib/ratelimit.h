@@ -11,9 +11,10 @@
 #include "err.h"
 
 /*
- * Counts one hit of key in the current window of window_s seconds (one
- * statement).  *allowed is false once the window has seen more than limit
- * hits; *retry_after_s is then the seconds until the window ends (>= 1).
+ * One hit of key in the current window of window_s seconds (one
+ * statement).  The first limit hits of a window are admitted and
+ * counted; after them *allowed is false, the hit is not counted and
+ * *retry_after_s is the seconds until the window ends (>= 1).
  */
 enum sj_err ratelimit_hit(struct db *db, const char *key, int limit,
 			  int window_s, bool *allowed,

@@ -148,15 +148,16 @@ static void
 test_notify_own_transaction(void **state)
 {
 	static const struct db_stmt one = {"test_db_one", "SELECT 41 + 1", 0};
+	static const struct db_stmt note = {
+	    "test_db_note", "SELECT pg_notify('test_db_channel', $1)", 1};
+	const char *p[1] = {"hello"};
 	struct db *d = pooled(5000);
 	PGnotify *n = NULL;
 	PGresult *r;
 
 	(void)state;
 	testdb_sql(side, "LISTEN test_db_channel");
-	assert_int_equal(
-	    db_exec_notify(d, &one, NULL, &r, "test_db_channel", "hello"),
-	    SJ_OK);
+	assert_int_equal(db_exec_then(d, &one, NULL, &r, &note, p), SJ_OK);
 	assert_string_equal(db_str(r, 0, 0), "42");
 	PQclear(r);
 	for (int i = 0; i < 50 && n == NULL; i++) {

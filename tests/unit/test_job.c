@@ -882,11 +882,13 @@ test_notify_on_create(void **state)
 	testdb_sql(side, "LISTEN " JOB_CHANNEL_NEW);
 	pg = db_pg(side);
 	create(JOB_CARTOONIZE, CARTOON, id);
-	expect_notice(pg, "cartoonize");
+	/* every start's notice carries its key, which lowers a worker's scan */
+	get(id, &j);
+	expect_keyed_notice(pg, &j);
+	job_free(&j);
 	st.norm = validated(JOB_CARTOONIZE, CARTOON);
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	assert_false(reused);
-	/* a start in a transaction: its key, which lowers a worker's scan */
 	expect_keyed_notice(pg, &j);
 	job_free(&j);
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
@@ -895,15 +897,15 @@ test_notify_on_create(void **state)
 	st.user_id = 0;
 	st.idem_key = NULL;
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	expect_keyed_notice(pg, &j); /* the next: none for the reused start */
 	job_free(&j);
-	expect_notice(pg, "cartoonize");
-	assert_null(notice(pg, 200)); /* none for the reused start */
+	assert_null(notice(pg, 200));
 	testdb_sql(side, "UNLISTEN *");
 	json_object_put(st.norm);
 }
 
 /*
- * The start statements get a cached plan after PostgreSQL's five trial
+ * The start statement gets a cached plan after PostgreSQL's five trial
  * plans, not a new plan per start, and the user's quota still holds.
  */
 static void
@@ -924,14 +926,95 @@ test_start_plans_cached(void **state)
 	sql_value_is(db_pg(db),
 		     "SELECT string_agg(name || ' ' || (generic_plans > 0 AND "
 		     "custom_plans <= 5), ',' ORDER BY name) FROM "
-		     "pg_prepared_statements WHERE name IN ('job_start_anon', "
-		     "'job_start_user')",
-		     "job_start_anon true,job_start_user true");
+		     "pg_prepared_statements WHERE name = 'job_start'",
+		     "job_start true");
 	/* user 7 has 8 live jobs: a ninth is allowed, a tenth is not */
 	st.user_id = 7;
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	job_free(&j);
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_EQUOTA);
+	json_object_put(st.norm);
+}
+
+/* The one value of q on the side session, as a number. */
+static long long
+side_ll(const char *q)
+{
+	PGresult *r = PQexec(db_pg(side), q);
+	long long v;
+
+	assert_int_equal(PQntuples(r), 1);
+	v = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+/*
+ * An anonymous client's starts (sql/019 jobs_start, jobs_admit): the rate
+ * limit admits its first three of the window and counts only those; a
+ * refused start writes nothing; at its cap the client is refused without
+ * spending a start; all anonymous jobs at ANON_MAX_ACTIVE_TOTAL is a
+ * 429 of 30 s; a key's job comes back before any of them.
+ */
+static void
+test_start_admission(void **state)
+{
+	int retry = -1;
+	struct job_start st = {.type = JOB_CARTOONIZE,
+			       .idem_key = "k1",
+			       .client = "203.0.113.9",
+			       .client_max = 3,
+			       .anon_max = 100,
+			       .rate_limit = 3,
+			       .rate_window_s = 3600,
+			       .retry_after_s = &retry};
+	struct job j;
+	bool reused;
+
+	(void)state;
+	testdb_sql(side, "DELETE FROM rate_limits");
+	st.norm = validated(JOB_CARTOONIZE, CARTOON);
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	job_free(&j);
+	st.idem_key = NULL;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+		assert_false(reused);
+		job_free(&j);
+	}
+	/* at its cap of 3 live jobs: refused, no start spent */
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_EQUOTA);
+	assert_int_equal(side_ll("SELECT count FROM rate_limits WHERE key = "
+				 "'job-start:203.0.113.9'"),
+			 3);
+	/* the key's job comes back, whatever the limits say */
+	st.idem_key = "k1";
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	assert_true(reused);
+	job_free(&j);
+	st.idem_key = NULL;
+	/* room under the cap again: the rate limit's fourth is refused */
+	testdb_sql(side, "UPDATE jobs SET status = 'cancelled' WHERE client = "
+			 "'203.0.113.9'");
+	testdb_sql(side, "SELECT jobs_live_recount()");
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_ELIMIT);
+	assert_true(retry >= 1 && retry <= 3600);
+	assert_int_equal(side_ll("SELECT count FROM rate_limits WHERE key = "
+				 "'job-start:203.0.113.9'"),
+			 3);
+	assert_int_equal(side_ll("SELECT count(*) FROM jobs WHERE client = "
+				 "'203.0.113.9' AND status = 'pending'"),
+			 0);
+	/* another client's job fills the room for all anonymous jobs */
+	st.rate_limit = 0;
+	st.client = "198.51.100.1";
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
+	job_free(&j);
+	st.client = "203.0.113.9";
+	st.anon_max = 1;
+	retry = -1;
+	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_ELIMIT);
+	assert_int_equal(retry, 30);
 	json_object_put(st.norm);
 }
 
@@ -1400,6 +1483,7 @@ main(void)
 	    cmocka_unit_test_setup(test_release, fresh),
 	    cmocka_unit_test_setup(test_notify_on_create, fresh),
 	    cmocka_unit_test_setup(test_start_plans_cached, fresh),
+	    cmocka_unit_test_setup(test_start_admission, fresh),
 	    cmocka_unit_test_setup(test_reconnect_after_termination, fresh),
 	    cmocka_unit_test_setup(test_status_json_and_list, fresh),
 	    cmocka_unit_test_setup(test_fair_newcomer_next, fresh),
