@@ -64,6 +64,7 @@ if [ "$SUMMARY" = 1 ]; then
 	printf 'status read / SELECT 1:  %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RS10" "$RS50"
 	printf 'job create / INSERT:     %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RC10" "$RC50"
 	printf 'job create p99 @50:      %s ms  goal <= 25\n' "$(p create_c50 p99)"
+	printf 'job create p99 @50 users: %s ms goal <= 25\n' "$(p create_users_c50 p99)"
 	printf 'health p99 @10:          %s ms  goal <= 5\n' "$(p health_c10 p99)"
 	printf 'health p99 @10, empty / %s pending / + %s finished: %s / %s / %s ms  goal <= 5; /metrics p99 %s ms  goal <= 20 (%s)\n' \
 		"$(v monitor.monitor_pending_jobs)" "$(v monitor.monitor_finished_jobs)" \
@@ -118,6 +119,7 @@ on the same 2 cores as nginx, the programs and PostgreSQL.
 | job creation / INSERT ceiling, 10 connections | **$RC10** | ≥ 0.60 | $(met "$RC10 >= 0.6") |
 | job creation / INSERT ceiling, 50 connections | **$RC50** | ≥ 0.60 | $(met "$RC50 >= 0.6") |
 | job creation p99, 50 connections | $(p create_c50 p99) ms | ≤ 25 ms | $(met "$(p create_c50 p99) <= 25") |
+| job creation p99, 50 connections of 50 users | $(p create_users_c50 p99) ms | ≤ 25 ms | $(met "$(p create_users_c50 p99) <= 25") |
 | health p99, 10 connections | $(p health_c10 p99) ms | ≤ 5 ms | $(met "$(p health_c10 p99) <= 5") |
 | health p99, 10 connections, $(v monitor.monitor_pending_jobs) jobs pending (empty: $(v monitor.health_empty_p99) ms) | $(v monitor.health_backlog_p99) ms | ≤ 5 ms | $(met "$(v monitor.health_backlog_p99) <= 5") |
 | health p99, 10 connections, the backlog and $(v monitor.monitor_finished_jobs) finished jobs | $(v monitor.health_full_p99) ms | ≤ 5 ms | $(met "$(v monitor.health_full_p99) <= 5") |
@@ -168,7 +170,11 @@ one prepared \`SELECT 1\`, \`/bench/insert\` parses the JSON body and runs
 one prepared INSERT (autocommit) into \`bench_ref\`.  The real routes:
 \`GET /api/jobs/{id}\` reads one existing pending job; \`POST
 /api/jobs/image-generation/start\` creates an anonymous job (validation,
-a transaction, INSERT + NOTIFY); jobs pile up and are deleted afterwards.
+one statement, sql/019's \`jobs_start()\`, then the NOTIFY), every start
+from one address, so from one client, whose starts run one at a time
+behind its lock; "50 users" sends each request with the next of 50
+users' bearer tokens, each user with a lock of its own.  Jobs pile up
+and are deleted afterwards.
 Health runs on the emptied table (one job); the second health row was
 measured just before, with the creation runs' backlog still pending.
 
@@ -186,6 +192,7 @@ $(row insert_c10 "INSERT ceiling, 10 conns")
 $(row create_c10 "job creation, 10 conns")
 $(row insert_c50 "INSERT ceiling, 50 conns")
 $(row create_c50 "job creation, 50 conns")
+$(row create_users_c50 "job creation, 50 conns of 50 users")
 $(row health_c10 "health, 10 conns")
 $(row health_backlog_c10 "health, 10 conns, $(v jobs_created_by_create) pending jobs")
 
@@ -418,7 +425,8 @@ kept with \`SJ_BENCH_KEEP=1\`).
 \`\`\`
 EOF
 for n in const_c10 const_c50 select1_c10 status_c10 select1_c50 status_c50 \
-	insert_c10 create_c10 insert_c50 create_c50 health_backlog_c10 health_c10 \
+	insert_c10 create_c10 insert_c50 create_c50 create_users_c50 \
+	health_backlog_c10 health_c10 \
 	load_c10 rate_c10; do
 	v "${n}_cmd"
 done

@@ -159,6 +159,7 @@ write_env() {
 		"ANON_START_LIMIT=1000000" \
 		"ANON_MAX_ACTIVE_JOBS=1000000" \
 		"ANON_MAX_ACTIVE_TOTAL=1000000" \
+		"MAX_JOBS_PER_USER=1000000" \
 		"LOG_LEVEL=warn"
 }
 
@@ -237,7 +238,7 @@ wrk_run() {
 		envs+="${kv%%=*}=$(sj_quote "${kv#*=}") "
 	done
 	sj_say "wrk $name: $conns connections, ${secs}s, $path"
-	env "$@" "$WRK" -t"$threads" -c"$conns" -d"${secs}s" --latency \
+	env SJ_THREADS="$threads" "$@" "$WRK" -t"$threads" -c"$conns" -d"${secs}s" --latency \
 		-s "$ROOT/bench/wrk.lua" "$BASE_URL$path" >"$STATE/wrk-$name.txt" 2>&1 ||
 		sj_die "wrk failed: $(cat "$STATE/wrk-$name.txt")"
 	line=$(grep '^SJRESULT ' "$STATE/wrk-$name.txt") ||
@@ -253,8 +254,25 @@ wrk_run() {
 warm() {
 	local path=$1
 	shift
-	env "$@" "$WRK" -t2 -c10 -d1s -s "$ROOT/bench/wrk.lua" \
+	env SJ_THREADS=2 "$@" "$WRK" -t2 -c10 -d1s -s "$ROOT/bench/wrk.lua" \
 		"$BASE_URL$path" >/dev/null 2>&1 || true
+}
+
+# bench_users N FILE: N users with a session each, their bearer tokens
+# in FILE, one a line.  The sessions are made in SQL as the login route
+# stores them (sessions.token_hash = SHA-256 of the token): 50 logins
+# through nginx's limit on the login location would take a minute.
+bench_users() {
+	sql "INSERT INTO users (email, password_hash) SELECT 'bench-' || i ||
+		'@example.com', 'x' FROM generate_series(1, $1) i" >/dev/null
+	sql "WITH t AS (SELECT id, 'sjt_' || substr(md5(id::text) ||
+		md5(id || 'b'), 1, 43) AS token FROM users
+		WHERE email LIKE 'bench-%@example.com'),
+		s AS (INSERT INTO sessions (token_hash, user_id, expires_at)
+		SELECT sha256(convert_to(token, 'UTF8')), id,
+		now() + interval '1 day' FROM t)
+		SELECT token FROM t ORDER BY id" >"$2"
+	[ "$(wc -l <"$2")" -eq "$1" ] || sj_die "bench_users: $(wc -l <"$2") sessions, want $1"
 }
 
 # new_job: creates an anonymous image-generation job, prints its id.
@@ -290,6 +308,15 @@ run_api() {
 			/api/jobs/image-generation/start \
 			SJ_METHOD=POST SJ_BODY="$BODY_START"
 	done
+	# Every start above came from one address: one anonymous client,
+	# whose starts run one at a time behind its lock (sql/019).  50 users
+	# at once, each with its own lock, as a site's visitors start jobs:
+	bench_users 50 "$STATE/tokens.txt"
+	warm /api/jobs/image-generation/start SJ_METHOD=POST \
+		SJ_BODY="$BODY_START" SJ_TOKENS="$STATE/tokens.txt"
+	wrk_run create_users_c50 50 "$SECS" /api/jobs/image-generation/start \
+		SJ_METHOD=POST SJ_BODY="$BODY_START" \
+		SJ_TOKENS="$STATE/tokens.txt"
 	put jobs_created_by_create "$(sql "SELECT count(*) FROM jobs WHERE id <> '$status_id'")"
 	# Health counts the live jobs; it is measured on a table without the
 	# backlog the creation runs left (that backlog is a separate figure).

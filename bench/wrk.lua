@@ -5,6 +5,10 @@
 --   SJ_BODY        request body (POST), sent with SJ_CTYPE
 --   SJ_CTYPE       Content-Type of the body (default application/json)
 --   SJ_HEADER      one extra request header, "Name: value"
+--   SJ_TOKENS      a file of bearer tokens, one a line: thread k of
+--                  SJ_THREADS takes lines k, k + SJ_THREADS, ... and each
+--                  request sends the thread's next one (Authorization),
+--                  so requests of one token are as far apart as can be
 --   SJ_DELAY_MS    mean pause before each request, in ms (0: none); the
 --                  pause is drawn uniformly from [0.5, 1.5] x the mean so
 --                  the connections do not fire in step
@@ -43,8 +47,31 @@ function setup(thread)
 	thread:set("sj_id", threads)
 end
 
+local tokens_file = os.getenv("SJ_TOKENS")
+local tokens = {}
+
 function init(args)
-	math.randomseed(os.time() + (wrk.thread:get("sj_id") or 0) * 7919)
+	local id = wrk.thread:get("sj_id") or 1
+	local n = tonumber(os.getenv("SJ_THREADS") or "1") or 1
+	math.randomseed(os.time() + id * 7919)
+	if tokens_file ~= nil then
+		local i = 0
+		for line in io.lines(tokens_file) do
+			if i % n == id - 1 and line ~= "" then
+				tokens[#tokens + 1] = line
+			end
+			i = i + 1
+		end
+	end
+end
+
+if tokens_file ~= nil then
+	local at = 0
+	function request()
+		at = at % #tokens + 1
+		wrk.headers["Authorization"] = "Bearer " .. tokens[at]
+		return wrk.format()
+	end
 end
 
 if delay_ms > 0 then

@@ -22,10 +22,8 @@
  * implicit transaction, so one round trip still does it, and the
  * settings end with the transaction as the pooler requires.  Inside an
  * explicit transaction (BEGIN by db_exec_simple) only its first statement
- * sets them: they hold until COMMIT or ROLLBACK.  Two statements go
- * without them: db_exec_then's second one (its own transaction, the
- * new-job notice: one quick statement that does not wait on anything)
- * and db_exec_simple's BEGIN, COMMIT and ROLLBACK themselves.
+ * sets them: they hold until COMMIT or ROLLBACK.  Only db_exec_simple's
+ * BEGIN, COMMIT and ROLLBACK themselves go without them.
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -456,26 +454,29 @@ db_pipe_take(struct db *db, PGresult **r)
 /*
  * One round trip: when pooled, the settings, then st, in one implicit
  * transaction (one sync); with after, after(ap) in a transaction of its
- * own after it.  st (and after) must be prepared unless pooled.  The
- * result is st's; a failure of after is only logged.
+ * own after it (when pooled, behind the settings again).  st (and after)
+ * must be prepared unless pooled.  The result is st's; a failure of
+ * after is only logged.
  */
 static enum sj_err
 db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
-	    PGresult **res, const struct db_stmt *after,
-	    const char *const *ap)
+	    PGresult **res, const struct db_stmt *after, const char *const *ap)
 {
-	PGresult *set = NULL, *r = NULL, *n = NULL, *sync = NULL;
+	PGresult *set = NULL, *r = NULL, *set2 = NULL, *n = NULL, *sync = NULL;
 	PGTransactionStatusType ts = PQtransactionStatus(db->conn);
 	/* not in a block that has them; an aborted one refuses anything */
 	bool local = db->pooled && ts != PQTRANS_INERROR &&
 		     !(ts == PQTRANS_INTRANS && db->tx_set);
-	bool ok;
+	bool local2 = db->pooled && after != NULL;
+	bool ok, after_ok = true;
 
 	ok = PQenterPipelineMode(db->conn) && (!local || db_send_local(db)) &&
 	     db_send(db, st, params) && PQpipelineSync(db->conn) &&
 	     (after == NULL ||
-	      (db_send(db, after, ap) && PQpipelineSync(db->conn)));
+	      ((!local2 || db_send_local(db)) && db_send(db, after, ap) &&
+	       PQpipelineSync(db->conn)));
 	ok = ok && (!local || db_pipe_take(db, &set)) && db_pipe_take(db, &r) &&
+	     (!local2 || db_pipe_take(db, &set2)) &&
 	     (after == NULL || db_pipe_take(db, &n));
 	ok = ok && (sync = PQgetResult(db->conn)) != NULL &&
 	     PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
@@ -485,6 +486,7 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 			 PQerrorMessage(db->conn));
 		PQclear(set);
 		PQclear(r);
+		PQclear(set2);
 		PQclear(n);
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
 		db_drop(db);
@@ -493,7 +495,11 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 	db->tx_set = (local || db->tx_set) &&
 		     PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
 	/* st's outcome stands whatever became of after */
+	if (set2 != NULL && db_check(db, set2, after->name, NULL) != SJ_OK)
+		after_ok = false;
 	if (n != NULL && db_check(db, n, after->name, NULL) != SJ_OK)
+		after_ok = false;
+	if (!after_ok)
 		log_warn("statement %s after %s failed", after->name, st->name);
 	if (set != NULL && db_check(db, set, st->name, NULL) != SJ_OK) {
 		PQclear(r); /* st was not run */
@@ -613,8 +619,7 @@ db_exec(struct db *db, const struct db_stmt *st, const char *const *params,
 
 enum sj_err
 db_exec_then(struct db *db, const struct db_stmt *st, const char *const *params,
-	     PGresult **res, const struct db_stmt *after,
-	     const char *const *ap)
+	     PGresult **res, const struct db_stmt *after, const char *const *ap)
 {
 	return db_after(db, st->sql,
 			db_exec_then_run(db, st, params, res, after, ap));

@@ -635,8 +635,7 @@ job_cancel(struct db *db, const char *id, enum job_status *out_status)
 	return e;
 }
 
-static const struct db_stmt st_retry = {"job_retry", JOB_RETRY_SQL(""),
-					1};
+static const struct db_stmt st_retry = {"job_retry", JOB_RETRY_SQL(""), 1};
 
 enum sj_err
 job_retry(struct db *db, const char *id)

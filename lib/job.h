@@ -352,10 +352,11 @@ struct job_start {
  * caller (the user, or the anonymous client) and the type, and bound to
  * the SHA-256 of the canonical input: the same key and input give back
  * that job with *reused set (spending nothing), the same key with
- * another input is SJ_EINVAL.  SJ_EQUOTA: the user or client is at its
- * cap.  SJ_ELIMIT: the client is at its rate limit, or all anonymous
- * clients together at s->anon_max live jobs (*s->retry_after_s).
- * A refused start writes nothing and spends nothing.
+ * another input is SJ_EINVAL.  Then the first refusal of: all anonymous
+ * clients together at s->anon_max live jobs (SJ_ELIMIT), the user or
+ * client at its cap (SJ_EQUOTA), the client at its rate limit
+ * (SJ_ELIMIT); *s->retry_after_s with SJ_ELIMIT.  A refused start writes
+ * nothing and spends nothing.
  */
 enum sj_err job_start(struct db *db, const struct cfg *c,
 		      const struct job_start *s, struct job *out,

@@ -32,11 +32,12 @@
  * timeout, input, key, the input's hex SHA-256; $9..$15 the admission's
  * (admit_params).  The parameters take the function's argument types.
  */
+#define START_CALL                                                             \
+	"jobs_start($1, $2, $3, $4, $5, $6, $7, decode($8, 'hex'), $9, $10, "  \
+	"$11, $12, $13, $14, $15)"
 static const struct db_stmt st_start = {
     "job_start",
-    "SELECT " JOB_COLS_OF("(job).") ", outcome, retry_after FROM "
-    "jobs_start($1, $2, $3, $4, $5, $6, $7, decode($8, 'hex'), $9, $10, "
-    "$11, $12, $13, $14, $15)",
+    "SELECT " JOB_COLS_OF("(job).") ", outcome, retry_after FROM " START_CALL,
     15};
 /*
  * A new job's notice, in its own transaction after the start (lib/db.h
@@ -48,7 +49,7 @@ static const struct db_stmt st_start_notice = {
     "job_start_notice",
     "SELECT pg_notify('" JOB_CHANNEL_NEW "', type || '@' || priority || "
     "'@' || " MS("fair_at") ") FROM jobs WHERE id = $1 AND status = "
-    "'pending'",
+			    "'pending'",
     1};
 
 /* The hex SHA-256 of the canonical input: the normalized object's text. */
@@ -85,9 +86,10 @@ admit_params(const struct job_start *s, int64_t user, const char *client,
 {
 	p[0] = count_param(b[0], user);
 	p[1] = user != 0 ? NULL : client;
-	p[2] = user != 0 || client != NULL
-		   ? count_param(b[1], user != 0 ? s->max_active : s->client_max)
-		   : NULL;
+	p[2] =
+	    user != 0 || client != NULL
+		? count_param(b[1], user != 0 ? s->max_active : s->client_max)
+		: NULL;
 	p[3] = user != 0 ? NULL : count_param(b[2], s->anon_max);
 	p[4] = s->user_id == 0 ? s->client : NULL;
 	p[5] = p[4] != NULL ? count_param(b[3], s->rate_limit) : NULL;

@@ -19,24 +19,9 @@
 -- hit, which writes only when it admits), so a refused start writes
 -- nothing and spends no rate, as the transaction's ROLLBACK made sure.
 --
--- The counts the steps read are 018's; the helpers below are the one
--- definition of each.  The API's retry (lib/job_api.c) is admitted by
--- the same jobs_admit() inside its transaction, whose UPDATE counts the
--- row through lib/counters.h; a retry is rare.
-
--- Live jobs of the owner: user u, else client c (018's keys).  An SQL
--- function of one SELECT: inlined into the statements that call it.
-CREATE FUNCTION jobs_owner_live(u bigint, c text) RETURNS bigint
-    LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT n FROM job_owner_live
-                      WHERE owner = CASE WHEN u IS NOT NULL THEN 'u' || u
-                                         ELSE 'c' || c END), 0)
-$$;
-
--- Live anonymous jobs of every client together (ANON_MAX_ACTIVE_TOTAL).
-CREATE FUNCTION jobs_anon_live() RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(n), 0)::bigint FROM job_live WHERE anon
-$$;
+-- The counts the steps read are 018's.  The API's retry (lib/job_api.c)
+-- is admitted by the same jobs_admit() inside its transaction, whose
+-- UPDATE counts the row through lib/counters.h; a retry is rare.
 
 -- One hit of key k against at most lim hits per fixed window of win
 -- seconds (lib/ratelimit.c): 0 when admitted and counted, else the
@@ -45,14 +30,19 @@ $$;
 -- upsert admits under the row's lock (ON CONFLICT ... WHERE), so hits
 -- at once from sessions under no common lock never admit more than lim.
 -- The key's finished windows, and any key's older than a day, are
--- deleted on the way: the table stays small without a sweeper.
+-- deleted on the way: the table stays small without a sweeper, and a
+-- window is at most a day (the settings' bound; others are an error).
 CREATE FUNCTION rate_limit_hit(k text, lim integer, win integer)
     RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    w timestamptz := to_timestamp(floor(extract(epoch FROM now()) / win)
-                                  * win);
+    w timestamptz;
     got bigint;
 BEGIN
+    IF win IS NULL OR win NOT BETWEEN 1 AND 86400 THEN
+        RAISE EXCEPTION 'rate_limit_hit: window of % s, not 1 to 86400', win
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    w := to_timestamp(floor(extract(epoch FROM now()) / win) * win);
     DELETE FROM rate_limits WHERE window_start < w
        AND (key = k OR window_start < now() - interval '1 day');
     IF lim > 0 THEN
@@ -75,24 +65,30 @@ $$;
 -- lock (016, re-entrant: held to the transaction's end), the room under
 -- ANON_MAX_ACTIVE_TOTAL (anon_max, 0: none) for an anonymous owner, the
 -- owner's cap (NULL: none), then rc's hit of its rate limit (lim per win
--- seconds, 0: none).  outcome is NULL when admitted, else
---   busy   ANON_MAX_ACTIVE_TOTAL reached; retry_after seconds
---          (lib/job_api.c ANON_FULL_RETRY_S)
+-- seconds, 0: none).  outcome is NULL when admitted, else the first of
+--   busy   ANON_MAX_ACTIVE_TOTAL reached: retry_after 30 seconds
 --   quota  the owner is at its cap
 --   rate   rc's rate limit; retry_after seconds
 -- The rate hit is the one write, and comes last: a refused caller
--- spends nothing.  jobs_start() admits its starts through it, the API's
--- retry (lib/job_api.c) its retries.
+-- spends nothing (a caller at its cap gets 403, not 429: before 019 the
+-- rate limit's 429 came first).  jobs_start() admits its starts through
+-- it, the API's retry (lib/job_api.c) its retries.  The counts are read
+-- here, not through SQL functions: those would be planned anew in every
+-- transaction (PL/pgSQL keeps its statements' plans for the session).
 CREATE FUNCTION jobs_admit(u bigint, c text, cap bigint, anon_max bigint,
                            rc text, lim integer, win integer,
                            OUT outcome text, OUT retry_after integer)
     LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM jobs_owner_lock(u, c);
-    IF u IS NULL AND anon_max > 0 AND jobs_anon_live() >= anon_max THEN
+    IF u IS NULL AND anon_max > 0 AND
+       (SELECT coalesce(sum(n), 0) FROM job_live WHERE anon) >= anon_max THEN
         outcome := 'busy';
         retry_after := 30;
-    ELSIF cap IS NOT NULL AND jobs_owner_live(u, c) >= cap THEN
+    ELSIF cap IS NOT NULL AND
+          coalesce((SELECT n FROM job_owner_live
+                     WHERE owner = CASE WHEN u IS NOT NULL THEN 'u' || u
+                                        ELSE 'c' || c END), 0) >= cap THEN
         outcome := 'quota';
     ELSIF rc IS NOT NULL AND lim > 0 THEN
         retry_after := rate_limit_hit('job-start:' || rc, lim, win);

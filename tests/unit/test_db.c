@@ -148,8 +148,12 @@ static void
 test_notify_own_transaction(void **state)
 {
 	static const struct db_stmt one = {"test_db_one", "SELECT 41 + 1", 0};
+	/* the statement after runs under the session's timeout too */
 	static const struct db_stmt note = {
-	    "test_db_note", "SELECT pg_notify('test_db_channel', $1)", 1};
+	    "test_db_note",
+	    "SELECT pg_notify('test_db_channel', $1 || "
+	    "current_setting('statement_timeout'))",
+	    1};
 	const char *p[1] = {"hello"};
 	struct db *d = pooled(5000);
 	PGnotify *n = NULL;
@@ -167,7 +171,7 @@ test_notify_own_transaction(void **state)
 	}
 	assert_non_null(n);
 	assert_string_equal(n->relname, "test_db_channel");
-	assert_string_equal(n->extra, "hello");
+	assert_string_equal(n->extra, "hello5s");
 	PQfreemem(n);
 	testdb_sql(side, "UNLISTEN *");
 	db_close(d);

@@ -905,11 +905,14 @@ test_notify_on_create(void **state)
 }
 
 /*
- * The start statement gets a cached plan after PostgreSQL's five trial
- * plans, not a new plan per start, and the user's quota still holds.
+ * A user's cap holds across anonymous starts and the user's own: 8 live
+ * jobs, a ninth is allowed, a tenth is not.  (The start is one call of
+ * sql/019's jobs_start(), whose statements PL/pgSQL plans once per
+ * session; before 019 this test also saw to the start statements' own
+ * plan cache.)
  */
 static void
-test_start_plans_cached(void **state)
+test_start_user_quota(void **state)
 {
 	struct job_start st = {.type = JOB_CARTOONIZE, .max_active = 9};
 	struct job j;
@@ -923,12 +926,6 @@ test_start_plans_cached(void **state)
 		assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 		job_free(&j);
 	}
-	sql_value_is(db_pg(db),
-		     "SELECT string_agg(name || ' ' || (generic_plans > 0 AND "
-		     "custom_plans <= 5), ',' ORDER BY name) FROM "
-		     "pg_prepared_statements WHERE name = 'job_start'",
-		     "job_start true");
-	/* user 7 has 8 live jobs: a ninth is allowed, a tenth is not */
 	st.user_id = 7;
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_OK);
 	job_free(&j);
@@ -944,7 +941,7 @@ side_ll(const char *q)
 	long long v;
 
 	assert_int_equal(PQntuples(r), 1);
-	v = atoll(PQgetvalue(r, 0, 0));
+	v = db_ll(r, 0, 0, -1);
 	PQclear(r);
 	return v;
 }
@@ -1482,7 +1479,7 @@ main(void)
 	    cmocka_unit_test_setup(test_cancel_and_retry, fresh),
 	    cmocka_unit_test_setup(test_release, fresh),
 	    cmocka_unit_test_setup(test_notify_on_create, fresh),
-	    cmocka_unit_test_setup(test_start_plans_cached, fresh),
+	    cmocka_unit_test_setup(test_start_user_quota, fresh),
 	    cmocka_unit_test_setup(test_start_admission, fresh),
 	    cmocka_unit_test_setup(test_reconnect_after_termination, fresh),
 	    cmocka_unit_test_setup(test_status_json_and_list, fresh),
