@@ -64,7 +64,7 @@ if [ "$SUMMARY" = 1 ]; then
 	printf 'status read / SELECT 1:  %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RS10" "$RS50"
 	printf 'job create / INSERT:     %s (10 conns)  %s (50 conns)  goal >= 0.6\n' "$RC10" "$RC50"
 	printf 'job create p99 @50:      %s ms  goal <= 25\n' "$(p create_c50 p99)"
-	printf 'job create p99 @50 users: %s ms goal <= 25\n' "$(p create_users_c50 p99)"
+	printf 'job create p99 @50 users: %s ms  goal <= 25\n' "$(p create_users_c50 p99)"
 	printf 'health p99 @10:          %s ms  goal <= 5\n' "$(p health_c10 p99)"
 	printf 'health p99 @10, empty / %s pending / + %s finished: %s / %s / %s ms  goal <= 5; /metrics p99 %s ms  goal <= 20 (%s)\n' \
 		"$(v monitor.monitor_pending_jobs)" "$(v monitor.monitor_finished_jobs)" \

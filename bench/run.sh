@@ -231,9 +231,10 @@ BODY_LOAD='{"prompt":"A happy cartoon character","style":"storybook"}'
 # wrk_run NAME CONNS SECONDS PATH [VAR=VALUE...]: one wrk run through
 # nginx; stores NAME_requests, NAME_rps, NAME_p50 ... and NAME_cmd.
 wrk_run() {
-	local name=$1 conns=$2 secs=$3 path=$4 threads=2 line kv envs=""
+	local name=$1 conns=$2 secs=$3 path=$4 threads=2 line kv envs
 	shift 4
 	[ "$conns" -ge 2 ] || threads=1
+	envs="SJ_THREADS=$threads "
 	for kv in "$@"; do
 		envs+="${kv%%=*}=$(sj_quote "${kv#*=}") "
 	done

@@ -62,6 +62,9 @@ function init(args)
 			end
 			i = i + 1
 		end
+		if #tokens == 0 then
+			error("SJ_TOKENS: no token for thread " .. id .. " of " .. n)
+		end
 	end
 end
 

@@ -28,7 +28,8 @@ ratelimit_hit(struct db *db, const char *key, int limit, int window_s,
 
 	*allowed = true;
 	*retry_after_s = 0;
-	if (key == NULL || window_s < 1 || limit < 0)
+	if (key == NULL || window_s < 1 || window_s > RATELIMIT_WINDOW_MAX ||
+	    limit < 0)
 		return SJ_EINVAL;
 	snprintf(lim, sizeof(lim), "%d", limit);
 	snprintf(win, sizeof(win), "%d", window_s);

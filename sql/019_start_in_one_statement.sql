@@ -10,7 +10,8 @@
 -- steps in the server, in one statement sent in autocommit: one round
 -- trip, and nothing under the lock waits on the network (pgbench, one
 -- client, this machine: 0.78 ms a start as a transaction, 0.46 ms as the
--- function).  The new-job notice still goes in a transaction of its own
+-- function; ./dev bench, one client at 50 connections: 1,961 starts/s,
+-- p99 34 ms).  The new-job notice still goes in a transaction of its own
 -- after it (lib/db.h db_exec_then), in the same round trip.
 --
 -- Order inside: the lock; an Idempotency-Key seen before gives back its
