@@ -47,9 +47,8 @@ static const struct db_stmt st_start = {
  */
 static const struct db_stmt st_start_notice = {
     "job_start_notice",
-    "SELECT pg_notify('" JOB_CHANNEL_NEW "', type || '@' || priority || "
-    "'@' || " MS("fair_at") ") FROM jobs WHERE id = $1 AND status = "
-			    "'pending'",
+    "SELECT pg_notify('" JOB_CHANNEL_NEW "', type || '@' || priority || '@' "
+    "|| " MS("fair_at") ") FROM jobs WHERE id = $1 AND status = 'pending'",
     1};
 
 /* The hex SHA-256 of the canonical input: the normalized object's text. */
