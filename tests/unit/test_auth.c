@@ -37,25 +37,10 @@ fresh(void **state)
 	return 0;
 }
 
-/* The first column of the first row of sql, on the side session. */
-static long long
-sql_ll(const char *sql)
-{
-	PGresult *r;
-	long long n;
-
-	assert_int_equal(db_connect(side), SJ_OK);
-	r = PQexec(db_pg(side), sql);
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	n = db_ll(r, 0, 0, -1);
-	PQclear(r);
-	return n;
-}
-
 static long long
 sql_count_users(void)
 {
-	return sql_ll("SELECT count(*) FROM users");
+	return testdb_ll(side, "SELECT count(*) FROM users");
 }
 
 static void
@@ -197,8 +182,8 @@ test_login(void **state)
 					   "0123456789-_"),
 			 43);
 	/* only the digest is stored */
-	assert_int_equal(sql_ll("SELECT count(*) FROM sessions "
-				"WHERE length(token_hash) = 32"),
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM sessions "
+					 "WHERE length(token_hash) = 32"),
 			 1);
 	bearer(token, h, sizeof(h));
 	assert_int_equal(auth_bearer(db, h, &w), SJ_OK);
@@ -213,7 +198,7 @@ test_login(void **state)
 	assert_int_equal(
 	    auth_login(db, "not-an-email", "password1", token, &exp, &v),
 	    SJ_ENOTFOUND);
-	assert_int_equal(sql_ll("SELECT count(*) FROM sessions"), 1);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM sessions"), 1);
 }
 
 static void
@@ -326,10 +311,10 @@ test_housekeep(void **state)
 	assert_int_equal(health_housekeep(db, dir, &hk), SJ_OK);
 	assert_int_equal(hk.sessions, 1);
 	assert_int_equal(hk.tmpfiles, 1);
-	assert_int_equal(sql_ll("SELECT count(*) FROM sessions WHERE "
-				"expires_at < now()"),
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM sessions WHERE "
+					 "expires_at < now()"),
 			 0);
-	assert_int_equal(sql_ll("SELECT count(*) FROM sessions"), 2);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM sessions"), 2);
 	assert_int_equal(auth_bearer(db, h, &u), SJ_OK);
 	assert_false(present(dir, ".tmp-img_a.png-12-0"));
 	assert_true(present(dir, ".tmp-img_b.png-12-1"));
@@ -551,11 +536,13 @@ test_backoff_weighs_client(void **state)
 		assert_int_equal(attempt(&c, e, "127.0.0.4"), 1);
 	}
 	/* refusals were not counted: 5 attempts each */
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
-				"client = '' AND failures = 5"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM login_backoff WHERE "
+				   "client = '' AND failures = 5"),
 			 2);
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
-				"client = '127.0.0.2' AND failures = 5"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM login_backoff WHERE "
+				   "client = '127.0.0.2' AND failures = 5"),
 			 2);
 	/* another spelling of the same account shares its count */
 	assert_int_equal(attempt(&c, " VICTIM@Example.COM ", "127.0.0.2"), 4);
@@ -566,12 +553,14 @@ test_backoff_weighs_client(void **state)
 	assert_int_equal(
 	    login_backoff_success(db, "victim@example.com", "127.0.0.3"),
 	    SJ_OK);
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
-				"client = ''"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM login_backoff WHERE "
+				   "client = ''"),
 			 1); /* the ghost's account row */
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
-				"client = '127.0.0.3' AND failures = 0 AND "
-				"known_until > now()"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM login_backoff WHERE "
+				   "client = '127.0.0.3' AND failures = 0 AND "
+				   "known_until > now()"),
 			 1);
 	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.3"), 0);
 	assert_int_equal(attempt(&c, "victim@example.com", "127.0.0.2"), 3);
@@ -595,16 +584,20 @@ test_backoff_forgets(void **state)
 	c.login_backoff_account_max_s = 60;
 	assert_int_equal(attempt(&c, "a@example.com", NULL), 0);
 	assert_int_equal(attempt(&c, "a@example.com", ""), 1);
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff WHERE "
-				"client = 'unknown'"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM login_backoff WHERE "
+				   "client = 'unknown'"),
 			 1);
 	backoff_later(LOGIN_BACKOFF_FORGET_S + 10);
 	assert_int_equal(attempt(&c, "a@example.com", "127.0.0.2"), 0);
-	assert_int_equal(sql_ll("SELECT max(failures) FROM login_backoff"), 1);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT max(failures) FROM login_backoff"), 1);
 	/* the idle "unknown" row went; the account's and 127.0.0.2's stay */
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff"), 2);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM login_backoff"),
+			 2);
 	assert_int_equal(attempt(&c, "b@example.com", "127.0.0.2"), 0);
-	assert_int_equal(sql_ll("SELECT count(*) FROM login_backoff"), 4);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM login_backoff"),
+			 4);
 }
 
 int

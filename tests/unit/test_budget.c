@@ -37,19 +37,6 @@ fresh(void **state)
 	return 0;
 }
 
-/* The first column of the first row of q on the side session. */
-static long long
-ll(const char *q)
-{
-	PGresult *r = PQexec(db_pg(side), q);
-	long long v;
-
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	v = db_ll(r, 0, 0, -1);
-	PQclear(r);
-	return v;
-}
-
 static int64_t
 take(const char *p, const struct budget_limits *l, enum budget_call c,
      int64_t cost, int64_t at)
@@ -117,14 +104,16 @@ test_chat_both_or_none(void **state)
 	(void)state;
 	/* 100 tokens of 600 a minute: 10 s; the request: 1 s */
 	assert_int_equal(take("p2", &l, BUDGET_CHAT, 100, T0), 0);
-	assert_int_equal(ll("SELECT floor(date_part('epoch', tat_requests) * "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT floor(date_part('epoch', tat_requests) * "
 			    "1000) FROM provider_budget"),
-			 T0 + 1000);
+	    T0 + 1000);
 	/* at +1 s the request is free, the tokens are not: nothing taken */
 	assert_int_equal(take("p2", &l, BUDGET_CHAT, 100, T0 + 1000), 9000);
-	assert_int_equal(ll("SELECT floor(date_part('epoch', tat_requests) * "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT floor(date_part('epoch', tat_requests) * "
 			    "1000) FROM provider_budget"),
-			 T0 + 1000);
+	    T0 + 1000);
 	/* the answer used 50: 5 s back */
 	assert_int_equal(budget_adjust(db, "p2", &l, -50), SJ_OK);
 	assert_int_equal(take("p2", &l, BUDGET_CHAT, 100, T0 + 4000), 1000);
@@ -152,8 +141,9 @@ test_pause(void **state)
 	assert_int_equal(budget_pause_at(db, "p3", 8000, T0), SJ_OK);
 	assert_int_equal(take("p3", &on, BUDGET_CHAT, 10, T0 + 1000), 7000);
 	/* refused takes took nothing */
-	assert_int_equal(ll("SELECT count(*) FROM provider_budget WHERE "
-			    "tat_requests > '-infinity'"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM provider_budget WHERE "
+				   "tat_requests > '-infinity'"),
 			 0);
 	assert_int_equal(take("p3", &on, BUDGET_CHAT, 10, T0 + 8000), 0);
 	/* another provider is not paused */
@@ -169,12 +159,16 @@ test_pause_db_clock(void **state)
 {
 	(void)state;
 	assert_int_equal(budget_pause(db, "p5", 5000), SJ_OK);
-	assert_true(ll("SELECT floor(1000 * date_part('epoch', paused_until "
-		       "- now()))::int8 FROM provider_budget WHERE provider "
-		       "= 'p5'") > 4000);
-	assert_true(ll("SELECT floor(1000 * date_part('epoch', paused_until "
-		       "- now()))::int8 FROM provider_budget WHERE provider "
-		       "= 'p5'") <= 5000);
+	assert_true(
+	    testdb_ll(side,
+		      "SELECT floor(1000 * date_part('epoch', paused_until "
+		      "- now()))::int8 FROM provider_budget WHERE provider "
+		      "= 'p5'") > 4000);
+	assert_true(
+	    testdb_ll(side,
+		      "SELECT floor(1000 * date_part('epoch', paused_until "
+		      "- now()))::int8 FROM provider_budget WHERE provider "
+		      "= 'p5'") <= 5000);
 	assert_int_equal(budget_pause(db, "p5", 0), SJ_EINVAL);
 }
 
@@ -226,7 +220,8 @@ test_reserve(void **state)
 		assert_int_equal(w, 0);
 	}
 	/* a pause voids bookings inside it, keeps those after it */
-	now = ll("SELECT floor(1000 * date_part('epoch', now()))::int8");
+	now = testdb_ll(side,
+			"SELECT floor(1000 * date_part('epoch', now()))::int8");
 	assert_int_equal(budget_pause_at(db, "p9", 5000, now), SJ_OK);
 	assert_int_equal(budget_booking_ok(db, "p9", now + 4000, &ok, &at),
 			 SJ_OK);
@@ -265,7 +260,8 @@ test_off_writes_nothing(void **state)
 		assert_int_equal(w, 0);
 	}
 	assert_int_equal(budget_adjust(db, BUDGET_OPENAI, &l, 300), SJ_OK);
-	assert_int_equal(ll("SELECT count(*) FROM provider_budget"), 0);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM provider_budget"), 0);
 }
 
 #define THREADS 6
@@ -387,9 +383,10 @@ test_defer(void **state)
 	assert_true(j.run_at_ms - j.updated_ms >= 29999 &&
 		    j.run_at_ms - j.updated_ms <= 30001);
 	job_free(&j);
-	assert_int_equal(ll("SELECT count(*) FROM jobs WHERE lease_owner IS "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM jobs WHERE lease_owner IS "
 			    "NULL AND lease_expires_at IS NULL"),
-			 1);
+	    1);
 	/* given back: the same lease is fenced out now */
 	assert_int_equal(job_defer(db, &lease, 1000, NULL), SJ_ELOST);
 }
@@ -410,14 +407,17 @@ test_usage(void **state)
 	assert_int_equal(job_add_usage(db, &b, 10, 1, 1), SJ_OK);
 	assert_int_equal(job_add_usage(db, &b, -5, 0, 0), SJ_OK);
 	assert_int_equal(job_add_usage(db, &gone, 1, 1, 1), SJ_ENOTFOUND);
-	assert_int_equal(ll("SELECT tokens_in * 10000 + tokens_out * 10 + "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT tokens_in * 10000 + tokens_out * 10 + "
 			    "images FROM jobs WHERE id = 'job_1_a'"),
-			 1500252);
+	    1500252);
 	/* the job's row may go: the sums stay */
 	testdb_sql(side, "DELETE FROM jobs");
-	assert_int_equal(ll("SELECT sum(tokens_in) FROM usage_totals"), 160);
-	assert_int_equal(ll("SELECT tokens_out FROM usage_by_user WHERE "
-			    "user_id = 7"),
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(tokens_in) FROM usage_totals"), 160);
+	assert_int_equal(testdb_ll(side,
+				   "SELECT tokens_out FROM usage_by_user WHERE "
+				   "user_id = 7"),
 			 25);
 	assert_int_equal(budget_usage_json(db, &o), SJ_OK);
 	assert_true(json_object_object_get_ex(o, "byType", &v));

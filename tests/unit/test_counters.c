@@ -38,19 +38,6 @@ fresh(void **state)
 	return 0;
 }
 
-/* The first column of the first row of q on the side session. */
-static long long
-ll(const char *q)
-{
-	PGresult *r = PQexec(db_pg(side), q);
-	long long v;
-
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	v = db_ll(r, 0, 0, -1);
-	PQclear(r);
-	return v;
-}
-
 /* n jobs of type scenes processing under w1 at epoch 1 since 10 s. */
 static void
 processing(const char *prefix, int n, int max_attempts)
@@ -77,7 +64,7 @@ finished(const char *outcome)
 		 "SELECT coalesce(sum(n), 0) FROM job_counters WHERE type = "
 		 "'scenes' AND outcome = '%s'",
 		 outcome);
-	return ll(q);
+	return testdb_ll(side, q);
 }
 
 /* The finite bounds in memory are those of the SQL literals. */
@@ -137,10 +124,14 @@ test_finishing_paths(void **state)
 	assert_int_equal(job_complete_batch(db, "w1", 3, d), SJ_OK);
 	assert_true(d[0].done && d[1].done && !d[2].done);
 	assert_int_equal(finished("completed"), 2);
-	assert_int_equal(ll("SELECT sum(buckets[3]) FROM job_durations"), 2);
-	assert_int_equal(ll("SELECT sum(buckets[2]) FROM job_durations"), 0);
-	assert_int_equal(ll("SELECT sum(buckets[10]) FROM job_durations"), 2);
-	assert_int_equal(ll("SELECT round(sum(sum)) FROM job_durations"), 20);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(buckets[3]) FROM job_durations"), 2);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(buckets[2]) FROM job_durations"), 0);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(buckets[10]) FROM job_durations"), 2);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT round(sum(sum)) FROM job_durations"), 20);
 	/* a transient failure with budget left is a retry, not a failure */
 	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_cc3", "w1", 1},
 				  true, 0, "EXTERNAL_SERVICE_ERROR", "x", &st,
@@ -148,9 +139,10 @@ test_finishing_paths(void **state)
 			 SJ_OK);
 	assert_int_equal(st, JOB_PENDING);
 	assert_int_equal(finished("failed"), 0);
-	assert_int_equal(ll("SELECT sum(n) FROM job_retries WHERE code = "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(n) FROM job_retries WHERE code = "
 			    "'EXTERNAL_SERVICE_ERROR'"),
-			 1);
+	    1);
 	/* a permanent one is a failure */
 	processing("cf", 1, 3);
 	assert_int_equal(job_fail(db, &(struct job_lease){"job_1_cf1", "w1", 1},
@@ -171,9 +163,10 @@ test_finishing_paths(void **state)
 	assert_int_equal(finished("failed"), 2);
 	/* a completion is still counted once, whatever the shard */
 	assert_int_equal(finished("completed"), 2);
-	assert_int_equal(ll("SELECT count(*) FROM job_counters WHERE shard "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM job_counters WHERE shard "
 			    "NOT BETWEEN 0 AND 15"),
-			 0);
+	    0);
 }
 
 /* Pruning deletes the rows and leaves the counters as they were. */
@@ -190,9 +183,10 @@ test_prune_keeps_counts(void **state)
 			 "days'");
 	assert_int_equal(health_prune(db, 30, 0, &deleted), SJ_OK);
 	assert_int_equal(deleted, 1);
-	assert_int_equal(ll("SELECT count(*) FROM jobs"), 0);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM jobs"), 0);
 	assert_int_equal(finished("completed"), 1);
-	assert_int_equal(ll("SELECT sum(buckets[10]) FROM job_durations"), 1);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(buckets[10]) FROM job_durations"), 1);
 }
 
 /*
@@ -202,13 +196,15 @@ test_prune_keeps_counts(void **state)
 static void
 live_exact(void)
 {
-	assert_int_equal(ll("SELECT jobs_live_recount()"), 0);
+	assert_int_equal(testdb_ll(side, "SELECT jobs_live_recount()"), 0);
 	assert_int_equal(
-	    ll("SELECT count(*) FROM (SELECT coalesce('u' || user_id, 'c' || "
-	       "client) AS o, count(*) AS n FROM jobs WHERE status IN "
-	       "('pending', 'processing') AND (user_id IS NOT NULL OR client "
-	       "IS NOT NULL) GROUP BY 1) r FULL JOIN job_owner_live l ON "
-	       "l.owner = r.o WHERE coalesce(l.n, 0) <> coalesce(r.n, 0)"),
+	    testdb_ll(
+		side,
+		"SELECT count(*) FROM (SELECT coalesce('u' || user_id, 'c' || "
+		"client) AS o, count(*) AS n FROM jobs WHERE status IN "
+		"('pending', 'processing') AND (user_id IS NOT NULL OR client "
+		"IS NOT NULL) GROUP BY 1) r FULL JOIN job_owner_live l ON "
+		"l.owner = r.o WHERE coalesce(l.n, 0) <> coalesce(r.n, 0)"),
 	    0);
 }
 
@@ -275,14 +271,16 @@ test_live_counts(void **state)
 	start(7, NULL, 1, SJ_OK, u1);
 	start(7, NULL, 1, SJ_EQUOTA, x);
 	live_exact();
-	assert_int_equal(ll("SELECT sum(n) FROM job_live WHERE anon"), 3);
-	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = "
-			    "'cc:1'"),
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(n) FROM job_live WHERE anon"), 3);
+	assert_int_equal(testdb_ll(side,
+				   "SELECT n FROM job_owner_live WHERE owner = "
+				   "'cc:1'"),
 			 2);
 	/* raw rows count too: 3 processing, no owner */
 	processing("lc", 3, 1);
 	live_exact();
-	assert_int_equal(ll("SELECT sum(n) FROM job_live"), 7);
+	assert_int_equal(testdb_ll(side, "SELECT sum(n) FROM job_live"), 7);
 	/* a claim moves rows inside the live set: nothing changes */
 	free[JOB_CARTOONIZE] = 10;
 	assert_int_equal(job_claim(db, &cfg, "w2", free, 10, NULL, &got),
@@ -301,23 +299,28 @@ test_live_counts(void **state)
 	assert_int_equal(job_cancel(db, a1, &st), SJ_OK);
 	assert_int_equal(job_cancel(db, u1, &st), SJ_OK);
 	live_exact();
-	assert_int_equal(ll("SELECT sum(n) FROM job_live"), 3);
-	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
-			 0);
+	assert_int_equal(testdb_ll(side, "SELECT sum(n) FROM job_live"), 3);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'u7'"),
+	    0);
 	/* the pass drops an owner at 0 */
 	assert_int_equal(job_maintain(db, &m), SJ_OK);
-	assert_int_equal(ll("SELECT count(*) FROM job_owner_live WHERE owner "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM job_owner_live WHERE owner "
 			    "= 'u7'"),
-			 0);
+	    0);
 	/* the user is below its cap again: the API's retry brings u1 back,
 	   out of the minute it was cancelled in */
-	assert_int_equal(ll("SELECT sum(finished) FROM job_finished_minutes"),
-			 4);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(finished) FROM job_finished_minutes"),
+	    4);
 	assert_int_equal(job_retry_start(db, u1, &rs), SJ_OK);
 	live_exact();
-	assert_int_equal(ll("SELECT sum(finished) FROM job_finished_minutes"),
-			 3);
-	assert_int_equal(ll("SELECT sum(finished) FROM job_finished_hours"), 3);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(finished) FROM job_finished_minutes"),
+	    3);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(finished) FROM job_finished_hours"), 3);
 	start(7, NULL, 1, SJ_EQUOTA, x);
 	/* the maintenance pass: a lease expired for good, a time-out */
 	testdb_sql(side, "UPDATE jobs SET rescues = 5, lease_expires_at = "
@@ -329,25 +332,30 @@ test_live_counts(void **state)
 	assert_int_equal(m.timed_out, 1);
 	live_exact();
 	/* the pass dropped the owners at 0 (u7 came back: kept) */
-	assert_int_equal(ll("SELECT count(*) FROM job_owner_live WHERE n = 0"),
-			 0);
-	assert_int_equal(ll("SELECT n FROM job_owner_live WHERE owner = 'u7'"),
-			 1);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM job_owner_live WHERE n = 0"),
+	    0);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'u7'"),
+	    1);
 	/* this minute's and this hour's rows: 1 completed (timed), 3 failed,
 	   5 finished (a1 cancelled; u1's cancel was taken back) */
-	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(completed) * 1000000 + sum(failed) * "
 			    "10000 + sum(finished) * 100 + sum(timed) FROM "
 			    "job_finished_minutes"),
-			 1030501);
-	assert_int_equal(ll("SELECT sum(completed) * 1000000 + sum(failed) * "
+	    1030501);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(completed) * 1000000 + sum(failed) * "
 			    "10000 + sum(finished) * 100 + sum(timed) FROM "
 			    "job_finished_hours"),
-			 1030501);
+	    1030501);
 	/* deleting a failed job takes it out of its minute */
 	assert_int_equal(job_delete(db, "job_1_lc2"), SJ_OK);
-	assert_int_equal(ll("SELECT sum(failed) * 100 + sum(finished) FROM "
+	assert_int_equal(
+	    testdb_ll(side, "SELECT sum(failed) * 100 + sum(finished) FROM "
 			    "job_finished_minutes"),
-			 204);
+	    204);
 	/* a delete of a pending job, pruning of finished ones */
 	assert_int_equal(job_delete(db, u1), SJ_OK);
 	live_exact();
@@ -359,11 +367,12 @@ test_live_counts(void **state)
 	/* a status changed by hand is the recount's to correct */
 	testdb_sql(side, "UPDATE jobs SET status = 'cancelled', completed_at "
 			 "= now() WHERE status = 'processing'");
-	assert_true(ll("SELECT jobs_live_recount()") > 0);
+	assert_true(testdb_ll(side, "SELECT jobs_live_recount()") > 0);
 	live_exact();
 	testdb_sql(side, "TRUNCATE jobs CASCADE");
-	assert_int_equal(ll("SELECT count(*) FROM job_live"), 0);
-	assert_int_equal(ll("SELECT count(*) FROM job_owner_live"), 0);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM job_live"), 0);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM job_owner_live"),
+			 0);
 }
 
 /*

@@ -933,19 +933,6 @@ test_start_user_quota(void **state)
 	json_object_put(st.norm);
 }
 
-/* The one value of q on the side session, as a number. */
-static long long
-side_ll(const char *q)
-{
-	PGresult *r = PQexec(db_pg(side), q);
-	long long v;
-
-	assert_int_equal(PQntuples(r), 1);
-	v = db_ll(r, 0, 0, -1);
-	PQclear(r);
-	return v;
-}
-
 /*
  * An anonymous client's starts (sql/019 jobs_start, jobs_admit): the rate
  * limit admits its first three of the window and counts only those; a
@@ -981,8 +968,9 @@ test_start_admission(void **state)
 	}
 	/* at its cap of 3 live jobs: refused, no start spent */
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_EQUOTA);
-	assert_int_equal(side_ll("SELECT count FROM rate_limits WHERE key = "
-				 "'job-start:203.0.113.9'"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count FROM rate_limits WHERE key = "
+				   "'job-start:203.0.113.9'"),
 			 3);
 	/* the key's job comes back, whatever the limits say */
 	st.idem_key = "k1";
@@ -996,11 +984,13 @@ test_start_admission(void **state)
 	testdb_sql(side, "SELECT jobs_live_recount()");
 	assert_int_equal(job_start(db, &cfg, &st, &j, &reused), SJ_ELIMIT);
 	assert_true(retry >= 1 && retry <= 3600);
-	assert_int_equal(side_ll("SELECT count FROM rate_limits WHERE key = "
-				 "'job-start:203.0.113.9'"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count FROM rate_limits WHERE key = "
+				   "'job-start:203.0.113.9'"),
 			 3);
-	assert_int_equal(side_ll("SELECT count(*) FROM jobs WHERE client = "
-				 "'203.0.113.9' AND status = 'pending'"),
+	assert_int_equal(testdb_ll(side,
+				   "SELECT count(*) FROM jobs WHERE client = "
+				   "'203.0.113.9' AND status = 'pending'"),
 			 0);
 	/* another client's job fills the room for all anonymous jobs */
 	st.rate_limit = 0;

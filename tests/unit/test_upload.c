@@ -334,20 +334,6 @@ fresh(void **state)
 	return 0;
 }
 
-static long long
-sql_ll(const char *sql)
-{
-	PGresult *r;
-	long long n;
-
-	assert_int_equal(db_connect(side), SJ_OK);
-	r = PQexec(db_pg(side), sql);
-	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-	n = db_ll(r, 0, 0, -1);
-	PQclear(r);
-	return n;
-}
-
 /* A 32-hex name from n. */
 static const char *
 name_of(int n, char out[48])
@@ -375,26 +361,29 @@ test_quotas(void **state)
 	assert_int_equal(admit(1, 7, NULL, 600), UPLOAD_OK);
 	assert_int_equal(admit(2, 7, NULL, 401), UPLOAD_OVER_USER);
 	assert_int_equal(admit(3, 7, NULL, 400), UPLOAD_OK);
-	assert_int_equal(sql_ll("SELECT bytes FROM upload_usage WHERE owner = "
-				"'user:7'"),
-			 1000);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT bytes FROM upload_usage WHERE owner = "
+			    "'user:7'"),
+	    1000);
 	/* per client, then all anonymous clients together */
 	assert_int_equal(admit(4, 0, "10.0.0.1", 200), UPLOAD_OK);
 	assert_int_equal(admit(5, 0, "10.0.0.1", 101), UPLOAD_OVER_CLIENT);
 	assert_int_equal(admit(6, 0, "10.0.0.2", 300), UPLOAD_OK);
 	assert_int_equal(admit(7, 0, "10.0.0.3", 1), UPLOAD_OVER_ANON);
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads"), 4);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM uploads"), 4);
 	/* deleting a row gives its bytes back */
 	testdb_sql(side, "DELETE FROM uploads WHERE client = '10.0.0.2'");
 	assert_int_equal(admit(7, 0, "10.0.0.3", 250), UPLOAD_OK);
-	assert_int_equal(sql_ll("SELECT bytes FROM upload_usage WHERE owner = "
-				"'anonymous'"),
-			 450);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT bytes FROM upload_usage WHERE owner = "
+			    "'anonymous'"),
+	    450);
 	assert_int_equal(
 	    upload_forget(db, "00000000000000000000000000000007.png"), SJ_OK);
-	assert_int_equal(sql_ll("SELECT bytes FROM upload_usage WHERE owner = "
-				"'client:10.0.0.3'"),
-			 0);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT bytes FROM upload_usage WHERE owner = "
+			    "'client:10.0.0.3'"),
+	    0);
 }
 
 /* Writes a file for upload n into the media folder. */
@@ -440,7 +429,8 @@ test_sweep(void **state)
 		  "('job_1_gone', 'storybook', 1, 60, "
 		  "'{\"characterImage\":\"/media/"
 		  "0000000000000000000000000000000e.png\"}')");
-	assert_int_equal(sql_ll("SELECT count(*) FROM upload_uses"), 2);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM upload_uses"),
+			 2);
 	testdb_sql(side, "DELETE FROM jobs WHERE id = 'job_1_gone'");
 	/* 14 was used just now: kept for the grace period after its use */
 	assert_int_equal(upload_sweep(db, &cfg, &removed), SJ_OK);
@@ -455,10 +445,11 @@ test_sweep(void **state)
 	assert_int_equal(removed, 1);
 	assert_false(file_exists(14));
 	assert_true(file_exists(12));
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads"), 2);
-	assert_int_equal(sql_ll("SELECT bytes FROM upload_usage WHERE owner = "
-				"'client:10.0.0.9'"),
-			 20);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM uploads"), 2);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT bytes FROM upload_usage WHERE owner = "
+			    "'client:10.0.0.9'"),
+	    20);
 }
 
 /*
@@ -483,20 +474,23 @@ test_uses_any_base(void **state)
 		  "('job_1_not', 'cartoonize', 1, 60, "
 		  "'{\"prompt\":\"p\",\"imageUrl\":\"https://x.example/"
 		  "00000000000000000000000000000017.png/other.png\"}')");
-	assert_int_equal(sql_ll("SELECT count(*) FROM upload_uses WHERE upload "
-				"IN ('00000000000000000000000000000015.png', "
-				"'00000000000000000000000000000016.png')"),
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM upload_uses WHERE upload "
+			    "IN ('00000000000000000000000000000015.png', "
+			    "'00000000000000000000000000000016.png')"),
+	    2);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM upload_uses"),
 			 2);
-	assert_int_equal(sql_ll("SELECT count(*) FROM upload_uses"), 2);
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE used_at IS "
-				"NOT NULL"),
-			 2);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM uploads WHERE used_at IS "
+			    "NOT NULL"),
+	    2);
 	/* each counts its one use (sql/015), and gives it back with its job */
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE uses = 1"),
-			 2);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM uploads WHERE uses = 1"), 2);
 	testdb_sql(side, "DELETE FROM jobs WHERE id = 'job_1_cdn'");
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads WHERE uses = 1"),
-			 1);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM uploads WHERE uses = 1"), 1);
 }
 
 /*
@@ -527,14 +521,14 @@ test_sweep_stops_on_failure(void **state)
 	assert_int_equal(mkdir(path, 0700), 0);
 	assert_int_equal(upload_sweep(db, &cfg, &removed), SJ_OK);
 	assert_int_equal(removed, 0);
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads"), 3);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM uploads"), 3);
 	assert_true(file_exists(32));
 	assert_true(file_exists(33));
 	/* removable again: all three go */
 	assert_int_equal(rmdir(path), 0);
 	assert_int_equal(upload_sweep(db, &cfg, &removed), SJ_OK);
 	assert_int_equal(removed, 3);
-	assert_int_equal(sql_ll("SELECT count(*) FROM uploads"), 0);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM uploads"), 0);
 	assert_false(file_exists(32));
 	assert_false(file_exists(33));
 }

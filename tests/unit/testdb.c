@@ -134,6 +134,20 @@ testdb_sql(struct db *db, const char *sql)
 	assert_int_equal(db_exec_simple(db, sql), SJ_OK);
 }
 
+long long
+testdb_ll(struct db *db, const char *sql)
+{
+	PGresult *r;
+	long long n;
+
+	assert_int_equal(db_connect(db), SJ_OK);
+	r = PQexec(db_pg(db), sql);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	n = db_ll(r, 0, 0, -1);
+	PQclear(r);
+	return n;
+}
+
 int
 testdb_open(struct cfg *c, struct db **db, struct db **side)
 {

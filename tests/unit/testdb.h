@@ -47,5 +47,10 @@ void testdb_close(struct cfg *c, struct db *db, struct db *side);
 
 /* Runs SQL text on a side connection, failing the test on error. */
 void testdb_sql(struct db *db, const char *sql);
+/*
+ * The first column of the first row of sql on db (connected if need
+ * be), as a number (-1 when there is no row); fails the test on error.
+ */
+long long testdb_ll(struct db *db, const char *sql);
 
 #endif
