@@ -376,6 +376,45 @@ test_live_counts(void **state)
 }
 
 /*
+ * A start counts its own row and its INSERT skips the trigger (sql/020):
+ * once per created job, never for a reused or refused one; the setting
+ * that skips the trigger ends with the INSERT, so a later INSERT of the
+ * same transaction is counted by the trigger; rows inserted otherwise
+ * (one, many) are counted by it.
+ */
+static void
+test_start_counts_once(void **state)
+{
+	char x[JOB_ID_MAX];
+
+	(void)state;
+	testdb_sql(side, "TRUNCATE job_live, job_owner_live");
+	start(0, "c:s", 2, SJ_OK, x);
+	testdb_sql(side,
+		   "BEGIN; SELECT jobs_start('job_1_sc1', 'scenes', 0::int2, "
+		   "3, 60, '{}', 'k1', NULL, NULL, 'c:s', 3, 0, NULL, 0, 60); "
+		   "SELECT jobs_start('job_1_sc2', 'scenes', 0::int2, 3, 60, "
+		   "'{}', 'k1', NULL, NULL, 'c:s', 3, 0, NULL, 0, 60); "
+		   "SELECT jobs_start('job_1_sc3', 'scenes', 0::int2, 3, 60, "
+		   "'{}', NULL, NULL, NULL, 'c:s', 2, 0, NULL, 0, 60); "
+		   "INSERT INTO jobs (id, type, max_attempts, timeout_s, input, "
+		   "client) VALUES ('job_1_sc4', 'scenes', 1, 60, '{}', 'c:s'); "
+		   "COMMIT");
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM jobs WHERE client = 'c:s'"),
+	    3);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
+	    3);
+	assert_int_equal(
+	    testdb_ll(side, "SELECT count(*) FROM jobs WHERE id = 'job_1_sc3'"),
+	    0);
+	processing("sm", 3, 1);
+	assert_int_equal(testdb_ll(side, "SELECT sum(n) FROM job_live"), 6);
+	live_exact();
+}
+
+/*
  * Health's last 24 h (sql/018): whole hours from job_finished_hours, the
  * minutes at both ends from job_finished_minutes; a job finished just
  * outside the window is not counted, one just inside is, and the last
@@ -642,6 +681,7 @@ main(void)
 	    cmocka_unit_test_setup(test_finishing_paths, fresh),
 	    cmocka_unit_test_setup(test_prune_keeps_counts, fresh),
 	    cmocka_unit_test_setup(test_live_counts, fresh),
+	    cmocka_unit_test_setup(test_start_counts_once, fresh),
 	    cmocka_unit_test_setup(test_health_window, fresh),
 	    cmocka_unit_test_setup(test_exposition, fresh),
 	    cmocka_unit_test_setup(test_exposition_empty, fresh),
