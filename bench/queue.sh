@@ -538,10 +538,10 @@ continuous() {
 	psqlq -c "TRUNCATE graphile_worker._private_jobs"
 }
 
-# A start with no owner (sql/019 jobs_start: its INSERT alone) and its
-# notice, here in one statement; the API sends the notice in a transaction
-# of its own right after the start commits, in the same round trip
-# (lib/db.h db_exec_then).
+# A start with no owner (sql/020 jobs_start: its INSERT and its count,
+# here by 018's trigger) and its notice, in one statement; the API sends
+# the notice in a transaction of its own right after the start commits,
+# in the same round trip (lib/db.h db_exec_then).
 INSERT_OURS="WITH ins AS (INSERT INTO jobs (id, type, priority,
 max_attempts, timeout_s, input) VALUES ('job_' || \$1 || '_l', 'noop', 0,
 1, 60, '{}') RETURNING id, fair_at) SELECT min(ins.id), $NOTICE_OURS

@@ -55,12 +55,12 @@
 /*
  * CTE cnt of a statement that takes the rows of src out of the live set
  * or brings them back (INSERT, DELETE and TRUNCATE are counted by 018's
- * triggers): sql/018's jobs_count() adds live (1 or -1) for each row to
- * the live counts (columns type, user_id, client of src), and fin for
- * each row to the minute and hour it finished in (the expressions
- * status, code, started and done over src).  The statement's result
- * must read cnt (a CTE no one reads is not run): "FROM x, cnt" (one
- * row).
+ * triggers, a start's INSERT by jobs_start() itself, sql/020): sql/018's
+ * jobs_count() adds live (1 or -1) for each row to the live counts
+ * (columns type, user_id, client of src), and fin for each row to the
+ * minute and hour it finished in (the expressions status, code, started
+ * and done over src).  The statement's result must read cnt (a CTE no
+ * one reads is not run): "FROM x, cnt" (one row).
  */
 #define COUNTED(src, live, status, code, started, done, fin)                   \
 	"cnt AS (SELECT jobs_count(array_agg(type), array_agg(user_id), "      \

@@ -26,7 +26,8 @@
  * Idempotency-Key seen before gives back its job (if the input is the
  * same) and spends nothing; the anonymous room and the caller's cap of
  * live jobs are read; an anonymous client's start is counted by its rate
- * limit; the INSERT.  A refused start writes nothing and spends no rate.
+ * limit; the INSERT, and its count (sql/020).  A refused start writes
+ * nothing and spends no rate.
  * A start with no user and no client (the library's own callers) takes
  * no lock and has no cap.  $1..$8: id, type, priority, max attempts,
  * timeout, input, key, the input's hex SHA-256; $9..$15 the admission's

@@ -14,8 +14,9 @@
 --   jobs_start()   counts the row it inserted itself, through
 --                  jobs_count(), and its INSERT runs with the setting
 --                  storyjobs.inserts_counted on (local to the
---                  transaction, turned off again right after), which
---                  the trigger's WHEN reads: the trigger is not run.
+--                  transaction, set back to the caller's value right
+--                  after), which the trigger's WHEN reads: the trigger
+--                  is not run.
 --
 -- Every other writer (the programs' other inserts, storyjobsctl, an
 -- operator's SQL) is counted by the trigger as before.  Whoever turns
@@ -112,6 +113,8 @@ CREATE OR REPLACE FUNCTION jobs_start(
     u bigint, c text, cap bigint, anon_max bigint, rc text, lim integer,
     win integer, OUT outcome text, OUT retry_after integer, OUT job jobs)
     LANGUAGE plpgsql AS $$
+DECLARE
+    counted text := current_setting('storyjobs.inserts_counted', true);
 BEGIN
     PERFORM jobs_owner_lock(u, c);
     -- Twice at most: when the INSERT meets the key's row, a start of the
@@ -144,7 +147,8 @@ BEGIN
                      idempotency_key) WHERE idempotency_key IS NOT NULL
         DO NOTHING
         RETURNING * INTO job;
-        PERFORM set_config('storyjobs.inserts_counted', 'off', true);
+        PERFORM set_config('storyjobs.inserts_counted',
+                           coalesce(counted, ''), true);
         IF job.id = p_id THEN
             PERFORM jobs_count(ARRAY[p_type], ARRAY[u], ARRAY[c], 1,
                                NULL, NULL, NULL, NULL, 0);
@@ -156,8 +160,10 @@ END
 $$;
 
 -- The trigger runs unless the inserting statement counts its rows.
-DROP TRIGGER jobs_live_inserted ON jobs;
-CREATE TRIGGER jobs_live_inserted AFTER INSERT ON jobs
+-- Replaced in place: SHARE ROW EXCLUSIVE, so readers of jobs (health, a
+-- status read) go on while the migration holds it (DROP TRIGGER would
+-- take ACCESS EXCLUSIVE).
+CREATE OR REPLACE TRIGGER jobs_live_inserted AFTER INSERT ON jobs
     REFERENCING NEW TABLE AS t
     FOR EACH STATEMENT
     WHEN (current_setting('storyjobs.inserts_counted', true)

@@ -376,11 +376,25 @@ test_live_counts(void **state)
 }
 
 /*
+ * A start of scenes by client c:s under key k (NULL: none) and cap: 1
+ * created, 2 reused, 3 refused (quota), 0 anything else.
+ */
+#define SC_START(id, k, cap)                                                   \
+	"SELECT CASE outcome WHEN 'created' THEN 1 WHEN 'reused' THEN 2 "      \
+	"WHEN 'quota' THEN 3 ELSE 0 END FROM jobs_start('" id "', 'scenes', "  \
+	"0::int2, 3, 60, '{}', " k ", NULL, NULL, 'c:s', " cap ", 0, NULL, "  \
+	"0, 60)"
+#define SC_INSERT(id)                                                          \
+	"INSERT INTO jobs (id, type, max_attempts, timeout_s, input, client) " \
+	"VALUES ('" id "', 'scenes', 1, 60, '{}', 'c:s')"
+
+/*
  * A start counts its own row and its INSERT skips the trigger (sql/020):
- * once per created job, never for a reused or refused one; the setting
- * that skips the trigger ends with the INSERT, so a later INSERT of the
- * same transaction is counted by the trigger; rows inserted otherwise
- * (one, many) are counted by it.
+ * once per created job, never for a reused or refused one.  The setting
+ * that skips the trigger is the caller's again after the INSERT: off, a
+ * later INSERT of the same transaction is counted by the trigger; on
+ * (the caller counts its own rows), it stays on.  A start that fails in
+ * a subtransaction leaves neither row nor count nor setting behind.
  */
 static void
 test_start_counts_once(void **state)
@@ -388,29 +402,45 @@ test_start_counts_once(void **state)
 	char x[JOB_ID_MAX];
 
 	(void)state;
-	testdb_sql(side, "TRUNCATE job_live, job_owner_live");
 	start(0, "c:s", 2, SJ_OK, x);
-	testdb_sql(side,
-		   "BEGIN; SELECT jobs_start('job_1_sc1', 'scenes', 0::int2, "
-		   "3, 60, '{}', 'k1', NULL, NULL, 'c:s', 3, 0, NULL, 0, 60); "
-		   "SELECT jobs_start('job_1_sc2', 'scenes', 0::int2, 3, 60, "
-		   "'{}', 'k1', NULL, NULL, 'c:s', 3, 0, NULL, 0, 60); "
-		   "SELECT jobs_start('job_1_sc3', 'scenes', 0::int2, 3, 60, "
-		   "'{}', NULL, NULL, NULL, 'c:s', 2, 0, NULL, 0, 60); "
-		   "INSERT INTO jobs (id, type, max_attempts, timeout_s, input, "
-		   "client) VALUES ('job_1_sc4', 'scenes', 1, 60, '{}', 'c:s'); "
-		   "COMMIT");
+	testdb_sql(side, "BEGIN");
+	assert_int_equal(testdb_ll(side, SC_START("job_1_sc1", "'k1'", "3")),
+			 1);
+	assert_int_equal(testdb_ll(side, SC_START("job_1_sc2", "'k1'", "3")),
+			 2);
+	assert_int_equal(testdb_ll(side, SC_START("job_1_sc3", "NULL", "2")),
+			 3);
+	testdb_sql(side, "DO $$ BEGIN PERFORM jobs_start('job_1_sc1', "
+			 "'scenes', 0::int2, 3, 60, '{}', NULL, NULL, NULL, "
+			 "'c:s', 9, 0, NULL, 0, 60); EXCEPTION WHEN "
+			 "unique_violation THEN NULL; END $$");
+	testdb_sql(side, SC_INSERT("job_1_sc4"));
+	testdb_sql(side, "COMMIT");
 	assert_int_equal(
 	    testdb_ll(side, "SELECT count(*) FROM jobs WHERE client = 'c:s'"),
 	    3);
 	assert_int_equal(
 	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
 	    3);
+	live_exact();
+	/* a caller that counts its own inserts keeps the setting on */
+	testdb_sql(side, "BEGIN");
+	testdb_sql(side, "SELECT set_config('storyjobs.inserts_counted', "
+			 "'on', true)");
+	assert_int_equal(testdb_ll(side, SC_START("job_1_sc5", "NULL", "9")),
+			 1);
 	assert_int_equal(
-	    testdb_ll(side, "SELECT count(*) FROM jobs WHERE id = 'job_1_sc3'"),
-	    0);
+	    testdb_ll(side, "SELECT (current_setting('storyjobs."
+			    "inserts_counted') = 'on')::int"),
+	    1);
+	testdb_sql(side, SC_INSERT("job_1_sc6"));
+	testdb_sql(side, "COMMIT");
+	assert_int_equal(
+	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
+	    4);
+	assert_int_equal(testdb_ll(side, "SELECT jobs_live_recount()"), 2);
 	processing("sm", 3, 1);
-	assert_int_equal(testdb_ll(side, "SELECT sum(n) FROM job_live"), 6);
+	assert_int_equal(testdb_ll(side, "SELECT sum(n) FROM job_live"), 8);
 	live_exact();
 }
 
