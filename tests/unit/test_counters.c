@@ -382,7 +382,7 @@ test_live_counts(void **state)
 #define SC_START(id, k, cap)                                                   \
 	"SELECT CASE outcome WHEN 'created' THEN 1 WHEN 'reused' THEN 2 "      \
 	"WHEN 'quota' THEN 3 ELSE 0 END FROM jobs_start('" id "', 'scenes', "  \
-	"0::int2, 3, 60, '{}', " k ", NULL, NULL, 'c:s', " cap ", 0, NULL, "  \
+	"0::int2, 3, 60, '{}', " k ", NULL, NULL, 'c:s', " cap ", 0, NULL, "   \
 	"0, 60)"
 #define SC_INSERT(id)                                                          \
 	"INSERT INTO jobs (id, type, max_attempts, timeout_s, input, client) " \
@@ -420,7 +420,8 @@ test_start_counts_once(void **state)
 	    testdb_ll(side, "SELECT count(*) FROM jobs WHERE client = 'c:s'"),
 	    3);
 	assert_int_equal(
-	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
+	    testdb_ll(side,
+		      "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
 	    3);
 	live_exact();
 	/* a caller that counts its own inserts keeps the setting on */
@@ -429,14 +430,14 @@ test_start_counts_once(void **state)
 			 "'on', true)");
 	assert_int_equal(testdb_ll(side, SC_START("job_1_sc5", "NULL", "9")),
 			 1);
-	assert_int_equal(
-	    testdb_ll(side, "SELECT (current_setting('storyjobs."
-			    "inserts_counted') = 'on')::int"),
-	    1);
+	assert_int_equal(testdb_ll(side, "SELECT (current_setting('storyjobs."
+					 "inserts_counted') = 'on')::int"),
+			 1);
 	testdb_sql(side, SC_INSERT("job_1_sc6"));
 	testdb_sql(side, "COMMIT");
 	assert_int_equal(
-	    testdb_ll(side, "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
+	    testdb_ll(side,
+		      "SELECT n FROM job_owner_live WHERE owner = 'cc:s'"),
 	    4);
 	assert_int_equal(testdb_ll(side, "SELECT jobs_live_recount()"), 2);
 	processing("sm", 3, 1);
