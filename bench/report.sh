@@ -380,8 +380,9 @@ cat <<EOF
 A producer (\`queue-load pace\`, one session) offers 1,000 no-op jobs/s,
 10 in one statement every 10 ms, for $(v queue.pinned_seconds) s; from $(v queue.pinned_pin_at_s) s for
 $(v queue.pinned_pin_s) s another session holds a \`REPEATABLE READ\` snapshot (taken by a
-\`SELECT\` on a table), then commits.  Ours first (the INSERT and its
-notice, $(v queue.pinned_ours_procs) worker daemon(s)), then graphile-worker's
+\`SELECT\` on a table), then commits.  Ours first (the INSERT and the
+notice a start of the API sends, keyed by the first new row's type,
+priority and tag, $(v queue.pinned_ours_procs) worker daemon(s)), then graphile-worker's
 (\`graphile_worker.add_jobs\` of 10, $(v queue.pinned_graphile_procs) process(es), batching on), on
 the same cluster.  Every second: the backlog (ours: pending rows due;
 graphile-worker's: available jobs due, \`is_available\`) and the dead
