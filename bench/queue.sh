@@ -699,6 +699,7 @@ scale() {
 		case $n in 10000) tag=1e4 ;; 100000) tag=1e5 ;; 1000000) tag=1e6 ;; *) tag=$n ;; esac
 		say "scale: $n finished jobs"
 		finished_rows "$n"
+		# not in $(...): CLAIM_RUNS and the worker are this shell's
 		claim_rate "s" "$STATUS_REPS" >"$STATE/claim-rate"
 		r=$(cat "$STATE/claim-rate")
 		# The drain left twice SCALE_DRAIN dead row versions; autovacuum
