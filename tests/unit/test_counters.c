@@ -445,6 +445,58 @@ test_start_counts_once(void **state)
 	live_exact();
 }
 
+/* The number at path a.b of o (a JSON number), or -1 when absent. */
+static double
+num_at(struct json_object *o, const char *a, const char *b)
+{
+	struct json_object *x, *y;
+
+	if (!json_object_object_get_ex(o, a, &x) ||
+	    !json_object_object_get_ex(x, b, &y))
+		return -1;
+	return json_object_get_double(y);
+}
+
+/*
+ * The admin stats (lib/job_api.c job_stats, one pass over the table):
+ * counts by type and status, the success rate of the finished (100 with
+ * none completed or failed), the average processing time of the
+ * completed ones that have a start, and no average without one.
+ */
+static void
+test_admin_stats(void **state)
+{
+	struct json_object *o = NULL, *counts;
+
+	(void)state;
+	testdb_sql(side,
+		   "INSERT INTO jobs (id, type, status, max_attempts, "
+		   "timeout_s, input, started_at, completed_at) VALUES "
+		   "('job_1_as1', 'scenes', 'completed', 1, 60, '{}', now() - "
+		   "interval '10 s', now()), ('job_1_as2', 'scenes', "
+		   "'completed', 1, 60, '{}', now() - interval '21 s', now()), "
+		   "('job_1_as3', 'scenes', 'failed', 1, 60, '{}', now(), "
+		   "now()), ('job_1_as4', 'scenes', 'pending', 1, 60, '{}', "
+		   "NULL, NULL), ('job_1_as5', 'cartoonize', 'cancelled', 1, "
+		   "60, '{}', NULL, now()), ('job_1_as6', 'noop', 'completed', "
+		   "1, 60, '{}', NULL, now())");
+	assert_int_equal(job_stats(db, &o), SJ_OK);
+	counts = json_object_object_get(o, "counts");
+	assert_true(num_at(counts, "scenes", "completed") == 2);
+	assert_true(num_at(counts, "scenes", "failed") == 1);
+	assert_true(num_at(counts, "scenes", "pending") == 1);
+	assert_true(num_at(counts, "scenes", "cancelled") == -1);
+	assert_true(num_at(counts, "cartoonize", "cancelled") == 1);
+	assert_true(num_at(counts, "noop", "completed") == 1);
+	assert_true(num_at(o, "successRates", "scenes") == 66.7);
+	assert_true(num_at(o, "successRates", "cartoonize") == 100);
+	assert_true(num_at(o, "successRates", "noop") == 100);
+	assert_true(num_at(o, "averageProcessingTimes", "scenes") == 15.5);
+	assert_true(num_at(o, "averageProcessingTimes", "noop") == -1);
+	assert_true(num_at(o, "averageProcessingTimes", "cartoonize") == -1);
+	json_object_put(o);
+}
+
 /*
  * Health's last 24 h (sql/018): whole hours from job_finished_hours, the
  * minutes at both ends from job_finished_minutes; a job finished just
@@ -713,6 +765,7 @@ main(void)
 	    cmocka_unit_test_setup(test_prune_keeps_counts, fresh),
 	    cmocka_unit_test_setup(test_live_counts, fresh),
 	    cmocka_unit_test_setup(test_start_counts_once, fresh),
+	    cmocka_unit_test_setup(test_admin_stats, fresh),
 	    cmocka_unit_test_setup(test_health_window, fresh),
 	    cmocka_unit_test_setup(test_exposition, fresh),
 	    cmocka_unit_test_setup(test_exposition_empty, fresh),
