@@ -116,37 +116,42 @@ cancel(const char *addr, const char *id, const char *token)
 	resp_free(&r);
 }
 
-/* count(*) of jobs WHERE cond (a trusted literal of this file). */
+/* The jobs of client c (NULL: of any client) with status st (NULL: any). */
 static long long
-jobs_where(const char *cond)
+jobs_of(const char *c, const char *st)
 {
-	char sql[512];
+	const char *p[2] = {c, st};
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE %s", cond);
-	return sql_ll(sql);
+	return sql_ll_p(
+	    "SELECT count(*) FROM jobs WHERE client = "
+	    "coalesce($1, client) AND status = coalesce($2, status)",
+	    2, p);
+}
+
+/* The jobs started under Idempotency-Key k. */
+static long long
+jobs_keyed(const char *k)
+{
+	return sql_ll_p("SELECT count(*) FROM jobs WHERE idempotency_key = $1",
+			1, &k);
 }
 
 /* The starts counted against addr in its current window. */
 static long long
 spent(const char *addr)
 {
-	char sql[256];
-
-	snprintf(sql, sizeof(sql),
-		 "SELECT coalesce(sum(count), 0) FROM rate_limits WHERE key = "
-		 "'job-start:%s'",
-		 addr);
-	return sql_ll(sql);
+	return sql_ll_p("SELECT coalesce(sum(count), 0) FROM rate_limits "
+			"WHERE key = 'job-start:' || $1",
+			1, &addr);
 }
 
 static void
 status_is(const char *id, const char *want)
 {
-	char sql[160], got[32];
+	char got[32];
 
-	snprintf(sql, sizeof(sql), "SELECT status FROM jobs WHERE id = '%s'",
-		 id);
-	sql_str(sql, got, sizeof(got));
+	sql_str_p("SELECT status FROM jobs WHERE id = $1", 1, &id, got,
+		  sizeof(got));
 	assert_string_equal(got, want);
 }
 
@@ -178,7 +183,7 @@ test_anon_rate_limit(void **state)
 	assert_int_equal(strtoll(r.retry_after, NULL, 10),
 			 jint(r.json, "retryAfter"));
 	resp_free(&r);
-	assert_int_equal(jobs_where("client = '127.0.0.21'"), RATE_LIMIT);
+	assert_int_equal(jobs_of("127.0.0.21", NULL), RATE_LIMIT);
 	assert_int_equal(spent(a), RATE_LIMIT);
 
 	/* a retry is a start */
@@ -211,7 +216,7 @@ test_anon_live_cap(void **state)
 	post(a, IMG_START, NULL, NULL, IMG, &r);
 	expect_error(&r, 403, "QUOTA_EXCEEDED", NULL);
 	resp_free(&r);
-	assert_int_equal(jobs_where("client = '127.0.0.23'"), CLIENT_MAX);
+	assert_int_equal(jobs_of("127.0.0.23", NULL), CLIENT_MAX);
 	assert_int_equal(spent(a), CLIENT_MAX);
 
 	start_ok("127.0.0.24", IMG_START, NULL, NULL, IMG, id3);
@@ -223,9 +228,7 @@ test_anon_live_cap(void **state)
 	assert_string_equal(jstr(r.json, "code"), "QUOTA_EXCEEDED");
 	resp_free(&r);
 	status_is(id1, "cancelled");
-	assert_int_equal(
-	    jobs_where("client = '127.0.0.23' AND status = 'pending'"),
-	    CLIENT_MAX);
+	assert_int_equal(jobs_of("127.0.0.23", "pending"), CLIENT_MAX);
 	assert_int_equal(spent(a), 3);
 }
 
@@ -258,7 +261,7 @@ test_retry_counts_as_start(void **state)
 				"'abuse-jobs-retry@example.com')"),
 			 USER_MAX);
 	/* a user's jobs are not a client's */
-	assert_int_equal(jobs_where("client = '127.0.0.25'"), 0);
+	assert_int_equal(jobs_of("127.0.0.25", NULL), 0);
 
 	cancel("127.0.0.25", ids[1], token);
 	assert_int_equal(change("127.0.0.25", ids[0], "retry", token, &r), 200);
@@ -290,7 +293,7 @@ test_idempotency_scoped(void **state)
 	expect_error(&r, 422, "INVALID_INPUT", NULL);
 	assert_non_null(strstr(jstr(r.json, "error"), "Idempotency-Key"));
 	resp_free(&r);
-	assert_int_equal(jobs_where("idempotency_key = 'abuse-key-1'"), 1);
+	assert_int_equal(jobs_keyed("abuse-key-1"), 1);
 	assert_int_equal(spent(a), 1);
 
 	/* another client with the key and the body: its own job */
@@ -305,7 +308,7 @@ test_idempotency_scoped(void **state)
 	start_ok(a, IMG_START, token, key, IMG, user);
 	assert_string_not_equal(user, id);
 	assert_string_not_equal(user, other);
-	assert_int_equal(jobs_where("idempotency_key = 'abuse-key-1'"), 4);
+	assert_int_equal(jobs_keyed("abuse-key-1"), 4);
 }
 
 /* A storybook of n pages of k scenes each, into a malloced string. */
@@ -372,7 +375,7 @@ test_storybook_and_text_caps(void **state)
 	snprintf(prompt + n, sizeof(prompt) - n, "\"}");
 	refused(a, START("cartoonize"), prompt,
 		"Prompt must be a string of at most 4000 characters");
-	assert_int_equal(jobs_where("client = '127.0.0.28'"), 0);
+	assert_int_equal(jobs_of("127.0.0.28", NULL), 0);
 	assert_int_equal(spent(a), 0);
 
 	start_ok(a, START("storybook"), NULL, NULL, body = book(2, 2), id);
@@ -399,7 +402,7 @@ test_storybook_and_text_caps(void **state)
 		     "90");
 	resp_free(&r);
 	free(body);
-	assert_int_equal(jobs_where("client = '127.0.0.29'"), 0);
+	assert_int_equal(jobs_of("127.0.0.29", NULL), 0);
 }
 
 /*
@@ -424,14 +427,12 @@ test_anon_total_cap(void **state)
 			if (i == 0 && k == 0)
 				snprintf(first, sizeof(first), "%s", id);
 		}
-	assert_int_equal(jobs_where("client IS NOT NULL AND status = "
-				    "'pending'"),
-			 ANON_TOTAL);
+	assert_int_equal(jobs_of(NULL, "pending"), ANON_TOTAL);
 	post(d, IMG_START, NULL, NULL, IMG, &r);
 	expect_error(&r, 429, "RATE_LIMIT_EXCEEDED", NULL);
 	assert_int_equal(jint(r.json, "retryAfter"), 30);
 	resp_free(&r);
-	assert_int_equal(jobs_where("client = '127.0.0.34'"), 0);
+	assert_int_equal(jobs_of("127.0.0.34", NULL), 0);
 	assert_int_equal(spent(d), 0);
 	/* a user's start is not an anonymous one */
 	itest_user("abuse-jobs-total@example.com", "total-password-1", 0,
@@ -476,9 +477,7 @@ test_legacy_job_retry(void **state)
 	assert_int_equal(change(a, legacy, "retry", NULL, &r), 200);
 	resp_free(&r);
 	status_is(legacy, "pending");
-	assert_int_equal(jobs_where("client = '127.0.0.37' AND status = "
-				    "'pending'"),
-			 CLIENT_MAX);
+	assert_int_equal(jobs_of("127.0.0.37", "pending"), CLIENT_MAX);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -239,15 +239,16 @@ itest_cancel_leftovers(void)
 }
 
 void
-sql_str(const char *sql, char *out, size_t outsz)
+sql_str_p(const char *sql, int n, const char *const *params, char *out,
+	  size_t outsz)
 {
 	PGresult *r;
 
-	r = PQexec(itest_pg, sql);
+	r = PQexecParams(itest_pg, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQstatus(itest_pg) != CONNECTION_OK) { /* a test restarted it */
 		PQclear(r);
 		PQreset(itest_pg);
-		r = PQexec(itest_pg, sql);
+		r = PQexecParams(itest_pg, sql, n, NULL, params, NULL, NULL, 0);
 	}
 	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
 	assert_int_equal(PQntuples(r), 1);
@@ -257,12 +258,24 @@ sql_str(const char *sql, char *out, size_t outsz)
 }
 
 long long
-sql_ll(const char *sql)
+sql_ll_p(const char *sql, int n, const char *const *params)
 {
 	char v[32];
 
-	sql_str(sql, v, sizeof(v));
+	sql_str_p(sql, n, params, v, sizeof(v));
 	return strtoll(v, NULL, 10);
+}
+
+void
+sql_str(const char *sql, char *out, size_t outsz)
+{
+	sql_str_p(sql, 0, NULL, out, outsz);
+}
+
+long long
+sql_ll(const char *sql)
+{
+	return sql_ll_p(sql, 0, NULL);
 }
 
 int

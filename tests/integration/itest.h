@@ -77,6 +77,10 @@ long long jint(struct json_object *o, const char *key);
 long long sql_ll(const char *sql);
 /* The same as text, into out (asserting it fits). */
 void sql_str(const char *sql, char *out, size_t outsz);
+/* sql_ll() and sql_str() of sql with the n text parameters $1..$n. */
+long long sql_ll_p(const char *sql, int n, const char *const *params);
+void sql_str_p(const char *sql, int n, const char *const *params, char *out,
+	       size_t outsz);
 /*
  * Cancels every pending or processing job other suites left, so that a
  * suite counting upstream calls counts only its own jobs' calls.
