@@ -345,12 +345,13 @@ job_delete(struct db *db, const char *id)
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 /* clang-format on */
 /*
- * One pass over the table, grouped by type and status (the counts, the
- * success rates and the average processing times of the completed jobs,
- * avg() skipping those never started, are each read from those groups): the three used to scan it once each (10^6 finished
- * jobs, this machine: 0.51-0.53 s, now 0.26 s, the same answer).  Still
- * a pass over every stored job, which this admin-only route may afford;
- * health and /metrics read kept counts instead (sql/018).
+ * One pass over the table, grouped by type and status: the counts, the
+ * success rates and the average processing times of the completed jobs
+ * (avg() skipping those never started) are each read from those groups,
+ * where the three used to scan it once each (10^6 finished jobs, this
+ * machine: 0.51-0.53 s, now 0.26 s, the same answer).  Still a pass over
+ * every stored job, which this admin-only route may afford; health and
+ * /metrics read kept counts instead (sql/018).
  */
 static const struct db_stmt st_stats = {
     "job_stats",
