@@ -350,6 +350,21 @@ itest_worker(const char *const *env)
 	return pid;
 }
 
+pid_t
+itest_worker_ready(const char *const *env)
+{
+	long long before = sql_ll("SELECT count(*) FROM workers");
+	pid_t pid = itest_worker(env);
+
+	for (int i = 0; i < 200; i++) {
+		if (sql_ll("SELECT count(*) FROM workers") > before)
+			return pid;
+		usleep(50 * 1000);
+	}
+	fail_msg("the worker did not start within 10 s");
+	return pid;
+}
+
 int
 itest_worker_stop(pid_t pid, int sig)
 {

@@ -98,6 +98,11 @@ void itest_user(const char *email, const char *password, int admin,
  * or "NAME" to remove it; NULL-terminated, may be NULL).
  */
 pid_t itest_worker(const char *const *env);
+/*
+ * itest_worker, then waits for the worker's first heartbeat row: its
+ * session LISTENs by then (the beat needs a listening session).
+ */
+pid_t itest_worker_ready(const char *const *env);
 /* Sends sig and waits; returns the exit status (or 128 + signal). */
 int itest_worker_stop(pid_t pid, int sig);
 

@@ -50,24 +50,6 @@ teardown(void **state)
 	return 0;
 }
 
-/* Starts a worker (env as itest_worker) and waits for its heartbeat. */
-static pid_t
-worker_ready(const char *const *env)
-{
-	long long before = sql_ll("SELECT count(*) FROM workers");
-	pid_t pid = itest_worker(env);
-
-	for (int i = 0; i < 200; i++) {
-		if (sql_ll("SELECT count(*) FROM workers") > before) {
-			usleep(200 * 1000); /* its LISTEN precedes the beat */
-			return pid;
-		}
-		usleep(50 * 1000);
-	}
-	fail_msg("the worker did not start");
-	return pid;
-}
-
 /* Waits until n of the jobs named by where are processing or done. */
 static void
 wait_started(const char *where, long long n, int timeout_ms)
@@ -107,7 +89,7 @@ test_newcomer_next_slot(void **state)
 			 i, (long)getpid());
 		itest_job_start("cartoonize", body, tok_a, a[i]);
 	}
-	w = worker_ready(env);
+	w = itest_worker_ready(env);
 	snprintf(where, sizeof(where),
 		 "id IN (SELECT id FROM jobs WHERE input->>'prompt' LIKE "
 		 "'fair a %% %ld')",

@@ -132,24 +132,6 @@ wait_status(const char *id, const char *want, int64_t limit_ms)
 	return -1;
 }
 
-/* Starts a worker (env as itest_worker) and waits for its heartbeat. */
-static pid_t
-worker_ready(const char *const *env)
-{
-	long long before = sql_ll("SELECT count(*) FROM workers");
-	pid_t pid = itest_worker(env);
-
-	for (int i = 0; i < 200; i++) {
-		if (sql_ll("SELECT count(*) FROM workers") > before) {
-			usleep(200 * 1000); /* its LISTEN precedes the beat */
-			return pid;
-		}
-		usleep(50 * 1000);
-	}
-	fail_msg("the worker did not start");
-	return pid;
-}
-
 static void
 change(const char *id, const char *what)
 {
@@ -193,7 +175,7 @@ test_notify_and_cancel(void **state)
 	int64_t ms;
 
 	(void)state;
-	w = worker_ready(env);
+	w = itest_worker_ready(env);
 	itest_job_start("cartoonize", CARTOON, tok, job1);
 	ms = wait_status(job1, "processing", 3000);
 	printf("# pooled: claimed %lld ms after the start (NOTIFY)\n",
@@ -227,7 +209,7 @@ test_lifecycle(void **state)
 	pid_t w;
 
 	(void)state;
-	w = worker_ready(env);
+	w = itest_worker_ready(env);
 	change(job1, "retry");
 	itest_job_start("cartoonize", CARTOON, tok, id);
 	assert_true(wait_status(id, "processing", 3000) < 1500);
