@@ -6,8 +6,12 @@
  * that interval.  A histogram in memory is already cumulative (a value
  * counts in every bucket whose bound it does not exceed, and in +Inf),
  * so adding it to a stored row is an element-by-element sum
- * (HIST_ADD).  Job counters are not here: they move in the statements
- * that finish jobs (COUNT_FINISHED in job.c and job_queue.c).
+ * (HIST_ADD).  Each statement upserts its rows in key order (ORDER BY
+ * in the insert's query), so processes flushing the same series wait on
+ * each other; in the order each process met them, two deadlocked
+ * (40P01) and one flush's counts were lost.  Job counters are not here:
+ * they move in the statements that finish jobs (COUNT_FINISHED in job.c
+ * and job_queue.c).
  *
  * Label values are static strings of the programs (route patterns,
  * provider and kind names), never request input, so the array literals
@@ -109,11 +113,12 @@ arrays_free(struct buf *a, size_t n)
 static const struct db_stmt st_requests = {
     "counters_add_requests",
     "WITH c AS (INSERT INTO http_requests (route, status, count) SELECT * "
-    "FROM unnest($1::text[], $2::int4[], $3::int8[]) ON CONFLICT (route, "
-    "status) DO UPDATE SET count = http_requests.count + excluded.count) "
+    "FROM unnest($1::text[], $2::int4[], $3::int8[]) AS t (r, st, n) "
+    "ORDER BY r, st ON CONFLICT (route, status) DO UPDATE SET count = "
+    "http_requests.count + excluded.count) "
     "INSERT INTO http_request_durations (route, buckets, sum) SELECT r, "
     "b::int8[], s FROM unnest($4::text[], $5::text[], $6::float8[]) AS t "
-    "(r, b, s) ON CONFLICT (route) DO UPDATE SET " HIST_ADD(
+    "(r, b, s) ORDER BY r ON CONFLICT (route) DO UPDATE SET " HIST_ADD(
 	"http_request_durations"),
     6};
 
@@ -206,12 +211,12 @@ static const struct db_stmt st_upstream = {
     "slots IS DISTINCT FROM $10::int4), "
     "c AS (INSERT INTO upstream_calls (provider, kind, outcome, n) "
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) "
-    "ON CONFLICT (provider, kind, outcome) DO UPDATE SET n = "
-    "upstream_calls.n + excluded.n) INSERT INTO upstream_durations "
-    "(provider, kind, buckets, sum) SELECT p, k, b::int8[], s FROM unnest("
-    "$5::text[], $6::text[], $7::text[], $8::float8[]) AS t (p, k, b, s) "
-    "ON CONFLICT (provider, kind) DO UPDATE SET " HIST_ADD(
-	"upstream_durations"),
+    "AS t (p, k, o, n) ORDER BY p, k, o ON CONFLICT (provider, kind, "
+    "outcome) DO UPDATE SET n = upstream_calls.n + excluded.n) INSERT INTO "
+    "upstream_durations (provider, kind, buckets, sum) SELECT p, k, "
+    "b::int8[], s FROM unnest($5::text[], $6::text[], $7::text[], "
+    "$8::float8[]) AS t (p, k, b, s) ORDER BY p, k ON CONFLICT (provider, "
+    "kind) DO UPDATE SET " HIST_ADD("upstream_durations"),
     10};
 
 /* The calls of s that ended as o, into the first four arrays. */

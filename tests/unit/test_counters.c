@@ -5,8 +5,10 @@
  * alone, the request and upstream batches add up, and the exposition
  * keeps the Prometheus text format's rules (HELP and TYPE once per
  * family, a family's samples together, cumulative buckets, +Inf equal to
- * _count).
+ * _count); concurrent flushes of the same series wait on each other
+ * and never deadlock.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -756,6 +759,117 @@ test_exposition_empty(void **state)
 	buf_free(&b);
 }
 
+/*
+ * A flush in a thread of its own (the library's session is the
+ * thread's alone meanwhile), its series in the reverse of their key
+ * order: b before a.
+ */
+struct flush {
+	bool upstream;
+	enum sj_err e;
+};
+
+static void *
+flush_reversed(void *p)
+{
+	struct flush *f = p;
+	struct http_count c[2] = {{"/lock/b", 200, 1}, {"/lock/a", 200, 1}};
+	struct http_hist h[2];
+	struct upstream_stats *up;
+
+	if (!f->upstream) {
+		memset(h, 0, sizeof(h));
+		h[0].route = c[0].route;
+		h[1].route = c[1].route;
+		f->e = counters_add_requests(db, c, 2, h, 2);
+		return NULL;
+	}
+	if ((up = calloc(1, sizeof(*up))) == NULL) {
+		f->e = SJ_ENOMEM;
+		return NULL;
+	}
+	upstream_observe(up, "lock-b", "chat", UPSTREAM_OK, 1);
+	upstream_observe(up, "lock-a", "chat", UPSTREAM_OK, 1);
+	f->e = counters_add_upstream(db, "w-lock", 1, up);
+	free(up);
+	return NULL;
+}
+
+/*
+ * While the side session holds the row of series b in table, a flush of
+ * (b, a) waits on it, and must by then hold a's row: each statement
+ * takes its rows in key order, so two processes flushing the same series
+ * wait on each other instead of deadlocking (seen: 40P01 between two
+ * FastCGI processes, and that flush's counts lost).
+ */
+static void
+lock_order(bool upstream, const char *table, const char *row_a,
+	   const char *row_b)
+{
+	struct flush f = {upstream, SJ_EINVAL};
+	struct db *probe = NULL;
+	pthread_t t;
+	char q[256];
+	long long waiting = 0;
+
+	assert_int_equal(db_open(cfg.database_url, "test-probe", 5000, &probe),
+			 SJ_OK);
+	testdb_sql(side, "BEGIN");
+	snprintf(q, sizeof(q), "SELECT 1 FROM %s WHERE %s FOR UPDATE", table,
+		 row_b);
+	assert_int_equal(testdb_ll(side, q), 1);
+	assert_int_equal(pthread_create(&t, NULL, flush_reversed, &f), 0);
+	for (int i = 0; i < 500 && waiting == 0; i++) {
+		waiting = testdb_ll(probe, "SELECT count(*) FROM "
+					   "pg_stat_activity WHERE "
+					   "wait_event_type = 'Lock' AND "
+					   "datname = current_database()");
+		if (waiting == 0)
+			usleep(10 * 1000);
+	}
+	assert_int_equal(waiting, 1);
+	snprintf(q, sizeof(q),
+		 "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s FOR "
+		 "UPDATE SKIP LOCKED) x",
+		 table, row_a);
+	assert_int_equal(testdb_ll(probe, q), 0); /* a is held: taken first */
+	testdb_sql(side, "ROLLBACK");
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(f.e, SJ_OK);
+	db_close(probe);
+}
+
+static void
+test_flush_lock_order(void **state)
+{
+	struct flush seed = {false, SJ_EINVAL};
+
+	(void)state;
+	testdb_sql(side, "INSERT INTO workers (id, host, pid) VALUES "
+			 "('w-lock', 'h', 1)");
+	/* the rows exist: a flush updates them */
+	(void)flush_reversed(&seed);
+	assert_int_equal(seed.e, SJ_OK);
+	seed.upstream = true;
+	(void)flush_reversed(&seed);
+	assert_int_equal(seed.e, SJ_OK);
+	lock_order(false, "http_request_durations", "route = '/lock/a'",
+		   "route = '/lock/b'");
+	lock_order(false, "http_requests", "route = '/lock/a'",
+		   "route = '/lock/b'");
+	lock_order(true, "upstream_durations", "provider = 'lock-a'",
+		   "provider = 'lock-b'");
+	lock_order(true, "upstream_calls", "provider = 'lock-a'",
+		   "provider = 'lock-b'");
+	/* three flushes of one each */
+	assert_int_equal(testdb_ll(side, "SELECT count FROM http_requests "
+					 "WHERE route = '/lock/a'"),
+			 3);
+	assert_int_equal(testdb_ll(side, "SELECT n FROM upstream_calls WHERE "
+					 "provider = 'lock-a'"),
+			 3);
+}
+
 int
 main(void)
 {
@@ -769,6 +883,7 @@ main(void)
 	    cmocka_unit_test_setup(test_health_window, fresh),
 	    cmocka_unit_test_setup(test_exposition, fresh),
 	    cmocka_unit_test_setup(test_exposition_empty, fresh),
+	    cmocka_unit_test_setup(test_flush_lock_order, fresh),
 	};
 
 	if (getenv("TEST_DATABASE_URL") == NULL)
