@@ -795,6 +795,12 @@ flush_reversed(void *p)
 	return NULL;
 }
 
+/* LOCK_B locks b's row; FREE_A is 1 while a's row is not locked */
+#define LOCK_B(table, b) "SELECT 1 FROM " table " WHERE " b " FOR UPDATE"
+#define FREE_A(table, a)                                                       \
+	"SELECT count(*) FROM (SELECT 1 FROM " table " WHERE " a               \
+	" FOR UPDATE SKIP LOCKED) x"
+
 /*
  * While the side session holds the row of series b in table, a flush of
  * (b, a) waits on it, and must by then hold a's row: each statement
@@ -803,21 +809,17 @@ flush_reversed(void *p)
  * FastCGI processes, and that flush's counts lost).
  */
 static void
-lock_order(bool upstream, const char *table, const char *row_a,
-	   const char *row_b)
+lock_order(bool upstream, const char *hold, const char *free_a)
 {
 	struct flush f = {upstream, SJ_EINVAL};
 	struct db *probe = NULL;
 	pthread_t t;
-	char q[256];
 	long long waiting = 0;
 
 	assert_int_equal(db_open(cfg.database_url, "test-probe", 5000, &probe),
 			 SJ_OK);
 	testdb_sql(side, "BEGIN");
-	snprintf(q, sizeof(q), "SELECT 1 FROM %s WHERE %s FOR UPDATE", table,
-		 row_b);
-	assert_int_equal(testdb_ll(side, q), 1);
+	assert_int_equal(testdb_ll(side, hold), 1);
 	assert_int_equal(pthread_create(&t, NULL, flush_reversed, &f), 0);
 	for (int i = 0; i < 500 && waiting == 0; i++) {
 		waiting = testdb_ll(probe, "SELECT count(*) FROM "
@@ -828,11 +830,7 @@ lock_order(bool upstream, const char *table, const char *row_a,
 			usleep(10 * 1000);
 	}
 	assert_int_equal(waiting, 1);
-	snprintf(q, sizeof(q),
-		 "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s FOR "
-		 "UPDATE SKIP LOCKED) x",
-		 table, row_a);
-	assert_int_equal(testdb_ll(probe, q), 0); /* a is held: taken first */
+	assert_int_equal(testdb_ll(probe, free_a), 0); /* taken first */
 	testdb_sql(side, "ROLLBACK");
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(f.e, SJ_OK);
@@ -853,14 +851,14 @@ test_flush_lock_order(void **state)
 	seed.upstream = true;
 	(void)flush_reversed(&seed);
 	assert_int_equal(seed.e, SJ_OK);
-	lock_order(false, "http_request_durations", "route = '/lock/a'",
-		   "route = '/lock/b'");
-	lock_order(false, "http_requests", "route = '/lock/a'",
-		   "route = '/lock/b'");
-	lock_order(true, "upstream_durations", "provider = 'lock-a'",
-		   "provider = 'lock-b'");
-	lock_order(true, "upstream_calls", "provider = 'lock-a'",
-		   "provider = 'lock-b'");
+	lock_order(false, LOCK_B("http_request_durations", "route = '/lock/b'"),
+		   FREE_A("http_request_durations", "route = '/lock/a'"));
+	lock_order(false, LOCK_B("http_requests", "route = '/lock/b'"),
+		   FREE_A("http_requests", "route = '/lock/a'"));
+	lock_order(true, LOCK_B("upstream_durations", "provider = 'lock-b'"),
+		   FREE_A("upstream_durations", "provider = 'lock-a'"));
+	lock_order(true, LOCK_B("upstream_calls", "provider = 'lock-b'"),
+		   FREE_A("upstream_calls", "provider = 'lock-a'"));
 	/* three flushes of one each */
 	assert_int_equal(testdb_ll(side, "SELECT count FROM http_requests "
 					 "WHERE route = '/lock/a'"),
