@@ -6,7 +6,9 @@
  * (sql/018_live_counts.sql): the live jobs are a sum of job_live's
  * shards, the processing ones are counted from jobs_processing_idx (no
  * more than the workers' slots), the queue depth is the difference; the
- * oldest due pending job is the first entry of jobs_due_idx; the last
+ * oldest due pending job is the first entry of jobs_due_idx, read by
+ * ORDER BY run_at LIMIT 1 (min() was planned as a read of every entry
+ * whenever the statistics said pending rows are rare, 021); the last
  * 24 h run from the start of the minute 24 h ago: the whole hours of
  * job_finished_hours in it and the minutes of job_finished_minutes
  * before the first whole hour and since the current hour began (the
@@ -52,8 +54,9 @@ static const struct db_stmt st_stats = {
     "WITH l AS (SELECT coalesce(sum(n), 0) AS live FROM job_live), "
     "q AS (SELECT count(*) AS n, count(*) FILTER (WHERE lease_expires_at < "
     "now()) AS stuck FROM jobs WHERE status = 'processing'), "
-    "p AS (SELECT coalesce(date_part('epoch', now() - min(run_at)), 0) AS "
-    "oldest FROM jobs WHERE status = 'pending' AND run_at <= now()), "
+    "p AS (SELECT coalesce(date_part('epoch', now() - (SELECT run_at FROM "
+    "jobs WHERE status = 'pending' AND lease_owner IS NULL AND run_at <= "
+    "now() ORDER BY run_at LIMIT 1)), 0) AS oldest), "
     "b AS (SELECT date_trunc('minute', now() - interval '24 hours', "
     "'UTC') AS ws, date_trunc('hour', now() - interval '24 hours', 'UTC') "
     "+ interval '1 hour' AS h0, date_trunc('hour', now(), 'UTC') AS h1, "

@@ -50,7 +50,10 @@
  * overall.  run_at <= now() is a filter: a row not yet due has its tag
  * >= run_at (016), so it sits behind the due rows tagged before now.  SKIP
  * LOCKED lets any number of workers claim at once without waiting on each
- * other.
+ * other.  No other index may serve these predicates: the statistics of a
+ * healthy queue say pending rows are rare, and then the planner took
+ * any such index for cheaper, read every due job through it and sorted
+ * them all, each claim (sql/021; tests/unit/test_plans.c).
  *
  * The update finds the rows it locked by their tuple ids (a Tid Scan),
  * not by joining the chosen ids back to the table: for that join the

@@ -1,0 +1,137 @@
+/*
+ * Statements whose plan must not depend on the statistics, against a real
+ * PostgreSQL.  The table is put in the state of a healthy queue's: many
+ * finished rows, analysed (so the statistics say pending rows are rare),
+ * then a backlog nobody has analysed yet.  A claim must still scan
+ * jobs_claim_idx and never jobs_due_idx (through which the planner read
+ * every due job and sorted them, each claim: sql/021); the health
+ * statement must read the oldest due job as one entry of jobs_due_idx,
+ * not all of them.  The index statistics are read after the session
+ * under test has flushed its own (pg_stat_force_next_flush).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "health.h"
+#include "job.h"
+#include "testdb.h"
+
+TESTDB_GROUP_FIXTURE
+
+#define FINISHED 20000
+#define BACKLOG	 3000
+#define STR_(x)	 #x
+#define STR(x)	 STR_(x)
+
+/* column COL of pg_stat_user_indexes for index NAME, as db sees it now */
+static long long
+index_stat(const char *col, const char *name)
+{
+	char q[192];
+
+	/* flushed when the session goes idle after this statement */
+	assert_int_equal(testdb_ll(db, "SELECT 1 FROM (SELECT "
+				       "pg_stat_force_next_flush()) f"),
+			 1);
+	snprintf(q, sizeof(q),
+		 "SELECT %s FROM pg_stat_user_indexes WHERE indexrelname = "
+		 "'%s'",
+		 col, name);
+	return testdb_ll(side, q);
+}
+
+/*
+ * FINISHED finished rows, analysed, then BACKLOG due pending scenes jobs
+ * (the first waiting since 31 minutes), not analysed.
+ */
+static int
+healthy_queue_backlog(void **state)
+{
+	(void)state;
+	testdb_sql(side, "TRUNCATE jobs CASCADE");
+	testdb_sql(
+	    side,
+	    "INSERT INTO jobs (id, type, status, progress, max_attempts, "
+	    "timeout_s, input, result, lease_epoch, created_at, "
+	    "updated_at, claimed_at, started_at, completed_at) SELECT "
+	    "'job_1600000000000_f' || g, 'scenes', 'completed', 100, 1, "
+	    "60, '{}', '{}', 1, t, t, t, t, t FROM generate_series(1, " STR(
+		FINISHED) ") g, LATERAL (SELECT now() - interval "
+			  "'2 days' + g * interval '1 ms') x(t)");
+	testdb_sql(side, "ANALYZE jobs");
+	testdb_sql(side,
+		   "INSERT INTO jobs (id, type, max_attempts, timeout_s, "
+		   "input, created_at, run_at) SELECT "
+		   "'job_1700000000000_p' || lpad(g::text, 5, '0'), 'scenes', "
+		   "1, 60, '{}', t, t FROM generate_series(1, " STR(
+		       BACKLOG) ") g, LATERAL (SELECT now() - interval "
+				"'31 minutes' + g * interval '1 ms') x(t)");
+	return 0;
+}
+
+/* The claim scans jobs_claim_idx only, and takes the first jobs. */
+static void
+test_claim_scans_claim_index(void **state)
+{
+	int free[JOB_TYPE_MAX] = {0};
+	long long due, claim;
+	struct job_list l;
+
+	(void)state;
+	due = index_stat("idx_scan", "jobs_due_idx");
+	claim = index_stat("idx_scan", "jobs_claim_idx");
+	free[JOB_SCENES] = 10;
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 10, NULL, &l), SJ_OK);
+	assert_int_equal(l.n, 10);
+	assert_string_equal(l.jobs[0].id, "job_1700000000000_p00001");
+	assert_string_equal(l.jobs[9].id, "job_1700000000000_p00010");
+	job_list_free(&l);
+	assert_int_equal(index_stat("idx_scan", "jobs_due_idx"), due);
+	assert_true(index_stat("idx_scan", "jobs_claim_idx") > claim);
+}
+
+/* Health reads one entry of jobs_due_idx, and it is the oldest. */
+static void
+test_health_reads_one_due_entry(void **state)
+{
+	struct json_object *doc = NULL, *alerts;
+	long long read;
+	bool waiting = false;
+	int status = 0;
+
+	(void)state;
+	read = index_stat("idx_tup_read", "jobs_due_idx");
+	assert_int_equal(health_build(db, &cfg, &doc, &status), SJ_OK);
+	assert_true(index_stat("idx_tup_read", "jobs_due_idx") - read <= 2);
+	/* the job waiting since 31 minutes raises the queue-time alert */
+	assert_true(json_object_object_get_ex(
+	    json_object_object_get(doc, "health"), "alerts", &alerts));
+	for (size_t i = 0; i < json_object_array_length(alerts); i++)
+		waiting = waiting ||
+			  strcmp(json_object_get_string(
+				     json_object_array_get_idx(alerts, i)),
+				 "Jobs are waiting too long in queue") == 0;
+	assert_true(waiting);
+	json_object_put(doc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_claim_scans_claim_index,
+				   healthy_queue_backlog),
+	    cmocka_unit_test_setup(test_health_reads_one_due_entry,
+				   healthy_queue_backlog),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
