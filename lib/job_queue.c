@@ -185,6 +185,11 @@ job_claim(struct db *db, const struct cfg *c, const char *worker,
  * skipped, not waited for: it is renewed at the next beat if it is still
  * ours, and a heartbeat that waited could deadlock with a batch
  * completion locking the same rows in another order (seen under load).
+ * The rows are found by their ids alone (jobs_pkey: a few versions per
+ * id) and checked once locked: with the status in the scan's predicate
+ * the planner read jobs_processing_idx by lease owner, which under a
+ * pinned snapshot walks an entry for every job the worker claimed since
+ * the pin (13 ms at 60,000).
  */
 static const struct db_stmt st_heartbeat = {
     "job_heartbeat",
@@ -192,10 +197,11 @@ static const struct db_stmt st_heartbeat = {
     "mem_used_pct) VALUES ($1, $2, $3::int4, $4::int4, nullif($5::int2, -1)) "
     "ON CONFLICT (id) DO UPDATE SET last_heartbeat = now(), jobs_in_hand = "
     "excluded.jobs_in_hand, mem_used_pct = excluded.mem_used_pct RETURNING "
-    "id), mine AS (SELECT id FROM jobs WHERE status = 'processing' AND "
-    "lease_owner = (SELECT id FROM w) AND id = ANY($7::text[]) FOR UPDATE "
-    "SKIP LOCKED) UPDATE jobs j SET lease_expires_at = now() + "
-    "make_interval(secs => $6::int8) FROM mine WHERE j.id = mine.id",
+    "id), mine AS (SELECT id, status, lease_owner FROM jobs WHERE id = "
+    "ANY($7::text[]) FOR UPDATE SKIP LOCKED) UPDATE jobs j SET "
+    "lease_expires_at = now() + make_interval(secs => $6::int8) FROM mine, "
+    "w WHERE j.id = mine.id AND mine.status = 'processing' AND "
+    "mine.lease_owner = w.id",
     7};
 
 enum sj_err

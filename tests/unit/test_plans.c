@@ -4,7 +4,8 @@
  * finished rows, analysed (so the statistics say pending rows are rare),
  * then a backlog nobody has analysed yet.  A claim must still scan
  * jobs_claim_idx and never jobs_due_idx (through which the planner read
- * every due job and sorted them, each claim: sql/021); the health
+ * every due job and sorted them, each claim: sql/021); a heartbeat must
+ * find its jobs by id, never through jobs_processing_idx; the health
  * statement must read the oldest due job as one entry of jobs_due_idx,
  * not all of them.  The index statistics are read after the session
  * under test has flushed its own (pg_stat_force_next_flush).
@@ -98,6 +99,48 @@ test_claim_scans_claim_index(void **state)
 	assert_true(index_stat("idx_scan", "jobs_claim_idx") > claim);
 }
 
+/*
+ * A heartbeat finds the jobs it names by id, not through
+ * jobs_processing_idx (whose entries under a pinned snapshot include one
+ * for every job the worker claimed since the pin), and renews only the
+ * ones it holds.
+ */
+static void
+test_heartbeat_by_id(void **state)
+{
+	struct worker_beat b = {"w1", "host", 42, 2, 10, 600, NULL};
+	int free[JOB_TYPE_MAX] = {0};
+	struct job_list l1, l2;
+	long long scans;
+	char ids[4 * (JOB_ID_MAX + 1) + 3];
+
+	(void)state;
+	free[JOB_SCENES] = 2;
+	assert_int_equal(job_claim(db, &cfg, "w1", free, 2, NULL, &l1), SJ_OK);
+	free[JOB_SCENES] = 1;
+	assert_int_equal(job_claim(db, &cfg, "w2", free, 1, NULL, &l2), SJ_OK);
+	assert_int_equal(l1.n + l2.n, 3);
+	/* its two jobs, w2's, and a finished one */
+	snprintf(ids, sizeof(ids), "{%s,%s,%s,job_1600000000000_f1}",
+		 l1.jobs[0].id, l1.jobs[1].id, l2.jobs[0].id);
+	b.job_ids = ids;
+	scans = index_stat("idx_scan", "jobs_processing_idx");
+	assert_int_equal(job_heartbeat(db, &b), SJ_OK);
+	assert_int_equal(index_stat("idx_scan", "jobs_processing_idx"), scans);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM jobs WHERE "
+					 "lease_expires_at > now() + interval "
+					 "'300 seconds'"),
+			 2);
+	assert_int_equal(testdb_ll(side, "SELECT count(*) FROM jobs WHERE "
+					 "lease_owner = 'w1' AND "
+					 "lease_expires_at > now() + interval "
+					 "'300 seconds'"),
+			 2);
+	job_list_free(&l1);
+	job_list_free(&l2);
+	assert_int_equal(job_worker_gone(db, "w1"), SJ_OK);
+}
+
 /* Health reads one entry of jobs_due_idx, and it is the oldest. */
 static void
 test_health_reads_one_due_entry(void **state)
@@ -129,6 +172,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_claim_scans_claim_index,
 				   healthy_queue_backlog),
+	    cmocka_unit_test_setup(test_heartbeat_by_id, healthy_queue_backlog),
 	    cmocka_unit_test_setup(test_health_reads_one_due_entry,
 				   healthy_queue_backlog),
 	};
