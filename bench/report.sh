@@ -45,6 +45,14 @@ met() {
 	if awk "BEGIN { exit !($1) }"; then echo met; else echo "**NOT met**"; fi
 }
 
+# met_recovery OURS THEIRS: seconds until the backlog was gone, or
+# "never" (pin_stats): ours must be gone, and no later than theirs.
+met_recovery() {
+	case "$1" in never | n/a | "") met "$1" && return ;; esac
+	case "$2" in never) echo met && return ;; esac
+	met "$1 <= $2"
+}
+
 rps() { v "${1}_rps"; }
 p() { v "${1}_$2"; }
 
@@ -133,7 +141,9 @@ on the same 2 cores as nginx, the programs and PostgreSQL.
 | status read p50 (1 client), 10⁶ / 10⁴ finished jobs | **$(v queue.scale_status_p50_ratio)** | 0.8–1.2 | $(met "$(v queue.scale_status_p50_ratio) >= 0.8 && $(v queue.scale_status_p50_ratio) <= 1.2") |
 | status read inside the server, mean, 10⁶ / 10⁴ | $(v queue.scale_status_server_mean_ratio) | 0.8–1.2 | $(met "$(v queue.scale_status_server_mean_ratio) >= 0.8 && $(v queue.scale_status_server_mean_ratio) <= 1.2") |
 | pinned snapshot: enqueue → start p99 during the pin, ours / graphile-worker | $(v queue.pinned_ours_latency_pin_p99_ms) / $(v queue.pinned_graphile_latency_pin_p99_ms) ms | ours lower | $(met "$(v queue.pinned_ours_latency_pin_p99_ms) < $(v queue.pinned_graphile_latency_pin_p99_ms)") |
-| pinned snapshot: backlog max during the pin, ours / graphile-worker | $(v queue.pinned_ours_backlog_during_max) / $(v queue.pinned_graphile_backlog_during_max) | ours ≤ 1,000 | $(met "$(v queue.pinned_ours_backlog_during_max) <= 1000") |
+| pinned snapshot: backlog max during the pin, ours / graphile-worker | $(v queue.pinned_ours_backlog_during_max) / $(v queue.pinned_graphile_backlog_during_max) | ours ≤ 1,000 (keeps up) and ≤ graphile-worker's | $(met "$(v queue.pinned_ours_backlog_during_max) <= 1000 && $(v queue.pinned_ours_backlog_during_max) <= $(v queue.pinned_graphile_backlog_during_max)") |
+| pinned snapshot: backlog gone after the release, ours / graphile-worker | $(v queue.pinned_ours_recovery_s) / $(v queue.pinned_graphile_recovery_s) s | ours ≤ graphile-worker's | $(met_recovery "$(v queue.pinned_ours_recovery_s)" "$(v queue.pinned_graphile_recovery_s)") |
+| pinned snapshot: dead tuples at the release, ours / graphile-worker | $(v queue.pinned_ours_dead_pgstattuple) / $(v queue.pinned_graphile_dead_pgstattuple) | ours lower | $(met "$(v queue.pinned_ours_dead_pgstattuple) < $(v queue.pinned_graphile_dead_pgstattuple)") |
 
 ## Machine and software
 
