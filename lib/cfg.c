@@ -64,7 +64,8 @@ static const struct cfg_entry cfg_table[] = {
     {"STATEMENT_TIMEOUT_MS",
      I(statement_timeout_ms),
      "5000",
-     "PostgreSQL statement_timeout of every session (0: none)",
+     "PostgreSQL statement_timeout of every session; a reply is given "
+     "up 5 s after it and the session replaced (0: no limit)",
      RESTART,
      {0, 3600000, "statementTimeout", "ms"},
      CFG_G_DB,

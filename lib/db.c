@@ -24,7 +24,18 @@
  * explicit transaction (BEGIN by db_exec_simple) only its first statement
  * sets them: they hold until COMMIT or ROLLBACK.  Only db_exec_simple's
  * BEGIN, COMMIT and ROLLBACK themselves go without them.
+ *
+ * A reply is waited for with poll(), at most statement_timeout and
+ * DB_REPLY_SLACK_MS more (no limit when statement_timeout is 0).  The
+ * server ends its own statements at statement_timeout, so a reply later
+ * than that means nothing is running it: it waits in a pooler's queue
+ * (PgBouncer with PostgreSQL down holds it for query_wait_timeout, 120 s
+ * by default), or the network to the server is gone (TCP retries for
+ * about 15 minutes).  The session is then closed and the statement
+ * fails as a lost connection (08006); the next one reconnects.
  */
+#include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,8 +46,10 @@
 
 #include "db.h"
 #include "log.h"
+#include "num.h"
 
-#define DB_MAX_PREPARED 64
+#define DB_MAX_PREPARED	  64
+#define DB_REPLY_SLACK_MS 5000
 
 /* db_pooling_set(): what db_open() gives a new struct db. */
 static bool db_pool_tx;
@@ -52,6 +65,7 @@ struct db {
 	bool in_block;	  /* the last statement left a block open */
 	bool lost_block;  /* the session went while a block was open */
 	char timeout[24]; /* statement_timeout in ms, as text */
+	long reply_ms;	  /* the longest wait for a reply; 0: no limit */
 	const struct db_stmt *prepared[DB_MAX_PREPARED];
 	int nprepared;
 	char sqlstate[6];
@@ -75,6 +89,8 @@ db_open(const char *url, const char *appname, long stmt_timeout_ms,
 	snprintf(db->options, sizeof(db->options), "-c statement_timeout=%ld",
 		 stmt_timeout_ms);
 	snprintf(db->timeout, sizeof(db->timeout), "%ld", stmt_timeout_ms);
+	db->reply_ms =
+	    stmt_timeout_ms > 0 ? stmt_timeout_ms + DB_REPLY_SLACK_MS : 0;
 	db->pooled = db_pool_tx;
 	*out = db;
 	return SJ_OK;
@@ -335,6 +351,70 @@ db_refuse(struct db *db, const char *sql, enum sj_err *e)
 	return true;
 }
 
+/* When a reply to what is sent now is given up on; 0: never. */
+static int64_t
+db_until(const struct db *db)
+{
+	return db->reply_ms > 0 ? num_mono_ms() + db->reply_ms : 0;
+}
+
+/*
+ * Waits until the next result can be read without blocking; false when
+ * until passed first.  A broken connection returns true: PQgetResult
+ * then reports it.
+ */
+static bool
+db_await(struct db *db, int64_t until)
+{
+	struct pollfd p;
+	int64_t left;
+	int ms = -1;
+
+	if (PQflush(db->conn) != 0)
+		return true;
+	while (PQisBusy(db->conn)) {
+		if (until != 0) {
+			if ((left = until - num_mono_ms()) <= 0)
+				return false;
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		p.fd = PQsocket(db->conn);
+		p.events = POLLIN;
+		p.revents = 0;
+		if (p.fd < 0)
+			return true;
+		if (poll(&p, 1, ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			return true;
+		}
+		if (p.revents != 0 && !PQconsumeInput(db->conn))
+			return true;
+	}
+	return true;
+}
+
+/* No reply by the deadline: the session goes, as a lost connection. */
+static void
+db_late(struct db *db, const char *what)
+{
+	log_warn("statement %s: no reply within %ld ms; closing the session",
+		 what, db->reply_ms);
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+	db_drop(db);
+}
+
+/* PQgetResult, waiting no later than until; NULL and *late after it. */
+static PGresult *
+db_get(struct db *db, int64_t until, bool *late)
+{
+	if (!db_await(db, until)) {
+		*late = true;
+		return NULL;
+	}
+	return PQgetResult(db->conn);
+}
+
 /* Takes ownership of r; classifies a failed result. */
 static enum sj_err
 db_check(struct db *db, PGresult *r, const char *what, PGresult **res)
@@ -369,6 +449,35 @@ db_check(struct db *db, PGresult *r, const char *what, PGresult **res)
 	return SJ_EDB;
 }
 
+/*
+ * The outcome of what sent (a PQsend* call's result) queued, as PQexec
+ * would give it: the last result, or the first error.
+ */
+static enum sj_err
+db_reply(struct db *db, int sent, const char *what, PGresult **res)
+{
+	int64_t until = db_until(db);
+	PGresult *r, *last = NULL;
+	bool late = false;
+
+	if (!sent)
+		return db_check(db, NULL, what, res);
+	while ((r = db_get(db, until, &late)) != NULL) {
+		if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(last);
+		last = r;
+	}
+	if (late) {
+		PQclear(last);
+		db_late(db, what);
+		return SJ_EDB;
+	}
+	return db_check(db, last, what, res);
+}
+
 static bool
 db_is_prepared(const struct db *db, const struct db_stmt *st)
 {
@@ -388,9 +497,9 @@ db_prepare(struct db *db, const struct db_stmt *st)
 		return SJ_OK;
 	if (db->nprepared >= DB_MAX_PREPARED)
 		return SJ_ENOMEM;
-	e = db_check(db,
-		     PQprepare(db->conn, st->name, st->sql, st->nparams, NULL),
-		     st->name, NULL);
+	e = db_reply(
+	    db, PQsendPrepare(db->conn, st->name, st->sql, st->nparams, NULL),
+	    st->name, NULL);
 	if (e == SJ_OK)
 		db->prepared[db->nprepared++] = st;
 	return e;
@@ -427,24 +536,24 @@ db_send_local(struct db *db)
 }
 
 /*
- * The next result of a pipeline (NULL when the connection broke), and
- * the end of its statement; a sync before it is skipped.  False when the
- * stream is not what db_pipeline() sent.
+ * The next result of a pipeline (NULL when the connection broke or, with
+ * *late, until passed), and the end of its statement; a sync before it
+ * is skipped.  False when the stream is not what db_pipeline() sent.
  */
 static bool
-db_pipe_take(struct db *db, PGresult **r)
+db_pipe_take(struct db *db, PGresult **r, int64_t until, bool *late)
 {
 	PGresult *end;
 
-	*r = PQgetResult(db->conn);
+	*r = db_get(db, until, late);
 	if (*r != NULL && PQresultStatus(*r) == PGRES_PIPELINE_SYNC) {
 		PQclear(*r);
-		*r = PQgetResult(db->conn);
+		*r = db_get(db, until, late);
 	}
 	if (*r == NULL)
 		return false;
 	/* a statement's results end with NULL, then comes its sync */
-	if ((end = PQgetResult(db->conn)) != NULL) {
+	if ((end = db_get(db, until, late)) != NULL) {
 		PQclear(end);
 		return false;
 	}
@@ -468,26 +577,32 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 	bool local = db->pooled && ts != PQTRANS_INERROR &&
 		     !(ts == PQTRANS_INTRANS && db->tx_set);
 	bool local2 = db->pooled && after != NULL;
-	bool ok, after_ok = true;
+	bool ok, after_ok = true, late = false;
+	int64_t until = db_until(db);
 
 	ok = PQenterPipelineMode(db->conn) && (!local || db_send_local(db)) &&
 	     db_send(db, st, params) && PQpipelineSync(db->conn) &&
 	     (after == NULL ||
 	      ((!local2 || db_send_local(db)) && db_send(db, after, ap) &&
 	       PQpipelineSync(db->conn)));
-	ok = ok && (!local || db_pipe_take(db, &set)) && db_pipe_take(db, &r) &&
-	     (!local2 || db_pipe_take(db, &set2)) &&
-	     (after == NULL || db_pipe_take(db, &n));
-	ok = ok && (sync = PQgetResult(db->conn)) != NULL &&
+	ok = ok && (!local || db_pipe_take(db, &set, until, &late)) &&
+	     db_pipe_take(db, &r, until, &late) &&
+	     (!local2 || db_pipe_take(db, &set2, until, &late)) &&
+	     (after == NULL || db_pipe_take(db, &n, until, &late));
+	ok = ok && (sync = db_get(db, until, &late)) != NULL &&
 	     PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
 	PQclear(sync);
 	if (!ok || !PQexitPipelineMode(db->conn)) {
-		log_warn("statement %s: pipeline broken: %s", st->name,
-			 PQerrorMessage(db->conn));
 		PQclear(set);
 		PQclear(r);
 		PQclear(set2);
 		PQclear(n);
+		if (late) {
+			db_late(db, st->name);
+			return SJ_EDB;
+		}
+		log_warn("statement %s: pipeline broken: %s", st->name,
+			 PQerrorMessage(db->conn));
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
 		db_drop(db);
 		return SJ_EDB;
@@ -524,9 +639,9 @@ db_exec_run(struct db *db, const struct db_stmt *st, const char *const *params,
 		return db_exec_planned(db, st, params, res);
 	if ((e = db_prepare(db, st)) != SJ_OK)
 		return e;
-	return db_check(db,
-			PQexecPrepared(db->conn, st->name, st->nparams, params,
-				       NULL, NULL, 0),
+	return db_reply(db,
+			PQsendQueryPrepared(db->conn, st->name, st->nparams,
+					    params, NULL, NULL, 0),
 			st->name, res);
 }
 
@@ -570,9 +685,9 @@ db_exec_planned_run(struct db *db, const struct db_stmt *st,
 		return e;
 	if (db->pooled)
 		return db_pipeline(db, st, params, res, NULL, NULL);
-	return db_check(db,
-			PQexecParams(db->conn, st->sql, st->nparams, NULL,
-				     params, NULL, NULL, 0),
+	return db_reply(db,
+			PQsendQueryParams(db->conn, st->sql, st->nparams, NULL,
+					  params, NULL, NULL, 0),
 			st->name, res);
 }
 
@@ -586,7 +701,7 @@ db_exec_simple_run(struct db *db, const char *sql)
 	/* a block begun here has not had the settings yet */
 	if (PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
 		db->tx_set = false;
-	e = db_check(db, PQexec(db->conn, sql), "simple", NULL);
+	e = db_reply(db, PQsendQuery(db->conn, sql), "simple", NULL);
 	if (db->conn == NULL ||
 	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
 		db->tx_set = false;

@@ -4,8 +4,9 @@
  * no named statements, settings gone with the transaction), yet every
  * statement runs under the session's statement_timeout and db_keyed()'s
  * planner switches; notices still go out in a transaction of their own;
- * explicit transactions keep working and report their own errors; and
- * db_direct() gives a session its state back.  tests/integration/
+ * explicit transactions keep working and report their own errors;
+ * db_direct() gives a session its state back; and a reply is given up
+ * statement_timeout + 5 s after the statement was sent.  tests/integration/
  * test_pooling runs the programs through a real PgBouncer.
  */
 #include <setjmp.h>
@@ -343,6 +344,62 @@ test_lost_block(void **state)
 	testdb_sql(side, "DROP TABLE test_db_lost");
 }
 
+/*
+ * A reply the server does not end by statement_timeout (here it was
+ * turned off after the session started; in production the statement
+ * waits in PgBouncer's queue or the network is gone) is given up
+ * statement_timeout + 5 s after it was sent: the statement fails as a
+ * lost session (08006) and the session is closed.  In a block, through
+ * the pooled pipeline, the block is then lost (test_lost_block's rules);
+ * outside one, by a prepared statement on a plain session, the next
+ * statement runs on a new session.
+ */
+static void
+test_reply_deadline(void **state)
+{
+	static const struct db_stmt off = {
+	    "test_db_off", "SELECT set_config('statement_timeout', '0', true)",
+	    0};
+	static const struct db_stmt nap = {"test_db_nap", "SELECT pg_sleep(60)",
+					   0};
+	char sql[96];
+	int64_t t0;
+	struct db *d;
+	int pid;
+
+	(void)state;
+	for (int pooled_mode = 1; pooled_mode >= 0; pooled_mode--) {
+		if (pooled_mode) {
+			d = pooled(200);
+			assert_int_equal(db_exec_simple(d, "BEGIN"), SJ_OK);
+			assert_int_equal(db_exec(d, &off, NULL, NULL), SJ_OK);
+		} else {
+			assert_int_equal(db_open(url, "test-late", 200, &d),
+					 SJ_OK);
+			assert_int_equal(db_exec_simple(d, "SET statement_"
+							   "timeout = 0"),
+					 SJ_OK);
+		}
+		pid = PQbackendPID(db_pg(d));
+		t0 = num_mono_ms();
+		assert_int_equal(db_exec(d, &nap, NULL, NULL), SJ_EDB);
+		assert_in_range(num_mono_ms() - t0, 5200, 7000);
+		assert_string_equal(db_sqlstate(d), "08006");
+		assert_null(db_pg(d));
+		if (pooled_mode) {
+			assert_int_equal(db_exec(d, &nap, NULL, NULL), SJ_EDB);
+			assert_int_equal(db_exec_simple(d, "ROLLBACK"), SJ_OK);
+		}
+		exec_is(d, "SELECT 7", "7");
+		assert_int_not_equal(PQbackendPID(db_pg(d)), pid);
+		db_close(d);
+		/* the abandoned backend still sleeps */
+		snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
+			 pid);
+		testdb_sql(side, sql);
+	}
+}
+
 int
 main(void)
 {
@@ -355,6 +412,7 @@ main(void)
 	    cmocka_unit_test(test_transaction_keeps_settings),
 	    cmocka_unit_test(test_direct_keeps_state),
 	    cmocka_unit_test(test_lost_block),
+	    cmocka_unit_test(test_reply_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
