@@ -15,7 +15,13 @@
 #                loop_advance)
 #   maintain     the maintenance pass's selection of expired or overdue
 #                processing jobs (each poll tick)
-#   heartbeat    the heartbeat's selection of the worker's own jobs
+#   heartbeat    the heartbeat's lookup of the worker's jobs by id
+#   oldest       health's rule on the oldest due pending job: is one
+#                older than 30 minutes (a range of jobs_due_idx)
+#   oldest_any   the first entry of the whole of jobs_due_idx (what
+#                health read before: min(run_at))
+#   processing   health's count of processing jobs and of those with an
+#                expired lease (jobs_processing_idx)
 #   backlog      count of the pending due jobs (bench/queue.sh's sampler)
 #   counter      one upsert of a live-count row (018's job_live, the
 #                session's shard) as every counted statement makes it;
@@ -98,7 +104,7 @@ measure() {
 	insert 10 q
 	tag=$(q "SELECT (extract(epoch FROM min(fair_at)) * 1000)::bigint
 		FROM jobs WHERE status = 'pending'")
-	printf '%-28s claim_start %6s ms  claim_point %5s ms  maintain %6s ms  heartbeat %5s ms  backlog %6s ms  counter %6s ms\n' "$1" \
+	printf '%-28s claim_start %6s ms  claim_point %5s ms  maintain %6s ms  heartbeat %5s ms  oldest %5s ms  oldest_any %6s ms  processing %6s ms  backlog %6s ms  counter %6s ms\n' "$1" \
 		"$(ms "SELECT ctid $cand ORDER BY priority, fair_at, id LIMIT 24 FOR UPDATE SKIP LOCKED")" \
 		"$(ms "SELECT ctid $cand AND (priority, fair_at) >= (0, timestamptz 'epoch' +
 			$tag * interval '1 ms') ORDER BY priority, fair_at, id LIMIT 24
@@ -106,8 +112,14 @@ measure() {
 		"$(ms "SELECT id FROM jobs WHERE status = 'processing' AND
 			(lease_expires_at < now() OR claimed_at + make_interval(secs => timeout_s) < now())
 			FOR UPDATE SKIP LOCKED")" \
-		"$(ms "SELECT id FROM jobs WHERE status = 'processing' AND lease_owner = 'w1'
-			AND id = ANY('{job_0_x}'::text[]) FOR UPDATE SKIP LOCKED")" \
+		"$(ms "SELECT id, status, lease_owner FROM jobs
+			WHERE id = ANY('{job_0_x}'::text[]) FOR UPDATE SKIP LOCKED")" \
+		"$(ms "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND
+			lease_owner IS NULL AND run_at < now() - make_interval(secs => 1800))")" \
+		"$(ms "SELECT run_at FROM jobs WHERE status = 'pending' AND lease_owner IS NULL
+			AND run_at <= now() ORDER BY run_at LIMIT 1")" \
+		"$(ms "SELECT count(*), count(*) FILTER (WHERE lease_expires_at < now())
+			FROM jobs WHERE status = 'processing'")" \
 		"$(ms "SELECT count(*) FROM jobs WHERE status = 'pending' AND run_at <= now()")" \
 		"$(ms "$COUNT")"
 	q "DELETE FROM jobs WHERE id LIKE '%\_q'"

@@ -762,6 +762,14 @@ db_str(const PGresult *r, int row, int col)
 	return PQgetvalue(r, row, col);
 }
 
+bool
+db_bool(const PGresult *r, int row, int col)
+{
+	const char *s = db_str(r, row, col);
+
+	return s != NULL && strcmp(s, "t") == 0;
+}
+
 long long
 db_ll(const PGresult *r, int row, int col, long long dflt)
 {

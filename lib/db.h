@@ -130,6 +130,8 @@ const char *db_sqlstate(const struct db *db);
 /* Helpers for reading results: NULL-safe, bounded. */
 const char *db_str(const PGresult *r, int row, int col); /* NULL if SQL NULL */
 long long db_ll(const PGresult *r, int row, int col, long long dflt);
+/* A boolean column: true only for SQL true (false for false and NULL). */
+bool db_bool(const PGresult *r, int row, int col);
 /* Rows returned (SELECT, RETURNING) or affected (UPDATE, DELETE). */
 long long db_rows(const PGresult *r);
 

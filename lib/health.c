@@ -6,9 +6,12 @@
  * (sql/018_live_counts.sql): the live jobs are a sum of job_live's
  * shards, the processing ones are counted from jobs_processing_idx (no
  * more than the workers' slots), the queue depth is the difference; the
- * oldest due pending job is the first entry of jobs_due_idx, read by
- * ORDER BY run_at LIMIT 1 (min() was planned as a read of every entry
- * whenever the statistics said pending rows are rare, 021); the last
+ * rule on the oldest due pending job only asks whether one has waited
+ * past the threshold: a range of jobs_due_idx up to now() - 30 min,
+ * whose first entry answers (min(run_at) read every entry whenever the
+ * statistics said pending rows are rare, and under a pinned snapshot
+ * even a first entry of the whole index is behind a dead entry for
+ * every job claimed since the pin: 14.7 ms at 120,000); the last
  * 24 h run from the start of the minute 24 h ago: the whole hours of
  * job_finished_hours in it and the minutes of job_finished_minutes
  * before the first whole hour and since the current hour began (the
@@ -47,16 +50,16 @@
 #define QUEUE_CRIT    50
 #define SUCCESS_WARN  90.0
 #define SUCCESS_CRIT  80.0
-#define OLDEST_CRIT_S (30 * 60)
+#define OLDEST_CRIT_S "1800" /* a due job waiting longer: critical */
 
 static const struct db_stmt st_stats = {
     "health_stats",
     "WITH l AS (SELECT coalesce(sum(n), 0) AS live FROM job_live), "
     "q AS (SELECT count(*) AS n, count(*) FILTER (WHERE lease_expires_at < "
     "now()) AS stuck FROM jobs WHERE status = 'processing'), "
-    "p AS (SELECT coalesce(date_part('epoch', now() - (SELECT run_at FROM "
-    "jobs WHERE status = 'pending' AND lease_owner IS NULL AND run_at <= "
-    "now() ORDER BY run_at LIMIT 1)), 0) AS oldest), "
+    "p AS (SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND "
+    "lease_owner IS NULL AND run_at < now() - make_interval(secs "
+    "=> " OLDEST_CRIT_S ")) AS waiting), "
     "b AS (SELECT date_trunc('minute', now() - interval '24 hours', "
     "'UTC') AS ws, date_trunc('hour', now() - interval '24 hours', 'UTC') "
     "+ interval '1 hour' AS h0, date_trunc('hour', now(), 'UTC') AS h1, "
@@ -74,14 +77,15 @@ static const struct db_stmt st_stats = {
     "w AS (SELECT count(*) AS live, (array_agg(mem_used_pct ORDER BY "
     "last_heartbeat DESC))[1] AS mem FROM workers WHERE last_heartbeat > "
     "now() - interval '" WORKER_LIVE_S " seconds') "
-    "SELECT greatest(l.live - q.n, 0), p.oldest, q.n, q.stuck, f.ok, f.bad, "
+    "SELECT greatest(l.live - q.n, 0), p.waiting, q.n, q.stuck, f.ok, f.bad, "
     "f.avg_s, f.hour, w.live, coalesce(w.mem, 0) FROM l, q, p, f, w",
     0};
 
 struct health_stats {
 	bool db_up;
 	long long depth, processing, stuck, ok, bad, hour, live, mem;
-	double oldest_s, avg_s;
+	bool waiting; /* a due job has waited over OLDEST_CRIT_S */
+	double avg_s;
 };
 
 struct verdict {
@@ -112,7 +116,7 @@ stats_read(struct db *db, struct health_stats *s)
 	}
 	s->db_up = true;
 	s->depth = db_ll(r, 0, 0, 0);
-	s->oldest_s = col_double(r, 1);
+	s->waiting = db_bool(r, 0, 1);
 	s->processing = db_ll(r, 0, 2, 0);
 	s->stuck = db_ll(r, 0, 3, 0);
 	s->ok = db_ll(r, 0, 4, 0);
@@ -170,7 +174,7 @@ judge(const struct health_stats *s, struct verdict *v)
 		    v, sr < SUCCESS_CRIT ? HEALTH_CRITICAL : HEALTH_WARNING,
 		    "Job success rate could be improved",
 		    "Review failed jobs for common patterns");
-	if (s->oldest_s > OLDEST_CRIT_S)
+	if (s->waiting)
 		rc |= verdict_raise(v, HEALTH_CRITICAL,
 				    "Jobs are waiting too long in queue",
 				    "Check that workers are claiming jobs");

@@ -224,7 +224,7 @@ retry_owner(struct db *db, const char *id, int64_t *user,
 	*user = db_ll(r, 0, 0, 0);
 	snprintf(client, CLIENT_KEY_MAX, "%s",
 		 db_str(r, 0, 1) ? db_str(r, 0, 1) : "");
-	*retryable = db_str(r, 0, 2) != NULL && db_str(r, 0, 2)[0] == 't';
+	*retryable = db_bool(r, 0, 2);
 	PQclear(r);
 	return SJ_OK;
 }

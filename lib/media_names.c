@@ -124,7 +124,7 @@ media_cache_get(struct db *db, const char *name, const char *job_id, char *url,
 	else if ((size_t)snprintf(url, urlsz, "%s", db_str(r, 0, 0)) >= urlsz)
 		e = SJ_ETOOBIG;
 	else
-		*mine = db_str(r, 0, 1) != NULL && db_str(r, 0, 1)[0] == 't';
+		*mine = db_bool(r, 0, 1);
 	PQclear(r);
 	return e;
 }

@@ -375,7 +375,7 @@ applied_rows(struct db *db, PGresult **rows, bool *exists)
 	*rows = NULL;
 	if ((e = db_exec(db, &st_exists, NULL, &r)) != SJ_OK)
 		return e;
-	*exists = strcmp(db_str(r, 0, 0) ? db_str(r, 0, 0) : "f", "t") == 0;
+	*exists = db_bool(r, 0, 0);
 	PQclear(r);
 	return *exists ? db_exec(db, &st_list, NULL, rows) : SJ_OK;
 }
@@ -474,7 +474,7 @@ schema_check(struct db *db, enum schema_state *st, int *version)
 	*st = SCHEMA_NONE;
 	if ((e = db_exec(db, &st_exists, NULL, &r)) != SJ_OK)
 		return e;
-	exists = db_str(r, 0, 0) != NULL && strcmp(db_str(r, 0, 0), "t") == 0;
+	exists = db_bool(r, 0, 0);
 	PQclear(r);
 	if (!exists)
 		return SJ_OK;
