@@ -11,7 +11,7 @@
  * whose first entry answers (min(run_at) read every entry whenever the
  * statistics said pending rows are rare, and under a pinned snapshot
  * even a first entry of the whole index is behind a dead entry for
- * every job claimed since the pin: 14.7 ms at 120,000); the last
+ * every job claimed since the pin: 13.7 ms at 120,000); the last
  * 24 h run from the start of the minute 24 h ago: the whole hours of
  * job_finished_hours in it and the minutes of job_finished_minutes
  * before the first whole hour and since the current hour began (the
