@@ -7,8 +7,8 @@
  * every due job and sorted them, each claim: sql/021); a heartbeat must
  * find its jobs by id, never through jobs_processing_idx; the health
  * statement's queue-time rule must read jobs_due_idx only as far as 30
- * minutes ago, not all of it.  The index statistics are read after the session
- * under test has flushed its own (pg_stat_force_next_flush).
+ * minutes ago, not all of it.  The index statistics are read after the
+ * session under test has flushed its own (pg_stat_force_next_flush).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,17 +36,25 @@ TESTDB_GROUP_FIXTURE
 static long long
 index_stat(const char *col, const char *name)
 {
-	char q[192];
+	static const struct db_stmt st = {
+	    "test_index_stat",
+	    "SELECT CASE $1 WHEN 'idx_scan' THEN idx_scan WHEN 'idx_tup_read' "
+	    "THEN idx_tup_read END FROM pg_stat_user_indexes WHERE "
+	    "indexrelname = $2",
+	    2};
+	const char *params[2] = {col, name};
+	PGresult *r = NULL;
+	long long n;
 
 	/* flushed when the session goes idle after this statement */
 	assert_int_equal(testdb_ll(db, "SELECT 1 FROM (SELECT "
 				       "pg_stat_force_next_flush()) f"),
 			 1);
-	snprintf(q, sizeof(q),
-		 "SELECT %s FROM pg_stat_user_indexes WHERE indexrelname = "
-		 "'%s'",
-		 col, name);
-	return testdb_ll(side, q);
+	assert_int_equal(db_exec(side, &st, params, &r), SJ_OK);
+	n = db_ll(r, 0, 0, -1);
+	PQclear(r);
+	assert_true(n >= 0);
+	return n;
 }
 
 /*
