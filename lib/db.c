@@ -441,9 +441,12 @@ db_check(struct db *db, PGresult *r, const char *what, PGresult **res)
 		 db->sqlstate[0] ? db->sqlstate : "none",
 		 db->conn ? PQerrorMessage(db->conn) : "");
 	if (db->conn != NULL && PQstatus(db->conn) != CONNECTION_OK) {
-		/* the session went: a connection failure, whatever it said */
-		if (db->sqlstate[0] == '\0')
-			snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+		/*
+		 * The session went: a connection failure, whatever the server
+		 * said last (a terminated backend's 57P01 arrives before the
+		 * close or not, as the timing falls; the log line keeps it).
+		 */
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
 		db_drop(db);
 	}
 	return SJ_EDB;
