@@ -7,7 +7,7 @@
  * per session on first use.  Every session runs with statement_timeout.
  * Behind a pooler in transaction mode (db_pooling_set) nothing is kept in
  * the session: statements go unnamed and the timeout is set per
- * transaction (db.c's DESIGN).
+ * transaction (db_exec.c's DESIGN).
  *
  * A struct db is used by one thread at a time.
  */

@@ -299,7 +299,7 @@ check_installed() {
 # answers, as JSON, 503 and critical with the database down: at once
 # from the direct stack, and from the pooled one (when test_pooling ran)
 # once its statement is given up (PgBouncer queues it for
-# query_wait_timeout, 120 s by default; lib/db.c gives up
+# query_wait_timeout, 120 s by default; lib/db_exec.c gives up
 # statement_timeout + 5 s after sending: 6.5 s).
 check_health_db_down() {
 	local url body code took

@@ -1,13 +1,14 @@
 /*
- * lib/db.c in transaction pooling (DATABASE_POOLING=transaction) against
- * a real PostgreSQL: nothing is left in the session (no startup options,
- * no named statements, settings gone with the transaction), yet every
- * statement runs under the session's statement_timeout and db_keyed()'s
- * planner switches; notices still go out in a transaction of their own;
- * explicit transactions keep working and report their own errors;
- * db_direct() gives a session its state back; and a reply is given up
- * statement_timeout + 5 s after the statement was sent.  tests/integration/
- * test_pooling runs the programs through a real PgBouncer.
+ * lib/db.c and db_exec.c in transaction pooling
+ * (DATABASE_POOLING=transaction) against a real PostgreSQL: nothing is
+ * left in the session (no startup options, no named statements, settings
+ * gone with the transaction), yet every statement runs under the
+ * session's statement_timeout and db_keyed()'s planner switches; notices
+ * still go out in a transaction of their own; explicit transactions keep
+ * working and report their own errors; db_direct() gives a session its
+ * state back; and a reply is given up statement_timeout + 5 s after the
+ * statement was sent.  tests/integration/test_pooling runs the programs
+ * through a real PgBouncer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
