@@ -1008,14 +1008,11 @@ test_start_admission(void **state)
 static void
 test_reconnect_after_termination(void **state)
 {
-	char id[JOB_ID_MAX], sql[160];
+	char id[JOB_ID_MAX];
 	struct job j;
 
 	create(JOB_CARTOONIZE, CARTOON, id);
-	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
-		 PQbackendPID(db_pg(db)));
-	testdb_sql(side, sql);
-	usleep(100 * 1000);
+	testdb_terminate(side, db);
 	/* the broken session is noticed before sending: no error at all */
 	get(id, &j);
 	job_free(&j);

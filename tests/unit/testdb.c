@@ -1,9 +1,12 @@
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -167,4 +170,22 @@ testdb_close(struct cfg *c, struct db *db, struct db *side)
 	db_close(side);
 	cfg_free(c);
 	testdb_drop();
+}
+
+void
+testdb_terminate(struct db *side, struct db *d)
+{
+	struct timespec pause = {0, 10 * 1000 * 1000};
+	char sql[64];
+	int pid = PQbackendPID(db_pg(d));
+
+	assert_true(pid > 0);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+	testdb_sql(side, sql);
+	for (int i = 0; i < 500; i++) {
+		if (kill(pid, 0) != 0 && errno == ESRCH)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	fail_msg("backend %d did not exit", pid);
 }

@@ -52,5 +52,13 @@ void testdb_sql(struct db *db, const char *sql);
  * be), as a number (-1 when there is no row); fails the test on error.
  */
 long long testdb_ll(struct db *db, const char *sql);
+/*
+ * Ends d's server session from side, as a server restart would, and
+ * waits until its process has exited (the server runs on this machine):
+ * only then is its socket closed, so that d sees the break before it
+ * sends anything.  The process leaves pg_stat_activity earlier, while
+ * its socket may still be open.
+ */
+void testdb_terminate(struct db *side, struct db *d);
 
 #endif
