@@ -124,8 +124,10 @@ enum sj_err db_exec_then(struct db *db, const struct db_stmt *st,
 			 const char *const *ap) SJ_WUR;
 /* Runs SQL text without parameters (may hold several statements). */
 enum sj_err db_exec_simple(struct db *db, const char *sql) SJ_WUR;
-/* SQLSTATE of the last failed statement, or "": 08006 whenever the
- * statement failed because its session went, whatever the server said. */
+/*
+ * SQLSTATE of the last failed statement, or "": 08006 whenever the
+ * statement failed because its session went, whatever the server said.
+ */
 const char *db_sqlstate(const struct db *db);
 
 /* Helpers for reading results: NULL-safe, bounded. */
