@@ -315,18 +315,36 @@ db_pipeline(struct db *db, const struct db_stmt *st, const char *const *params,
 	return db_check(db, r, st->name, res);
 }
 
+/*
+ * What every statement starts with: *res cleared and the session readied
+ * for st.  True when that is all, with *e the outcome: st refused
+ * (db_refuse), or, when pooled, run (and after(ap) behind it) by
+ * db_pipeline.
+ */
+static bool
+db_stmt_start(struct db *db, const struct db_stmt *st,
+	      const char *const *params, PGresult **res,
+	      const struct db_stmt *after, const char *const *ap,
+	      enum sj_err *e)
+{
+	if (res != NULL)
+		*res = NULL;
+	if (db_refuse(db, st->sql, e))
+		return true;
+	if (!db->pooled)
+		return false;
+	*e = db_pipeline(db, st, params, res, after, ap);
+	return true;
+}
+
 static enum sj_err
 db_exec_run(struct db *db, const struct db_stmt *st, const char *const *params,
 	    PGresult **res)
 {
 	enum sj_err e;
 
-	if (res != NULL)
-		*res = NULL;
-	if (db_refuse(db, st->sql, &e))
+	if (db_stmt_start(db, st, params, res, NULL, NULL, &e))
 		return e;
-	if (db->pooled)
-		return db_pipeline(db, st, params, res, NULL, NULL);
 	if (db->nprepared >= DB_MAX_PREPARED && !db_is_prepared(db, st))
 		return db_exec_planned(db, st, params, res);
 	if ((e = db_prepare(db, st)) != SJ_OK)
@@ -344,12 +362,8 @@ db_exec_then_run(struct db *db, const struct db_stmt *st,
 {
 	enum sj_err e;
 
-	if (res != NULL)
-		*res = NULL;
-	if (db_refuse(db, st->sql, &e))
+	if (db_stmt_start(db, st, params, res, after, ap, &e))
 		return e;
-	if (db->pooled)
-		return db_pipeline(db, st, params, res, after, ap);
 	if (db->nprepared + 2 > DB_MAX_PREPARED &&
 	    (!db_is_prepared(db, st) || !db_is_prepared(db, after))) {
 		/* no room to prepare them: two round trips, same outcome */
@@ -371,12 +385,8 @@ db_exec_planned_run(struct db *db, const struct db_stmt *st,
 {
 	enum sj_err e;
 
-	if (res != NULL)
-		*res = NULL;
-	if (db_refuse(db, st->sql, &e))
+	if (db_stmt_start(db, st, params, res, NULL, NULL, &e))
 		return e;
-	if (db->pooled)
-		return db_pipeline(db, st, params, res, NULL, NULL);
 	return db_reply(db,
 			PQsendQueryParams(db->conn, st->sql, st->nparams, NULL,
 					  params, NULL, NULL, 0),
