@@ -191,31 +191,32 @@ test_table(void **state)
 }
 
 /*
- * Each sweep is SQL yielding one bytea column b; PostgreSQL's verdict on
- * every row comes from convert_from() inside a function that catches only
- * the invalid-byte-sequence error.
+ * Each sweep is SQL yielding one bytea column b, with PostgreSQL's verdict
+ * on every row beside it (SWEEP): from convert_from() inside a function
+ * that catches only the invalid-byte-sequence error.
  */
+#define SWEEP(rows) "SELECT b, pg_temp.utf8_ok(b) FROM (" rows ") s(b)"
 static const struct {
 	const char *what, *sql;
 	long rows;
 } sweeps[] = {
     {"every byte",
-     "SELECT decode(lpad(to_hex(i), 2, '0'), 'hex') FROM "
-     "generate_series(0, 255) i",
+     SWEEP("SELECT decode(lpad(to_hex(i), 2, '0'), 'hex') FROM "
+	   "generate_series(0, 255) i"),
      256},
     {"every two bytes",
-     "SELECT decode(lpad(to_hex(i), 4, '0'), 'hex') FROM "
-     "generate_series(0, 65535) i",
+     SWEEP("SELECT decode(lpad(to_hex(i), 4, '0'), 'hex') FROM "
+	   "generate_series(0, 65535) i"),
      65536},
     {"3-byte leads: every second byte, third 7F/80/BF/C0",
-     "SELECT decode(to_hex(l) || lpad(to_hex(s), 2, '0') || t, 'hex') "
-     "FROM generate_series(224, 239) l, generate_series(0, 255) s, "
-     "unnest('{7f,80,bf,c0}'::text[]) t",
+     SWEEP("SELECT decode(to_hex(l) || lpad(to_hex(s), 2, '0') || t, 'hex') "
+	   "FROM generate_series(224, 239) l, generate_series(0, 255) s, "
+	   "unnest('{7f,80,bf,c0}'::text[]) t"),
      16 * 256 * 4},
     {"4-byte leads: every second byte, then 80 80/BF BF/80 7F",
-     "SELECT decode(to_hex(l) || lpad(to_hex(s), 2, '0') || t, 'hex') "
-     "FROM generate_series(240, 255) l, generate_series(0, 255) s, "
-     "unnest('{8080,bfbf,807f}'::text[]) t",
+     SWEEP("SELECT decode(to_hex(l) || lpad(to_hex(s), 2, '0') || t, 'hex') "
+	   "FROM generate_series(240, 255) l, generate_series(0, 255) s, "
+	   "unnest('{8080,bfbf,807f}'::text[]) t"),
      16 * 256 * 3},
 };
 
@@ -223,16 +224,13 @@ static const struct {
 static int
 sweep(const char *sql, long want_rows, long *yes)
 {
-	char q[1024];
 	PGresult *r;
 	int bad = 0;
 
-	snprintf(q, sizeof(q), "SELECT b, pg_temp.utf8_ok(b) FROM (%s) s(b)",
-		 sql);
 	/* binary results: the bytea as its bytes, the bool as one byte */
-	r = PQexecParams(pg, q, 0, NULL, NULL, NULL, NULL, 1);
+	r = PQexecParams(pg, sql, 0, NULL, NULL, NULL, NULL, 1);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQerrorMessage(pg));
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
 	assert_int_equal(PQntuples(r), want_rows);
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *b = PQgetvalue(r, i, 0);
