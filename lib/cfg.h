@@ -1,5 +1,5 @@
 /*
- * Configuration: one table of settings (see cfg.c), read from a lookup
+ * Configuration: one table of settings (cfg_table.c), read from a lookup
  * function so tests can feed values without touching the environment.
  * cfg_load_env() reads the configuration file (STORYJOBS_CONFIG, else
  * SJ_CONFIG_FILE if it exists; syntax in cfg_file.c) and then the process

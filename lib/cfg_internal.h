@@ -1,7 +1,7 @@
 /*
- * What cfg.c (the table, loading) and cfg_check.c (validation) share:
- * every setting seen as one kind of row, and where its value came from.
- * Not for use outside lib/cfg*.c.
+ * What cfg.c (loading), cfg_table.c (the table), cfg_check.c (validation)
+ * and cfg_show.c share: every setting seen as one kind of row, and where
+ * its value came from.  Not for use outside lib/cfg*.c.
  */
 #ifndef SJ_CFG_INTERNAL_H
 #define SJ_CFG_INTERNAL_H

@@ -4,7 +4,7 @@
  * each value and where it came from, the documentation rows for --help
  * and the generated storyjobs.conf and storyjobs.conf(5), and the
  * settings a reload cannot apply.  All of it reads the rows of the
- * settings table (cfg.c) through cfg_row_get().
+ * settings table (cfg_table.c) through cfg_row_get().
  *
  * A value is shown so that no secret leaks into a terminal or a log: a
  * secret row by its length only, and DATABASE_URL with every password in
