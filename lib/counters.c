@@ -10,8 +10,8 @@
  * in the insert's query), so processes flushing the same series wait on
  * each other; in the order each process met them, two deadlocked
  * (40P01) and one flush's counts were lost.  Job counters are not here:
- * they move in the statements that finish jobs (COUNT_FINISHED in job.c
- * and job_queue.c).
+ * they move in the statements that finish jobs (COUNT_FINISHED in job.c,
+ * job_lease.c and job_queue.c).
  *
  * Label values are static strings of the programs (route patterns,
  * provider and kind names), never request input, so the array literals

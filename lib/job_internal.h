@@ -92,8 +92,5 @@ enum sj_err job_update(struct db *db, const struct db_stmt *st,
 		       PGresult **res) SJ_WUR;
 /* After zero rows changed: SJ_ENOTFOUND or SJ_ECONFLICT. */
 enum sj_err job_missing_or_conflict(struct db *db, const char *id) SJ_WUR;
-/* Formats the fence parameters $1..$3 of l into params. */
-void lease_params(const struct job_lease *l, char epoch[24],
-		  const char **params);
 
 #endif
