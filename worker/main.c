@@ -22,6 +22,16 @@
  *                a provider context in, a failure record out)
  *   local*.c     the offline generator (SVG scene cards)
  *
+ * DESIGN
+ * Start-up refuses early and says why: root, a configuration that does
+ * not validate, transaction pooling without a direct LISTEN session, a
+ * schema other than the one built for (migrate.h); then libcurl is set
+ * up before any thread, the configured models are checked against the
+ * provider (log lines only), and the worker gets its identity, its
+ * signals (loop.c), the main thread's direct session, the media names
+ * key, and its job threads (pool.c) before the loop runs.  Stopping is
+ * the loop's (loop_shutdown).
+ *
  * Exit codes: 0 clean stop, 78 invalid configuration, 1 anything else.
  */
 #include <stdio.h>
