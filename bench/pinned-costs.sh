@@ -11,7 +11,7 @@
 #   claim_start  the claim's candidate scan from the head of
 #                jobs_claim_idx (a rewind: poll tick, notice without a
 #                key)
-#   claim_point  the same from the last claimed key (worker/main.c
+#   claim_point  the same from the last claimed key (worker/loop.c
 #                loop_advance)
 #   maintain     the maintenance pass's selection of expired or overdue
 #                processing jobs (each poll tick)
