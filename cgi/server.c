@@ -14,14 +14,12 @@
  * a flag and nothing else.
  * Under socket activation the socket is systemd's: used as passed, never
  * unlinked, so requests queue in it across a restart.  Without it, the
- * program holds an flock on "<socket>.lock" for its lifetime (taken before
- * anything else is looked at): a second instance finds it taken and is
- * refused; the holder then probes the socket path without blocking, and
- * only a socket that refuses the connection (left by a program that died)
- * is replaced.  --listen ADDR:PORT serves FastCGI over TCP instead
- * (cgi/tcp.c: no lock file, the kernel's EADDRINUSE refuses a second
- * instance; a wildcard address only with --listen-any, for a passed TCP
- * socket too).
+ * program makes its unix socket itself (cgi/unixsock.c: a lock file held
+ * for its lifetime refuses a second instance, and only a socket left by a
+ * program that died is replaced).  --listen ADDR:PORT serves FastCGI over
+ * TCP instead (cgi/tcp.c: no lock file, the kernel's EADDRINUSE refuses a
+ * second instance; a wildcard address only with --listen-any, for a passed
+ * TCP socket too).
  *
  * SIGHUP to the parent re-reads the configuration (a bad one is logged
  * and the old one kept) and replaces the children one at a time: the new
@@ -39,16 +37,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,10 +56,10 @@
 #include "num.h"
 #include "server.h"
 #include "tcp.h"
+#include "unixsock.h"
 
 #define SERVER_MAX_PROCS     64
 #define SERVER_RELOAD_WAIT_S 30
-#define SERVER_LOCK_MAX	     (sizeof(((struct sockaddr_un *)0)->sun_path) + 8)
 
 static volatile sig_atomic_t stop_flag;
 static int reload_flag;
@@ -150,109 +144,6 @@ server_wait_request(int listen_fd)
 		if (n > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
 			return 0;
 	}
-}
-
-/*
- * Holds an exclusive flock on path.lock for the rest of the process's
- * life (the fd is never closed; children share it).  0 when taken.
- */
-static int
-take_lock(const char *path)
-{
-	char lock[SERVER_LOCK_MAX];
-	int fd;
-
-	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", path) >=
-	    sizeof(lock)) {
-		log_error("socket path too long: %s", path);
-		return -1;
-	}
-	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		log_error("cannot open %s: %s", lock, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno == EWOULDBLOCK)
-		log_error("%s is served by a running program; stop it first",
-			  path);
-	else
-		log_error("cannot lock %s: %s", lock, strerror(errno));
-	close(fd);
-	return -1;
-}
-
-/*
- * Makes way for a socket at path (the lock is held): nothing there is
- * fine; a socket that refuses connections (left by a program that died)
- * is removed; a socket that accepts or queues them, anything that is not
- * a socket, or a probe that fails otherwise is refused.
- */
-static int
-clear_stale(const char *path, const struct sockaddr_un *sun)
-{
-	struct stat st;
-	int fd, rc, e;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		log_error("%s exists and is not a socket", path);
-		return -1;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	e = errno;
-	close(fd);
-	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
-		log_error("%s is served by a running program; stop it first",
-			  path);
-		return -1;
-	}
-	if (e != ECONNREFUSED && e != ENOENT) {
-		log_error("cannot probe %s: %s", path, strerror(e));
-		return -1;
-	}
-	return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* Binds a fresh unix socket at path, mode 0660, group group. */
-static int
-open_socket(const char *path, const char *group)
-{
-	struct sockaddr_un sun;
-	struct group *gr;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_error("socket path too long: %s", path);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (take_lock(path) != 0 || clear_stale(path, &sun) != 0)
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    chmod(path, 0660) != 0 || listen(fd, 256) != 0) {
-		log_error("cannot listen on %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (group != NULL) {
-		if ((gr = getgrnam(group)) == NULL ||
-		    chown(path, (uid_t)-1, gr->gr_gid) != 0) {
-			log_error("cannot give %s to group %s", path, group);
-			close(fd);
-			return -1;
-		}
-	}
-	/* the listening socket is inherited by the children, not exec'd */
-	return fd;
 }
 
 /* The child's side of spawn(): its signals, then serve() until stopped. */
@@ -527,7 +418,7 @@ serve_socket(const struct server_opts *o, int passed)
 	if (fd < 0 && o->listen != NULL)
 		fd = tcp_listen(&o->tcp, o->any);
 	else if (fd < 0)
-		fd = open_socket(o->path, o->group);
+		fd = unixsock_listen(o->path, o->group);
 	if (fd < 0)
 		return -1;
 	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
@@ -584,7 +475,7 @@ run(const char *prog, const struct server_opts *o, int passed,
 int
 server_main(int argc, char **argv, const char *prog, server_serve_fn serve)
 {
-	char where[TCP_ADDR_TEXT_MAX + SERVER_LOCK_MAX];
+	char where[TCP_ADDR_TEXT_MAX + UNIXSOCK_PATH_MAX];
 	struct server_opts o;
 	int rc, passed;
 
